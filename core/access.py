@@ -1,0 +1,151 @@
+"""Who may see and do what: roles, permissions, and the one place that scopes reads.
+
+Every read path — root connections, ``node(id)``, nested fields, filters, counts,
+exports, plugin queries — starts from ``visible_customers`` /
+``visible_interactions`` below, so a rule written here holds everywhere. A record
+the viewer may not see behaves as if it did not exist. When the role is unknown the
+scope is empty (fail closed).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from tortoise.queryset import QuerySet
+
+from .errors import NotAuthenticated, PermissionDenied
+from .models import AccountOwner, Customer, Interaction, Role
+
+
+@dataclass(frozen=True)
+class Permission:
+    """A named capability, granted to ``roles`` by default (more via plugins.toml)."""
+
+    name: str
+    description: str
+    roles: tuple[str, ...] = ()
+
+
+CORE_PERMISSIONS = (
+    Permission("customers.create", "Create customers", ("ADMIN", "MANAGER", "AGENT")),
+    Permission("customers.update", "Edit visible customers", ("ADMIN", "MANAGER", "AGENT")),
+    Permission("customers.archive", "Archive visible customers", ("ADMIN", "MANAGER")),
+    Permission("customers.assign", "Assign customers to account owners", ("ADMIN", "MANAGER")),
+    Permission("customers.export", "Export customers", ("ADMIN", "MANAGER", "ANALYST")),
+    Permission("interactions.log", "Log interactions on visible customers", ("ADMIN", "MANAGER", "AGENT")),
+    Permission("owners.manage", "Create and edit account owners", ("ADMIN",)),
+    Permission("tokens.manage", "Create, list and revoke API tokens", ("ADMIN",)),
+    Permission("audit.read", "Read the audit log", ("ADMIN",)),
+)
+
+# Roles that may never write, whatever plugins.toml grants.
+READ_ONLY_ROLES = frozenset({Role.ANALYST})
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """The signed-in account owner (or API token's service account) of a request."""
+
+    owner: AccountOwner
+    permissions: frozenset[str] = field(default_factory=frozenset)
+    token_id: int | None = None
+
+    @property
+    def id(self) -> int:
+        return self.owner.id
+
+    @property
+    def role(self) -> Role:
+        return Role(self.owner.role)
+
+    @property
+    def team(self) -> str:
+        return self.owner.team
+
+    @property
+    def read_only(self) -> bool:
+        return self.role in READ_ONLY_ROLES
+
+    def can(self, permission: str) -> bool:
+        return permission in self.permissions
+
+    def require(self, permission: str) -> None:
+        """Raise ``PermissionDenied`` unless the viewer holds ``permission``."""
+        if self.read_only or permission not in self.permissions:
+            raise PermissionDenied(f"your role ({self.role.value}) may not do this ({permission})")
+
+    @property
+    def label(self) -> str:
+        return f"{self.owner.email} ({self.role.value})"
+
+
+def require_viewer(viewer: Viewer | None) -> Viewer:
+    if viewer is None:
+        raise NotAuthenticated("sign in first (mutation login) or send an API token")
+    return viewer
+
+
+def visible_customers(viewer: Viewer | None) -> QuerySet[Customer]:
+    """All customers the viewer may see — archived ones included; callers filter those.
+
+    ADMIN and ANALYST: every customer. MANAGER: customers owned by anyone in their
+    team. AGENT: customers they own. Anyone else: nothing.
+    """
+    qs = Customer.all()
+    if viewer is None:
+        return qs.filter(id__lt=0)
+    role = viewer.role
+    if role in (Role.ADMIN, Role.ANALYST):
+        return qs
+    if role is Role.MANAGER and viewer.team:
+        return qs.filter(owner__team=viewer.team)
+    if role is Role.MANAGER:
+        return qs.filter(owner_id=viewer.id)
+    if role is Role.AGENT:
+        return qs.filter(owner_id=viewer.id)
+    return qs.filter(id__lt=0)
+
+
+def visible_interactions(viewer: Viewer | None) -> QuerySet[Interaction]:
+    """Interactions of the customers the viewer may see."""
+    qs = Interaction.all()
+    if viewer is None:
+        return qs.filter(id__lt=0)
+    role = viewer.role
+    if role in (Role.ADMIN, Role.ANALYST):
+        return qs
+    if role is Role.MANAGER and viewer.team:
+        return qs.filter(customer__owner__team=viewer.team)
+    if role in (Role.MANAGER, Role.AGENT):
+        return qs.filter(customer__owner_id=viewer.id)
+    return qs.filter(id__lt=0)
+
+
+def visible_owners(viewer: Viewer | None) -> QuerySet[AccountOwner]:
+    """Account owners are a staff directory: every signed-in user sees every human
+    owner (name, e-mail, role, team); service accounts only admins."""
+    qs = AccountOwner.all()
+    if viewer is None:
+        return qs.filter(id__lt=0)
+    if viewer.role is Role.ADMIN:
+        return qs
+    return qs.filter(is_service=False)
+
+
+class PermissionTable:
+    """Which role holds which permission: the defaults declared by the core and the
+    plugins, plus plugins.toml's ``[roles]`` grants."""
+
+    def __init__(self, permissions: list[Permission], grants: dict[str, tuple[str, ...]]):
+        self.permissions = {p.name: p for p in permissions}
+        by_role: dict[str, set[str]] = {r.value: set() for r in Role}
+        for perm in permissions:
+            for role in perm.roles:
+                by_role.setdefault(role, set()).add(perm.name)
+        by_role[Role.ADMIN.value] |= set(self.permissions)
+        for role, names in grants.items():
+            by_role[role] |= set(names)
+        self.by_role = {role: frozenset(names) for role, names in by_role.items()}
+
+    def for_role(self, role: Role | str) -> frozenset[str]:
+        return self.by_role.get(Role(role).value, frozenset())

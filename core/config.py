@@ -1,0 +1,140 @@
+"""Reading and validating plugins.toml.
+
+The file is small on purpose: ``[kehu]`` (server and database), ``[auth]``,
+``[plugins]`` (what is enabled, and one section of settings per plugin) and
+``[roles]`` (extra permissions granted to roles). Every mistake becomes a
+``ConfigError`` whose message names the key, so the CLI can print one line.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError as PydanticError
+
+from .errors import ConfigError
+
+DEFAULT_CONFIG_FILE = "plugins.toml"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerSettings(Strict):
+    database_url: str = "sqlite://kehu.db"
+    graphiql: bool = True
+    anonymous_introspection: bool = False
+    page_size_default: int = Field(20, ge=1, le=100)
+
+
+class AuthSettings(Strict):
+    session_hours: float = Field(12, gt=0, le=24 * 90)
+    max_failed_logins: int = Field(10, ge=1, le=1000)
+    lockout_minutes: float = Field(15, gt=0, le=24 * 60)
+
+
+class Config(Strict):
+    """The validated content of plugins.toml."""
+
+    kehu: ServerSettings = ServerSettings()
+    auth: AuthSettings = AuthSettings()
+    enabled: tuple[str, ...] = ()
+    plugin_settings: dict[str, dict[str, Any]] = {}
+    role_grants: dict[str, tuple[str, ...]] = {}
+    path: str | None = None
+
+    def with_database(self, url: str) -> "Config":
+        return self.model_copy(update={"kehu": self.kehu.model_copy(update={"database_url": url})})
+
+
+def format_pydantic_error(prefix: str, error: PydanticError) -> str:
+    """One line for the first problem: ``plugins.loyalty.points_per_unit: must be > 0``."""
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in (prefix, *first["loc"]) if part != "")
+    problem = first["msg"]
+    if first["type"] == "extra_forbidden":
+        problem = "unknown setting"
+    elif first["type"] == "missing":
+        problem = "required setting is missing"
+    return f"{where}: {problem}"
+
+
+def config_path(explicit: str | os.PathLike | None = None) -> Path:
+    return Path(explicit or os.environ.get("KEHU_CONFIG") or DEFAULT_CONFIG_FILE)
+
+
+def load_config(path: str | os.PathLike | None = None, *, required: bool = False) -> Config:
+    """Read plugins.toml (or the file named), apply environment overrides, validate.
+
+    A missing default file means "all defaults"; a missing file that was named
+    explicitly is an error.
+    """
+    file = config_path(path)
+    explicit = path is not None or "KEHU_CONFIG" in os.environ
+    if file.exists():
+        try:
+            raw = tomllib.loads(file.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{file}: not valid TOML: {exc}") from None
+    elif explicit or required:
+        raise ConfigError(f"{file}: configuration file not found")
+    else:
+        raw = {}
+    config = parse_config(raw)
+    config = config.model_copy(update={"path": str(file) if file.exists() else None})
+    if url := os.environ.get("KEHU_DATABASE_URL"):
+        config = config.with_database(url)
+    return config
+
+
+def parse_config(raw: dict[str, Any]) -> Config:
+    """Validate the parsed TOML document; plugin sections are validated later by
+    each plugin's settings model, once the plugins are loaded."""
+    raw = dict(raw)
+    unknown = set(raw) - {"kehu", "auth", "plugins", "roles"}
+    if unknown:
+        raise ConfigError(f"{sorted(unknown)[0]}: unknown section in plugins.toml")
+    plugins = raw.get("plugins", {})
+    if not isinstance(plugins, dict):
+        raise ConfigError("plugins: must be a table")
+    plugins = dict(plugins)
+    enabled = plugins.pop("enabled", [])
+    if not isinstance(enabled, list) or not all(isinstance(n, str) for n in enabled):
+        raise ConfigError("plugins.enabled: must be a list of plugin names")
+    if len(set(enabled)) != len(enabled):
+        dupe = next(n for n in enabled if enabled.count(n) > 1)
+        raise ConfigError(f"plugins.enabled: '{dupe}' is listed twice")
+    for name, section in plugins.items():
+        if not isinstance(section, dict):
+            raise ConfigError(f"plugins.{name}: must be a table of settings")
+    roles = raw.get("roles", {})
+    if not isinstance(roles, dict):
+        raise ConfigError("roles: must be a table of role = [permissions]")
+    grants: dict[str, tuple[str, ...]] = {}
+    from .models import Role  # late: models import tortoise, config is imported early
+
+    for role, perms in roles.items():
+        if role not in Role.__members__:
+            raise ConfigError(f"roles.{role}: unknown role (one of {', '.join(Role.__members__)})")
+        if not isinstance(perms, list) or not all(isinstance(p, str) for p in perms):
+            raise ConfigError(f"roles.{role}: must be a list of permission names")
+        grants[role] = tuple(perms)
+    try:
+        kehu = ServerSettings(**raw.get("kehu", {}))
+    except PydanticError as exc:
+        raise ConfigError(format_pydantic_error("kehu", exc)) from None
+    except TypeError:
+        raise ConfigError("kehu: must be a table") from None
+    try:
+        auth = AuthSettings(**raw.get("auth", {}))
+    except PydanticError as exc:
+        raise ConfigError(format_pydantic_error("auth", exc)) from None
+    except TypeError:
+        raise ConfigError("auth: must be a table") from None
+    return Config(
+        kehu=kehu, auth=auth, enabled=tuple(enabled), plugin_settings=plugins, role_grants=grants
+    )

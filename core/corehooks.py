@@ -1,0 +1,28 @@
+"""The core registers itself like any plugin: its models, permissions and the
+personal fields it holds come through the same hooks a third party uses."""
+
+from .access import CORE_PERMISSIONS
+from .hookspecs import hookimpl
+from .policies import FieldPolicy, Strategy
+
+
+@hookimpl
+def kehu_models():
+    return {"models": ["kehu.models"], "migrations": "kehu.migrations"}
+
+
+@hookimpl
+def kehu_permissions():
+    return list(CORE_PERMISSIONS)
+
+
+@hookimpl
+def kehu_field_policies():
+    # Owners see their customers in clear; analysts see pseudonyms or partial values.
+    staff = {"ADMIN": Strategy.CLEAR, "MANAGER": Strategy.CLEAR, "AGENT": Strategy.CLEAR}
+    return [
+        FieldPolicy("Customer", "name", kind="name", roles={**staff, "ANALYST": Strategy.PARTIAL}),
+        FieldPolicy("Customer", "email", kind="email", roles={**staff, "ANALYST": Strategy.PARTIAL}),
+        FieldPolicy("Customer", "phone", kind="phone", roles={**staff, "ANALYST": Strategy.PARTIAL}),
+        FieldPolicy("Customer", "address", kind="address", roles={**staff, "ANALYST": Strategy.REDACT}),
+    ]

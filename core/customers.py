@@ -1,0 +1,202 @@
+"""Customer rules: create, update, archive, assign, and the customer filter.
+
+No GraphQL here: the same functions serve the API, the CLI import and plugins.
+Every function takes the ``viewer`` and reads through ``visible_customers`` — a
+customer the viewer may not see is reported as not found.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from tortoise.expressions import Q
+
+from . import validation as v
+from .access import Viewer, visible_customers, visible_owners
+from .errors import NotFound, PermissionDenied, ValidationError
+from .models import AccountOwner, Customer, CustomerKind, CustomerTag, Role
+from .writes import emit, record_change
+
+EDITABLE = ("name", "kind", "email", "phone", "address", "region", "industry", "tags", "attributes")
+
+
+def clean_customer_fields(data: dict[str, Any], *, creating: bool) -> dict[str, Any]:
+    """Validate the editable fields present in ``data``; returns cleaned values."""
+    out: dict[str, Any] = {}
+    if creating or "name" in data:
+        out["name"] = v.text(data.get("name"), "name", max_length=200, required=True)
+    if "kind" in data and data["kind"] is not None:
+        out["kind"] = v.choice(data["kind"], CustomerKind, "kind")
+    if "email" in data:
+        out["email"] = v.email(data["email"])
+    if "phone" in data:
+        out["phone"] = v.phone(data["phone"])
+    if "address" in data:
+        out["address"] = v.text(data["address"], "address", max_length=1000, multiline=True)
+    for name in ("region", "industry"):
+        if name in data:
+            out[name] = v.text(data[name], name, max_length=100)
+    if "tags" in data:
+        out["tags"] = v.tags(data["tags"])
+    if "attributes" in data:
+        out["attributes"] = v.attributes(data["attributes"])
+    return out
+
+
+async def get_visible_customer(viewer: Viewer | None, customer_id: int) -> Customer:
+    customer = await visible_customers(viewer).filter(id=customer_id).first()
+    if customer is None:
+        raise NotFound("no such customer", field="id")
+    return customer
+
+
+async def resolve_owner_for(viewer: Viewer, owner_id: int | None, *, field: str) -> AccountOwner | None:
+    """The owner a viewer may assign: any active human owner for ADMIN, one of their
+    team for MANAGER, only themselves for AGENT."""
+    if owner_id is None:
+        return None
+    owner = await visible_owners(viewer).filter(id=owner_id, active=True).first()
+    if owner is None:
+        raise ValidationError("no such active account owner", field=field, code="UNKNOWN_OWNER")
+    if viewer.role is Role.MANAGER and owner.team != viewer.team and owner.id != viewer.id:
+        raise ValidationError("managers assign customers within their team only", field=field, code="OUTSIDE_TEAM")
+    if viewer.role is Role.AGENT and owner.id != viewer.id:
+        raise PermissionDenied("agents may not assign customers to others")
+    return owner
+
+
+async def _sync_tags(customer: Customer, tags: list[str]) -> None:
+    await CustomerTag.filter(customer_id=customer.id).delete()
+    if tags:
+        await CustomerTag.bulk_create([CustomerTag(customer_id=customer.id, tag=t) for t in tags])
+
+
+async def create_customer(viewer: Viewer, data: dict[str, Any]) -> Customer:
+    viewer.require("customers.create")
+    values = clean_customer_fields(data, creating=True)
+    if data.get("owner_id") is not None:
+        owner = await resolve_owner_for(viewer, data["owner_id"], field="ownerId")
+    elif viewer.role in (Role.AGENT, Role.MANAGER):
+        owner = viewer.owner  # otherwise the creator could not see what they made
+    else:
+        owner = None
+    customer = await Customer.create(**values, owner=owner)
+    await _sync_tags(customer, values.get("tags", []))
+    record_change("Customer", customer.id, {k: (None, getattr(customer, k)) for k in (*values, "owner_id")})
+    emit("kehu_customer_created", customer=customer)
+    return customer
+
+
+async def update_customer(viewer: Viewer, customer_id: int, data: dict[str, Any]) -> Customer:
+    viewer.require("customers.update")
+    customer = await get_visible_customer(viewer, customer_id)
+    if customer.archived_at is not None:
+        raise ValidationError("archived customers cannot be edited", field="id", code="ARCHIVED")
+    values = clean_customer_fields(data, creating=False)
+    changes = {k: (getattr(customer, k), new) for k, new in values.items() if getattr(customer, k) != new}
+    if changes:
+        for name, (_, new) in changes.items():
+            setattr(customer, name, new)
+        await customer.save(update_fields=[*changes, "updated_at"])
+        if "tags" in changes:
+            await _sync_tags(customer, customer.tags)
+        emit("kehu_customer_updated", customer=customer, changes=changes)
+    record_change("Customer", customer.id, changes)
+    return customer
+
+
+async def archive_customer(viewer: Viewer, customer_id: int, now: dt.datetime) -> Customer:
+    viewer.require("customers.archive")
+    customer = await get_visible_customer(viewer, customer_id)
+    if customer.archived_at is not None:
+        raise ValidationError("customer is already archived", field="id", code="ARCHIVED")
+    customer.archived_at = now
+    await customer.save(update_fields=["archived_at", "updated_at"])
+    record_change("Customer", customer.id, {"archived_at": (None, now)})
+    emit("kehu_customer_archived", customer=customer)
+    return customer
+
+
+async def assign_owner(viewer: Viewer, customer_id: int, owner_id: int | None) -> Customer:
+    viewer.require("customers.assign")
+    customer = await get_visible_customer(viewer, customer_id)
+    owner = await resolve_owner_for(viewer, owner_id, field="ownerId")
+    if viewer.role is Role.MANAGER and owner is None:
+        raise ValidationError("managers must assign an owner of their team", field="ownerId", code="REQUIRED")
+    previous_id = customer.owner_id
+    if previous_id != (owner.id if owner else None):
+        previous = await AccountOwner.get_or_none(id=previous_id) if previous_id else None
+        customer.owner = owner
+        await customer.save(update_fields=["owner_id", "updated_at"])
+        emit("kehu_owner_assigned", customer=customer, previous_owner=previous, owner=owner)
+    record_change("Customer", customer.id, {"owner_id": (previous_id, owner.id if owner else None)})
+    return customer
+
+
+# --------------------------------------------------------------------------- filtering
+
+
+class CustomerOrderField(Enum):
+    NAME = "name"
+    CREATED_AT = "created_at"
+    UPDATED_AT = "updated_at"
+    LAST_INTERACTION_AT = "last_interaction_at"
+
+
+@dataclass
+class CustomerFilter:
+    owner_ids: list[int] | None = None
+    unassigned: bool | None = None
+    tags: list[str] = field(default_factory=list)
+    regions: list[str] | None = None
+    kinds: list[CustomerKind] | None = None
+    search: str | None = None
+    created_after: dt.datetime | None = None
+    created_before: dt.datetime | None = None
+    last_interaction_after: dt.datetime | None = None
+    last_interaction_before: dt.datetime | None = None
+    archived: bool | None = False
+
+
+def filter_customers(viewer: Viewer | None, f: CustomerFilter | None = None):
+    """The viewer's visible customers narrowed by ``f``. Filters run on the visible
+    set only, so counts and orderings never include what the viewer cannot see."""
+    qs = visible_customers(viewer)
+    f = f or CustomerFilter()
+    if f.archived is True:
+        qs = qs.filter(archived_at__isnull=False)
+    elif f.archived is False:
+        qs = qs.filter(archived_at__isnull=True)
+    if f.owner_ids is not None:
+        qs = qs.filter(owner_id__in=f.owner_ids)
+    if f.unassigned is True:
+        qs = qs.filter(owner_id__isnull=True)
+    elif f.unassigned is False:
+        qs = qs.filter(owner_id__isnull=False)
+    for tag in v.tags(f.tags, "filter.tags"):
+        qs = qs.filter(id__in=CustomerTag.filter(tag=tag).values_list("customer_id", flat=True))
+    if f.regions is not None:
+        qs = qs.filter(region__in=f.regions)
+    if f.kinds is not None:
+        qs = qs.filter(kind__in=[k.value if isinstance(k, Enum) else k for k in f.kinds])
+    if f.search:
+        term = v.text(f.search, "filter.search", max_length=200)
+        if term:
+            qs = qs.filter(Q(name__icontains=term) | Q(email__icontains=term) | Q(phone__icontains=term))
+    if f.created_after:
+        qs = qs.filter(created_at__gte=f.created_after)
+    if f.created_before:
+        qs = qs.filter(created_at__lt=f.created_before)
+    if f.last_interaction_after:
+        qs = qs.filter(last_interaction_at__gte=f.last_interaction_after)
+    if f.last_interaction_before:
+        qs = qs.filter(last_interaction_at__lt=f.last_interaction_before)
+    return qs
+
+
+def order_customers(qs, field: CustomerOrderField = CustomerOrderField.CREATED_AT, descending: bool = False):
+    sign = "-" if descending else ""
+    return qs.order_by(f"{sign}{field.value}", f"{sign}id")

@@ -1,0 +1,259 @@
+"""Every hook a kehu plugin can implement — the plugin author's reference.
+
+A plugin is a module (or any object) whose functions are marked with
+``kehu.hookimpl`` and named after a spec below. pluggy passes arguments by name, so
+an implementation accepts only the parameters it needs::
+
+    from kehu import hookimpl
+
+    @hookimpl
+    def kehu_interaction_logged(interaction, kehu):
+        ...
+
+Rules that hold for every hook:
+
+* Hooks of enabled plugins only are called; an installed but disabled plugin
+  contributes nothing.
+* A hookimpl whose name starts with ``kehu_`` but matches no spec below, or whose
+  parameters are not a subset of the spec's, stops start-up with one line naming
+  the plugin.
+* Implementations may be ``async def`` where the docstring says "may be async";
+  kehu awaits them (pluggy itself does not).
+* Registration hooks (models, GraphQL, permissions, field policies, settings,
+  routes, commands) run once at start-up; event hooks run after each write commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    import argparse
+
+    from pydantic import BaseModel
+    from starlette.routing import BaseRoute
+
+    from .access import Permission
+    from .models import AccountOwner, Customer, Interaction
+    from .policies import FieldPolicy
+    from .plugin_manager import ModelsSpec
+    from .runtime import Kehu
+    from kehu.schema.registry import GraphQLRegistry
+
+hookspec = pluggy.HookspecMarker("kehu")
+hookimpl = pluggy.HookimplMarker("kehu")
+
+
+# --------------------------------------------------------------------------- plugin
+
+
+@hookspec
+def kehu_plugin_info() -> dict[str, Any]:
+    """Describe the plugin: what it needs and which plugin API it was written for.
+
+    Return a dict with any of:
+
+    * ``"requires"``: list of plugin names that must be enabled too
+      (start-up fails with "plugin 'x' requires 'y'" otherwise);
+    * ``"api"``: the kehu plugin-API versions supported, as a version range such
+      as ``">=1,<2"`` (see ``kehu.PLUGIN_API_VERSION``);
+    * ``"description"``: one line shown by ``kehu plugins``.
+
+    Called once at start-up.
+    """
+
+
+# --------------------------------------------------------------------------- models
+
+
+@hookspec
+def kehu_models() -> ModelsSpec:
+    """Return the plugin's Tortoise models and where their migrations live.
+
+    Return ``{"models": ["mypkg.models"], "migrations": "mypkg.migrations"}``.
+    The plugin becomes a Tortoise app labelled with the plugin's name, so foreign
+    keys to the core read ``"core.Customer"``; a foreign key from another app to
+    this plugin reads ``"<plugin name>.Model"``. Each migration that references the
+    core must list ``("core", "0001_initial")`` (or later) in its ``dependencies``:
+    Tortoise does not infer cross-app dependencies. ``kehu makemigrations NAME``
+    writes migrations for a plugin. Tables are never dropped when a plugin is
+    disabled.
+    """
+
+
+# --------------------------------------------------------------------------- schema
+
+
+@hookspec
+def kehu_graphql(graphql: GraphQLRegistry) -> None:
+    """Contribute to the GraphQL schema through the registry you are handed.
+
+    ``graphql.extend("Customer", Mixin)`` adds the fields of a ``@strawberry.type``
+    mixin class to ``Customer`` (likewise ``"Interaction"`` and ``"AccountOwner"``);
+    resolvers there receive the core model instance (``kehu.models.Customer`` …) as
+    ``self``. ``graphql.query(Mixin)`` and ``graphql.mutation(Mixin)`` add root
+    fields; ``graphql.types(*types)`` adds types reachable only through interfaces.
+    Refer to core types by their GraphQL name in string annotations
+    (``customer: "Customer"``): they resolve to the composed types.
+
+    Every mutation runs in one transaction with exactly one audit entry, and its
+    payload should subclass ``kehu.schema.Payload`` (``userErrors``). A root field
+    may be marked public (``graphql.query(Mixin, public=["fieldName"])``): only
+    public fields answer unauthenticated requests.
+
+    Two plugins (or a plugin and the core) claiming the same type or field name
+    stop start-up with an error naming both. Called once while the schema is built.
+    """
+
+
+# --------------------------------------------------------------------------- events
+
+
+@hookspec
+def kehu_customer_created(customer: Customer, actor: AccountOwner | None, kehu: Kehu) -> Awaitable[None] | None:
+    """Called after a new customer has been committed.
+
+    :param customer: the new customer.
+    :param actor: who created it (``None`` for system jobs such as an import).
+    :param kehu: the running application (settings, hooks).
+
+    May be async. An exception is logged with the plugin's name; it neither undoes
+    the customer nor stops other plugins' handlers.
+    """
+
+
+@hookspec
+def kehu_customer_updated(
+    customer: Customer, changes: dict[str, tuple[Any, Any]], actor: AccountOwner | None, kehu: Kehu
+) -> Awaitable[None] | None:
+    """Called after changes to a customer have been committed.
+
+    :param customer: the customer as it is now.
+    :param changes: ``{field: (before, after)}`` for each changed field.
+    :param actor: who changed it.
+    :param kehu: the running application.
+
+    May be async. Failures are logged with the plugin's name and undo nothing.
+    """
+
+
+@hookspec
+def kehu_customer_archived(customer: Customer, actor: AccountOwner | None, kehu: Kehu) -> Awaitable[None] | None:
+    """Called after a customer has been archived (customers are never deleted).
+
+    May be async. Failures are logged with the plugin's name and undo nothing.
+    """
+
+
+@hookspec
+def kehu_owner_assigned(
+    customer: Customer,
+    previous_owner: AccountOwner | None,
+    owner: AccountOwner | None,
+    actor: AccountOwner | None,
+    kehu: Kehu,
+) -> Awaitable[None] | None:
+    """Called after a customer's account owner has changed and the change committed.
+
+    :param previous_owner: the owner before (``None`` if there was none).
+    :param owner: the new owner (``None`` when unassigned).
+
+    May be async. Failures are logged with the plugin's name and undo nothing.
+    """
+
+
+@hookspec
+def kehu_interaction_logged(interaction: Interaction, actor: AccountOwner | None, kehu: Kehu) -> Awaitable[None] | None:
+    """Called after an interaction has been committed.
+
+    :param interaction: the new interaction, with ``customer`` loaded
+        (``interaction.customer``); purchases carry ``amount`` (Decimal).
+    :param actor: who logged it.
+    :param kehu: the running application.
+
+    May be async. This is where segmentation re-scores and loyalty accrues points;
+    such handlers should be idempotent per interaction id. Failures are logged with
+    the plugin's name and never undo or lose the interaction.
+    """
+
+
+# --------------------------------------------------------------------------- policies
+
+
+@hookspec
+def kehu_field_policies() -> list[FieldPolicy]:
+    """Declare which GraphQL fields carry personal data, and how they may be shown.
+
+    Return ``[FieldPolicy("Customer", "phone", kind="phone"), ...]`` for each
+    personal field the plugin adds (the core declares its own). A policy may name a
+    default strategy per role; plugins.toml can override them. Policies are
+    compiled into the schema once at start-up, so fields without one cost nothing
+    per request. Without the masking plugin enabled, policies are recorded but
+    values are shown in clear.
+    """
+
+
+@hookspec
+def kehu_permissions() -> list[Permission]:
+    """Declare the permissions the plugin checks, e.g.
+    ``Permission("loyalty.award", "Award points manually", roles=("ADMIN", "MANAGER"))``.
+
+    ``roles`` are the roles granted the permission by default; plugins.toml's
+    ``[roles]`` table grants more. Names must start with the plugin's name and a dot.
+    Check them in services with ``viewer.require("loyalty.award")``.
+    """
+
+
+# --------------------------------------------------------------------------- settings
+
+
+@hookspec(firstresult=True)
+def kehu_settings_model() -> type[BaseModel]:
+    """Return the pydantic model of the plugin's ``[plugins.<name>]`` section.
+
+    The section is validated at start-up; an invalid value stops start-up with
+    one line naming ``plugins.<name>.<key>``. Use ``model_config =
+    ConfigDict(extra="forbid")`` so misspelled keys are caught. The validated
+    instance is available as ``kehu.settings_for("<name>")``.
+    """
+
+
+# --------------------------------------------------------------------------- lifecycle, CLI, routes
+
+
+@hookspec
+def kehu_startup(kehu: Kehu) -> Awaitable[None] | None:
+    """Called once when the server (or a CLI command) has connected to the database.
+
+    May be async. Start schedulers or warm caches here. An exception stops
+    start-up with a line naming the plugin.
+    """
+
+
+@hookspec
+def kehu_shutdown(kehu: Kehu) -> Awaitable[None] | None:
+    """Called once before the database connections close. May be async.
+    Failures are logged and do not stop other plugins' shutdown."""
+
+
+@hookspec
+def kehu_commands(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``kehu`` sub-commands.
+
+    Add a parser with ``p = subparsers.add_parser("loyalty", help=...)`` and set
+    ``p.set_defaults(handler=fn)``; ``fn(kehu, args)`` may be async and runs with the
+    database connected. Return an ``int`` exit status or ``None`` (0).
+    """
+
+
+@hookspec
+def kehu_routes(kehu: Kehu) -> list[BaseRoute]:
+    """Return extra Starlette routes, e.g. a public survey page at ``/s/{token}``.
+
+    Routes are public HTTP endpoints: authenticate inside them
+    (``await kehu.viewer_for_request(request)``) if they are not meant to be.
+    Paths must not collide with the core's (``/graphql``, ``/healthz``).
+    """

@@ -1,0 +1,99 @@
+"""Interaction rules: logging a touch point and the interaction filter."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from tortoise.expressions import Q
+
+from . import validation as v
+from .access import Viewer, visible_interactions
+from .customers import get_visible_customer, resolve_owner_for
+from .errors import ValidationError
+from .models import Customer, Direction, Interaction, InteractionKind
+from .writes import emit, record_change
+
+
+async def log_interaction(viewer: Viewer, data: dict[str, Any], now: dt.datetime) -> Interaction:
+    """Log an interaction on a visible customer. PURCHASE needs an amount ≥ 0;
+    other kinds may not carry one. ``occurred_at`` defaults to now and may not lie
+    more than a day in the future."""
+    viewer.require("interactions.log")
+    customer = await get_visible_customer(viewer, data["customer_id"])
+    if customer.archived_at is not None:
+        raise ValidationError("archived customers cannot get new interactions", field="customerId", code="ARCHIVED")
+    kind = v.choice(data.get("kind"), InteractionKind, "kind")
+    direction = v.choice(data.get("direction") or Direction.OUTBOUND, Direction, "direction")
+    occurred_at = v.moment(data.get("occurred_at"), "occurredAt") or now
+    if occurred_at > now + dt.timedelta(days=1):
+        raise ValidationError("must not be in the future", field="occurredAt", code="IN_FUTURE")
+    amount = v.amount(data.get("amount"))
+    if kind is InteractionKind.PURCHASE and amount is None:
+        raise ValidationError("a purchase needs an amount", field="amount", code="REQUIRED")
+    if kind is not InteractionKind.PURCHASE and amount is not None:
+        raise ValidationError("only purchases carry an amount", field="amount")
+    follow_up = v.moment(data.get("next_follow_up_at"), "nextFollowUpAt")
+    owner = viewer.owner
+    if data.get("owner_id") is not None:
+        owner = await resolve_owner_for(viewer, data["owner_id"], field="ownerId")
+    interaction = await Interaction.create(
+        customer=customer,
+        owner=owner,
+        kind=kind,
+        direction=direction,
+        occurred_at=occurred_at,
+        subject=v.text(data.get("subject"), "subject", max_length=300) or "",
+        notes=v.text(data.get("notes"), "notes", max_length=20_000, multiline=True) or "",
+        amount=amount,
+        next_follow_up_at=follow_up,
+    )
+    # last_interaction_at only moves forward (a back-dated entry does not rewind it).
+    await Customer.filter(
+        Q(id=customer.id) & (Q(last_interaction_at__isnull=True) | Q(last_interaction_at__lt=occurred_at))
+    ).update(last_interaction_at=occurred_at)
+    await customer.refresh_from_db(fields=["last_interaction_at"])
+    interaction.customer = customer
+    record_change(
+        "Interaction",
+        interaction.id,
+        {
+            "customer_id": (None, customer.id),
+            "kind": (None, kind),
+            "occurred_at": (None, occurred_at),
+            "amount": (None, amount),
+        },
+    )
+    emit("kehu_interaction_logged", interaction=interaction)
+    return interaction
+
+
+@dataclass
+class InteractionFilter:
+    customer_ids: list[int] | None = None
+    owner_ids: list[int] | None = None
+    kinds: list[InteractionKind] | None = None
+    occurred_after: dt.datetime | None = None
+    occurred_before: dt.datetime | None = None
+
+
+def apply_interaction_filter(qs, f: InteractionFilter | None):
+    if f is None:
+        return qs
+    if f.customer_ids is not None:
+        qs = qs.filter(customer_id__in=f.customer_ids)
+    if f.owner_ids is not None:
+        qs = qs.filter(owner_id__in=f.owner_ids)
+    if f.kinds is not None:
+        qs = qs.filter(kind__in=[k.value if isinstance(k, Enum) else k for k in f.kinds])
+    if f.occurred_after:
+        qs = qs.filter(occurred_at__gte=f.occurred_after)
+    if f.occurred_before:
+        qs = qs.filter(occurred_at__lt=f.occurred_before)
+    return qs
+
+
+def filter_interactions(viewer: Viewer | None, f: InteractionFilter | None = None):
+    return apply_interaction_filter(visible_interactions(viewer), f)

@@ -1,0 +1,187 @@
+"""The core's Tortoise models: the ``core`` Tortoise app.
+
+Customers are archived, never deleted, and interactions are never deleted: every
+foreign key to them is ``RESTRICT``. All times are timezone-aware UTC; money is
+``Decimal``.
+"""
+
+from enum import Enum
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class Role(str, Enum):
+    ADMIN = "ADMIN"
+    MANAGER = "MANAGER"
+    AGENT = "AGENT"
+    ANALYST = "ANALYST"
+
+
+class CustomerKind(str, Enum):
+    PERSON = "PERSON"
+    ORGANIZATION = "ORGANIZATION"
+
+
+class InteractionKind(str, Enum):
+    CALL = "CALL"
+    VISIT = "VISIT"
+    EMAIL = "EMAIL"
+    MEETING = "MEETING"
+    MESSAGE = "MESSAGE"
+    PURCHASE = "PURCHASE"
+    NOTE = "NOTE"
+
+
+class Direction(str, Enum):
+    INBOUND = "INBOUND"
+    OUTBOUND = "OUTBOUND"
+    INTERNAL = "INTERNAL"
+
+
+class TokenKind(str, Enum):
+    SESSION = "SESSION"
+    API = "API"
+
+
+class AccountOwner(Model):
+    """A staff member who signs in and looks after customers (客户经理)."""
+
+    id = fields.IntField(primary_key=True)
+    name = fields.CharField(max_length=200)
+    email = fields.CharField(max_length=254, unique=True)
+    role = fields.CharEnumField(Role, max_length=16)
+    team = fields.CharField(max_length=100, default="", db_index=True)
+    active = fields.BooleanField(default=True)
+    # Service accounts exist for API tokens; they cannot sign in with a password.
+    is_service = fields.BooleanField(default=False)
+    password_hash = fields.CharField(max_length=255, null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "kehu_account_owner"
+
+    def __str__(self) -> str:
+        return f"{self.name} <{self.email}>"
+
+
+class Customer(Model):
+    """A person or organization the company does business with."""
+
+    id = fields.IntField(primary_key=True)
+    name = fields.CharField(max_length=200)
+    kind = fields.CharEnumField(CustomerKind, max_length=16, default=CustomerKind.PERSON)
+    email = fields.CharField(max_length=254, null=True, db_index=True)
+    phone = fields.CharField(max_length=40, null=True, db_index=True)
+    address = fields.TextField(null=True)
+    region = fields.CharField(max_length=100, null=True, db_index=True)
+    industry = fields.CharField(max_length=100, null=True)
+    # Normalised, sorted, unique; mirrored into CustomerTag for indexed filtering.
+    tags = fields.JSONField(default=list)
+    attributes = fields.JSONField(default=dict)
+    owner = fields.ForeignKeyField(
+        "core.AccountOwner", related_name="customers", null=True, on_delete=fields.RESTRICT
+    )
+    last_interaction_at = fields.DatetimeField(null=True, db_index=True)
+    archived_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True, db_index=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "kehu_customer"
+        indexes = (("owner", "archived_at"),)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CustomerTag(Model):
+    """One row per (customer, tag): lets ``tags`` filters use an index."""
+
+    id = fields.IntField(primary_key=True)
+    customer = fields.ForeignKeyField(
+        "core.Customer", related_name="tag_rows", on_delete=fields.CASCADE
+    )
+    tag = fields.CharField(max_length=64)
+
+    class Meta:
+        table = "kehu_customer_tag"
+        unique_together = (("customer", "tag"),)
+        indexes = (("tag", "customer"),)
+
+
+class Interaction(Model):
+    """One touch point with a customer. PURCHASE interactions carry an amount."""
+
+    id = fields.IntField(primary_key=True)
+    customer = fields.ForeignKeyField(
+        "core.Customer", related_name="interactions", on_delete=fields.RESTRICT
+    )
+    owner = fields.ForeignKeyField(
+        "core.AccountOwner", related_name="interactions", null=True, on_delete=fields.RESTRICT
+    )
+    kind = fields.CharEnumField(InteractionKind, max_length=16)
+    direction = fields.CharEnumField(Direction, max_length=16, default=Direction.OUTBOUND)
+    occurred_at = fields.DatetimeField(db_index=True)
+    subject = fields.CharField(max_length=300, default="")
+    notes = fields.TextField(default="")
+    amount = fields.DecimalField(max_digits=14, decimal_places=2, null=True)
+    next_follow_up_at = fields.DatetimeField(null=True, db_index=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "kehu_interaction"
+        indexes = (("customer", "occurred_at"), ("owner", "occurred_at"))
+
+
+class AccessToken(Model):
+    """A bearer token: a sign-in session or a named API token. Only its SHA-256 is stored."""
+
+    id = fields.IntField(primary_key=True)
+    token_hash = fields.CharField(max_length=64, unique=True)
+    owner = fields.ForeignKeyField(
+        "core.AccountOwner", related_name="tokens", on_delete=fields.RESTRICT
+    )
+    kind = fields.CharEnumField(TokenKind, max_length=16)
+    name = fields.CharField(max_length=100, default="")
+    created_at = fields.DatetimeField(auto_now_add=True)
+    expires_at = fields.DatetimeField(null=True)
+    revoked_at = fields.DatetimeField(null=True)
+    last_used_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "kehu_access_token"
+
+
+class LoginThrottle(Model):
+    """Failed sign-ins per account (``email:…``) and per client address (``ip:…``).
+
+    Kept in the database so that every worker sees the same counts.
+    """
+
+    key = fields.CharField(max_length=300, primary_key=True)
+    failures = fields.IntField(default=0)
+    locked_until = fields.DatetimeField(null=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "kehu_login_throttle"
+
+
+class AuditEntry(Model):
+    """One append-only record per successful write, committed with the write itself."""
+
+    id = fields.BigIntField(primary_key=True)
+    at = fields.DatetimeField(db_index=True)
+    actor_id = fields.IntField(null=True, db_index=True)
+    actor_label = fields.CharField(max_length=300, default="")
+    operation = fields.CharField(max_length=100)
+    entity_type = fields.CharField(max_length=100, null=True, db_index=True)
+    entity_id = fields.CharField(max_length=64, null=True)
+    changes = fields.JSONField(default=dict)
+    request_id = fields.CharField(max_length=64, null=True)
+
+    class Meta:
+        table = "kehu_audit_entry"
+        indexes = (("entity_type", "entity_id"),)

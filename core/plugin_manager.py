@@ -1,0 +1,309 @@
+"""Finding, validating and calling plugins.
+
+Built-in plugins are found by short name, third-party ones through the
+``kehu.plugins`` entry-point group; both are registered the same way. Only the
+plugins that plugins.toml enables are registered at all, so a disabled plugin
+contributes no tables, types or hooks. ``Hooks`` is the one place that knows how a
+hook is called, awaited, and how its failures are handled.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import logging
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Callable, TypedDict
+
+import pluggy
+from pydantic import BaseModel, ValidationError as PydanticError
+
+from . import PLUGIN_API_VERSION, hookspecs
+from .access import CORE_PERMISSIONS, Permission, PermissionTable
+from .config import Config, format_pydantic_error
+from .errors import PluginError
+
+if TYPE_CHECKING:
+    from .policies import FieldPolicy
+    from .runtime import Kehu
+
+log = logging.getLogger("kehu.plugins")
+
+ENTRY_POINT_GROUP = "kehu.plugins"
+
+# Short name -> module, in the fixed order they are registered (pluggy calls
+# hooks last-registered-first, so the order must not depend on plugins.toml).
+BUILTIN_PLUGINS: dict[str, str] = {
+    "segmentation": "kehu.plugins.segmentation",
+    "loyalty": "kehu.plugins.loyalty",
+    "complaints": "kehu.plugins.complaints",
+    "surveys": "kehu.plugins.surveys",
+    "masking": "kehu.plugins.masking",
+}
+
+
+class ModelsSpec(TypedDict, total=False):
+    models: list[str]
+    migrations: str
+
+
+@dataclass
+class PluginRecord:
+    name: str
+    module: Any
+    source: str  # "core", "built-in" or "entry point"
+    version: str
+    info: dict[str, Any] = field(default_factory=dict)
+    settings: BaseModel | None = None
+
+    @property
+    def hooks(self) -> list[str]:
+        return sorted(
+            name for name in dir(self.module)
+            if name.startswith("kehu_") and callable(getattr(self.module, name, None))
+        )
+
+
+def builtin_available(name: str) -> bool:
+    module = BUILTIN_PLUGINS.get(name)
+    return module is not None and importlib.util.find_spec(module) is not None
+
+
+def discover() -> dict[str, tuple[str, Callable[[], Any], str]]:
+    """Every plugin that could be enabled: name -> (source, loader, version)."""
+    found: dict[str, tuple[str, Callable[[], Any], str]] = {}
+    from . import __version__
+
+    for name, module in BUILTIN_PLUGINS.items():
+        if builtin_available(name):
+            found[name] = ("built-in", lambda m=module: importlib.import_module(m), __version__)
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name in found:
+            continue  # a built-in name cannot be taken over by a third party
+        version = ep.dist.version if ep.dist is not None else "?"
+        found[ep.name] = ("entry point", ep.load, version)
+    return found
+
+
+def _version_ok(spec: str, version: int) -> bool:
+    """A tiny range check for the integer plugin-API version: ``">=1,<2"``, ``"1"``."""
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        for op in (">=", "<=", "==", ">", "<", "="):
+            if part.startswith(op):
+                bound = part[len(op):].strip()
+                break
+        else:
+            op, bound = "==", part
+        try:
+            number = int(float(bound.split(".")[0]))
+        except ValueError:
+            raise PluginError(f"unreadable plugin API range '{spec}'") from None
+        ok = {
+            ">=": version >= number, "<=": version <= number, ">": version > number,
+            "<": version < number, "==": version == number, "=": version == number,
+        }[op]
+        if not ok:
+            return False
+    return True
+
+
+class PluginSet:
+    """The registered plugins of one configuration, validated."""
+
+    def __init__(self, config: Config, extra: dict[str, Any] | None = None):
+        """``extra`` registers plugin objects by name without entry points (tests)."""
+        self.config = config
+        self.pm = pluggy.PluginManager("kehu")
+        self.pm.add_hookspecs(hookspecs)
+        self.records: dict[str, PluginRecord] = {}
+        from . import __version__, corehooks
+
+        self._register("core", corehooks, "core", __version__)
+        available = discover()
+        extra = extra or {}
+        names = list(config.enabled)
+        builtin_order = [n for n in BUILTIN_PLUGINS if n in names]
+        others = sorted(n for n in names if n not in BUILTIN_PLUGINS)
+        for name in builtin_order + others:
+            if name in extra:
+                self._register(name, extra[name], "test", "0")
+            elif name in available:
+                source, loader, version = available[name]
+                try:
+                    module = loader()
+                except Exception as exc:  # a broken plugin names itself, never a traceback
+                    raise PluginError(f"plugin '{name}': failed to import: {exc}") from None
+                self._register(name, module, source, version)
+            else:
+                known = ", ".join(sorted(available)) or "none installed"
+                raise PluginError(f"plugins.enabled: unknown plugin '{name}' (available: {known})")
+        try:
+            self.pm.check_pending()
+        except pluggy.PluginValidationError as exc:
+            raise PluginError(f"plugin '{exc.plugin_name}': {_first_line(exc)}") from None
+        self._check_info()
+        self._load_settings()
+        self.permissions = self._collect_permissions()
+        self.permission_table = PermissionTable(self.permissions, config.role_grants)
+        self.hooks = Hooks(self)
+
+    # -- registration -------------------------------------------------------
+
+    def _register(self, name: str, module: Any, source: str, version: str) -> None:
+        try:
+            self.pm.register(module, name=name)
+        except pluggy.PluginValidationError as exc:
+            raise PluginError(f"plugin '{name}': {_first_line(exc)}") from None
+        except ValueError as exc:
+            raise PluginError(f"plugin '{name}': {exc}") from None
+        self.records[name] = PluginRecord(name, module, source, version)
+
+    def _check_info(self) -> None:
+        enabled = set(self.records)
+        for name, info in self.each("kehu_plugin_info"):
+            info = dict(info or {})
+            self.records[name].info = info
+            api = info.get("api")
+            if api is not None and not _version_ok(str(api), PLUGIN_API_VERSION):
+                raise PluginError(
+                    f"plugin '{name}': supports kehu plugin API {api}, this kehu provides "
+                    f"{PLUGIN_API_VERSION}"
+                )
+            for required in info.get("requires", ()):
+                if required not in enabled:
+                    raise PluginError(
+                        f"plugin '{name}' requires plugin '{required}': add it to plugins.enabled"
+                    )
+
+    def _load_settings(self) -> None:
+        models = dict(self.each("kehu_settings_model"))
+        for name in self.config.enabled:
+            section = self.config.plugin_settings.get(name, {})
+            model = models.get(name)
+            if model is None:
+                if section:
+                    key = next(iter(section))
+                    raise PluginError(f"plugins.{name}.{key}: plugin '{name}' takes no settings")
+                continue
+            try:
+                self.records[name].settings = model(**section)
+            except PydanticError as exc:
+                raise PluginError(format_pydantic_error(f"plugins.{name}", exc)) from None
+
+    def _collect_permissions(self) -> list[Permission]:
+        permissions: dict[str, tuple[str, Permission]] = {}
+        for plugin, declared in self.each("kehu_permissions"):
+            for perm in declared or ():
+                if plugin != "core" and not perm.name.startswith(f"{plugin}."):
+                    raise PluginError(
+                        f"plugin '{plugin}': permission '{perm.name}' must start with '{plugin}.'"
+                    )
+                if perm.name in permissions:
+                    other = permissions[perm.name][0]
+                    raise PluginError(
+                        f"plugins '{other}' and '{plugin}' both declare permission '{perm.name}'"
+                    )
+                permissions[perm.name] = (plugin, perm)
+        for role, names in self.config.role_grants.items():
+            for perm_name in names:
+                if perm_name not in permissions:
+                    raise PluginError(
+                        f"roles.{role}: unknown permission '{perm_name}' "
+                        "(is its plugin enabled?)"
+                    )
+        return [perm for _, perm in permissions.values()]
+
+    # -- calling ---------------------------------------------------------------
+
+    def each(self, hook_name: str, **kwargs: Any) -> list[tuple[str, Any]]:
+        """Call a registration hook on each plugin, in registration order, and return
+        ``(plugin name, result)`` pairs. Failures name the plugin."""
+        caller = getattr(self.pm.hook, hook_name)
+        results = []
+        for impl in reversed(caller.get_hookimpls()):  # registration order
+            args = {k: v for k, v in kwargs.items() if k in impl.argnames}
+            try:
+                result = impl.function(**args)
+            except PluginError:
+                raise
+            except Exception as exc:
+                raise PluginError(f"plugin '{impl.plugin_name}': {hook_name} failed: {exc}") from exc
+            results.append((impl.plugin_name, result))
+        return results
+
+    def models_config(self) -> dict[str, dict[str, Any]]:
+        """Tortoise ``apps`` config: one app per plugin with models."""
+        apps = {}
+        for name, spec in self.each("kehu_models"):
+            if not spec:
+                continue
+            if "models" not in spec or "migrations" not in spec:
+                raise PluginError(f"plugin '{name}': kehu_models must return 'models' and 'migrations'")
+            apps[name] = {
+                "models": list(spec["models"]),
+                "migrations": spec["migrations"],
+                "default_connection": "default",
+            }
+        return apps
+
+    def field_policies(self) -> list[FieldPolicy]:
+        policies: dict[str, tuple[str, FieldPolicy]] = {}
+        for plugin, declared in self.each("kehu_field_policies"):
+            for policy in declared or ():
+                if policy.key in policies:
+                    other = policies[policy.key][0]
+                    raise PluginError(
+                        f"plugins '{other}' and '{plugin}' both declare a policy for {policy.key}"
+                    )
+                policies[policy.key] = (plugin, policy)
+        return [policy for _, policy in policies.values()]
+
+    def settings_for(self, name: str) -> BaseModel | None:
+        record = self.records.get(name)
+        return record.settings if record else None
+
+    def is_enabled(self, name: str) -> bool:
+        return name in self.records
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else exc.__class__.__name__
+
+
+async def await_me_maybe(value: Any) -> Any:
+    if inspect.isawaitable(value):
+        return await value
+    return value
+
+
+class Hooks:
+    """The typed facade the core calls hooks through."""
+
+    def __init__(self, plugins: PluginSet):
+        self.plugins = plugins
+        self.kehu: Kehu | None = None
+
+    async def dispatch_event(self, hook_name: str, **kwargs: Any) -> None:
+        """Call an event hook on every plugin, awaiting async ones. A failing handler
+        is logged with its plugin's name and does not stop the others."""
+        caller = getattr(self.plugins.pm.hook, hook_name)
+        kwargs.setdefault("kehu", self.kehu)
+        for impl in reversed(caller.get_hookimpls()):
+            args = {k: v for k, v in kwargs.items() if k in impl.argnames}
+            try:
+                await await_me_maybe(impl.function(**args))
+            except Exception:
+                log.exception("plugin '%s': %s handler failed", impl.plugin_name, hook_name)
+
+    async def lifecycle(self, hook_name: str, kehu: Kehu, *, strict: bool) -> None:
+        caller = getattr(self.plugins.pm.hook, hook_name)
+        for impl in reversed(caller.get_hookimpls()):
+            try:
+                await await_me_maybe(impl.function(**({"kehu": kehu} if "kehu" in impl.argnames else {})))
+            except Exception as exc:
+                if strict:
+                    raise PluginError(f"plugin '{impl.plugin_name}': {hook_name} failed: {exc}") from exc
+                log.exception("plugin '%s': %s failed", impl.plugin_name, hook_name)

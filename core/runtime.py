@@ -1,0 +1,111 @@
+"""``Kehu``: one configured application — config, plugins, schema, database.
+
+The server, the CLI and the tests all build one of these; plugins receive it as
+the ``kehu`` argument of their hooks.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel
+
+from . import db
+from .config import Config
+from .plugin_manager import PluginSet
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
+    from tortoise.context import TortoiseContext
+
+    from .access import Viewer
+    from .clock import Clock
+
+log = logging.getLogger("kehu")
+
+
+class Kehu:
+    def __init__(self, config: Config, *, extra_plugins: dict[str, Any] | None = None, clock: Clock | None = None):
+        from .clock import SystemClock
+
+        self.config = config
+        self.plugins = PluginSet(config, extra_plugins)
+        self.hooks = self.plugins.hooks
+        self.hooks.kehu = self
+        self.clock = clock or SystemClock()
+        self.apps = self.plugins.models_config()
+        self.tortoise_config = db.tortoise_config(config.kehu.database_url, self.apps)
+        self.field_policies = self.plugins.field_policies()
+        self._schema = None
+        self.ctx: TortoiseContext | None = None
+
+    # -- plugins ---------------------------------------------------------------
+
+    def settings_for(self, plugin: str) -> BaseModel | None:
+        """The validated ``[plugins.<name>]`` section of an enabled plugin."""
+        return self.plugins.settings_for(plugin)
+
+    def is_enabled(self, plugin: str) -> bool:
+        return self.plugins.is_enabled(plugin)
+
+    @property
+    def schema(self):
+        """The composed strawberry schema (built once, on first use)."""
+        if self._schema is None:
+            from kehu.schema import build_schema
+
+            self._schema = build_schema(self)
+        return self._schema
+
+    def permissions_for(self, role: str) -> frozenset[str]:
+        return self.plugins.permission_table.for_role(role)
+
+    # -- database ----------------------------------------------------------------
+
+    async def connect(self, *, migrate: bool = False, check: bool = True) -> None:
+        self.ctx = await db.open_context(self.tortoise_config)
+        try:
+            if migrate:
+                await db.migrate(self.ctx, self.apps)
+            elif check:
+                await db.require_migrated(self.ctx, self.apps)
+        except BaseException:
+            await self.disconnect()
+            raise
+
+    async def disconnect(self) -> None:
+        if self.ctx is not None:
+            await db.close_context(self.ctx)
+            self.ctx = None
+
+    async def migrate(self, progress=None) -> list[str]:
+        assert self.ctx is not None
+        return await db.migrate(self.ctx, self.apps, progress)
+
+    async def start(self, *, migrate: bool = False) -> None:
+        """Connect, check migrations, run plugins' start-up hooks."""
+        await self.connect(migrate=migrate)
+        try:
+            await self.hooks.lifecycle("kehu_startup", self, strict=True)
+        except BaseException:
+            await self.disconnect()
+            raise
+
+    async def stop(self) -> None:
+        try:
+            await self.hooks.lifecycle("kehu_shutdown", self, strict=False)
+        finally:
+            await self.disconnect()
+
+    # -- auth --------------------------------------------------------------------
+
+    async def viewer_for_request(self, request: Request) -> Viewer | None:
+        """The signed-in viewer of an HTTP request (bearer token), or ``None``."""
+        from .auth import viewer_for_token
+
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return None
+        return await viewer_for_token(self, token.strip())

@@ -1,0 +1,145 @@
+"""Checks shared by every input path (GraphQL, CSV import, plugins).
+
+Each raises ``ValidationError`` naming the field, so a user sees which value is
+wrong and why; nothing is written when one fails.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import unicodedata
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from .errors import ValidationError
+
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+PHONE_RE = re.compile(r"^\+?[0-9][0-9 ()\-.]{3,38}$")
+TAG_RE = re.compile(r"^[\w][\w\-.:/ ]*$", re.UNICODE)
+MAX_AMOUNT = Decimal("999999999999.99")
+EARLIEST = dt.datetime(1900, 1, 1, tzinfo=dt.timezone.utc)
+LATEST = dt.datetime(2200, 1, 1, tzinfo=dt.timezone.utc)
+
+
+def _no_control(value: str, field: str, *, multiline: bool = False) -> None:
+    for ch in value:
+        if unicodedata.category(ch) == "Cc" and not (multiline and ch in "\n\r\t"):
+            raise ValidationError("contains a control character", field=field, code="INVALID_CHARACTERS")
+
+
+def text(value: Any, field: str, *, max_length: int, required: bool = False, multiline: bool = False) -> str | None:
+    """Trim and check a text value; empty becomes None unless required."""
+    if value is None:
+        if required:
+            raise ValidationError("is required", field=field, code="REQUIRED")
+        return None
+    if not isinstance(value, str):
+        raise ValidationError("must be text", field=field)
+    value = value.strip()
+    if not value:
+        if required:
+            raise ValidationError("must not be empty", field=field, code="REQUIRED")
+        return None
+    if len(value) > max_length:
+        raise ValidationError(f"must be at most {max_length} characters", field=field, code="TOO_LONG")
+    _no_control(value, field, multiline=multiline)
+    return value
+
+
+def email(value: Any, field: str = "email", *, required: bool = False) -> str | None:
+    value = text(value, field, max_length=254, required=required)
+    if value is None:
+        return None
+    if not EMAIL_RE.match(value):
+        raise ValidationError(f"'{value}' is not a valid e-mail address", field=field, code="INVALID_EMAIL")
+    local, _, domain = value.rpartition("@")
+    return f"{local}@{domain.lower()}"
+
+
+def phone(value: Any, field: str = "phone") -> str | None:
+    value = text(value, field, max_length=40)
+    if value is None:
+        return None
+    if not PHONE_RE.match(value):
+        raise ValidationError(
+            "is not a valid phone number (digits, spaces, + ( ) - . only)", field=field, code="INVALID_PHONE"
+        )
+    return value
+
+
+def tags(value: Any, field: str = "tags") -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, (list, tuple)):
+        raise ValidationError("must be a list of tags", field=field)
+    if len(value) > 50:
+        raise ValidationError("at most 50 tags", field=field, code="TOO_MANY")
+    out = set()
+    for tag in value:
+        tag = text(tag, field, max_length=64)
+        if tag is None:
+            continue
+        tag = tag.lower()
+        if not TAG_RE.match(tag):
+            raise ValidationError(f"tag '{tag}' has characters that are not allowed", field=field)
+        out.add(tag)
+    return sorted(out)
+
+
+def attributes(value: Any, field: str = "attributes") -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ValidationError("must be a JSON object", field=field)
+    encoded = json.dumps(value, ensure_ascii=False, default=str)
+    if len(encoded) > 32_000:
+        raise ValidationError("must be at most 32,000 characters of JSON", field=field, code="TOO_LONG")
+    return value
+
+
+def amount(value: Any, field: str = "amount") -> Decimal | None:
+    if value is None:
+        return None
+    try:
+        number = value if isinstance(value, Decimal) else Decimal(str(value).strip())
+    except (InvalidOperation, ValueError):
+        raise ValidationError(f"'{value}' is not a number", field=field) from None
+    if not number.is_finite():
+        raise ValidationError("must be a finite number", field=field)
+    if number < 0:
+        raise ValidationError("must not be negative", field=field, code="NEGATIVE")
+    if number > MAX_AMOUNT:
+        raise ValidationError(f"must be at most {MAX_AMOUNT}", field=field, code="TOO_LARGE")
+    if number != number.quantize(Decimal("0.01")):
+        raise ValidationError("has more than 2 decimal places", field=field)
+    return number.quantize(Decimal("0.01"))
+
+
+def moment(value: Any, field: str) -> dt.datetime | None:
+    """A timezone-aware time within a sane range, stored in UTC."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise ValidationError(f"'{value}' is not an ISO 8601 date-time", field=field) from None
+    if not isinstance(value, dt.datetime):
+        raise ValidationError("must be a date-time", field=field)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.timezone.utc)
+    if not (EARLIEST <= value < LATEST):
+        raise ValidationError("must be between 1900 and 2200", field=field, code="OUT_OF_RANGE")
+    return value.astimezone(dt.timezone.utc)
+
+
+def choice(value: Any, enum: type, field: str) -> Any:
+    if isinstance(value, enum):
+        return value
+    try:
+        return enum(str(value).strip().upper())
+    except ValueError:
+        allowed = ", ".join(m.value for m in enum)
+        raise ValidationError(f"'{value}' is not one of {allowed}", field=field) from None

@@ -1,0 +1,135 @@
+"""Writes: one transaction, exactly one audit entry, events after commit.
+
+Every write — a GraphQL mutation of the core or of a plugin, a CLI import batch —
+runs inside ``write_scope``. Services record what they changed with
+``record_change`` and what happened with ``emit``; the scope writes the audit
+entry in the same transaction as the change (no change without its entry, no
+entry without its change) and, only after the commit, hands the events to the
+plugins. A handler that fails is logged with its plugin's name; the write stands.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import Enum
+from typing import TYPE_CHECKING, Any, AsyncIterator
+
+from tortoise.transactions import in_transaction
+
+from .models import AuditEntry
+
+if TYPE_CHECKING:
+    from .access import Viewer
+    from .runtime import Kehu
+
+
+class Rollback(Exception):
+    """Raised inside a scope to undo it without an error reaching the caller."""
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def audit_value(value: Any) -> Any:
+    """A JSON-safe form of a field value for the audit log."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.timezone.utc).isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, (list, tuple)):
+        return [audit_value(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): audit_value(v) for k, v in value.items()}
+    if hasattr(value, "pk"):
+        return value.pk
+    return value
+
+
+@dataclass
+class WriteScope:
+    kehu: Kehu | None
+    viewer: Viewer | None
+    operation: str
+    request_id: str
+    entity_type: str | None = None
+    entity_id: str | None = None
+    changes: dict[str, Any] = field(default_factory=dict)
+    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+    def record_change(
+        self, entity_type: str, entity_id: Any, changes: dict[str, tuple[Any, Any]] | None = None
+    ) -> None:
+        """Name the entity this write is about and the fields it changed
+        (``{field: (before, after)}``). Called again, the last entity wins and the
+        changes are merged."""
+        self.entity_type = entity_type
+        self.entity_id = None if entity_id is None else str(entity_id)
+        for name, (before, after) in (changes or {}).items():
+            self.changes[name] = {"before": audit_value(before), "after": audit_value(after)}
+
+    def emit(self, hook: str, **kwargs: Any) -> None:
+        """Queue an event hook call (``"kehu_customer_created"``) for after the commit."""
+        self.events.append((hook, kwargs))
+
+
+_current: ContextVar[WriteScope | None] = ContextVar("kehu_write_scope", default=None)
+
+
+def current_scope() -> WriteScope:
+    scope = _current.get()
+    if scope is None:
+        raise RuntimeError("a write must run inside kehu.writes.write_scope()")
+    return scope
+
+
+def record_change(entity_type: str, entity_id: Any, changes: dict[str, tuple[Any, Any]] | None = None) -> None:
+    current_scope().record_change(entity_type, entity_id, changes)
+
+
+def emit(hook: str, **kwargs: Any) -> None:
+    current_scope().emit(hook, **kwargs)
+
+
+@asynccontextmanager
+async def write_scope(
+    kehu: Kehu | None,
+    viewer: Viewer | None,
+    operation: str,
+    *,
+    request_id: str | None = None,
+    actor_label: str | None = None,
+) -> AsyncIterator[WriteScope]:
+    """Run a write: transaction + one audit entry + events after commit.
+
+    Raise ``Rollback`` (or any exception) inside to undo everything, audit entry
+    included.
+    """
+    scope = WriteScope(kehu, viewer, operation, request_id or uuid.uuid4().hex)
+    token = _current.set(scope)
+    try:
+        async with in_transaction():
+            yield scope
+            await AuditEntry.create(
+                at=utcnow(),
+                actor_id=viewer.id if viewer else None,
+                actor_label=actor_label or (viewer.label if viewer else "system"),
+                operation=operation,
+                entity_type=scope.entity_type,
+                entity_id=scope.entity_id,
+                changes=scope.changes,
+                request_id=scope.request_id,
+            )
+    finally:
+        _current.reset(token)
+    if kehu is not None and scope.events:
+        actor = viewer.owner if viewer else None
+        for hook, kwargs in scope.events:
+            await kehu.hooks.dispatch_event(hook, actor=actor, **kwargs)

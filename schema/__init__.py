@@ -1,0 +1,30 @@
+"""kehu.schema: one strawberry Schema composed from the core and enabled plugins.
+
+What plugin authors use from here: ``Payload`` and ``UserError`` for mutation
+results, ``Connection``/``paginate`` for lists, ``to_global_id``/``from_global_id``
+and ``Node`` for IDs, and ``GraphQLRegistry`` (handed to ``kehu_graphql``).
+"""
+
+from .registry import GraphQLRegistry
+from .relay import Connection, Node, from_global_id, make_connection, paginate, to_global_id
+from .types import Payload, UserError
+
+
+def build_schema(kehu):
+    from .build import build_schema as _build
+
+    return _build(kehu)
+
+
+__all__ = [
+    "GraphQLRegistry",
+    "Connection",
+    "Node",
+    "Payload",
+    "UserError",
+    "build_schema",
+    "from_global_id",
+    "make_connection",
+    "paginate",
+    "to_global_id",
+]

@@ -1,0 +1,214 @@
+"""Composing one strawberry Schema from the core and the enabled plugins.
+
+strawberry cannot extend a type after it is defined, so the schema is built in
+one factory: plugin mixins are merged into ``Customer``/``Interaction``/
+``AccountOwner`` first, then every field's annotation is re-evaluated in a
+namespace where "Customer" (etc.) means the merged type. Fields are copied before
+that, so building several schemas in one process (tests, `kehu schema` with other
+settings) never lets one leak into another. See docs/internals.md.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import typing
+from typing import TYPE_CHECKING, Any
+
+import strawberry
+from strawberry.annotation import StrawberryAnnotation
+from strawberry.exceptions import DuplicatedTypeName
+from strawberry.extensions import ParserCache, ValidationCache
+from strawberry.schema.config import StrawberryConfig
+from strawberry.tools import merge_types
+from strawberry.types.base import has_object_definition
+from strawberry.utils.str_converters import to_camel_case
+
+from kehu.errors import PluginError
+
+from . import root
+from .extensions import IntrospectionGuard, KehuErrors, RootAccess, WriteOperation, _is_expected
+from .registry import Contribution, GraphQLRegistry
+from .relay import Node
+from .types import AccountOwnerBase, AuditEntry, CustomerBase, InteractionBase
+
+if TYPE_CHECKING:
+    from kehu.runtime import Kehu
+
+log = logging.getLogger("kehu.graphql")
+
+BASES = {"Customer": CustomerBase, "Interaction": InteractionBase, "AccountOwner": AccountOwnerBase}
+
+
+class KehuSchema(strawberry.Schema):
+    node_resolvers: dict[str, Any]
+    registry: GraphQLRegistry
+
+    def process_errors(self, errors, execution_context=None) -> None:
+        """Log unexpected errors in full with the request id (the client sees only
+        the id); expected ones (validation, domain) at debug level."""
+        rid = getattr(getattr(execution_context, "context", None), "request_id", "-")
+        for error in errors:
+            if _is_expected(error):
+                log.debug("request %s: %s", rid, error.message)
+            else:
+                log.error("request %s: %s", rid, error.message, exc_info=error.original_error)
+
+
+def _field_name(field) -> str:
+    return field.graphql_name or to_camel_case(field.python_name)
+
+
+def _rebind(cls: type, names: dict[str, type]) -> None:
+    """Give ``cls`` its own copies of its fields, with annotations that resolve the
+    core type names to this build's composed types."""
+    definition = cls.__strawberry_definition__
+    fields = []
+    for field in definition.fields:
+        new = copy.copy(field)
+        annotation = field.type_annotation or (field.base_resolver.type_annotation if field.base_resolver else None)
+        if annotation is not None:
+            namespace = dict(annotation.namespace or {})
+            namespace.update(names)
+            new.type_annotation = StrawberryAnnotation(annotation.raw_annotation, namespace=namespace)
+        fields.append(new)
+    definition.fields[:] = fields
+
+
+def _check_unique_fields(type_name: str, parts: list[tuple[str, type]]) -> None:
+    seen: dict[str, str] = {}
+    for plugin, cls in parts:
+        for field in cls.__strawberry_definition__.fields:
+            name = _field_name(field)
+            if name in seen and seen[name] != plugin:
+                raise PluginError(
+                    f"plugins '{seen[name]}' and '{plugin}' both define the GraphQL field {type_name}.{name}"
+                )
+            seen[name] = plugin
+
+
+def _compose(type_name: str, base: type, contributions: list[Contribution]) -> type:
+    parts = [("core", base)] + [(c.plugin, c.cls) for c in contributions]
+    _check_unique_fields(type_name, parts)
+    if not contributions:
+        return merge_types(type_name, (base,))
+    # Mixins first so plugins can add, base last so the core's `id` and
+    # `is_type_of` stay in charge.
+    return merge_types(type_name, tuple(c.cls for c in reversed(contributions)) + (base,))
+
+
+def _referenced_types(cls: type) -> list[type]:
+    """Strawberry object types used by the fields of ``cls`` (one level)."""
+    found = []
+    for field in cls.__strawberry_definition__.fields:
+        try:
+            t = field.type
+        except Exception:  # unresolvable until rebound
+            continue
+        stack = [t]
+        while stack:
+            t = stack.pop()
+            if has_object_definition(t):
+                found.append(t)
+            for attr in ("of_type",):
+                if hasattr(t, attr):
+                    stack.append(getattr(t, attr))
+            stack.extend(a for a in typing.get_args(t) if isinstance(a, type))
+    return found
+
+
+def build_schema(kehu: Kehu) -> KehuSchema:
+    registry = GraphQLRegistry()
+    registry.query(root.CoreQuery, public=root.PUBLIC_QUERIES)
+    registry.mutation(
+        root.CoreMutation, public=root.PUBLIC_MUTATIONS, self_service=root.SELF_SERVICE_MUTATIONS
+    )
+    caller = kehu.plugins.pm.hook.kehu_graphql
+    for impl in reversed(caller.get_hookimpls()):
+        registry.plugin = impl.plugin_name
+        try:
+            impl.function(graphql=registry)
+        except PluginError:
+            raise
+        except Exception as exc:
+            raise PluginError(f"plugin '{impl.plugin_name}': kehu_graphql failed: {exc}") from exc
+
+    composed = {name: _compose(name, base, registry.extensions[name]) for name, base in BASES.items()}
+
+    query_parts = [(c.plugin, c.cls) for c in registry.queries]
+    mutation_parts = [(c.plugin, c.cls) for c in registry.mutations]
+    _check_unique_fields("Query", query_parts)
+    _check_unique_fields("Mutation", mutation_parts)
+    Query = merge_types("Query", tuple(cls for _, cls in reversed(query_parts)))
+    Mutation = merge_types("Mutation", tuple(cls for _, cls in reversed(mutation_parts)))
+
+    # Rebind every type that may name a core type by string: the composed types,
+    # the roots, the plugins' own types, and (one level down) the payload and
+    # connection types the roots return.
+    to_rebind: list[type] = [*composed.values(), Query, Mutation]
+    to_rebind += [c.cls for c in registry.extra_types]
+    for contributions in registry.extensions.values():
+        to_rebind += [c.cls for c in contributions]
+    seen: set[int] = set()
+    queue = list(to_rebind)
+    while queue:
+        cls = queue.pop()
+        if id(cls) in seen:
+            continue
+        seen.add(id(cls))
+        _rebind(cls, composed)
+        for ref in _referenced_types(cls):
+            if id(ref) not in seen and ref.__module__.startswith(("kehu.", *_plugin_modules(kehu))):
+                queue.append(ref)
+
+    _install_root_extensions(Query, registry.queries, mutation=False)
+    _install_root_extensions(Mutation, registry.mutations, mutation=True)
+
+    try:
+        schema = KehuSchema(
+            query=Query,
+            mutation=Mutation,
+            types=[*composed.values(), AuditEntry, *(c.cls for c in registry.extra_types)],
+            extensions=[
+                KehuErrors,
+                IntrospectionGuard,
+                lambda: ParserCache(maxsize=512),
+                lambda: ValidationCache(maxsize=512),
+            ],
+            config=StrawberryConfig(relay_max_results=100),
+        )
+    except DuplicatedTypeName as exc:
+        raise PluginError(f"two plugins define the GraphQL type '{exc.args[0] if exc.args else exc}'") from None
+    schema.node_resolvers = registry.node_resolvers
+    schema.registry = registry
+    return schema
+
+
+def _plugin_modules(kehu: Kehu) -> tuple[str, ...]:
+    return tuple(
+        getattr(r.module, "__name__", "").rsplit(".", 1)[0] + "." for r in kehu.plugins.records.values()
+    )
+
+
+def _install_root_extensions(root_type: type, contributions: list[Contribution], *, mutation: bool) -> None:
+    owner_of: dict[str, Contribution] = {}
+    for contribution in contributions:
+        for field in contribution.cls.__strawberry_definition__.fields:
+            owner_of[_field_name(field)] = contribution
+    for field in root_type.__strawberry_definition__.fields:
+        name = _field_name(field)
+        contribution = owner_of[name]
+        extensions = [
+            RootAccess(
+                public=name in contribution.public,
+                mutation=mutation,
+                self_service=name in contribution.self_service,
+            )
+        ]
+        if mutation and not (contribution.plugin == "core" and name in root.UNSCOPED_MUTATIONS):
+            extensions.append(WriteOperation())
+        # Extensions run outermost-last: access is checked before the write opens.
+        field.extensions = [*extensions[::-1], *field.extensions]
+
+
+__all__ = ["build_schema", "KehuSchema", "Node"]

@@ -1,0 +1,155 @@
+"""Cross-cutting behaviour compiled into the schema once at start-up.
+
+* ``RootAccess`` (root fields only): unauthenticated callers reach public fields
+  only; read-only roles reach no mutation except self-service ones.
+* ``WriteOperation`` (mutations only): one transaction and one audit entry per
+  mutation; domain errors become ``userErrors`` and roll the write back.
+* ``KehuErrors`` (schema extension): unexpected exceptions are masked with a request
+  id (and logged in full with it); domain and validation errors pass with a code.
+
+None of these wraps ordinary (non-root) fields, so they cost nothing per field.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from graphql import GraphQLError
+from strawberry.extensions import FieldExtension, MaskErrors, SchemaExtension
+from strawberry.types.base import has_object_definition
+
+from kehu.errors import KehuError, NotAuthenticated, PermissionDenied
+from kehu.writes import Rollback, write_scope
+
+log = logging.getLogger("kehu.graphql")
+
+INTROSPECTION_RE = re.compile(r"__schema\b|__type\b")
+
+
+def _user_error(error: KehuError):
+    from .types import UserError
+
+    return UserError(field=error.field, code=error.code, message=error.message)
+
+
+class RootAccess(FieldExtension):
+    def __init__(self, *, public: bool, mutation: bool = False, self_service: bool = False):
+        self.public = public
+        self.mutation = mutation
+        self.self_service = self_service
+
+    def _check(self, info) -> None:
+        viewer = info.context.viewer
+        if viewer is None:
+            if not self.public:
+                raise NotAuthenticated("sign in first (mutation login) or send an API token")
+            return
+        if self.mutation and viewer.read_only and not (self.public or self.self_service):
+            raise PermissionDenied(f"your role ({viewer.role.value}) is read-only")
+
+    def resolve(self, next_, source, info, **kwargs):
+        self._check(info)
+        return next_(source, info, **kwargs)
+
+    async def resolve_async(self, next_, source, info, **kwargs):
+        self._check(info)
+        result = next_(source, info, **kwargs)
+        if hasattr(result, "__await__"):
+            result = await result
+        return result
+
+
+class WriteOperation(FieldExtension):
+    """Runs a mutation inside ``write_scope``; see module docstring."""
+
+    def apply(self, field) -> None:
+        self.field = field
+
+    def _payload_class(self):
+        t = self.field.type
+        while not has_object_definition(t) and hasattr(t, "of_type"):
+            t = t.of_type
+        return t
+
+    def resolve(self, next_, source, info, **kwargs):  # pragma: no cover - mutations are async
+        raise RuntimeError("kehu mutations must be async")
+
+    async def resolve_async(self, next_, source, info, **kwargs):
+        ctx = info.context
+        result = None
+        try:
+            async with write_scope(ctx.kehu, ctx.viewer, info.field_name, request_id=ctx.request_id):
+                result = await next_(source, info, **kwargs)
+                if getattr(result, "user_errors", None):
+                    raise Rollback
+        except Rollback:
+            return result
+        except PermissionDenied:
+            raise
+        except KehuError as exc:
+            return self._payload_class()(user_errors=[_user_error(exc)])
+        return result
+
+
+def _is_expected(error: GraphQLError) -> bool:
+    original = error.original_error
+    return original is None or isinstance(original, KehuError)
+
+
+class KehuErrors(MaskErrors):
+    """Masks unexpected errors as "Internal error" with a request id; gives domain
+    errors their stable code in ``extensions``."""
+
+    def __init__(self, *, execution_context=None):
+        super().__init__(should_mask_error=lambda e: not _is_expected(e))
+        if execution_context is not None:
+            self.execution_context = execution_context
+
+    def _request_id(self) -> str:
+        return getattr(self.execution_context.context, "request_id", "-")
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        rid = self._request_id()
+        return GraphQLError(
+            message=f"Internal error (request {rid})",
+            nodes=error.nodes,
+            path=error.path,
+            extensions={"code": "INTERNAL_ERROR", "requestId": rid},
+        )
+
+    def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
+        out = []
+        for error in errors:
+            if not _is_expected(error):
+                out.append(self.anonymise_error(error))
+            elif isinstance(error.original_error, KehuError) and not (error.extensions or {}).get("code"):
+                original = error.original_error
+                extensions = {"code": original.code}
+                if original.field:
+                    extensions["field"] = original.field
+                out.append(GraphQLError(error.message, nodes=error.nodes, path=error.path, extensions=extensions))
+            else:
+                out.append(error)
+        return out
+
+
+class IntrospectionGuard(SchemaExtension):
+    """Introspection is for signed-in users unless plugins.toml allows it anonymously."""
+
+    def on_execute(self):
+        ctx = self.execution_context.context
+        query = self.execution_context.query or ""
+        if (
+            getattr(ctx, "viewer", None) is None
+            and not ctx.kehu.config.kehu.anonymous_introspection
+            and INTROSPECTION_RE.search(query)
+        ):
+            from graphql import ExecutionResult
+
+            self.execution_context.result = ExecutionResult(
+                data=None,
+                errors=[GraphQLError("introspection requires signing in", extensions={"code": "UNAUTHENTICATED"})],
+            )
+        yield

@@ -1,0 +1,76 @@
+"""What plugins hand to ``kehu_graphql``: the one way to extend the schema."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable, Iterable
+
+from strawberry.types.base import has_object_definition
+
+from kehu.errors import PluginError
+
+EXTENSIBLE_TYPES = ("Customer", "Interaction", "AccountOwner")
+
+
+@dataclass
+class Contribution:
+    plugin: str
+    cls: type
+    public: frozenset[str] = frozenset()
+    self_service: frozenset[str] = frozenset()
+
+
+@dataclass
+class GraphQLRegistry:
+    """Collects each plugin's contributions; ``build_schema`` composes them.
+
+    Methods are called from a plugin's ``kehu_graphql(graphql)`` hook.
+    """
+
+    extensions: dict[str, list[Contribution]] = field(default_factory=lambda: {t: [] for t in EXTENSIBLE_TYPES})
+    queries: list[Contribution] = field(default_factory=list)
+    mutations: list[Contribution] = field(default_factory=list)
+    extra_types: list[Contribution] = field(default_factory=list)
+    node_resolvers: dict[str, tuple[str, Callable[..., Awaitable[Any]]]] = field(default_factory=dict)
+    plugin: str = "core"
+
+    def _check(self, cls: type, what: str) -> None:
+        if not has_object_definition(cls):
+            raise PluginError(f"plugin '{self.plugin}': {what} {cls!r} is not a @strawberry.type")
+
+    def extend(self, type_name: str, mixin: type) -> None:
+        """Add the fields of ``mixin`` (a ``@strawberry.type``) to a core type:
+        ``"Customer"``, ``"Interaction"`` or ``"AccountOwner"``."""
+        if type_name not in self.extensions:
+            raise PluginError(
+                f"plugin '{self.plugin}': cannot extend '{type_name}' (extensible: {', '.join(EXTENSIBLE_TYPES)})"
+            )
+        self._check(mixin, "extension of " + type_name)
+        self.extensions[type_name].append(Contribution(self.plugin, mixin))
+
+    def query(self, mixin: type, *, public: Iterable[str] = ()) -> None:
+        """Add root query fields. ``public`` names fields (GraphQL names) that answer
+        unauthenticated requests; all others require a signed-in viewer."""
+        self._check(mixin, "query")
+        self.queries.append(Contribution(self.plugin, mixin, frozenset(public)))
+
+    def mutation(self, mixin: type, *, public: Iterable[str] = (), self_service: Iterable[str] = ()) -> None:
+        """Add root mutation fields. Each runs in its own transaction with one audit
+        entry. ``public`` as for ``query``; ``self_service`` fields (a viewer acting on
+        their own account) are allowed to read-only roles too."""
+        self._check(mixin, "mutation")
+        self.mutations.append(Contribution(self.plugin, mixin, frozenset(public), frozenset(self_service)))
+
+    def types(self, *types: type) -> None:
+        """Add types the schema cannot discover from fields (interface implementations)."""
+        for t in types:
+            self.extra_types.append(Contribution(self.plugin, t))
+
+    def node(self, type_name: str, resolver: Callable[..., Awaitable[Any]]) -> None:
+        """Make ``node(id)`` resolve global IDs of ``type_name``:
+        ``async def resolver(info, pk) -> object | None``. It must return None for
+        records the viewer may not see."""
+        if type_name in self.node_resolvers or type_name in ("Customer", "Interaction", "AccountOwner", "AuditEntry"):
+            other = self.node_resolvers.get(type_name, ("core",))[0]
+            raise PluginError(f"plugins '{other}' and '{self.plugin}' both resolve node type '{type_name}'")
+        self.node_resolvers[type_name] = (self.plugin, resolver)

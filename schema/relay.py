@@ -1,0 +1,140 @@
+"""Relay conventions: global IDs, the Node interface, connections.
+
+Cursors are opaque (base64 of an offset in the requested ordering); ``first`` is
+capped at 100. A malformed cursor or global ID is a GraphQL error with a code, never
+a crash.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any, Awaitable, Callable, Generic, TypeVar
+
+import strawberry
+from graphql import GraphQLError
+
+from kehu.errors import KehuError
+
+T = TypeVar("T")
+
+MAX_PAGE_SIZE = 100
+
+
+class BadRequest(KehuError):
+    """A malformed argument: bad cursor, bad ID, page too large."""
+
+    code = "BAD_REQUEST"
+
+
+def to_global_id(type_name: str, pk: Any) -> str:
+    return base64.urlsafe_b64encode(f"{type_name}:{pk}".encode()).decode().rstrip("=")
+
+
+def from_global_id(global_id: str, expected: str | tuple[str, ...] | None = None, *, field: str = "id") -> tuple[str, int]:
+    """``(type name, integer pk)``; raises ``BadRequest`` when malformed or of the
+    wrong type."""
+    if not isinstance(global_id, str) or len(global_id) > 200:
+        raise BadRequest(f"'{field}' is not a valid ID", field=field, code="INVALID_ID")
+    try:
+        padded = global_id + "=" * (-len(global_id) % 4)
+        type_name, _, raw_pk = base64.urlsafe_b64decode(padded.encode()).decode().partition(":")
+        pk = int(raw_pk)
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise BadRequest(f"'{field}' is not a valid ID", field=field, code="INVALID_ID") from None
+    if expected is not None:
+        allowed = (expected,) if isinstance(expected, str) else expected
+        if type_name not in allowed:
+            raise BadRequest(f"'{field}' is not the ID of a {' or '.join(allowed)}", field=field, code="INVALID_ID")
+    return type_name, pk
+
+
+def encode_cursor(offset: int) -> str:
+    return base64.urlsafe_b64encode(f"o:{offset}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> int:
+    """The offset *after* which the next page starts."""
+    if cursor is None:
+        return 0
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        prefix, _, raw = base64.urlsafe_b64decode(padded.encode()).decode().partition(":")
+        offset = int(raw)
+        if prefix != "o" or offset < 0:
+            raise ValueError
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise BadRequest(f"'after' is not a cursor this API issued: '{cursor[:40]}'", field="after", code="INVALID_CURSOR") from None
+    return offset + 1
+
+
+def page_bounds(first: int | None, after: str | None, default: int = 20) -> tuple[int, int]:
+    """``(offset, limit)`` for a page request, validated."""
+    if first is None:
+        first = default
+    if first < 0:
+        raise BadRequest("'first' must not be negative", field="first", code="INVALID_PAGE_SIZE")
+    if first > MAX_PAGE_SIZE:
+        raise BadRequest(
+            f"'first' is {first}, at most {MAX_PAGE_SIZE} items per page", field="first", code="PAGE_TOO_LARGE"
+        )
+    return decode_cursor(after), first
+
+
+@strawberry.interface(description="An object with a global ID, fetchable with `node(id)`.")
+class Node:
+    id: strawberry.ID
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    has_previous_page: bool
+    start_cursor: str | None
+    end_cursor: str | None
+
+
+@strawberry.type
+class Edge(Generic[T]):
+    cursor: str
+    node: T
+
+
+@strawberry.type(description="A page of results, Relay style.")
+class Connection(Generic[T]):
+    edges: list[Edge[T]]
+    page_info: PageInfo
+    _count: strawberry.Private[Callable[[], Awaitable[int]]]
+
+    @strawberry.field(description="Number of items matching, over all pages (only those the viewer may see).")
+    async def total_count(self) -> int:
+        return await self._count()
+
+
+def make_connection(items: list[Any], offset: int, limit: int, count: Callable[[], Awaitable[int]]) -> Connection:
+    """Build a connection from ``limit + 1`` fetched items (the extra one tells
+    whether there is a next page)."""
+    has_next = len(items) > limit
+    items = items[:limit]
+    edges = [Edge(cursor=encode_cursor(offset + i), node=item) for i, item in enumerate(items)]
+    return Connection(
+        edges=edges,
+        page_info=PageInfo(
+            has_next_page=has_next,
+            has_previous_page=offset > 0,
+            start_cursor=edges[0].cursor if edges else None,
+            end_cursor=edges[-1].cursor if edges else None,
+        ),
+        _count=count,
+    )
+
+
+async def paginate(qs, first: int | None, after: str | None, default: int = 20) -> Connection:
+    """One page of a Tortoise queryset (already filtered by visibility and ordered)."""
+    offset, limit = page_bounds(first, after, default)
+    items = await qs.offset(offset).limit(limit + 1) if limit else []
+    return make_connection(list(items), offset, limit, qs.count)
+
+
+def as_graphql_error(error: KehuError) -> GraphQLError:
+    return GraphQLError(error.message, extensions={"code": error.code, **({"field": error.field} if error.field else {})})

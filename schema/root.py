@@ -1,0 +1,453 @@
+"""The core's root query and mutation fields."""
+
+import datetime as dt
+from typing import Optional
+
+import strawberry
+from strawberry.types import Info
+
+from kehu import customers as customer_service
+from kehu import interactions as interaction_service
+from kehu import owners as owner_service
+from kehu.access import require_viewer, visible_owners
+from kehu.errors import NotFound, PermissionDenied, ValidationError
+from kehu.models import AccessToken, AuditEntry as AuditEntryModel, TokenKind
+from kehu.writes import write_scope
+
+from . import relay
+from .relay import Connection, Node, from_global_id
+from .types import (
+    ApiToken,
+    AuditEntry,
+    CustomerFilterInput,
+    CustomerKind,
+    CustomerOrder,
+    Direction,
+    InteractionFilterInput,
+    InteractionKind,
+    OrderDirection,
+    Payload,
+    PluginInfo,
+    Role,
+    UserError,
+)
+from strawberry.scalars import JSON
+
+
+def _given(obj, *names: str) -> dict:
+    """The input fields the client actually sent (UNSET ones are left out)."""
+    return {n: getattr(obj, n) for n in names if getattr(obj, n) is not strawberry.UNSET}
+
+
+def _now(info: Info) -> dt.datetime:
+    return info.context.kehu.clock.now()
+
+
+# --------------------------------------------------------------------------- inputs & payloads
+
+
+@strawberry.input
+class LoginInput:
+    email: str
+    password: str
+
+
+@strawberry.type
+class LoginPayload(Payload):
+    token: Optional[str] = strawberry.field(default=None, description="Send as `Authorization: Bearer <token>`.")
+    expires_at: Optional[dt.datetime] = None
+    viewer: Optional["AccountOwner"] = None
+
+
+@strawberry.type
+class LogoutPayload(Payload):
+    ok: bool = False
+
+
+@strawberry.input
+class ChangePasswordInput:
+    current_password: str
+    new_password: str
+
+
+@strawberry.type
+class ChangePasswordPayload(Payload):
+    ok: bool = False
+
+
+@strawberry.input
+class CreateCustomerInput:
+    name: str
+    kind: Optional[CustomerKind] = None
+    email: Optional[str] = None
+    phone: Optional[str] = None
+    address: Optional[str] = None
+    region: Optional[str] = None
+    industry: Optional[str] = None
+    tags: Optional[list[str]] = None
+    attributes: Optional[JSON] = None
+    owner_id: Optional[strawberry.ID] = strawberry.field(
+        default=None, description="Defaults to the creator for managers and agents."
+    )
+
+
+@strawberry.input(description="Only the fields sent are changed; send null to clear one.")
+class UpdateCustomerInput:
+    id: strawberry.ID
+    name: Optional[str] = strawberry.UNSET
+    kind: Optional[CustomerKind] = strawberry.UNSET
+    email: Optional[str] = strawberry.UNSET
+    phone: Optional[str] = strawberry.UNSET
+    address: Optional[str] = strawberry.UNSET
+    region: Optional[str] = strawberry.UNSET
+    industry: Optional[str] = strawberry.UNSET
+    tags: Optional[list[str]] = strawberry.UNSET
+    attributes: Optional[JSON] = strawberry.UNSET
+
+
+@strawberry.input
+class ArchiveCustomerInput:
+    id: strawberry.ID
+
+
+@strawberry.input
+class AssignOwnerInput:
+    customer_id: strawberry.ID
+    owner_id: Optional[strawberry.ID] = strawberry.field(default=None, description="null unassigns.")
+
+
+@strawberry.type
+class CustomerPayload(Payload):
+    customer: Optional["Customer"] = None
+
+
+@strawberry.input
+class LogInteractionInput:
+    customer_id: strawberry.ID
+    kind: InteractionKind
+    direction: Optional[Direction] = None
+    occurred_at: Optional[dt.datetime] = strawberry.field(default=None, description="Defaults to now.")
+    subject: Optional[str] = None
+    notes: Optional[str] = None
+    amount: Optional[str] = strawberry.field(
+        default=None, description="Decimal as a string (\"250.00\"); required for PURCHASE."
+    )
+    next_follow_up_at: Optional[dt.datetime] = None
+    owner_id: Optional[strawberry.ID] = strawberry.field(default=None, description="Defaults to the viewer.")
+
+
+@strawberry.type
+class InteractionPayload(Payload):
+    interaction: Optional["Interaction"] = None
+
+
+@strawberry.input
+class CreateAccountOwnerInput:
+    name: str
+    email: str
+    role: Role
+    team: Optional[str] = None
+    password: str = strawberry.field(description="Initial password; the owner changes it with changePassword.")
+
+
+@strawberry.input
+class UpdateAccountOwnerInput:
+    id: strawberry.ID
+    name: Optional[str] = strawberry.UNSET
+    email: Optional[str] = strawberry.UNSET
+    role: Optional[Role] = strawberry.UNSET
+    team: Optional[str] = strawberry.UNSET
+    active: Optional[bool] = strawberry.UNSET
+
+
+@strawberry.type
+class AccountOwnerPayload(Payload):
+    account_owner: Optional["AccountOwner"] = None
+
+
+@strawberry.input
+class CreateApiTokenInput:
+    name: str
+    role: Role
+    expires_in_days: Optional[int] = strawberry.field(default=None, description="null: no expiry.")
+
+
+@strawberry.type
+class ApiTokenPayload(Payload):
+    token: Optional[str] = strawberry.field(default=None, description="The secret: shown this once only.")
+    api_token: Optional[ApiToken] = None
+
+
+@strawberry.input
+class RevokeApiTokenInput:
+    id: strawberry.ID
+
+
+@strawberry.input
+class AccountOwnerFilterInput:
+    roles: Optional[list[Role]] = None
+    team: Optional[str] = None
+    active: Optional[bool] = None
+    search: Optional[str] = None
+
+
+@strawberry.input
+class AuditLogFilterInput:
+    actor_id: Optional[strawberry.ID] = None
+    entity_type: Optional[str] = None
+    entity_id: Optional[strawberry.ID] = None
+    operation: Optional[str] = None
+    after: Optional[dt.datetime] = None
+    before: Optional[dt.datetime] = None
+
+
+# --------------------------------------------------------------------------- queries
+
+
+def _pk(global_id: strawberry.ID, type_name: str, field: str = "id") -> int:
+    return from_global_id(global_id, type_name, field=field)[1]
+
+
+@strawberry.type
+class CoreQuery:
+    @strawberry.field(description="The signed-in account owner.")
+    async def me(self, info: Info) -> Optional["AccountOwner"]:
+        viewer = info.context.viewer
+        return viewer.owner if viewer else None
+
+    @strawberry.field(description="Any object by its global ID; null if it does not exist or is not visible.")
+    async def node(self, info: Info, id: strawberry.ID) -> Optional[Node]:
+        type_name, pk = from_global_id(id)
+        loaders = info.context.loaders
+        if type_name == "Customer":
+            return await loaders.customer.load(pk)
+        if type_name == "AccountOwner":
+            return await loaders.owner.load(pk)
+        if type_name == "Interaction":
+            return await interaction_service.filter_interactions(info.context.viewer).filter(id=pk).first()
+        if type_name == "AuditEntry" and info.context.viewer.can("audit.read"):
+            return await AuditEntryModel.get_or_none(id=pk)
+        entry = info.context.kehu.schema.node_resolvers.get(type_name)
+        if entry is not None:
+            return await entry[1](info, pk)
+        return None
+
+    @strawberry.field
+    async def customer(self, info: Info, id: strawberry.ID) -> Optional["Customer"]:
+        return await info.context.loaders.customer.load(_pk(id, "Customer"))
+
+    @strawberry.field(description="Customers the viewer may see (active ones unless filtered otherwise).")
+    async def customers(
+        self,
+        info: Info,
+        first: Optional[int] = None,
+        after: Optional[str] = None,
+        filter: Optional[CustomerFilterInput] = None,
+        order_by: Optional[CustomerOrder] = None,
+    ) -> Connection["Customer"]:
+        qs = customer_service.filter_customers(info.context.viewer, filter.to_domain() if filter else None)
+        order = order_by or CustomerOrder()
+        qs = customer_service.order_customers(qs, order.field, order.direction == OrderDirection.DESC)
+        return await relay.paginate(qs, first, after, info.context.kehu.config.kehu.page_size_default)
+
+    @strawberry.field(description="Interactions of customers the viewer may see, newest first.")
+    async def interactions(
+        self,
+        info: Info,
+        first: Optional[int] = None,
+        after: Optional[str] = None,
+        filter: Optional[InteractionFilterInput] = None,
+    ) -> Connection["Interaction"]:
+        qs = interaction_service.filter_interactions(info.context.viewer, filter.to_domain() if filter else None)
+        return await relay.paginate(qs.order_by("-occurred_at", "-id"), first, after)
+
+    @strawberry.field
+    async def account_owners(
+        self,
+        info: Info,
+        first: Optional[int] = None,
+        after: Optional[str] = None,
+        filter: Optional[AccountOwnerFilterInput] = None,
+    ) -> Connection["AccountOwner"]:
+        qs = visible_owners(info.context.viewer)
+        if filter:
+            if filter.roles is not None:
+                qs = qs.filter(role__in=[r.value for r in filter.roles])
+            if filter.team is not None:
+                qs = qs.filter(team=filter.team)
+            if filter.active is not None:
+                qs = qs.filter(active=filter.active)
+            if filter.search:
+                qs = qs.filter(name__icontains=filter.search[:200])
+        return await relay.paginate(qs.order_by("name", "id"), first, after)
+
+    @strawberry.field(description="Installed plugins and whether each is enabled.")
+    async def plugins(self, info: Info) -> list[PluginInfo]:
+        from kehu.plugin_manager import discover
+
+        kehu = info.context.kehu
+        records = kehu.plugins.records
+        out = []
+        for name, (source, _, version) in sorted(discover().items()):
+            record = records.get(name)
+            out.append(PluginInfo(
+                name=name, version=version, source=source, enabled=record is not None,
+                description=(record.info.get("description") if record else None),
+                hooks=record.hooks if record else [],
+            ))
+        return out
+
+    @strawberry.field(description="The audit log, newest first (admins).")
+    async def audit_log(
+        self,
+        info: Info,
+        first: Optional[int] = None,
+        after: Optional[str] = None,
+        filter: Optional[AuditLogFilterInput] = None,
+    ) -> Connection[AuditEntry]:
+        require_viewer(info.context.viewer).require("audit.read")
+        qs = AuditEntryModel.all()
+        if filter:
+            if filter.actor_id is not None:
+                qs = qs.filter(actor_id=_pk(filter.actor_id, "AccountOwner", "filter.actorId"))
+            if filter.entity_type is not None:
+                qs = qs.filter(entity_type=filter.entity_type)
+            if filter.entity_id is not None:
+                qs = qs.filter(entity_id=str(from_global_id(filter.entity_id, field="filter.entityId")[1]))
+            if filter.operation is not None:
+                qs = qs.filter(operation=filter.operation)
+            if filter.after is not None:
+                qs = qs.filter(at__gte=filter.after)
+            if filter.before is not None:
+                qs = qs.filter(at__lt=filter.before)
+        return await relay.paginate(qs.order_by("-id"), first, after)
+
+    @strawberry.field(description="API tokens (admins). Secrets are never shown again.")
+    async def api_tokens(self, info: Info, include_revoked: bool = False) -> list[ApiToken]:
+        require_viewer(info.context.viewer).require("tokens.manage")
+        qs = AccessToken.filter(kind=TokenKind.API).select_related("owner").order_by("name", "id")
+        if not include_revoked:
+            qs = qs.filter(revoked_at=None)
+        return await qs
+
+
+# --------------------------------------------------------------------------- mutations
+
+
+@strawberry.type
+class CoreMutation:
+    @strawberry.mutation(description="Sign in; returns a bearer token.")
+    async def login(self, info: Info, input: LoginInput) -> LoginPayload:
+        ctx = info.context
+        try:
+            # Checking the password and counting failures happens outside the write
+            # scope: a failed attempt must be remembered even though nothing else is.
+            owner = await owner_service.authenticate(ctx.kehu, input.email, input.password, ctx.client)
+        except ValidationError as exc:
+            return LoginPayload(user_errors=[UserError(field=exc.field, code=exc.code, message=exc.message)])
+        from kehu.access import Viewer
+
+        viewer = Viewer(owner=owner, permissions=ctx.kehu.permissions_for(owner.role))
+        async with write_scope(ctx.kehu, viewer, "login", request_id=ctx.request_id):
+            token, row = await owner_service.open_session(ctx.kehu, owner)
+        return LoginPayload(token=token, expires_at=row.expires_at, viewer=owner)
+
+    @strawberry.mutation(description="Revoke the token this request was made with.")
+    async def logout(self, info: Info) -> LogoutPayload:
+        await owner_service.logout(require_viewer(info.context.viewer), _now(info))
+        return LogoutPayload(ok=True)
+
+    @strawberry.mutation
+    async def change_password(self, info: Info, input: ChangePasswordInput) -> ChangePasswordPayload:
+        viewer = require_viewer(info.context.viewer)
+        await owner_service.change_password(viewer, input.current_password, input.new_password, _now(info))
+        return ChangePasswordPayload(ok=True)
+
+    @strawberry.mutation
+    async def create_customer(self, info: Info, input: CreateCustomerInput) -> CustomerPayload:
+        data = {k: getattr(input, k) for k in customer_service.EDITABLE}
+        if input.owner_id is not None:
+            data["owner_id"] = _pk(input.owner_id, "AccountOwner", "ownerId")
+        customer = await customer_service.create_customer(require_viewer(info.context.viewer), data)
+        return CustomerPayload(customer=customer)
+
+    @strawberry.mutation(description="Change a customer's details; only the fields sent change.")
+    async def update_customer(self, info: Info, input: UpdateCustomerInput) -> CustomerPayload:
+        data = _given(input, *customer_service.EDITABLE)
+        customer = await customer_service.update_customer(
+            require_viewer(info.context.viewer), _pk(input.id, "Customer"), data
+        )
+        return CustomerPayload(customer=customer)
+
+    @strawberry.mutation(description="Archive a customer: hidden from lists, history kept.")
+    async def archive_customer(self, info: Info, input: ArchiveCustomerInput) -> CustomerPayload:
+        customer = await customer_service.archive_customer(
+            require_viewer(info.context.viewer), _pk(input.id, "Customer"), _now(info)
+        )
+        return CustomerPayload(customer=customer)
+
+    @strawberry.mutation
+    async def assign_owner(self, info: Info, input: AssignOwnerInput) -> CustomerPayload:
+        owner_id = _pk(input.owner_id, "AccountOwner", "ownerId") if input.owner_id is not None else None
+        customer = await customer_service.assign_owner(
+            require_viewer(info.context.viewer), _pk(input.customer_id, "Customer", "customerId"), owner_id
+        )
+        return CustomerPayload(customer=customer)
+
+    @strawberry.mutation
+    async def log_interaction(self, info: Info, input: LogInteractionInput) -> InteractionPayload:
+        data = {
+            "customer_id": _pk(input.customer_id, "Customer", "customerId"),
+            "kind": input.kind,
+            "direction": input.direction,
+            "occurred_at": input.occurred_at,
+            "subject": input.subject,
+            "notes": input.notes,
+            "amount": input.amount,
+            "next_follow_up_at": input.next_follow_up_at,
+            "owner_id": _pk(input.owner_id, "AccountOwner", "ownerId") if input.owner_id else None,
+        }
+        interaction = await interaction_service.log_interaction(require_viewer(info.context.viewer), data, _now(info))
+        return InteractionPayload(interaction=interaction)
+
+    @strawberry.mutation
+    async def create_account_owner(self, info: Info, input: CreateAccountOwnerInput) -> AccountOwnerPayload:
+        owner = await owner_service.create_account_owner(
+            require_viewer(info.context.viewer),
+            {"name": input.name, "email": input.email, "role": input.role, "team": input.team, "password": input.password},
+        )
+        return AccountOwnerPayload(account_owner=owner)
+
+    @strawberry.mutation
+    async def update_account_owner(self, info: Info, input: UpdateAccountOwnerInput) -> AccountOwnerPayload:
+        data = _given(input, *owner_service.OWNER_FIELDS)
+        owner = await owner_service.update_account_owner(
+            require_viewer(info.context.viewer), _pk(input.id, "AccountOwner"), data
+        )
+        return AccountOwnerPayload(account_owner=owner)
+
+    @strawberry.mutation(description="Create a named API token acting with a role (admins).")
+    async def create_api_token(self, info: Info, input: CreateApiTokenInput) -> ApiTokenPayload:
+        expires = None
+        if input.expires_in_days is not None:
+            if not 1 <= input.expires_in_days <= 3650:
+                raise ValidationError("must be between 1 and 3650", field="expiresInDays")
+            expires = _now(info) + dt.timedelta(days=input.expires_in_days)
+        token, row = await owner_service.create_api_token(
+            require_viewer(info.context.viewer), input.name, input.role, expires
+        )
+        return ApiTokenPayload(token=token, api_token=row)
+
+    @strawberry.mutation
+    async def revoke_api_token(self, info: Info, input: RevokeApiTokenInput) -> ApiTokenPayload:
+        row = await owner_service.revoke_api_token(
+            require_viewer(info.context.viewer), _pk(input.id, "ApiToken"), _now(info)
+        )
+        return ApiTokenPayload(api_token=row)
+
+
+PUBLIC_QUERIES = frozenset()
+PUBLIC_MUTATIONS = frozenset({"login"})
+SELF_SERVICE_MUTATIONS = frozenset({"logout", "changePassword"})
+# Manages its own write scope (see CoreMutation.login).
+UNSCOPED_MUTATIONS = frozenset({"login"})

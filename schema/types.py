@@ -1,0 +1,272 @@
+"""The core's GraphQL types.
+
+Resolvers receive the Tortoise model instance as ``self``: scalar fields use the
+default attribute resolver, so they cost nothing extra per field. References
+between the mergeable types are string annotations ("Customer"), rebound to the
+composed types when the schema is built (see build.py). No
+``from __future__ import annotations`` here: it breaks strawberry's lazy types.
+"""
+
+import datetime as dt
+from enum import Enum
+from decimal import Decimal
+from typing import Optional
+
+import strawberry
+from strawberry.scalars import JSON
+from strawberry.types import Info
+
+from kehu import models
+from kehu.customers import CustomerFilter, CustomerOrderField
+from kehu.interactions import InteractionFilter
+
+from . import relay
+from .relay import Connection, Node, to_global_id
+
+Role = strawberry.enum(models.Role, description="What an account owner may do.")
+CustomerKind = strawberry.enum(models.CustomerKind)
+InteractionKind = strawberry.enum(models.InteractionKind)
+Direction = strawberry.enum(models.Direction)
+CustomerOrderFieldEnum = strawberry.enum(CustomerOrderField, name="CustomerOrderField")
+
+
+@strawberry.enum
+class OrderDirection(Enum):
+    ASC = "ASC"
+    DESC = "DESC"
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+@strawberry.input(description="Narrows an interaction list; all conditions must hold.")
+class InteractionFilterInput:
+    customer_ids: Optional[list[strawberry.ID]] = None
+    owner_ids: Optional[list[strawberry.ID]] = None
+    kinds: Optional[list[InteractionKind]] = None
+    occurred_after: Optional[dt.datetime] = None
+    occurred_before: Optional[dt.datetime] = None
+
+    def to_domain(self) -> InteractionFilter:
+        return InteractionFilter(
+            customer_ids=_pks(self.customer_ids, "Customer", "filter.customerIds"),
+            owner_ids=_pks(self.owner_ids, "AccountOwner", "filter.ownerIds"),
+            kinds=self.kinds,
+            occurred_after=self.occurred_after,
+            occurred_before=self.occurred_before,
+        )
+
+
+@strawberry.input(description="Narrows a customer list; all conditions must hold.")
+class CustomerFilterInput:
+    owner_ids: Optional[list[strawberry.ID]] = None
+    unassigned: Optional[bool] = None
+    tags: Optional[list[str]] = strawberry.field(default=None, description="Customers carrying all of these tags.")
+    regions: Optional[list[str]] = None
+    kinds: Optional[list[CustomerKind]] = None
+    search: Optional[str] = strawberry.field(default=None, description="Text found in name, e-mail or phone.")
+    created_after: Optional[dt.datetime] = None
+    created_before: Optional[dt.datetime] = None
+    last_interaction_after: Optional[dt.datetime] = None
+    last_interaction_before: Optional[dt.datetime] = None
+    archived: Optional[bool] = strawberry.field(
+        default=False, description="false (default): active only; true: archived only; null: both."
+    )
+
+    def to_domain(self) -> CustomerFilter:
+        return CustomerFilter(
+            owner_ids=_pks(self.owner_ids, "AccountOwner", "filter.ownerIds"),
+            unassigned=self.unassigned,
+            tags=list(self.tags or []),
+            regions=self.regions,
+            kinds=self.kinds,
+            search=self.search,
+            created_after=self.created_after,
+            created_before=self.created_before,
+            last_interaction_after=self.last_interaction_after,
+            last_interaction_before=self.last_interaction_before,
+            archived=self.archived,
+        )
+
+
+@strawberry.input
+class CustomerOrder:
+    field: CustomerOrderFieldEnum = CustomerOrderField.CREATED_AT
+    direction: OrderDirection = OrderDirection.ASC
+
+
+def _pks(ids: Optional[list[strawberry.ID]], type_name: str, field: str) -> Optional[list[int]]:
+    if ids is None:
+        return None
+    return [relay.from_global_id(i, type_name, field=field)[1] for i in ids]
+
+
+# --------------------------------------------------------------------------- objects
+
+
+@strawberry.type(name="AccountOwner", description="A staff member who looks after customers (客户经理).")
+class AccountOwnerBase(Node):
+    name: str
+    email: str
+    role: Role
+    team: str
+    active: bool
+    is_service: bool
+    created_at: dt.datetime
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(to_global_id("AccountOwner", self.id))
+
+    @strawberry.field(description="Customers this owner looks after (only those the viewer may see).")
+    async def customers(
+        self, info: Info, first: Optional[int] = None, after: Optional[str] = None
+    ) -> Connection["Customer"]:
+        from kehu.access import visible_customers
+
+        qs = visible_customers(info.context.viewer).filter(owner_id=self.id, archived_at__isnull=True)
+        return await relay.paginate(qs.order_by("name", "id"), first, after)
+
+    @classmethod
+    def is_type_of(cls, obj, info) -> bool:
+        return isinstance(obj, models.AccountOwner)
+
+
+@strawberry.type(name="Customer", description="A person or organization the company does business with.")
+class CustomerBase(Node):
+    name: str
+    kind: CustomerKind
+    email: Optional[str]
+    phone: Optional[str]
+    address: Optional[str]
+    region: Optional[str]
+    industry: Optional[str]
+    tags: list[str]
+    attributes: JSON
+    last_interaction_at: Optional[dt.datetime]
+    archived_at: Optional[dt.datetime]
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(to_global_id("Customer", self.id))
+
+    @strawberry.field(description="The account owner responsible for this customer.")
+    async def owner(self, info: Info) -> Optional["AccountOwner"]:
+        if self.owner_id is None:
+            return None
+        return await info.context.loaders.owner.load(self.owner_id)
+
+    @strawberry.field(description="This customer's interactions, newest first.")
+    async def interactions(
+        self,
+        info: Info,
+        first: Optional[int] = None,
+        after: Optional[str] = None,
+        filter: Optional[InteractionFilterInput] = None,
+    ) -> Connection["Interaction"]:
+        offset, limit = relay.page_bounds(first, after, info.context.kehu.config.kehu.page_size_default)
+        domain_filter = filter.to_domain() if filter else None
+        loaders = info.context.loaders
+        items = await loaders.interaction_page(offset, limit + 1, domain_filter).load(self.id) if limit else []
+        customer_id = self.id
+        return relay.make_connection(
+            items, offset, limit, lambda: loaders.interaction_count(domain_filter).load(customer_id)
+        )
+
+    @classmethod
+    def is_type_of(cls, obj, info) -> bool:
+        return isinstance(obj, models.Customer)
+
+
+@strawberry.type(name="Interaction", description="One touch point with a customer.")
+class InteractionBase(Node):
+    kind: InteractionKind
+    direction: Direction
+    occurred_at: dt.datetime
+    subject: str
+    notes: str
+    amount: Optional[Decimal]
+    next_follow_up_at: Optional[dt.datetime]
+    created_at: dt.datetime
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(to_global_id("Interaction", self.id))
+
+    @strawberry.field
+    async def customer(self, info: Info) -> Optional["Customer"]:
+        return await info.context.loaders.customer.load(self.customer_id)
+
+    @strawberry.field(description="Who logged it.")
+    async def owner(self, info: Info) -> Optional["AccountOwner"]:
+        if self.owner_id is None:
+            return None
+        return await info.context.loaders.owner.load(self.owner_id)
+
+    @classmethod
+    def is_type_of(cls, obj, info) -> bool:
+        return isinstance(obj, models.Interaction)
+
+
+@strawberry.type(description="One write, as recorded in the append-only audit log.")
+class AuditEntry(Node):
+    at: dt.datetime
+    actor_label: str
+    operation: str
+    entity_type: Optional[str]
+    entity_id: Optional[str]
+    changes: JSON
+    request_id: Optional[str]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(to_global_id("AuditEntry", self.id))
+
+    @strawberry.field
+    def actor_id(self) -> Optional[strawberry.ID]:
+        return strawberry.ID(to_global_id("AccountOwner", self.actor_id)) if self.actor_id else None
+
+    @classmethod
+    def is_type_of(cls, obj, info) -> bool:
+        return isinstance(obj, models.AuditEntry)
+
+
+@strawberry.type(description="An API token for an integration. The secret is shown only when created.")
+class ApiToken:
+    name: str
+    created_at: dt.datetime
+    expires_at: Optional[dt.datetime]
+    revoked_at: Optional[dt.datetime]
+    last_used_at: Optional[dt.datetime]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(to_global_id("ApiToken", self.id))
+
+    @strawberry.field
+    def role(self) -> Role:
+        return self.owner.role
+
+
+@strawberry.type(description="An installed plugin.")
+class PluginInfo:
+    name: str
+    version: str
+    source: str
+    enabled: bool
+    description: Optional[str]
+    hooks: list[str]
+
+
+@strawberry.type(description="A problem with the input that the user can fix.")
+class UserError:
+    field: Optional[str] = strawberry.field(description="The input field at fault (camelCase), if any.")
+    code: str = strawberry.field(description="Stable machine-readable code, e.g. REQUIRED, INVALID_EMAIL.")
+    message: str
+
+
+@strawberry.type(description="What every mutation returns: the result and problems the user can fix.")
+class Payload:
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
