@@ -90,7 +90,7 @@ class Customer(Model):
 
     class Meta:
         table = "kehu_customer"
-        indexes = (("owner", "archived_at"),)
+        indexes = (("owner_id", "archived_at"),)
 
     def __str__(self) -> str:
         return self.name
@@ -107,8 +107,8 @@ class CustomerTag(Model):
 
     class Meta:
         table = "kehu_customer_tag"
-        unique_together = (("customer", "tag"),)
-        indexes = (("tag", "customer"),)
+        unique_together = (("customer_id", "tag"),)
+        indexes = (("tag", "customer_id"),)
 
 
 class Interaction(Model):
@@ -132,7 +132,7 @@ class Interaction(Model):
 
     class Meta:
         table = "kehu_interaction"
-        indexes = (("customer", "occurred_at"), ("owner", "occurred_at"))
+        indexes = (("customer_id", "occurred_at"), ("owner_id", "occurred_at"))
 
 
 class AccessToken(Model):

@@ -79,7 +79,7 @@ class Migration(migrations.Migration):
                 ('created_at', fields.DatetimeField(db_index=True, auto_now=False, auto_now_add=True)),
                 ('updated_at', fields.DatetimeField(auto_now=True, auto_now_add=False)),
             ],
-            options={'table': 'kehu_customer', 'app': 'core', 'indexes': [Index(fields=['owner', 'archived_at'])], 'pk_attr': 'id', 'table_description': 'A person or organization the company does business with.'},
+            options={'table': 'kehu_customer', 'app': 'core', 'indexes': [Index(fields=['owner_id', 'archived_at'])], 'pk_attr': 'id', 'table_description': 'A person or organization the company does business with.'},
             bases=['Model'],
         ),
         ops.CreateModel(
@@ -89,7 +89,7 @@ class Migration(migrations.Migration):
                 ('customer', fields.ForeignKeyField('core.Customer', source_field='customer_id', db_constraint=True, to_field='id', related_name='tag_rows', on_delete=OnDelete.CASCADE)),
                 ('tag', fields.CharField(max_length=64)),
             ],
-            options={'table': 'kehu_customer_tag', 'app': 'core', 'unique_together': (('customer', 'tag'),), 'indexes': [Index(fields=['tag', 'customer'])], 'pk_attr': 'id', 'table_description': 'One row per (customer, tag): lets ``tags`` filters use an index.'},
+            options={'table': 'kehu_customer_tag', 'app': 'core', 'unique_together': (('customer_id', 'tag'),), 'indexes': [Index(fields=['tag', 'customer_id'])], 'pk_attr': 'id', 'table_description': 'One row per (customer, tag): lets ``tags`` filters use an index.'},
             bases=['Model'],
         ),
         ops.CreateModel(
@@ -107,7 +107,7 @@ class Migration(migrations.Migration):
                 ('next_follow_up_at', fields.DatetimeField(null=True, db_index=True, auto_now=False, auto_now_add=False)),
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
             ],
-            options={'table': 'kehu_interaction', 'app': 'core', 'indexes': [Index(fields=['customer', 'occurred_at']), Index(fields=['owner', 'occurred_at'])], 'pk_attr': 'id', 'table_description': 'One touch point with a customer. PURCHASE interactions carry an amount.'},
+            options={'table': 'kehu_interaction', 'app': 'core', 'indexes': [Index(fields=['customer_id', 'occurred_at']), Index(fields=['owner_id', 'occurred_at'])], 'pk_attr': 'id', 'table_description': 'One touch point with a customer. PURCHASE interactions carry an amount.'},
             bases=['Model'],
         ),
         ops.CreateModel(

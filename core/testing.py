@@ -1,0 +1,149 @@
+"""Test helpers for kehu and for plugin authors.
+
+``KehuHarness`` runs a real kehu app (real database, real HTTP stack through
+Starlette's TestClient) with a chosen set of plugins, and signs requests in as
+any seeded account. ``database_url()`` gives a fresh SQLite file, or a fresh
+PostgreSQL database when ``KEHU_TEST_POSTGRES`` names a server
+(``postgres://user:pass@host:5432``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import uuid
+from pathlib import Path
+from typing import Any, Iterator
+
+from .auth import issue_token
+from .clock import FrozenClock
+from .config import parse_config
+from .models import AccountOwner, Role, TokenKind
+from .runtime import Kehu
+
+TEST_PASSWORD = "correct-horse-battery"
+
+# name -> (role, team). Two teams, so team scoping is exercised.
+ACCOUNTS: dict[str, tuple[Role, str]] = {
+    "admin": (Role.ADMIN, ""),
+    "manager": (Role.MANAGER, "north"),
+    "agent": (Role.AGENT, "north"),
+    "agent2": (Role.AGENT, "north"),
+    "manager_south": (Role.MANAGER, "south"),
+    "agent_south": (Role.AGENT, "south"),
+    "analyst": (Role.ANALYST, ""),
+}
+
+_password_hash: str | None = None
+
+
+def password_hash() -> str:
+    global _password_hash
+    if _password_hash is None:
+        from .auth import hash_password
+
+        _password_hash = hash_password(TEST_PASSWORD)
+    return _password_hash
+
+
+@contextlib.contextmanager
+def database_url(tmp_path: Path) -> Iterator[str]:
+    server = os.environ.get("KEHU_TEST_POSTGRES")
+    if not server:
+        yield f"sqlite://{tmp_path / 'kehu-test.db'}"
+        return
+    import asyncpg
+
+    name = f"kehu_t_{uuid.uuid4().hex[:12]}"
+    admin_url = server.rstrip("/") + "/postgres"
+
+    async def run(sql: str) -> None:
+        conn = await asyncpg.connect(admin_url)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(run(f'CREATE DATABASE "{name}"'))
+    try:
+        yield server.rstrip("/") + "/" + name
+    finally:
+        asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+class KehuHarness:
+    """A running kehu app for tests. Use as a context manager."""
+
+    def __init__(
+        self,
+        database_url: str,
+        *,
+        enabled: tuple[str, ...] = (),
+        settings: dict[str, dict[str, Any]] | None = None,
+        extra_plugins: dict[str, Any] | None = None,
+        config: dict[str, Any] | None = None,
+        clock: FrozenClock | None = None,
+        seed_accounts: bool = True,
+    ):
+        raw = dict(config or {})
+        raw.setdefault("kehu", {})
+        raw["kehu"] = {**raw["kehu"], "database_url": database_url}
+        raw["plugins"] = {"enabled": list(enabled), **(settings or {})}
+        self.config = parse_config(raw)
+        self.clock = clock or FrozenClock()
+        self.kehu = Kehu(self.config, extra_plugins=extra_plugins, clock=self.clock)
+        self.seed_accounts = seed_accounts
+        self.accounts: dict[str, AccountOwner] = {}
+        self.tokens: dict[str, str] = {}
+
+    def __enter__(self) -> "KehuHarness":
+        from starlette.testclient import TestClient
+
+        from .app import create_app
+
+        self.app = create_app(self.kehu, migrate=True)
+        self.client = TestClient(self.app)
+        self.client.__enter__()
+        if self.seed_accounts:
+            self.run(self._seed)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.client.__exit__(*exc)
+
+    async def _seed(self) -> None:
+        for name, (role, team) in ACCOUNTS.items():
+            owner = await AccountOwner.create(
+                name=name.replace("_", " ").title(),
+                email=f"{name}@example.com",
+                role=role,
+                team=team,
+                password_hash=password_hash(),
+            )
+            self.accounts[name] = owner
+            token, _ = await issue_token(owner, TokenKind.SESSION, None)
+            self.tokens[name] = token
+
+    def run(self, fn, *args: Any) -> Any:
+        """Run ``await fn(*args)`` on the app's event loop (where Tortoise lives)."""
+        return self.client.portal.call(fn, *args)
+
+    def post(self, query: str, variables: dict[str, Any] | None = None, *, as_: str | None = None, token: str | None = None):
+        headers = {}
+        token = token or (self.tokens[as_] if as_ else None)
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        return self.client.post("/graphql", json={"query": query, "variables": variables or {}}, headers=headers)
+
+    def gql(self, query: str, variables: dict[str, Any] | None = None, *, as_: str | None = None, token: str | None = None) -> dict[str, Any]:
+        """POST a GraphQL document; returns the JSON body (``data``/``errors``)."""
+        response = self.post(query, variables, as_=as_, token=token)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def data(self, query: str, variables: dict[str, Any] | None = None, *, as_: str | None = None, token: str | None = None) -> dict[str, Any]:
+        """Like ``gql`` but fails the test on any GraphQL error."""
+        body = self.gql(query, variables, as_=as_, token=token)
+        assert not body.get("errors"), body["errors"]
+        return body["data"]
