@@ -79,3 +79,11 @@ def create_app(kehu: Kehu, *, migrate: bool = False) -> Starlette:
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.kehu = kehu
     return app
+
+
+def app_from_environment() -> Starlette:
+    """ASGI factory for multi-worker and reload mode (``kehu serve --workers N``):
+    each worker reads the configuration named by ``KEHU_CONFIG``."""
+    from .config import load_config
+
+    return create_app(Kehu(load_config()))

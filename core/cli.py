@@ -1,0 +1,413 @@
+"""The ``kehu`` command.
+
+Every command reads ./plugins.toml unless ``--config FILE`` or ``KEHU_CONFIG``
+names another. Configuration mistakes print one line (``kehu: error: …``) and exit
+with status 2 — never a traceback. ``--debug`` (or ``KEHU_DEBUG=1``) shows full
+tracebacks for unexpected failures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import inspect
+import json
+import logging
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from . import __version__
+from .config import DEFAULT_CONFIG_FILE, config_path, load_config
+from .errors import KehuError
+
+log = logging.getLogger("kehu.cli")
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def fail(message: str, status: int = 2) -> int:
+    print(f"kehu: error: {message}", file=sys.stderr)
+    return status
+
+
+def build_kehu(args: argparse.Namespace):
+    from .runtime import Kehu
+
+    return Kehu(load_config(args.config))
+
+
+async def with_database(kehu, fn: Callable[..., Any], *args: Any, migrate: bool = False, check: bool = True) -> Any:
+    """Run ``fn`` with the database connected and plugins started."""
+    await kehu.connect(migrate=migrate, check=check)
+    try:
+        await kehu.hooks.lifecycle("kehu_startup", kehu, strict=True)
+        result = fn(*args)
+        if inspect.isawaitable(result):
+            result = await result
+        return result
+    finally:
+        await kehu.stop()
+
+
+class Progress:
+    """A one-line progress counter on a terminal; silent when stderr is not one."""
+
+    def __init__(self, label: str, stream=sys.stderr):
+        self.label = label
+        self.stream = stream
+        self.enabled = stream.isatty()
+        self.started = time.monotonic()
+        self.last = 0.0
+
+    def __call__(self, done: int) -> None:
+        now = time.monotonic()
+        if not self.enabled or now - self.last < 0.1:
+            return
+        self.last = now
+        rate = done / max(now - self.started, 1e-6)
+        self.stream.write(f"\r{self.label}: {done:,} rows ({rate:,.0f}/s)")
+        self.stream.flush()
+
+    def close(self, done: int) -> None:
+        if self.enabled:
+            self.stream.write(f"\r{self.label}: {done:,} rows in {time.monotonic() - self.started:.1f}s\n")
+
+
+# --------------------------------------------------------------------------- commands
+
+
+INIT_TEMPLATE = """\
+# kehu configuration — written by `kehu init`. Every kehu command reads this file
+# (or the one named by --config / KEHU_CONFIG).
+
+[kehu]
+# SQLite file by default; postgres://user:password@host:5432/db in production.
+# KEHU_DATABASE_URL overrides it.
+database_url = "{database_url}"
+graphiql = true                  # the GraphQL IDE at /graphql
+anonymous_introspection = false  # schema introspection for signed-in users only
+
+[auth]
+session_hours = 12               # lifetime of a sign-in token
+max_failed_logins = 10           # failed sign-ins before a lock
+lockout_minutes = 15
+
+[plugins]
+# Built-in: {builtins}. Third-party plugins by entry-point name.
+enabled = []
+
+# [plugins.loyalty]
+# points_per_unit = 1
+
+# [roles]                        # extra permissions for roles
+# AGENT = ["loyalty.award"]
+"""
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from .plugin_manager import BUILTIN_PLUGINS, builtin_available
+
+    path = config_path(args.config)
+    if path.exists() and not args.force:
+        print(f"{path} exists; keeping it (use --force to overwrite)")
+    else:
+        builtins = ", ".join(n for n in BUILTIN_PLUGINS if builtin_available(n)) or "none"
+        path.write_text(INIT_TEMPLATE.format(database_url=args.database_url, builtins=builtins), encoding="utf-8")
+        print(f"wrote {path}")
+    email = args.admin_email or os.environ.get("KEHU_ADMIN_EMAIL")
+    password = args.admin_password or os.environ.get("KEHU_ADMIN_PASSWORD")
+    kehu = build_kehu(argparse.Namespace(config=str(path)))
+
+    async def run():
+        from .models import AccountOwner, Role
+        from .owners import create_account_owner
+        from .writes import write_scope
+
+        applied = await kehu.migrate()
+        print(f"database ready ({len(applied)} migration(s) applied)")
+        if await AccountOwner.filter(role=Role.ADMIN, is_service=False).exists():
+            print("an admin account exists already; not creating another")
+            return 0
+        nonlocal email, password
+        if not email:
+            if not sys.stdin.isatty():
+                return fail("no admin account: pass --admin-email/--admin-password or set KEHU_ADMIN_EMAIL/KEHU_ADMIN_PASSWORD")
+            email = input("Admin e-mail: ").strip()
+        if not password:
+            if not sys.stdin.isatty():
+                return fail("no admin password: pass --admin-password or set KEHU_ADMIN_PASSWORD")
+            password = getpass.getpass("Admin password (10+ characters): ")
+            if getpass.getpass("Repeat: ") != password:
+                return fail("the passwords differ")
+        async with write_scope(kehu, None, "createAccountOwner", actor_label="kehu init"):
+            await create_account_owner(None, {"name": "Administrator", "email": email, "role": Role.ADMIN, "password": password})
+        print(f"created admin {email}")
+        return 0
+
+    return asyncio.run(with_database(kehu, run, check=False))
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    kehu = build_kehu(args)
+
+    def progress(event: str, app: str, name: str) -> None:
+        if event == "apply_done":
+            print(f"  applied {app}.{name}")
+
+    async def run():
+        applied = await kehu.migrate(progress)
+        print(f"{len(applied)} migration(s) applied" if applied else "database is up to date")
+        return 0
+
+    async def main():
+        await kehu.connect(check=False)
+        try:
+            return await run()
+        finally:
+            await kehu.disconnect()
+
+    return asyncio.run(main())
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    kehu = build_kehu(args)  # fails fast on plugin and settings errors
+    _ = kehu.schema  # and on schema conflicts
+
+    async def check():
+        await kehu.connect(migrate=args.migrate)
+        await kehu.disconnect()
+
+    asyncio.run(check())
+    host, port = args.host, args.port
+    shown = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host
+    print(f"kehu {__version__} on http://{shown}:{port}/graphql"
+          + (" (GraphiQL in the browser)" if kehu.config.kehu.graphiql else ""))
+    print("sign in with the `login` mutation; send the token as `Authorization: Bearer <token>`")
+    if args.workers > 1 or args.reload:
+        os.environ["KEHU_CONFIG"] = str(config_path(args.config))
+        uvicorn.run("kehu.app:app_from_environment", factory=True, host=host, port=port,
+                    workers=args.workers, reload=args.reload, log_level=args.log_level)
+    else:
+        from .app import create_app
+
+        uvicorn.run(create_app(kehu), host=host, port=port, log_level=args.log_level)
+    return 0
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    from .plugin_manager import discover
+
+    kehu = build_kehu(args)
+    rows = [("NAME", "VERSION", "SOURCE", "STATE", "HOOKS")]
+    for name, (source, _, version) in sorted(discover().items()):
+        record = kehu.plugins.records.get(name)
+        hooks = ", ".join(h.removeprefix("kehu_") for h in record.hooks) if record else "-"
+        rows.append((name, version, source, "enabled" if record else "installed", hooks))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    for row in rows:
+        print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:4])) + "  " + row[4])
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    kehu = build_kehu(args)
+    sys.stdout.write(kehu.schema.as_str() + "\n")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from .transfer import import_customers
+
+    path = Path(args.file)
+    if not path.exists():
+        return fail(f"{path}: no such file")
+    if path.suffix.lower() not in (".csv", ".jsonl"):
+        return fail(f"{path}: expected a .csv or .jsonl file")
+    kehu = build_kehu(args)
+    progress = Progress("importing")
+
+    async def run():
+        report = await import_customers(kehu, path, progress=progress)
+        progress.close(report.imported + len(report.errors))
+        print(f"imported {report.imported:,} customer(s); {len(report.errors):,} row(s) rejected")
+        if report.errors:
+            report_path = Path(args.errors or f"{path}.errors.csv")
+            report.write_errors(report_path)
+            for line, field, message in report.errors[:10]:
+                print(f"  line {line}: {field}: {message}", file=sys.stderr)
+            if len(report.errors) > 10:
+                print(f"  … {len(report.errors) - 10:,} more", file=sys.stderr)
+            print(f"error report: {report_path}")
+            return 1
+        return 0
+
+    return asyncio.run(with_database(kehu, run))
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .transfer import export_customers
+
+    kehu = build_kehu(args)
+    progress = Progress("exporting")
+
+    async def run():
+        if args.output:
+            with open(args.output, "w", encoding="utf-8", newline="") as out:
+                n = await export_customers(kehu, out, format=args.format, progress=progress)
+        else:
+            n = await export_customers(kehu, sys.stdout, format=args.format, progress=progress)
+        progress.close(n)
+        print(f"exported {n:,} customer(s)", file=sys.stderr)
+        return 0
+
+    return asyncio.run(with_database(kehu, run))
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import seed_demo
+
+    kehu = build_kehu(args)
+
+    async def run():
+        credentials = await seed_demo(kehu, customers=args.customers)
+        print("demo data ready. Sign in (mutation login) with — demo only:")
+        for role, (email, password) in credentials.items():
+            print(f"  {role:<8} {email:<28} {password}")
+        return 0
+
+    return asyncio.run(with_database(kehu, run, migrate=True))
+
+
+def cmd_makemigrations(args: argparse.Namespace) -> int:
+    """Write migrations for the core or an enabled plugin (for plugin authors)."""
+    from tortoise.cli.cli import CLIContext, makemigrations
+
+    kehu = build_kehu(args)
+    label = args.app
+    if label not in kehu.apps:
+        return fail(f"'{label}' is not an enabled app with models (enabled: {', '.join(kehu.apps)})")
+    config = {**kehu.tortoise_config, "connections": {"default": "sqlite://:memory:"}}
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
+        json.dump(config, handle)
+    try:
+        asyncio.run(makemigrations(CLIContext(None, handle.name), (label,), False, args.name))
+    finally:
+        os.unlink(handle.name)
+    print("check that each new migration lists its dependencies on other apps, e.g. ('core', '0001_initial')")
+    return 0
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def build_parser(kehu_for_plugins=None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kehu", description="kehu (客户): a plugin-based CRM framework")
+    parser.add_argument("--config", help=f"configuration file (default: $KEHU_CONFIG or ./{DEFAULT_CONFIG_FILE})")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of unexpected errors")
+    parser.add_argument("--version", action="version", version=f"kehu {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("init", help="write plugins.toml, migrate, create the first admin")
+    p.add_argument("--database-url", default="sqlite://kehu.db")
+    p.add_argument("--admin-email")
+    p.add_argument("--admin-password")
+    p.add_argument("--force", action="store_true", help="overwrite an existing configuration file")
+    p.set_defaults(handler=cmd_init)
+
+    p = sub.add_parser("serve", help="run the HTTP server")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--reload", action="store_true", help="restart on code changes (development)")
+    p.add_argument("--migrate", action="store_true", help="apply pending migrations before starting")
+    p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    p.set_defaults(handler=cmd_serve)
+
+    p = sub.add_parser("migrate", help="apply pending database migrations")
+    p.set_defaults(handler=cmd_migrate)
+
+    p = sub.add_parser("plugins", help="list installed and enabled plugins")
+    p.set_defaults(handler=cmd_plugins)
+
+    p = sub.add_parser("schema", help="print the GraphQL schema (SDL)")
+    p.set_defaults(handler=cmd_schema)
+
+    p = sub.add_parser("import", help="import records")
+    what = p.add_subparsers(dest="what", metavar="WHAT", required=True)
+    q = what.add_parser("customers", help="import customers from FILE.csv or FILE.jsonl")
+    q.add_argument("file")
+    q.add_argument("--errors", help="where to write the report of rejected rows")
+    q.set_defaults(handler=cmd_import)
+
+    p = sub.add_parser("export", help="export records")
+    what = p.add_subparsers(dest="what", metavar="WHAT", required=True)
+    q = what.add_parser("customers", help="export customers as CSV or JSON lines")
+    q.add_argument("--format", choices=["csv", "jsonl"], default="csv")
+    q.add_argument("--output", "-o", help="file to write (default: standard output)")
+    q.set_defaults(handler=cmd_export)
+
+    p = sub.add_parser("demo", help="seed a demo data set (owners, customers, interactions)")
+    p.add_argument("--customers", type=int, default=300)
+    p.set_defaults(handler=cmd_demo)
+
+    p = sub.add_parser("makemigrations", help="write migrations for an app (core or a plugin)")
+    p.add_argument("app")
+    p.add_argument("--name", help="migration name suffix")
+    p.set_defaults(handler=cmd_makemigrations)
+
+    if kehu_for_plugins is not None:
+        for plugin, _ in kehu_for_plugins.plugins.each("kehu_commands", subparsers=sub):
+            pass
+    return parser
+
+
+def _plugin_kehu(argv: list[str]):
+    """Load the configured plugins so their sub-commands exist; configuration errors
+    surface later, in the command itself."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--config")
+    known, _ = pre.parse_known_args(argv)
+    try:
+        from .runtime import Kehu
+
+        return Kehu(load_config(known.config))
+    except KehuError:
+        return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    debug = "--debug" in argv or os.environ.get("KEHU_DEBUG") == "1"
+    try:
+        kehu = _plugin_kehu(argv)
+        parser = build_parser(kehu)
+        args = parser.parse_args(argv)
+        if not getattr(args, "handler", None):
+            parser.print_help()
+            return 0
+        if args.handler.__module__ == __name__:
+            return int(args.handler(args) or 0)
+        # A plugin's command: handler(kehu, args), with the database connected.
+        kehu = kehu or build_kehu(args)
+        return int(asyncio.run(with_database(kehu, args.handler, kehu, args)) or 0)
+    except KehuError as exc:
+        return fail(exc.message)
+    except KeyboardInterrupt:
+        return fail("interrupted", 130)
+    except Exception as exc:  # unexpected: one line, the traceback only on request
+        if debug:
+            raise
+        return fail(f"unexpected {type(exc).__name__}: {exc} (run with --debug for details)", 1)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
