@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
     from starlette.routing import BaseRoute
 
-    from .access import Permission
+    from .access import Permission, Viewer
     from .models import AccountOwner, Customer, Interaction
     from .policies import FieldPolicy
     from .plugin_manager import ModelsSpec
@@ -60,7 +60,10 @@ def kehu_plugin_info() -> dict[str, Any]:
       (start-up fails with "plugin 'x' requires 'y'" otherwise);
     * ``"api"``: the kehu plugin-API versions supported, as a version range such
       as ``">=1,<2"`` (see ``kehu.PLUGIN_API_VERSION``);
-    * ``"description"``: one line shown by ``kehu plugins``.
+    * ``"description"``: one line shown by ``kehu plugins``;
+    * ``"hookspecs"``: a module (or its dotted name) of hook specs the plugin
+      defines for other plugins — e.g. ``kehu_complaint_escalated``. They follow
+      these same rules; a name clash stops start-up.
 
     Called once at start-up.
     """
@@ -177,6 +180,37 @@ def kehu_interaction_logged(interaction: Interaction, actor: AccountOwner | None
     May be async. This is where segmentation re-scores and loyalty accrues points;
     such handlers should be idempotent per interaction id. Failures are logged with
     the plugin's name and never undo or lose the interaction.
+    """
+
+
+@hookspec
+def kehu_survey_requested(
+    customer: Customer, reason: str, reference: str | None, actor: AccountOwner | None, kehu: Kehu
+) -> Awaitable[None] | None:
+    """A plugin asks for a satisfaction survey to be sent to ``customer``.
+
+    Emit it from a write with ``kehu.writes.emit("kehu_survey_requested", ...)``
+    (it is delivered after the commit). The surveys plugin implements it by
+    creating an invitation; with no survey plugin enabled nothing happens.
+
+    :param customer: who should be asked.
+    :param reason: a short machine-readable reason, e.g. ``"complaint_resolved"``.
+    :param reference: what the survey is about, e.g. a complaint's global ID.
+    :param actor: who caused the request.
+
+    May be async. Failures are logged with the plugin's name and undo nothing.
+    """
+
+
+@hookspec(firstresult=True)
+def kehu_segment_members(segment_key: str, viewer: Viewer | None, kehu: Kehu) -> Awaitable[list[int] | None] | list[int] | None:
+    """Resolve a customer segment's key to the ids of its member customers.
+
+    The segmentation plugin implements it; others (surveys inviting a segment)
+    call it through ``await kehu.hooks.first("kehu_segment_members", ...)`` without
+    importing segmentation. Return only customers ``viewer`` may see
+    (``kehu.access.visible_customers``); ``None`` when the key is unknown. The
+    first non-None answer wins. May be async.
     """
 
 

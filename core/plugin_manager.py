@@ -139,11 +139,11 @@ class PluginSet:
             else:
                 known = ", ".join(sorted(available)) or "none installed"
                 raise PluginError(f"plugins.enabled: unknown plugin '{name}' (available: {known})")
+        self._check_info()
         try:
             self.pm.check_pending()
         except pluggy.PluginValidationError as exc:
             raise PluginError(f"plugin '{exc.plugin_name}': {_first_line(exc)}") from None
-        self._check_info()
         self._load_settings()
         self.permissions = self._collect_permissions()
         self.permission_table = PermissionTable(self.permissions, config.role_grants)
@@ -176,6 +176,25 @@ class PluginSet:
                     raise PluginError(
                         f"plugin '{name}' requires plugin '{required}': add it to plugins.enabled"
                     )
+            specs = info.get("hookspecs")
+            if specs is not None:
+                self._add_plugin_hookspecs(name, specs)
+
+    def _add_plugin_hookspecs(self, plugin: str, specs: Any) -> None:
+        """A plugin may define hooks of its own (e.g. ``kehu_complaint_escalated``)
+        for other plugins to implement; they follow the same rules as the core's."""
+        if isinstance(specs, str):
+            specs = importlib.import_module(specs)
+        names = [n for n in dir(specs) if n.startswith("kehu_") and callable(getattr(specs, n))]
+        for hook_name in names:
+            if hasattr(hookspecs, hook_name) or (
+                hasattr(self.pm.hook, hook_name) and getattr(self.pm.hook, hook_name).spec is not None
+            ):
+                raise PluginError(f"plugin '{plugin}': hook spec {hook_name} is already defined")
+        try:
+            self.pm.add_hookspecs(specs)
+        except pluggy.PluginValidationError as exc:
+            raise PluginError(f"plugin '{exc.plugin_name}': {_first_line(exc)}") from None
 
     def _load_settings(self) -> None:
         models = dict(self.each("kehu_settings_model"))
@@ -288,8 +307,11 @@ class Hooks:
 
     async def dispatch_event(self, hook_name: str, **kwargs: Any) -> None:
         """Call an event hook on every plugin, awaiting async ones. A failing handler
-        is logged with its plugin's name and does not stop the others."""
-        caller = getattr(self.plugins.pm.hook, hook_name)
+        is logged with its plugin's name and does not stop the others. A hook whose
+        spec is not loaded (its plugin is disabled) has no listeners."""
+        caller = getattr(self.plugins.pm.hook, hook_name, None)
+        if caller is None:
+            return
         kwargs.setdefault("kehu", self.kehu)
         for impl in reversed(caller.get_hookimpls()):
             args = {k: v for k, v in kwargs.items() if k in impl.argnames}
@@ -297,6 +319,27 @@ class Hooks:
                 await await_me_maybe(impl.function(**args))
             except Exception:
                 log.exception("plugin '%s': %s handler failed", impl.plugin_name, hook_name)
+
+    async def first(self, hook_name: str, **kwargs: Any) -> Any:
+        """Call a ``firstresult`` hook, awaiting async implementations: the first
+        non-None result wins. Returns None if the hook has no implementation."""
+        caller = getattr(self.plugins.pm.hook, hook_name, None)
+        if caller is None:
+            return None
+        kwargs.setdefault("kehu", self.kehu)
+        for impl in reversed(caller.get_hookimpls()):
+            args = {k: v for k, v in kwargs.items() if k in impl.argnames}
+            try:
+                result = await await_me_maybe(impl.function(**args))
+            except Exception as exc:
+                raise PluginError(f"plugin '{impl.plugin_name}': {hook_name} failed: {exc}") from exc
+            if result is not None:
+                return result
+        return None
+
+    def implemented(self, hook_name: str) -> bool:
+        caller = getattr(self.plugins.pm.hook, hook_name, None)
+        return caller is not None and bool(caller.get_hookimpls())
 
     async def lifecycle(self, hook_name: str, kehu: Kehu, *, strict: bool) -> None:
         caller = getattr(self.plugins.pm.hook, hook_name)

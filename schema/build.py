@@ -30,7 +30,7 @@ from . import root
 from .extensions import IntrospectionGuard, KehuErrors, RootAccess, WriteOperation, _is_expected
 from .registry import Contribution, GraphQLRegistry
 from .relay import Node
-from .types import AccountOwnerBase, AuditEntry, CustomerBase, InteractionBase
+from .types import AccountOwnerBase, AuditEntry, CustomerBase, CustomerFilterInput, InteractionBase
 
 if TYPE_CHECKING:
     from kehu.runtime import Kehu
@@ -59,18 +59,29 @@ def _field_name(field) -> str:
     return field.graphql_name or to_camel_case(field.python_name)
 
 
+def _rebound(annotation: StrawberryAnnotation, names: dict[str, type]) -> StrawberryAnnotation:
+    namespace = dict(annotation.namespace or {})
+    namespace.update(names)
+    return StrawberryAnnotation(annotation.raw_annotation, namespace=namespace)
+
+
 def _rebind(cls: type, names: dict[str, type]) -> None:
-    """Give ``cls`` its own copies of its fields, with annotations that resolve the
-    core type names to this build's composed types."""
+    """Give ``cls`` its own copies of its fields (and their arguments), with
+    annotations that resolve the core type names to this build's composed types."""
     definition = cls.__strawberry_definition__
     fields = []
     for field in definition.fields:
         new = copy.copy(field)
         annotation = field.type_annotation or (field.base_resolver.type_annotation if field.base_resolver else None)
         if annotation is not None:
-            namespace = dict(annotation.namespace or {})
-            namespace.update(names)
-            new.type_annotation = StrawberryAnnotation(annotation.raw_annotation, namespace=namespace)
+            new.type_annotation = _rebound(annotation, names)
+        arguments = []
+        for argument in field.arguments:
+            argument = copy.copy(argument)
+            if argument.type_annotation is not None:
+                argument.type_annotation = _rebound(argument.type_annotation, names)
+            arguments.append(argument)
+        new.arguments = arguments
         fields.append(new)
     definition.fields[:] = fields
 
@@ -134,6 +145,12 @@ def build_schema(kehu: Kehu) -> KehuSchema:
             raise PluginError(f"plugin '{impl.plugin_name}': kehu_graphql failed: {exc}") from exc
 
     composed = {name: _compose(name, base, registry.extensions[name]) for name, base in BASES.items()}
+    filter_parts = [("core", CustomerFilterInput)] + [(c.plugin, c.cls) for c, _ in registry.customer_filters]
+    _check_unique_fields("CustomerFilterInput", filter_parts)
+    composed["CustomerFilterInput"] = strawberry.input(
+        type("CustomerFilterInput", tuple(cls for _, cls in reversed(filter_parts)), {}),
+        description=CustomerFilterInput.__strawberry_definition__.description,
+    )
 
     query_parts = [(c.plugin, c.cls) for c in registry.queries]
     mutation_parts = [(c.plugin, c.cls) for c in registry.mutations]
@@ -161,6 +178,7 @@ def build_schema(kehu: Kehu) -> KehuSchema:
             if id(ref) not in seen and ref.__module__.startswith(("kehu.", *_plugin_modules(kehu))):
                 queue.append(ref)
 
+    _install_policy_enforcers(kehu, registry, {**composed, **{c.cls.__name__: c.cls for c in registry.extra_types}})
     _install_root_extensions(Query, registry.queries, mutation=False)
     _install_root_extensions(Mutation, registry.mutations, mutation=True)
 
@@ -188,6 +206,28 @@ def _plugin_modules(kehu: Kehu) -> tuple[str, ...]:
     return tuple(
         getattr(r.module, "__name__", "").rsplit(".", 1)[0] + "." for r in kehu.plugins.records.values()
     )
+
+
+def _install_policy_enforcers(kehu: Kehu, registry: GraphQLRegistry, types: dict[str, type]) -> None:
+    """Give each field that has a policy the enforcers' extensions; no other field
+    is touched. A policy naming a field that does not exist is a start-up error."""
+    if not registry.policy_enforcers:
+        return
+    for policy in kehu.field_policies:
+        cls = types.get(policy.type_name)
+        field = None
+        if cls is not None:
+            field = next(
+                (f for f in cls.__strawberry_definition__.fields if _field_name(f) == policy.field_name), None
+            )
+        if field is None:
+            raise PluginError(f"field policy for {policy.key}: the schema has no such field")
+        for plugin, factory in registry.policy_enforcers:
+            try:
+                extensions = list(factory(policy, field) or ())
+            except Exception as exc:
+                raise PluginError(f"plugin '{plugin}': enforcing {policy.key} failed: {exc}") from exc
+            field.extensions = [*field.extensions, *extensions]
 
 
 def _install_root_extensions(root_type: type, contributions: list[Contribution], *, mutation: bool) -> None:

@@ -32,6 +32,8 @@ class GraphQLRegistry:
     mutations: list[Contribution] = field(default_factory=list)
     extra_types: list[Contribution] = field(default_factory=list)
     node_resolvers: dict[str, tuple[str, Callable[..., Awaitable[Any]]]] = field(default_factory=dict)
+    customer_filters: list[tuple[Contribution, Callable[..., Any]]] = field(default_factory=list)
+    policy_enforcers: list[tuple[str, Callable[..., Any]]] = field(default_factory=list)
     plugin: str = "core"
 
     def _check(self, cls: type, what: str) -> None:
@@ -74,3 +76,26 @@ class GraphQLRegistry:
             other = self.node_resolvers.get(type_name, ("core",))[0]
             raise PluginError(f"plugins '{other}' and '{self.plugin}' both resolve node type '{type_name}'")
         self.node_resolvers[type_name] = (self.plugin, resolver)
+
+    def customer_filter(self, input_mixin: type, apply: Callable[..., Any]) -> None:
+        """Add fields to ``CustomerFilterInput`` (the ``filter`` of ``customers``).
+
+        ``input_mixin`` is a ``@strawberry.input`` class whose fields all default to
+        ``None``. ``apply(queryset, filter, info)`` (may be async) is called with the
+        customers queryset — already narrowed to what the viewer may see — whenever a
+        filter is given, and returns the queryset narrowed by the plugin's fields
+        (e.g. ``queryset.filter(id__in=Subquery(...))``). Narrow only: never widen.
+        """
+        if not hasattr(input_mixin, "__strawberry_definition__"):
+            raise PluginError(f"plugin '{self.plugin}': customer filter {input_mixin!r} is not a @strawberry.input")
+        self.customer_filters.append((Contribution(self.plugin, input_mixin), apply))
+
+    def enforce_field_policies(self, factory: Callable[..., Any]) -> None:
+        """Compile field policies into the schema (the masking plugin does this).
+
+        ``factory(policy, field)`` is called once at build time for every field that a
+        ``kehu_field_policies`` hook declared; it returns a list of strawberry
+        ``FieldExtension`` instances to install on that field. Fields without a policy
+        are never touched, so they cost nothing per request.
+        """
+        self.policy_enforcers.append((self.plugin, factory))

@@ -10,16 +10,17 @@ from kehu import customers as customer_service
 from kehu import interactions as interaction_service
 from kehu import owners as owner_service
 from kehu.access import require_viewer, visible_owners
+from kehu.plugin_manager import await_me_maybe
 from kehu.errors import NotFound, PermissionDenied, ValidationError
 from kehu.models import AccessToken, AuditEntry as AuditEntryModel, TokenKind
 from kehu.writes import write_scope
 
 from . import relay
 from .relay import Connection, Node, from_global_id
-from .types import (
+from .types import (  # CustomerFilterInput: rebound to the composed input at build time
+    CustomerFilterInput,
     ApiToken,
     AuditEntry,
-    CustomerFilterInput,
     CustomerKind,
     CustomerOrder,
     Direction,
@@ -242,10 +243,13 @@ class CoreQuery:
         info: Info,
         first: Optional[int] = None,
         after: Optional[str] = None,
-        filter: Optional[CustomerFilterInput] = None,
+        filter: Optional["CustomerFilterInput"] = None,
         order_by: Optional[CustomerOrder] = None,
     ) -> Connection["Customer"]:
         qs = customer_service.filter_customers(info.context.viewer, filter.to_domain() if filter else None)
+        if filter is not None:
+            for _, apply in info.context.kehu.schema.registry.customer_filters:
+                qs = await await_me_maybe(apply(qs, filter, info))
         order = order_by or CustomerOrder()
         qs = customer_service.order_customers(qs, order.field, order.direction == OrderDirection.DESC)
         return await relay.paginate(qs, first, after, info.context.kehu.config.kehu.page_size_default)
