@@ -287,21 +287,23 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_makemigrations(args: argparse.Namespace) -> int:
-    """Write migrations for the core or an enabled plugin (for plugin authors)."""
+    """Write migrations for the enabled apps whose models changed (core and plugins).
+
+    All enabled apps are given to Tortoise's autodetector together: only then does
+    it see foreign keys across apps and write the ``("core", …)`` dependencies.
+    """
     from tortoise.cli.cli import CLIContext, makemigrations
 
     kehu = build_kehu(args)
-    label = args.app
-    if label not in kehu.apps:
-        return fail(f"'{label}' is not an enabled app with models (enabled: {', '.join(kehu.apps)})")
+    if args.app and args.app not in kehu.apps:
+        return fail(f"'{args.app}' is not an enabled app with models (enabled: {', '.join(kehu.apps)})")
     config = {**kehu.tortoise_config, "connections": {"default": "sqlite://:memory:"}}
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
         json.dump(config, handle)
     try:
-        asyncio.run(makemigrations(CLIContext(None, handle.name), (label,), False, args.name))
+        asyncio.run(makemigrations(CLIContext(None, handle.name), (), False, args.name))
     finally:
         os.unlink(handle.name)
-    print("check that each new migration lists its dependencies on other apps, e.g. ('core', '0001_initial')")
     return 0
 
 
@@ -358,8 +360,8 @@ def build_parser(kehu_for_plugins=None) -> argparse.ArgumentParser:
     p.add_argument("--customers", type=int, default=300)
     p.set_defaults(handler=cmd_demo)
 
-    p = sub.add_parser("makemigrations", help="write migrations for an app (core or a plugin)")
-    p.add_argument("app")
+    p = sub.add_parser("makemigrations", help="write migrations for enabled apps whose models changed")
+    p.add_argument("app", nargs="?", help="check that this app is enabled")
     p.add_argument("--name", help="migration name suffix")
     p.set_defaults(handler=cmd_makemigrations)
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from tortoise.expressions import Q
+from tortoise.expressions import Q, Subquery
 
 from . import validation as v
 from .access import Viewer, visible_customers, visible_owners
@@ -177,7 +177,7 @@ def filter_customers(viewer: Viewer | None, f: CustomerFilter | None = None):
     elif f.unassigned is False:
         qs = qs.filter(owner_id__isnull=False)
     for tag in v.tags(f.tags, "filter.tags"):
-        qs = qs.filter(id__in=CustomerTag.filter(tag=tag).values_list("customer_id", flat=True))
+        qs = qs.filter(id__in=Subquery(CustomerTag.filter(tag=tag).values("customer_id")))
     if f.regions is not None:
         qs = qs.filter(region__in=f.regions)
     if f.kinds is not None:

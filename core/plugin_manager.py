@@ -143,7 +143,7 @@ class PluginSet:
         try:
             self.pm.check_pending()
         except pluggy.PluginValidationError as exc:
-            raise PluginError(f"plugin '{exc.plugin_name}': {_first_line(exc)}") from None
+            raise PluginError(f"plugin '{self._name_of(exc.plugin)}': {_first_line(exc)}") from None
         self._load_settings()
         self.permissions = self._collect_permissions()
         self.permission_table = PermissionTable(self.permissions, config.role_grants)
@@ -180,6 +180,9 @@ class PluginSet:
             if specs is not None:
                 self._add_plugin_hookspecs(name, specs)
 
+    def _name_of(self, plugin_object: Any) -> str:
+        return self.pm.get_name(plugin_object) or repr(plugin_object)
+
     def _add_plugin_hookspecs(self, plugin: str, specs: Any) -> None:
         """A plugin may define hooks of its own (e.g. ``kehu_complaint_escalated``)
         for other plugins to implement; they follow the same rules as the core's."""
@@ -194,7 +197,7 @@ class PluginSet:
         try:
             self.pm.add_hookspecs(specs)
         except pluggy.PluginValidationError as exc:
-            raise PluginError(f"plugin '{exc.plugin_name}': {_first_line(exc)}") from None
+            raise PluginError(f"plugin '{self._name_of(exc.plugin)}': {_first_line(exc)}") from None
 
     def _load_settings(self) -> None:
         models = dict(self.each("kehu_settings_model"))
@@ -241,7 +244,7 @@ class PluginSet:
         ``(plugin name, result)`` pairs. Failures name the plugin."""
         caller = getattr(self.pm.hook, hook_name)
         results = []
-        for impl in reversed(caller.get_hookimpls()):  # registration order
+        for impl in caller.get_hookimpls():  # registration order (pluggy calls LIFO)
             args = {k: v for k, v in kwargs.items() if k in impl.argnames}
             try:
                 result = impl.function(**args)
@@ -313,7 +316,7 @@ class Hooks:
         if caller is None:
             return
         kwargs.setdefault("kehu", self.kehu)
-        for impl in reversed(caller.get_hookimpls()):
+        for impl in caller.get_hookimpls():
             args = {k: v for k, v in kwargs.items() if k in impl.argnames}
             try:
                 await await_me_maybe(impl.function(**args))
@@ -327,7 +330,7 @@ class Hooks:
         if caller is None:
             return None
         kwargs.setdefault("kehu", self.kehu)
-        for impl in reversed(caller.get_hookimpls()):
+        for impl in caller.get_hookimpls():
             args = {k: v for k, v in kwargs.items() if k in impl.argnames}
             try:
                 result = await await_me_maybe(impl.function(**args))
@@ -343,7 +346,7 @@ class Hooks:
 
     async def lifecycle(self, hook_name: str, kehu: Kehu, *, strict: bool) -> None:
         caller = getattr(self.plugins.pm.hook, hook_name)
-        for impl in reversed(caller.get_hookimpls()):
+        for impl in caller.get_hookimpls():
             try:
                 await await_me_maybe(impl.function(**({"kehu": kehu} if "kehu" in impl.argnames else {})))
             except Exception as exc:

@@ -135,7 +135,7 @@ def build_schema(kehu: Kehu) -> KehuSchema:
         root.CoreMutation, public=root.PUBLIC_MUTATIONS, self_service=root.SELF_SERVICE_MUTATIONS
     )
     caller = kehu.plugins.pm.hook.kehu_graphql
-    for impl in reversed(caller.get_hookimpls()):
+    for impl in caller.get_hookimpls():
         registry.plugin = impl.plugin_name
         try:
             impl.function(graphql=registry)
