@@ -147,3 +147,42 @@ class KehuHarness:
         body = self.gql(query, variables, as_=as_, token=token)
         assert not body.get("errors"), body["errors"]
         return body["data"]
+
+
+class QueryCounter:
+    """Counts SQL statements sent through Tortoise (``with count_queries() as q:
+    ...; q.count``). Used to keep N+1 queries from coming back."""
+
+    class _Handler(__import__("logging").Handler):
+        def __init__(self, sink: list[str]):
+            super().__init__(level=0)
+            self.sink = sink
+
+        def emit(self, record) -> None:
+            message = record.getMessage()
+            if not message.startswith(("Created connection pool", "Closed connection pool")):
+                self.sink.append(message)
+
+    def __init__(self) -> None:
+        self.statements: list[str] = []
+
+    @property
+    def count(self) -> int:
+        return len(self.statements)
+
+
+@contextlib.contextmanager
+def count_queries() -> Iterator[QueryCounter]:
+    import logging
+
+    counter = QueryCounter()
+    logger = logging.getLogger("tortoise.db_client")
+    handler = QueryCounter._Handler(counter.statements)
+    previous = logger.level
+    logger.setLevel(logging.DEBUG)
+    logger.addHandler(handler)
+    try:
+        yield counter
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous)
