@@ -31,6 +31,7 @@ _DUMMY_HASH = _hasher.hash("kehu-dummy-password")
 
 MIN_PASSWORD_LENGTH = 10
 IP_LIMIT_FACTOR = 5
+LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
 
 
 def hash_password(password: str) -> str:
@@ -85,6 +86,9 @@ async def viewer_for_token(kehu: Kehu, token: str) -> Viewer | None:
     now = kehu.clock.now()
     if row is None or (row.expires_at is not None and row.expires_at <= now) or not row.owner.active:
         return None
+    if row.last_used_at is None or now - row.last_used_at > LAST_USED_RESOLUTION:
+        # At most one write per token per minute: enough to spot stale API tokens.
+        await AccessToken.filter(id=row.id).update(last_used_at=now)
     return Viewer(owner=row.owner, permissions=kehu.permissions_for(row.owner.role), token_id=row.id)
 
 
