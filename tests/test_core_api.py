@@ -315,6 +315,7 @@ async def _seed_many(n):
 
 def test_page_query_count_does_not_grow_with_page_size(app):
     app.run(_seed_many, 120)
+    app.data("{ me { id } }", as_="admin")  # the token's last-used time is written once a minute
     results = {}
     for n in (10, 100):
         with count_queries() as q:
