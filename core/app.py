@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from typing import Any
 
 import orjson
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -39,6 +41,66 @@ class KehuGraphQL(GraphQL):
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
+
+
+def _error_body(code: str, message: str) -> bytes:
+    return orjson.dumps({"data": None, "errors": [{"message": message, "extensions": {"code": code}}]})
+
+
+class RequestGuard:
+    """ASGI middleware: refuses bodies over ``max_body_bytes`` before anything reads
+    them (413), and ends requests that run over ``request_timeout_seconds`` (503)."""
+
+    def __init__(self, app, *, max_body: int, timeout: float):
+        self.app = app
+        self.max_body = max_body
+        self.timeout = timeout
+
+    async def _reply(self, send, status: int, code: str, message: str) -> None:
+        body = _error_body(code, message)
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        too_large = f"request body over the limit of {self.max_body:,} bytes"
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body:
+            return await self._reply(send, 413, "BODY_TOO_LARGE", too_large)
+        received = 0
+        started = False
+
+        async def limited_receive():
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body:
+                    raise _BodyTooLarge
+            return message
+
+        async def tracking_send(message):
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            async with asyncio.timeout(self.timeout):
+                await self.app(scope, limited_receive, tracking_send)
+        except _BodyTooLarge:
+            if not started:
+                await self._reply(send, 413, "BODY_TOO_LARGE", too_large)
+        except TimeoutError:
+            log.warning("request to %s ran over %ss", scope.get("path"), self.timeout)
+            if not started:
+                await self._reply(send, 503, "TIMEOUT", f"the request took longer than {self.timeout:g}s")
+
+
+class _BodyTooLarge(Exception):
+    pass
 
 
 def create_app(kehu: Kehu, *, migrate: bool = False) -> Starlette:
@@ -76,7 +138,12 @@ def create_app(kehu: Kehu, *, migrate: bool = False) -> Starlette:
         finally:
             await kehu.stop()
 
-    app = Starlette(routes=routes, lifespan=lifespan)
+    limits = kehu.config.limits
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        middleware=[Middleware(RequestGuard, max_body=limits.max_body_bytes, timeout=limits.request_timeout_seconds)],
+    )
     app.state.kehu = kehu
     return app
 

@@ -37,11 +37,24 @@ class AuthSettings(Strict):
     lockout_minutes: float = Field(15, gt=0, le=24 * 60)
 
 
+class LimitSettings(Strict):
+    """Abuse limits; every rejection names the limit and by how much it was exceeded."""
+
+    max_depth: int = Field(8, ge=2, le=50)
+    max_aliases: int = Field(15, ge=0, le=1000)
+    max_tokens: int = Field(1000, ge=50, le=100_000)
+    max_root_fields: int = Field(20, ge=1, le=200)
+    max_nodes: int = Field(10_000, ge=100, le=1_000_000)
+    max_body_bytes: int = Field(100_000, ge=1_000, le=50_000_000)
+    request_timeout_seconds: float = Field(30, gt=0, le=600)
+
+
 class Config(Strict):
     """The validated content of plugins.toml."""
 
     kehu: ServerSettings = ServerSettings()
     auth: AuthSettings = AuthSettings()
+    limits: LimitSettings = LimitSettings()
     enabled: tuple[str, ...] = ()
     plugin_settings: dict[str, dict[str, Any]] = {}
     role_grants: dict[str, tuple[str, ...]] = {}
@@ -95,7 +108,7 @@ def parse_config(raw: dict[str, Any]) -> Config:
     """Validate the parsed TOML document; plugin sections are validated later by
     each plugin's settings model, once the plugins are loaded."""
     raw = dict(raw)
-    unknown = set(raw) - {"kehu", "auth", "plugins", "roles"}
+    unknown = set(raw) - {"kehu", "auth", "limits", "plugins", "roles"}
     if unknown:
         raise ConfigError(f"{sorted(unknown)[0]}: unknown section in plugins.toml")
     plugins = raw.get("plugins", {})
@@ -135,6 +148,12 @@ def parse_config(raw: dict[str, Any]) -> Config:
         raise ConfigError(format_pydantic_error("auth", exc)) from None
     except TypeError:
         raise ConfigError("auth: must be a table") from None
+    try:
+        limits = LimitSettings(**raw.get("limits", {}))
+    except PydanticError as exc:
+        raise ConfigError(format_pydantic_error("limits", exc)) from None
+    except TypeError:
+        raise ConfigError("limits: must be a table") from None
     return Config(
-        kehu=kehu, auth=auth, enabled=tuple(enabled), plugin_settings=plugins, role_grants=grants
+        kehu=kehu, auth=auth, limits=limits, enabled=tuple(enabled), plugin_settings=plugins, role_grants=grants
     )

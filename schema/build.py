@@ -28,6 +28,7 @@ from kehu.errors import PluginError
 
 from . import root
 from .extensions import IntrospectionGuard, KehuErrors, RootAccess, WriteOperation, _is_expected
+from .limits import QueryLimits, build_rules
 from .registry import Contribution, GraphQLRegistry
 from .relay import Node
 from .types import AccountOwnerBase, AuditEntry, CustomerBase, CustomerFilterInput, InteractionBase
@@ -182,6 +183,9 @@ def build_schema(kehu: Kehu) -> KehuSchema:
     _install_root_extensions(Query, registry.queries, mutation=False)
     _install_root_extensions(Mutation, registry.mutations, mutation=True)
 
+    limits = kehu.config.limits
+    page_default = kehu.config.kehu.page_size_default
+    rules = build_rules(limits, page_default)  # built once: keeps the validation cache valid
     try:
         schema = KehuSchema(
             query=Query,
@@ -190,6 +194,7 @@ def build_schema(kehu: Kehu) -> KehuSchema:
             extensions=[
                 KehuErrors,
                 IntrospectionGuard,
+                lambda: QueryLimits(limits=limits, rules=rules, default_page=page_default),
                 lambda: ParserCache(maxsize=512),
                 lambda: ValidationCache(maxsize=512),
             ],

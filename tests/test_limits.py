@@ -1,0 +1,102 @@
+"""Abuse limits: each class of abusive query is refused with its code, quickly,
+and says which limit and by how much."""
+
+import pytest
+
+
+def error_of(body):
+    assert body.get("data") is None, body
+    return body["errors"][0]
+
+
+def test_too_deep_query_is_refused(app):
+    deep = "{ customers { edges { node { owner { customers { edges { node { owner { customers { edges { node { id } } } } } } } } } } } }"
+    error = error_of(app.gql(deep, as_="admin"))
+    assert error["extensions"]["code"] == "QUERY_TOO_DEEP"
+    assert "exceeds the limit of 8" in error["message"]
+
+
+def test_too_many_aliases_is_refused(app):
+    query = "{ " + " ".join(f"a{i}: me {{ id }}" for i in range(16)) + " }"
+    error = error_of(app.gql(query, as_="admin"))
+    assert error["extensions"]["code"] in ("TOO_MANY_ALIASES", "TOO_MANY_ROOT_FIELDS")
+    assert "by 1" in error["message"]
+
+
+def test_too_many_root_fields_is_refused(make_app):
+    app = make_app(config={"limits": {"max_aliases": 100}})
+    query = "{ " + " ".join(f"a{i}: me {{ id }}" for i in range(21)) + " }"
+    error = error_of(app.gql(query, as_="admin"))
+    assert error["extensions"]["code"] == "TOO_MANY_ROOT_FIELDS"
+
+
+def test_huge_document_is_refused_by_the_token_limit(app):
+    query = "{ me { " + " ".join(["id"] * 2000) + " } }"
+    error = error_of(app.gql(query, as_="admin"))
+    assert "token" in error["message"].lower()
+
+
+def test_node_estimate_multiplies_page_sizes(app):
+    query = "{ customers(first: 100) { edges { node { interactions(first: 100) { edges { node { id } } } } } } }"
+    error = error_of(app.gql(query, as_="admin"))
+    assert error["extensions"]["code"] == "QUERY_TOO_LARGE"
+    assert "10,100" in error["message"] and "by 100" in error["message"]
+
+
+def test_node_estimate_reads_variables(app):
+    query = "query($n: Int) { customers(first: $n) { edges { node { interactions(first: $n) { edges { node { id } } } } } } }"
+    assert error_of(app.gql(query, {"n": 100}, as_="admin"))["extensions"]["code"] == "QUERY_TOO_LARGE"
+    assert app.data(query, {"n": 50}, as_="admin")["customers"]["edges"] == []
+
+
+def test_fragment_amplification_is_counted(app):
+    query = """
+    query { ...A }
+    fragment A on Query { x1: customers(first: 100) { ...B } x2: customers(first: 100) { ...B } }
+    fragment B on CustomerConnection { edges { node { interactions(first: 60) { totalCount } } } }
+    """
+    body = app.gql(query, as_="admin")
+    assert body["errors"][0]["extensions"]["code"] == "QUERY_TOO_LARGE"
+
+
+def test_fragment_cycle_is_refused(app):
+    query = "query { ...A } fragment A on Query { ...B } fragment B on Query { ...A }"
+    body = app.gql(query, as_="admin")
+    assert "Cannot spread fragment" in body["errors"][0]["message"]
+
+
+def test_introspection_is_not_limited_by_depth(app):
+    body = app.gql("{ __schema { types { name fields { name type { name ofType { name ofType { name ofType { name } } } } } } } }", as_="admin")
+    assert "errors" not in body or not body["errors"]
+
+
+def test_anonymous_introspection_is_refused(app):
+    error = error_of(app.gql("{ __schema { queryType { name } } }"))
+    assert error["extensions"]["code"] == "UNAUTHENTICATED"
+    error = error_of(app.gql('{ __type(name: "Customer") { name } }'))
+    assert error["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+def test_anonymous_typename_is_fine(app):
+    assert app.gql("{ __typename }")["data"] == {"__typename": "Query"}
+
+
+def test_oversized_body_is_refused_before_parsing(app):
+    response = app.client.post(
+        "/graphql", content=b'{"query": "' + b" " * 200_000 + b'{ me { id } }"}',
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {app.tokens['admin']}"},
+    )
+    assert response.status_code == 413
+    assert response.json()["errors"][0]["extensions"]["code"] == "BODY_TOO_LARGE"
+
+
+def test_batched_requests_are_refused(app):
+    response = app.client.post("/graphql", json=[{"query": "{ me { id } }"}] * 100,
+                               headers={"Authorization": f"Bearer {app.tokens['admin']}"})
+    assert response.status_code == 400
+
+
+@pytest.mark.parametrize("limit", ["max_depth", "max_aliases", "max_tokens"])
+def test_limits_are_configurable(make_app, limit):
+    app = make_app(config={"limits": {limit: 1000 if limit != "max_depth" else 50}})
+    assert app.kehu.config.limits.model_dump()[limit] in (1000, 50)
