@@ -1,0 +1,87 @@
+"""complaints: complaint cases with a workflow, SLA deadlines, escalation and follow-up.
+
+The plugin's whole contract with the core. Domain rules are in ``service``,
+the GraphQL surface in ``graphql``, settings in ``settings``.
+
+Events: the plugin defines ``kehu_complaint_filed``, ``_transitioned``,
+``_assigned``, ``_resolved`` and ``_escalated`` (see ``hookspecs``) and emits the
+core's ``kehu_survey_requested`` when a case is resolved.
+"""
+
+from kehu import hookimpl
+from kehu.access import Permission
+from kehu.policies import FieldPolicy, Strategy
+
+
+@hookimpl
+def kehu_plugin_info():
+    return {
+        "api": ">=1,<2",
+        "hookspecs": "kehu.plugins.complaints.hookspecs",
+        "description": "Complaint cases with a workflow, SLA deadlines, escalation and follow-up",
+    }
+
+
+@hookimpl
+def kehu_models():
+    return {"models": ["kehu.plugins.complaints.models"], "migrations": "kehu.plugins.complaints.migrations"}
+
+
+@hookimpl
+def kehu_settings_model():
+    from .settings import ComplaintsSettings
+
+    return ComplaintsSettings
+
+
+@hookimpl
+def kehu_permissions():
+    return [
+        Permission("complaints.file", "File complaints for visible customers", ("ADMIN", "MANAGER", "AGENT")),
+        Permission("complaints.handle", "Move complaints through the workflow and add notes",
+                   ("ADMIN", "MANAGER", "AGENT")),
+        Permission("complaints.assign", "Assign complaints to account owners", ("ADMIN", "MANAGER")),
+    ]
+
+
+@hookimpl
+def kehu_field_policies():
+    # What the customer said is personal; analysts get the figures, not the words.
+    staff = {"ADMIN": Strategy.CLEAR, "MANAGER": Strategy.CLEAR, "AGENT": Strategy.CLEAR}
+    return [
+        FieldPolicy("Complaint", "description", kind="text", roles={**staff, "ANALYST": Strategy.REDACT}),
+        FieldPolicy("Complaint", "keyPoints", kind="text", roles={**staff, "ANALYST": Strategy.REDACT}),
+    ]
+
+
+@hookimpl
+def kehu_graphql(graphql):
+    from . import graphql as schema
+
+    schema.register(graphql)
+
+
+@hookimpl
+def kehu_commands(subparsers):
+    from .service import check_sla_command
+
+    parser = subparsers.add_parser("complaints", help="complaint cases")
+    commands = parser.add_subparsers(dest="complaints_command", metavar="COMMAND", required=True)
+    check = commands.add_parser(
+        "check-sla", help="record missed deadlines and escalate breached or nearly breached cases"
+    )
+    check.set_defaults(handler=check_sla_command)
+
+
+@hookimpl
+def kehu_startup(kehu):
+    from .service import start_scheduler
+
+    start_scheduler(kehu)
+
+
+@hookimpl
+async def kehu_shutdown(kehu):
+    from .service import stop_scheduler
+
+    await stop_scheduler(kehu)

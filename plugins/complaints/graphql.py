@@ -1,0 +1,369 @@
+"""The complaints plugin's GraphQL surface.
+
+Types are named as in the schema (``Complaint``, ``ComplaintTimelineEntry``) so that
+field policies can name them. Resolvers receive the Tortoise model as ``self``. No
+``from __future__ import annotations``: it breaks strawberry's lazy types.
+"""
+
+import datetime as dt
+from typing import Optional
+
+import strawberry
+from strawberry.types import Info
+
+from kehu.access import require_viewer
+from kehu.schema import Connection, Node, Payload, from_global_id, paginate, to_global_id
+
+from . import models, service
+
+ComplaintStatus = strawberry.enum(models.ComplaintStatus, description="Where a complaint is in its workflow.")
+ComplaintPriority = strawberry.enum(models.ComplaintPriority)
+ComplaintChannel = strawberry.enum(models.ComplaintChannel, description="How the complaint reached us.")
+ComplaintTimelineKind = strawberry.enum(models.TimelineKind, name="ComplaintTimelineKind")
+
+
+def _pk(global_id: strawberry.ID, type_name: str, field: str) -> int:
+    return from_global_id(global_id, type_name, field=field)[1]
+
+
+def _pks(ids: Optional[list[strawberry.ID]], type_name: str, field: str) -> Optional[list[int]]:
+    return None if ids is None else [_pk(i, type_name, field) for i in ids]
+
+
+def _settings(info: Info):
+    return info.context.kehu.settings_for("complaints")
+
+
+def _now(info: Info) -> dt.datetime:
+    return info.context.kehu.clock.now()
+
+
+# --------------------------------------------------------------------------- objects
+
+
+@strawberry.type(description="One line of a complaint's history.")
+class ComplaintTimelineEntry:
+    at: dt.datetime
+    kind: ComplaintTimelineKind
+    from_status: Optional[ComplaintStatus]
+    to_status: Optional[ComplaintStatus]
+    note: str
+    internal: bool = strawberry.field(description="true: for staff only; false: told to the customer.")
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(to_global_id("ComplaintTimelineEntry", self.id))
+
+    @strawberry.field(description="Who did it; null for the SLA check.")
+    async def actor(self, info: Info) -> Optional["AccountOwner"]:
+        return await info.context.loaders.owner.load(self.actor_id) if self.actor_id else None
+
+    @strawberry.field(description="The customer interaction this contact was logged as, if any.")
+    def interaction_id(self) -> Optional[strawberry.ID]:
+        return strawberry.ID(to_global_id("Interaction", self.interaction_id)) if self.interaction_id else None
+
+
+@strawberry.type(description="A customer's complaint (客户投诉) and how it is being handled.")
+class Complaint(Node):
+    channel: ComplaintChannel
+    category: str
+    priority: ComplaintPriority
+    status: ComplaintStatus
+    description: str
+    key_points: str
+    resolution: Optional[str] = strawberry.field(description="The resolution proposed to the customer.")
+    rejection_reason: Optional[str] = strawberry.field(description="Why the complaint was judged not valid.")
+    first_response_due_at: dt.datetime
+    resolution_due_at: dt.datetime
+    next_due_at: Optional[dt.datetime] = strawberry.field(description="The deadline running now; null when none is.")
+    first_response_breached_at: Optional[dt.datetime] = strawberry.field(
+        description="When the first-response deadline was missed (the deadline itself)."
+    )
+    resolution_breached_at: Optional[dt.datetime]
+    escalated_at: Optional[dt.datetime]
+    escalation_reason: Optional[str]
+    first_responded_at: Optional[dt.datetime]
+    resolved_at: Optional[dt.datetime]
+    rejected_at: Optional[dt.datetime]
+    closed_at: Optional[dt.datetime]
+    reopened_at: Optional[dt.datetime]
+    reopen_count: int
+    follow_up_due_at: Optional[dt.datetime] = strawberry.field(description="When the follow-up contact is due.")
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(to_global_id("Complaint", self.id))
+
+    @strawberry.field
+    async def customer(self, info: Info) -> Optional["Customer"]:
+        return await info.context.loaders.customer.load(self.customer_id)
+
+    @strawberry.field
+    async def assignee(self, info: Info) -> Optional["AccountOwner"]:
+        return await info.context.loaders.owner.load(self.assignee_id) if self.assignee_id else None
+
+    @strawberry.field
+    async def filed_by(self, info: Info) -> Optional["AccountOwner"]:
+        return await info.context.loaders.owner.load(self.filed_by_id) if self.filed_by_id else None
+
+    @strawberry.field(description="true if a deadline was missed (recorded or running and passed).")
+    def breached(self, info: Info) -> bool:
+        return bool(self.first_response_breached_at or self.resolution_breached_at) or service.is_overdue(self, _now(info))
+
+    @strawberry.field(description="true if the running deadline has passed.")
+    def overdue(self, info: Info) -> bool:
+        return service.is_overdue(self, _now(info))
+
+    @strawberry.field(description="Statuses transitionComplaint may move this complaint to.")
+    def allowed_transitions(self) -> list[ComplaintStatus]:
+        return list(service.allowed_transitions(self.status))
+
+    @strawberry.field(description="Everything that happened to the complaint, oldest first.")
+    async def timeline(self) -> list[ComplaintTimelineEntry]:
+        return await service.timeline(self)
+
+    @classmethod
+    def is_type_of(cls, obj, info) -> bool:
+        return isinstance(obj, models.Complaint)
+
+
+@strawberry.type
+class ComplaintCategoryCount:
+    category: str
+    count: int
+
+
+@strawberry.type
+class ComplaintStatusCount:
+    status: ComplaintStatus
+    count: int
+
+
+@strawberry.type(description="Complaint figures for the complaints received in a period (see each field).")
+class ComplaintStats:
+    start: dt.datetime
+    end: dt.datetime
+    total: int
+    by_category: list[ComplaintCategoryCount]
+    by_status: list[ComplaintStatusCount]
+    median_first_response_hours: Optional[float] = strawberry.field(
+        description="Median hours from receipt to first response, over the cases responded to."
+    )
+    median_resolution_hours: Optional[float] = strawberry.field(
+        description="Median hours from receipt to (latest) resolution, over the resolved cases."
+    )
+    sla_compliance_percent: Optional[float] = strawberry.field(
+        description="Of the cases whose SLA outcome is known (a deadline missed, or no longer open), "
+        "the share that missed none. null when there are none."
+    )
+    reopen_rate_percent: Optional[float] = strawberry.field(
+        description="Of the cases resolved at least once, the share reopened."
+    )
+    rejection_rate_percent: Optional[float] = strawberry.field(
+        description="Of all cases received, the share rejected as not valid."
+    )
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+@strawberry.input(description="A time range [start, end); either end may be left open.")
+class ComplaintTimeRange:
+    start: Optional[dt.datetime] = None
+    end: Optional[dt.datetime] = None
+
+
+@strawberry.input(description="Narrows a complaint list; all conditions must hold. A single value may be given for a list.")
+class ComplaintFilterInput:
+    status: Optional[list[ComplaintStatus]] = None
+    priority: Optional[list[ComplaintPriority]] = None
+    category: Optional[list[str]] = None
+    assignee: Optional[list[strawberry.ID]] = strawberry.field(default=None, description="Account owner IDs.")
+    customer: Optional[list[strawberry.ID]] = strawberry.field(default=None, description="Customer IDs.")
+    overdue: Optional[bool] = strawberry.field(default=None, description="true: the running deadline has passed.")
+    due_within: Optional[float] = strawberry.field(
+        default=None, description="Hours: the running deadline passes within this time from now (not yet passed)."
+    )
+    created_between: Optional[ComplaintTimeRange] = None
+
+    def to_domain(self) -> service.ComplaintFilter:
+        created = self.created_between or ComplaintTimeRange()
+        return service.ComplaintFilter(
+            statuses=self.status,
+            priorities=self.priority,
+            categories=self.category,
+            assignee_ids=_pks(self.assignee, "AccountOwner", "filter.assignee"),
+            customer_ids=_pks(self.customer, "Customer", "filter.customer"),
+            overdue=self.overdue,
+            due_within_hours=self.due_within,
+            created_after=created.start,
+            created_before=created.end,
+        )
+
+
+@strawberry.input
+class FileComplaintInput:
+    customer_id: strawberry.ID
+    channel: ComplaintChannel
+    category: str = strawberry.field(description="One of the categories configured in plugins.toml.")
+    description: str = strawberry.field(description="What the customer said.")
+    priority: Optional[ComplaintPriority] = strawberry.field(default=None, description="Defaults to NORMAL.")
+    key_points: Optional[str] = None
+    assignee_id: Optional[strawberry.ID] = strawberry.field(
+        default=None, description="Defaults to the customer's owner, else the filer."
+    )
+
+
+@strawberry.input
+class TransitionComplaintInput:
+    id: strawberry.ID
+    to: ComplaintStatus
+    note: Optional[str] = strawberry.field(
+        default=None,
+        description="Required for RESOLUTION_PROPOSED (the proposal), REJECTED (the reason), REOPENED and CLOSED "
+        "(the follow-up's outcome).",
+    )
+    internal: Optional[bool] = strawberry.field(
+        default=None,
+        description="Whether the note is for staff only. Default: false for RESOLUTION_PROPOSED and REJECTED "
+        "(told to the customer), true otherwise. Customer-facing notes are also logged as interactions.",
+    )
+
+
+@strawberry.input
+class AssignComplaintInput:
+    id: strawberry.ID
+    assignee_id: strawberry.ID
+    note: Optional[str] = None
+
+
+@strawberry.input
+class AddComplaintNoteInput:
+    id: strawberry.ID
+    note: str
+    internal: bool = strawberry.field(
+        default=True, description="false: the note was told to the customer (also logged as an interaction)."
+    )
+
+
+@strawberry.type
+class ComplaintPayload(Payload):
+    complaint: Optional[Complaint] = None
+
+
+@strawberry.type
+class ComplaintNotePayload(Payload):
+    complaint: Optional[Complaint] = None
+    entry: Optional[ComplaintTimelineEntry] = None
+
+
+# --------------------------------------------------------------------------- fields
+
+
+@strawberry.type
+class CustomerComplaints:
+    @strawberry.field(description="This customer's complaints, newest first.")
+    async def complaints(
+        self,
+        info: Info,
+        first: Optional[int] = None,
+        after: Optional[str] = None,
+        filter: Optional[ComplaintFilterInput] = None,
+    ) -> Connection[Complaint]:
+        domain = filter.to_domain() if filter else service.ComplaintFilter()
+        domain.customer_ids = [self.id] if domain.customer_ids is None else [i for i in domain.customer_ids if i == self.id]
+        qs = service.filter_complaints(info.context.viewer, domain, _now(info))
+        return await paginate(qs, first, after)
+
+
+@strawberry.type
+class ComplaintQuery:
+    @strawberry.field(description="A complaint by ID; null if it does not exist or is not visible.")
+    async def complaint(self, info: Info, id: strawberry.ID) -> Optional[Complaint]:
+        return await service.visible_complaints(info.context.viewer).filter(id=_pk(id, "Complaint", "id")).first()
+
+    @strawberry.field(description="Complaints of the customers the viewer may see, newest first.")
+    async def complaints(
+        self,
+        info: Info,
+        first: Optional[int] = None,
+        after: Optional[str] = None,
+        filter: Optional[ComplaintFilterInput] = None,
+    ) -> Connection[Complaint]:
+        qs = service.filter_complaints(info.context.viewer, filter.to_domain() if filter else None, _now(info))
+        return await paginate(qs, first, after)
+
+    @strawberry.field(description="Complaint figures for a period (default: the last 30 days).")
+    async def complaint_stats(self, info: Info, period: Optional[ComplaintTimeRange] = None) -> ComplaintStats:
+        period = period or ComplaintTimeRange()
+        stats = await service.complaint_stats(info.context.viewer, period.start, period.end, _now(info))
+        return ComplaintStats(
+            start=stats.start,
+            end=stats.end,
+            total=stats.total,
+            by_category=[ComplaintCategoryCount(category=k, count=n) for k, n in sorted(stats.by_category.items())],
+            by_status=[
+                ComplaintStatusCount(status=s, count=stats.by_status[s])
+                for s in models.ComplaintStatus if s in stats.by_status
+            ],
+            median_first_response_hours=stats.median_first_response_hours,
+            median_resolution_hours=stats.median_resolution_hours,
+            sla_compliance_percent=stats.sla_compliance_percent,
+            reopen_rate_percent=stats.reopen_rate_percent,
+            rejection_rate_percent=stats.rejection_rate_percent,
+        )
+
+
+@strawberry.type
+class ComplaintMutation:
+    @strawberry.mutation(description="Record a customer's complaint; starts its SLA clocks.")
+    async def file_complaint(self, info: Info, input: FileComplaintInput) -> ComplaintPayload:
+        data = {
+            "customer_id": _pk(input.customer_id, "Customer", "customerId"),
+            "channel": input.channel,
+            "category": input.category,
+            "priority": input.priority,
+            "description": input.description,
+            "key_points": input.key_points,
+            "assignee_id": _pk(input.assignee_id, "AccountOwner", "assigneeId") if input.assignee_id else None,
+        }
+        complaint = await service.file_complaint(require_viewer(info.context.viewer), data, _settings(info), _now(info))
+        return ComplaintPayload(complaint=complaint)
+
+    @strawberry.mutation(description="Move a complaint along its workflow.")
+    async def transition_complaint(self, info: Info, input: TransitionComplaintInput) -> ComplaintPayload:
+        complaint = await service.transition_complaint(
+            require_viewer(info.context.viewer), _pk(input.id, "Complaint", "id"), input.to, input.note,
+            input.internal, _settings(info), _now(info),
+        )
+        return ComplaintPayload(complaint=complaint)
+
+    @strawberry.mutation(description="Hand a complaint to another account owner.")
+    async def assign_complaint(self, info: Info, input: AssignComplaintInput) -> ComplaintPayload:
+        complaint = await service.assign_complaint(
+            require_viewer(info.context.viewer), _pk(input.id, "Complaint", "id"),
+            _pk(input.assignee_id, "AccountOwner", "assigneeId"), input.note, _now(info),
+        )
+        return ComplaintPayload(complaint=complaint)
+
+    @strawberry.mutation(description="Add an internal or customer-facing note to a complaint's timeline.")
+    async def add_complaint_note(self, info: Info, input: AddComplaintNoteInput) -> ComplaintNotePayload:
+        complaint, entry = await service.add_complaint_note(
+            require_viewer(info.context.viewer), _pk(input.id, "Complaint", "id"), input.note, input.internal,
+            _now(info),
+        )
+        return ComplaintNotePayload(complaint=complaint, entry=entry)
+
+
+async def resolve_node(info: Info, pk: int) -> Optional[models.Complaint]:
+    return await service.visible_complaints(info.context.viewer).filter(id=pk).first()
+
+
+def register(graphql) -> None:
+    graphql.extend("Customer", CustomerComplaints)
+    graphql.query(ComplaintQuery)
+    graphql.mutation(ComplaintMutation)
+    graphql.types(Complaint, ComplaintTimelineEntry)
+    graphql.node("Complaint", resolve_node)

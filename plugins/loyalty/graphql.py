@@ -1,0 +1,495 @@
+"""The loyalty plugin's GraphQL surface.
+
+``Customer.loyalty``, the rewards catalogue, the loyalty mutations and the
+programme summary. Resolvers translate IDs and call ``service``; every rule is
+there. No ``from __future__ import annotations``: it breaks strawberry's lazy types.
+"""
+
+import datetime as dt
+from decimal import Decimal
+from enum import Enum
+from typing import Annotated, Optional
+
+import strawberry
+from strawberry.dataloader import DataLoader
+from strawberry.types import Info
+
+from kehu.access import require_viewer, visible_customers
+from kehu.schema import relay
+from kehu.schema.relay import Connection, Node, from_global_id, to_global_id
+from kehu.schema.types import Payload
+
+from . import models, service
+
+EntryKindEnum = strawberry.enum(models.EntryKind, name="LoyaltyEntryKind", description="What moved the points.")
+VoucherStatusEnum = strawberry.enum(models.VoucherStatus, name="VoucherStatus")
+TierChangeReasonEnum = strawberry.enum(models.TierChangeReason, name="TierChangeReason")
+
+
+@strawberry.enum(description="The length of one row of the loyalty summary.")
+class SummaryPeriod(Enum):
+    DAY = "DAY"
+    WEEK = "WEEK"
+    MONTH = "MONTH"
+
+
+def _pk(global_id: strawberry.ID, type_name: str, field: str) -> int:
+    return from_global_id(global_id, type_name, field=field)[1]
+
+
+def _settings(info: Info):
+    return service.settings_of(info.context.kehu)
+
+
+def _given(obj, *names: str) -> dict:
+    return {n: getattr(obj, n) for n in names if getattr(obj, n) is not strawberry.UNSET}
+
+
+# --------------------------------------------------------------------------- types
+
+
+@strawberry.type(description="A membership level and what it brings.")
+class LoyaltyTier:
+    name: str
+    description: str
+    benefits: list[str]
+    multiplier: Decimal = strawberry.field(description="Points multiplier on purchases.")
+    min_points: int = strawberry.field(description="Points needed (tier basis 'points').")
+    min_spend: Optional[Decimal] = strawberry.field(description="Spend needed in the window (tier basis 'spend').")
+
+    @classmethod
+    def of(cls, tier) -> "LoyaltyTier":
+        return cls(
+            name=tier.name, description=tier.description, benefits=list(tier.benefits),
+            multiplier=tier.multiplier, min_points=tier.min_points, min_spend=tier.min_spend,
+        )
+
+
+@strawberry.type(description="One movement of points. The ledger is append-only.")
+class LoyaltyLedgerEntry(Node):
+    kind: EntryKindEnum
+    points: int = strawberry.field(description="Positive for credits, negative for debits.")
+    balance_after: int
+    reason: str
+    idempotency_key: str
+    created_at: dt.datetime
+    expires_at: Optional[dt.datetime]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(to_global_id("LoyaltyLedgerEntry", self.id))
+
+    @classmethod
+    def is_type_of(cls, obj, info) -> bool:
+        return isinstance(obj, models.LedgerEntry)
+
+
+@strawberry.type(description="An item of the rewards catalogue.")
+class Reward(Node):
+    name: str
+    description: str
+    points_cost: int
+    stock: Optional[int] = strawberry.field(description="Remaining stock; null: unlimited.")
+    min_tier: Optional[str]
+    active_from: Optional[dt.datetime]
+    active_until: Optional[dt.datetime]
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(to_global_id("Reward", self.id))
+
+    @strawberry.field(description="Whether it can be redeemed now (within its active dates).")
+    def active(self, info: Info) -> bool:
+        return service.reward_is_active(self, info.context.kehu.clock.now())
+
+    @classmethod
+    def is_type_of(cls, obj, info) -> bool:
+        return isinstance(obj, models.Reward)
+
+
+@strawberry.type(description="A redeemed reward: the voucher code the customer presents.")
+class Voucher(Node):
+    code: str
+    points: int = strawberry.field(description="Points spent.")
+    status: VoucherStatusEnum
+    issued_at: dt.datetime
+    cancellable_until: dt.datetime
+    cancelled_at: Optional[dt.datetime]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(to_global_id("Voucher", self.id))
+
+    @strawberry.field
+    async def reward(self) -> Reward:
+        return await models.Reward.get(id=self.reward_id)
+
+    @strawberry.field
+    async def customer(self, info: Info) -> Optional["Customer"]:
+        return await info.context.loaders.customer.load(self.customer_id)
+
+    @classmethod
+    def is_type_of(cls, obj, info) -> bool:
+        return isinstance(obj, models.Redemption)
+
+
+@strawberry.type(description="One change of a customer's tier.")
+class TierChange:
+    from_tier: Optional[str]
+    to_tier: str
+    reason: TierChangeReasonEnum
+    changed_at: dt.datetime
+
+
+@strawberry.type(description="A recorded referral.")
+class Referral:
+    created_at: dt.datetime
+    rewarded_at: Optional[dt.datetime] = strawberry.field(description="When the referrer got the bonus.")
+
+    @strawberry.field
+    async def referrer(self, info: Info) -> Optional["Customer"]:
+        return await info.context.loaders.customer.load(self.referrer_id)
+
+    @strawberry.field
+    async def referee(self, info: Info) -> Optional["Customer"]:
+        return await info.context.loaders.customer.load(self.referee_id)
+
+
+@strawberry.type(description="A customer's loyalty membership. Customers without points yet show the base tier.")
+class CustomerLoyalty:
+    customer_id: strawberry.Private[int]
+    account: strawberry.Private[Optional[models.LoyaltyAccount]]
+
+    @strawberry.field(description="Points available; always the sum of the ledger.")
+    def balance(self) -> int:
+        return self.account.balance if self.account else 0
+
+    @strawberry.field(description="Points ever earned (purchases, awards, bonuses, adjustments).")
+    def lifetime_points(self) -> int:
+        return self.account.lifetime_points if self.account else 0
+
+    @strawberry.field
+    def tier(self, info: Info) -> LoyaltyTier:
+        settings = _settings(info)
+        return LoyaltyTier.of(settings.tier(self.account.tier) if self.account else settings.base_tier)
+
+    @strawberry.field
+    def tier_since(self) -> Optional[dt.datetime]:
+        return self.account.tier_since if self.account else None
+
+    @strawberry.field(description="The next tier up; null at the top.")
+    def next_tier(self, info: Info) -> Optional[LoyaltyTier]:
+        settings = _settings(info)
+        nxt = service.next_tier(settings, self.account.tier if self.account else settings.base_tier.name)
+        return LoyaltyTier.of(nxt) if nxt else None
+
+    @strawberry.field(description="Points still needed for the next tier (tier basis 'points'); null at the top.")
+    async def points_to_next_tier(self, info: Info) -> Optional[int]:
+        settings = _settings(info)
+        nxt = service.next_tier(settings, self.account.tier if self.account else settings.base_tier.name)
+        if nxt is None or settings.tier_basis != "points":
+            return None
+        have = await service.qualifying_value(settings, self.customer_id, info.context.kehu.clock.now())
+        return max(0, int(settings.threshold(nxt) - have))
+
+    @strawberry.field(description="The ledger, newest first.")
+    async def ledger(
+        self, info: Info, first: Optional[int] = None, after: Optional[str] = None
+    ) -> Connection[LoyaltyLedgerEntry]:
+        qs = models.LedgerEntry.filter(customer_id=self.customer_id).order_by("-id")
+        return await relay.paginate(qs, first, after)
+
+    @strawberry.field(description="Vouchers issued to the customer, newest first.")
+    async def vouchers(self, status: Optional[VoucherStatusEnum] = None) -> list[Voucher]:
+        qs = models.Redemption.filter(customer_id=self.customer_id)
+        if status is not None:
+            qs = qs.filter(status=status)
+        return await qs.order_by("-issued_at", "-id").limit(100)
+
+    @strawberry.field
+    async def tier_history(self) -> list[TierChange]:
+        return await models.TierChange.filter(customer_id=self.customer_id).order_by("changed_at", "id")
+
+    @strawberry.field(description="Who referred this customer, if anyone.")
+    async def referred_by(self) -> Optional[Referral]:
+        return await models.Referral.get_or_none(referee_id=self.customer_id)
+
+    @strawberry.field(description="Customers this customer referred.")
+    async def referrals(self) -> list[Referral]:
+        return await models.Referral.filter(referrer_id=self.customer_id).order_by("created_at", "id")
+
+
+def _accounts_loader() -> DataLoader:
+    async def load(customer_ids: list[int]) -> list[Optional[models.LoyaltyAccount]]:
+        rows = {a.customer_id: a for a in await models.LoyaltyAccount.filter(customer_id__in=customer_ids)}
+        return [rows.get(i) for i in customer_ids]
+
+    return DataLoader(load)
+
+
+@strawberry.type
+class CustomerLoyaltyFields:
+    @strawberry.field(description="Loyalty membership: points, tier, ledger, vouchers.")
+    async def loyalty(self, info: Info) -> CustomerLoyalty:
+        # `self` is a customer the viewer may already see; one query per page of customers.
+        account = await info.context.loader("loyalty.accounts", _accounts_loader).load(self.id)
+        return CustomerLoyalty(customer_id=self.id, account=account)
+
+
+@strawberry.type
+class TierCount:
+    tier: str
+    members: int
+
+
+@strawberry.type
+class LoyaltyPeriod:
+    start: dt.datetime
+    end: dt.datetime
+    issued: int = strawberry.field(description="Points earned, awarded, bonused or adjusted (net).")
+    redeemed: int = strawberry.field(description="Points spent on rewards, net of cancellations.")
+    expired: int
+    outstanding: int = strawberry.field(description="Points held by members at the period's end.")
+    outstanding_value: Decimal = strawberry.field(description="Outstanding points × point_value: the liability.")
+
+
+@strawberry.type(description="The programme at a glance, over the customers the viewer may see.")
+class LoyaltySummary:
+    members_per_tier: list[TierCount]
+    periods: list[LoyaltyPeriod]
+    outstanding: int
+    outstanding_value: Decimal
+
+
+# --------------------------------------------------------------------------- queries
+
+
+@strawberry.type
+class LoyaltyQuery:
+    @strawberry.field(description="The rewards catalogue (active rewards unless includeInactive).")
+    async def rewards(
+        self, info: Info, first: Optional[int] = None, after: Optional[str] = None, include_inactive: bool = False
+    ) -> Connection[Reward]:
+        require_viewer(info.context.viewer)
+        qs = models.Reward.all()
+        if not include_inactive:
+            from tortoise.expressions import Q
+
+            now = info.context.kehu.clock.now()
+            qs = qs.filter(
+                (Q(active_from__isnull=True) | Q(active_from__lte=now))
+                & (Q(active_until__isnull=True) | Q(active_until__gt=now))
+            )
+        return await relay.paginate(qs.order_by("points_cost", "id"), first, after)
+
+    @strawberry.field(description="Members per tier and points issued / redeemed / expired / outstanding per period.")
+    async def loyalty_summary(
+        self,
+        info: Info,
+        from_: Annotated[dt.datetime, strawberry.argument(name="from")],
+        to: Optional[dt.datetime] = None,
+        period: SummaryPeriod = SummaryPeriod.MONTH,
+    ) -> LoyaltySummary:
+        viewer = require_viewer(info.context.viewer)
+        end = to or info.context.kehu.clock.now()
+        summary = await service.loyalty_summary(info.context.kehu, viewer, from_, end, period.value)
+        return LoyaltySummary(
+            members_per_tier=[TierCount(tier=t, members=n) for t, n in summary.members_per_tier],
+            periods=[
+                LoyaltyPeriod(
+                    start=p.start, end=p.end, issued=p.issued, redeemed=p.redeemed, expired=p.expired,
+                    outstanding=p.outstanding, outstanding_value=p.outstanding_value,
+                )
+                for p in summary.periods
+            ],
+            outstanding=summary.outstanding,
+            outstanding_value=summary.outstanding_value,
+        )
+
+
+# --------------------------------------------------------------------------- mutations
+
+
+@strawberry.input
+class CreateRewardInput:
+    name: str
+    points_cost: int
+    description: Optional[str] = None
+    stock: Optional[int] = strawberry.field(default=None, description="null: unlimited.")
+    min_tier: Optional[str] = None
+    active_from: Optional[dt.datetime] = None
+    active_until: Optional[dt.datetime] = None
+
+
+@strawberry.input(description="Only the fields sent are changed; send null to clear one.")
+class UpdateRewardInput:
+    id: strawberry.ID
+    name: Optional[str] = strawberry.UNSET
+    description: Optional[str] = strawberry.UNSET
+    points_cost: Optional[int] = strawberry.UNSET
+    stock: Optional[int] = strawberry.UNSET
+    min_tier: Optional[str] = strawberry.UNSET
+    active_from: Optional[dt.datetime] = strawberry.UNSET
+    active_until: Optional[dt.datetime] = strawberry.UNSET
+
+
+@strawberry.type
+class RewardPayload(Payload):
+    reward: Optional[Reward] = None
+
+
+@strawberry.input
+class AwardPointsInput:
+    customer_id: strawberry.ID
+    points: int
+    reason: str
+    idempotency_key: str = strawberry.field(description="Retrying with the same key changes nothing and returns the first result.")
+
+
+@strawberry.input
+class AdjustPointsInput:
+    customer_id: strawberry.ID
+    points: int = strawberry.field(description="Positive or negative; never takes the balance below 0.")
+    reason: str
+    idempotency_key: str
+
+
+@strawberry.type
+class LoyaltyEntryPayload(Payload):
+    entry: Optional[LoyaltyLedgerEntry] = None
+    customer: Optional["Customer"] = None
+    replayed: bool = strawberry.field(default=False, description="True when the key had been used: nothing changed.")
+
+
+@strawberry.input
+class RedeemRewardInput:
+    customer_id: strawberry.ID
+    reward_id: strawberry.ID
+    idempotency_key: str
+
+
+@strawberry.input
+class CancelRedemptionInput:
+    voucher_id: strawberry.ID
+
+
+@strawberry.type
+class VoucherPayload(Payload):
+    voucher: Optional[Voucher] = None
+    customer: Optional["Customer"] = None
+    replayed: bool = False
+
+
+@strawberry.input
+class RecordReferralInput:
+    referrer_id: strawberry.ID
+    referee_id: strawberry.ID
+
+
+@strawberry.type
+class ReferralPayload(Payload):
+    referral: Optional[Referral] = None
+
+
+async def _customer(info: Info, customer_id: int):
+    return await visible_customers(info.context.viewer).filter(id=customer_id).first()
+
+
+@strawberry.type
+class LoyaltyMutation:
+    @strawberry.mutation(description="Add a reward to the catalogue.")
+    async def create_reward(self, info: Info, input: CreateRewardInput) -> RewardPayload:
+        data = {
+            "name": input.name, "points_cost": input.points_cost, "description": input.description,
+            "stock": input.stock, "min_tier": input.min_tier, "active_from": input.active_from,
+            "active_until": input.active_until,
+        }
+        reward = await service.create_reward(info.context.kehu, require_viewer(info.context.viewer), data)
+        return RewardPayload(reward=reward)
+
+    @strawberry.mutation(description="Change a reward; only the fields sent change.")
+    async def update_reward(self, info: Info, input: UpdateRewardInput) -> RewardPayload:
+        data = _given(input, *service.REWARD_FIELDS)
+        reward = await service.update_reward(
+            info.context.kehu, require_viewer(info.context.viewer), _pk(input.id, "Reward", "id"), data
+        )
+        return RewardPayload(reward=reward)
+
+    @strawberry.mutation(description="Award points to a customer (loyalty.award).")
+    async def award_points(self, info: Info, input: AwardPointsInput) -> LoyaltyEntryPayload:
+        customer_id = _pk(input.customer_id, "Customer", "customerId")
+        posting = await service.award_points(
+            info.context.kehu, require_viewer(info.context.viewer), customer_id, input.points, input.reason,
+            input.idempotency_key,
+        )
+        return LoyaltyEntryPayload(entry=posting.entry, customer=await _customer(info, customer_id), replayed=not posting.created)
+
+    @strawberry.mutation(description="Correct a balance by a positive or negative amount, with a reason (loyalty.adjust).")
+    async def adjust_points(self, info: Info, input: AdjustPointsInput) -> LoyaltyEntryPayload:
+        customer_id = _pk(input.customer_id, "Customer", "customerId")
+        posting = await service.adjust_points(
+            info.context.kehu, require_viewer(info.context.viewer), customer_id, input.points, input.reason,
+            input.idempotency_key,
+        )
+        return LoyaltyEntryPayload(entry=posting.entry, customer=await _customer(info, customer_id), replayed=not posting.created)
+
+    @strawberry.mutation(description="Exchange points for a reward; returns the voucher.")
+    async def redeem_reward(self, info: Info, input: RedeemRewardInput) -> VoucherPayload:
+        customer_id = _pk(input.customer_id, "Customer", "customerId")
+        voucher, created = await service.redeem_reward(
+            info.context.kehu, require_viewer(info.context.viewer), customer_id,
+            _pk(input.reward_id, "Reward", "rewardId"), input.idempotency_key,
+        )
+        return VoucherPayload(voucher=voucher, customer=await _customer(info, customer_id), replayed=not created)
+
+    @strawberry.mutation(description="Cancel a voucher within its cancellation window; refunds the points.")
+    async def cancel_redemption(self, info: Info, input: CancelRedemptionInput) -> VoucherPayload:
+        voucher = await service.cancel_redemption(
+            info.context.kehu, require_viewer(info.context.viewer), _pk(input.voucher_id, "Voucher", "voucherId")
+        )
+        return VoucherPayload(voucher=voucher, customer=await _customer(info, voucher.customer_id))
+
+    @strawberry.mutation(description="Record that one customer referred another.")
+    async def record_referral(self, info: Info, input: RecordReferralInput) -> ReferralPayload:
+        referral = await service.record_referral(
+            info.context.kehu, require_viewer(info.context.viewer),
+            _pk(input.referrer_id, "Customer", "referrerId"), _pk(input.referee_id, "Customer", "refereeId"),
+        )
+        return ReferralPayload(referral=referral)
+
+
+# --------------------------------------------------------------------------- registration
+
+
+async def _reward_node(info: Info, pk: int):
+    if info.context.viewer is None:
+        return None
+    return await models.Reward.get_or_none(id=pk)
+
+
+async def _voucher_node(info: Info, pk: int):
+    from tortoise.expressions import Subquery
+
+    return await models.Redemption.filter(
+        id=pk, customer_id__in=Subquery(visible_customers(info.context.viewer).values("id"))
+    ).first()
+
+
+async def _entry_node(info: Info, pk: int):
+    from tortoise.expressions import Subquery
+
+    return await models.LedgerEntry.filter(
+        id=pk, customer_id__in=Subquery(visible_customers(info.context.viewer).values("id"))
+    ).first()
+
+
+def register(graphql) -> None:
+    graphql.extend("Customer", CustomerLoyaltyFields)
+    graphql.query(LoyaltyQuery)
+    graphql.mutation(LoyaltyMutation)
+    graphql.types(Reward, Voucher, LoyaltyLedgerEntry)
+    graphql.node("Reward", _reward_node)
+    graphql.node("Voucher", _voucher_node)
+    graphql.node("LoyaltyLedgerEntry", _entry_node)
