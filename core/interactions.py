@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
+from tortoise.transactions import in_transaction
 
 from . import validation as v
 from .access import Viewer, visible_interactions
@@ -17,12 +19,26 @@ from .models import Customer, Direction, Interaction, InteractionKind
 from .writes import emit, record_change
 
 
-async def log_interaction(viewer: Viewer, data: dict[str, Any], now: dt.datetime) -> Interaction:
+async def log_interaction(
+    viewer: Viewer, data: dict[str, Any], now: dt.datetime, *, require_permission: bool = True
+) -> Interaction:
     """Log an interaction on a visible customer. PURCHASE needs an amount ≥ 0;
     other kinds may not carry one. ``occurred_at`` defaults to now and may not lie
-    more than a day in the future."""
-    viewer.require("interactions.log")
+    more than a day in the future.
+
+    With an ``idempotency_key``, a retried request returns the interaction the
+    first one logged and writes nothing new (no second purchase, no second event).
+    Plugins that log contacts as part of their own permitted operation (a
+    complaint's follow-up) pass ``require_permission=False``; visibility still applies.
+    """
+    if require_permission:
+        viewer.require("interactions.log")
     customer = await get_visible_customer(viewer, data["customer_id"])
+    key = v.text(data.get("idempotency_key"), "idempotencyKey", max_length=100)
+    if key is not None:
+        existing = await Interaction.filter(idempotency_key=key).first()
+        if existing is not None:
+            return _replay(existing, customer, data)
     if customer.archived_at is not None:
         raise ValidationError("archived customers cannot get new interactions", field="customerId", code="ARCHIVED")
     kind = v.choice(data.get("kind"), InteractionKind, "kind")
@@ -39,7 +55,7 @@ async def log_interaction(viewer: Viewer, data: dict[str, Any], now: dt.datetime
     owner = viewer.owner
     if data.get("owner_id") is not None:
         owner = await resolve_owner_for(viewer, data["owner_id"], field="ownerId")
-    interaction = await Interaction.create(
+    values = dict(
         customer=customer,
         owner=owner,
         kind=kind,
@@ -49,7 +65,16 @@ async def log_interaction(viewer: Viewer, data: dict[str, Any], now: dt.datetime
         notes=v.text(data.get("notes"), "notes", max_length=20_000, multiline=True) or "",
         amount=amount,
         next_follow_up_at=follow_up,
+        idempotency_key=key,
     )
+    try:
+        async with in_transaction():  # a savepoint: a concurrent duplicate key undoes only this
+            interaction = await Interaction.create(**values)
+    except IntegrityError:
+        existing = await Interaction.filter(idempotency_key=key).first() if key else None
+        if existing is None:
+            raise
+        return _replay(existing, customer, data)
     # last_interaction_at only moves forward (a back-dated entry does not rewind it).
     await Customer.filter(
         Q(id=customer.id) & (Q(last_interaction_at__isnull=True) | Q(last_interaction_at__lt=occurred_at))
@@ -68,6 +93,17 @@ async def log_interaction(viewer: Viewer, data: dict[str, Any], now: dt.datetime
     )
     emit("kehu_interaction_logged", interaction=interaction)
     return interaction
+
+
+def _replay(existing: Interaction, customer: Customer, data: dict[str, Any]) -> Interaction:
+    if existing.customer_id != customer.id or existing.kind != v.choice(data.get("kind"), InteractionKind, "kind"):
+        raise ValidationError(
+            "this idempotency key was already used for a different interaction",
+            field="idempotencyKey", code="IDEMPOTENCY_KEY_REUSED",
+        )
+    existing.customer = customer
+    record_change("Interaction", existing.id, {"replayed": (None, existing.idempotency_key)})
+    return existing
 
 
 @dataclass

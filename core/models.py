@@ -128,6 +128,8 @@ class Interaction(Model):
     notes = fields.TextField(default="")
     amount = fields.DecimalField(max_digits=14, decimal_places=2, null=True)
     next_follow_up_at = fields.DatetimeField(null=True, db_index=True)
+    # Sent by clients that retry: the same key never logs a second interaction.
+    idempotency_key = fields.CharField(max_length=100, null=True, unique=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:

@@ -67,13 +67,20 @@ class WriteScope:
     def record_change(
         self, entity_type: str, entity_id: Any, changes: dict[str, tuple[Any, Any]] | None = None
     ) -> None:
-        """Name the entity this write is about and the fields it changed
-        (``{field: (before, after)}``). Called again, the last entity wins and the
-        changes are merged."""
-        self.entity_type = entity_type
-        self.entity_id = None if entity_id is None else str(entity_id)
+        """Name what this write changed: ``{field: (before, after)}``.
+
+        The first entity recorded is the one the audit entry is about; changes to
+        other entities in the same write (a complaint that also logs an
+        interaction) are kept under ``"<Type>:<id>"`` in the same entry.
+        """
+        entity_id = None if entity_id is None else str(entity_id)
+        if self.entity_type is None:
+            self.entity_type, self.entity_id = entity_type, entity_id
+        target = self.changes
+        if (entity_type, entity_id) != (self.entity_type, self.entity_id):
+            target = self.changes.setdefault(f"{entity_type}:{entity_id}", {})
         for name, (before, after) in (changes or {}).items():
-            self.changes[name] = {"before": audit_value(before), "after": audit_value(after)}
+            target[name] = {"before": audit_value(before), "after": audit_value(after)}
 
     def emit(self, hook: str, **kwargs: Any) -> None:
         """Queue an event hook call (``"kehu_customer_created"``) for after the commit."""

@@ -135,6 +135,9 @@ class LogInteractionInput:
     )
     next_follow_up_at: Optional[dt.datetime] = None
     owner_id: Optional[strawberry.ID] = strawberry.field(default=None, description="Defaults to the viewer.")
+    idempotency_key: Optional[str] = strawberry.field(
+        default=None, description="Retries with the same key return the first result and log nothing new."
+    )
 
 
 @strawberry.type
@@ -410,6 +413,7 @@ class CoreMutation:
             "amount": input.amount,
             "next_follow_up_at": input.next_follow_up_at,
             "owner_id": _pk(input.owner_id, "AccountOwner", "ownerId") if input.owner_id else None,
+            "idempotency_key": input.idempotency_key,
         }
         interaction = await interaction_service.log_interaction(require_viewer(info.context.viewer), data, _now(info))
         return InteractionPayload(interaction=interaction)

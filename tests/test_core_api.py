@@ -335,3 +335,39 @@ def test_last_interactions_are_the_newest_per_customer(app):
         times = [e["node"]["occurredAt"] for e in edge["node"]["interactions"]["edges"]]
         assert times == sorted(times, reverse=True)
         assert times[0].startswith("2025-06-01")
+
+
+def test_retried_log_interaction_with_same_key_logs_once(app):
+    c = create(app)
+    variables = {"i": {"customerId": c["id"], "kind": "PURCHASE", "amount": "250.00", "idempotencyKey": "order-7731"}}
+    first = app.data(LOG, variables, as_="admin")["logInteraction"]["interaction"]
+    second = app.data(LOG, variables, as_="admin")["logInteraction"]["interaction"]
+    assert first["id"] == second["id"]
+    assert counts(app)[1] == 1
+    other = dict(variables["i"], kind="CALL", amount=None)
+    body = app.data(LOG, {"i": other}, as_="admin")["logInteraction"]
+    assert body["userErrors"][0]["code"] == "IDEMPOTENCY_KEY_REUSED"
+
+
+def test_concurrent_retries_with_same_key_log_once(app):
+    import asyncio
+
+    from kehu.interactions import log_interaction
+    from kehu.access import Viewer
+    from kehu.writes import write_scope
+
+    c = create(app)
+    pk = int(__import__("kehu.schema.relay", fromlist=["x"]).from_global_id(c["id"])[1])
+
+    async def attempt():
+        owner = app.accounts["admin"]
+        viewer = Viewer(owner=owner, permissions=app.kehu.permissions_for("ADMIN"))
+        async with write_scope(app.kehu, viewer, "logInteraction"):
+            return (await log_interaction(viewer, {"customer_id": pk, "kind": "PURCHASE", "amount": "5.00", "idempotency_key": "k1"}, app.clock.now())).id
+
+    async def many():
+        return await asyncio.gather(*(attempt() for _ in range(10)))
+
+    ids = app.run(many)
+    assert len(set(ids)) == 1
+    assert counts(app)[1] == 1
