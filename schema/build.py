@@ -122,6 +122,9 @@ def _referenced_types(cls: type) -> list[type]:
             t = stack.pop()
             if has_object_definition(t):
                 found.append(t)
+                # Connection[PluginType]: reach the type argument too.
+                specialized = getattr(t.__strawberry_definition__, "specialized_type_var_map", None) or {}
+                stack.extend(a for a in specialized.values() if isinstance(a, type))
             for attr in ("of_type",):
                 if hasattr(t, attr):
                     stack.append(getattr(t, attr))

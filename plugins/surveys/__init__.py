@@ -1,0 +1,67 @@
+"""The surveys plugin: satisfaction surveys (NPS, CSAT, ratings, choices, text)
+that customers answer through a single-use link, with results a team can act on.
+
+Its whole contract with the core is below. Rules live in ``service``, GraphQL in
+``graphql``, the public answering page in ``page``.
+"""
+
+from kehu import hookimpl
+
+
+@hookimpl
+def kehu_plugin_info():
+    return {
+        "description": "Satisfaction surveys (NPS, CSAT) answered through a public link, with results",
+        "api": ">=1,<2",
+        "hookspecs": "kehu.plugins.surveys.hookspecs",
+    }
+
+
+@hookimpl
+def kehu_models():
+    return {"models": ["kehu.plugins.surveys.models"], "migrations": "kehu.plugins.surveys.migrations"}
+
+
+@hookimpl
+def kehu_settings_model():
+    from .settings import SurveySettings
+
+    return SurveySettings
+
+
+@hookimpl
+def kehu_permissions():
+    from kehu.access import Permission
+
+    return [
+        Permission("surveys.manage", "Create, edit, publish and close surveys", ("ADMIN", "MANAGER")),
+        Permission("surveys.invite", "Invite visible customers to a survey", ("ADMIN", "MANAGER", "AGENT")),
+    ]
+
+
+@hookimpl
+def kehu_graphql(graphql):
+    from . import graphql as types
+
+    graphql.query(types.SurveyQuery, public=["surveyByToken"])
+    graphql.mutation(types.SurveyMutation, public=["submitSurveyResponse"])
+    graphql.extend("Customer", types.CustomerSurveys)
+    # Types naming core types ("Customer", "AccountOwner") below connections, where
+    # the schema builder's one-level rebinding does not reach them.
+    graphql.types(*types.REBOUND_TYPES)
+    graphql.node("Survey", types.resolve_survey_node)
+    graphql.node("SurveyResponse", types.resolve_response_node)
+
+
+@hookimpl
+def kehu_routes(kehu):
+    from .page import survey_routes
+
+    return survey_routes(kehu)
+
+
+@hookimpl
+async def kehu_survey_requested(customer, reason, reference, actor, kehu):
+    from .service import request_survey
+
+    await request_survey(kehu, customer, reason, reference, actor)

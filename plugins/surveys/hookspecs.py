@@ -1,0 +1,43 @@
+"""Hooks the surveys plugin defines for other plugins (registered through
+``kehu_plugin_info``). Same rules as ``kehu.hookspecs``: may be async, delivered
+after the write commits, failures are logged with the plugin's name and undo
+nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING
+
+from kehu.hookspecs import hookspec
+
+if TYPE_CHECKING:
+    from kehu.models import AccountOwner, Customer
+    from kehu.runtime import Kehu
+
+    from .models import Invitation, Response, Survey
+
+
+@hookspec
+def kehu_survey_invitation_created(
+    invitation: Invitation, survey: Survey, customer: Customer, link: str, actor: AccountOwner | None, kehu: Kehu
+) -> Awaitable[None] | None:
+    """Called after a survey invitation has been committed.
+
+    :param invitation: the new invitation (``reason`` and ``reference`` say why).
+    :param link: the public answering link, token included. Only this event and
+        the ``inviteToSurvey`` payload ever carry it (the database keeps a hash),
+        so a plugin that delivers invitations by e-mail or SMS implements this hook.
+    :param actor: who caused it (``None`` for requests from other plugins' events).
+    """
+
+
+@hookspec
+def kehu_survey_response_received(
+    response: Response, survey: Survey, customer: Customer, detractor: bool, kehu: Kehu
+) -> Awaitable[None] | None:
+    """Called after a customer's survey response has been committed.
+
+    :param response: the response, ``answers`` not loaded.
+    :param detractor: whether it holds an NPS score of 0–6 or a CSAT score of 1–2 —
+        the cue for a follow-up (the complaints plugin may open a case).
+    """
