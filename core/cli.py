@@ -286,6 +286,29 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return asyncio.run(with_database(kehu, run, migrate=True))
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    from .backup import backup
+
+    config = load_config(args.config)
+    tables = backup(config.kehu.database_url, Path(args.file))
+    print(f"backed up {tables} tables to {args.file}")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from .backup import restore
+
+    config = load_config(args.config)
+    if not args.yes:
+        if not sys.stdin.isatty():
+            return fail("restore replaces the whole database: stop the server, then run again with --yes")
+        if input(f"Replace {config.kehu.database_url} with {args.file}? Stop the server first. [y/N] ").lower() != "y":
+            return fail("not restored", 1)
+    tables = restore(config.kehu.database_url, Path(args.file))
+    print(f"restored {tables} tables from {args.file}; run `kehu migrate` if the backup is older than this kehu")
+    return 0
+
+
 def cmd_makemigrations(args: argparse.Namespace) -> int:
     """Write migrations for the enabled apps whose models changed (core and plugins).
 
@@ -359,6 +382,15 @@ def build_parser(kehu_for_plugins=None) -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="seed a demo data set (owners, customers, interactions)")
     p.add_argument("--customers", type=int, default=300)
     p.set_defaults(handler=cmd_demo)
+
+    p = sub.add_parser("backup", help="copy a consistent snapshot of the (running) SQLite database to FILE")
+    p.add_argument("file")
+    p.set_defaults(handler=cmd_backup)
+
+    p = sub.add_parser("restore", help="replace the SQLite database with a backup (stop the server first)")
+    p.add_argument("file")
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    p.set_defaults(handler=cmd_restore)
 
     p = sub.add_parser("makemigrations", help="write migrations for enabled apps whose models changed")
     p.add_argument("app", nargs="?", help="check that this app is enabled")
