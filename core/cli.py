@@ -194,11 +194,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.workers > 1 or args.reload:
         os.environ["KEHU_CONFIG"] = str(config_path(args.config))
         uvicorn.run("kehu.app:app_from_environment", factory=True, host=host, port=port,
-                    workers=args.workers, reload=args.reload, log_level=args.log_level)
+                    workers=args.workers, reload=args.reload, log_level=args.log_level,
+                    forwarded_allow_ips=args.forwarded_allow_ips)
     else:
         from .app import create_app
 
-        uvicorn.run(create_app(kehu), host=host, port=port, log_level=args.log_level)
+        uvicorn.run(create_app(kehu), host=host, port=port, log_level=args.log_level,
+                    forwarded_allow_ips=args.forwarded_allow_ips)
     return 0
 
 
@@ -353,6 +355,8 @@ def build_parser(kehu_for_plugins=None) -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--reload", action="store_true", help="restart on code changes (development)")
     p.add_argument("--migrate", action="store_true", help="apply pending migrations before starting")
+    p.add_argument("--forwarded-allow-ips", default=None,
+                   help="proxies whose X-Forwarded-For is trusted for the client address (uvicorn's option)")
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     p.set_defaults(handler=cmd_serve)
 
