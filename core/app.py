@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -138,12 +139,19 @@ def create_app(kehu: Kehu, *, migrate: bool = False) -> Starlette:
         finally:
             await kehu.stop()
 
-    limits = kehu.config.limits
-    app = Starlette(
-        routes=routes,
-        lifespan=lifespan,
-        middleware=[Middleware(RequestGuard, max_body=limits.max_body_bytes, timeout=limits.request_timeout_seconds)],
-    )
+    limits, cors = kehu.config.limits, kehu.config.cors
+    middleware = []
+    if cors.allow_origins:
+        middleware.append(Middleware(
+            CORSMiddleware,
+            allow_origins=list(cors.allow_origins),
+            allow_credentials=cors.allow_credentials,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type"],
+            max_age=cors.max_age,
+        ))
+    middleware.append(Middleware(RequestGuard, max_body=limits.max_body_bytes, timeout=limits.request_timeout_seconds))
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
     app.state.kehu = kehu
     return app
 

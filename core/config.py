@@ -49,12 +49,21 @@ class LimitSettings(Strict):
     request_timeout_seconds: float = Field(30, gt=0, le=600)
 
 
+class CorsSettings(Strict):
+    """Cross-origin access for browser apps on other origins; off unless origins are listed."""
+
+    allow_origins: tuple[str, ...] = ()
+    allow_credentials: bool = False
+    max_age: int = Field(600, ge=0, le=86_400)
+
+
 class Config(Strict):
     """The validated content of plugins.toml."""
 
     kehu: ServerSettings = ServerSettings()
     auth: AuthSettings = AuthSettings()
     limits: LimitSettings = LimitSettings()
+    cors: CorsSettings = CorsSettings()
     enabled: tuple[str, ...] = ()
     plugin_settings: dict[str, dict[str, Any]] = {}
     role_grants: dict[str, tuple[str, ...]] = {}
@@ -108,7 +117,7 @@ def parse_config(raw: dict[str, Any]) -> Config:
     """Validate the parsed TOML document; plugin sections are validated later by
     each plugin's settings model, once the plugins are loaded."""
     raw = dict(raw)
-    unknown = set(raw) - {"kehu", "auth", "limits", "plugins", "roles"}
+    unknown = set(raw) - {"kehu", "auth", "limits", "cors", "plugins", "roles"}
     if unknown:
         raise ConfigError(f"{sorted(unknown)[0]}: unknown section in plugins.toml")
     plugins = raw.get("plugins", {})
@@ -154,6 +163,14 @@ def parse_config(raw: dict[str, Any]) -> Config:
         raise ConfigError(format_pydantic_error("limits", exc)) from None
     except TypeError:
         raise ConfigError("limits: must be a table") from None
+    try:
+        cors = CorsSettings(**raw.get("cors", {}))
+    except PydanticError as exc:
+        raise ConfigError(format_pydantic_error("cors", exc)) from None
+    except TypeError:
+        raise ConfigError("cors: must be a table") from None
+    if "*" in cors.allow_origins and cors.allow_credentials:
+        raise ConfigError("cors.allow_origins: '*' cannot be combined with allow_credentials = true")
     return Config(
-        kehu=kehu, auth=auth, limits=limits, enabled=tuple(enabled), plugin_settings=plugins, role_grants=grants
+        kehu=kehu, auth=auth, limits=limits, cors=cors, enabled=tuple(enabled), plugin_settings=plugins, role_grants=grants
     )
