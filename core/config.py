@@ -47,6 +47,10 @@ class LimitSettings(Strict):
     max_nodes: int = Field(10_000, ge=100, le=1_000_000)
     max_body_bytes: int = Field(100_000, ge=1_000, le=50_000_000)
     request_timeout_seconds: float = Field(30, gt=0, le=600)
+    # Cost points per minute, per API token / session and per anonymous client
+    # address; a query costs 1, a mutation mutation_cost. 0 turns rate limiting off.
+    rate_per_minute: int = Field(3000, ge=0, le=10_000_000)
+    mutation_cost: int = Field(5, ge=1, le=1000)
 
 
 class CorsSettings(Strict):

@@ -187,3 +187,15 @@ class AuditEntry(Model):
     class Meta:
         table = "kehu_audit_entry"
         indexes = (("entity_type", "entity_id"),)
+
+
+class RateBucket(Model):
+    """Cost points spent by one caller in one minute (PostgreSQL deployments, so
+    that every worker counts against the same budget)."""
+
+    key = fields.CharField(max_length=300, primary_key=True)  # "<caller>@<minute>"
+    used = fields.IntField(default=0)
+    minute = fields.BigIntField(db_index=True)
+
+    class Meta:
+        table = "kehu_rate_bucket"

@@ -39,6 +39,9 @@ class Kehu:
         self.field_policies = self.plugins.field_policies()
         self._schema = None
         self.ctx: TortoiseContext | None = None
+        from .ratelimit import RateLimiter
+
+        self.rate_limiter = RateLimiter(self)
 
     # -- plugins ---------------------------------------------------------------
 

@@ -28,7 +28,7 @@ from kehu.errors import PluginError
 
 from . import root
 from .extensions import IntrospectionGuard, KehuErrors, RootAccess, WriteOperation, _is_expected
-from .limits import QueryLimits, build_rules
+from .limits import QueryLimits, RateLimit, build_rules
 from .registry import Contribution, GraphQLRegistry
 from .relay import Node
 from .types import AccountOwnerBase, AuditEntry, CustomerBase, CustomerFilterInput, InteractionBase
@@ -198,6 +198,7 @@ def build_schema(kehu: Kehu) -> KehuSchema:
                 KehuErrors,
                 IntrospectionGuard,
                 lambda: QueryLimits(limits=limits, rules=rules, default_page=page_default),
+                RateLimit,
                 lambda: ParserCache(maxsize=512),
                 lambda: ValidationCache(maxsize=512),
             ],

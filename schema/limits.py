@@ -175,3 +175,31 @@ class QueryLimits(SchemaExtension):
                     " (ask for smaller pages)",
                 )])
         yield
+
+
+class RateLimit(SchemaExtension):
+    """Charges each operation to its caller; over budget, the operation is refused
+    with ``RATE_LIMITED``, HTTP 429 and ``Retry-After``."""
+
+    async def on_execute(self):
+        ec = self.execution_context
+        ctx = ec.context
+        limiter = getattr(ctx.kehu, "rate_limiter", None)
+        if ec.result is None and limiter is not None and limiter.enabled:
+            viewer = ctx.viewer
+            if viewer is not None:
+                caller = f"token:{viewer.token_id}" if viewer.token_id else f"owner:{viewer.id}"
+            else:
+                caller = f"ip:{ctx.client or 'unknown'}"
+            mutation = ec.operation_type.value == "mutation"
+            cost = ctx.kehu.config.limits.mutation_cost if mutation else 1
+            wait = await limiter.spend(caller, cost)
+            if wait is not None:
+                ec.result = ExecutionResult(data=None, errors=[GraphQLError(
+                    f"rate limit of {limiter.limit} points a minute reached; retry in {wait:.0f}s",
+                    extensions={"code": "RATE_LIMITED", "retryAfter": max(1, round(wait))},
+                )])
+                if ctx.response is not None:
+                    ctx.response.status_code = 429
+                    ctx.response.headers["Retry-After"] = str(max(1, round(wait)))
+        yield
