@@ -1,0 +1,129 @@
+"""The segmentation plugin: RFM, ABC, frequency class, value tier, lifecycle stage
+and CLV per customer, rule-based and static segments, with explanations and
+history. The rules are in ``service``; this module is its contract with the core."""
+
+import asyncio
+import weakref
+
+from kehu import hookimpl
+from kehu.access import Permission
+from kehu.models import InteractionKind
+
+# kehu -> the scheduler task started in kehu_startup.
+_schedules: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+@hookimpl
+def kehu_plugin_info():
+    from .service import RuleFieldSpecs
+
+    return {
+        "description": "RFM, ABC, value tiers, lifecycle stages, CLV and rule-based segments",
+        "api": ">=1,<2",
+        "hookspecs": RuleFieldSpecs,
+    }
+
+
+@hookimpl
+def kehu_models():
+    return {"models": ["kehu.plugins.segmentation.models"], "migrations": "kehu.plugins.segmentation.migrations"}
+
+
+@hookimpl
+def kehu_settings_model():
+    from .settings import SegmentationSettings
+
+    return SegmentationSettings
+
+
+@hookimpl
+def kehu_permissions():
+    return [Permission("segmentation.manage", "Create, change and delete segments", ("ADMIN", "MANAGER"))]
+
+
+@hookimpl
+def kehu_graphql(graphql):
+    from .graphql import register
+
+    register(graphql)
+
+
+# --------------------------------------------------------------------------- events: re-score one customer
+
+
+@hookimpl
+async def kehu_interaction_logged(interaction, kehu):
+    if interaction.kind == InteractionKind.PURCHASE:
+        from .service import recompute_customer
+
+        await recompute_customer(kehu, interaction.customer_id, "INTERACTION")
+
+
+@hookimpl
+async def kehu_customer_created(customer, kehu):
+    from .service import recompute_customer
+
+    await recompute_customer(kehu, customer.id, "CUSTOMER_CHANGE")
+
+
+@hookimpl
+async def kehu_customer_updated(customer, kehu):
+    from .service import recompute_customer
+
+    await recompute_customer(kehu, customer.id, "CUSTOMER_CHANGE")
+
+
+@hookimpl
+async def kehu_customer_archived(customer, kehu):
+    from .service import recompute_customer
+
+    await recompute_customer(kehu, customer.id, "CUSTOMER_CHANGE")
+
+
+@hookimpl
+async def kehu_owner_assigned(customer, kehu):
+    from .service import recompute_customer
+
+    await recompute_customer(kehu, customer.id, "CUSTOMER_CHANGE")
+
+
+@hookimpl
+async def kehu_segment_members(segment_key, viewer, kehu):
+    from .service import segment_member_ids
+
+    return await segment_member_ids(segment_key, viewer)
+
+
+# --------------------------------------------------------------------------- lifecycle and CLI
+
+
+@hookimpl
+def kehu_startup(kehu):
+    from .service import settings_of
+
+    minutes = settings_of(kehu).recompute_interval_minutes
+    if minutes:
+        from .service import recompute_on_schedule
+
+        _schedules[kehu] = asyncio.get_running_loop().create_task(recompute_on_schedule(kehu, minutes * 60))
+
+
+@hookimpl
+async def kehu_shutdown(kehu):
+    task = _schedules.pop(kehu, None)
+    if task is not None:
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+
+
+@hookimpl
+def kehu_commands(subparsers):
+    p = subparsers.add_parser("segments", help="customer segmentation")
+    what = p.add_subparsers(dest="segments_command", metavar="COMMAND", required=True)
+    q = what.add_parser("recompute", help="recompute every customer's scores, classes and segments")
+    from .service import recompute_command
+
+    q.set_defaults(handler=recompute_command)
