@@ -20,11 +20,16 @@ from .models import AccountOwner, Customer, Interaction, Role
 
 @dataclass(frozen=True)
 class Permission:
-    """A named capability, granted to ``roles`` by default (more via plugins.toml)."""
+    """A named capability, granted to ``roles`` by default (more via plugins.toml).
+
+    ``read=True`` marks a permission that changes nothing (reading a report): only
+    those can be held by read-only roles such as ANALYST.
+    """
 
     name: str
     description: str
     roles: tuple[str, ...] = ()
+    read: bool = False
 
 
 CORE_PERMISSIONS = (
@@ -32,11 +37,11 @@ CORE_PERMISSIONS = (
     Permission("customers.update", "Edit visible customers", ("ADMIN", "MANAGER", "AGENT")),
     Permission("customers.archive", "Archive visible customers", ("ADMIN", "MANAGER")),
     Permission("customers.assign", "Assign customers to account owners", ("ADMIN", "MANAGER")),
-    Permission("customers.export", "Export customers", ("ADMIN", "MANAGER", "ANALYST")),
+    Permission("customers.export", "Export customers", ("ADMIN", "MANAGER", "ANALYST"), read=True),
     Permission("interactions.log", "Log interactions on visible customers", ("ADMIN", "MANAGER", "AGENT")),
     Permission("owners.manage", "Create and edit account owners", ("ADMIN",)),
     Permission("tokens.manage", "Create, list and revoke API tokens", ("ADMIN",)),
-    Permission("audit.read", "Read the audit log", ("ADMIN",)),
+    Permission("audit.read", "Read the audit log", ("ADMIN",), read=True),
 )
 
 # Roles that may never write, whatever plugins.toml grants.
@@ -71,8 +76,9 @@ class Viewer:
         return permission in self.permissions
 
     def require(self, permission: str) -> None:
-        """Raise ``PermissionDenied`` unless the viewer holds ``permission``."""
-        if self.read_only or permission not in self.permissions:
+        """Raise ``PermissionDenied`` unless the viewer holds ``permission``.
+        (Read-only roles never hold a write permission: see PermissionTable.)"""
+        if permission not in self.permissions:
             raise PermissionDenied(f"your role ({self.role.value}) may not do this ({permission})")
 
     @property
@@ -152,7 +158,16 @@ class PermissionTable:
         by_role[Role.ADMIN.value] |= set(self.permissions)
         for role, names in grants.items():
             by_role[role] |= set(names)
+        for role in READ_ONLY_ROLES:
+            # Fail closed: whatever a plugin or plugins.toml says, read-only stays read-only.
+            by_role[role.value] = {n for n in by_role[role.value] if n in self.permissions and self.permissions[n].read}
         self.by_role = {role: frozenset(names) for role, names in by_role.items()}
+
+    def write_grants_to_read_only(self, grants: dict[str, tuple[str, ...]]) -> list[tuple[str, str]]:
+        return [
+            (role, name) for role, names in grants.items() if Role(role) in READ_ONLY_ROLES
+            for name in names if name in self.permissions and not self.permissions[name].read
+        ]
 
     def for_role(self, role: Role | str) -> frozenset[str]:
         return self.by_role.get(Role(role).value, frozenset())

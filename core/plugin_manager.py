@@ -147,6 +147,8 @@ class PluginSet:
         self._load_settings()
         self.permissions = self._collect_permissions()
         self.permission_table = PermissionTable(self.permissions, config.role_grants)
+        for role, name in self.permission_table.write_grants_to_read_only(config.role_grants):
+            raise PluginError(f"roles.{role}: '{name}' changes data and {role} is a read-only role")
         self.hooks = Hooks(self)
 
     # -- registration -------------------------------------------------------

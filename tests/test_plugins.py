@@ -8,6 +8,7 @@ import strawberry
 
 from kehu import hookimpl
 from kehu.config import parse_config
+from kehu.access import Permission
 from kehu.errors import PluginError
 from kehu.runtime import Kehu
 
@@ -132,10 +133,11 @@ def test_unknown_permission_granted_in_roles_is_refused():
         kehu_with([], roles={"AGENT": ["stickers.add"]})
 
 
-def test_plugin_permission_granted_to_role_through_config():
-    kehu = kehu_with(["stickers"], STICKERS, roles={"ANALYST": ["stickers.add"]})
-    assert "stickers.add" in kehu.permissions_for("ANALYST")
-    assert "stickers.add" in kehu.permissions_for("AGENT")
+def test_permission_granted_to_role_through_config():
+    assert "customers.archive" not in kehu_with().permissions_for("AGENT")
+    granted = kehu_with(["stickers"], STICKERS, roles={"AGENT": ["customers.archive"]})
+    assert "customers.archive" in granted.permissions_for("AGENT")
+    assert "stickers.add" in granted.permissions_for("AGENT")
 
 
 def test_schema_of_one_build_does_not_leak_into_another():
@@ -261,3 +263,14 @@ async def _token_for_admin():
     owner = await AccountOwner.get(email="admin@example.com")
     token, _ = await issue_token(owner, TokenKind.SESSION, None)
     return token
+
+
+def test_read_only_role_cannot_be_granted_a_write_permission():
+    with pytest.raises(PluginError, match=r"roles.ANALYST: 'stickers.add' changes data and ANALYST is a read-only role"):
+        kehu_with(["stickers"], STICKERS, roles={"ANALYST": ["stickers.add"]})
+
+
+def test_read_permission_can_be_held_by_read_only_roles():
+    report = plugin(kehu_permissions=lambda: [Permission("report.read", "Read the report", ("ANALYST",), read=True)])
+    kehu = kehu_with(["report"], {"report": report})
+    assert "report.read" in kehu.permissions_for("ANALYST")

@@ -42,7 +42,7 @@ def kehu_permissions():
         Permission("loyalty.redeem", "Redeem rewards and cancel vouchers for visible customers", ("ADMIN", "MANAGER", "AGENT")),
         Permission("loyalty.refer", "Record referrals between visible customers", ("ADMIN", "MANAGER", "AGENT")),
         Permission("loyalty.rewards", "Create and edit the rewards catalogue", ("ADMIN",)),
-        Permission("loyalty.report", "Read the loyalty programme summary", ("ADMIN", "MANAGER", "ANALYST")),
+        Permission("loyalty.report", "Read the loyalty programme summary", ("ADMIN", "MANAGER", "ANALYST"), read=True),
     ]
 
 
