@@ -13,7 +13,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 from strawberry.asgi import GraphQL
 
 from .errors import PluginError
@@ -40,8 +40,28 @@ class KehuGraphQL(GraphQL):
         client = request.client.host if request.client else None
         return Context(kehu=self.kehu, viewer=viewer, request=request, response=response, client=client)
 
-    def encode_json(self, data: object) -> bytes:
-        return orjson.dumps(data)
+    async def on_ws_connect(self, context):
+        """Browsers cannot set headers on a WebSocket, so the token comes in the
+        connection_init payload: ``{"authorization": "Bearer <token>"}``. Without a
+        valid one the connection is closed (4403): subscriptions are for signed-in
+        users only."""
+        from strawberry.exceptions import ConnectionRejectionError
+        from strawberry.types.unset import UNSET
+
+        from .auth import viewer_for_token
+
+        if context.viewer is None:
+            raw = str((context.connection_params or {}).get("authorization", ""))
+            token = raw.split(" ", 1)[1] if raw.lower().startswith("bearer ") else raw
+            context.viewer = await viewer_for_token(self.kehu, token.strip()) if token.strip() else None
+        if context.viewer is None:
+            raise ConnectionRejectionError({"message": "sign in: send {authorization: 'Bearer <token>'} in connection_init"})
+        return UNSET
+
+    def encode_json(self, data: object) -> str:
+        # str, not bytes: strawberry sends bytes as binary WebSocket frames, and
+        # graphql-transport-ws clients expect text. Decoding costs microseconds.
+        return orjson.dumps(data).decode()
 
 
 def _error_body(code: str, message: str) -> bytes:
@@ -120,6 +140,7 @@ def create_app(kehu: Kehu, *, migrate: bool = False) -> Starlette:
 
     routes = [
         Route("/graphql", graphql, methods=["GET", "POST"]),
+        WebSocketRoute("/graphql", graphql),
         Route("/healthz", healthz, methods=["GET"]),
     ]
     taken = {"/graphql", "/healthz"}

@@ -42,6 +42,9 @@ class Kehu:
         from .ratelimit import RateLimiter
 
         self.rate_limiter = RateLimiter(self)
+        from .events import EventBus
+
+        self.events = EventBus(self)
 
     # -- plugins ---------------------------------------------------------------
 
@@ -90,6 +93,7 @@ class Kehu:
         """Connect, check migrations, run plugins' start-up hooks."""
         await self.connect(migrate=migrate)
         try:
+            await self.events.start()
             await self.hooks.lifecycle("kehu_startup", self, strict=True)
         except BaseException:
             await self.disconnect()
@@ -99,6 +103,7 @@ class Kehu:
         try:
             await self.hooks.lifecycle("kehu_shutdown", self, strict=False)
         finally:
+            await self.events.stop()
             await self.disconnect()
 
     # -- auth --------------------------------------------------------------------

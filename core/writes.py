@@ -11,6 +11,7 @@ plugins. A handler that fails is logged with its plugin's name; the write stands
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import uuid
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
@@ -21,11 +22,15 @@ from typing import TYPE_CHECKING, Any, AsyncIterator
 
 from tortoise.transactions import in_transaction
 
+from .events import Event, core_event
 from .models import AuditEntry
 
 if TYPE_CHECKING:
     from .access import Viewer
     from .runtime import Kehu
+
+
+log = logging.getLogger("kehu.writes")
 
 
 class Rollback(Exception):
@@ -63,6 +68,7 @@ class WriteScope:
     entity_id: str | None = None
     changes: dict[str, Any] = field(default_factory=dict)
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    live: list[Event] = field(default_factory=list)
 
     def record_change(
         self, entity_type: str, entity_id: Any, changes: dict[str, tuple[Any, Any]] | None = None
@@ -86,6 +92,10 @@ class WriteScope:
         """Queue an event hook call (``"kehu_customer_created"``) for after the commit."""
         self.events.append((hook, kwargs))
 
+    def publish(self, event: Event) -> None:
+        """Queue a live event for subscribers, sent after the commit."""
+        self.live.append(event)
+
 
 _current: ContextVar[WriteScope | None] = ContextVar("kehu_write_scope", default=None)
 
@@ -103,6 +113,14 @@ def record_change(entity_type: str, entity_id: Any, changes: dict[str, tuple[Any
 
 def emit(hook: str, **kwargs: Any) -> None:
     current_scope().emit(hook, **kwargs)
+
+
+def publish(topic: str, *, customer_id: int | None, node_id: str | None = None, **data: Any) -> None:
+    """Tell subscribers, after the commit, that something happened:
+    ``publish("complaint.status_changed", customer_id=c.id, node_id=gid, status="RESOLVED")``.
+    ``customer_id`` decides who may receive it (None: every signed-in user);
+    ``data`` must hold no personal data."""
+    current_scope().publish(Event(topic, customer_id, node_id, data))
 
 
 @asynccontextmanager
@@ -136,7 +154,14 @@ async def write_scope(
             )
     finally:
         _current.reset(token)
-    if kehu is not None and scope.events:
-        actor = viewer.owner if viewer else None
-        for hook, kwargs in scope.events:
-            await kehu.hooks.dispatch_event(hook, actor=actor, **kwargs)
+    if kehu is None:
+        return
+    actor = viewer.owner if viewer else None
+    for hook, kwargs in scope.events:
+        await kehu.hooks.dispatch_event(hook, actor=actor, **kwargs)
+    live = [e for e in (core_event(hook, kwargs) for hook, kwargs in scope.events) if e] + scope.live
+    for event in live:
+        try:
+            await kehu.events.publish(event)
+        except Exception:  # subscribers are best effort; the write stands
+            log.exception("could not publish event %s", event.topic)

@@ -29,8 +29,10 @@ from kehu.errors import PluginError
 from . import root
 from .extensions import IntrospectionGuard, KehuErrors, RootAccess, WriteOperation, _is_expected
 from .limits import QueryLimits, RateLimit, build_rules
+from .plain_resolvers import install_plain_resolvers
 from .registry import Contribution, GraphQLRegistry
 from .relay import Node
+from .subscriptions import CoreSubscription
 from .types import AccountOwnerBase, AuditEntry, CustomerBase, CustomerFilterInput, InteractionBase
 
 if TYPE_CHECKING:
@@ -138,6 +140,7 @@ def build_schema(kehu: Kehu) -> KehuSchema:
     registry.mutation(
         root.CoreMutation, public=root.PUBLIC_MUTATIONS, self_service=root.SELF_SERVICE_MUTATIONS
     )
+    registry.subscription(CoreSubscription)
     caller = kehu.plugins.pm.hook.kehu_graphql
     for impl in caller.get_hookimpls():
         registry.plugin = impl.plugin_name
@@ -162,11 +165,14 @@ def build_schema(kehu: Kehu) -> KehuSchema:
     _check_unique_fields("Mutation", mutation_parts)
     Query = merge_types("Query", tuple(cls for _, cls in reversed(query_parts)))
     Mutation = merge_types("Mutation", tuple(cls for _, cls in reversed(mutation_parts)))
+    subscription_parts = [(c.plugin, c.cls) for c in registry.subscriptions]
+    _check_unique_fields("Subscription", subscription_parts)
+    Subscription = merge_types("Subscription", tuple(cls for _, cls in reversed(subscription_parts)))
 
     # Rebind every type that may name a core type by string: the composed types,
     # the roots, the plugins' own types, and (one level down) the payload and
     # connection types the roots return.
-    to_rebind: list[type] = [*composed.values(), Query, Mutation]
+    to_rebind: list[type] = [*composed.values(), Query, Mutation, Subscription]
     to_rebind += [c.cls for c in registry.extra_types]
     for contributions in registry.extensions.values():
         to_rebind += [c.cls for c in contributions]
@@ -193,6 +199,7 @@ def build_schema(kehu: Kehu) -> KehuSchema:
         schema = KehuSchema(
             query=Query,
             mutation=Mutation,
+            subscription=Subscription,
             types=[*composed.values(), AuditEntry, *(c.cls for c in registry.extra_types)],
             extensions=[
                 KehuErrors,
@@ -208,6 +215,7 @@ def build_schema(kehu: Kehu) -> KehuSchema:
         raise PluginError(f"two plugins define the GraphQL type '{exc.args[0] if exc.args else exc}'") from None
     schema.node_resolvers = registry.node_resolvers
     schema.registry = registry
+    install_plain_resolvers(schema)
     return schema
 
 

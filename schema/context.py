@@ -23,6 +23,8 @@ class Context:
     response: Any = None
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
     client: str | None = None
+    # graphql-transport-ws: the connection_init payload ({"authorization": "Bearer …"}).
+    connection_params: dict[str, Any] | None = None
     # Plugins keep their own per-request loaders here, keyed by plugin name.
     plugin_loaders: dict[str, Any] = field(default_factory=dict)
 

@@ -30,6 +30,7 @@ class GraphQLRegistry:
     extensions: dict[str, list[Contribution]] = field(default_factory=lambda: {t: [] for t in EXTENSIBLE_TYPES})
     queries: list[Contribution] = field(default_factory=list)
     mutations: list[Contribution] = field(default_factory=list)
+    subscriptions: list[Contribution] = field(default_factory=list)
     extra_types: list[Contribution] = field(default_factory=list)
     node_resolvers: dict[str, tuple[str, Callable[..., Awaitable[Any]]]] = field(default_factory=dict)
     customer_filters: list[tuple[Contribution, Callable[..., Any]]] = field(default_factory=list)
@@ -62,6 +63,14 @@ class GraphQLRegistry:
         their own account) are allowed to read-only roles too."""
         self._check(mixin, "mutation")
         self.mutations.append(Contribution(self.plugin, mixin, frozenset(public), frozenset(self_service)))
+
+    def subscription(self, mixin: type) -> None:
+        """Add root subscription fields (async generators). Subscriptions need a
+        signed-in connection; check ``require_viewer(info.context.viewer)`` and
+        filter what you yield by what the viewer may see. Most plugins need none:
+        ``kehu.writes.publish(...)`` feeds the core's ``events`` subscription."""
+        self._check(mixin, "subscription")
+        self.subscriptions.append(Contribution(self.plugin, mixin))
 
     def types(self, *types: type) -> None:
         """Add types the schema cannot discover from fields (interface implementations)."""

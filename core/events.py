@@ -1,0 +1,133 @@
+"""Live events for subscribers (GraphQL subscriptions).
+
+An ``Event`` says *that* something happened to which object — a topic, the
+customer it concerns (for visibility), the object's global ID and a few
+non-personal facts (a status, a kind). It never carries personal data: a client
+that wants details queries them, and the query goes through access rules and
+masking like any other. Each subscriber receives only events about customers it
+may see (checked per event, per subscriber).
+
+Events are published after the write commits (``kehu.writes.publish`` queues
+them in the write scope). With PostgreSQL they travel through
+``NOTIFY kehu_events`` so subscribers on every worker receive them (no new
+infrastructure); with SQLite (one process) they stay in memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from contextlib import asynccontextmanager
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any, AsyncIterator
+
+import orjson
+
+from .db import is_sqlite, normalise_url
+
+if TYPE_CHECKING:
+    from .runtime import Kehu
+
+log = logging.getLogger("kehu.events")
+
+CHANNEL = "kehu_events"
+QUEUE_SIZE = 256
+# Core topics, published after each core write.
+CORE_TOPICS = {
+    "kehu_customer_created": "customer.created",
+    "kehu_customer_updated": "customer.updated",
+    "kehu_customer_archived": "customer.archived",
+    "kehu_owner_assigned": "customer.owner_assigned",
+    "kehu_interaction_logged": "interaction.logged",
+}
+
+
+@dataclass(frozen=True)
+class Event:
+    topic: str
+    customer_id: int | None = None
+    node_id: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    at: str = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).isoformat())
+
+    def encode(self) -> bytes:
+        return orjson.dumps(asdict(self))
+
+    @classmethod
+    def decode(cls, raw: str | bytes) -> "Event":
+        return cls(**orjson.loads(raw))
+
+
+def core_event(hook: str, kwargs: dict[str, Any]) -> Event | None:
+    """The live event for a core event hook call, or None."""
+    from kehu.schema.relay import to_global_id
+
+    topic = CORE_TOPICS.get(hook)
+    if topic is None:
+        return None
+    if hook == "kehu_interaction_logged":
+        interaction = kwargs["interaction"]
+        return Event(topic, interaction.customer_id, to_global_id("Interaction", interaction.id),
+                     {"kind": getattr(interaction.kind, "value", interaction.kind)})
+    customer = kwargs["customer"]
+    data: dict[str, Any] = {}
+    if hook == "kehu_customer_updated":
+        data["fields"] = sorted(kwargs.get("changes", {}))
+    return Event(topic, customer.id, to_global_id("Customer", customer.id), data)
+
+
+class EventBus:
+    def __init__(self, kehu: Kehu):
+        self.kehu = kehu
+        self.shared = not is_sqlite(kehu.config.kehu.database_url)
+        self._subscribers: set[asyncio.Queue[Event]] = set()
+        self._listener = None
+
+    async def start(self) -> None:
+        if not self.shared:
+            return
+        import asyncpg
+
+        self._listener = await asyncpg.connect(normalise_url(self.kehu.config.kehu.database_url).replace("postgres://", "postgresql://", 1))
+        await self._listener.add_listener(CHANNEL, self._on_notify)
+
+    async def stop(self) -> None:
+        if self._listener is not None:
+            try:
+                await self._listener.close()
+            finally:
+                self._listener = None
+
+    def _on_notify(self, connection, pid, channel, payload: str) -> None:
+        try:
+            self._deliver(Event.decode(payload))
+        except Exception:  # a malformed notification must not kill the listener
+            log.exception("dropping malformed event notification")
+
+    async def publish(self, event: Event) -> None:
+        if self.shared and self._listener is not None:
+            from tortoise.connection import connections
+
+            await connections.get("default").execute_query("SELECT pg_notify($1, $2)", [CHANNEL, event.encode().decode()])
+        else:
+            self._deliver(event)
+
+    def _deliver(self, event: Event) -> None:
+        for queue in list(self._subscribers):
+            if queue.full():
+                queue.get_nowait()  # a slow subscriber loses its oldest event, not the newest
+            queue.put_nowait(event)
+
+    @asynccontextmanager
+    async def subscribe(self) -> AsyncIterator[asyncio.Queue[Event]]:
+        queue: asyncio.Queue[Event] = asyncio.Queue(QUEUE_SIZE)
+        self._subscribers.add(queue)
+        try:
+            yield queue
+        finally:
+            self._subscribers.discard(queue)
+
+    @property
+    def subscriber_count(self) -> int:
+        return len(self._subscribers)
