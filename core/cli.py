@@ -219,6 +219,49 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_plugins_uninstall(args: argparse.Namespace) -> int:
+    """Show what uninstalling a plugin's data would drop; drop it only with --yes."""
+    from .uninstall import drop_plugin_data, plugin_data
+
+    kehu = build_kehu(args)
+    name = args.name
+    if kehu.is_enabled(name):
+        return fail(f"plugin '{name}' is enabled: remove it from plugins.enabled first (disabling keeps its data)")
+
+    async def run():
+        async with plugin_data(kehu, name) as data:
+            if data.empty:
+                print(f"plugin '{name}' has no tables or migrations in this database; nothing to drop")
+                return 0
+            print(f"uninstalling plugin '{name}' drops:")
+            for table, rows in data.tables:
+                print(f"  table {table}: {rows:,} row(s)" if rows is not None else f"  table {table}: (not present)")
+            print(f"  its {len(data.migrations)} applied migration(s) ({', '.join(data.migrations) or 'none'}), "
+                  "so enabling it again re-creates its tables")
+            if not args.yes:
+                print("nothing dropped: run again with --yes to drop these tables and all their data")
+                return 1
+            await drop_plugin_data(data)
+            dropped = sum(1 for _, rows in data.tables if rows is not None)
+            print(f"dropped {dropped} table(s) of plugin '{name}'; now `pip uninstall` its package")
+            return 0
+
+    return asyncio.run(run())
+
+
+def cmd_new_plugin(args: argparse.Namespace) -> int:
+    from .scaffold import create_plugin, names
+
+    target = create_plugin(args.name, args.directory)
+    values = names(args.name)
+    print(f"wrote {target}/ (package {values['package']}, plugin '{args.name}')")
+    print("next:")
+    print(f"  pip install -e '{target}[test]'")
+    print(f"  (cd {target} && python -m pytest)")
+    print(f"  then add \"{args.name}\" to plugins.enabled in plugins.toml and run `kehu migrate`")
+    return 0
+
+
 def cmd_schema(args: argparse.Namespace) -> int:
     kehu = build_kehu(args)
     sys.stdout.write(kehu.schema.as_str() + "\n")
@@ -363,8 +406,18 @@ def build_parser(kehu_for_plugins=None) -> argparse.ArgumentParser:
     p = sub.add_parser("migrate", help="apply pending database migrations")
     p.set_defaults(handler=cmd_migrate)
 
-    p = sub.add_parser("plugins", help="list installed and enabled plugins")
+    p = sub.add_parser("plugins", help="list installed and enabled plugins (version, source, state, hooks)")
     p.set_defaults(handler=cmd_plugins)
+    what = p.add_subparsers(dest="plugins_command", metavar="ACTION")
+    q = what.add_parser("uninstall", help="drop a disabled plugin's tables (shows what first; drops only with --yes)")
+    q.add_argument("name", help="the plugin's name")
+    q.add_argument("--yes", action="store_true", help="really drop the tables and their data")
+    q.set_defaults(handler=cmd_plugins_uninstall)
+
+    p = sub.add_parser("new-plugin", help="write a new plugin package (kehu-NAME/) with tests, ready to install")
+    p.add_argument("name", metavar="NAME", help="the plugin's name: lower-case letters, digits, '_'")
+    p.add_argument("--directory", default=".", help="where to create kehu-NAME/ (default: here)")
+    p.set_defaults(handler=cmd_new_plugin)
 
     p = sub.add_parser("schema", help="print the GraphQL schema (SDL)")
     p.set_defaults(handler=cmd_schema)
@@ -441,6 +494,9 @@ def main(argv: list[str] | None = None) -> int:
         return fail(exc.message)
     except KeyboardInterrupt:
         return fail("interrupted", 130)
+    except BrokenPipeError:  # `kehu export customers | head`: the reader has enough
+        sys.stderr.close()
+        return 0
     except Exception as exc:  # unexpected: one line, the traceback only on request
         if debug:
             raise

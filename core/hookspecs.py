@@ -184,6 +184,24 @@ def kehu_interaction_logged(interaction: Interaction, actor: AccountOwner | None
 
 
 @hookspec
+def kehu_bulk_loaded(reason: str, customer_ids: list[int] | None, actor: AccountOwner | None, kehu: Kehu) -> Awaitable[None] | None:
+    """Called after many records were written at once without per-record events —
+    an import, the demo data set.
+
+    Bring derived data up to date in one pass instead of one per record
+    (segmentation recomputes scores, loyalty credits purchases). Bulk loads skip
+    ``kehu_customer_created``/``kehu_interaction_logged`` because a handler per
+    row turns a five-second import into minutes.
+
+    :param reason: ``"import"`` or ``"demo"`` (plugins may add others).
+    :param customer_ids: the customers written, or ``None`` when unknown or many.
+    :param actor: who ran the load (``None`` for the CLI).
+
+    May be async. Failures are logged with the plugin's name and undo nothing.
+    """
+
+
+@hookspec
 def kehu_survey_requested(
     customer: Customer, reason: str, reference: str | None, actor: AccountOwner | None, kehu: Kehu
 ) -> Awaitable[None] | None:

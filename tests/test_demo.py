@@ -137,8 +137,29 @@ def test_demo_staff_without_credentials_cannot_sign_in(seeded):
     assert DEMO_ACCOUNTS["AGENT"][0] != "zhang.wei@demo.kehu"
 
 
-def test_demo_fires_the_usual_events_oldest_first(make_app):
+def test_demo_tells_plugins_once_that_it_bulk_loaded(make_app):
     from kehu import hookimpl
+
+    bulk, single = [], []
+
+    class Recorder:
+        @hookimpl
+        def kehu_bulk_loaded(self, reason, customer_ids):
+            bulk.append((reason, len(customer_ids)))
+
+        @hookimpl
+        def kehu_interaction_logged(self, interaction):
+            single.append(interaction.id)
+
+    app = make_app(enabled=("recorder",), extra_plugins={"recorder": Recorder()})
+    seed(app, customers=20)
+    assert bulk == [("demo", 20)]
+    assert single == []
+
+
+def test_demo_can_fire_the_usual_events_oldest_first(make_app):
+    from kehu import hookimpl
+    from kehu.demo import seed_demo
 
     seen = []
 
@@ -148,6 +169,6 @@ def test_demo_fires_the_usual_events_oldest_first(make_app):
             seen.append((interaction.occurred_at, interaction.customer.name, interaction.kind))
 
     app = make_app(enabled=("recorder",), extra_plugins={"recorder": Recorder()})
-    seed(app, customers=20)
+    app.run(lambda: seed_demo(app.kehu, customers=20, events=True))
     assert len(seen) == app.run(lambda: Interaction.all().count())
     assert [at for at, _, _ in seen] == sorted(at for at, _, _ in seen)

@@ -59,6 +59,12 @@ async def kehu_interaction_logged(interaction, actor, kehu):
 
 
 @hookimpl
+async def kehu_bulk_loaded(kehu):
+    """An import or the demo wrote purchases without events: credit them now."""
+    await service.accrue_missing(kehu)
+
+
+@hookimpl
 def kehu_startup(kehu):
     hours = service.settings_of(kehu).schedule_hours
     if hours:

@@ -408,6 +408,9 @@ async def _first_purchase_rewards(
         await upgrade_if_qualified(settings, referral.referrer_id, now)
 
 
+ACCRUE_CHUNK = 200
+
+
 async def accrue_missing(kehu: Kehu, since: dt.datetime | None = None) -> int:
     """Accrue purchases that have no EARN entry (an event handler failed, or the
     plugin was enabled later). Safe to repeat: accrual is idempotent per purchase."""
@@ -416,9 +419,15 @@ async def accrue_missing(kehu: Kehu, since: dt.datetime | None = None) -> int:
         purchases = purchases.filter(occurred_at__gte=since)
     done = LedgerEntry.filter(kind=EntryKind.EARN, interaction_id__isnull=False).values("interaction_id")
     count = 0
-    for interaction in await purchases.exclude(id__in=Subquery(done)).order_by("id"):
-        if (posting := await accrue_purchase(kehu, interaction)) is not None and posting.created:
-            count += 1
+    pending = await purchases.exclude(id__in=Subquery(done)).order_by("id")
+    # Chunks of 200 per transaction: each accrual is a savepoint inside it, so a
+    # bulk load costs a handful of commits (fsyncs) rather than one per purchase,
+    # and other writers still get a turn between chunks.
+    for start in range(0, len(pending), ACCRUE_CHUNK):
+        async with in_transaction():
+            for interaction in pending[start:start + ACCRUE_CHUNK]:
+                if (posting := await accrue_purchase(kehu, interaction)) is not None and posting.created:
+                    count += 1
     return count
 
 

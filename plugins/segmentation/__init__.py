@@ -88,6 +88,12 @@ async def kehu_owner_assigned(customer, kehu):
 
 
 @hookimpl
+async def kehu_bulk_loaded(kehu):
+    """An import or the demo wrote many customers at once: one full recompute."""
+    await service.recompute_all(kehu)
+
+
+@hookimpl
 async def kehu_segment_members(segment_key, viewer, kehu):
     from .service import segment_member_ids
 
