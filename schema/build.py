@@ -29,6 +29,7 @@ from kehu.errors import PluginError
 from . import root
 from .extensions import IntrospectionGuard, KehuErrors, RootAccess, WriteOperation, _is_expected
 from .limits import QueryLimits, RateLimit, build_rules
+from .plain_resolvers import install_plain_resolvers
 from .registry import Contribution, GraphQLRegistry
 from .relay import Node
 from .subscriptions import CoreSubscription
@@ -214,6 +215,7 @@ def build_schema(kehu: Kehu) -> KehuSchema:
         raise PluginError(f"two plugins define the GraphQL type '{exc.args[0] if exc.args else exc}'") from None
     schema.node_resolvers = registry.node_resolvers
     schema.registry = registry
+    install_plain_resolvers(schema)
     return schema
 
 

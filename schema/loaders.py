@@ -2,7 +2,7 @@
 
 "Last n interactions of each customer" is one ``ROW_NUMBER() OVER (PARTITION BY
 customer_id …)`` query for the whole page (a limited prefetch would limit globally,
-not per customer), followed by one fetch of those rows.
+not per customer) that returns the rows themselves.
 """
 
 from __future__ import annotations
@@ -79,7 +79,10 @@ class Loaders:
     ) -> list[list[Interaction]]:
         # Tortoise builds the filtered, ranked inner query (so values are encoded the
         # way the backend stores them); the rank bound is added around it, as a
-        # window function cannot be filtered in its own WHERE clause.
+        # window function cannot be filtered in its own WHERE clause. The inner query
+        # selects the model's columns, so one statement returns the rows themselves,
+        # newest first per customer (ordered by rank), turned into models the way
+        # Tortoise's own executor does.
         rank = (
             RowNumber()
             .over(Field("customer_id"))
@@ -87,14 +90,18 @@ class Loaders:
             .orderby(Field("id"), order=Order.desc)
         )
         inner = apply_interaction_filter(Interaction.filter(customer_id__in=customer_ids), f)
-        inner = inner.annotate(rn=rank).values("id", "rn")
+        inner = inner.annotate(_rank=rank)
         inner.sql()  # builds inner.query
         inner_sql, params = inner.query.get_parameterized_sql()
-        sql = f"SELECT id FROM ({inner_sql}) ranked WHERE rn > {int(offset)} AND rn <= {int(offset + limit)}"
-        rows = await connections.get("default").execute_query_dict(sql, params)
-        ids = [r["id"] for r in rows]
+        sql = (
+            f"SELECT * FROM ({inner_sql}) ranked "
+            f"WHERE _rank > {int(offset)} AND _rank <= {int(offset + limit)} ORDER BY _rank"
+        )
+        _, rows = await connections.get("default").execute_query(sql, params)
         by_customer: dict[int, list[Interaction]] = defaultdict(list)
-        if ids:
-            for row in await Interaction.filter(id__in=ids).order_by("-occurred_at", "-id"):
-                by_customer[row.customer_id].append(row)
+        for row in rows:
+            values = dict(row)
+            del values["_rank"]
+            interaction = Interaction._init_from_db(**values)
+            by_customer[interaction.customer_id].append(interaction)
         return [by_customer.get(i, []) for i in customer_ids]
