@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import math
 from typing import Any
 
 import orjson
@@ -62,6 +64,66 @@ class KehuGraphQL(GraphQL):
         # str, not bytes: strawberry sends bytes as binary WebSocket frames, and
         # graphql-transport-ws clients expect text. Decoding costs microseconds.
         return orjson.dumps(data).decode()
+
+    def decode_json(self, data: str | bytes) -> object:
+        """Parse a request body strictly: a duplicate key (which value would win?),
+        NaN/Infinity or a number too large for a float, an unpaired surrogate (not
+        Unicode; the database cannot store it) or nesting deeper than Python can
+        parse are refused with 400 before anything runs."""
+        from cross_web import HTTPException  # what strawberry turns into a 4xx response
+
+        try:
+            value = json.loads(data, object_pairs_hook=_unique_keys, parse_constant=_no_constant, parse_float=_finite)
+        except RecursionError:
+            raise HTTPException(400, "the request body is nested too deeply") from None
+        except _BadJSON as exc:
+            raise HTTPException(400, f"the request body is not acceptable JSON: {exc}") from None
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise HTTPException(400, "Unable to parse request body as JSON") from None
+        if _has_surrogate(value):
+            raise HTTPException(400, "the request body is not acceptable JSON: it contains an unpaired surrogate")
+        return value
+
+
+class _BadJSON(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _BadJSON(f"duplicate key {key[:40]!r}")
+        out[key] = value
+    return out
+
+
+def _no_constant(name: str) -> Any:
+    raise _BadJSON(f"{name} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise _BadJSON(f"the number {text[:40]} is too large")
+    return value
+
+
+def _has_surrogate(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 def _error_body(code: str, message: str) -> bytes:

@@ -19,14 +19,18 @@ EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 PHONE_RE = re.compile(r"^\+?[0-9][0-9 ()\-.]{3,38}$")
 TAG_RE = re.compile(r"^[\w][\w\-.:/ ]*$", re.UNICODE)
 MAX_AMOUNT = Decimal("999999999999.99")
+MAX_JSON_DEPTH = 10
 EARLIEST = dt.datetime(1900, 1, 1, tzinfo=dt.timezone.utc)
 LATEST = dt.datetime(2200, 1, 1, tzinfo=dt.timezone.utc)
 
 
 def _no_control(value: str, field: str, *, multiline: bool = False) -> None:
     for ch in value:
-        if unicodedata.category(ch) == "Cc" and not (multiline and ch in "\n\r\t"):
+        category = unicodedata.category(ch)
+        if category == "Cc" and not (multiline and ch in "\n\r\t"):
             raise ValidationError("contains a control character", field=field, code="INVALID_CHARACTERS")
+        if category == "Cs":  # an unpaired surrogate: not Unicode text, and no database stores it
+            raise ValidationError("contains an invalid character (unpaired surrogate)", field=field, code="INVALID_CHARACTERS")
 
 
 def text(value: Any, field: str, *, max_length: int, required: bool = False, multiline: bool = False) -> str | None:
@@ -53,7 +57,8 @@ def email(value: Any, field: str = "email", *, required: bool = False) -> str | 
     if value is None:
         return None
     if not EMAIL_RE.match(value):
-        raise ValidationError(f"'{value}' is not a valid e-mail address", field=field, code="INVALID_EMAIL")
+        # The value is not echoed: messages reach logs and reports, and an e-mail is personal.
+        raise ValidationError("is not a valid e-mail address", field=field, code="INVALID_EMAIL")
     local, _, domain = value.rpartition("@")
     return f"{local}@{domain.lower()}"
 
@@ -93,10 +98,40 @@ def attributes(value: Any, field: str = "attributes") -> dict[str, Any]:
         return {}
     if not isinstance(value, dict):
         raise ValidationError("must be a JSON object", field=field)
-    encoded = json.dumps(value, ensure_ascii=False, default=str)
+    depth, huge = _shape(value)
+    if depth > MAX_JSON_DEPTH:
+        raise ValidationError(f"must not nest deeper than {MAX_JSON_DEPTH} levels", field=field, code="TOO_DEEP")
+    if huge:
+        raise ValidationError("has a whole number beyond 64 bits; send it as a string", field=field, code="INVALID_JSON")
+    try:
+        # allow_nan=False: NaN and Infinity are not JSON, and PostgreSQL's jsonb refuses them.
+        encoded = json.dumps(value, ensure_ascii=False, default=str, allow_nan=False)
+        encoded.encode("utf-8")
+    except ValueError:  # UnicodeEncodeError is one
+        raise ValidationError(
+            "must be JSON without NaN, Infinity or unpaired surrogates", field=field, code="INVALID_JSON"
+        ) from None
     if len(encoded) > 32_000:
         raise ValidationError("must be at most 32,000 characters of JSON", field=field, code="TOO_LONG")
     return value
+
+
+def _shape(value: Any) -> tuple[int, bool]:
+    """Nesting depth of a JSON value (a scalar is 0), and whether it holds an
+    integer beyond 64 bits (neither database's JSON nor the encoder takes one).
+    Iterative, so a deep value cannot exhaust the stack."""
+    deepest, huge, stack = 0, False, [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, int) and not isinstance(item, bool) and not -(2**63) <= item < 2**63:
+            huge = True
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is not None:
+            deepest = max(deepest, depth + 1)
+            if deepest > MAX_JSON_DEPTH:
+                break
+            stack.extend((child, depth + 1) for child in children)
+    return deepest, huge
 
 
 def amount(value: Any, field: str = "amount") -> Decimal | None:

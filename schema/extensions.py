@@ -26,6 +26,7 @@ from kehu.writes import Rollback, write_scope
 log = logging.getLogger("kehu.graphql")
 
 INTROSPECTION_RE = re.compile(r"__schema\b|__type\b")
+SUGGESTION_RE = re.compile(r"\s*Did you mean [^?]*\?")
 
 
 def _user_error(error: KehuError):
@@ -80,7 +81,9 @@ class WriteOperation(FieldExtension):
         ctx = info.context
         result = None
         try:
-            async with write_scope(ctx.kehu, ctx.viewer, info.field_name, request_id=ctx.request_id):
+            # A public mutation (answering a survey) has no viewer: say so in the audit log.
+            label = None if ctx.viewer else f"anonymous ({ctx.client or 'unknown address'})"
+            async with write_scope(ctx.kehu, ctx.viewer, info.field_name, request_id=ctx.request_id, actor_label=label):
                 result = await next_(source, info, **kwargs)
                 if getattr(result, "user_errors", None):
                     raise Rollback
@@ -95,7 +98,12 @@ class WriteOperation(FieldExtension):
 
 def _is_expected(error: GraphQLError) -> bool:
     original = error.original_error
-    return original is None or isinstance(original, KehuError)
+    if original is None or isinstance(original, KehuError):
+        return True
+    # A variable value that does not fit its type ("Variable '$i' has invalid value
+    # at .occurredAt: …", raised by graphql-core or a strawberry scalar while
+    # coercing variables, before anything runs) is the caller's mistake.
+    return error.path is None and error.message.startswith("Variable '$")
 
 
 class KehuErrors(MaskErrors):
@@ -130,9 +138,20 @@ class KehuErrors(MaskErrors):
                 if original.field:
                     extensions["field"] = original.field
                 out.append(GraphQLError(error.message, nodes=error.nodes, path=error.path, extensions=extensions))
+            elif self._hide_suggestions() and SUGGESTION_RE.search(error.message):
+                out.append(GraphQLError(
+                    SUGGESTION_RE.sub("", error.message), nodes=error.nodes, path=error.path,
+                    extensions=error.extensions,
+                ))
             else:
                 out.append(error)
         return out
+
+    def _hide_suggestions(self) -> bool:
+        """Suggestions (did you mean 'totalCount'?) let a caller enumerate the schema
+        name by name: for anonymous callers, introspection by another route."""
+        ctx = self.execution_context.context
+        return getattr(ctx, "viewer", None) is None and not ctx.kehu.config.kehu.anonymous_introspection
 
 
 class IntrospectionGuard(SchemaExtension):

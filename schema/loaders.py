@@ -1,14 +1,16 @@
 """Per-request DataLoaders: a page of N customers costs a constant number of queries.
 
-"Last n interactions of each customer" is one ``ROW_NUMBER() OVER (PARTITION BY
-customer_id …)`` query for the whole page (a limited prefetch would limit globally,
-not per customer) that returns the rows themselves.
+"The last n interactions of each customer" — or a plugin's "complaints of each
+customer" — is one ``ROW_NUMBER() OVER (PARTITION BY parent …)`` statement for the
+whole page (a limited prefetch would limit globally, not per parent) that returns
+the rows themselves, plus one ``GROUP BY`` when ``totalCount`` is asked for.
+``nested_connection`` gives plugins the same for their own lists.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any, Hashable
+from typing import TYPE_CHECKING, Any, Hashable, Sequence
 
 from pypika_tortoise.analytics import RowNumber
 from pypika_tortoise.enums import Order
@@ -18,19 +20,42 @@ from tortoise.connection import connections
 from tortoise.functions import Count
 
 from kehu.access import Viewer, visible_customers, visible_owners
-from kehu.interactions import InteractionFilter, apply_interaction_filter
-from kehu.models import AccountOwner, Customer, Interaction
+from kehu.models import AccountOwner, Customer
+
+from . import relay
+
+if TYPE_CHECKING:
+    from tortoise.queryset import QuerySet
 
 
-def filter_key(f: InteractionFilter | None) -> Hashable:
-    if f is None:
-        return None
-    return (
-        tuple(f.owner_ids) if f.owner_ids is not None else None,
-        tuple(getattr(k, "value", k) for k in f.kinds) if f.kinds is not None else None,
-        f.occurred_after,
-        f.occurred_before,
+async def ranked_pages(
+    queryset: QuerySet, parent_column: str, parent_ids: Sequence[Any], order: Sequence[str], offset: int, limit: int
+) -> dict[Any, list[Any]]:
+    """Rows ``offset+1 … offset+limit`` of ``queryset`` for each parent, in one
+    statement: ``{parent id: [model, …]}`` in ``order`` (column names, ``-`` for
+    descending; end with a unique column so ties are stable)."""
+    rank = RowNumber().over(Field(parent_column))
+    for column in order:
+        rank = rank.orderby(Field(column.lstrip("-")), order=Order.desc if column.startswith("-") else Order.asc)
+    model = queryset.model
+    # Tortoise builds the filtered, ranked inner query (so values are encoded the way
+    # the backend stores them); the rank bound goes around it, as a window function
+    # cannot be filtered in its own WHERE clause.
+    inner = queryset.filter(**{f"{parent_column}__in": list(parent_ids)}).annotate(_rank=rank)
+    inner.sql()  # builds inner.query
+    inner_sql, params = inner.query.get_parameterized_sql()
+    sql = (
+        f"SELECT * FROM ({inner_sql}) ranked "
+        f"WHERE _rank > {int(offset)} AND _rank <= {int(offset + limit)} ORDER BY _rank"
     )
+    _, rows = await connections.get(model._meta.default_connection or "default").execute_query(sql, params)
+    pages: dict[Any, list[Any]] = defaultdict(list)
+    for row in rows:
+        values = dict(row)
+        del values["_rank"]
+        obj = model._init_from_db(**values)  # as Tortoise's own executor builds models
+        pages[values[parent_column]].append(obj)
+    return pages
 
 
 class Loaders:
@@ -38,8 +63,8 @@ class Loaders:
         self.viewer = viewer
         self.owner = DataLoader(self._load_owners)
         self.customer = DataLoader(self._load_customers)
-        self._interaction_pages: dict[Hashable, DataLoader] = {}
-        self._interaction_counts: dict[Hashable, DataLoader] = {}
+        self._pages: dict[Hashable, DataLoader] = {}
+        self._counts: dict[Hashable, DataLoader] = {}
 
     async def _load_owners(self, ids: list[int]) -> list[AccountOwner | None]:
         rows = {o.id: o for o in await visible_owners(self.viewer).filter(id__in=ids)}
@@ -49,59 +74,58 @@ class Loaders:
         rows = {c.id: c for c in await visible_customers(self.viewer).filter(id__in=ids)}
         return [rows.get(i) for i in ids]
 
-    def interaction_page(self, offset: int, limit: int, f: InteractionFilter | None) -> DataLoader:
-        """Loader of ``limit`` interactions per customer after ``offset``, newest first.
-        Callers pass customers the viewer may already see."""
-        key = (offset, limit, filter_key(f))
-        if key not in self._interaction_pages:
+    def pages(self, key: Hashable, queryset: QuerySet, parent_column: str, order: Sequence[str], offset: int, limit: int) -> DataLoader:
+        """Loader of one page per parent id. ``key`` identifies ``queryset``'s
+        filters: the first queryset given for a key serves every parent."""
+        full_key = (key, parent_column, tuple(order), offset, limit)
+        if full_key not in self._pages:
 
-            async def load(customer_ids: list[int]) -> list[list[Interaction]]:
-                return await self._load_interaction_pages(customer_ids, offset, limit, f)
+            async def load(parent_ids: list[Any]) -> list[list[Any]]:
+                pages = await ranked_pages(queryset, parent_column, parent_ids, order, offset, limit)
+                return [pages.get(i, []) for i in parent_ids]
 
-            self._interaction_pages[key] = DataLoader(load)
-        return self._interaction_pages[key]
+            self._pages[full_key] = DataLoader(load)
+        return self._pages[full_key]
 
-    def interaction_count(self, f: InteractionFilter | None) -> DataLoader:
-        key = filter_key(f)
-        if key not in self._interaction_counts:
+    def counts(self, key: Hashable, queryset: QuerySet, parent_column: str) -> DataLoader:
+        """Loader of the number of ``queryset`` rows per parent id (one GROUP BY)."""
+        full_key = (key, parent_column)
+        if full_key not in self._counts:
 
-            async def load(customer_ids: list[int]) -> list[int]:
-                qs = apply_interaction_filter(Interaction.filter(customer_id__in=customer_ids), f)
-                rows = await qs.group_by("customer_id").annotate(n=Count("id")).values("customer_id", "n")
-                counts = {r["customer_id"]: r["n"] for r in rows}
-                return [counts.get(i, 0) for i in customer_ids]
+            async def load(parent_ids: list[Any]) -> list[int]:
+                rows = await (
+                    queryset.filter(**{f"{parent_column}__in": parent_ids})
+                    .group_by(parent_column).annotate(_n=Count("id")).values(parent_column, "_n")
+                )
+                counts = {r[parent_column]: r["_n"] for r in rows}
+                return [counts.get(i, 0) for i in parent_ids]
 
-            self._interaction_counts[key] = DataLoader(load)
-        return self._interaction_counts[key]
+            self._counts[full_key] = DataLoader(load)
+        return self._counts[full_key]
 
-    async def _load_interaction_pages(
-        self, customer_ids: list[int], offset: int, limit: int, f: InteractionFilter | None
-    ) -> list[list[Interaction]]:
-        # Tortoise builds the filtered, ranked inner query (so values are encoded the
-        # way the backend stores them); the rank bound is added around it, as a
-        # window function cannot be filtered in its own WHERE clause. The inner query
-        # selects the model's columns, so one statement returns the rows themselves,
-        # newest first per customer (ordered by rank), turned into models the way
-        # Tortoise's own executor does.
-        rank = (
-            RowNumber()
-            .over(Field("customer_id"))
-            .orderby(Field("occurred_at"), order=Order.desc)
-            .orderby(Field("id"), order=Order.desc)
-        )
-        inner = apply_interaction_filter(Interaction.filter(customer_id__in=customer_ids), f)
-        inner = inner.annotate(_rank=rank)
-        inner.sql()  # builds inner.query
-        inner_sql, params = inner.query.get_parameterized_sql()
-        sql = (
-            f"SELECT * FROM ({inner_sql}) ranked "
-            f"WHERE _rank > {int(offset)} AND _rank <= {int(offset + limit)} ORDER BY _rank"
-        )
-        _, rows = await connections.get("default").execute_query(sql, params)
-        by_customer: dict[int, list[Interaction]] = defaultdict(list)
-        for row in rows:
-            values = dict(row)
-            del values["_rank"]
-            interaction = Interaction._init_from_db(**values)
-            by_customer[interaction.customer_id].append(interaction)
-        return [by_customer.get(i, []) for i in customer_ids]
+
+async def nested_connection(
+    info: Any,
+    *,
+    key: Hashable,
+    queryset: QuerySet,
+    parent_column: str,
+    parent_id: Any,
+    order: Sequence[str],
+    first: int | None,
+    after: str | None,
+) -> relay.Connection:
+    """A connection of ``queryset`` rows belonging to one parent, batched across all
+    parents resolved in the same request (``Customer.complaints`` on a page of 100
+    customers is one query, not 100).
+
+    ``queryset`` must already be narrowed to what the viewer may see and by the
+    field's filter arguments — but not to the parent; ``key`` must identify those
+    filters (e.g. ``("complaints", filter_tuple)``).
+    """
+    loaders: Loaders = info.context.loaders
+    offset, limit = relay.page_bounds(first, after, info.context.kehu.config.kehu.page_size_default)
+    items = await loaders.pages(key, queryset, parent_column, order, offset, limit + 1).load(parent_id) if limit else []
+    return relay.make_connection(
+        items, offset, limit, lambda: loaders.counts(key, queryset, parent_column).load(parent_id)
+    )

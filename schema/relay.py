@@ -19,6 +19,10 @@ from kehu.errors import KehuError
 T = TypeVar("T")
 
 MAX_PAGE_SIZE = 100
+# Primary keys are 32-bit serials on PostgreSQL; a larger number in an ID or a
+# cursor can name nothing, and the databases refuse it as a parameter (SQLite:
+# OverflowError past 2**63, PostgreSQL: out of int4 range).
+MAX_PK = 2**31 - 1
 
 
 class BadRequest(KehuError):
@@ -40,6 +44,8 @@ def from_global_id(global_id: str, expected: str | tuple[str, ...] | None = None
         padded = global_id + "=" * (-len(global_id) % 4)
         type_name, _, raw_pk = base64.urlsafe_b64decode(padded.encode()).decode().partition(":")
         pk = int(raw_pk)
+        if not 0 < pk <= MAX_PK:
+            raise ValueError
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise BadRequest(f"'{field}' is not a valid ID", field=field, code="INVALID_ID") from None
     if expected is not None:
@@ -61,7 +67,7 @@ def decode_cursor(cursor: str | None) -> int:
         padded = cursor + "=" * (-len(cursor) % 4)
         prefix, _, raw = base64.urlsafe_b64decode(padded.encode()).decode().partition(":")
         offset = int(raw)
-        if prefix != "o" or offset < 0:
+        if prefix != "o" or not 0 <= offset < MAX_PK:
             raise ValueError
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise BadRequest(f"'after' is not a cursor this API issued: '{cursor[:40]}'", field="after", code="INVALID_CURSOR") from None

@@ -14,7 +14,7 @@ from .relay import to_global_id
 
 @strawberry.type(description="Something happened to an object. Carries IDs and non-personal facts only: query the object for details.")
 class LiveEvent:
-    topic: str = strawberry.field(description="e.g. customer.created, interaction.logged, complaint.status_changed")
+    topic: str = strawberry.field(description="e.g. customer.created, interaction.logged; plugins add their own")
     node_id: Optional[strawberry.ID] = strawberry.field(description="Global ID of the object concerned.")
     customer_id: Optional[strawberry.ID] = strawberry.field(description="The customer it concerns, if any.")
     data: JSON

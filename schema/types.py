@@ -95,6 +95,18 @@ class CustomerOrder:
     direction: OrderDirection = OrderDirection.ASC
 
 
+def _filter_key(f: Optional[InteractionFilter]):
+    if f is None:
+        return None
+    return (
+        tuple(f.customer_ids) if f.customer_ids is not None else None,
+        tuple(f.owner_ids) if f.owner_ids is not None else None,
+        tuple(getattr(k, "value", k) for k in f.kinds) if f.kinds is not None else None,
+        f.occurred_after,
+        f.occurred_before,
+    )
+
+
 def _pks(ids: Optional[list[strawberry.ID]], type_name: str, field: str) -> Optional[list[int]]:
     if ids is None:
         return None
@@ -166,13 +178,21 @@ class CustomerBase(Node):
         after: Optional[str] = None,
         filter: Optional[InteractionFilterInput] = None,
     ) -> Connection["Interaction"]:
-        offset, limit = relay.page_bounds(first, after, info.context.kehu.config.kehu.page_size_default)
-        domain_filter = filter.to_domain() if filter else None
-        loaders = info.context.loaders
-        items = await loaders.interaction_page(offset, limit + 1, domain_filter).load(self.id) if limit else []
-        customer_id = self.id
-        return relay.make_connection(
-            items, offset, limit, lambda: loaders.interaction_count(domain_filter).load(customer_id)
+        from kehu.interactions import apply_interaction_filter
+
+        from .loaders import nested_connection
+
+        domain = filter.to_domain() if filter else None
+        return await nested_connection(
+            info,
+            key=("interactions", _filter_key(domain)),
+            # The customer is visible, so all its interactions are.
+            queryset=apply_interaction_filter(models.Interaction.all(), domain),
+            parent_column="customer_id",
+            parent_id=self.id,
+            order=("-occurred_at", "-id"),
+            first=first,
+            after=after,
         )
 
     @classmethod

@@ -12,7 +12,7 @@ import strawberry
 from strawberry.types import Info
 
 from kehu.access import require_viewer
-from kehu.schema import Connection, Node, Payload, from_global_id, paginate, to_global_id
+from kehu.schema import Connection, Node, Payload, from_global_id, nested_connection, paginate, to_global_id
 
 from . import models, service
 
@@ -273,9 +273,22 @@ class CustomerComplaints:
         filter: Optional[ComplaintFilterInput] = None,
     ) -> Connection[Complaint]:
         domain = filter.to_domain() if filter else service.ComplaintFilter()
-        domain.customer_ids = [self.id] if domain.customer_ids is None else [i for i in domain.customer_ids if i == self.id]
-        qs = service.filter_complaints(info.context.viewer, domain, _now(info))
-        return await paginate(qs, first, after)
+        if domain.customer_ids is not None and self.id not in domain.customer_ids:
+            domain.customer_ids = []  # filtered to other customers: none of this one's
+        else:
+            domain.customer_ids = None
+        now = _now(info)
+        # One query for every customer of the page, not one per customer.
+        return await nested_connection(
+            info,
+            key=("complaints", repr(domain), now),
+            queryset=service.filter_complaints(info.context.viewer, domain, now),
+            parent_column="customer_id",
+            parent_id=self.id,
+            order=("-created_at", "-id"),
+            first=first,
+            after=after,
+        )
 
 
 @strawberry.type

@@ -1,0 +1,141 @@
+"""Helpers for tests that run the real ``kehu`` command: a configuration file, a
+server subprocess on a free local port, HTTP calls to it, and the database read
+back afterwards through kehu's own models."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+KEHU = [sys.executable, "-m", "kehu.cli"]
+ADMIN_EMAIL = "admin@example.com"
+ADMIN_PASSWORD = "correct-horse-battery"
+
+
+def write_config(directory: Path, database_url: str, *, enabled=(), extra: str = "") -> Path:
+    path = directory / "plugins.toml"
+    path.write_text(
+        f'[kehu]\ndatabase_url = "{database_url}"\n\n'
+        f"[plugins]\nenabled = {json.dumps(list(enabled))}\n\n{extra}",
+        encoding="utf-8",
+    )
+    return path
+
+
+def kehu(config: Path, *args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        [*KEHU, "--config", str(config), *args], capture_output=True, text=True, timeout=timeout,
+        env={**os.environ, "KEHU_DATABASE_URL": ""},
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"kehu {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def init(config: Path) -> None:
+    """Migrate and create the first admin."""
+    kehu(config, "init", "--admin-email", ADMIN_EMAIL, "--admin-password", ADMIN_PASSWORD)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """``kehu serve`` in its own process group, its output in ``log``."""
+
+    def __init__(self, config: Path, *args: str, startup_timeout: float = 60):
+        self.port = free_port()
+        self.log = config.parent / f"serve-{self.port}.log"
+        self.url = f"http://127.0.0.1:{self.port}"
+        with self.log.open("wb") as out:
+            self.process = subprocess.Popen(
+                [*KEHU, "--config", str(config), "serve", "--host", "127.0.0.1", "--port", str(self.port), *args],
+                stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                env={**os.environ, "KEHU_DATABASE_URL": ""},
+            )
+        deadline = time.monotonic() + startup_timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"kehu serve exited with {self.process.returncode}:\n{self.output()}")
+            try:
+                with urllib.request.urlopen(self.url + "/healthz", timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except (OSError, urllib.error.URLError):
+                time.sleep(0.05)
+        self.kill()
+        raise AssertionError(f"kehu serve did not start in {startup_timeout}s:\n{self.output()}")
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group: no shutdown hooks, no flushing."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+    def stop(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def gql(self, query: str, variables: dict[str, Any] | None = None, *, token: str | None = None,
+            headers: dict[str, str] | None = None, timeout: float = 10) -> tuple[int, dict[str, Any], dict[str, str]]:
+        """POST a GraphQL document on a new connection; ``(status, body, headers)``."""
+        request = urllib.request.Request(
+            self.url + "/graphql", data=json.dumps({"query": query, "variables": variables or {}}).encode(),
+            headers={"Content-Type": "application/json", "Connection": "close", **(headers or {}),
+                     **({"Authorization": f"Bearer {token}"} if token else {})},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                return response.status, json.loads(response.read()), dict(response.headers)
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read() or b"{}"), dict(error.headers)
+
+    def login(self, email: str = ADMIN_EMAIL, password: str = ADMIN_PASSWORD) -> str:
+        status, body, _ = self.gql(
+            "mutation($e: String!, $p: String!) { login(input: {email: $e, password: $p}) { token userErrors { message } } }",
+            {"e": email, "p": password},
+        )
+        token = body["data"]["login"]["token"]
+        assert token, body
+        return token
+
+    def __enter__(self) -> "Server":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.process.poll() is None:
+            self.stop()
+
+
+@contextlib.asynccontextmanager
+async def connected(config: Path):
+    """kehu's models, connected to the configured database (migrations not run)."""
+    from kehu.config import load_config
+    from kehu.runtime import Kehu
+
+    app = Kehu(load_config(config))
+    await app.connect(check=False)
+    try:
+        yield app
+    finally:
+        await app.disconnect()

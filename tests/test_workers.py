@@ -1,0 +1,218 @@
+"""Several workers on PostgreSQL: ``kehu serve --workers 2`` keeps no state in one
+process that the other needs.
+
+Which worker served a request is read from the operating system (Linux /proc):
+while the client's connection is still open, the server-side socket with the
+client's port belongs to exactly one worker process. No header or log line in kehu
+is needed for it, and every request goes over a new connection.
+
+Also: ``kehu.jobs.every`` runs a periodic job in one worker only, and another worker
+takes it over when that one stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import http.client
+import json
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from serving import Server, init, write_config
+
+needs_postgres = pytest.mark.skipif(not os.environ.get("KEHU_TEST_POSTGRES"), reason="needs KEHU_TEST_POSTGRES")
+needs_proc = pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="needs Linux /proc to tell workers apart")
+
+MAX_FAILED = 4
+RATE = 100
+CONFIG = f"""[auth]
+max_failed_logins = {MAX_FAILED}
+lockout_minutes = 15
+
+[limits]
+rate_per_minute = {RATE}
+mutation_cost = 1
+"""
+LOGIN = "mutation($e: String!, $p: String!) { login(input: {email: $e, password: $p}) { token userErrors { code } } }"
+PASSWORD = "victim-password-123"
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        text = (task / "children").read_text().split()
+        out += [int(p) for p in text]
+    return out
+
+
+def _socket_owner(pids: list[int], server_port: int, client_port: int) -> int | None:
+    """The pid whose socket is the server end of the connection from ``client_port``."""
+    wanted = f"0100007F:{server_port:04X}", f"0100007F:{client_port:04X}"
+    inode = None
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        parts = line.split()
+        if (parts[1], parts[2]) == wanted:
+            inode = parts[9]
+            break
+    if inode is None:
+        return None
+    for pid in pids:
+        try:
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                if os.readlink(fd) == f"socket:[{inode}]":
+                    return pid
+        except (FileNotFoundError, PermissionError):
+            continue
+    return None
+
+
+class Client:
+    def __init__(self, server: Server):
+        self.server = server
+        # The supervisor's children: the two workers (and multiprocessing's helper).
+        self.processes = _children(server.process.pid)
+        assert len(self.processes) >= 2, f"expected 2 worker processes, found {self.processes}"
+
+    def post(self, query: str, variables: dict | None = None, token: str | None = None) -> tuple[int, dict, int | None]:
+        """One request on its own connection; ``(status, body, worker pid)``."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=20)
+        try:
+            conn.connect()
+            client_port = conn.sock.getsockname()[1]
+            headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})}
+            conn.request("POST", "/graphql", json.dumps({"query": query, "variables": variables or {}}), headers)
+            response = conn.getresponse()
+            body = json.loads(response.read())
+            # The connection is still open (keep-alive): its server end names the worker.
+            worker = _socket_owner(self.processes, self.server.port, client_port)
+            return response.status, body, worker
+        finally:
+            conn.close()
+
+    def parallel(self, calls: list[tuple]) -> list[tuple[int, dict, int | None]]:
+        # Two at a time: while one worker checks a password (argon2 takes the CPU
+        # for a while), the other accepts the next connection.
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            return list(pool.map(lambda args: self.post(*args), calls))
+
+
+@pytest.fixture
+def two_workers(db_url, tmp_path):
+    config = write_config(tmp_path, db_url, extra=CONFIG)
+    init(config)
+    with Server(config, "--workers", "2") as server:
+        yield server, Client(server)
+
+
+def _login_code(body: dict) -> str | None:
+    errors = body["data"]["login"]["userErrors"]
+    return errors[0]["code"] if errors else None
+
+
+@needs_postgres
+@needs_proc
+def test_two_workers_share_sign_in_lockouts_and_rate_limits(two_workers):
+    server, client = two_workers
+    admin = server.login()
+    victims = [f"victim{i}@example.com" for i in range(4)]
+    for email in victims:
+        status, body, _ = client.post(
+            "mutation($e: String!, $p: String!) { createAccountOwner(input: {name: \"V\", email: $e, role: AGENT,"
+            " password: $p}) { userErrors { message } } }", {"e": email, "p": PASSWORD}, admin,
+        )
+        assert status == 200 and not body["data"]["createAccountOwner"]["userErrors"], body
+
+    # Failed sign-ins for one account, spread over both workers.
+    for email in victims:
+        failures = client.parallel([(LOGIN, {"e": email, "p": "wrong-password-0"})] * MAX_FAILED)
+        assert all(_login_code(b) == "INVALID_CREDENTIALS" for _, b, _ in failures), failures
+        if len({w for _, _, w in failures} - {None}) == 2:
+            break
+    else:
+        pytest.fail("the failed sign-ins never reached both workers")
+    served_by = sorted(w for _, _, w in failures)
+    # Locked after max_failed_logins, whichever worker asks — even with the right password.
+    seen = set()
+    for _ in range(6):
+        for status, body, worker in client.parallel([(LOGIN, {"e": email, "p": PASSWORD})] * 2):
+            assert status == 200 and _login_code(body) == "LOCKED_OUT", (worker, body)
+            seen.add(worker)
+        if len(seen) == 2:
+            break
+    assert len(seen) == 2 and None not in seen, f"failures served by {served_by}; lock checked only on {seen}"
+    # Another account is not affected.
+    _, body, _ = client.post(LOGIN, {"e": victims[-1] if email != victims[-1] else victims[0], "p": PASSWORD})
+    assert body["data"]["login"]["token"]
+
+    # One rate budget for a token across both workers: RATE queries, then 429.
+    token = server.login()
+    if dt.datetime.now().second > 45:  # keep the whole burst inside one one-minute window
+        time.sleep(61 - dt.datetime.now().second)
+    results = client.parallel([("{ me { email } }", None, token)] * (RATE + 10))
+    ok = [r for r in results if r[0] == 200]
+    limited = [r for r in results if r[0] == 429]
+    assert len(ok) == RATE and len(limited) == 10, (len(ok), len(limited))
+    assert len({w for _, _, w in ok}) == 2  # both workers spent from the one budget
+    assert all(b["errors"][0]["extensions"]["code"] == "RATE_LIMITED" for _, b, _ in limited)
+
+
+# --------------------------------------------------------------------------- kehu.jobs
+
+
+@needs_postgres
+def test_a_periodic_job_runs_in_one_worker_and_fails_over(db_url):
+    """Two Kehu apps on one PostgreSQL database stand for two workers: each has its
+    own leadership connection, exactly as two processes would."""
+    from kehu import jobs
+    from kehu.config import parse_config
+    from kehu.runtime import Kehu
+
+    async def scenario():
+        apps = [Kehu(parse_config({"kehu": {"database_url": db_url}})) for _ in range(2)]
+        runs = [0, 0]
+
+        def counter(i):
+            async def job():
+                runs[i] += 1
+            return job
+
+        for i, app in enumerate(apps):
+            jobs.every(app, "test.tick", 0.05, counter(i))
+        await asyncio.sleep(1.0)
+        assert sorted(runs)[0] == 0 and sorted(runs)[1] >= 5, runs  # one leader, the other idle
+        leader = runs.index(max(runs))
+        follower = 1 - leader
+        await jobs.stop(apps[leader])  # the leader's worker stops: its lock goes with it
+        before = runs[follower]
+        await asyncio.sleep(0.6)
+        assert runs[follower] > before, runs
+        await jobs.stop(apps[follower])
+
+    asyncio.run(scenario())
+
+
+def test_a_periodic_job_on_sqlite_simply_runs(tmp_path):
+    from kehu import jobs
+    from kehu.config import parse_config
+    from kehu.runtime import Kehu
+
+    async def scenario():
+        app = Kehu(parse_config({"kehu": {"database_url": f"sqlite://{tmp_path / 'k.db'}"}}))
+        done = asyncio.Event()
+
+        async def job():
+            done.set()
+
+        periodic = jobs.every(app, "test.sqlite", 0.01, job)
+        await asyncio.wait_for(done.wait(), 5)
+        with pytest.raises(ValueError):
+            jobs.every(app, "test.sqlite", 1, job)
+        await jobs.stop(app)
+        assert periodic.task is None and periodic.runs >= 1
+
+    asyncio.run(scenario())
