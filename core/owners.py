@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from typing import TYPE_CHECKING, Any
 
 from . import validation as v
@@ -140,7 +141,9 @@ async def create_api_token(
     slug = "".join(ch if ch.isalnum() else "-" for ch in name.lower())[:40]
     service = await AccountOwner.create(
         name=f"API token: {name}",
-        email=f"token-{slug}-{dt.datetime.now(dt.timezone.utc).timestamp():.0f}@service.kehu.invalid",
+        # Random, not a timestamp: two tokens whose names slug alike ("crm sync",
+        # "crm-sync", or a re-created revoked one) may be created in the same second.
+        email=f"token-{slug}-{secrets.token_hex(6)}@service.kehu.invalid",
         role=role,
         is_service=True,
         team=viewer.team,
