@@ -105,22 +105,40 @@ class LoginThrottleGuard:
         rows = await LoginThrottle.filter(key__in=keys, locked_until__gt=now).count()
         return rows > 0
 
-    async def failure(self, keys: list[str]) -> None:
+    async def failure(self, keys: list[str]) -> int:
+        """Count a failed sign-in against each key; returns the account's count.
+        ``updated_at`` holds the time of the last failure (a success deletes the
+        row): failures older than the lockout window no longer count."""
         now = self.kehu.clock.now()
+        stale = now - self.lockout
         for key in keys:
             row, created = await LoginThrottle.get_or_create(key=key, defaults={"failures": 1})
-            if not created:
-                if row.locked_until is not None and row.locked_until <= now:
-                    # The previous lock has expired: start counting afresh.
-                    await LoginThrottle.filter(key=key).update(failures=1, locked_until=None)
-                    continue
+            if created:
+                await LoginThrottle.filter(key=key).update(updated_at=now)
+            elif (row.locked_until is not None and row.locked_until <= now) or (
+                row.locked_until is None and row.updated_at < stale
+            ):
+                # The previous lock has expired, or the last failure is old: count afresh.
+                await LoginThrottle.filter(key=key).update(failures=1, locked_until=None, updated_at=now)
+                continue
+            else:
                 # Atomic increment: concurrent failures on two workers both count.
-                await LoginThrottle.filter(key=key).update(failures=F("failures") + 1)
+                await LoginThrottle.filter(key=key).update(failures=F("failures") + 1, updated_at=now)
             # An address may serve many people (an office NAT): it gets more tries.
             limit = self.limit * (IP_LIMIT_FACTOR if key.startswith("ip:") else 1)
             await LoginThrottle.filter(key=key, failures__gte=limit, locked_until=None).update(
                 locked_until=now + self.lockout
             )
+
+        row = await LoginThrottle.get_or_none(key=keys[0])
+        return row.failures if row else 1
+
+    def delay_for(self, failures: int) -> float:
+        """Seconds to hold a failed answer back: nothing for the first few mistakes,
+        then longer for each further one (capped), before the lock."""
+        settings = self.kehu.config.auth
+        extra = failures - settings.slow_after_failures
+        return min(settings.max_failure_delay_seconds, extra * settings.failure_delay_seconds) if extra > 0 else 0.0
 
     async def success(self, keys: list[str]) -> None:
         await LoginThrottle.filter(key__in=keys).delete()

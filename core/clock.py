@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 
 
@@ -9,12 +10,20 @@ class SystemClock:
     def now(self) -> dt.datetime:
         return dt.datetime.now(dt.timezone.utc)
 
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
 
 class FrozenClock:
     """A clock that moves only when told: ``clock.advance(minutes=16)``."""
 
     def __init__(self, start: dt.datetime | None = None):
         self._now = start or dt.datetime(2026, 1, 1, 9, 0, tzinfo=dt.timezone.utc)
+        self.slept: list[float] = []
+
+    async def sleep(self, seconds: float) -> None:
+        """Records the pause instead of waiting (time does not move by itself)."""
+        self.slept.append(seconds)
 
     def now(self) -> dt.datetime:
         return self._now

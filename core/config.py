@@ -35,6 +35,11 @@ class AuthSettings(Strict):
     session_hours: float = Field(12, gt=0, le=24 * 90)
     max_failed_logins: int = Field(10, ge=1, le=1000)
     lockout_minutes: float = Field(15, gt=0, le=24 * 60)
+    # Failed answers are held back once an account has this many recent failures:
+    # failure_delay_seconds more for each further one, at most max_failure_delay_seconds.
+    slow_after_failures: int = Field(3, ge=0, le=1000)
+    failure_delay_seconds: float = Field(1, ge=0, le=60)
+    max_failure_delay_seconds: float = Field(5, ge=0, le=60)
 
 
 class LimitSettings(Strict):

@@ -46,10 +46,10 @@ def clean_customer_fields(data: dict[str, Any], *, creating: bool) -> dict[str, 
     return out
 
 
-async def get_visible_customer(viewer: Viewer | None, customer_id: int) -> Customer:
+async def get_visible_customer(viewer: Viewer | None, customer_id: int, field: str = "id") -> Customer:
     customer = await visible_customers(viewer).filter(id=customer_id).first()
     if customer is None:
-        raise NotFound("no such customer", field="id")
+        raise NotFound("no such customer", field=field)
     return customer
 
 

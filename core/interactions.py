@@ -33,7 +33,7 @@ async def log_interaction(
     """
     if require_permission:
         viewer.require("interactions.log")
-    customer = await get_visible_customer(viewer, data["customer_id"])
+    customer = await get_visible_customer(viewer, data["customer_id"], "customerId")
     key = v.text(data.get("idempotency_key"), "idempotencyKey", max_length=100)
     if key is not None:
         existing = await Interaction.filter(idempotency_key=key).first()

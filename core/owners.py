@@ -57,7 +57,9 @@ async def create_account_owner(viewer: Viewer | None, data: dict[str, Any]) -> A
     return owner
 
 
-async def update_account_owner(viewer: Viewer, owner_id: int, data: dict[str, Any]) -> AccountOwner:
+async def update_account_owner(
+    viewer: Viewer, owner_id: int, data: dict[str, Any], now: dt.datetime | None = None
+) -> AccountOwner:
     viewer.require("owners.manage")
     owner = await visible_owners(viewer).filter(id=owner_id).first()
     if owner is None:
@@ -74,7 +76,7 @@ async def update_account_owner(viewer: Viewer, owner_id: int, data: dict[str, An
     if changes:
         await owner.save(update_fields=[*changes, "updated_at"])
         if values.get("active") is False:
-            await AccessToken.filter(owner_id=owner.id, revoked_at=None).update(revoked_at=dt.datetime.now(dt.timezone.utc))
+            await AccessToken.filter(owner_id=owner.id, revoked_at=None).update(revoked_at=now or dt.datetime.now(dt.timezone.utc))
     record_change("AccountOwner", owner.id, changes)
     return owner
 
@@ -91,7 +93,9 @@ async def authenticate(kehu: Kehu, email: Any, password: Any, client: str | None
     owner = await AccountOwner.filter(email=email, active=True, is_service=False).first()
     ok = isinstance(password, str) and 0 < len(password) <= 1024
     if not (ok and verify_password(owner.password_hash if owner else None, password)):
-        await guard.failure(keys)
+        delay = guard.delay_for(await guard.failure(keys))
+        if delay:
+            await kehu.clock.sleep(delay)  # slowed, then locked
         raise ValidationError("e-mail or password is wrong", field="password", code="INVALID_CREDENTIALS")
     await guard.success([keys[0]])
     return owner

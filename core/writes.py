@@ -143,7 +143,7 @@ async def write_scope(
         async with in_transaction():
             yield scope
             await AuditEntry.create(
-                at=utcnow(),
+                at=kehu.clock.now() if kehu is not None else utcnow(),
                 actor_id=viewer.id if viewer else None,
                 actor_label=actor_label or (viewer.label if viewer else "system"),
                 operation=operation,

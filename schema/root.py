@@ -430,7 +430,7 @@ class CoreMutation:
     async def update_account_owner(self, info: Info, input: UpdateAccountOwnerInput) -> AccountOwnerPayload:
         data = _given(input, *owner_service.OWNER_FIELDS)
         owner = await owner_service.update_account_owner(
-            require_viewer(info.context.viewer), _pk(input.id, "AccountOwner"), data
+            require_viewer(info.context.viewer), _pk(input.id, "AccountOwner"), data, _now(info)
         )
         return AccountOwnerPayload(account_owner=owner)
 

@@ -350,3 +350,22 @@ def test_api_token_secret_is_stored_only_as_its_hash(app):
     secret = create_token(app)["token"]
     stored = app.run(lambda: AccessToken.get(kind=TokenKind.API).values_list("token_hash", flat=True))
     assert stored == hashlib.sha256(secret.encode()).hexdigest()
+
+
+def test_failed_sign_ins_are_slowed_before_the_lock(app):
+    """Held back from the fourth failure on, longer each time (capped), then locked."""
+    login = 'mutation { login(input: {email: "agent@example.com", password: "wrong-password-1"}) { userErrors { code } } }'
+    for _ in range(9):
+        app.gql(login)
+    assert app.clock.slept == [1, 2, 3, 4, 5, 5]
+
+
+def test_old_failures_stop_counting(app):
+    login = 'mutation($p: String!) { login(input: {email: "agent@example.com", password: $p}) { token userErrors { code } } }'
+    for _ in range(9):
+        app.gql(login, {"p": "wrong-password-1"})
+    app.clock.advance(minutes=16)  # longer than the lockout window since the last failure
+    for _ in range(9):
+        app.gql(login, {"p": "wrong-password-1"})
+    body = app.data(login, {"p": "correct-horse-battery"})
+    assert body["login"]["token"], "18 failures, but never 10 within the window"

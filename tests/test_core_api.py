@@ -175,7 +175,7 @@ def test_invalid_interaction_returns_user_errors_and_writes_nothing(app, fields,
 
 def test_interaction_on_unknown_customer_is_not_found(app):
     body = app.data(LOG, {"i": {"customerId": "Q3VzdG9tZXI6OTk5", "kind": "CALL"}}, as_="admin")["logInteraction"]
-    assert body["userErrors"] == [{"field": "id", "code": "NOT_FOUND", "message": "no such customer"}]
+    assert body["userErrors"] == [{"field": "customerId", "code": "NOT_FOUND", "message": "no such customer"}]
 
 
 def test_interactions_are_listed_newest_first_with_filters(app):
