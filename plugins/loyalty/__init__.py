@@ -4,16 +4,15 @@ The plugin's whole contract with the core. Rules are in ``service.py``; the
 GraphQL surface in ``graphql.py``.
 """
 
-import asyncio
 import datetime as dt
 
-from kehu import hookimpl
+from kehu import hookimpl, jobs
 from kehu.access import Permission
 
 from . import service
 from .settings import LoyaltySettings
 
-_schedules: dict[int, asyncio.Task] = {}
+SCHEDULE = "loyalty.expiry-and-tiers"
 
 
 @hookimpl
@@ -67,19 +66,13 @@ async def kehu_bulk_loaded(kehu):
 @hookimpl
 def kehu_startup(kehu):
     hours = service.settings_of(kehu).schedule_hours
-    if hours:
-        _schedules[id(kehu)] = asyncio.get_running_loop().create_task(service.run_schedule(kehu, hours))
+    if hours:  # one worker runs it, however many serve
+        jobs.every(kehu, SCHEDULE, hours * 3600, lambda: service.scheduled_round(kehu))
 
 
 @hookimpl
 async def kehu_shutdown(kehu):
-    task = _schedules.pop(id(kehu), None)
-    if task is not None:
-        task.cancel()
-        try:
-            await task
-        except asyncio.CancelledError:
-            pass
+    await jobs.stop(kehu, SCHEDULE)
 
 
 @hookimpl

@@ -775,16 +775,11 @@ async def expire_points(kehu: Kehu, now: dt.datetime | None = None) -> ExpiryRep
     return report
 
 
-async def run_schedule(kehu: Kehu, hours: float) -> None:
-    """The in-server schedule: expiry then the tier review, every ``hours``.
-    Several workers may run it at once; both jobs are idempotent."""
-    while True:
-        await asyncio.sleep(hours * 3600)
-        try:
-            await expire_points(kehu)
-            await review_tiers(kehu)
-        except Exception:
-            log.exception("plugin 'loyalty': scheduled expiry / tier review failed")
+async def scheduled_round(kehu: Kehu) -> None:
+    """The in-server schedule (kehu.jobs, one worker): expiry, then the tier review.
+    Both are idempotent."""
+    await expire_points(kehu)
+    await review_tiers(kehu)
 
 
 # --------------------------------------------------------------------------- checks and reports

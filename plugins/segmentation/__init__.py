@@ -2,15 +2,12 @@
 and CLV per customer, rule-based and static segments, with explanations and
 history. The rules are in ``service``; this module is its contract with the core."""
 
-import asyncio
-import weakref
-
-from kehu import hookimpl
+from kehu import hookimpl, jobs
 from kehu.access import Permission
 from kehu.models import InteractionKind
 
-# kehu -> the scheduler task started in kehu_startup.
-_schedules: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+# The periodic full recompute (kehu.jobs: one worker runs it).
+SCHEDULE = "segmentation.recompute"
 
 
 @hookimpl
@@ -108,21 +105,15 @@ def kehu_startup(kehu):
     from .service import settings_of
 
     minutes = settings_of(kehu).recompute_interval_minutes
-    if minutes:
-        from .service import recompute_on_schedule
+    if minutes:  # one worker runs it, however many serve
+        from .service import scheduled_recompute
 
-        _schedules[kehu] = asyncio.get_running_loop().create_task(recompute_on_schedule(kehu, minutes * 60))
+        jobs.every(kehu, SCHEDULE, minutes * 60, lambda: scheduled_recompute(kehu))
 
 
 @hookimpl
 async def kehu_shutdown(kehu):
-    task = _schedules.pop(kehu, None)
-    if task is not None:
-        task.cancel()
-        try:
-            await task
-        except asyncio.CancelledError:
-            pass
+    await jobs.stop(kehu, SCHEDULE)
 
 
 @hookimpl

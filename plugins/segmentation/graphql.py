@@ -199,6 +199,7 @@ class SegmentationSummary:
     computed_at: Optional[dt.datetime] = strawberry.field(description="When the last full recompute finished.")
     tiers: list[SegmentationGroup]
     stages: list[SegmentationGroup]
+    abc_classes: list[SegmentationGroup] = strawberry.field(description="Customers and revenue share per ABC class (customers with purchases).")
     periods: list[RetentionPeriod]
 
 
@@ -271,7 +272,7 @@ class SegmentationQuery:
         qs = models.SegmentChange.filter(customer_id=pk).order_by("-changed_at", "-id")
         return await relay.paginate(qs, first, after)
 
-    @strawberry.field(description="Customers and revenue share per tier and stage; retention and churn per period.")
+    @strawberry.field(description="Customers and revenue share per tier, stage and ABC class; retention and churn per period.")
     async def segmentation_summary(self, info: Info) -> SegmentationSummary:
         data = await service.summary(info.context.kehu, info.context.viewer)
 
@@ -283,6 +284,7 @@ class SegmentationQuery:
             computed_at=data["computed_at"],
             tiers=groups(data["value_tier"]),
             stages=groups(data["lifecycle_stage"]),
+            abc_classes=groups(data["abc_class"]),
             periods=[RetentionPeriod(**p) for p in data["periods"]],
         )
 

@@ -402,16 +402,10 @@ async def _recompute_all(kehu: Kehu, progress) -> RecomputeResult:
     return RecomputeResult(total, run.population, run.changes, time.perf_counter() - started, run.id)
 
 
-async def recompute_on_schedule(kehu: Kehu, seconds: float) -> None:
-    """The scheduler task started in ``kehu_startup``: a full recompute every
-    ``seconds``; a failure is logged and the next run still happens."""
-    while True:
-        await asyncio.sleep(seconds)
-        try:
-            result = await recompute_all(kehu)
-            log.info("scheduled recompute: %d customers, %d changes, %.1fs", result.customers, result.changes, result.seconds)
-        except Exception:
-            log.exception("plugin 'segmentation': scheduled recompute failed")
+async def scheduled_recompute(kehu: Kehu) -> None:
+    """The in-server schedule (kehu.jobs, one worker): a full recompute."""
+    result = await recompute_all(kehu)
+    log.info("scheduled recompute: %d customers, %d changes, %.1fs", result.customers, result.changes, result.seconds)
 
 
 async def recompute_command(kehu: Kehu, args) -> int:
@@ -896,15 +890,16 @@ def classified(viewer: Viewer | None, **conditions: Any):
 
 
 async def summary(kehu: Kehu, viewer: Viewer | None) -> dict[str, Any]:
-    """Customers and revenue share per tier and per stage (active, visible customers),
+    """Customers and revenue share per tier, stage and ABC class (active, visible customers),
     and retention / churn per period: of the customers who bought in the period
     before, the share who bought again in the period (churn = 1 − retention)."""
     s = settings_of(kehu)
     visible = visible_customers(viewer).filter(archived_at__isnull=True).values("id")
     base = Classification.filter(customer_id__in=Subquery(visible))
     out: dict[str, Any] = {}
-    for column in ("value_tier", "lifecycle_stage"):
+    for column in ("value_tier", "lifecycle_stage", "abc_class"):
         rows = await base.annotate(n=Count("id"), revenue=Sum("monetary_cents")).group_by(column).values(column, "n", "revenue")
+        rows = [r for r in rows if r[column] is not None]  # no ABC class without purchases
         total = sum(int(r["revenue"] or 0) for r in rows)
         out[column] = [
             {"key": r[column], "customers": int(r["n"]), "revenue": Decimal(int(r["revenue"] or 0)) / 100,
