@@ -65,6 +65,17 @@ class KehuGraphQL(GraphQL):
         # graphql-transport-ws clients expect text. Decoding costs microseconds.
         return orjson.dumps(data).decode()
 
+    async def process_result(self, request, result):
+        """Every error leaves with ``extensions.code`` — also those strawberry
+        answers before any extension runs (a document over the size limit)."""
+        from kehu.schema.extensions import code_for
+
+        data = await super().process_result(request, result)
+        for error in data.get("errors") or ():
+            extensions = error.setdefault("extensions", {})
+            extensions.setdefault("code", code_for(error.get("message", ""), "path" in error))
+        return data
+
     def decode_json(self, data: str | bytes) -> object:
         """Parse a request body strictly: a duplicate key (which value would win?),
         NaN/Infinity or a number too large for a float, an unpaired surrogate (not

@@ -48,6 +48,9 @@ class LimitSettings(Strict):
     max_depth: int = Field(8, ge=2, le=50)
     max_aliases: int = Field(15, ge=0, le=1000)
     max_tokens: int = Field(1000, ge=50, le=100_000)
+    # Checked before lexing: a huge document is refused in ~1 ms instead of being
+    # scanned up to the token limit (~6 ms for 90 kB).
+    max_document_chars: int = Field(20_000, ge=1_000, le=10_000_000)
     max_root_fields: int = Field(20, ge=1, le=200)
     max_nodes: int = Field(10_000, ge=100, le=1_000_000)
     max_body_bytes: int = Field(100_000, ge=1_000, le=50_000_000)

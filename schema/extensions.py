@@ -96,6 +96,19 @@ class WriteOperation(FieldExtension):
         return result
 
 
+def code_for(message: str, has_path: bool) -> str:
+    """A stable code for errors graphql-core raises without one."""
+    if message.startswith("Syntax Error: Document contains more than"):
+        return "TOO_MANY_TOKENS"
+    if message.startswith("Syntax Error: Source contains more than"):
+        return "DOCUMENT_TOO_LARGE"
+    if message.startswith("Syntax Error"):
+        return "GRAPHQL_PARSE_FAILED"
+    if message.startswith("Variable '$"):
+        return "BAD_USER_INPUT"
+    return "BAD_REQUEST" if has_path else "GRAPHQL_VALIDATION_FAILED"
+
+
 def _is_expected(error: GraphQLError) -> bool:
     original = error.original_error
     if original is None or isinstance(original, KehuError):
@@ -138,12 +151,14 @@ class KehuErrors(MaskErrors):
                 if original.field:
                     extensions["field"] = original.field
                 out.append(GraphQLError(error.message, nodes=error.nodes, path=error.path, extensions=extensions))
-            elif self._hide_suggestions() and SUGGESTION_RE.search(error.message):
-                out.append(GraphQLError(
-                    SUGGESTION_RE.sub("", error.message), nodes=error.nodes, path=error.path,
-                    extensions=error.extensions,
-                ))
             else:
+                message, extensions = error.message, error.extensions
+                if self._hide_suggestions() and SUGGESTION_RE.search(message):
+                    message = SUGGESTION_RE.sub("", message)
+                if not (extensions or {}).get("code"):
+                    extensions = {**(extensions or {}), "code": code_for(message, error.path is not None)}
+                if (message, extensions) != (error.message, error.extensions):
+                    error = GraphQLError(message, nodes=error.nodes, path=error.path, extensions=extensions)
                 out.append(error)
         return out
 

@@ -159,7 +159,11 @@ class QueryLimits(SchemaExtension):
 
     def on_operation(self):
         ec = self.execution_context
-        ec.parse_options = {**(ec.parse_options or {}), "max_lexical_tokens": self.limits.max_tokens}
+        ec.parse_options = {
+            **(ec.parse_options or {}),
+            "max_lexical_tokens": self.limits.max_tokens,
+            "max_source_length": self.limits.max_document_chars,
+        }
         ec.validation_rules = tuple(ec.validation_rules) + self.rules
         yield
 

@@ -100,3 +100,13 @@ def test_batched_requests_are_refused(app):
 def test_limits_are_configurable(make_app, limit):
     app = make_app(config={"limits": {limit: 1000 if limit != "max_depth" else 50}})
     assert app.kehu.config.limits.model_dump()[limit] in (1000, 50)
+
+
+def test_every_rejection_carries_a_code(app):
+    huge = "{ me { " + "id " * 30_000 + "} }"
+    response = app.client.post("/graphql", json={"query": huge}, headers={"Authorization": f"Bearer {app.tokens['admin']}"})
+    assert response.json()["errors"][0]["extensions"]["code"] == "DOCUMENT_TOO_LARGE"
+    assert app.gql("{ me { ", as_="admin")["errors"][0]["extensions"]["code"] == "GRAPHQL_PARSE_FAILED"
+    assert app.gql("{ me { nope } }", as_="admin")["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+    body = app.gql("query($n: Int!) { customers(first: $n) { totalCount } }", {"n": "x"}, as_="admin")
+    assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
