@@ -73,7 +73,7 @@ def test_csv_import_imports_good_rows_and_reports_bad_ones_with_line_numbers(app
         (9, "kind"),
         (10, None),
     ]
-    assert report.errors[0].message == "'not-an-email' is not a valid e-mail address"
+    assert report.errors[0].message == "is not a valid e-mail address"
     assert "nobody@example.com" in report.errors[2].message
     assert "header has 10 columns" in report.errors[5].message
 
@@ -108,7 +108,7 @@ def test_nothing_of_a_bad_row_is_written(app, tmp_path):
     report = run_import(app, path, batch_size=1)
 
     assert report.imported == 1
-    assert report.errors == [RowError(3, "email", "'bad@' is not a valid e-mail address")]
+    assert report.errors == [RowError(3, "email", "is not a valid e-mail address")]
     assert sorted(app.run(customers_by_name)) == ["Good"]
     assert app.run(tag_rows) == [("Good", "vip")]
 
