@@ -25,7 +25,9 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def tortoise_config(database_url: str, apps: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def tortoise_config(
+    database_url: str, apps: dict[str, dict[str, Any]], statement_timeout: float | None = None
+) -> dict[str, Any]:
     url = normalise_url(database_url)
     if not (url.startswith("sqlite://") or url.startswith("postgres://")):
         raise ConfigError(
@@ -33,8 +35,16 @@ def tortoise_config(database_url: str, apps: dict[str, dict[str, Any]]) -> dict[
             "(use sqlite://FILE or postgres://USER:PASSWORD@HOST:PORT/DB)"
         )
     if url.startswith("postgres://"):
+        from tortoise.backends.base.config_generator import expand_db_url
+
         # asyncpg pool: a worker serves many requests concurrently.
-        connection: Any = url + ("&" if "?" in url else "?") + "minsize=1&maxsize=10"
+        connection: Any = expand_db_url(url + ("&" if "?" in url else "?") + "minsize=1&maxsize=10")
+        if statement_timeout is not None:
+            # PostgreSQL ends any statement running longer: a runaway query cannot
+            # hold a connection after the request that started it has timed out.
+            connection["credentials"]["server_settings"] = {
+                "statement_timeout": str(int(statement_timeout * 1000))
+            }
     else:
         connection = url
     return {

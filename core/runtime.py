@@ -35,7 +35,9 @@ class Kehu:
         self.hooks.kehu = self
         self.clock = clock or SystemClock()
         self.apps = self.plugins.models_config()
-        self.tortoise_config = db.tortoise_config(config.kehu.database_url, self.apps)
+        self.tortoise_config = db.tortoise_config(
+            config.kehu.database_url, self.apps, statement_timeout=config.limits.request_timeout_seconds
+        )
         self.field_policies = self.plugins.field_policies()
         self._schema = None
         self.ctx: TortoiseContext | None = None

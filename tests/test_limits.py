@@ -110,3 +110,18 @@ def test_every_rejection_carries_a_code(app):
     assert app.gql("{ me { nope } }", as_="admin")["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
     body = app.gql("query($n: Int!) { customers(first: $n) { totalCount } }", {"n": "x"}, as_="admin")
     assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+def test_postgres_statements_have_a_timeout(app, db_url):
+    if not db_url.startswith("postgres"):
+        import pytest
+
+        pytest.skip("PostgreSQL's statement_timeout")
+
+    async def setting():
+        from tortoise.connection import connections
+
+        rows = await connections.get("default").execute_query_dict("SHOW statement_timeout")
+        return rows[0]["statement_timeout"]
+
+    assert app.run(setting) == "30s"
