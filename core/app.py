@@ -17,23 +17,78 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLRequestData
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
 
+from .documents import TrustedDocuments
 from .errors import PluginError
 from .runtime import Kehu
 
 log = logging.getLogger("kehu.app")
 
 
+class TrustedDocumentsWSHandler(BaseGraphQLTransportWSHandler):
+    """graphql-transport-ws with trusted documents: a subscribe message names a
+    registered document (or sends its hash only) like an HTTP request does."""
+
+    async def handle_subscribe(self, message) -> None:
+        payload = message.get("payload") or {}
+        documents: TrustedDocuments = self.view.documents
+        if self.connection_acknowledged and documents.engaged(payload.get("extensions")):
+            outcome = await documents.prepare(payload.get("query"), payload.get("extensions"), self.context.viewer)
+            if not isinstance(outcome, str):
+                await self.send_message({"id": message["id"], "type": "error", "payload": [outcome.formatted]})
+                return
+            message["payload"] = {**payload, "query": outcome}
+        await super().handle_subscribe(message)
+
+
 class KehuGraphQL(GraphQL):
-    """strawberry's ASGI view with kehu's per-request context and orjson encoding."""
+    """strawberry's ASGI view with kehu's per-request context, orjson encoding and
+    trusted documents (kehu.documents)."""
+
+    graphql_transport_ws_handler_class = TrustedDocumentsWSHandler
 
     def __init__(self, kehu: Kehu, **kwargs: Any):
+        if kehu.config.documents.trusted_only:
+            # The legacy graphql-ws protocol would bypass the check above.
+            kwargs.setdefault("subscription_protocols", (GRAPHQL_TRANSPORT_WS_PROTOCOL,))
         super().__init__(
             kehu.schema,
             graphql_ide="graphiql" if kehu.config.kehu.graphiql else None,
             **kwargs,
         )
         self.kehu = kehu
+        self.documents = TrustedDocuments(kehu)
+
+    def should_render_graphql_ide(self, request) -> bool:
+        # GET ?documentId=… is an operation, not a visit to GraphiQL.
+        return request.query_params.get("documentId") is None and super().should_render_graphql_ide(request)
+
+    async def parse_http_body(self, request):
+        data = await super().parse_http_body(request)
+        # {"documentId": "sha256:…"} (GraphQL-over-HTTP persisted documents) sits
+        # beside "query"; strawberry drops it, so carry it in the extensions.
+        if isinstance(data, GraphQLRequestData) and data.query is None:
+            raw = request.query_params if request.method == "GET" else self.parse_json(await request.get_body())
+            document_id = raw.get("documentId") if hasattr(raw, "get") else None
+            if document_id is not None:
+                data.extensions = {**(data.extensions or {}), "documentId": document_id}
+        return data
+
+    async def execute_operation(self, request, request_adapter, request_data, context, root_value, sub_response):
+        items = request_data if isinstance(request_data, list) else [request_data]
+        for item in items:
+            if self.documents.engaged(item.extensions):
+                outcome = await self.documents.prepare(item.query, item.extensions, context.viewer)
+                if not isinstance(outcome, (str, type(None))):
+                    from graphql import ExecutionResult
+
+                    result = ExecutionResult(data=None, errors=[outcome])
+                    return [result] * len(items) if isinstance(request_data, list) else result
+                item.query = outcome
+        return await super().execute_operation(request, request_adapter, request_data, context, root_value, sub_response)
 
     async def get_context(self, request, response):
         from kehu.schema.context import Context

@@ -268,6 +268,45 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_documents_add(args: argparse.Namespace) -> int:
+    """Register trusted documents: .graphql/.gql files, directories of them, or a
+    JSON manifest. Each must be valid against the schema of the enabled plugins."""
+    from .documents import check_against_schema, collect, register
+
+    kehu = build_kehu(args)
+    candidates = collect(args.paths)
+    check_against_schema(kehu, candidates)
+
+    async def run():
+        added, existing = await register(kehu, candidates)
+        print(f"{added} document(s) registered, {existing} already registered")
+        if not kehu.config.documents.trusted_only:
+            print("note: [documents] trusted_only is off, so the server still runs any operation")
+        return 0
+
+    return asyncio.run(with_database(kehu, run))
+
+
+def cmd_documents_list(args: argparse.Namespace) -> int:
+    from .documents import document_hash, operation_names, plugin_documents
+    from .models import TrustedDocument
+
+    kehu = build_kehu(args)
+
+    async def run():
+        rows = [(f"sha256:{d.sha256}", d.operations or "-", d.source)
+                for d in await TrustedDocument.all().order_by("id")]
+        rows += [(f"sha256:{document_hash(text)}", " ".join(operation_names(text)) or "-", f"plugin:{plugin}")
+                 for plugin, text in plugin_documents(kehu)]
+        mode = "on" if kehu.config.documents.trusted_only else "off"
+        print(f"{len(rows)} trusted document(s); trusted_only is {mode}")
+        for row in rows:
+            print("  ".join(row))
+        return 0
+
+    return asyncio.run(with_database(kehu, run))
+
+
 def cmd_import(args: argparse.Namespace) -> int:
     from .transfer import import_customers
 
@@ -421,6 +460,14 @@ def build_parser(kehu_for_plugins=None) -> argparse.ArgumentParser:
 
     p = sub.add_parser("schema", help="print the GraphQL schema (SDL)")
     p.set_defaults(handler=cmd_schema)
+
+    p = sub.add_parser("documents", help="trusted documents: the operations a locked-down server runs")
+    what = p.add_subparsers(dest="documents_command", metavar="ACTION", required=True)
+    q = what.add_parser("add", help="register FILE.graphql, a directory of them, or a JSON manifest")
+    q.add_argument("paths", nargs="+", metavar="PATH")
+    q.set_defaults(handler=cmd_documents_add)
+    q = what.add_parser("list", help="registered documents and those of enabled plugins")
+    q.set_defaults(handler=cmd_documents_list)
 
     p = sub.add_parser("import", help="import records")
     what = p.add_subparsers(dest="what", metavar="WHAT", required=True)

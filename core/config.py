@@ -69,6 +69,15 @@ class CorsSettings(Strict):
     max_age: int = Field(600, ge=0, le=86_400)
 
 
+class DocumentSettings(Strict):
+    """Trusted documents (persisted operations): with ``trusted_only`` the server runs
+    only operations registered with ``kehu documents add`` (by SHA-256)."""
+
+    trusted_only: bool = False
+    # Admins may still send any operation (GraphiQL, ad-hoc scripts).
+    allow_admin_graphiql: bool = True
+
+
 class Config(Strict):
     """The validated content of plugins.toml."""
 
@@ -76,6 +85,7 @@ class Config(Strict):
     auth: AuthSettings = AuthSettings()
     limits: LimitSettings = LimitSettings()
     cors: CorsSettings = CorsSettings()
+    documents: DocumentSettings = DocumentSettings()
     enabled: tuple[str, ...] = ()
     plugin_settings: dict[str, dict[str, Any]] = {}
     role_grants: dict[str, tuple[str, ...]] = {}
@@ -129,7 +139,7 @@ def parse_config(raw: dict[str, Any]) -> Config:
     """Validate the parsed TOML document; plugin sections are validated later by
     each plugin's settings model, once the plugins are loaded."""
     raw = dict(raw)
-    unknown = set(raw) - {"kehu", "auth", "limits", "cors", "plugins", "roles"}
+    unknown = set(raw) - {"kehu", "auth", "limits", "cors", "documents", "plugins", "roles"}
     if unknown:
         raise ConfigError(f"{sorted(unknown)[0]}: unknown section in plugins.toml")
     plugins = raw.get("plugins", {})
@@ -183,6 +193,12 @@ def parse_config(raw: dict[str, Any]) -> Config:
         raise ConfigError("cors: must be a table") from None
     if "*" in cors.allow_origins and cors.allow_credentials:
         raise ConfigError("cors.allow_origins: '*' cannot be combined with allow_credentials = true")
+    try:
+        documents = DocumentSettings(**raw.get("documents", {}))
+    except PydanticError as exc:
+        raise ConfigError(format_pydantic_error("documents", exc)) from None
+    except TypeError:
+        raise ConfigError("documents: must be a table") from None
     return Config(
-        kehu=kehu, auth=auth, limits=limits, cors=cors, enabled=tuple(enabled), plugin_settings=plugins, role_grants=grants
+        kehu=kehu, auth=auth, limits=limits, cors=cors, documents=documents, enabled=tuple(enabled), plugin_settings=plugins, role_grants=grants
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tortoise.expressions import Q, Subquery
 
@@ -18,7 +18,11 @@ from . import validation as v
 from .access import Viewer, visible_customers, visible_owners
 from .errors import NotFound, PermissionDenied, ValidationError
 from .models import AccountOwner, Customer, CustomerKind, CustomerTag, Role
+from .policies import FieldGuard, Strategy
 from .writes import emit, record_change
+
+if TYPE_CHECKING:
+    from .runtime import Kehu
 
 EDITABLE = ("name", "kind", "email", "phone", "address", "region", "industry", "tags", "attributes")
 
@@ -161,9 +165,18 @@ class CustomerFilter:
     archived: bool | None = False
 
 
-def filter_customers(viewer: Viewer | None, f: CustomerFilter | None = None):
+# Personal fields the search looks in: (column, policy key).
+SEARCHED_FIELDS = (("name", "Customer.name"), ("email", "Customer.email"), ("phone", "Customer.phone"))
+
+
+def filter_customers(viewer: Viewer | None, f: CustomerFilter | None = None, *, kehu: Kehu | None = None):
     """The viewer's visible customers narrowed by ``f``. Filters run on the visible
-    set only, so counts and orderings never include what the viewer cannot see."""
+    set only, so counts and orderings never include what the viewer cannot see.
+
+    ``search`` looks only in the fields ``kehu.field_guard`` lets the viewer search
+    (a field the viewer sees masked is left out, so a count cannot tell whether a
+    value exists); without ``kehu``, in all of them.
+    """
     qs = visible_customers(viewer)
     f = f or CustomerFilter()
     if f.archived is True:
@@ -185,7 +198,10 @@ def filter_customers(viewer: Viewer | None, f: CustomerFilter | None = None):
     if f.search:
         term = v.text(f.search, "filter.search", max_length=200)
         if term:
-            qs = qs.filter(Q(name__icontains=term) | Q(email__icontains=term) | Q(phone__icontains=term))
+            guard = kehu.field_guard if kehu is not None else FieldGuard()
+            conditions = [guard.search_condition(viewer, key, column, term) for column, key in SEARCHED_FIELDS]
+            conditions = [c for c in conditions if c is not None]
+            qs = qs.filter(Q(*conditions, join_type=Q.OR)) if conditions else qs.filter(id__lt=0)
     if f.created_after:
         qs = qs.filter(created_at__gte=f.created_after)
     if f.created_before:
@@ -197,6 +213,21 @@ def filter_customers(viewer: Viewer | None, f: CustomerFilter | None = None):
     return qs
 
 
-def order_customers(qs, field: CustomerOrderField = CustomerOrderField.CREATED_AT, descending: bool = False):
+def order_customers(
+    qs,
+    field: CustomerOrderField = CustomerOrderField.CREATED_AT,
+    descending: bool = False,
+    *,
+    viewer: Viewer | None = None,
+    kehu: Kehu | None = None,
+):
+    """Order ``qs`` by ``field``. A viewer who sees the field masked may not order
+    by it: the order would tell the clear values apart."""
+    if kehu is not None and field is CustomerOrderField.NAME:
+        if kehu.field_guard.strategy(viewer, "Customer.name") is not Strategy.CLEAR:
+            raise ValidationError(
+                "your role sees customer names masked and cannot order by them",
+                field="orderBy.field", code="MASKED_FIELD",
+            )
     sign = "-" if descending else ""
     return qs.order_by(f"{sign}{field.value}", f"{sign}id")

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
     from .access import Permission, Viewer
     from .models import AccountOwner, Customer, Interaction
-    from .policies import FieldPolicy
+    from .policies import FieldGuard, FieldPolicy
     from .plugin_manager import ModelsSpec
     from .runtime import Kehu
     from kehu.schema.registry import GraphQLRegistry
@@ -248,6 +248,32 @@ def kehu_field_policies() -> list[FieldPolicy]:
     """
 
 
+@hookspec(firstresult=True)
+def kehu_field_guard(kehu: Kehu) -> FieldGuard | None:
+    """Return the object that decides how personal fields leave the server on the
+    paths GraphQL field extensions do not cover — the masking plugin does this.
+
+    :param kehu: the running application (settings, plugins).
+
+    Return a ``kehu.policies.FieldGuard`` subclass instance. The core asks it, with
+    the viewer and a policy key (``"Customer.phone"``):
+
+    * ``search_condition(viewer, key, column, term)`` — the customer search: a
+      ``Q`` to match, or ``None`` to leave a field the viewer sees masked out of
+      the search (so a count cannot tell whether a value exists);
+    * ``strategy(viewer, key)`` — ordering: customers cannot be ordered by a field
+      the viewer sees masked;
+    * ``mask(viewer, key, value, owner_id=...)`` — exports;
+    * ``audit_changes(viewer, entity_type, changes)`` — ``auditLog`` before/after
+      values;
+    * ``event_arguments(plugin, hook, arguments)`` — what each plugin's event
+      handler receives (masked copies for plugins not trusted with clear data).
+
+    Called once, on first use; the first non-None answer wins. Without one the
+    base ``FieldGuard`` shows everything in clear.
+    """
+
+
 @hookspec
 def kehu_permissions() -> list[Permission]:
     """Declare the permissions the plugin checks, e.g.
@@ -308,4 +334,19 @@ def kehu_routes(kehu: Kehu) -> list[BaseRoute]:
     Routes are public HTTP endpoints: authenticate inside them
     (``await kehu.viewer_for_request(request)``) if they are not meant to be.
     Paths must not collide with the core's (``/graphql``, ``/healthz``).
+    """
+
+
+@hookspec
+def kehu_trusted_documents(kehu: Kehu) -> list[str]:
+    """Return GraphQL documents (their exact text) that the plugin's own frontend
+    sends, e.g. the console's queries. Return only documents valid with the
+    enabled plugins (``kehu.is_enabled("loyalty")``).
+
+    With trusted documents on (``[documents] trusted_only = true``) the server runs
+    only registered documents; those returned here are trusted as if registered
+    with ``kehu documents add``, by the SHA-256 of their text, for as long as the
+    plugin is enabled. ``kehu documents list`` shows them. Clients may send the
+    text, or only its hash (``extensions.persistedQuery.sha256Hash`` or
+    ``documentId: "sha256:<hex>"``). Called once at start-up.
     """

@@ -199,3 +199,20 @@ class RateBucket(Model):
 
     class Meta:
         table = "kehu_rate_bucket"
+
+
+class TrustedDocument(Model):
+    """A GraphQL document the server accepts in trusted-documents mode, by the
+    SHA-256 of its exact text (``kehu documents add``)."""
+
+    id = fields.IntField(primary_key=True)
+    sha256 = fields.CharField(max_length=64, unique=True)
+    body = fields.TextField()
+    # Operation names in the document, space-separated: for `kehu documents list`.
+    operations = fields.CharField(max_length=500, default="")
+    # Where it came from: a file path, or "plugin:<name>" for a plugin's own operations.
+    source = fields.CharField(max_length=500, default="")
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "kehu_trusted_document"

@@ -41,6 +41,7 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "complaints": "kehu.plugins.complaints",
     "surveys": "kehu.plugins.surveys",
     "masking": "kehu.plugins.masking",
+    "console": "kehu.plugins.console",
 }
 
 
@@ -313,14 +314,18 @@ class Hooks:
     async def dispatch_event(self, hook_name: str, **kwargs: Any) -> None:
         """Call an event hook on every plugin, awaiting async ones. A failing handler
         is logged with its plugin's name and does not stop the others. A hook whose
-        spec is not loaded (its plugin is disabled) has no listeners."""
+        spec is not loaded (its plugin is disabled) has no listeners. Each handler
+        gets the arguments ``kehu.field_guard.event_arguments`` allows its plugin."""
         caller = getattr(self.plugins.pm.hook, hook_name, None)
         if caller is None:
             return
         kwargs.setdefault("kehu", self.kehu)
+        guard = self.kehu.field_guard if self.kehu is not None else None
         for impl in caller.get_hookimpls():
             args = {k: v for k, v in kwargs.items() if k in impl.argnames}
             try:
+                if guard is not None:  # personal data only for plugins trusted with it
+                    args = guard.event_arguments(impl.plugin_name, hook_name, args)
                 await await_me_maybe(impl.function(**args))
             except Exception:
                 log.exception("plugin '%s': %s handler failed", impl.plugin_name, hook_name)

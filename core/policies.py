@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Any
 
 
 class Strategy(str, Enum):
@@ -36,3 +37,40 @@ class FieldPolicy:
     @property
     def key(self) -> str:
         return f"{self.type_name}.{self.field_name}"
+
+
+class FieldGuard:
+    """How personal fields may leave the server, asked by the core wherever a value
+    leaves through a path the GraphQL field extensions do not cover: the
+    customer search and ordering, exports, the audit log, event payloads.
+
+    ``kehu.field_guard`` is the guard of the running application: the one a plugin
+    returns from ``kehu_field_guard`` (the masking plugin), or this base class,
+    which shows everything in clear — so with no such plugin enabled, kehu behaves
+    exactly as if policies did not exist. ``key`` is a policy key
+    (``"Customer.phone"``); ``owner_id`` the account owner of the customer the
+    value belongs to, when known.
+    """
+
+    def strategy(self, viewer: Any, key: str, *, owner_id: int | None = None) -> Strategy:
+        """The strategy ``viewer`` sees ``key`` with (CLEAR without a policy)."""
+        return Strategy.CLEAR
+
+    def mask(self, viewer: Any, key: str, value: Any, *, owner_id: int | None = None) -> Any:
+        """``value`` as ``viewer`` may see it."""
+        return value
+
+    def search_condition(self, viewer: Any, key: str, column: str, term: str) -> Any:
+        """The Tortoise ``Q`` that matches ``term`` in ``column`` for ``viewer``, or
+        ``None`` to leave the field out of the search (the viewer sees it masked)."""
+        from tortoise.expressions import Q
+
+        return Q(**{f"{column}__icontains": term})
+
+    def event_arguments(self, plugin: str, hook: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        """The arguments ``plugin``'s handler of event ``hook`` receives."""
+        return arguments
+
+    def audit_changes(self, viewer: Any, entity_type: str | None, changes: Any) -> Any:
+        """An audit entry's ``{field: {before, after}}`` as ``viewer`` may read it."""
+        return changes

@@ -40,6 +40,7 @@ class Kehu:
         )
         self.field_policies = self.plugins.field_policies()
         self._schema = None
+        self._field_guard = None
         self.ctx: TortoiseContext | None = None
         from .ratelimit import RateLimiter
 
@@ -56,6 +57,18 @@ class Kehu:
 
     def is_enabled(self, plugin: str) -> bool:
         return self.plugins.is_enabled(plugin)
+
+    @property
+    def field_guard(self):
+        """How personal fields leave the server outside GraphQL fields (search,
+        ordering, exports, audit log, event payloads): a plugin's
+        ``kehu_field_guard``, or a guard that shows everything in clear."""
+        if self._field_guard is None:
+            from .policies import FieldGuard
+
+            guards = [g for _, g in self.plugins.each("kehu_field_guard", kehu=self) if g is not None]
+            self._field_guard = guards[0] if guards else FieldGuard()
+        return self._field_guard
 
     @property
     def schema(self):

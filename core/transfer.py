@@ -449,6 +449,10 @@ def _everyone() -> Viewer:
     return Viewer(owner=AccountOwner(id=0, name="kehu", email="kehu@localhost", role=Role.ADMIN, team=""))
 
 
+# Columns that may carry a field policy (``Customer.<column>``).
+PERSONAL_COLUMNS = ("name", "email", "phone", "address", "attributes")
+
+
 def _export_record(row: tuple, owner_emails: dict[int, str]) -> dict[str, Any]:
     _, name, kind, email, phone, address, region, industry, tags, owner_id, attributes = row
     return {
@@ -491,9 +495,11 @@ async def export_customers(
 
     Reads in pages of ``EXPORT_PAGE_SIZE`` by ascending id, never all at once.
 
-    :param viewer: ``None`` exports every customer (the CLI); otherwise only what
+    :param viewer: ``None`` exports every customer in clear (the CLI, run by whoever
+        holds the database and its keys); otherwise only what
         ``filter_customers(viewer, filter)`` shows the viewer, who needs the
-        ``customers.export`` permission.
+        ``customers.export`` permission, with personal fields as the viewer may see
+        them (``kehu.field_guard``: masked for a role that sees them masked).
     :param filter: narrows the export; by default archived customers are left out.
     :param progress: called with the number of rows written so far after each page.
     """
@@ -504,22 +510,25 @@ async def export_customers(
     binary = not isinstance(out, io.TextIOBase) and "b" in getattr(out, "mode", "b")
     text: TextIO = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=True) if binary else out  # type: ignore[arg-type]
     try:
-        return await _export(kehu, text, format, viewer or _everyone(), filter or CustomerFilter(), progress)
+        return await _export(
+            kehu, text, format, viewer or _everyone(), filter or CustomerFilter(), progress, masked=viewer is not None
+        )
     finally:
         text.flush()
         if binary:
             text.detach()
 
 
-async def _export(kehu, out: TextIO, format: str, viewer: Viewer, f: CustomerFilter, progress) -> int:
+async def _export(kehu, out: TextIO, format: str, viewer: Viewer, f: CustomerFilter, progress, *, masked: bool) -> int:
     owner_emails = dict(await AccountOwner.all().values_list("id", "email"))
     writer = csv.writer(out, lineterminator="\n") if format == "csv" else None
+    guard = kehu.field_guard
     if writer is not None:
         writer.writerow(COLUMNS)
     written, last_id = 0, 0
     while True:
         page = await (
-            filter_customers(viewer, f)
+            filter_customers(viewer, f, kehu=kehu)
             .filter(id__gt=last_id)
             .order_by("id")
             .limit(EXPORT_PAGE_SIZE)
@@ -531,6 +540,10 @@ async def _export(kehu, out: TextIO, format: str, viewer: Viewer, f: CustomerFil
             break
         for row in page:
             record = _export_record(row, owner_emails)
+            if masked:
+                # Personal fields as the viewer may see them (kehu.field_guard).
+                for column in PERSONAL_COLUMNS:
+                    record[column] = guard.mask(viewer, f"Customer.{column}", record[column], owner_id=row[9])
             if writer is not None:
                 writer.writerow(_csv_row(record))
             else:

@@ -227,9 +227,11 @@ def _plugin_modules(kehu: Kehu) -> tuple[str, ...]:
 
 def _install_policy_enforcers(kehu: Kehu, registry: GraphQLRegistry, types: dict[str, type]) -> None:
     """Give each field that has a policy the enforcers' extensions; no other field
-    is touched. A policy naming a field that does not exist is a start-up error."""
-    if not registry.policy_enforcers:
-        return
+    is touched. A policy naming a field that does not exist is a start-up error.
+
+    Plugin types are module-level classes shared by every schema built in the
+    process: extensions an earlier build installed (marked ``_kehu_policy``) are
+    removed first, so a build without the masking plugin masks nothing."""
     for policy in kehu.field_policies:
         cls = types.get(policy.type_name)
         field = None
@@ -238,12 +240,17 @@ def _install_policy_enforcers(kehu: Kehu, registry: GraphQLRegistry, types: dict
                 (f for f in cls.__strawberry_definition__.fields if _field_name(f) == policy.field_name), None
             )
         if field is None:
+            if not registry.policy_enforcers:
+                continue
             raise PluginError(f"field policy for {policy.key}: the schema has no such field")
+        field.extensions = [e for e in field.extensions if not getattr(e, "_kehu_policy", False)]
         for plugin, factory in registry.policy_enforcers:
             try:
                 extensions = list(factory(policy, field) or ())
             except Exception as exc:
                 raise PluginError(f"plugin '{plugin}': enforcing {policy.key} failed: {exc}") from exc
+            for extension in extensions:
+                extension._kehu_policy = True
             field.extensions = [*field.extensions, *extensions]
 
 

@@ -93,8 +93,10 @@ class Loaders:
         if full_key not in self._counts:
 
             async def load(parent_ids: list[Any]) -> list[int]:
+                # Without the page's ordering: PostgreSQL refuses ORDER BY a column
+                # that is neither grouped nor aggregated.
                 rows = await (
-                    queryset.filter(**{f"{parent_column}__in": parent_ids})
+                    queryset.filter(**{f"{parent_column}__in": parent_ids}).order_by()
                     .group_by(parent_column).annotate(_n=Count("id")).values(parent_column, "_n")
                 )
                 counts = {r[parent_column]: r["_n"] for r in rows}

@@ -208,6 +208,15 @@ class AuditLogFilterInput:
 # --------------------------------------------------------------------------- queries
 
 
+def _audit_as_seen(info: Info, entries: list) -> list:
+    """Before/after values as the viewer may see them (``kehu.field_guard``): the
+    entries are this request's own instances, never saved."""
+    guard = info.context.kehu.field_guard
+    for entry in entries:
+        entry.changes = guard.audit_changes(info.context.viewer, entry.entity_type, entry.changes)
+    return entries
+
+
 def _pk(global_id: strawberry.ID, type_name: str, field: str = "id") -> int:
     return from_global_id(global_id, type_name, field=field)[1]
 
@@ -230,7 +239,8 @@ class CoreQuery:
         if type_name == "Interaction":
             return await interaction_service.filter_interactions(info.context.viewer).filter(id=pk).first()
         if type_name == "AuditEntry" and info.context.viewer.can("audit.read"):
-            return await AuditEntryModel.get_or_none(id=pk)
+            entry = await AuditEntryModel.get_or_none(id=pk)
+            return _audit_as_seen(info, [entry])[0] if entry else None
         entry = info.context.kehu.schema.node_resolvers.get(type_name)
         if entry is not None:
             return await entry[1](info, pk)
@@ -249,12 +259,15 @@ class CoreQuery:
         filter: Optional["CustomerFilterInput"] = None,
         order_by: Optional[CustomerOrder] = None,
     ) -> Connection["Customer"]:
-        qs = customer_service.filter_customers(info.context.viewer, filter.to_domain() if filter else None)
+        kehu = info.context.kehu
+        qs = customer_service.filter_customers(info.context.viewer, filter.to_domain() if filter else None, kehu=kehu)
         if filter is not None:
-            for _, apply in info.context.kehu.schema.registry.customer_filters:
+            for _, apply in kehu.schema.registry.customer_filters:
                 qs = await await_me_maybe(apply(qs, filter, info))
         order = order_by or CustomerOrder()
-        qs = customer_service.order_customers(qs, order.field, order.direction == OrderDirection.DESC)
+        qs = customer_service.order_customers(
+            qs, order.field, order.direction == OrderDirection.DESC, viewer=info.context.viewer, kehu=kehu
+        )
         return await relay.paginate(qs, first, after, info.context.kehu.config.kehu.page_size_default)
 
     @strawberry.field(description="Interactions of customers the viewer may see, newest first.")
@@ -327,7 +340,9 @@ class CoreQuery:
                 qs = qs.filter(at__gte=filter.after)
             if filter.before is not None:
                 qs = qs.filter(at__lt=filter.before)
-        return await relay.paginate(qs.order_by("-id"), first, after)
+        connection = await relay.paginate(qs.order_by("-id"), first, after)
+        _audit_as_seen(info, [edge.node for edge in connection.edges])
+        return connection
 
     @strawberry.field(description="API tokens (admins). Secrets are never shown again.")
     async def api_tokens(self, info: Info, include_revoked: bool = False) -> list[ApiToken]:

@@ -136,8 +136,14 @@ class AccountOwnerBase(Node):
     ) -> Connection["Customer"]:
         from kehu.access import visible_customers
 
-        qs = visible_customers(info.context.viewer).filter(owner_id=self.id, archived_at__isnull=True)
-        return await relay.paginate(qs.order_by("name", "id"), first, after)
+        from kehu.policies import Strategy
+
+        viewer = info.context.viewer
+        qs = visible_customers(viewer).filter(owner_id=self.id, archived_at__isnull=True)
+        # Ordered by name only for a viewer who sees names in clear: the order of
+        # masked names would tell them apart.
+        by_name = info.context.kehu.field_guard.strategy(viewer, "Customer.name") is Strategy.CLEAR
+        return await relay.paginate(qs.order_by("name", "id") if by_name else qs.order_by("id"), first, after)
 
     @classmethod
     def is_type_of(cls, obj, info) -> bool:

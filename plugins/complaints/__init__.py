@@ -85,3 +85,12 @@ async def kehu_shutdown(kehu):
     from .service import stop_scheduler
 
     await stop_scheduler(kehu)
+
+
+@hookimpl
+async def kehu_bulk_loaded(reason, customer_ids, kehu):
+    """``kehu demo``: add demo complaints to the demo customers."""
+    if reason == "demo":
+        from .demo import seed_complaints
+
+        await seed_complaints(kehu, customer_ids)

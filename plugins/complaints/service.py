@@ -12,7 +12,6 @@ Writes run inside ``kehu.writes.write_scope`` (GraphQL mutations already do).
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
 import statistics
@@ -22,13 +21,14 @@ from typing import TYPE_CHECKING, Any
 from tortoise.expressions import Q, Subquery
 
 from kehu import validation as v
+from kehu import jobs
 from kehu.access import Viewer, visible_customers
 from kehu.customers import get_visible_customer, resolve_owner_for
 from kehu.errors import Conflict, NotFound, ValidationError
 from kehu.interactions import log_interaction
 from kehu.models import AccountOwner, Customer, Direction, Interaction, InteractionKind, Role
 from kehu.schema.relay import to_global_id
-from kehu.writes import Rollback, current_scope, emit, record_change, write_scope
+from kehu.writes import Rollback, current_scope, emit, publish, record_change, write_scope
 
 from .models import (
     Complaint,
@@ -169,6 +169,8 @@ async def _record_breaches(complaint: Complaint, now: dt.datetime, actor: Accoun
             note=f"{label} deadline {_fmt(due)} passed ({complaint.priority.value} priority)",
         ))
         record_change("Complaint", complaint.id, {column: (None, due)})
+        publish("complaint.sla_breached", customer_id=complaint.customer_id,
+                node_id=to_global_id("Complaint", complaint.id), deadline=label.replace("-", "_"))
     return entries
 
 
@@ -359,6 +361,8 @@ async def file_complaint(viewer: Viewer, data: dict[str, Any], settings: Complai
         "category": (None, category), "channel": (None, channel), "assignee_id": (None, assignee.id),
     })
     emit("kehu_complaint_filed", complaint=complaint)
+    publish("complaint.filed", customer_id=customer.id, node_id=to_global_id("Complaint", complaint.id),
+            status=S.RECEIVED.value, priority=priority.value)
     return complaint
 
 
@@ -455,6 +459,8 @@ async def transition_complaint(
         name: (before[name], changes[name]) for name in changes if name != "updated_at" and before[name] != changes[name]
     })
     emit("kehu_complaint_transitioned", complaint=complaint, from_status=current, to_status=target)
+    publish("complaint.status_changed", customer_id=complaint.customer_id,
+            node_id=to_global_id("Complaint", complaint.id), status=target.value, fromStatus=current.value)
     if target is S.RESOLVED:
         emit("kehu_complaint_resolved", complaint=complaint)
         # Answered by the surveys plugin when it is enabled; nobody listens otherwise.
@@ -485,6 +491,7 @@ async def assign_complaint(
         await _add_entry(complaint, now, viewer.owner, TimelineKind.ASSIGNED,
                          note=text + (f": {note}" if note else ""))
         emit("kehu_complaint_assigned", complaint=complaint, previous_assignee=previous, assignee=assignee)
+        publish("complaint.assigned", customer_id=complaint.customer_id, node_id=to_global_id("Complaint", complaint.id))
     record_change("Complaint", complaint.id, {"assignee_id": (previous_id, assignee.id)} if previous_id != assignee.id else {})
     return complaint
 
@@ -577,6 +584,8 @@ async def _escalate_if_due(
         "escalated_at": (None, now), "assignee_id": (previous_id, complaint.assignee_id),
     })
     emit("kehu_complaint_escalated", complaint=complaint, reason=reason)
+    publish("complaint.escalated", customer_id=complaint.customer_id, node_id=to_global_id("Complaint", complaint.id),
+            priority=complaint.priority.value)
     result.escalated.append(complaint.id)
     return True
 
@@ -621,51 +630,24 @@ async def check_sla_command(kehu: Kehu, args: Any) -> int:
     return 0
 
 
-class SlaScheduler:
-    """Runs ``check_sla`` every ``interval`` minutes in the server's event loop."""
-
-    def __init__(self, kehu: Kehu, interval_minutes: float):
-        self.kehu = kehu
-        self.interval = interval_minutes * 60
-        self.task: asyncio.Task | None = None
-
-    def start(self) -> None:
-        self.task = asyncio.get_running_loop().create_task(self._run(), name="kehu complaints SLA scheduler")
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
-            try:
-                result = await check_sla(self.kehu)
-                if result.breaches or result.escalated:
-                    log.info("SLA check: %d breach(es), %d escalation(s)", len(result.breaches), len(result.escalated))
-            except Exception:  # a failed round is logged; the next one runs anyway
-                log.exception("SLA check failed")
-
-    async def stop(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
-            try:
-                await self.task
-            except asyncio.CancelledError:
-                pass
-            self.task = None
+SLA_JOB = "complaints.sla"
 
 
-_schedulers: dict[int, SlaScheduler] = {}
+async def scheduled_sla_check(kehu: Kehu) -> None:
+    result = await check_sla(kehu)
+    if result.breaches or result.escalated:
+        log.info("SLA check: %d breach(es), %d escalation(s)", len(result.breaches), len(result.escalated))
 
 
 def start_scheduler(kehu: Kehu) -> None:
+    """Check SLAs every ``scheduler_interval_minutes`` in one worker (kehu.jobs)."""
     settings: ComplaintsSettings = kehu.settings_for("complaints")
-    if settings.scheduler_interval_minutes > 0 and id(kehu) not in _schedulers:
-        scheduler = _schedulers[id(kehu)] = SlaScheduler(kehu, settings.scheduler_interval_minutes)
-        scheduler.start()
+    if settings.scheduler_interval_minutes > 0:
+        jobs.every(kehu, SLA_JOB, settings.scheduler_interval_minutes * 60, lambda: scheduled_sla_check(kehu))
 
 
 async def stop_scheduler(kehu: Kehu) -> None:
-    scheduler = _schedulers.pop(id(kehu), None)
-    if scheduler is not None:
-        await scheduler.stop()
+    await jobs.stop(kehu, SLA_JOB)
 
 
 # --------------------------------------------------------------------------- statistics

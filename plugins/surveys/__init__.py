@@ -40,6 +40,15 @@ def kehu_permissions():
 
 
 @hookimpl
+def kehu_field_policies():
+    from kehu.policies import FieldPolicy, Strategy
+
+    # What a customer wrote in their own words is personal; analysts get the scores.
+    staff = {"ADMIN": Strategy.CLEAR, "MANAGER": Strategy.CLEAR, "AGENT": Strategy.CLEAR}
+    return [FieldPolicy("SurveyTextAnswer", "text", kind="text", roles={**staff, "ANALYST": Strategy.REDACT})]
+
+
+@hookimpl
 def kehu_graphql(graphql):
     from . import graphql as types
 
@@ -58,6 +67,15 @@ def kehu_routes(kehu):
     from .page import survey_routes
 
     return survey_routes(kehu)
+
+
+@hookimpl
+async def kehu_bulk_loaded(reason, customer_ids, kehu):
+    """``kehu demo``: a demo survey answered by many of the demo customers."""
+    if reason == "demo":
+        from .demo import seed_surveys
+
+        await seed_surveys(kehu, customer_ids)
 
 
 @hookimpl

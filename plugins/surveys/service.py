@@ -28,7 +28,8 @@ from kehu import validation as v
 from kehu.access import Viewer, visible_customers
 from kehu.errors import NotFound, ValidationError
 from kehu.models import Customer, Direction, Interaction, InteractionKind
-from kehu.writes import emit, record_change, write_scope
+from kehu.schema.relay import to_global_id
+from kehu.writes import emit, publish, record_change, write_scope
 
 from .models import (
     Answer,
@@ -581,6 +582,8 @@ async def submit_response(
     if detractor and settings.detractor_follow_up_days:
         await _follow_up(customer, survey, now, settings.detractor_follow_up_days)
     emit("kehu_survey_response_received", response=response, survey=survey, customer=customer, detractor=detractor)
+    publish("survey.response_received", customer_id=customer.id, node_id=to_global_id("SurveyResponse", response.id),
+            detractor=detractor)
     return response
 
 

@@ -515,12 +515,16 @@ def test_schema_names_match_the_issue():
 
 
 def test_no_scheduler_when_the_interval_is_zero(app):
-    assert id(app.kehu) not in service._schedulers
+    from kehu import jobs
+
+    assert service.SLA_JOB not in jobs._jobs.get(app.kehu, {})
 
 
-def test_scheduler_runs_when_enabled_and_stops_with_the_app(make_app):
+def test_scheduler_runs_as_a_one_worker_job_and_stops_with_the_app(make_app):
+    from kehu import jobs
+
     app = make_app(enabled=("complaints",), settings={"complaints": {"scheduler_interval_minutes": 5}})
-    scheduler = service._schedulers[id(app.kehu)]
-    assert scheduler.task is not None and not scheduler.task.done()
+    job = jobs._jobs[app.kehu][service.SLA_JOB]
+    assert job.seconds == 300 and job.task is not None and not job.task.done()
     app.__exit__(None, None, None)
-    assert id(app.kehu) not in service._schedulers and scheduler.task is None
+    assert service.SLA_JOB not in jobs._jobs.get(app.kehu, {}) and job.task is None

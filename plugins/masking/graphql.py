@@ -1,0 +1,160 @@
+"""GraphQL of the masking plugin: the field extension every personal field gets,
+``revealField``, ``disclosureLog`` and the ``Disclosure`` type.
+
+No ``from __future__ import annotations``: it breaks strawberry's lazy types.
+"""
+
+import datetime as dt
+import inspect
+import json
+from typing import Any, Optional
+
+import strawberry
+from strawberry.extensions import FieldExtension
+from strawberry.types import Info
+
+from kehu.access import require_viewer
+from kehu.policies import FieldPolicy, Strategy
+from kehu.schema import Connection, Node, Payload, from_global_id, paginate, to_global_id
+
+from . import models, service
+
+
+class MaskedField(FieldExtension):
+    """Shows a personal field as the viewer may see it. Installed only on fields
+    with a policy (compiled at start-up), so no other field pays for it."""
+
+    def __init__(self, policy: FieldPolicy):
+        self.key = policy.key
+        self.owner_aware = policy.type_name == "Customer"
+        self._masking: Any = None
+        self._compiled: Any = None
+
+    def _show(self, source: Any, info: Info, value: Any) -> Any:
+        masking = self._masking
+        if masking is None:
+            masking = self._masking = info.context.kehu.field_guard
+            self._compiled = masking.policies[self.key]
+        viewer = info.context.viewer
+        if viewer is None:
+            strategy = Strategy.REDACT
+        else:
+            strategy = self._compiled.for_role(viewer.role.value)
+            if (
+                strategy is not Strategy.CLEAR
+                and self.owner_aware
+                and masking.settings.owner_sees_clear
+                and getattr(source, "owner_id", None) == viewer.id
+            ):
+                strategy = Strategy.CLEAR
+        return masking.show(strategy, self._compiled, value)
+
+    def resolve(self, next_, source, info, **kwargs):
+        return self._show(source, info, next_(source, info, **kwargs))
+
+    async def resolve_async(self, next_, source, info, **kwargs):
+        result = next_(source, info, **kwargs)
+        if inspect.isawaitable(result):
+            result = await result
+        return self._show(source, info, result)
+
+
+def enforce(policy: FieldPolicy, field: Any) -> list[FieldExtension]:
+    return [MaskedField(policy)]
+
+
+# --------------------------------------------------------------------------- types
+
+
+@strawberry.type(description="One reveal of a masked personal field in clear (append-only).")
+class Disclosure(Node):
+    at: dt.datetime
+    actor_label: str = strawberry.field(description="Who revealed it, as they were then.")
+    field: str = strawberry.field(description="The policy key revealed, e.g. Customer.phone.")
+    reason: str
+    request_id: Optional[str]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(to_global_id("Disclosure", self.id))
+
+    @strawberry.field
+    async def actor(self, info: Info) -> Optional["AccountOwner"]:
+        return await info.context.loaders.owner.load(self.actor_id)
+
+    @strawberry.field(description="Whose field it was (null if no longer visible to the viewer).")
+    async def customer(self, info: Info) -> Optional["Customer"]:
+        return await info.context.loaders.customer.load(self.customer_id)
+
+    @classmethod
+    def is_type_of(cls, obj, info) -> bool:
+        return isinstance(obj, models.Disclosure)
+
+
+@strawberry.input
+class RevealFieldInput:
+    customer_id: strawberry.ID
+    field: str = strawberry.field(description="A personal field of Customer: phone, email, name, address, attributes.<key>.")
+    reason: Optional[str] = strawberry.field(default=None, description="Why you need the clear value (required).")
+
+
+@strawberry.type
+class RevealFieldPayload(Payload):
+    value: Optional[str] = strawberry.field(default=None, description="The clear value (JSON text for non-text attributes).")
+    disclosure: Optional[Disclosure] = None
+
+
+@strawberry.input
+class DisclosureFilterInput:
+    customer_id: Optional[strawberry.ID] = None
+    actor_id: Optional[strawberry.ID] = None
+
+
+@strawberry.type
+class MaskingQuery:
+    @strawberry.field(description="Reveals of personal fields, newest first (admins).")
+    async def disclosure_log(
+        self,
+        info: Info,
+        first: Optional[int] = None,
+        after: Optional[str] = None,
+        filter: Optional[DisclosureFilterInput] = None,
+    ) -> Connection[Disclosure]:
+        require_viewer(info.context.viewer).require("masking.disclosures.read")
+        qs = models.Disclosure.all()
+        if filter is not None:
+            if filter.customer_id is not None:
+                qs = qs.filter(customer_id=from_global_id(filter.customer_id, "Customer", field="filter.customerId")[1])
+            if filter.actor_id is not None:
+                qs = qs.filter(actor_id=from_global_id(filter.actor_id, "AccountOwner", field="filter.actorId")[1])
+        return await paginate(qs.order_by("-id"), first, after)
+
+
+@strawberry.type
+class MaskingMutation:
+    @strawberry.mutation(description="Show one personal field of a customer in clear, with a reason; "
+                         "rate-limited and recorded in the disclosure log.")
+    async def reveal_field(self, info: Info, input: RevealFieldInput) -> RevealFieldPayload:
+        ctx = info.context
+        customer_id = from_global_id(input.customer_id, "Customer", field="customerId")[1]
+        value, disclosure = await service.reveal_field(
+            ctx.kehu, require_viewer(ctx.viewer), customer_id, input.field, input.reason, request_id=ctx.request_id
+        )
+        if value is not None and not isinstance(value, str):
+            value = json.dumps(value, ensure_ascii=False)
+        return RevealFieldPayload(value=value, disclosure=disclosure)
+
+
+async def resolve_disclosure_node(info: Info, pk: int):
+    viewer = info.context.viewer
+    if viewer is None or not viewer.can("masking.disclosures.read"):
+        return None
+    return await models.Disclosure.get_or_none(id=pk)
+
+
+def register(graphql) -> None:
+    graphql.enforce_field_policies(enforce)
+    graphql.query(MaskingQuery)
+    graphql.mutation(MaskingMutation)
+    graphql.types(Disclosure)
+    graphql.node("Disclosure", resolve_disclosure_node)

@@ -1,0 +1,261 @@
+"""Encryption at rest of core columns, below the ORM.
+
+The core reads and writes ``Customer.phone`` as usual; what reaches the database
+is ciphertext. Each encrypted column's Tortoise field gets a ``to_db_value`` that
+seals after the field's own validation (so length rules apply to the clear
+value), and a ``to_python_value`` that opens on load — so every path through the
+ORM (GraphQL, exports, imports, ``values_list``, plugins) sees clear values, and
+only the database sees ciphertext. Bulk inserts (import, demo) go through
+``to_db_value`` too: no clear value is ever written.
+
+Tortoise hands native column types (text) to the model without calling
+``to_python_value``; the encrypted columns are moved to its "complex" list (the
+ones that are converted) when the plugin starts. The field objects are shared by
+every application in the process, so the hooks look up the sealer of the *current*
+Tortoise context and do nothing where masking is not enabled.
+
+Audit entries hold before/after values, so their ``changes`` are sealed the same
+way, field by field. Blind-index rows are kept by a ``post_save`` listener; bulk
+inserts, which fire no signals, are indexed on ``kehu_bulk_loaded``.
+"""
+
+from __future__ import annotations
+
+import json
+import types
+from typing import Any, Callable
+
+from tortoise.context import TortoiseContext, get_current_context
+from tortoise.signals import post_save
+
+from kehu.models import AuditEntry, Customer
+
+from .crypto import Keyring, is_sealed
+from .settings import ENCRYPTABLE_COLUMNS
+
+
+class Sealer:
+    """What one application encrypts, and with which keys."""
+
+    def __init__(self, keyring: Keyring, columns: tuple[str, ...], attributes: tuple[str, ...]):
+        self.keyring = keyring
+        self.columns = frozenset(columns)
+        self.attributes = frozenset(attributes)
+
+    # -- columns and attributes -----------------------------------------------------
+
+    def seal_column(self, column: str, value: Any) -> Any:
+        if column in self.columns and isinstance(value, str) and not is_sealed(value):
+            return self.keyring.seal(value, f"Customer.{column}")
+        return value
+
+    def open_column(self, column: str, value: Any) -> Any:
+        if is_sealed(value):
+            return self.keyring.open(value, f"Customer.{column}")
+        return value
+
+    def seal_attributes(self, value: Any) -> Any:
+        if not self.attributes or not isinstance(value, dict):
+            return value
+        out = dict(value)
+        for key in self.attributes & out.keys():
+            item = out[key]
+            if item is not None and not is_sealed(item):
+                out[key] = self.keyring.seal(json.dumps(item, ensure_ascii=False), f"Customer.attributes.{key}")
+        return out
+
+    def open_attributes(self, value: Any) -> Any:
+        if not isinstance(value, dict) or not any(is_sealed(v) for v in value.values()):
+            return value
+        return {
+            k: json.loads(self.keyring.open(v, f"Customer.attributes.{k}")) if is_sealed(v) else v
+            for k, v in value.items()
+        }
+
+    def blind_index_values(self, customer: Any) -> list[tuple[str, str]]:
+        """``(field, digest)`` rows for a customer's encrypted values, current key."""
+        rows = []
+        for column in sorted(self.columns):
+            value = getattr(customer, column, None)
+            if isinstance(value, str) and value and not is_sealed(value):
+                key = f"Customer.{column}"
+                rows.append((key, self.keyring.blind_indexes(normalise(column, value), key)[0]))
+        attributes = getattr(customer, "attributes", None) or {}
+        for name in sorted(self.attributes):
+            value = attributes.get(name) if isinstance(attributes, dict) else None
+            if value is not None and not is_sealed(value):
+                key = f"Customer.attributes.{name}"
+                rows.append((key, self.keyring.blind_indexes(normalise(name, str(value)), key)[0]))
+        return rows
+
+    # -- audit entries --------------------------------------------------------------
+
+    def _convert_changes(self, changes: Any, convert: Callable[[str, Any], Any]) -> Any:
+        """Apply ``convert(column, value)`` to each before/after value of an
+        encrypted customer field in ``changes`` (its own and nested "Customer:<id>")."""
+        if not isinstance(changes, dict):
+            return changes
+        out = {}
+        for name, entry in changes.items():
+            if isinstance(name, str) and name.startswith("Customer:") and isinstance(entry, dict):
+                out[name] = self._convert_entry_fields(entry, convert)
+            else:
+                out[name] = entry
+        return out
+
+    def _convert_entry_fields(self, entry: dict, convert: Callable[[str, Any], Any]) -> dict:
+        out = {}
+        for name, change in entry.items():
+            if (name in self.columns or name == "attributes" or name in ENCRYPTABLE_COLUMNS) and isinstance(change, dict):
+                out[name] = {k: convert(name, v) if k in ("before", "after") else v for k, v in change.items()}
+            else:
+                out[name] = change
+        return out
+
+    def seal_changes(self, entity_type: str | None, changes: Any) -> Any:
+        def seal(column: str, value: Any) -> Any:
+            return self.seal_attributes(value) if column == "attributes" else self.seal_column(column, value)
+
+        changes = self._convert_changes(changes, seal)
+        if entity_type == "Customer" and isinstance(changes, dict):
+            changes = self._convert_entry_fields(changes, seal)
+        return changes
+
+    def open_changes(self, changes: Any) -> Any:
+        def open_(column: str, value: Any) -> Any:
+            return self.open_attributes(value) if column == "attributes" else self.open_column(column, value)
+
+        if not isinstance(changes, dict) or "kehu:e1:" not in json.dumps(changes, default=str):
+            return changes
+        return self._convert_entry_fields(self._convert_changes(changes, open_), open_)
+
+
+def normalise(kind_or_column: str, value: str) -> str:
+    """What exact-match lookup compares: phone numbers by their digits (and a
+    leading +), e-mail addresses case-insensitively, anything else trimmed."""
+    value = value.strip()
+    if "phone" in kind_or_column:
+        return ("+" if value.startswith("+") else "") + "".join(ch for ch in value if ch.isdigit())
+    if "email" in kind_or_column:
+        return value.lower()
+    return value
+
+
+# --------------------------------------------------------------------------- the ORM hooks
+
+_sealers: dict[int, Sealer] = {}
+_installed = False
+
+
+def active() -> Sealer | None:
+    ctx = get_current_context()
+    return _sealers.get(id(ctx)) if ctx is not None else None
+
+
+def _bind(field_object: Any, to_db_value: Callable, to_python_value: Callable) -> None:
+    # Bound methods, like the originals: Tortoise's values() skips converters that
+    # are plain functions (it takes them for its identity lambdas).
+    field_object.to_db_value = types.MethodType(to_db_value, field_object)
+    field_object.to_python_value = types.MethodType(to_python_value, field_object)
+
+
+def _column_hooks(field_object: Any, column: str) -> None:
+    to_db, to_python = field_object.to_db_value, field_object.to_python_value
+
+    def to_db_value(_field: Any, value: Any, instance: Any) -> Any:
+        value = to_db(value, instance)  # the field's own checks see the clear value
+        sealer = active()
+        return sealer.seal_column(column, value) if sealer is not None else value
+
+    def to_python_value(_field: Any, value: Any) -> Any:
+        value = to_python(value)
+        if is_sealed(value):
+            sealer = active()
+            if sealer is not None:
+                return sealer.open_column(column, value)
+        return value
+
+    _bind(field_object, to_db_value, to_python_value)
+
+
+def _attributes_hooks(field_object: Any) -> None:
+    to_db, to_python = field_object.to_db_value, field_object.to_python_value
+
+    def to_db_value(_field: Any, value: Any, instance: Any) -> Any:
+        sealer = active()
+        return to_db(sealer.seal_attributes(value) if sealer is not None else value, instance)
+
+    def to_python_value(_field: Any, value: Any) -> Any:
+        value = to_python(value)
+        sealer = active()
+        return sealer.open_attributes(value) if sealer is not None else value
+
+    _bind(field_object, to_db_value, to_python_value)
+
+
+def _changes_hooks(field_object: Any) -> None:
+    to_db, to_python = field_object.to_db_value, field_object.to_python_value
+
+    def to_db_value(_field: Any, value: Any, instance: Any) -> Any:
+        sealer = active()
+        if sealer is not None:
+            value = sealer.seal_changes(getattr(instance, "entity_type", None), value)
+        return to_db(value, instance)
+
+    def to_python_value(_field: Any, value: Any) -> Any:
+        value = to_python(value)
+        sealer = active()
+        return sealer.open_changes(value) if sealer is not None else value
+
+    _bind(field_object, to_db_value, to_python_value)
+
+
+async def _index_saved_customer(sender, instance, created, using_db, update_fields) -> None:
+    sealer = active()
+    if sealer is None:
+        return
+    touched = set(update_fields) if update_fields else None
+    if touched is not None and not (touched & (sealer.columns | ({"attributes"} if sealer.attributes else set()))):
+        return
+    await write_blind_indexes(sealer, [instance], using_db)
+
+
+async def write_blind_indexes(sealer: Sealer, customers: list[Any], using_db: Any = None) -> None:
+    """Replace the blind-index rows of ``customers`` (clear values in memory)."""
+    from .models import BlindIndex
+
+    if not customers:
+        return
+    ids = [c.pk for c in customers]
+    query = BlindIndex.filter(customer_id__in=ids)
+    await (query.using_db(using_db) if using_db is not None else query).delete()
+    rows = [
+        BlindIndex(customer_id=c.pk, field=key, digest=digest)
+        for c in customers for key, digest in sealer.blind_index_values(c)
+    ]
+    if rows:
+        await BlindIndex.bulk_create(rows, using_db=using_db)
+
+
+def install(ctx: TortoiseContext, sealer: Sealer) -> None:
+    """Encrypt ``sealer``'s fields in this Tortoise context (call after init)."""
+    global _installed
+    if not _installed:
+        fields_map = Customer._meta.fields_map
+        for column in ENCRYPTABLE_COLUMNS:
+            _column_hooks(fields_map[column], column)
+        _attributes_hooks(fields_map["attributes"])
+        _changes_hooks(AuditEntry._meta.fields_map["changes"])
+        post_save(Customer)(_index_saved_customer)
+        _installed = True
+    meta = Customer._meta
+    for entry in list(meta.db_native_fields):
+        if entry[1] in ENCRYPTABLE_COLUMNS:
+            meta.db_native_fields.remove(entry)
+            meta.db_complex_fields.append(entry)
+    _sealers[id(ctx)] = sealer
+
+
+def uninstall(ctx: TortoiseContext | None) -> None:
+    if ctx is not None:
+        _sealers.pop(id(ctx), None)
