@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import strawberry
 from strawberry.annotation import StrawberryAnnotation
 from strawberry.exceptions import DuplicatedTypeName
-from strawberry.extensions import ParserCache, ValidationCache
+from strawberry.extensions import ParserCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types.base import has_object_definition
@@ -28,7 +28,7 @@ from kehu.errors import PluginError
 
 from . import root
 from .extensions import IntrospectionGuard, KehuErrors, RootAccess, WriteOperation, _is_expected
-from .limits import QueryLimits, RateLimit, build_rules
+from .limits import LimitedValidationCache, QueryLimits, RateLimit
 from .plain_resolvers import install_plain_resolvers
 from .registry import Contribution, GraphQLRegistry
 from .relay import Node
@@ -194,7 +194,6 @@ def build_schema(kehu: Kehu) -> KehuSchema:
 
     limits = kehu.config.limits
     page_default = kehu.config.kehu.page_size_default
-    rules = build_rules(limits, page_default)  # built once: keeps the validation cache valid
     try:
         schema = KehuSchema(
             query=Query,
@@ -204,10 +203,10 @@ def build_schema(kehu: Kehu) -> KehuSchema:
             extensions=[
                 KehuErrors,
                 IntrospectionGuard,
-                lambda: QueryLimits(limits=limits, rules=rules, default_page=page_default),
+                lambda: QueryLimits(limits=limits, default_page=page_default),
                 RateLimit,
                 lambda: ParserCache(maxsize=512),
-                lambda: ValidationCache(maxsize=512),
+                lambda: LimitedValidationCache(limits=limits, maxsize=512),
             ],
             config=StrawberryConfig(relay_max_results=100),
         )
