@@ -135,6 +135,16 @@ def load_config(path: str | os.PathLike | None = None, *, required: bool = False
     return config
 
 
+def _section(raw: dict[str, Any], name: str, model: type[Strict]) -> Any:
+    """Validate one fixed section of plugins.toml; errors name ``section.key``."""
+    try:
+        return model(**raw.get(name, {}))
+    except PydanticError as exc:
+        raise ConfigError(format_pydantic_error(name, exc)) from None
+    except TypeError:
+        raise ConfigError(f"{name}: must be a table") from None
+
+
 def parse_config(raw: dict[str, Any]) -> Config:
     """Validate the parsed TOML document; plugin sections are validated later by
     each plugin's settings model, once the plugins are loaded."""
@@ -167,38 +177,13 @@ def parse_config(raw: dict[str, Any]) -> Config:
         if not isinstance(perms, list) or not all(isinstance(p, str) for p in perms):
             raise ConfigError(f"roles.{role}: must be a list of permission names")
         grants[role] = tuple(perms)
-    try:
-        kehu = ServerSettings(**raw.get("kehu", {}))
-    except PydanticError as exc:
-        raise ConfigError(format_pydantic_error("kehu", exc)) from None
-    except TypeError:
-        raise ConfigError("kehu: must be a table") from None
-    try:
-        auth = AuthSettings(**raw.get("auth", {}))
-    except PydanticError as exc:
-        raise ConfigError(format_pydantic_error("auth", exc)) from None
-    except TypeError:
-        raise ConfigError("auth: must be a table") from None
-    try:
-        limits = LimitSettings(**raw.get("limits", {}))
-    except PydanticError as exc:
-        raise ConfigError(format_pydantic_error("limits", exc)) from None
-    except TypeError:
-        raise ConfigError("limits: must be a table") from None
-    try:
-        cors = CorsSettings(**raw.get("cors", {}))
-    except PydanticError as exc:
-        raise ConfigError(format_pydantic_error("cors", exc)) from None
-    except TypeError:
-        raise ConfigError("cors: must be a table") from None
+    kehu = _section(raw, "kehu", ServerSettings)
+    auth = _section(raw, "auth", AuthSettings)
+    limits = _section(raw, "limits", LimitSettings)
+    cors = _section(raw, "cors", CorsSettings)
     if "*" in cors.allow_origins and cors.allow_credentials:
         raise ConfigError("cors.allow_origins: '*' cannot be combined with allow_credentials = true")
-    try:
-        documents = DocumentSettings(**raw.get("documents", {}))
-    except PydanticError as exc:
-        raise ConfigError(format_pydantic_error("documents", exc)) from None
-    except TypeError:
-        raise ConfigError("documents: must be a table") from None
+    documents = _section(raw, "documents", DocumentSettings)
     return Config(
         kehu=kehu, auth=auth, limits=limits, cors=cors, documents=documents, enabled=tuple(enabled), plugin_settings=plugins, role_grants=grants
     )

@@ -8,7 +8,7 @@ and ``Node`` for IDs, and ``GraphQLRegistry`` (handed to ``kehu_graphql``).
 
 from .loaders import nested_connection
 from .registry import GraphQLRegistry
-from .relay import Connection, Node, from_global_id, make_connection, paginate, to_global_id
+from .relay import Connection, Node, from_global_id, make_connection, paginate, pk_from_global_id, to_global_id
 from .types import Payload, UserError
 
 
@@ -29,5 +29,6 @@ __all__ = [
     "make_connection",
     "nested_connection",
     "paginate",
+    "pk_from_global_id",
     "to_global_id",
 ]

@@ -55,6 +55,11 @@ def from_global_id(global_id: str, expected: str | tuple[str, ...] | None = None
     return type_name, pk
 
 
+def pk_from_global_id(global_id: str, type_name: str, field: str = "id") -> int:
+    """The integer pk of a global ID that must name a ``type_name``."""
+    return from_global_id(global_id, type_name, field=field)[1]
+
+
 def encode_cursor(offset: int) -> str:
     return base64.urlsafe_b64encode(f"o:{offset}".encode()).decode().rstrip("=")
 

@@ -11,12 +11,12 @@ from kehu import interactions as interaction_service
 from kehu import owners as owner_service
 from kehu.access import require_viewer, visible_owners
 from kehu.plugin_manager import await_me_maybe
-from kehu.errors import NotFound, PermissionDenied, ValidationError
+from kehu.errors import ValidationError
 from kehu.models import AccessToken, AuditEntry as AuditEntryModel, TokenKind
 from kehu.writes import write_scope
 
 from . import relay
-from .relay import Connection, Node, from_global_id
+from .relay import Connection, Node, from_global_id, pk_from_global_id
 from .types import (  # CustomerFilterInput: rebound to the composed input at build time
     CustomerFilterInput,
     ApiToken,
@@ -217,8 +217,7 @@ def _audit_as_seen(info: Info, entries: list) -> list:
     return entries
 
 
-def _pk(global_id: strawberry.ID, type_name: str, field: str = "id") -> int:
-    return from_global_id(global_id, type_name, field=field)[1]
+_pk = pk_from_global_id  # the one "global ID -> pk" helper (kehu.schema)
 
 
 @strawberry.type

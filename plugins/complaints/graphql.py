@@ -12,7 +12,7 @@ import strawberry
 from strawberry.types import Info
 
 from kehu.access import require_viewer
-from kehu.schema import Connection, Node, Payload, from_global_id, nested_connection, paginate, to_global_id
+from kehu.schema import Connection, Node, Payload, from_global_id, nested_connection, paginate, pk_from_global_id, to_global_id
 
 from . import models, service
 
@@ -22,8 +22,7 @@ ComplaintChannel = strawberry.enum(models.ComplaintChannel, description="How the
 ComplaintTimelineKind = strawberry.enum(models.TimelineKind, name="ComplaintTimelineKind")
 
 
-def _pk(global_id: strawberry.ID, type_name: str, field: str) -> int:
-    return from_global_id(global_id, type_name, field=field)[1]
+_pk = pk_from_global_id  # the one "global ID -> pk" helper (kehu.schema)
 
 
 def _pks(ids: Optional[list[strawberry.ID]], type_name: str, field: str) -> Optional[list[int]]:

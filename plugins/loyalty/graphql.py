@@ -16,7 +16,7 @@ from strawberry.types import Info
 
 from kehu.access import require_viewer, visible_customers
 from kehu.schema import relay
-from kehu.schema.relay import Connection, Node, from_global_id, to_global_id
+from kehu.schema.relay import Connection, Node, from_global_id, pk_from_global_id, to_global_id
 from kehu.schema.types import Payload
 
 from . import models, service
@@ -33,8 +33,7 @@ class SummaryPeriod(Enum):
     MONTH = "MONTH"
 
 
-def _pk(global_id: strawberry.ID, type_name: str, field: str) -> int:
-    return from_global_id(global_id, type_name, field=field)[1]
+_pk = pk_from_global_id  # the one "global ID -> pk" helper (kehu.schema)
 
 
 def _settings(info: Info):

@@ -15,7 +15,7 @@ import strawberry
 from strawberry.types import Info
 
 from kehu.access import require_viewer
-from kehu.schema import Connection, Node, Payload, UserError, from_global_id, paginate, to_global_id
+from kehu.schema import Connection, Node, Payload, UserError, from_global_id, paginate, pk_from_global_id, to_global_id
 
 from . import models, service
 
@@ -33,8 +33,7 @@ def _now(info: Info) -> dt.datetime:
     return info.context.kehu.clock.now()
 
 
-def _pk(global_id: strawberry.ID, type_name: str, field: str = "id") -> int:
-    return from_global_id(global_id, type_name, field=field)[1]
+_pk = pk_from_global_id  # the one "global ID -> pk" helper (kehu.schema)
 
 
 # --------------------------------------------------------------------------- surveys
