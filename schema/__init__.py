@@ -3,10 +3,15 @@
 What plugin authors use from here: ``Payload`` and ``UserError`` for mutation
 results, ``Connection``/``paginate`` for lists (``nested_connection`` for a
 list under each item of a page, batched), ``to_global_id``/``from_global_id``
-and ``Node`` for IDs, and ``GraphQLRegistry`` (handed to ``kehu_graphql``).
+and ``Node`` for IDs, ``GraphQLRegistry`` (handed to ``kehu_graphql``),
+``batch_field`` for a field resolved for a whole page of parents in one call, and
+``ValueTransform`` for a field extension that only changes a value (it keeps the
+field on the fast path).
 """
 
-from .loaders import nested_connection
+from .batch import batch_field
+from .extensions import ValueTransform
+from .loaders import nested_connection, nested_connections
 from .registry import GraphQLRegistry
 from .relay import Connection, Node, from_global_id, make_connection, paginate, pk_from_global_id, to_global_id
 from .types import Payload, UserError
@@ -20,6 +25,8 @@ def build_schema(kehu):
 
 __all__ = [
     "GraphQLRegistry",
+    "ValueTransform",
+    "batch_field",
     "Connection",
     "Node",
     "Payload",
@@ -28,6 +35,7 @@ __all__ = [
     "from_global_id",
     "make_connection",
     "nested_connection",
+    "nested_connections",
     "paginate",
     "pk_from_global_id",
     "to_global_id",

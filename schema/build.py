@@ -27,6 +27,7 @@ from strawberry.utils.str_converters import to_camel_case
 from kehu.errors import PluginError
 
 from . import root
+from .executor import KehuExecutor
 from .extensions import IntrospectionGuard, KehuErrors, RootAccess, WriteOperation, _is_expected
 from .limits import LimitedValidationCache, QueryLimits, RateLimit
 from .plain_resolvers import install_plain_resolvers
@@ -209,6 +210,7 @@ def build_schema(kehu: Kehu) -> KehuSchema:
                 lambda: LimitedValidationCache(limits=limits, maxsize=512),
             ],
             config=StrawberryConfig(relay_max_results=100),
+            execution_context_class=KehuExecutor,
         )
     except DuplicatedTypeName as exc:
         raise PluginError(f"two plugins define the GraphQL type '{exc.args[0] if exc.args else exc}'") from None

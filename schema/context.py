@@ -27,6 +27,8 @@ class Context:
     connection_params: dict[str, Any] | None = None
     # Plugins keep their own per-request loaders here, keyed by plugin name.
     plugin_loaders: dict[str, Any] = field(default_factory=dict)
+    # Batch fields' prefetched values (kehu.schema.batch), filled by the executor.
+    batch_results: dict[Any, Any] = field(default_factory=dict)
 
     @cached_property
     def loaders(self) -> Loaders:

@@ -12,6 +12,7 @@ None of these wraps ordinary (non-root) fields, so they cost nothing per field.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import re
 from typing import Any
@@ -33,6 +34,28 @@ def _user_error(error: KehuError):
     from .types import UserError
 
     return UserError(field=error.field, code=error.code, message=error.message)
+
+
+class ValueTransform(FieldExtension):
+    """A field extension that only changes the resolved value — masking a personal
+    field, say. Implement ``transform``; kehu compiles it into the field's plain
+    resolver (schema/plain_resolvers.py), so a plain field with only such
+    extensions keeps the executor's fast path instead of strawberry's per-field
+    ``Info`` and extension chain. ``transform`` must be synchronous, must not write,
+    and must give the same answer when called twice."""
+
+    def transform(self, source: Any, context: Any, value: Any) -> Any:
+        """``value`` as the requester (``context.viewer``) may see it."""
+        raise NotImplementedError
+
+    def resolve(self, next_, source, info, **kwargs):
+        return self.transform(source, info.context, next_(source, info, **kwargs))
+
+    async def resolve_async(self, next_, source, info, **kwargs):
+        result = next_(source, info, **kwargs)
+        if inspect.isawaitable(result):
+            result = await result
+        return self.transform(source, info.context, result)
 
 
 class RootAccess(FieldExtension):

@@ -1,16 +1,17 @@
-"""Per-request DataLoaders: a page of N customers costs a constant number of queries.
+"""Per-request loading: a page of N customers costs a constant number of queries.
 
 "The last n interactions of each customer" — or a plugin's "complaints of each
 customer" — is one ``ROW_NUMBER() OVER (PARTITION BY parent …)`` statement for the
 whole page (a limited prefetch would limit globally, not per parent) that returns
 the rows themselves, plus one ``GROUP BY`` when ``totalCount`` is asked for.
-``nested_connection`` gives plugins the same for their own lists.
+``nested_connections`` gives batch fields (kehu.schema.batch_field) the same for
+their own lists; ``nested_connection`` does it per parent through a DataLoader.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import TYPE_CHECKING, Any, Hashable, Sequence
+from typing import TYPE_CHECKING, Any, Hashable, Iterable, Sequence
 
 from pypika_tortoise.analytics import RowNumber
 from pypika_tortoise.enums import Order
@@ -65,13 +66,24 @@ class Loaders:
         self.customer = DataLoader(self._load_customers)
         self._pages: dict[Hashable, DataLoader] = {}
         self._counts: dict[Hashable, DataLoader] = {}
+        self._owners: dict[int, AccountOwner | None] = {}
+        self._customers: dict[int, Customer | None] = {}
+
+    async def owners_by_id(self, ids: Iterable[int | None]) -> dict[int, AccountOwner | None]:
+        """The visible owners among ``ids`` (one query for those not loaded yet in
+        this request); an id the viewer may not see maps to None."""
+        return await _by_id(self._owners, ids, lambda missing: visible_owners(self.viewer).filter(id__in=missing))
+
+    async def customers_by_id(self, ids: Iterable[int | None]) -> dict[int, Customer | None]:
+        """The visible customers among ``ids``, as ``owners_by_id``."""
+        return await _by_id(self._customers, ids, lambda missing: visible_customers(self.viewer).filter(id__in=missing))
 
     async def _load_owners(self, ids: list[int]) -> list[AccountOwner | None]:
-        rows = {o.id: o for o in await visible_owners(self.viewer).filter(id__in=ids)}
+        rows = await self.owners_by_id(ids)
         return [rows.get(i) for i in ids]
 
     async def _load_customers(self, ids: list[int]) -> list[Customer | None]:
-        rows = {c.id: c for c in await visible_customers(self.viewer).filter(id__in=ids)}
+        rows = await self.customers_by_id(ids)
         return [rows.get(i) for i in ids]
 
     def pages(self, key: Hashable, queryset: QuerySet, parent_column: str, order: Sequence[str], offset: int, limit: int) -> DataLoader:
@@ -91,19 +103,56 @@ class Loaders:
         """Loader of the number of ``queryset`` rows per parent id (one GROUP BY)."""
         full_key = (key, parent_column)
         if full_key not in self._counts:
-
-            async def load(parent_ids: list[Any]) -> list[int]:
-                # Without the page's ordering: PostgreSQL refuses ORDER BY a column
-                # that is neither grouped nor aggregated.
-                rows = await (
-                    queryset.filter(**{f"{parent_column}__in": parent_ids}).order_by()
-                    .group_by(parent_column).annotate(_n=Count("id")).values(parent_column, "_n")
-                )
-                counts = {r[parent_column]: r["_n"] for r in rows}
-                return [counts.get(i, 0) for i in parent_ids]
-
-            self._counts[full_key] = DataLoader(load)
+            self._counts[full_key] = DataLoader(_count_loader(queryset, parent_column))
         return self._counts[full_key]
+
+
+async def _by_id(cache: dict, ids: Iterable[Any], query) -> dict:
+    missing = {i for i in ids if i is not None and i not in cache}
+    if missing:
+        for row in await query(sorted(missing)):
+            cache[row.id] = row
+        for i in missing:
+            cache.setdefault(i, None)
+    return cache
+
+
+async def nested_connections(
+    info: Any,
+    parent_ids: Sequence[Any],
+    *,
+    queryset: QuerySet,
+    parent_column: str,
+    order: Sequence[str],
+    first: int | None,
+    after: str | None,
+) -> list[relay.Connection]:
+    """One connection of ``queryset`` rows per parent id, in one statement — the
+    body of a batch field such as ``Customer.interactions``. ``queryset`` must
+    already be narrowed to what the viewer may see and by the field's arguments,
+    but not to the parents. ``totalCount``, if asked for, is one ``GROUP BY`` for
+    all of them."""
+    offset, limit = relay.page_bounds(first, after, info.context.kehu.config.kehu.page_size_default)
+    pages = await ranked_pages(queryset, parent_column, parent_ids, order, offset, limit + 1) if limit else {}
+    counts = DataLoader(_count_loader(queryset, parent_column))
+    return [
+        relay.make_connection(pages.get(pid, []), offset, limit, lambda pid=pid: counts.load(pid))
+        for pid in parent_ids
+    ]
+
+
+def _count_loader(queryset: QuerySet, parent_column: str):
+    async def load(parent_ids: list[Any]) -> list[int]:
+        # Without the page's ordering: PostgreSQL refuses ORDER BY a column
+        # that is neither grouped nor aggregated.
+        rows = await (
+            queryset.filter(**{f"{parent_column}__in": parent_ids}).order_by()
+            .group_by(parent_column).annotate(_n=Count("id")).values(parent_column, "_n")
+        )
+        counts = {r[parent_column]: r["_n"] for r in rows}
+        return [counts.get(i, 0) for i in parent_ids]
+
+    return load
 
 
 async def nested_connection(

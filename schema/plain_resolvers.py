@@ -17,8 +17,19 @@ that cannot change behaviour:
 * a field whose resolver is a plain synchronous function of ``self`` alone (no
   ``info``, no arguments, no extensions): ``func(source)``.
 
+* either of these followed by extensions that only transform the value
+  (:class:`kehu.schema.ValueTransform`, e.g. the masking plugin's policies):
+  ``transform(source, context, value)`` applied in strawberry's order.
+
+Each such resolver carries ``_kehu_fast(source, context)``, which kehu's executor
+(schema/executor.py) calls directly, without building an ``info``.
+
+Batch fields (schema/batch.py) without extensions get a direct resolver that
+returns the prefetched value, and strawberry's resolver only when there is none;
+every batch field's GraphQL definition carries its ``BatchSpec`` for the executor.
+
 Everything else — async resolvers, resolvers taking ``info`` or arguments, fields
-with extensions (root access, writes, masking policies) — keeps strawberry's
+with other extensions (root access, writes) — keeps strawberry's
 resolver. Schema-extension middleware, if any, still wraps every field, because
 graphql-core applies middleware around whatever ``resolve`` the field has.
 """
@@ -31,18 +42,41 @@ from typing import Any, Callable
 from graphql import GraphQLObjectType
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 
+from .batch import BATCH_EXTENSION, MISSING, batch_spec, batch_store, stored_value
+from .extensions import ValueTransform
 
-def _attribute(name: str) -> Callable[..., Any]:
-    def resolve(source: Any, info: Any) -> Any:
+
+def _attribute(name: str) -> Callable[[Any, Any], Any]:
+    def fast(source: Any, context: Any) -> Any:
         return getattr(source, name)
 
-    return resolve
+    return fast
 
 
-def _self_only(func: Callable[[Any], Any]) -> Callable[..., Any]:
-    def resolve(source: Any, info: Any) -> Any:
+def _self_only(func: Callable[[Any], Any]) -> Callable[[Any, Any], Any]:
+    def fast(source: Any, context: Any) -> Any:
         return func(source)
 
+    return fast
+
+
+def _transformed(base: Callable[[Any, Any], Any], transforms: list[ValueTransform]) -> Callable[[Any, Any], Any]:
+    # strawberry chains extensions so that the last one listed runs outermost:
+    # the first transform sees the resolver's value.
+    def fast(source: Any, context: Any) -> Any:
+        value = base(source, context)
+        for transform in transforms:
+            value = transform.transform(source, context, value)
+        return value
+
+    return fast
+
+
+def _resolver(fast: Callable[[Any, Any], Any]) -> Callable[..., Any]:
+    def resolve(source: Any, info: Any) -> Any:
+        return fast(source, info.context)
+
+    resolve._kehu_fast = fast
     return resolve
 
 
@@ -57,12 +91,18 @@ def _plain_function(resolver) -> Callable[[Any], Any] | None:
     return func
 
 
-def install_plain_resolvers(schema) -> int:
-    """Replace eligible fields' resolvers (see module docstring); returns how many."""
-    converter = getattr(schema, "schema_converter", None)
-    if schema.config.default_resolver is not getattr or getattr(converter, "_exception_handler_specs", None):
-        return 0  # strawberry would do more per field than a plain getattr
-    replaced = 0
+def _direct_batch(original: Callable[..., Any]) -> Callable[..., Any]:
+    def resolve(source: Any, info: Any, **kwargs: Any) -> Any:
+        value = stored_value(batch_store(info.context), info.field_nodes[0], source)
+        if value is not MISSING:
+            return value
+        return original(source, info, **kwargs)
+
+    resolve._kehu_batch_direct = True
+    return resolve
+
+
+def _fields(schema):
     for gql_type in schema._schema.type_map.values():
         if (
             not isinstance(gql_type, GraphQLObjectType)
@@ -72,14 +112,38 @@ def install_plain_resolvers(schema) -> int:
             continue
         for gql_field in gql_type.fields.values():
             field = (gql_field.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
-            if field is None or field.extensions or getattr(field, "permission_classes", None):
-                continue
-            if field.base_resolver is None:
-                gql_field.resolve = _attribute(field.python_name)
-                replaced += 1
-                continue
+            if field is not None:
+                yield gql_field, field
+
+
+def install_plain_resolvers(schema) -> int:
+    """Replace eligible fields' resolvers (see module docstring); returns how many."""
+    replaced = 0
+    for gql_field, field in _fields(schema):
+        spec = batch_spec(field)
+        if spec is None:
+            continue
+        gql_field.extensions = {**(gql_field.extensions or {}), BATCH_EXTENSION: spec}
+        if not field.extensions and not getattr(field, "permission_classes", None):
+            gql_field.resolve = _direct_batch(gql_field.resolve)
+            replaced += 1
+    converter = getattr(schema, "schema_converter", None)
+    if schema.config.default_resolver is not getattr or getattr(converter, "_exception_handler_specs", None):
+        return replaced  # strawberry would do more per field than a plain getattr
+    for gql_field, field in _fields(schema):
+        if getattr(field, "permission_classes", None) or any(
+            not isinstance(e, ValueTransform) for e in field.extensions
+        ):
+            continue
+        if field.base_resolver is None:
+            fast = _attribute(field.python_name)
+        else:
             func = _plain_function(field.base_resolver)
-            if func is not None:
-                gql_field.resolve = _self_only(func)
-                replaced += 1
+            if func is None:
+                continue
+            fast = _self_only(func)
+        if field.extensions:
+            fast = _transformed(fast, list(field.extensions))
+        gql_field.resolve = _resolver(fast)
+        replaced += 1
     return replaced

@@ -21,6 +21,7 @@ from kehu.customers import CustomerFilter, CustomerOrderField
 from kehu.interactions import InteractionFilter
 
 from . import relay
+from .batch import batch_field
 from .relay import Connection, Node, to_global_id
 
 Role = strawberry.enum(models.Role, description="What an account owner may do.")
@@ -95,18 +96,6 @@ class CustomerOrder:
     direction: OrderDirection = OrderDirection.ASC
 
 
-def _filter_key(f: Optional[InteractionFilter]):
-    if f is None:
-        return None
-    return (
-        tuple(f.customer_ids) if f.customer_ids is not None else None,
-        tuple(f.owner_ids) if f.owner_ids is not None else None,
-        tuple(getattr(k, "value", k) for k in f.kinds) if f.kinds is not None else None,
-        f.occurred_after,
-        f.occurred_before,
-    )
-
-
 def _pks(ids: Optional[list[strawberry.ID]], type_name: str, field: str) -> Optional[list[int]]:
     if ids is None:
         return None
@@ -170,32 +159,29 @@ class CustomerBase(Node):
     def id(self) -> strawberry.ID:
         return strawberry.ID(to_global_id("Customer", self.id))
 
-    @strawberry.field(description="The account owner responsible for this customer.")
-    async def owner(self, info: Info) -> Optional["AccountOwner"]:
-        if self.owner_id is None:
-            return None
-        return await info.context.loaders.owner.load(self.owner_id)
+    @batch_field(description="The account owner responsible for this customer.")
+    async def owner(customers: list["Customer"], info: Info) -> list[Optional["AccountOwner"]]:
+        owners = await info.context.loaders.owners_by_id([c.owner_id for c in customers])
+        return [owners.get(c.owner_id) for c in customers]
 
-    @strawberry.field(description="This customer's interactions, newest first.")
+    @batch_field(description="This customer's interactions, newest first.")
     async def interactions(
-        self,
+        customers: list["Customer"],
         info: Info,
         first: Optional[int] = None,
         after: Optional[str] = None,
         filter: Optional[InteractionFilterInput] = None,
-    ) -> Connection["Interaction"]:
+    ) -> list[Connection["Interaction"]]:
         from kehu.interactions import apply_interaction_filter
 
-        from .loaders import nested_connection
+        from .loaders import nested_connections
 
-        domain = filter.to_domain() if filter else None
-        return await nested_connection(
+        return await nested_connections(
             info,
-            key=("interactions", _filter_key(domain)),
-            # The customer is visible, so all its interactions are.
-            queryset=apply_interaction_filter(models.Interaction.all(), domain),
+            [c.id for c in customers],
+            # The customers are visible, so all their interactions are.
+            queryset=apply_interaction_filter(models.Interaction.all(), filter.to_domain() if filter else None),
             parent_column="customer_id",
-            parent_id=self.id,
             order=("-occurred_at", "-id"),
             first=first,
             after=after,
@@ -221,15 +207,15 @@ class InteractionBase(Node):
     def id(self) -> strawberry.ID:
         return strawberry.ID(to_global_id("Interaction", self.id))
 
-    @strawberry.field
-    async def customer(self, info: Info) -> Optional["Customer"]:
-        return await info.context.loaders.customer.load(self.customer_id)
+    @batch_field
+    async def customer(interactions: list["Interaction"], info: Info) -> list[Optional["Customer"]]:
+        customers = await info.context.loaders.customers_by_id([i.customer_id for i in interactions])
+        return [customers.get(i.customer_id) for i in interactions]
 
-    @strawberry.field(description="Who logged it.")
-    async def owner(self, info: Info) -> Optional["AccountOwner"]:
-        if self.owner_id is None:
-            return None
-        return await info.context.loaders.owner.load(self.owner_id)
+    @batch_field(description="Who logged it.")
+    async def owner(interactions: list["Interaction"], info: Info) -> list[Optional["AccountOwner"]]:
+        owners = await info.context.loaders.owners_by_id([i.owner_id for i in interactions])
+        return [owners.get(i.owner_id) for i in interactions]
 
     @classmethod
     def is_type_of(cls, obj, info) -> bool:

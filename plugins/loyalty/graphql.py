@@ -11,11 +11,10 @@ from enum import Enum
 from typing import Annotated, Optional
 
 import strawberry
-from strawberry.dataloader import DataLoader
 from strawberry.types import Info
 
 from kehu.access import require_viewer, visible_customers
-from kehu.schema import relay
+from kehu.schema import batch_field, relay
 from kehu.schema.relay import Connection, Node, from_global_id, pk_from_global_id, to_global_id
 from kehu.schema.types import Payload
 
@@ -220,21 +219,14 @@ class CustomerLoyalty:
         return await models.Referral.filter(referrer_id=self.customer_id).order_by("created_at", "id")
 
 
-def _accounts_loader() -> DataLoader:
-    async def load(customer_ids: list[int]) -> list[Optional[models.LoyaltyAccount]]:
-        rows = {a.customer_id: a for a in await models.LoyaltyAccount.filter(customer_id__in=customer_ids)}
-        return [rows.get(i) for i in customer_ids]
-
-    return DataLoader(load)
-
-
 @strawberry.type
 class CustomerLoyaltyFields:
-    @strawberry.field(description="Loyalty membership: points, tier, ledger, vouchers.")
-    async def loyalty(self, info: Info) -> CustomerLoyalty:
-        # `self` is a customer the viewer may already see; one query per page of customers.
-        account = await info.context.loader("loyalty.accounts", _accounts_loader).load(self.id)
-        return CustomerLoyalty(customer_id=self.id, account=account)
+    @batch_field(description="Loyalty membership: points, tier, ledger, vouchers.")
+    async def loyalty(customers: list["Customer"]) -> list[CustomerLoyalty]:
+        # The customers are ones the viewer may see; one query for the whole page.
+        ids = [c.id for c in customers]
+        accounts = {a.customer_id: a for a in await models.LoyaltyAccount.filter(customer_id__in=ids)}
+        return [CustomerLoyalty(customer_id=i, account=accounts.get(i)) for i in ids]
 
 
 @strawberry.type

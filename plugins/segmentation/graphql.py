@@ -1,8 +1,8 @@
 """GraphQL surface of the segmentation plugin.
 
-``Customer.segmentation`` and ``Customer.segments`` load through per-request
-DataLoaders, so a page of N customers costs a constant number of queries. Every
-customer read goes through ``kehu.access.visible_customers``.
+``Customer.segmentation`` and ``Customer.segments`` are batch fields
+(kehu.schema.batch_field): a page of N customers costs a constant number of
+queries. Every customer read goes through ``kehu.access.visible_customers``.
 """
 
 import datetime as dt
@@ -12,13 +12,12 @@ from enum import Enum
 from typing import Optional
 
 import strawberry
-from strawberry.dataloader import DataLoader
 from strawberry.scalars import JSON
 from strawberry.types import Info
 from tortoise.expressions import Subquery
 
 from kehu.access import require_viewer, visible_customers
-from kehu.schema import relay
+from kehu.schema import batch_field, relay
 from kehu.schema.relay import Connection, Node, from_global_id, to_global_id
 from kehu.schema.types import Payload
 
@@ -39,31 +38,13 @@ def _money(cents: Optional[int]) -> Decimal:
 # --------------------------------------------------------------------------- loaders
 
 
-def _classification_loader(info: Info) -> DataLoader:
-    async def load(ids: list[int]) -> list[Optional[models.Classification]]:
-        rows = {r.customer_id: r for r in await models.Classification.filter(customer_id__in=ids)}
-        return [rows.get(i) for i in ids]
-
-    return info.context.loader("segmentation.classification", lambda: DataLoader(load))
-
-
-def _run_loader(info: Info) -> DataLoader:
-    async def load(ids: list[int]) -> list[Optional[models.RecomputeRun]]:
-        rows = {r.id: r for r in await models.RecomputeRun.filter(id__in=ids)}
-        return [rows.get(i) for i in ids]
-
-    return info.context.loader("segmentation.run", lambda: DataLoader(load))
-
-
-def _segments_loader(info: Info) -> DataLoader:
-    async def load(ids: list[int]) -> list[list[models.Segment]]:
-        rows = await models.SegmentMembership.filter(customer_id__in=ids).select_related("segment")
-        by_customer = defaultdict(list)
-        for row in rows:
-            by_customer[row.customer_id].append(row.segment)
-        return [sorted(by_customer.get(i, []), key=lambda s: s.key) for i in ids]
-
-    return info.context.loader("segmentation.segments", lambda: DataLoader(load))
+async def _runs(info: Info, ids: set[int]) -> dict[int, models.RecomputeRun]:
+    """Recompute runs by id, cached for the request (a page shares one or two)."""
+    cache = info.context.loader("segmentation.runs", dict)
+    missing = [i for i in ids if i not in cache]
+    if missing:
+        cache.update({r.id: r for r in await models.RecomputeRun.filter(id__in=missing)})
+    return cache
 
 
 # --------------------------------------------------------------------------- types
@@ -208,17 +189,25 @@ class SegmentationSummary:
 
 @strawberry.type
 class CustomerSegmentation:
-    @strawberry.field(description="Scores, classes and their explanation (null until first computed).")
-    async def segmentation(self, info: Info) -> Optional[Segmentation]:
-        row = await _classification_loader(info).load(self.id)
-        if row is None:
-            return None
-        run = await _run_loader(info).load(row.run_id) if row.run_id else None
-        return Segmentation(_row=row, _run=run, _settings=service.settings_of(info.context.kehu))
+    @batch_field(description="Scores, classes and their explanation (null until first computed).")
+    async def segmentation(customers: list["Customer"], info: Info) -> list[Optional[Segmentation]]:
+        ids = [c.id for c in customers]
+        rows = {r.customer_id: r for r in await models.Classification.filter(customer_id__in=ids)}
+        runs = await _runs(info, {r.run_id for r in rows.values() if r.run_id})
+        settings = service.settings_of(info.context.kehu)
+        return [
+            Segmentation(_row=row, _run=runs.get(row.run_id) if row.run_id else None, _settings=settings)
+            if (row := rows.get(i)) is not None else None
+            for i in ids
+        ]
 
-    @strawberry.field(description="Segments this customer belongs to.")
-    async def segments(self, info: Info) -> list[Segment]:
-        return await _segments_loader(info).load(self.id)
+    @batch_field(description="Segments this customer belongs to.")
+    async def segments(customers: list["Customer"]) -> list[list[Segment]]:
+        ids = [c.id for c in customers]
+        by_customer = defaultdict(list)
+        for row in await models.SegmentMembership.filter(customer_id__in=ids).select_related("segment"):
+            by_customer[row.customer_id].append(row.segment)
+        return [sorted(by_customer.get(i, []), key=lambda s: s.key) for i in ids]
 
 
 @strawberry.input

@@ -15,7 +15,18 @@ import strawberry
 from strawberry.types import Info
 
 from kehu.access import require_viewer
-from kehu.schema import Connection, Node, Payload, UserError, from_global_id, paginate, pk_from_global_id, to_global_id
+from kehu.schema import (
+    Connection,
+    Node,
+    Payload,
+    UserError,
+    batch_field,
+    from_global_id,
+    nested_connections,
+    paginate,
+    pk_from_global_id,
+    to_global_id,
+)
 
 from . import models, service
 
@@ -198,13 +209,20 @@ class SurveyResponse(Node):
 class CustomerSurveys:
     """Mixin for ``Customer``."""
 
-    @strawberry.field(description="This customer's survey responses, newest first.")
+    @batch_field(description="This customer's survey responses, newest first.")
     async def survey_responses(
-        self, info: Info, first: Optional[int] = None, after: Optional[str] = None
-    ) -> Connection[SurveyResponse]:
-        # `self` is a customer the viewer may already see.
-        qs = models.Response.filter(customer_id=self.id).order_by("-submitted_at", "-id")
-        return await paginate(qs, first, after)
+        customers: list["Customer"], info: Info, first: Optional[int] = None, after: Optional[str] = None
+    ) -> list[Connection[SurveyResponse]]:
+        # The customers are ones the viewer may see; one query for the whole page.
+        return await nested_connections(
+            info,
+            [c.id for c in customers],
+            queryset=models.Response.all(),
+            parent_column="customer_id",
+            order=("-submitted_at", "-id"),
+            first=first,
+            after=after,
+        )
 
 
 # --------------------------------------------------------------------------- results
