@@ -11,6 +11,9 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable
 
+from tortoise import fields as tortoise_fields
+from tortoise import timezone as tortoise_timezone
+from tortoise.fields.data import CharEnumFieldInstance, IntEnumFieldInstance
 from tortoise.context import TortoiseContext
 from tortoise.migrations.executor import MigrationExecutor, MigrationTarget
 
@@ -66,6 +69,7 @@ async def open_context(config: dict[str, Any], *, global_fallback: bool = True) 
     ctx.__enter__()
     try:
         await ctx.init(config=config, _enable_global_fallback=global_fallback)
+        install_row_builders(ctx.apps.get_models_iterable())
         await ctx.db().execute_query("SELECT 1")
     except ConfigError:
         raise
@@ -81,6 +85,108 @@ async def close_context(ctx: TortoiseContext) -> None:
         ctx.__exit__(None, None, None)
     except ValueError:  # closed from another task than the one that opened it
         pass
+
+
+# --------------------------------------------------------------------------- rows -> models
+
+
+def _datetime_converter(field: Any) -> Callable[[Any], Any]:
+    """Tortoise's ``DatetimeField.to_python_value`` with its settings read once:
+    it looks ``USE_TZ`` and the time zone up in ``os.environ`` for every value."""
+    from tortoise.fields.data import parse_datetime  # ciso8601 when installed, as Tortoise chose
+
+    use_tz = tortoise_timezone.get_use_tz()
+    zone = tortoise_timezone.get_default_timezone()
+    overrides = field.__dict__
+
+    def convert(value: Any) -> Any:
+        if value is None:
+            return None
+        if value.__class__ is not str or "to_python_value" in overrides:
+            return field.to_python_value(value)
+        value = parse_datetime(value)
+        if use_tz:
+            return value.astimezone(zone) if value.tzinfo is not None else field.to_python_value(value)
+        return value.replace(tzinfo=None) if value.tzinfo is not None else value
+
+    return convert
+
+
+def _enum_converter(field: Any) -> Callable[[Any], Any]:
+    members = {member.value: member for member in field.enum_type}
+    overrides = field.__dict__
+
+    def convert(value: Any) -> Any:
+        member = members.get(value)
+        if member is None or "to_python_value" in overrides:
+            return field.to_python_value(value)
+        return member
+
+    return convert
+
+
+def _converter(field: Any) -> Callable[[Any], Any]:
+    """A faster equivalent of ``field.to_python_value`` where this module has one.
+    Each defers to the field's own method once a plugin has replaced it on the
+    field (the masking plugin decrypts columns that way)."""
+    if type(field) is tortoise_fields.DatetimeField:
+        return _datetime_converter(field)
+    if type(field) in (CharEnumFieldInstance, IntEnumFieldInstance):
+        return _enum_converter(field)
+    return lambda value: field.to_python_value(value)
+
+
+def install_row_builders(models: Any) -> None:
+    """Give each model a faster ``_init_from_db`` — what Tortoise calls to turn a
+    fetched row into an instance, and what ``kehu.schema.loaders`` calls for its
+    ranked pages.
+
+    Tortoise's own version sets four bookkeeping attributes through the model's
+    ``__setattr__`` and converts each timestamp and enum through generic code
+    that re-reads its settings from ``os.environ``; a page of 100 customers with
+    their last interactions builds ~1,000 instances (benchmarks/README.md). This
+    one does the same work with the lookups prepared once per field. Like
+    Tortoise's, it reads the model's field lists at each call (plugins may move
+    a column between them: the masking plugin does, to decrypt it), and it falls
+    back to Tortoise's for partial rows (``.only()``) and for subclasses.
+    tests/test_rows.py checks that both build the same instance for every model
+    of the core and the built-in plugins."""
+    for model in models:
+        if model.__dict__.get("_kehu_row_builder"):
+            continue
+        original = model.__dict__.get("_init_from_db")
+        original = original.__func__ if isinstance(original, classmethod) else model._init_from_db.__func__
+        model._init_from_db = classmethod(_row_builder(model, original))
+        model._kehu_row_builder = True
+
+
+def _row_builder(model: Any, original: Callable[..., Any]) -> Callable[..., Any]:
+    meta = model._meta
+    custom_pk = meta.db_pk_column not in meta.generated_db_fields
+    converters: dict[Any, Callable[[Any], Any]] = {}
+    new = object.__new__
+
+    def _init_from_db(cls, **row: Any) -> Any:
+        if cls is not model:
+            return original(cls, **row)
+        try:
+            values = {name: row[key] for key, name, _ in meta.db_native_fields}
+            for key, name, field in meta.db_default_fields:
+                value = row[key]
+                values[name] = value if value is None else field.field_type(value)
+            for key, name, field in meta.db_complex_fields:
+                convert = converters.get(field)
+                if convert is None:
+                    convert = converters[field] = _converter(field)
+                values[name] = convert(row[key])
+        except KeyError:  # a partial row: Tortoise knows how to build those
+            return original(cls, **row)
+        self = new(cls)
+        self.__dict__.update(values)
+        self.__dict__.update(_partial=False, _saved_in_db=True, _custom_generated_pk=custom_pk, _await_when_save={})
+        return self
+
+    return _init_from_db
 
 
 def _executor(ctx: TortoiseContext, apps: dict[str, dict[str, Any]]) -> MigrationExecutor:
