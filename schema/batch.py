@@ -69,8 +69,9 @@ class BatchSpec:
         if inspect.isawaitable(result):
             result = await result
         if not isinstance(result, (list, tuple)) or len(result) != len(parents):
+            # A bug in the plugin, not the caller's mistake: masked for the client, logged in full.
             got = f"{len(result)} values" if isinstance(result, (list, tuple)) else type(result).__name__
-            raise PluginError(f"batch field '{self.name}' returned {got} for {len(parents)} parents")
+            raise TypeError(f"batch field '{self.name}' returned {got} for {len(parents)} parents")
         return list(result)
 
 
@@ -135,6 +136,15 @@ def _item_annotation(annotation: Any, name: str) -> Any:
     raise PluginError(f"batch field '{name}' must be annotated to return list[ItemType], not {annotation!r}")
 
 
+def _arguments_key(arguments: dict[str, Any]) -> Any:
+    items = tuple(sorted(arguments.items()))
+    try:
+        hash(items)
+    except TypeError:  # input objects are unhashable dataclasses; their repr is stable
+        return repr(items)
+    return items
+
+
 def _per_parent_resolver(spec: BatchSpec, function: Callable[..., Any]) -> Callable[..., Any]:
     """The strawberry resolver of one parent: the prefetched value when the
     executor has one, otherwise a per-request DataLoader over ``spec``."""
@@ -155,19 +165,18 @@ def _per_parent_resolver(spec: BatchSpec, function: Callable[..., Any]) -> Calla
         if value is not MISSING:
             return value
         loaders = getattr(info.context, "plugin_loaders", None)
-        key = ("kehu.batch", id(node))
+        if loaders is None:
+            return (await spec.call([self], info, kwargs))[0]
+        # Parents met in the same tick with the same arguments share a call.
+        key = ("kehu.batch", spec, _arguments_key(kwargs))
+        loader = loaders.get(key)
+        if loader is None:
 
-        def make() -> DataLoader:
             async def load(parents: list[Any]) -> list[Any]:
                 return await spec.call(parents, info, kwargs)
 
-            return DataLoader(load, cache_key_fn=id)
-
-        if loaders is None:
-            return (await spec.call([self], info, kwargs))[0]
-        if key not in loaders:
-            loaders[key] = (node, make())  # the node is kept so its id stays unique
-        return await loaders[key][1].load(self)
+            loader = loaders[key] = DataLoader(load, cache_key_fn=id)
+        return await loader.load(self)
 
     resolve.__name__ = function.__name__
     resolve.__qualname__ = function.__qualname__
@@ -177,7 +186,7 @@ def _per_parent_resolver(spec: BatchSpec, function: Callable[..., Any]) -> Calla
         parameters=[
             inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD),
             inspect.Parameter("info", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Info),
-            *[p.replace(kind=p.KEYWORD_ONLY) if p.kind is p.VAR_KEYWORD else p for p in arguments],
+            *arguments,
         ],
         return_annotation=_item_annotation(signature.return_annotation, spec.name),
     )

@@ -29,33 +29,60 @@ if TYPE_CHECKING:
     from tortoise.queryset import QuerySet
 
 
+def _first(pair: tuple[int, Any]) -> int:
+    return pair[0]
+
+
+#: Stands for the row after a page (see ``ranked_pages``): it tells that there is
+#: a next page, and is never built into a model nor shown.
+LOOKAHEAD = object()
+
+
 async def ranked_pages(
-    queryset: QuerySet, parent_column: str, parent_ids: Sequence[Any], order: Sequence[str], offset: int, limit: int
+    queryset: QuerySet,
+    parent_column: str,
+    parent_ids: Sequence[Any],
+    order: Sequence[str],
+    offset: int,
+    limit: int,
+    *,
+    lookahead: bool = False,
 ) -> dict[Any, list[Any]]:
     """Rows ``offset+1 … offset+limit`` of ``queryset`` for each parent, in one
     statement: ``{parent id: [model, …]}`` in ``order`` (column names, ``-`` for
-    descending; end with a unique column so ties are stable)."""
+    descending; end with a unique column so ties are stable). With
+    ``lookahead``, a parent with a row after its page gets ``LOOKAHEAD`` last."""
     rank = RowNumber().over(Field(parent_column))
     for column in order:
         rank = rank.orderby(Field(column.lstrip("-")), order=Order.desc if column.startswith("-") else Order.asc)
     model = queryset.model
+    pk = model._meta.db_pk_column
     # Tortoise builds the filtered, ranked inner query (so values are encoded the way
-    # the backend stores them); the rank bound goes around it, as a window function
-    # cannot be filtered in its own WHERE clause.
-    inner = queryset.filter(**{f"{parent_column}__in": list(parent_ids)}).annotate(_rank=rank)
+    # the backend stores them). It ranks primary keys only: the window's sort then
+    # carries narrow records (on SQLite straight from the (parent, order) index) and
+    # only the rows on the pages are read whole, through the join — 45% fewer
+    # instructions on SQLite than ranking whole rows (benchmarks/README.md). The
+    # rank bound goes outside, as a window function cannot be filtered in its own
+    # WHERE clause.
+    inner = queryset.filter(**{f"{parent_column}__in": list(parent_ids)}).order_by().only(pk).annotate(_rank=rank)
     inner.sql()  # builds inner.query
     inner_sql, params = inner.query.get_parameterized_sql()
+    last = int(offset + limit)
     sql = (
-        f"SELECT * FROM ({inner_sql}) ranked "
-        f"WHERE _rank > {int(offset)} AND _rank <= {int(offset + limit)} ORDER BY _rank"
+        f'SELECT page.*, ranked._rank FROM "{model._meta.db_table}" page JOIN ({inner_sql}) ranked '
+        f'ON page."{pk}" = ranked."{pk}" '
+        f"WHERE ranked._rank > {int(offset)} AND ranked._rank <= {last + 1 if lookahead else last}"
     )
     _, rows = await connections.get(model._meta.default_connection or "default").execute_query(sql, params)
-    pages: dict[Any, list[Any]] = defaultdict(list)
+    ranked: dict[Any, list[tuple[int, Any]]] = defaultdict(list)
+    build = model._init_from_db  # as Tortoise's own executor builds models (it ignores _rank)
     for row in rows:
-        values = dict(row)
-        del values["_rank"]
-        obj = model._init_from_db(**values)  # as Tortoise's own executor builds models
-        pages[values[parent_column]].append(obj)
+        position = row["_rank"]
+        ranked[row[parent_column]].append((position, LOOKAHEAD if position > last else build(**row)))
+    pages: dict[Any, list[Any]] = {}
+    for parent, items in ranked.items():
+        items.sort(key=_first)
+        pages[parent] = [item for _, item in items]
     return pages
 
 
@@ -93,7 +120,7 @@ class Loaders:
         if full_key not in self._pages:
 
             async def load(parent_ids: list[Any]) -> list[list[Any]]:
-                pages = await ranked_pages(queryset, parent_column, parent_ids, order, offset, limit)
+                pages = await ranked_pages(queryset, parent_column, parent_ids, order, offset, limit, lookahead=True)
                 return [pages.get(i, []) for i in parent_ids]
 
             self._pages[full_key] = DataLoader(load)
@@ -133,10 +160,14 @@ async def nested_connections(
     but not to the parents. ``totalCount``, if asked for, is one ``GROUP BY`` for
     all of them."""
     offset, limit = relay.page_bounds(first, after, info.context.kehu.config.kehu.page_size_default)
-    pages = await ranked_pages(queryset, parent_column, parent_ids, order, offset, limit + 1) if limit else {}
-    counts = DataLoader(_count_loader(queryset, parent_column))
+    pages = await ranked_pages(queryset, parent_column, parent_ids, order, offset, limit, lookahead=True) if limit else {}
+    counter = _count_loader(queryset, parent_column)  # Connection.totalCount groups parents by it
+
+    async def count_one(parent_id: Any) -> int:
+        return (await counter([parent_id]))[0]
+
     return [
-        relay.make_connection(pages.get(pid, []), offset, limit, lambda pid=pid: counts.load(pid))
+        relay.make_connection(pages.get(pid, []), offset, limit, lambda pid=pid: count_one(pid), (counter, pid))
         for pid in parent_ids
     ]
 
@@ -176,7 +207,7 @@ async def nested_connection(
     """
     loaders: Loaders = info.context.loaders
     offset, limit = relay.page_bounds(first, after, info.context.kehu.config.kehu.page_size_default)
-    items = await loaders.pages(key, queryset, parent_column, order, offset, limit + 1).load(parent_id) if limit else []
+    items = await loaders.pages(key, queryset, parent_column, order, offset, limit).load(parent_id) if limit else []
     return relay.make_connection(
         items, offset, limit, lambda: loaders.counts(key, queryset, parent_column).load(parent_id)
     )

@@ -19,6 +19,7 @@ from kehu.schema.relay import Connection, Node, from_global_id, pk_from_global_i
 from kehu.schema.types import Payload
 
 from . import models, service
+from .settings import LoyaltySettings
 
 EntryKindEnum = strawberry.enum(models.EntryKind, name="LoyaltyEntryKind", description="What moved the points.")
 VoucherStatusEnum = strawberry.enum(models.VoucherStatus, name="VoucherStatus")
@@ -57,10 +58,18 @@ class LoyaltyTier:
 
     @classmethod
     def of(cls, tier) -> "LoyaltyTier":
-        return cls(
-            name=tier.name, description=tier.description, benefits=list(tier.benefits),
-            multiplier=tier.multiplier, min_points=tier.min_points, min_spend=tier.min_spend,
-        )
+        # One object per configured tier (settings live as long as the process):
+        # a page of 100 customers shows the same few tiers.
+        shown = _TIERS.get(id(tier))
+        if shown is None or shown[0] is not tier:
+            shown = _TIERS[id(tier)] = (tier, cls(
+                name=tier.name, description=tier.description, benefits=list(tier.benefits),
+                multiplier=tier.multiplier, min_points=tier.min_points, min_spend=tier.min_spend,
+            ))
+        return shown[1]
+
+
+_TIERS: dict[int, tuple[object, LoyaltyTier]] = {}
 
 
 @strawberry.type(description="One movement of points. The ledger is append-only.")
@@ -159,6 +168,7 @@ class Referral:
 class CustomerLoyalty:
     customer_id: strawberry.Private[int]
     account: strawberry.Private[Optional[models.LoyaltyAccount]]
+    settings: strawberry.Private[LoyaltySettings]
 
     @strawberry.field(description="Points available; always the sum of the ledger.")
     def balance(self) -> int:
@@ -169,8 +179,8 @@ class CustomerLoyalty:
         return self.account.lifetime_points if self.account else 0
 
     @strawberry.field
-    def tier(self, info: Info) -> LoyaltyTier:
-        settings = _settings(info)
+    def tier(self) -> LoyaltyTier:
+        settings = self.settings
         return LoyaltyTier.of(settings.tier(self.account.tier) if self.account else settings.base_tier)
 
     @strawberry.field
@@ -178,14 +188,14 @@ class CustomerLoyalty:
         return self.account.tier_since if self.account else None
 
     @strawberry.field(description="The next tier up; null at the top.")
-    def next_tier(self, info: Info) -> Optional[LoyaltyTier]:
-        settings = _settings(info)
+    def next_tier(self) -> Optional[LoyaltyTier]:
+        settings = self.settings
         nxt = service.next_tier(settings, self.account.tier if self.account else settings.base_tier.name)
         return LoyaltyTier.of(nxt) if nxt else None
 
     @strawberry.field(description="Points still needed for the next tier (tier basis 'points'); null at the top.")
     async def points_to_next_tier(self, info: Info) -> Optional[int]:
-        settings = _settings(info)
+        settings = self.settings
         nxt = service.next_tier(settings, self.account.tier if self.account else settings.base_tier.name)
         if nxt is None or settings.tier_basis != "points":
             return None
@@ -222,11 +232,12 @@ class CustomerLoyalty:
 @strawberry.type
 class CustomerLoyaltyFields:
     @batch_field(description="Loyalty membership: points, tier, ledger, vouchers.")
-    async def loyalty(customers: list["Customer"]) -> list[CustomerLoyalty]:
+    async def loyalty(customers: list["Customer"], info: Info) -> list[CustomerLoyalty]:
         # The customers are ones the viewer may see; one query for the whole page.
         ids = [c.id for c in customers]
         accounts = {a.customer_id: a for a in await models.LoyaltyAccount.filter(customer_id__in=ids)}
-        return [CustomerLoyalty(customer_id=i, account=accounts.get(i)) for i in ids]
+        settings = _settings(info)
+        return [CustomerLoyalty(customer_id=i, account=accounts.get(i), settings=settings) for i in ids]
 
 
 @strawberry.type
