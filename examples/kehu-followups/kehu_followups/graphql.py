@@ -9,11 +9,10 @@ import datetime as dt
 from typing import Optional
 
 import strawberry
-from strawberry.dataloader import DataLoader
 from strawberry.types import Info
 
 from kehu.access import require_viewer
-from kehu.schema import Payload, from_global_id
+from kehu.schema import Payload, batch_field, from_global_id
 
 from . import service
 
@@ -41,20 +40,13 @@ class FollowUpPlan:
         return await info.context.loaders.customer.load(self.customer_id)
 
 
-def _plans_loader() -> DataLoader:
-    async def load(customer_ids: list[int]) -> list:
-        plans = await service.plans_for(customer_ids)
-        return [plans.get(i) for i in customer_ids]
-
-    return DataLoader(load)
-
-
 @strawberry.type
 class CustomerFollowUp:
-    @strawberry.field(description="The customer's follow-up plan, if they have one.")
-    async def follow_up_plan(self, info: Info) -> Optional[FollowUpPlan]:
-        # `self` is a customer the viewer may see; one query per page of customers.
-        return await info.context.loader("followups.plans", _plans_loader).load(self.id)
+    @batch_field(description="The customer's follow-up plan, if they have one.")
+    async def follow_up_plan(customers: list["Customer"]) -> list[Optional[FollowUpPlan]]:
+        # Customers the viewer may see, a whole page at once: one query per page.
+        plans = await service.plans_for([c.id for c in customers])
+        return [plans.get(c.id) for c in customers]
 
 
 @strawberry.type(description="One account owner's follow-ups. owner is null for customers without an owner.")
