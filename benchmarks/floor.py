@@ -178,6 +178,7 @@ def build_app(url: str, plugins: tuple[str, ...]) -> tuple[Starlette, Database]:
         recent: dict[int, list] = {i: [] for i in ids}
         loyalty: dict[int, tuple] = {}
         segmentation: dict[int, str] = {}
+        counts: dict[str, dict[int, int]] = {}
         if ids:
             marks = placeholders(len(ids))
             for r in await db.fetch(
@@ -198,6 +199,12 @@ def build_app(url: str, plugins: tuple[str, ...]) -> tuple[Starlette, Database]:
                     f"SELECT customer_id, value_tier FROM segmentation_classification WHERE customer_id IN ({marks})",
                     *ids,
                 )}
+            for plugin, table in (("complaints", "complaints_complaint"), ("surveys", "surveys_response")):
+                if plugin in plugins:
+                    counts[plugin] = {r[0]: r[1] for r in await db.fetch(
+                        f"SELECT customer_id, COUNT(id) FROM {table} WHERE customer_id IN ({marks}) GROUP BY customer_id",
+                        *ids,
+                    )}
         edges = []
         for c in customers:
             node = {
@@ -210,6 +217,10 @@ def build_app(url: str, plugins: tuple[str, ...]) -> tuple[Starlette, Database]:
             if "segmentation" in plugins:
                 value = segmentation.get(c[0])
                 node["segmentation"] = None if value is None else {"valueTier": value}
+            if "complaints" in plugins:
+                node["complaints"] = {"totalCount": counts["complaints"].get(c[0], 0)}
+            if "surveys" in plugins:
+                node["surveyResponses"] = {"totalCount": counts["surveys"].get(c[0], 0)}
             edges.append({"node": node})
         data = {"customers": {
             "pageInfo": {"hasNextPage": has_next, "endCursor": cursor(len(edges) - 1) if edges else None},

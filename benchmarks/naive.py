@@ -70,6 +70,10 @@ def build_app(url: str, plugins: tuple[str, ...]) -> tuple[Starlette, object]:
     class Segmentation:
         value_tier: str
 
+    @strawberry.type
+    class Counted:
+        total_count: int
+
     @strawberry.type(name="Customer")
     class CustomerType:
         name: str
@@ -110,6 +114,20 @@ def build_app(url: str, plugins: tuple[str, ...]) -> tuple[Starlette, object]:
 
                 row = await Classification.get_or_none(customer_id=self.id)
                 return None if row is None else Segmentation(value_tier=row.value_tier)
+
+        if "complaints" in plugins:
+            @strawberry.field
+            async def complaints(self, first: int = 20) -> Counted:
+                from kehu.plugins.complaints.models import Complaint
+
+                return Counted(total_count=await Complaint.filter(customer_id=self.id).count())
+
+        if "surveys" in plugins:
+            @strawberry.field
+            async def survey_responses(self, first: int = 20) -> Counted:
+                from kehu.plugins.surveys.models import Response
+
+                return Counted(total_count=await Response.filter(customer_id=self.id).count())
 
     @strawberry.type
     class PageInfo:

@@ -404,6 +404,12 @@ async def w5(db: str, url: str, plugins: tuple[str, ...], rows: int, log) -> lis
                       "tags": "vip;b2b" if i % 2 else "", "owner_email": "importer@bench.kehu.invalid" if i % 3 == 0 else "",
                       "attributes": '{"source": "import"}' if i % 3 == 0 else ""}
             writer.writerow([record.get(c, "") for c in COLUMNS])
+    # Tortoise caches each model's INSERT statement per process, keyed by connection
+    # name and table but not by dialect: after SQLite's run, PostgreSQL would get
+    # SQLite's statements ("syntax error at or near ','").
+    from tortoise.backends.base.executor import EXECUTOR_CACHE
+
+    EXECUTOR_CACHE.clear()
     kehu = Kehu(parse_config({"kehu": {"database_url": url}, "plugins": {"enabled": list(plugins)}}))
     await kehu.connect(migrate=True)
     try:
