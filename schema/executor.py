@@ -73,10 +73,12 @@ class _FieldPlan:
     return_type: Any = None
     non_null: bool = False
     coerce: Any = None
+    attr: str | None = None  # the getter only reads this attribute
     passthrough: Any = None  # a value of exactly this class needs no coercion
     object_type: Any = None  # FAST_OBJECT: the field's type; FAST_LIST: the items'
     is_type_of: Any = None
     item_type: Any = None  # FAST_LIST: the list's item type (maybe non-null)
+    child: Any = None  # FAST_OBJECT/FAST_LIST: (sub-selection, its plan rows), once known
 
 
 @dataclass(slots=True)
@@ -152,7 +154,7 @@ class KehuExecutor(StrawberryGraphQLCoreExecutionContext):
         super().__init__(*args, **kwargs)
         manager = self.middleware_manager
         self._shortcuts = self.shortcuts and (manager is None or not getattr(manager, "middlewares", ()))
-        self._field_plans: dict[tuple[Any, int], list[_FieldPlan]] = {}
+        self._field_plans: dict[tuple[Any, int], list[tuple]] = {}
         self._walk_plans: dict[tuple[Any, int], _WalkPlan] = {}
         self._walked: set[int] = set()
         self._keep: list[Any] = []  # walked lists and plan keys stay alive: their ids are keys
@@ -201,46 +203,72 @@ class KehuExecutor(StrawberryGraphQLCoreExecutionContext):
             else:
                 continue
             plan.getter, plan.return_type, plan.non_null = getter, field_def.type, non_null
+            plan.attr = getattr(getter, "_kehu_attr", None)
             plan.node = node if getter is None else None
         return plans
+
+    def _plan_rows(self, parent_type: GraphQLObjectType, grouped_field_set: Any) -> list[tuple]:
+        """The plans as tuples, unpacked in one step by ``execute_fields``' loop."""
+        return [
+            (p.response_name, p.kind, p.attr, p.getter, p.node, p.non_null, p.passthrough, p.coerce, p)
+            for p in self._field_plan(parent_type, grouped_field_set)
+        ]
 
     def execute_fields(self, parent_type, source_value, path, grouped_field_set, position_context):
         if not self._shortcuts:
             return super().execute_fields(parent_type, source_value, path, grouped_field_set, position_context)
+        return self._execute_rows(
+            parent_type, source_value, path, self._rows_for(parent_type, grouped_field_set), position_context
+        )
+
+    def _rows_for(self, parent_type: GraphQLObjectType, grouped_field_set: Any) -> list[tuple]:
         key = (parent_type, id(grouped_field_set))
         plans = self._field_plans.get(key)
         if plans is None:
-            plans = self._field_plans[key] = self._field_plan(parent_type, grouped_field_set)
+            plans = self._field_plans[key] = self._plan_rows(parent_type, grouped_field_set)
             self._keep.append(grouped_field_set)
+        return plans
+
+    def _child(self, plan: _FieldPlan) -> tuple[Any, Any]:
+        """The sub-selection on a plain object field's values and its plan rows."""
+        child = plan.child
+        if child is None:
+            grouped = self._grouped_subfields(plan.object_type, plan.details)
+            rows = self._rows_for(plan.object_type, grouped) if grouped is not None else None
+            child = plan.child = (grouped, rows)
+        return child
+
+    def _execute_rows(self, parent_type, source_value, path, plans, position_context):
+        """``execute_fields`` with the plan rows of the selection in hand."""
         results: dict[str, Any] = {}
         is_awaitable = self.is_awaitable
         awaitable_fields: list[str] = []
         context = self.context_value
         store = self._store
         try:
-            for plan in plans:
-                name = plan.response_name
-                kind = plan.kind
+            for name, kind, attr, getter, node, non_null, passthrough, coerce, plan in plans:
                 if kind:
                     # The field's raw value; MISSING where the short cut does not apply.
                     try:
-                        if plan.getter is not None:
-                            value = plan.getter(source_value, context)
+                        if attr is not None:
+                            value = getattr(source_value, attr)
+                        elif getter is not None:
+                            value = getter(source_value, context)
                         else:
-                            value = stored_value(store, plan.node, source_value)
+                            value = stored_value(store, node, source_value)
                     except Exception:
                         value = MISSING
                     if value is None:
-                        if not plan.non_null:
+                        if not non_null:
                             results[name] = None
                             continue
                     elif value is not MISSING:
                         if kind == FAST_LEAF:
-                            if value.__class__ is plan.passthrough:
+                            if value.__class__ is passthrough:
                                 results[name] = value
                                 continue
                             try:
-                                completed = plan.coerce(value)
+                                completed = coerce(value)
                             except Exception:
                                 completed = None
                             if completed is not None and completed is not Undefined:
@@ -302,16 +330,16 @@ class KehuExecutor(StrawberryGraphQLCoreExecutionContext):
                 return MISSING
             if ok is not True:
                 return MISSING
-        grouped = self._grouped_subfields(plan.object_type, plan.details)
+        grouped, rows = self._child(plan)
         if grouped is None:
             return MISSING
         field_path = Path(path, plan.response_name, parent_type.name)
         try:
-            completed = self.execute_fields(plan.object_type, value, field_path, grouped, position_context)
+            completed = self._execute_rows(plan.object_type, value, field_path, rows, position_context)
         except Exception as raw_error:
             self.handle_field_error(raw_error, plan.return_type, plan.details, field_path)
             return None
-        if not self.is_awaitable(completed):
+        if completed.__class__ is dict or not self.is_awaitable(completed):
             return completed
         return self._await_field(completed, plan.return_type, plan.details, field_path)
 
@@ -342,22 +370,24 @@ class KehuExecutor(StrawberryGraphQLCoreExecutionContext):
                         return MISSING
                 except Exception:
                     return MISSING
-        grouped = self._grouped_subfields(object_type, details)
+        grouped, rows = self._child(plan)
         if grouped is None:
             return MISSING
         field_path = Path(path, plan.response_name, parent_type.name)
         item_type = plan.item_type
         completed: list[Any] = []
         awaitable_indices: list[int] = []
+        is_awaitable = self.is_awaitable
+        execute_rows = self._execute_rows
         try:
             for index, item in enumerate(items):
                 item_path = Path(field_path, index, None)
                 try:
-                    result = self.execute_fields(object_type, item, item_path, grouped, position_context)
+                    result = execute_rows(object_type, item, item_path, rows, position_context)
                 except Exception as raw_error:
                     self.handle_field_error(raw_error, item_type, details, item_path)
                     result = None
-                if self.is_awaitable(result):
+                if result.__class__ is not dict and is_awaitable(result):
                     result = self._await_field(result, item_type, details, item_path)
                     awaitable_indices.append(index)
                 completed.append(result)

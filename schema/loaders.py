@@ -76,7 +76,11 @@ async def ranked_pages(
     _, rows = await connections.get(model._meta.default_connection or "default").execute_query(sql, params)
     ranked: dict[Any, list[tuple[int, Any]]] = defaultdict(list)
     build = model._init_from_db  # as Tortoise's own executor builds models (it ignores _rank)
-    for row in rows:
+    # Rows as dicts made from their values and the column names once: ``**row`` on an
+    # sqlite3.Row looks each of its names up by a scan of the columns.
+    names = list(rows[0].keys()) if rows else []
+    for values in rows:
+        row = dict(zip(names, values))
         position = row["_rank"]
         ranked[row[parent_column]].append((position, LOOKAHEAD if position > last else build(**row)))
     pages: dict[Any, list[Any]] = {}

@@ -50,6 +50,7 @@ def _attribute(name: str) -> Callable[[Any, Any], Any]:
     def fast(source: Any, context: Any) -> Any:
         return getattr(source, name)
 
+    fast._kehu_attr = name  # the executor reads the attribute itself
     return fast
 
 
