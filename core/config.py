@@ -29,6 +29,8 @@ class ServerSettings(Strict):
     graphiql: bool = True
     anonymous_introspection: bool = False
     page_size_default: int = Field(20, ge=1, le=100)
+    # Garbage collection tuned for a server (see core/app.py): on by default.
+    tune_gc: bool = True
 
 
 class AuthSettings(Strict):
