@@ -48,7 +48,7 @@ class Settings:
     soak: float
 
 
-QUICK = Settings(rounds=3, w1=(6, 16), w2=300, w3=(20, 48), w7=15, w5_rows=10_000, soak=15)
+QUICK = Settings(rounds=3, w1=(12, 16), w2=300, w3=(20, 48), w7=15, w5_rows=10_000, soak=15)
 FULL = Settings(rounds=5, w1=(20, 64), w2=2000, w3=(50, 160), w7=50, w5_rows=100_000, soak=600)
 
 
