@@ -253,32 +253,26 @@ class _BodyTooLarge(Exception):
     pass
 
 
-#: Young objects allocated between two collections (CPython's default is 700).
-GC_YOUNG_THRESHOLD = 10_000
-
-
 def tune_gc() -> None:
     """Garbage collection for a server process, once start-up is done.
 
     Everything alive then (modules, the schema, plugin registries: ~110,000
-    objects with every built-in plugin) lives as long as the process, yet every full collection walks it
-    again: W1's slowest requests (p95 120+ ms against a 30 ms median) were such
-    collections. ``gc.freeze()`` moves them out of the collector's sight (what
-    CPython recommends for long-lived servers). A request builds thousands of
-    short-lived objects (a page is ~5,000 dicts and models), so the youngest
-    generation is collected every 10,000 allocations rather than 700: fewer
-    passes over objects that would have died anyway. Measured on W1: p95 122 →
-    ~45 ms, median −5–8 % (benchmarks/README.md). Off with ``[kehu] tune_gc =
-    false``, e.g. when kehu is mounted inside another application. Once per
-    process: later apps (tests start many) leave the settings as they are."""
+    objects with every built-in plugin) lives as long as the process, yet every
+    full collection walks it again: W1's slowest requests (p95 ~120 ms against a
+    ~32 ms median) were such collections. ``gc.freeze()`` moves them out of the
+    collector's sight, as CPython recommends for long-lived servers; the
+    collection thresholds stay CPython's (raising them made requests a few percent
+    faster but let garbage cycles pile up: peak memory at 16 concurrent W1
+    requests went from ~100 to ~290 MB). Measured on W1: p95 122 → ~55 ms
+    (benchmarks/README.md). Off with ``[kehu] tune_gc = false``, e.g. when kehu
+    is mounted inside another application. Once per process: later apps (tests
+    start many) leave it as it is."""
     global _gc_tuned
     if _gc_tuned:
         return
     _gc_tuned = True
     gc.collect()
     gc.freeze()
-    _, second, third = gc.get_threshold()
-    gc.set_threshold(GC_YOUNG_THRESHOLD, second, third)
 
 
 _gc_tuned = False
