@@ -38,6 +38,7 @@ Rules for the function:
 
 from __future__ import annotations
 
+import collections.abc
 import inspect
 import typing
 from dataclasses import dataclass
@@ -129,7 +130,7 @@ def _item_annotation(annotation: Any, name: str) -> Any:
         for prefix in ("list[", "List[", "typing.List[", "Sequence[", "typing.Sequence["):
             if text.startswith(prefix) and text.endswith("]"):
                 return text[len(prefix):-1]
-    elif typing.get_origin(annotation) in (list, Sequence, typing.Sequence) or typing.get_origin(annotation) is list:
+    elif typing.get_origin(annotation) in (list, collections.abc.Sequence):
         args = typing.get_args(annotation)
         if len(args) == 1:
             return args[0]
