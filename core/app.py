@@ -258,15 +258,15 @@ def tune_gc() -> None:
 
     Everything alive then (modules, the schema, plugin registries: ~110,000
     objects with every built-in plugin) lives as long as the process, yet every
-    full collection walks it again: W1's slowest requests (p95 ~120 ms against a
-    ~32 ms median) were such collections. ``gc.freeze()`` moves them out of the
-    collector's sight, as CPython recommends for long-lived servers; the
-    collection thresholds stay CPython's (raising them made requests a few percent
-    faster but let garbage cycles pile up: peak memory at 16 concurrent W1
-    requests went from ~100 to ~290 MB). Measured on W1: p95 122 → ~55 ms
-    (benchmarks/README.md). Off with ``[kehu] tune_gc = false``, e.g. when kehu
-    is mounted inside another application. Once per process: later apps (tests
-    start many) leave it as it is."""
+    full collection walks it again: many of W1's slowest requests (p95 ~120 ms
+    against a ~32 ms median) were such collections. ``gc.freeze()`` moves them
+    out of the collector's sight, as CPython recommends for long-lived servers.
+    The collection thresholds stay CPython's: raising them let garbage cycles pile
+    up (peak memory at 16 concurrent W1 requests ~100 → ~290 MB). Measured on W1:
+    p95 122–133 ms before, 55–110 ms after, depending on the run
+    (benchmarks/README.md). Off with ``[kehu] tune_gc = false``, e.g. when kehu is
+    mounted inside another application. Once per process: later apps (tests start
+    many) leave it as it is."""
     global _gc_tuned
     if _gc_tuned:
         return
