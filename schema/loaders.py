@@ -118,8 +118,9 @@ class Loaders:
         return [rows.get(i) for i in ids]
 
     def pages(self, key: Hashable, queryset: QuerySet, parent_column: str, order: Sequence[str], offset: int, limit: int) -> DataLoader:
-        """Loader of one page per parent id. ``key`` identifies ``queryset``'s
-        filters: the first queryset given for a key serves every parent."""
+        """Loader of one page per parent id: up to ``limit`` models, then
+        ``LOOKAHEAD`` if more follow. ``key`` identifies ``queryset``'s filters: the
+        first queryset given for a key serves every parent."""
         full_key = (key, parent_column, tuple(order), offset, limit)
         if full_key not in self._pages:
 
