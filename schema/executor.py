@@ -19,16 +19,19 @@ SQL in one loop — is ten times faster.
 2. **Plain fields without the machinery.** A field whose resolver is a plain
    attribute read or a plain function of the object (schema/plain_resolvers.py),
    or a batch field whose value is prefetched, is read and completed in place
-   when its value is a leaf (serialised with the type's own
-   ``coerce_output_value``) or a concrete object (completed with graphql-core's
-   own ``collect_and_execute_subfields``).
+   when its value is a leaf (the type's own ``coerce_output_value``; a dict for
+   enums, whose strawberry coercion scans every value), an object of a concrete
+   type, or a list of those — sub-selections through the same plans.
 
 Both are speculative in the same way: whenever the short cut meets anything it
-does not handle — a ``None`` for a non-null field, a value the scalar refuses, an
-exception, a missing prefetch, a failed ``is_type_of`` — it does nothing and the
-field goes through graphql-core's ``execute_field`` from the start. The short cuts
-only read (getters and ``is_type_of`` have no effects), so running that field
-again is safe, and every error, null propagation and message is graphql-core's.
+does not handle — a ``None`` for a non-null field or list item, a value the
+scalar refuses, an exception, a missing prefetch, a failed ``is_type_of``, a
+deferred fragment — it decides so before anything below the field has run, does
+nothing, and the field goes through graphql-core's ``execute_field`` from the
+start. The short cuts only read (getters and ``is_type_of`` have no effects), so
+running that field again is safe. Errors raised further down are handled with
+graphql-core's own ``handle_field_error`` at the same paths, so every error, null
+propagation and message is graphql-core's (tests/test_executor.py compares).
 Middleware (a schema extension with ``resolve``) turns both off.
 """
 
