@@ -160,7 +160,9 @@ def test_two_workers_share_sign_in_lockouts_and_rate_limits(two_workers):
     ok = [r for r in results if r[0] == 200]
     limited = [r for r in results if r[0] == 429]
     assert len(ok) == RATE and len(limited) == 10, (len(ok), len(limited))
-    assert len({w for _, _, w in ok}) == 2  # both workers spent from the one budget
+    # Both workers spent from the one budget (None: a request whose worker /proc
+    # could not tell, as above; CI once saw {pid1, pid2, None} here).
+    assert len({w for _, _, w in ok} - {None}) == 2
     assert all(b["errors"][0]["extensions"]["code"] == "RATE_LIMITED" for _, b, _ in limited)
 
 
