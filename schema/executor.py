@@ -161,7 +161,6 @@ class KehuExecutor(StrawberryGraphQLCoreExecutionContext):
         self._walk_plans: dict[tuple[Any, int], _WalkPlan] = {}
         self._walked: set[int] = set()
         self._keep: list[Any] = []  # walked lists and plan keys stay alive: their ids are keys
-        self._subfields: dict[tuple[Any, int], Any] = {}
         self._store: dict = batch_store(self.context_value)
 
     def build_per_event_executor(self, payload: Any) -> Any:
@@ -188,9 +187,7 @@ class KehuExecutor(StrawberryGraphQLCoreExecutionContext):
             if field_def is None:
                 continue
             getter = fast_getter(field_def)
-            spec = (field_def.extensions or {}).get(BATCH_EXTENSION)
-            direct_batch = spec is not None and getattr(field_def.resolve, "_kehu_batch_direct", False)
-            if getter is None and not direct_batch:
+            if getter is None and not getattr(field_def.resolve, "_kehu_batch_direct", False):
                 continue
             inner, non_null = _unwrap(field_def.type)
             if is_leaf_type(inner):
@@ -313,16 +310,11 @@ class KehuExecutor(StrawberryGraphQLCoreExecutionContext):
         return get_results()
 
     def _grouped_subfields(self, object_type: GraphQLObjectType, details: Any) -> Any:
-        """The sub-selection to execute on ``object_type`` values, or None when it
-        defers part of itself (graphql-core's own path handles that)."""
-        key = (object_type, id(details))
-        grouped = self._subfields.get(key, MISSING)
-        if grouped is MISSING:
-            collected = self.collect_subfields(object_type, details)
-            grouped = None if collected.new_defer_usages else collected.grouped_field_set
-            self._subfields[key] = grouped
-            self._keep.append(details)
-        return grouped
+        """The sub-selection to execute on ``object_type`` values (graphql-core
+        memoises it), or None when it defers part of itself (graphql-core's own
+        path handles that)."""
+        collected = self.collect_subfields(object_type, details)
+        return None if collected.new_defer_usages else collected.grouped_field_set
 
     def _complete_plain_object(self, plan, parent_type, path, value, position_context):
         is_type_of = plan.is_type_of

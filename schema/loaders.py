@@ -11,6 +11,7 @@ their own lists; ``nested_connection`` does it per parent through a DataLoader.
 from __future__ import annotations
 
 from collections import defaultdict
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Hashable, Iterable, Sequence
 
 from pypika_tortoise.analytics import RowNumber
@@ -27,10 +28,6 @@ from . import relay
 
 if TYPE_CHECKING:
     from tortoise.queryset import QuerySet
-
-
-def _first(pair: tuple[int, Any]) -> int:
-    return pair[0]
 
 
 #: Stands for the row after a page (see ``ranked_pages``): it tells that there is
@@ -85,7 +82,7 @@ async def ranked_pages(
         ranked[row[parent_column]].append((position, LOOKAHEAD if position > last else build(**row)))
     pages: dict[Any, list[Any]] = {}
     for parent, items in ranked.items():
-        items.sort(key=_first)
+        items.sort(key=itemgetter(0))
         pages[parent] = [item for _, item in items]
     return pages
 
