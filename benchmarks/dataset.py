@@ -145,7 +145,7 @@ def _pg_value(column: str, value):
 async def migrate(url: str, plugins: tuple[str, ...]) -> None:
     """Create the schema with kehu's own migrations."""
     from kehu.config import parse_config
-    from kehu.runtime import Kehu
+    from kehu.server.runtime import Kehu
 
     kehu = Kehu(parse_config({"kehu": {"database_url": url}, "plugins": {"enabled": list(plugins)}}))
     await kehu.connect(migrate=True)

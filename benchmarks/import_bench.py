@@ -1,4 +1,4 @@
-"""Time ``kehu.transfer.import_customers`` on 100,000 generated CSV rows.
+"""Time ``kehu.cli.transfer.import_customers`` on 100,000 generated CSV rows.
 
     python benchmarks/import_bench.py [--rows 100000] [--batch-size 1000] [--database-url URL]
                                       [--enable PLUGIN ...] [--events]
@@ -21,11 +21,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from kehu.auth import hash_password
+from kehu.server.auth import hash_password
 from kehu.config import parse_config
 from kehu.models import AccountOwner, Customer, CustomerTag, Role
-from kehu.runtime import Kehu
-from kehu.transfer import COLUMNS, import_customers
+from kehu.server.runtime import Kehu
+from kehu.cli.transfer import COLUMNS, import_customers
 
 REGIONS = ["Shanghai", "Beijing", "Guangdong", "Zhejiang", "Sichuan", "London", "Berlin", "New York"]
 INDUSTRIES = ["Retail", "Manufacturing", "Software", "Healthcare", "Logistics", "Education"]

@@ -23,7 +23,7 @@ QUERY = "{ customers(first: 100) { edges { node { id name email phone address at
 
 
 def _app(directory: Path, name: str, enabled: tuple[str, ...], settings: dict):
-    from kehu.demo import seed_demo
+    from kehu.cli.demo import seed_demo
     from kehu.testing import KehuHarness
 
     app = KehuHarness(f"sqlite://{directory / name}.db", enabled=enabled, settings=settings,

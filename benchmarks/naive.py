@@ -26,7 +26,7 @@ from .floor import TIER_BASE, cursor, gid
 def build_app(url: str, plugins: tuple[str, ...]) -> tuple[Starlette, object]:
     from kehu.config import parse_config
     from kehu.models import AccessToken, AccountOwner, Customer, Interaction
-    from kehu.runtime import Kehu
+    from kehu.server.runtime import Kehu
 
     kehu = Kehu(parse_config({"kehu": {"database_url": url}, "plugins": {"enabled": list(plugins)}}))
 

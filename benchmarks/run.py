@@ -384,12 +384,12 @@ async def w8(servers, db, plugins, s: Settings, log, seconds: float) -> list[Row
 async def w5(db: str, url: str, plugins: tuple[str, ...], rows: int, log) -> list[Row]:
     log(f"  W5 CSV import of {rows:,} customers")
     try:
-        from kehu.transfer import COLUMNS, import_customers
+        from kehu.cli.transfer import COLUMNS, import_customers
     except ImportError:
-        return [Row("W5 CSV import", db, "kehu", 1, note="skipped: kehu.transfer.import_customers not available")]
+        return [Row("W5 CSV import", db, "kehu", 1, note="skipped: kehu.cli.transfer.import_customers not available")]
     from kehu.config import parse_config
     from kehu.models import AccountOwner, Role
-    from kehu.runtime import Kehu
+    from kehu.server.runtime import Kehu
 
     rng = random.Random(dataset.SEED)
     tmp = Path(tempfile.mkdtemp(prefix="kehu-bench-import-"))
@@ -468,7 +468,7 @@ def facts() -> dict:
 
 
 def available_plugins(requested: str | None) -> tuple[str, ...]:
-    from kehu.plugin_manager import discover
+    from kehu.server.plugin_manager import discover
 
     found = discover()
     if requested is not None:

@@ -52,7 +52,7 @@ async def main(url: str, customers: int, interactions: int) -> None:
     from kehu.clock import FrozenClock
     from kehu.config import parse_config
     from kehu.plugins.segmentation import service
-    from kehu.runtime import Kehu
+    from kehu.server.runtime import Kehu
 
     now = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
     config = parse_config({"kehu": {"database_url": url},

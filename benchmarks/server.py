@@ -112,9 +112,9 @@ class BenchWrapper:
 
 def build(impl: str, url: str, plugins: tuple[str, ...]):
     if impl == "kehu":
-        from kehu.app import create_app
+        from kehu.server.app import create_app
         from kehu.config import parse_config
-        from kehu.runtime import Kehu
+        from kehu.server.runtime import Kehu
 
         # Rate limiting off: the benchmark is one client sending thousands of requests a minute.
         config = parse_config({"kehu": {"database_url": url, "graphiql": False}, "limits": {"rate_per_minute": 0},

@@ -22,7 +22,7 @@ from .policies import FieldGuard, Strategy
 from .writes import emit, record_change
 
 if TYPE_CHECKING:
-    from .runtime import Kehu
+    from .server.runtime import Kehu
 
 EDITABLE = ("name", "kind", "email", "phone", "address", "region", "industry", "tags", "attributes")
 

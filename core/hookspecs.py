@@ -39,8 +39,8 @@ if TYPE_CHECKING:
     from .access import Permission, Viewer
     from .models import AccountOwner, Customer, Interaction
     from .policies import FieldGuard, FieldPolicy
-    from .plugin_manager import ModelsSpec
-    from .runtime import Kehu
+    from .server.plugin_manager import ModelsSpec
+    from .server.runtime import Kehu
     from kehu.schema.registry import GraphQLRegistry
 
 hookspec = pluggy.HookspecMarker("kehu")

@@ -39,10 +39,10 @@ import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
-from .db import is_sqlite, normalise_url
+from .server.db import is_sqlite, normalise_url
 
 if TYPE_CHECKING:
-    from .runtime import Kehu
+    from .server.runtime import Kehu
 
 log = logging.getLogger("kehu.jobs")
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import validation as v
 from .access import Viewer, visible_owners
-from .auth import (
+from .server.auth import (
     LoginThrottleGuard,
     check_password_strength,
     hash_password,
@@ -21,7 +21,7 @@ from .models import AccessToken, AccountOwner, Role, TokenKind
 from .writes import record_change
 
 if TYPE_CHECKING:
-    from .runtime import Kehu
+    from .server.runtime import Kehu
 
 OWNER_FIELDS = ("name", "email", "role", "team", "active")
 

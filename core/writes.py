@@ -22,12 +22,12 @@ from typing import TYPE_CHECKING, Any, AsyncIterator
 
 from tortoise.transactions import in_transaction
 
-from .events import Event, core_event
+from .server.events import Event, core_event
 from .models import AuditEntry
 
 if TYPE_CHECKING:
     from .access import Viewer
-    from .runtime import Kehu
+    from .server.runtime import Kehu
 
 
 log = logging.getLogger("kehu.writes")

@@ -37,7 +37,7 @@ from .subscriptions import CoreSubscription
 from .types import AccountOwnerBase, AuditEntry, CustomerBase, CustomerFilterInput, InteractionBase
 
 if TYPE_CHECKING:
-    from kehu.runtime import Kehu
+    from kehu.server.runtime import Kehu
 
 log = logging.getLogger("kehu.graphql")
 

@@ -12,7 +12,7 @@ from kehu.access import Viewer
 from .loaders import Loaders
 
 if TYPE_CHECKING:
-    from kehu.runtime import Kehu
+    from kehu.server.runtime import Kehu
 
 
 @dataclass

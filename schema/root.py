@@ -10,7 +10,7 @@ from kehu import customers as customer_service
 from kehu import interactions as interaction_service
 from kehu import owners as owner_service
 from kehu.access import require_viewer, visible_owners
-from kehu.plugin_manager import await_me_maybe
+from kehu.server.plugin_manager import await_me_maybe
 from kehu.errors import ValidationError
 from kehu.models import AccessToken, AuditEntry as AuditEntryModel, TokenKind
 from kehu.writes import write_scope
@@ -302,7 +302,7 @@ class CoreQuery:
 
     @strawberry.field(description="Installed plugins and whether each is enabled.")
     async def plugins(self, info: Info) -> list[PluginInfo]:
-        from kehu.plugin_manager import discover
+        from kehu.server.plugin_manager import discover
 
         kehu = info.context.kehu
         records = kehu.plugins.records

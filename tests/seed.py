@@ -2,7 +2,7 @@
 straight to the database (for setup), global IDs, and a snapshot of every core
 table (to prove that a refused call wrote nothing)."""
 
-from kehu.auth import issue_token
+from kehu.server.auth import issue_token
 from kehu.models import (
     AccessToken,
     AccountOwner,

@@ -131,7 +131,7 @@ class Server:
 async def connected(config: Path):
     """kehu's models, connected to the configured database (migrations not run)."""
     from kehu.config import load_config
-    from kehu.runtime import Kehu
+    from kehu.server.runtime import Kehu
 
     app = Kehu(load_config(config))
     await app.connect(check=False)

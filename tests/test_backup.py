@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from kehu.backup import backup, restore
+from kehu.cli.backup import backup, restore
 from kehu.errors import ConfigError
 
 CREATE = 'mutation($n: String!) { createCustomer(input: {name: $n, tags: ["a"]}) { customer { id } } }'

@@ -23,7 +23,7 @@ if not os.path.exists(CHROMIUM):
 
 from serving import Server, kehu, write_config  # noqa: E402
 
-from kehu.demo import DEMO_ACCOUNTS  # noqa: E402
+from kehu.cli.demo import DEMO_ACCOUNTS  # noqa: E402
 from kehu.testing import database_url  # noqa: E402
 
 ALL = ("segmentation", "loyalty", "complaints", "surveys", "console")

@@ -1,4 +1,4 @@
-"""The demo data set (kehu.demo.seed_demo), behind ``kehu demo``."""
+"""The demo data set (kehu.cli.demo.seed_demo), behind ``kehu demo``."""
 
 import datetime as dt
 from collections import defaultdict
@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from kehu.demo import DEMO_ACCOUNTS, seed_demo
+from kehu.cli.demo import DEMO_ACCOUNTS, seed_demo
 from kehu.models import AccountOwner, AuditEntry, Customer, CustomerKind, CustomerTag, Interaction, InteractionKind, Role
 
 LOGIN = """
@@ -159,7 +159,7 @@ def test_demo_tells_plugins_once_that_it_bulk_loaded(make_app):
 
 def test_demo_can_fire_the_usual_events_oldest_first(make_app):
     from kehu import hookimpl
-    from kehu.demo import seed_demo
+    from kehu.cli.demo import seed_demo
 
     seen = []
 

@@ -3,7 +3,8 @@
 import inspect
 from pathlib import Path
 
-from kehu import docs, hookspecs
+from kehu import hookspecs
+from kehu.cli import docs
 
 ROOT = Path(__file__).resolve().parent.parent
 GUIDE = ROOT / "docs" / "plugins.md"

@@ -10,7 +10,7 @@ import json
 import pytest
 
 from kehu.models import AuditEntry, Customer, CustomerTag, Interaction
-from kehu.transfer import import_customers
+from kehu.cli.transfer import import_customers
 
 CREATE = """mutation($i: CreateCustomerInput!) {
   createCustomer(input: $i) { customer { id } userErrors { field code message } } }"""

@@ -10,7 +10,7 @@ from kehu import hookimpl
 from kehu.config import parse_config
 from kehu.access import Permission
 from kehu.errors import PluginError
-from kehu.runtime import Kehu
+from kehu.server.runtime import Kehu
 
 import sample_plugin
 
@@ -257,7 +257,7 @@ def test_enabling_a_plugin_later_keeps_existing_data(db_url):
 
 
 async def _token_for_admin():
-    from kehu.auth import issue_token
+    from kehu.server.auth import issue_token
     from kehu.models import AccountOwner, TokenKind
 
     owner = await AccountOwner.get(email="admin@example.com")

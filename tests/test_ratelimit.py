@@ -1,6 +1,6 @@
 """Rate limits: cost points per minute per caller, 429 with Retry-After."""
 
-from kehu.ratelimit import RateLimiter
+from kehu.server.ratelimit import RateLimiter
 
 
 def limited(make_app, per_minute=10, cost=5):

@@ -1,4 +1,4 @@
-"""kehu.db.install_row_builders: every model builds the same instance from a row as
+"""kehu.server.db.install_row_builders: every model builds the same instance from a row as
 Tortoise's own ``_init_from_db`` does — values, their types and time zones, and
 Tortoise's bookkeeping attributes — on the demo data of every built-in plugin,
 with and without the masking plugin's encryption at rest."""
@@ -6,7 +6,7 @@ with and without the masking plugin's encryption at rest."""
 import pytest
 from tortoise.models import Model
 
-from kehu.demo import seed_demo
+from kehu.cli.demo import seed_demo
 from kehu.plugins.masking.crypto import generate_key
 
 TORTOISE_INIT_FROM_DB = Model._init_from_db.__func__

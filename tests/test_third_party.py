@@ -160,7 +160,7 @@ def test_generated_plugin_passes_its_own_tests_and_its_migration_matches_its_mod
 
 def test_kehu_testing_is_registered_through_pytests_entry_point(request):
     targets = {ep.name: ep.value for ep in importlib.metadata.entry_points(group="pytest11")}
-    assert targets.get("kehu") == "kehu.testing_plugin"
+    assert targets.get("kehu") == "kehu.testing.plugin"
     assert request.config.pluginmanager.hasplugin("kehu")
 
 
@@ -235,7 +235,7 @@ def test_example_plugin_works_through_the_public_api(db_url, followups_module):
 
 
 def test_example_plugin_imports_only_kehus_public_api():
-    allowed = ("kehu", "kehu.access", "kehu.errors", "kehu.models", "kehu.writes", "kehu.schema", "kehu.runtime")
+    allowed = ("kehu", "kehu.access", "kehu.errors", "kehu.models", "kehu.writes", "kehu.schema", "kehu.server.runtime")
     for source in (EXAMPLE / "kehu_followups").rglob("*.py"):
         for line in source.read_text().splitlines():
             words = line.split()
@@ -271,7 +271,7 @@ async def _count_rows(table):
 
 
 async def _token(email):
-    from kehu.auth import issue_token
+    from kehu.server.auth import issue_token
     from kehu.models import AccountOwner, TokenKind
 
     token, _ = await issue_token(await AccountOwner.get(email=email), TokenKind.SESSION, None)
@@ -372,7 +372,7 @@ def test_uninstall_of_a_plugin_that_is_not_installed_is_one_line(tmp_path, db_ur
 
 
 def test_scaffold_names_are_validated_in_process():
-    from kehu.scaffold import check_name
+    from kehu.cli.scaffold import check_name
 
     check_name("followups")
     for bad in ("", "_x", "x_", "a" * 41, "surveys"):

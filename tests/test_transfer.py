@@ -1,4 +1,4 @@
-"""Customer import and export (kehu.transfer): the functions behind
+"""Customer import and export (kehu.cli.transfer): the functions behind
 ``kehu import customers`` and ``kehu export customers``."""
 
 import io
@@ -11,7 +11,7 @@ from kehu.access import Viewer
 from kehu.customers import CustomerFilter
 from kehu.errors import PermissionDenied, ValidationError
 from kehu.models import AuditEntry, Customer, CustomerKind, CustomerTag
-from kehu.transfer import COLUMNS, RowError, export_customers, import_customers
+from kehu.cli.transfer import COLUMNS, RowError, export_customers, import_customers
 
 HEADER = "name,kind,email,phone,address,region,industry,tags,owner_email,attributes\n"
 
@@ -301,7 +301,7 @@ def exported_names(app, viewer, **kwargs):
 
 
 def test_export_as_agent_contains_only_their_customers(app, tmp_path, monkeypatch):
-    monkeypatch.setattr("kehu.transfer.EXPORT_PAGE_SIZE", 2)  # several pages
+    monkeypatch.setattr("kehu.cli.transfer.EXPORT_PAGE_SIZE", 2)  # several pages
     seed_owned_customers(app, tmp_path)
     agent = Viewer(owner=app.accounts["agent"], permissions=frozenset({"customers.export"}))
     assert exported_names(app, agent) == ["agent customer 0", "agent customer 1", "agent customer 2"]
@@ -315,7 +315,7 @@ def test_export_as_manager_is_scoped_to_the_team(app, tmp_path):
 
 
 def test_export_without_viewer_contains_every_customer_and_honours_the_filter(app, tmp_path, monkeypatch):
-    monkeypatch.setattr("kehu.transfer.EXPORT_PAGE_SIZE", 4)
+    monkeypatch.setattr("kehu.cli.transfer.EXPORT_PAGE_SIZE", 4)
     seed_owned_customers(app, tmp_path)
     assert len(exported_names(app, None)) == 10
     assert exported_names(app, None, filter=CustomerFilter(unassigned=True)) == ["Nobody's"]
@@ -329,7 +329,7 @@ def test_export_needs_the_export_permission(app):
 
 
 def test_export_reports_progress_per_page(app, tmp_path, monkeypatch):
-    monkeypatch.setattr("kehu.transfer.EXPORT_PAGE_SIZE", 4)
+    monkeypatch.setattr("kehu.cli.transfer.EXPORT_PAGE_SIZE", 4)
     seed_owned_customers(app, tmp_path)
     seen = []
     run_export(app, io.StringIO(), progress=seen.append)
@@ -339,7 +339,7 @@ def test_export_reports_progress_per_page(app, tmp_path, monkeypatch):
 def test_a_row_the_database_refuses_is_reported_and_the_rest_of_its_batch_written(app, tmp_path, monkeypatch):
     # Validation catches what it can; should the database still refuse a row (here:
     # an owner that vanished after the import started), only that row is lost.
-    from kehu import transfer
+    from kehu.cli import transfer
 
     load_owners = transfer._Importer.load_owners
 

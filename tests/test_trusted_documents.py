@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from kehu.documents import Candidate, check_against_schema, collect, register
+from kehu.server.documents import Candidate, check_against_schema, collect, register
 from kehu.errors import ValidationError
 from kehu.schema.relay import to_global_id
 

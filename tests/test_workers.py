@@ -175,7 +175,7 @@ def test_a_periodic_job_runs_in_one_worker_and_fails_over(db_url):
     own leadership connection, exactly as two processes would."""
     from kehu import jobs
     from kehu.config import parse_config
-    from kehu.runtime import Kehu
+    from kehu.server.runtime import Kehu
 
     async def scenario():
         apps = [Kehu(parse_config({"kehu": {"database_url": db_url}})) for _ in range(2)]
@@ -204,7 +204,7 @@ def test_a_periodic_job_runs_in_one_worker_and_fails_over(db_url):
 def test_a_periodic_job_on_sqlite_simply_runs(tmp_path):
     from kehu import jobs
     from kehu.config import parse_config
-    from kehu.runtime import Kehu
+    from kehu.server.runtime import Kehu
 
     async def scenario():
         app = Kehu(parse_config({"kehu": {"database_url": f"sqlite://{tmp_path / 'k.db'}"}}))

@@ -41,7 +41,7 @@ from .models import (
 from .settings import ComplaintsSettings, EscalationRule
 
 if TYPE_CHECKING:
-    from kehu.runtime import Kehu
+    from kehu.server.runtime import Kehu
 
 log = logging.getLogger("kehu.plugins.complaints")
 

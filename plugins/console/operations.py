@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kehu.documents import document_hash
+from kehu.server.documents import document_hash
 
 if TYPE_CHECKING:
-    from kehu.runtime import Kehu
+    from kehu.server.runtime import Kehu
 
 DIRECTORY = Path(__file__).parent / "operations"
 

@@ -83,7 +83,7 @@ from .models import (
 from .settings import SegmentationSettings, TierCondition
 
 if TYPE_CHECKING:
-    from kehu.runtime import Kehu
+    from kehu.server.runtime import Kehu
 
 log = logging.getLogger("kehu.plugins.segmentation")
 

@@ -45,7 +45,7 @@ from .models import (
 
 if TYPE_CHECKING:
     from kehu.models import AccountOwner
-    from kehu.runtime import Kehu
+    from kehu.server.runtime import Kehu
 
     from .settings import SurveySettings
 

@@ -13,7 +13,7 @@ import pytest
 from kehu import hookimpl
 from kehu.config import parse_config
 from kehu.errors import PluginError
-from kehu.runtime import Kehu
+from kehu.server.runtime import Kehu
 from kehu.schema import to_global_id
 
 from kehu.plugins.complaints import service

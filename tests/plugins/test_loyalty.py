@@ -17,7 +17,7 @@ from kehu.plugins import loyalty as plugin
 from kehu.plugins.loyalty import service
 from kehu.plugins.loyalty.models import EntryKind, LedgerEntry, LoyaltyAccount, Referral
 from kehu.plugins.loyalty.settings import LoyaltySettings, TierSettings
-from kehu.runtime import Kehu
+from kehu.server.runtime import Kehu
 
 from loyalty_helpers import award, balance, gid, loyalty_app, make_customer
 

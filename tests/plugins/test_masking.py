@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from kehu.demo import seed_demo
+from kehu.cli.demo import seed_demo
 from kehu.errors import ConfigError
 from kehu.models import Customer
 from kehu.plugins.masking.crypto import Keyring, generate_key, pseudonym
@@ -227,7 +227,7 @@ def test_reveal_of_an_unknown_field_or_invisible_customer_is_refused(make_app):
 
 def test_exports_are_masked_for_the_viewer(make_app):
     from kehu.access import Viewer
-    from kehu.transfer import export_customers
+    from kehu.cli.transfer import export_customers
 
     app = make_app(enabled=("masking",))
     make_customer(app)

@@ -19,7 +19,7 @@ from graphql import Undefined, get_named_type, is_non_null_type
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kehu.demo import seed_demo
+from kehu.cli.demo import seed_demo
 from kehu.models import Customer
 
 PLUGINS = ("segmentation", "loyalty", "complaints", "surveys", "masking")
@@ -155,7 +155,7 @@ def test_ordering_by_a_masked_field_is_refused(leak_app, caplog):
 
 def test_export_as_analyst_is_masked(leak_app):
     from kehu.access import Viewer
-    from kehu.transfer import export_customers
+    from kehu.cli.transfer import export_customers
 
     owner = leak_app.accounts["analyst"]
     viewer = Viewer(owner=owner, permissions=leak_app.kehu.permissions_for(owner.role))

@@ -327,7 +327,7 @@ def test_disabling_removes_every_type_and_keeps_the_data(db_url):
 def test_invalid_settings_stop_start_up_with_one_line():
     from kehu.config import parse_config
     from kehu.errors import PluginError
-    from kehu.runtime import Kehu
+    from kehu.server.runtime import Kehu
 
     raw = {"plugins": {"enabled": ["segmentation"], "segmentation": {"abc": {"a_share": 0.9, "b_share": 0.8}}}}
     with pytest.raises(PluginError, match="plugins.segmentation.abc"):

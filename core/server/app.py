@@ -23,7 +23,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
 
 from .documents import TrustedDocuments
-from .errors import PluginError
+from ..errors import PluginError
 from .runtime import Kehu
 
 log = logging.getLogger("kehu.app")
@@ -47,7 +47,7 @@ class TrustedDocumentsWSHandler(BaseGraphQLTransportWSHandler):
 
 class KehuGraphQL(GraphQL):
     """strawberry's ASGI view with kehu's per-request context, orjson encoding and
-    trusted documents (kehu.documents)."""
+    trusted documents (kehu.server.documents)."""
 
     graphql_transport_ws_handler_class = TrustedDocumentsWSHandler
 
@@ -336,6 +336,6 @@ def create_app(kehu: Kehu, *, migrate: bool = False) -> Starlette:
 def app_from_environment() -> Starlette:
     """ASGI factory for multi-worker and reload mode (``kehu serve --workers N``):
     each worker reads the configuration named by ``KEHU_CONFIG``."""
-    from .config import load_config
+    from ..config import load_config
 
     return create_app(Kehu(load_config()))

@@ -32,10 +32,10 @@ from typing import TYPE_CHECKING, Any, Iterable
 from graphql import GraphQLError, OperationDefinitionNode, parse, validate
 from graphql.error import GraphQLSyntaxError
 
-from .errors import ValidationError
+from ..errors import ValidationError
 
 if TYPE_CHECKING:
-    from .access import Viewer
+    from ..access import Viewer
     from .runtime import Kehu
 
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -112,7 +112,7 @@ class TrustedDocuments:
         text = self.known.get(sha256)
         if text is not None:
             return text
-        from .models import TrustedDocument
+        from ..models import TrustedDocument
 
         row = await TrustedDocument.get_or_none(sha256=sha256).only("body")
         if row is not None:
@@ -249,7 +249,7 @@ def check_against_schema(kehu: Kehu, candidates: list[Candidate]) -> None:
 
 async def register(kehu: Kehu, candidates: list[Candidate]) -> tuple[int, int]:
     """Store the documents; ``(added, already registered)``."""
-    from .models import TrustedDocument
+    from ..models import TrustedDocument
 
     added = existing = 0
     for candidate in {c.sha256: c for c in candidates}.values():

@@ -54,8 +54,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 import pytest
 
 if TYPE_CHECKING:
-    from .clock import FrozenClock
-    from .testing import KehuHarness
+    from ..clock import FrozenClock
+    from . import KehuHarness
 
 
 @dataclass(frozen=True)
@@ -151,7 +151,7 @@ class GraphQLClient:
 def account_for(who: str | None) -> str | None:
     """A seeded account name for ``who``: an account (``"agent_south"``) or a role
     (``"AGENT"`` → the first account with it)."""
-    from .testing import ACCOUNTS
+    from . import ACCOUNTS
 
     if who is None or who in ACCOUNTS:
         return who
@@ -182,7 +182,7 @@ def kehu_settings() -> dict[str, dict[str, Any]]:
 
 @pytest.fixture
 def kehu_database_url(tmp_path) -> Iterator[str]:
-    from .testing import database_url
+    from . import database_url
 
     with database_url(tmp_path) as url:
         yield url
@@ -190,7 +190,7 @@ def kehu_database_url(tmp_path) -> Iterator[str]:
 
 @pytest.fixture
 def kehu_clock() -> FrozenClock:
-    from .clock import FrozenClock
+    from ..clock import FrozenClock
 
     return FrozenClock()
 
@@ -242,9 +242,9 @@ def _app_class() -> type:
     already has them (an app re-opened on the same database in one test)."""
     global _APP_CLASS
     if _APP_CLASS is None:
-        from .auth import issue_token
-        from .models import AccountOwner, TokenKind
-        from .testing import ACCOUNTS, KehuHarness
+        from ..server.auth import issue_token
+        from ..models import AccountOwner, TokenKind
+        from . import ACCOUNTS, KehuHarness
 
         class PluginTestApp(KehuHarness):
             async def _seed(self) -> None:

@@ -12,8 +12,8 @@ import os
 import sqlite3
 from pathlib import Path
 
-from .db import is_sqlite, normalise_url
-from .errors import ConfigError
+from ..server.db import is_sqlite, normalise_url
+from ..errors import ConfigError
 
 REQUIRED_TABLES = {"kehu_customer", "kehu_interaction", "kehu_account_owner"}
 

@@ -28,14 +28,14 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Iterable, Iterator, N
 from tortoise.exceptions import BaseORMException
 from tortoise.models import Model
 
-from .access import Viewer
-from .customers import CustomerFilter, clean_customer_fields, filter_customers
-from .errors import PermissionDenied, ValidationError
-from .models import AccountOwner, Customer, CustomerKind, CustomerTag, Role
-from .writes import write_scope
+from ..access import Viewer
+from ..customers import CustomerFilter, clean_customer_fields, filter_customers
+from ..errors import PermissionDenied, ValidationError
+from ..models import AccountOwner, Customer, CustomerKind, CustomerTag, Role
+from ..writes import write_scope
 
 if TYPE_CHECKING:
-    from .runtime import Kehu
+    from ..server.runtime import Kehu
 
 COLUMNS = (
     "name",

@@ -21,9 +21,9 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from . import __version__
-from .config import DEFAULT_CONFIG_FILE, config_path, load_config
-from .errors import KehuError
+from .. import __version__
+from ..config import DEFAULT_CONFIG_FILE, config_path, load_config
+from ..errors import KehuError
 
 log = logging.getLogger("kehu.cli")
 
@@ -37,7 +37,7 @@ def fail(message: str, status: int = 2) -> int:
 
 
 def build_kehu(args: argparse.Namespace):
-    from .runtime import Kehu
+    from ..server.runtime import Kehu
 
     return Kehu(load_config(args.config))
 
@@ -111,7 +111,7 @@ enabled = []
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    from .plugin_manager import BUILTIN_PLUGINS, builtin_available
+    from ..server.plugin_manager import BUILTIN_PLUGINS, builtin_available
 
     path = config_path(args.config)
     if path.exists() and not args.force:
@@ -125,9 +125,9 @@ def cmd_init(args: argparse.Namespace) -> int:
     kehu = build_kehu(argparse.Namespace(config=str(path)))
 
     async def run():
-        from .models import AccountOwner, Role
-        from .owners import create_account_owner
-        from .writes import write_scope
+        from ..models import AccountOwner, Role
+        from ..owners import create_account_owner
+        from ..writes import write_scope
 
         applied = await kehu.migrate()
         print(f"database ready ({len(applied)} migration(s) applied)")
@@ -193,11 +193,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print("sign in with the `login` mutation; send the token as `Authorization: Bearer <token>`")
     if args.workers > 1 or args.reload:
         os.environ["KEHU_CONFIG"] = str(config_path(args.config))
-        uvicorn.run("kehu.app:app_from_environment", factory=True, host=host, port=port,
+        uvicorn.run("kehu.server.app:app_from_environment", factory=True, host=host, port=port,
                     workers=args.workers, reload=args.reload, log_level=args.log_level,
                     forwarded_allow_ips=args.forwarded_allow_ips)
     else:
-        from .app import create_app
+        from ..server.app import create_app
 
         uvicorn.run(create_app(kehu), host=host, port=port, log_level=args.log_level,
                     forwarded_allow_ips=args.forwarded_allow_ips)
@@ -205,7 +205,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
-    from .plugin_manager import discover
+    from ..server.plugin_manager import discover
 
     kehu = build_kehu(args)
     rows = [("NAME", "VERSION", "SOURCE", "STATE", "HOOKS")]
@@ -271,7 +271,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
 def cmd_documents_add(args: argparse.Namespace) -> int:
     """Register trusted documents: .graphql/.gql files, directories of them, or a
     JSON manifest. Each must be valid against the schema of the enabled plugins."""
-    from .documents import check_against_schema, collect, register
+    from ..server.documents import check_against_schema, collect, register
 
     kehu = build_kehu(args)
     candidates = collect(args.paths)
@@ -288,8 +288,8 @@ def cmd_documents_add(args: argparse.Namespace) -> int:
 
 
 def cmd_documents_list(args: argparse.Namespace) -> int:
-    from .documents import document_hash, operation_names, plugin_documents
-    from .models import TrustedDocument
+    from ..server.documents import document_hash, operation_names, plugin_documents
+    from ..models import TrustedDocument
 
     kehu = build_kehu(args)
 
@@ -514,7 +514,7 @@ def _plugin_kehu(argv: list[str]):
     pre.add_argument("--config")
     known, _ = pre.parse_known_args(argv)
     try:
-        from .runtime import Kehu
+        from ..server.runtime import Kehu
 
         return Kehu(load_config(known.config))
     except KehuError:

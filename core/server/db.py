@@ -17,7 +17,7 @@ from tortoise.fields.data import CharEnumFieldInstance, IntEnumFieldInstance
 from tortoise.context import TortoiseContext
 from tortoise.migrations.executor import MigrationExecutor, MigrationTarget
 
-from .errors import ConfigError, MigrationsPending
+from ..errors import ConfigError, MigrationsPending
 
 log = logging.getLogger("kehu.db")
 

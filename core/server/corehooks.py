@@ -1,9 +1,9 @@
 """The core registers itself like any plugin: its models, permissions and the
 personal fields it holds come through the same hooks a third party uses."""
 
-from .access import CORE_PERMISSIONS
-from .hookspecs import hookimpl
-from .policies import FieldPolicy, Strategy
+from ..access import CORE_PERMISSIONS
+from ..hookspecs import hookimpl
+from ..policies import FieldPolicy, Strategy
 
 
 @hookimpl

@@ -20,13 +20,13 @@ from typing import TYPE_CHECKING, Any, Callable, TypedDict
 import pluggy
 from pydantic import BaseModel, ValidationError as PydanticError
 
-from . import PLUGIN_API_VERSION, hookspecs
-from .access import CORE_PERMISSIONS, Permission, PermissionTable
-from .config import Config, format_pydantic_error
-from .errors import PluginError
+from .. import PLUGIN_API_VERSION, hookspecs
+from ..access import CORE_PERMISSIONS, Permission, PermissionTable
+from ..config import Config, format_pydantic_error
+from ..errors import PluginError
 
 if TYPE_CHECKING:
-    from .policies import FieldPolicy
+    from ..policies import FieldPolicy
     from .runtime import Kehu
 
 log = logging.getLogger("kehu.plugins")
@@ -75,7 +75,7 @@ def builtin_available(name: str) -> bool:
 def discover() -> dict[str, tuple[str, Callable[[], Any], str]]:
     """Every plugin that could be enabled: name -> (source, loader, version)."""
     found: dict[str, tuple[str, Callable[[], Any], str]] = {}
-    from . import __version__
+    from .. import __version__
 
     for name, module in BUILTIN_PLUGINS.items():
         if builtin_available(name):
@@ -119,7 +119,8 @@ class PluginSet:
         self.pm = pluggy.PluginManager("kehu")
         self.pm.add_hookspecs(hookspecs)
         self.records: dict[str, PluginRecord] = {}
-        from . import __version__, corehooks
+        from .. import __version__
+        from . import corehooks
 
         self._register("core", corehooks, "core", __version__)
         available = discover()

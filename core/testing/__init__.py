@@ -16,11 +16,11 @@ import uuid
 from pathlib import Path
 from typing import Any, Iterator
 
-from .auth import issue_token
-from .clock import FrozenClock
-from .config import parse_config
-from .models import AccountOwner, Role, TokenKind
-from .runtime import Kehu
+from ..server.auth import issue_token
+from ..clock import FrozenClock
+from ..config import parse_config
+from ..models import AccountOwner, Role, TokenKind
+from ..server.runtime import Kehu
 
 TEST_PASSWORD = "correct-horse-battery"
 
@@ -41,7 +41,7 @@ _password_hash: str | None = None
 def password_hash() -> str:
     global _password_hash
     if _password_hash is None:
-        from .auth import hash_password
+        from ..server.auth import hash_password
 
         _password_hash = hash_password(TEST_PASSWORD)
     return _password_hash
@@ -100,7 +100,7 @@ class KehuHarness:
     def __enter__(self) -> "KehuHarness":
         from starlette.testclient import TestClient
 
-        from .app import create_app
+        from ..server.app import create_app
 
         self.app = create_app(self.kehu, migrate=True)
         self.client = TestClient(self.app)

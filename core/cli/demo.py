@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from .auth import hash_password
-from .models import (
+from ..server.auth import hash_password
+from ..models import (
     AccountOwner,
     Customer,
     CustomerKind,
@@ -33,10 +33,10 @@ from .models import (
     Role,
 )
 from .transfer import bulk_create_with_ids
-from .writes import write_scope
+from ..writes import write_scope
 
 if TYPE_CHECKING:
-    from .runtime import Kehu
+    from ..server.runtime import Kehu
 
 # role -> (e-mail, password, name, team). Demo only: the passwords are public.
 DEMO_ACCOUNTS: dict[str, tuple[str, str, str, str]] = {

@@ -12,22 +12,22 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel
 
 from . import db
-from .config import Config
+from ..config import Config
 from .plugin_manager import PluginSet
 
 if TYPE_CHECKING:
     from starlette.requests import Request
     from tortoise.context import TortoiseContext
 
-    from .access import Viewer
-    from .clock import Clock
+    from ..access import Viewer
+    from ..clock import Clock
 
 log = logging.getLogger("kehu")
 
 
 class Kehu:
     def __init__(self, config: Config, *, extra_plugins: dict[str, Any] | None = None, clock: Clock | None = None):
-        from .clock import SystemClock
+        from ..clock import SystemClock
 
         self.config = config
         self.plugins = PluginSet(config, extra_plugins)
@@ -64,7 +64,7 @@ class Kehu:
         ordering, exports, audit log, event payloads): a plugin's
         ``kehu_field_guard``, or a guard that shows everything in clear."""
         if self._field_guard is None:
-            from .policies import FieldGuard
+            from ..policies import FieldGuard
 
             guards = [g for _, g in self.plugins.each("kehu_field_guard", kehu=self) if g is not None]
             self._field_guard = guards[0] if guards else FieldGuard()

@@ -13,11 +13,11 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, AsyncIterator
 
-from . import db
-from .errors import PluginError
+from ..server import db
+from ..errors import PluginError
 
 if TYPE_CHECKING:
-    from .runtime import Kehu
+    from ..server.runtime import Kehu
 
 MIGRATIONS_TABLE = "tortoise_migrations"  # tortoise.migrations.recorder.MigrationRecorder's default
 
@@ -37,7 +37,7 @@ class PluginData:
 
 
 def _load_plugin(name: str) -> Any:
-    from .plugin_manager import discover
+    from ..server.plugin_manager import discover
 
     found = discover().get(name)
     if found is None:

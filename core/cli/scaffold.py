@@ -21,8 +21,8 @@ import keyword
 import re
 from pathlib import Path
 
-from . import PLUGIN_API_VERSION, __version__
-from .errors import ConfigError
+from .. import PLUGIN_API_VERSION, __version__
+from ..errors import ConfigError
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 RESERVED = frozenset({"core", "kehu", "test", "tests"})
@@ -31,7 +31,7 @@ RESERVED = frozenset({"core", "kehu", "test", "tests"})
 def check_name(name: str) -> None:
     """A plugin name is a lower-case Python identifier, and not taken by the core or
     a built-in plugin (it becomes the Tortoise app label and permission prefix)."""
-    from .plugin_manager import BUILTIN_PLUGINS
+    from ..server.plugin_manager import BUILTIN_PLUGINS
 
     if not NAME_RE.match(name) or keyword.iskeyword(name) or name.endswith("_"):
         raise ConfigError(
@@ -259,7 +259,7 @@ from .models import Note
 from .settings import Settings
 
 if TYPE_CHECKING:
-    from kehu.runtime import Kehu
+    from kehu.server.runtime import Kehu
 
 PLUGIN = "{{name}}"
 WRITE = f"{PLUGIN}.write"

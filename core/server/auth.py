@@ -18,9 +18,9 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from tortoise.expressions import F
 
-from .access import Viewer
-from .errors import ValidationError
-from .models import AccessToken, AccountOwner, LoginThrottle, TokenKind
+from ..access import Viewer
+from ..errors import ValidationError
+from ..models import AccessToken, AccountOwner, LoginThrottle, TokenKind
 
 if TYPE_CHECKING:
     from .runtime import Kehu
