@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, AsyncIterator
 
 from tortoise.transactions import in_transaction
 
-from .server.events import Event, core_event
+from .events import Event, core_event
 from .models import AuditEntry
 
 if TYPE_CHECKING:

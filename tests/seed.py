@@ -13,7 +13,7 @@ from kehu.models import (
     InteractionKind,
     TokenKind,
 )
-from kehu.schema.relay import from_global_id, to_global_id
+from kehu.ids import from_global_id, to_global_id
 
 CORE_MODELS = (AccountOwner, Customer, CustomerTag, Interaction, AccessToken, AuditEntry)
 

@@ -15,7 +15,7 @@ from kehu import hookimpl
 from kehu.errors import PluginError
 from kehu.models import Customer, Interaction, InteractionKind
 from kehu.schema import batch_field
-from kehu.schema.relay import to_global_id
+from kehu.ids import to_global_id
 from kehu.testing import count_queries
 
 CALLS: list[tuple[str, tuple]] = []

@@ -16,7 +16,7 @@ import threading
 import time
 
 from kehu.models import AuditEntry, Customer, CustomerTag, Interaction
-from kehu.schema.relay import from_global_id
+from kehu.ids import from_global_id
 from serving import Server, connected, init, write_config
 
 LIMITS = "[limits]\nrate_per_minute = 0\n"

@@ -29,7 +29,7 @@ hypothesis_graphql = pytest.importorskip("hypothesis_graphql")
 from hypothesis_graphql import nodes  # noqa: E402
 
 from kehu.models import AuditEntry, Customer, Interaction, InteractionKind  # noqa: E402
-from kehu.schema.relay import from_global_id, to_global_id  # noqa: E402
+from kehu.ids import from_global_id, to_global_id  # noqa: E402
 from kehu.testing import KehuHarness, database_url  # noqa: E402
 
 PLUGINS = ("segmentation", "loyalty", "complaints", "surveys")

@@ -26,7 +26,7 @@ def subscribe(app, socket, topics=None):
 
 
 def owner_id(app, name):
-    from kehu.schema.relay import to_global_id
+    from kehu.ids import to_global_id
 
     return to_global_id("AccountOwner", app.accounts[name].id)
 

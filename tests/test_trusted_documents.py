@@ -7,7 +7,7 @@ import pytest
 
 from kehu.server.documents import Candidate, check_against_schema, collect, register
 from kehu.errors import ValidationError
-from kehu.schema.relay import to_global_id
+from kehu.ids import to_global_id
 
 ME = "query Me { me { name role } }\n"
 CUSTOMERS = "query Count { customers { totalCount } }\n"

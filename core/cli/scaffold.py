@@ -259,7 +259,7 @@ from .models import Note
 from .settings import Settings
 
 if TYPE_CHECKING:
-    from kehu.server.runtime import Kehu
+    from kehu import Kehu
 
 PLUGIN = "{{name}}"
 WRITE = f"{PLUGIN}.write"

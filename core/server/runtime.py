@@ -45,7 +45,7 @@ class Kehu:
         from .ratelimit import RateLimiter
 
         self.rate_limiter = RateLimiter(self)
-        from .events import EventBus
+        from .eventbus import EventBus
 
         self.events = EventBus(self)
 

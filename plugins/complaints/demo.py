@@ -20,7 +20,7 @@ from .models import ComplaintStatus as S
 from .service import running_deadline, sla_deadlines
 
 if TYPE_CHECKING:
-    from kehu.server.runtime import Kehu
+    from kehu import Kehu
 
 WHAT = {
     "product": ["The blender stopped working after two weeks", "Screen has a dead pixel line", "Zip broke on first use"],

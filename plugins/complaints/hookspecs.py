@@ -17,7 +17,7 @@ from kehu.hookspecs import hookspec
 
 if TYPE_CHECKING:
     from kehu.models import AccountOwner
-    from kehu.server.runtime import Kehu
+    from kehu import Kehu
 
     from .models import Complaint, ComplaintStatus
 

@@ -27,7 +27,7 @@ from kehu.customers import get_visible_customer, resolve_owner_for
 from kehu.errors import Conflict, NotFound, ValidationError
 from kehu.interactions import log_interaction
 from kehu.models import AccountOwner, Customer, Direction, Interaction, InteractionKind, Role
-from kehu.schema.relay import to_global_id
+from kehu.ids import to_global_id
 from kehu.writes import Rollback, current_scope, emit, publish, record_change, write_scope
 
 from .models import (
@@ -41,7 +41,7 @@ from .models import (
 from .settings import ComplaintsSettings, EscalationRule
 
 if TYPE_CHECKING:
-    from kehu.server.runtime import Kehu
+    from kehu import Kehu
 
 log = logging.getLogger("kehu.plugins.complaints")
 

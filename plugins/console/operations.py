@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from kehu.server.documents import document_hash
 
 if TYPE_CHECKING:
-    from kehu.server.runtime import Kehu
+    from kehu import Kehu
 
 DIRECTORY = Path(__file__).parent / "operations"
 

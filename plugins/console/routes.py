@@ -13,7 +13,7 @@ from starlette.staticfiles import StaticFiles
 from .operations import available_operations
 
 if TYPE_CHECKING:
-    from kehu.server.runtime import Kehu
+    from kehu import Kehu
 
 STATIC = Path(__file__).parent / "static"
 

@@ -15,7 +15,7 @@ from strawberry.types import Info
 
 from kehu.access import require_viewer, visible_customers
 from kehu.schema import batch_field, relay
-from kehu.schema.relay import Connection, Node, from_global_id, pk_from_global_id, to_global_id
+from kehu.schema import Connection, Node, from_global_id, pk_from_global_id, to_global_id
 from kehu.schema.types import Payload
 
 from . import models, service

@@ -59,7 +59,7 @@ from .models import (
 from .settings import LoyaltySettings, TierSettings
 
 if TYPE_CHECKING:
-    from kehu.server.runtime import Kehu
+    from kehu import Kehu
 
 log = logging.getLogger("kehu.plugins.loyalty")
 

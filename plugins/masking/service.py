@@ -28,7 +28,7 @@ from .crypto import Keyring, KeyError_, UnknownKey, is_sealed, pseudonym, pseudo
 from .settings import MaskingSettings
 
 if TYPE_CHECKING:
-    from kehu.server.runtime import Kehu
+    from kehu import Kehu
 
 log = logging.getLogger("kehu.masking")
 

@@ -83,7 +83,7 @@ from .models import (
 from .settings import SegmentationSettings, TierCondition
 
 if TYPE_CHECKING:
-    from kehu.server.runtime import Kehu
+    from kehu import Kehu
 
 log = logging.getLogger("kehu.plugins.segmentation")
 
@@ -512,7 +512,7 @@ def _team(op: str, value: Any) -> Q:
 
 
 def _owner(op: str, value: Any) -> Q:
-    from kehu.schema.relay import from_global_id
+    from kehu.ids import from_global_id
 
     def pk(v):
         return from_global_id(v, "AccountOwner", field="rule.value")[1]

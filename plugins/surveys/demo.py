@@ -20,7 +20,7 @@ from .models import Answer, Invitation, Question, QuestionType, Response, Survey
 from .service import token_digest, week_start
 
 if TYPE_CHECKING:
-    from kehu.server.runtime import Kehu
+    from kehu import Kehu
 
 COMMENTS = ["Quick and friendly service.", "Delivery could be faster.", "Great value for money.",
             "The app is confusing.", "My account manager is very helpful.", "Prices went up too much."]

@@ -12,7 +12,7 @@ from kehu.hookspecs import hookspec
 
 if TYPE_CHECKING:
     from kehu.models import AccountOwner, Customer
-    from kehu.server.runtime import Kehu
+    from kehu import Kehu
 
     from .models import Invitation, Response, Survey
 

@@ -28,7 +28,7 @@ from . import service
 from .models import QuestionType, Survey, SurveyVersion
 
 if TYPE_CHECKING:
-    from kehu.server.runtime import Kehu
+    from kehu import Kehu
 
     from .models import Question
 

@@ -28,7 +28,7 @@ from kehu import validation as v
 from kehu.access import Viewer, visible_customers
 from kehu.errors import NotFound, ValidationError
 from kehu.models import Customer, Direction, Interaction, InteractionKind
-from kehu.schema.relay import to_global_id
+from kehu.ids import to_global_id
 from kehu.writes import emit, publish, record_change, write_scope
 
 from .models import (
@@ -45,7 +45,7 @@ from .models import (
 
 if TYPE_CHECKING:
     from kehu.models import AccountOwner
-    from kehu.server.runtime import Kehu
+    from kehu import Kehu
 
     from .settings import SurveySettings
 

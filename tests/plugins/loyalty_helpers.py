@@ -55,6 +55,6 @@ async def balance(customer_id: int) -> int:
 
 
 def gid(type_name: str, pk: int) -> str:
-    from kehu.schema.relay import to_global_id
+    from kehu.ids import to_global_id
 
     return to_global_id(type_name, pk)

@@ -14,7 +14,7 @@ import pytest
 from kehu.models import Customer, Interaction, InteractionKind
 from kehu.plugins.segmentation import service
 from kehu.plugins.segmentation.models import Classification, SegmentChange
-from kehu.schema.relay import to_global_id
+from kehu.ids import to_global_id
 from kehu.testing import KehuHarness
 
 NOW = dt.datetime(2026, 1, 1, 9, 0, tzinfo=dt.timezone.utc)

@@ -32,7 +32,7 @@ from .models import FollowUpPlan
 from .settings import FollowUpSettings
 
 if TYPE_CHECKING:
-    from kehu.server.runtime import Kehu
+    from kehu import Kehu
 
 PLUGIN = "followups"
 PLAN = f"{PLUGIN}.plan"

@@ -1,11 +1,7 @@
-"""Live events for subscribers (GraphQL subscriptions).
+"""The live event bus: ``kehu.events.Event``s to subscribers (GraphQL subscriptions).
 
-An ``Event`` says *that* something happened to which object — a topic, the
-customer it concerns (for visibility), the object's global ID and a few
-non-personal facts (a status, a kind). It never carries personal data: a client
-that wants details queries them, and the query goes through access rules and
-masking like any other. Each subscriber receives only events about customers it
-may see (checked per event, per subscriber).
+Each subscriber receives only events about customers it may see (checked per
+event, per subscriber).
 
 Events are published after the write commits (``kehu.writes.publish`` queues
 them in the write scope). With PostgreSQL they travel through
@@ -16,14 +12,11 @@ infrastructure); with SQLite (one process) they stay in memory.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
 from contextlib import asynccontextmanager
-from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, AsyncIterator
+from typing import TYPE_CHECKING, AsyncIterator
 
-import orjson
-
+from ..events import Event
 from .db import is_sqlite, normalise_url
 
 if TYPE_CHECKING:
@@ -33,48 +26,6 @@ log = logging.getLogger("kehu.events")
 
 CHANNEL = "kehu_events"
 QUEUE_SIZE = 256
-# Core topics, published after each core write.
-CORE_TOPICS = {
-    "kehu_customer_created": "customer.created",
-    "kehu_customer_updated": "customer.updated",
-    "kehu_customer_archived": "customer.archived",
-    "kehu_owner_assigned": "customer.owner_assigned",
-    "kehu_interaction_logged": "interaction.logged",
-}
-
-
-@dataclass(frozen=True)
-class Event:
-    topic: str
-    customer_id: int | None = None
-    node_id: str | None = None
-    data: dict[str, Any] = field(default_factory=dict)
-    at: str = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).isoformat())
-
-    def encode(self) -> bytes:
-        return orjson.dumps(asdict(self))
-
-    @classmethod
-    def decode(cls, raw: str | bytes) -> "Event":
-        return cls(**orjson.loads(raw))
-
-
-def core_event(hook: str, kwargs: dict[str, Any]) -> Event | None:
-    """The live event for a core event hook call, or None."""
-    from kehu.schema.relay import to_global_id
-
-    topic = CORE_TOPICS.get(hook)
-    if topic is None:
-        return None
-    if hook == "kehu_interaction_logged":
-        interaction = kwargs["interaction"]
-        return Event(topic, interaction.customer_id, to_global_id("Interaction", interaction.id),
-                     {"kind": getattr(interaction.kind, "value", interaction.kind)})
-    customer = kwargs["customer"]
-    data: dict[str, Any] = {}
-    if hook == "kehu_customer_updated":
-        data["fields"] = sorted(kwargs.get("changes", {}))
-    return Event(topic, customer.id, to_global_id("Customer", customer.id), data)
 
 
 class EventBus:
