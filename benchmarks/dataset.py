@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 SEED = 20251125
-NOW = dt.datetime(2025, 6, 1, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2025, 6, 1, tzinfo=dt.UTC)
 # Signs in as the admin (owner 1); the database stores only its SHA-256, as kehu does.
 BENCH_TOKEN = "kh_benchmark-admin-token-not-a-secret-0000000000"
 KINDS = ("CALL", "VISIT", "EMAIL", "MEETING", "MESSAGE", "PURCHASE", "PURCHASE", "NOTE")
@@ -55,8 +55,9 @@ def generate(scale: Scale) -> dict[str, list[tuple]]:
         role = "ADMIN" if i == 1 else ("MANAGER" if i % 10 == 2 else "AGENT")
         team = "" if i == 1 else TEAMS[i % len(TEAMS)]
         created = NOW - dt.timedelta(days=800, seconds=i)
-        owners.append((i, f"Owner {i:03d}", f"owner{i:03d}@bench.kehu.invalid", role, team, True, False, None,
-                       created, created))
+        owners.append(
+            (i, f"Owner {i:03d}", f"owner{i:03d}@bench.kehu.invalid", role, team, True, False, None, created, created)
+        )
     rows["kehu_account_owner"] = owners
 
     customers = []
@@ -65,12 +66,25 @@ def generate(scale: Scale) -> dict[str, list[tuple]]:
         kind = "ORGANIZATION" if rng.random() < 0.3 else "PERSON"
         ctags = sorted(rng.sample(("vip", "b2b", "newsletter", "wholesale", "churn-risk"), rng.randint(0, 2)))
         created = NOW - dt.timedelta(days=760) + dt.timedelta(seconds=i * 7, microseconds=rng.randint(1, 999_999))
-        customers.append([
-            i, f"Customer {i:05d}", kind, f"customer{i:05d}@example.com", f"+86 21 {rng.randint(1000_0000, 9999_9999)}",
-            f"{rng.randint(1, 999)} Nanjing Road", rng.choice(REGIONS), rng.choice(INDUSTRIES), ctags,
-            {"source": rng.choice(("web", "fair", "referral"))}, None, None, created, created,
-            2 + (i % (scale.owners - 1)) if scale.owners > 1 else 1,
-        ])
+        customers.append(
+            [
+                i,
+                f"Customer {i:05d}",
+                kind,
+                f"customer{i:05d}@example.com",
+                f"+86 21 {rng.randint(1000_0000, 9999_9999)}",
+                f"{rng.randint(1, 999)} Nanjing Road",
+                rng.choice(REGIONS),
+                rng.choice(INDUSTRIES),
+                ctags,
+                {"source": rng.choice(("web", "fair", "referral"))},
+                None,
+                None,
+                created,
+                created,
+                2 + (i % (scale.owners - 1)) if scale.owners > 1 else 1,
+            ]
+        )
         tags += [(i, t) for t in ctags]
     rows["kehu_customer_tag"] = [(n, c, t) for n, (c, t) in enumerate(tags, 1)]
 
@@ -87,8 +101,22 @@ def generate(scale: Scale) -> dict[str, list[tuple]]:
         if last[c] is None or occurred > last[c]:
             last[c] = occurred
         owner = customers[c - 1][14]
-        interactions.append((n, kind, "OUTBOUND" if n % 3 else "INBOUND", occurred, f"Subject {n}", "", amount,
-                             None, occurred, c, owner, None))
+        interactions.append(
+            (
+                n,
+                kind,
+                "OUTBOUND" if n % 3 else "INBOUND",
+                occurred,
+                f"Subject {n}",
+                "",
+                amount,
+                None,
+                occurred,
+                c,
+                owner,
+                None,
+            )
+        )
     rows["kehu_interaction"] = interactions
     for c in customers:
         c[10] = last[c[0]]
@@ -99,8 +127,18 @@ def generate(scale: Scale) -> dict[str, list[tuple]]:
         if spend[c] > 0:
             lifetime = int(spend[c])
             tier = [name for name, threshold in TIERS if lifetime >= threshold][-1]
-            accounts.append((len(accounts) + 1, lifetime // 2, lifetime, tier, NOW - dt.timedelta(days=30), None,
-                             NOW - dt.timedelta(days=400), c))
+            accounts.append(
+                (
+                    len(accounts) + 1,
+                    lifetime // 2,
+                    lifetime,
+                    tier,
+                    NOW - dt.timedelta(days=30),
+                    None,
+                    NOW - dt.timedelta(days=400),
+                    c,
+                )
+            )
     rows["loyalty_account"] = accounts
 
     digest = hashlib.sha256(BENCH_TOKEN.encode()).hexdigest()
@@ -109,17 +147,71 @@ def generate(scale: Scale) -> dict[str, list[tuple]]:
 
 
 COLUMNS = {
-    "kehu_account_owner": ("id", "name", "email", "role", "team", "active", "is_service", "password_hash",
-                           "created_at", "updated_at"),
-    "kehu_customer": ("id", "name", "kind", "email", "phone", "address", "region", "industry", "tags", "attributes",
-                      "last_interaction_at", "archived_at", "created_at", "updated_at", "owner_id"),
+    "kehu_account_owner": (
+        "id",
+        "name",
+        "email",
+        "role",
+        "team",
+        "active",
+        "is_service",
+        "password_hash",
+        "created_at",
+        "updated_at",
+    ),
+    "kehu_customer": (
+        "id",
+        "name",
+        "kind",
+        "email",
+        "phone",
+        "address",
+        "region",
+        "industry",
+        "tags",
+        "attributes",
+        "last_interaction_at",
+        "archived_at",
+        "created_at",
+        "updated_at",
+        "owner_id",
+    ),
     "kehu_customer_tag": ("id", "customer_id", "tag"),
-    "kehu_interaction": ("id", "kind", "direction", "occurred_at", "subject", "notes", "amount", "next_follow_up_at",
-                         "created_at", "customer_id", "owner_id", "idempotency_key"),
-    "loyalty_account": ("id", "balance", "lifetime_points", "tier", "tier_since", "tier_protected_until",
-                        "created_at", "customer_id"),
-    "kehu_access_token": ("id", "token_hash", "owner_id", "kind", "name", "created_at", "expires_at", "revoked_at",
-                          "last_used_at"),
+    "kehu_interaction": (
+        "id",
+        "kind",
+        "direction",
+        "occurred_at",
+        "subject",
+        "notes",
+        "amount",
+        "next_follow_up_at",
+        "created_at",
+        "customer_id",
+        "owner_id",
+        "idempotency_key",
+    ),
+    "loyalty_account": (
+        "id",
+        "balance",
+        "lifetime_points",
+        "tier",
+        "tier_since",
+        "tier_protected_until",
+        "created_at",
+        "customer_id",
+    ),
+    "kehu_access_token": (
+        "id",
+        "token_hash",
+        "owner_id",
+        "kind",
+        "name",
+        "created_at",
+        "expires_at",
+        "revoked_at",
+        "last_used_at",
+    ),
 }
 JSON_COLUMNS = {"tags", "attributes"}
 
@@ -155,7 +247,7 @@ async def migrate(url: str, plugins: tuple[str, ...]) -> None:
 def load(url: str, rows: dict[str, list[tuple]], tables: set[str]) -> None:
     """Insert the generated rows (tables missing from ``tables`` are skipped)."""
     if url.startswith("sqlite://"):
-        con = sqlite3.connect(url[len("sqlite://"):])
+        con = sqlite3.connect(url[len("sqlite://") :])
         # Seeding only: kehu's own connections keep Tortoise's settings (WAL, synchronous FULL).
         con.execute("PRAGMA synchronous = OFF")
         con.execute("PRAGMA cache_size = -262144")
@@ -200,7 +292,7 @@ async def _load_pg(url: str, rows, tables) -> None:
 
 def tables_of(url: str) -> set[str]:
     if url.startswith("sqlite://"):
-        con = sqlite3.connect(url[len("sqlite://"):])
+        con = sqlite3.connect(url[len("sqlite://") :])
         try:
             return {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         finally:

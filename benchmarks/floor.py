@@ -57,7 +57,7 @@ class Database:
         if self.sqlite:
             import aiosqlite
 
-            self.conn = await aiosqlite.connect(self.url[len("sqlite://"):], isolation_level=None)
+            self.conn = await aiosqlite.connect(self.url[len("sqlite://") :], isolation_level=None)
             await self.conn.execute("PRAGMA journal_mode = WAL")
             await self.conn.execute("PRAGMA foreign_keys = ON")
         else:
@@ -125,7 +125,7 @@ def iso(value) -> str | None:
         return None
     if isinstance(value, str):  # SQLite text: '2025-01-02 03:04:05.123456+00:00'
         return value.replace(" ", "T", 1)
-    return value.astimezone(dt.timezone.utc).isoformat()
+    return value.astimezone(dt.UTC).isoformat()
 
 
 def money(value) -> str | None:
@@ -154,8 +154,9 @@ def build_app(url: str, plugins: tuple[str, ...]) -> tuple[Starlette, Database]:
         return rows[0]
 
     def unauthenticated() -> Response:
-        return Response(orjson.dumps({"data": None, "errors": [{"message": "sign in first"}]}),
-                        media_type="application/json")
+        return Response(
+            orjson.dumps({"data": None, "errors": [{"message": "sign in first"}]}), media_type="application/json"
+        )
 
     async def page(request: Request) -> Response:
         body = orjson.loads(await request.body())
@@ -164,7 +165,8 @@ def build_app(url: str, plugins: tuple[str, ...]) -> tuple[Starlette, Database]:
             return unauthenticated()
         customers = await db.fetch(
             "SELECT id, name, email, phone, region, owner_id FROM kehu_customer WHERE archived_at IS NULL "
-            "ORDER BY created_at, id LIMIT ?", n + 1,
+            "ORDER BY created_at, id LIMIT ?",
+            n + 1,
         )
         has_next = len(customers) > n
         customers = customers[:n]
@@ -172,9 +174,12 @@ def build_app(url: str, plugins: tuple[str, ...]) -> tuple[Starlette, Database]:
         owner_ids = sorted({c[5] for c in customers if c[5] is not None})
         owners = {}
         if owner_ids:
-            owners = {r[0]: {"id": gid("AccountOwner", r[0]), "name": r[1]} for r in await db.fetch(
-                f"SELECT id, name FROM kehu_account_owner WHERE id IN ({placeholders(len(owner_ids))})", *owner_ids
-            )}
+            owners = {
+                r[0]: {"id": gid("AccountOwner", r[0]), "name": r[1]}
+                for r in await db.fetch(
+                    f"SELECT id, name FROM kehu_account_owner WHERE id IN ({placeholders(len(owner_ids))})", *owner_ids
+                )
+            }
         recent: dict[int, list] = {i: [] for i in ids}
         loyalty: dict[int, tuple] = {}
         segmentation: dict[int, str] = {}
@@ -188,28 +193,51 @@ def build_app(url: str, plugins: tuple[str, ...]) -> tuple[Starlette, Database]:
                 f"FROM kehu_interaction WHERE customer_id IN ({marks})) ranked WHERE rn <= 5 ORDER BY customer_id, rn",
                 *ids,
             ):
-                recent[r[1]].append({"node": {"id": gid("Interaction", r[0]), "kind": r[2], "occurredAt": iso(r[3]),
-                                              "amount": money(r[4]), "subject": r[5]}})
+                recent[r[1]].append(
+                    {
+                        "node": {
+                            "id": gid("Interaction", r[0]),
+                            "kind": r[2],
+                            "occurredAt": iso(r[3]),
+                            "amount": money(r[4]),
+                            "subject": r[5],
+                        }
+                    }
+                )
             if "loyalty" in plugins:
-                loyalty = {r[0]: (r[1], r[2]) for r in await db.fetch(
-                    f"SELECT customer_id, balance, tier FROM loyalty_account WHERE customer_id IN ({marks})", *ids
-                )}
+                loyalty = {
+                    r[0]: (r[1], r[2])
+                    for r in await db.fetch(
+                        f"SELECT customer_id, balance, tier FROM loyalty_account WHERE customer_id IN ({marks})", *ids
+                    )
+                }
             if "segmentation" in plugins:
-                segmentation = {r[0]: r[1] for r in await db.fetch(
-                    f"SELECT customer_id, value_tier FROM segmentation_classification WHERE customer_id IN ({marks})",
-                    *ids,
-                )}
+                segmentation = {
+                    r[0]: r[1]
+                    for r in await db.fetch(
+                        f"SELECT customer_id, value_tier FROM segmentation_classification WHERE customer_id IN ({marks})",
+                        *ids,
+                    )
+                }
             for plugin, table in (("complaints", "complaints_complaint"), ("surveys", "surveys_response")):
                 if plugin in plugins:
-                    counts[plugin] = {r[0]: r[1] for r in await db.fetch(
-                        f"SELECT customer_id, COUNT(id) FROM {table} WHERE customer_id IN ({marks}) GROUP BY customer_id",
-                        *ids,
-                    )}
+                    counts[plugin] = {
+                        r[0]: r[1]
+                        for r in await db.fetch(
+                            f"SELECT customer_id, COUNT(id) FROM {table} WHERE customer_id IN ({marks}) GROUP BY customer_id",
+                            *ids,
+                        )
+                    }
         edges = []
         for c in customers:
             node = {
-                "id": gid("Customer", c[0]), "name": c[1], "email": c[2], "phone": c[3], "region": c[4],
-                "owner": owners.get(c[5]), "interactions": {"edges": recent[c[0]]},
+                "id": gid("Customer", c[0]),
+                "name": c[1],
+                "email": c[2],
+                "phone": c[3],
+                "region": c[4],
+                "owner": owners.get(c[5]),
+                "interactions": {"edges": recent[c[0]]},
             }
             if "loyalty" in plugins:
                 balance, tier = loyalty.get(c[0], (0, TIER_BASE))
@@ -222,10 +250,12 @@ def build_app(url: str, plugins: tuple[str, ...]) -> tuple[Starlette, Database]:
             if "surveys" in plugins:
                 node["surveyResponses"] = {"totalCount": counts["surveys"].get(c[0], 0)}
             edges.append({"node": node})
-        data = {"customers": {
-            "pageInfo": {"hasNextPage": has_next, "endCursor": cursor(len(edges) - 1) if edges else None},
-            "edges": edges,
-        }}
+        data = {
+            "customers": {
+                "pageInfo": {"hasNextPage": has_next, "endCursor": cursor(len(edges) - 1) if edges else None},
+                "edges": edges,
+            }
+        }
         return Response(orjson.dumps({"data": data}), media_type="application/json")
 
     async def me(request: Request) -> Response:
@@ -233,13 +263,17 @@ def build_app(url: str, plugins: tuple[str, ...]) -> tuple[Starlette, Database]:
         row = await viewer(request)
         if row is None:
             return unauthenticated()
-        return Response(orjson.dumps({"data": {"me": {"id": gid("AccountOwner", row[0]), "name": row[1]}}}),
-                        media_type="application/json")
+        return Response(
+            orjson.dumps({"data": {"me": {"id": gid("AccountOwner", row[0]), "name": row[1]}}}),
+            media_type="application/json",
+        )
 
     async def plain(request: Request) -> Response:
         await request.body()
-        return Response(orjson.dumps({"data": {"me": {"id": gid("AccountOwner", 1), "name": "Owner 001"}}}),
-                        media_type="application/json")
+        return Response(
+            orjson.dumps({"data": {"me": {"id": gid("AccountOwner", 1), "name": "Owner 001"}}}),
+            media_type="application/json",
+        )
 
     async def log_interaction(request: Request) -> Response:
         """Raw inserts of what kehu's logInteraction commits for the interaction itself:
@@ -250,44 +284,89 @@ def build_app(url: str, plugins: tuple[str, ...]) -> tuple[Starlette, Database]:
             return unauthenticated()
         i = body["variables"]["i"]
         customer_id = from_gid(i["customerId"])
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         amount = Decimal(i["amount"]) if i.get("amount") is not None else None
         stamp = str(now) if db.sqlite else now
         async with db.transaction() as conn:
             found = await db.fetch("SELECT archived_at FROM kehu_customer WHERE id = ?", customer_id, conn=conn)
             if not found or found[0][0] is not None:
-                return Response(orjson.dumps({"data": {"logInteraction": {"interaction": None, "userErrors": [
-                    {"field": "customerId", "code": "NOT_FOUND", "message": "no such customer"}]}}}),
-                    media_type="application/json")
+                return Response(
+                    orjson.dumps(
+                        {
+                            "data": {
+                                "logInteraction": {
+                                    "interaction": None,
+                                    "userErrors": [
+                                        {"field": "customerId", "code": "NOT_FOUND", "message": "no such customer"}
+                                    ],
+                                }
+                            }
+                        }
+                    ),
+                    media_type="application/json",
+                )
             inserted = await db.fetch(
                 "INSERT INTO kehu_interaction (kind, direction, occurred_at, subject, notes, amount, created_at, "
                 "customer_id, owner_id) VALUES (?, 'OUTBOUND', ?, ?, '', ?, ?, ?, ?) RETURNING id",
-                i["kind"], stamp, i.get("subject") or "", (f"{amount:.2f}" if db.sqlite else amount) if amount is not None else None,
-                stamp, customer_id, row[0], conn=conn,
+                i["kind"],
+                stamp,
+                i.get("subject") or "",
+                (f"{amount:.2f}" if db.sqlite else amount) if amount is not None else None,
+                stamp,
+                customer_id,
+                row[0],
+                conn=conn,
             )
             interaction_id = inserted[0][0]
             await db.fetch(
                 "UPDATE kehu_customer SET last_interaction_at = ? WHERE id = ? "
-                "AND (last_interaction_at IS NULL OR last_interaction_at < ?)", stamp, customer_id, stamp, conn=conn,
+                "AND (last_interaction_at IS NULL OR last_interaction_at < ?)",
+                stamp,
+                customer_id,
+                stamp,
+                conn=conn,
             )
-            changes = orjson.dumps({"customer_id": {"before": None, "after": customer_id},
-                                    "kind": {"before": None, "after": i["kind"]}}).decode()
+            changes = orjson.dumps(
+                {"customer_id": {"before": None, "after": customer_id}, "kind": {"before": None, "after": i["kind"]}}
+            ).decode()
             await db.fetch(
                 "INSERT INTO kehu_audit_entry (at, actor_id, actor_label, operation, entity_type, entity_id, changes, "
                 "request_id) VALUES (?, ?, ?, 'logInteraction', 'Interaction', ?, ?, ?) RETURNING id",
-                stamp, row[0], "benchmark", str(interaction_id), changes, uuid.uuid4().hex[:16], conn=conn,
+                stamp,
+                row[0],
+                "benchmark",
+                str(interaction_id),
+                changes,
+                uuid.uuid4().hex[:16],
+                conn=conn,
             )
-        return Response(orjson.dumps({"data": {"logInteraction": {
-            "interaction": {"id": gid("Interaction", interaction_id), "kind": i["kind"], "amount": money(amount)},
-            "userErrors": [],
-        }}}), media_type="application/json")
+        return Response(
+            orjson.dumps(
+                {
+                    "data": {
+                        "logInteraction": {
+                            "interaction": {
+                                "id": gid("Interaction", interaction_id),
+                                "kind": i["kind"],
+                                "amount": money(amount),
+                            },
+                            "userErrors": [],
+                        }
+                    }
+                }
+            ),
+            media_type="application/json",
+        )
 
-    app = Starlette(routes=[
-        Route("/w1", page, methods=["POST"]),
-        Route("/w2", me, methods=["POST"]),
-        Route("/plain", plain, methods=["POST"]),
-        Route("/w3", log_interaction, methods=["POST"]),
-    ], lifespan=_lifespan(db))
+    app = Starlette(
+        routes=[
+            Route("/w1", page, methods=["POST"]),
+            Route("/w2", me, methods=["POST"]),
+            Route("/plain", plain, methods=["POST"]),
+            Route("/w3", log_interaction, methods=["POST"]),
+        ],
+        lifespan=_lifespan(db),
+    )
     return app, db
 
 

@@ -21,11 +21,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from kehu.server.auth import hash_password
+from kehu.cli.transfer import COLUMNS, import_customers
 from kehu.config import parse_config
 from kehu.models import AccountOwner, Customer, CustomerTag, Role
+from kehu.server.auth import hash_password
 from kehu.server.runtime import Kehu
-from kehu.cli.transfer import COLUMNS, import_customers
 
 REGIONS = ["Shanghai", "Beijing", "Guangdong", "Zhejiang", "Sichuan", "London", "Berlin", "New York"]
 INDUSTRIES = ["Retail", "Manufacturing", "Software", "Healthcare", "Logistics", "Education"]
@@ -90,12 +90,12 @@ def main() -> int:
         size_mb = csv_path.stat().st_size / 1e6
         print(f"generated {args.rows:,} rows ({size_mb:.1f} MB) in {time.perf_counter() - started:.1f}s")
         url = args.database_url or f"sqlite://{Path(tmp) / 'bench.db'}"
-        elapsed, imported, customers, tags = asyncio.run(
-            run(url, csv_path, args.batch_size, args.enable, args.events)
-        )
-    print(f"imported {imported:,} rows in {elapsed:.2f}s: {imported / elapsed:,.0f} rows/s "
-          f"({customers:,} customers, {tags:,} tag rows, batch size {args.batch_size}, {url.split(':')[0]}, "
-          f"plugins: {', '.join(args.enable) or 'none'}, events: {'on' if args.events else 'off'})")
+        elapsed, imported, customers, tags = asyncio.run(run(url, csv_path, args.batch_size, args.enable, args.events))
+    print(
+        f"imported {imported:,} rows in {elapsed:.2f}s: {imported / elapsed:,.0f} rows/s "
+        f"({customers:,} customers, {tags:,} tag rows, batch size {args.batch_size}, {url.split(':')[0]}, "
+        f"plugins: {', '.join(args.enable) or 'none'}, events: {'on' if args.events else 'off'})"
+    )
     return 0 if imported == customers == args.rows else 1
 
 

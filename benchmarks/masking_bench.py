@@ -26,8 +26,9 @@ def _app(directory: Path, name: str, enabled: tuple[str, ...], settings: dict):
     from kehu.cli.demo import seed_demo
     from kehu.testing import KehuHarness
 
-    app = KehuHarness(f"sqlite://{directory / name}.db", enabled=enabled, settings=settings,
-                      config={"limits": {"rate_per_minute": 0}}).__enter__()
+    app = KehuHarness(
+        f"sqlite://{directory / name}.db", enabled=enabled, settings=settings, config={"limits": {"rate_per_minute": 0}}
+    ).__enter__()
     app.run(lambda: seed_demo(app.kehu))
     return app
 
@@ -66,6 +67,7 @@ def main() -> None:
     for (label, role), values in timings.items():
         median = statistics.median(values)
         print(f"  {label:30} {role:8} {median * 1000:7.2f} ms   {100 * (median / base[role] - 1):+6.1f} %")
+
 
 if __name__ == "__main__":
     main()

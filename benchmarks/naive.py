@@ -92,12 +92,23 @@ def build_app(url: str, plugins: tuple[str, ...]) -> tuple[Starlette, object]:
         @strawberry.field
         async def interactions(self, first: int = 20) -> InteractionConnection:
             rows = await Interaction.filter(customer_id=self.id).order_by("-occurred_at", "-id").limit(first)
-            return InteractionConnection(edges=[InteractionEdge(node=SimpleNamespace(
-                id=r.id, kind=r.kind.value, occurred_at=r.occurred_at.isoformat(),
-                amount=None if r.amount is None else str(r.amount), subject=r.subject,
-            )) for r in rows])
+            return InteractionConnection(
+                edges=[
+                    InteractionEdge(
+                        node=SimpleNamespace(
+                            id=r.id,
+                            kind=r.kind.value,
+                            occurred_at=r.occurred_at.isoformat(),
+                            amount=None if r.amount is None else str(r.amount),
+                            subject=r.subject,
+                        )
+                    )
+                    for r in rows
+                ]
+            )
 
         if "loyalty" in plugins:
+
             @strawberry.field
             async def loyalty(self) -> Loyalty:
                 from kehu.plugins.loyalty.models import LoyaltyAccount
@@ -108,6 +119,7 @@ def build_app(url: str, plugins: tuple[str, ...]) -> tuple[Starlette, object]:
                 return Loyalty(balance=account.balance, tier=Tier(name=account.tier))
 
         if "segmentation" in plugins:
+
             @strawberry.field
             async def segmentation(self) -> Optional[Segmentation]:
                 from kehu.plugins.segmentation.models import Classification
@@ -116,6 +128,7 @@ def build_app(url: str, plugins: tuple[str, ...]) -> tuple[Starlette, object]:
                 return None if row is None else Segmentation(value_tier=row.value_tier)
 
         if "complaints" in plugins:
+
             @strawberry.field
             async def complaints(self, first: int = 20) -> Counted:
                 from kehu.plugins.complaints.models import Complaint
@@ -123,6 +136,7 @@ def build_app(url: str, plugins: tuple[str, ...]) -> tuple[Starlette, object]:
                 return Counted(total_count=await Complaint.filter(customer_id=self.id).count())
 
         if "surveys" in plugins:
+
             @strawberry.field
             async def survey_responses(self, first: int = 20) -> Counted:
                 from kehu.plugins.surveys.models import Response
@@ -156,8 +170,9 @@ def build_app(url: str, plugins: tuple[str, ...]) -> tuple[Starlette, object]:
             rows = await Customer.filter(archived_at__isnull=True).order_by("created_at", "id").limit(first + 1)
             edges = [CustomerEdge(node=r) for r in rows[:first]]
             return CustomerConnection(
-                page_info=PageInfo(has_next_page=len(rows) > first,
-                                   end_cursor=cursor(len(edges) - 1) if edges else None),
+                page_info=PageInfo(
+                    has_next_page=len(rows) > first, end_cursor=cursor(len(edges) - 1) if edges else None
+                ),
                 edges=edges,
             )
 
@@ -166,9 +181,11 @@ def build_app(url: str, plugins: tuple[str, ...]) -> tuple[Starlette, object]:
     class View(GraphQL):
         async def get_context(self, request, response):
             token = request.headers.get("authorization", "").partition(" ")[2].strip()
-            row = await AccessToken.filter(
-                token_hash=hashlib.sha256(token.encode()).hexdigest(), revoked_at=None
-            ).select_related("owner").first()
+            row = (
+                await AccessToken.filter(token_hash=hashlib.sha256(token.encode()).hexdigest(), revoked_at=None)
+                .select_related("owner")
+                .first()
+            )
             return {"viewer": row.owner if row and row.owner.active else None, "request": request}
 
     @contextlib.asynccontextmanager
@@ -179,4 +196,6 @@ def build_app(url: str, plugins: tuple[str, ...]) -> tuple[Starlette, object]:
         finally:
             await kehu.disconnect()
 
-    return Starlette(routes=[Route("/graphql", View(schema, graphql_ide=None), methods=["POST"])], lifespan=lifespan), None
+    return Starlette(
+        routes=[Route("/graphql", View(schema, graphql_ide=None), methods=["POST"])], lifespan=lifespan
+    ), None

@@ -70,9 +70,19 @@ class Row:
         def f(v, fmt):
             return "" if v is None else (v if isinstance(v, str) else format(v, fmt))
 
-        return [self.workload, self.database, self.impl, str(self.concurrency), f(self.p50_ms, ".2f"),
-                f(self.p95_ms, ".2f"), f(self.rps, ",.0f"), f(self.queries, "d"), f(self.peak_mb, ".0f"),
-                f(self.ratio, ".2f"), self.note]
+        return [
+            self.workload,
+            self.database,
+            self.impl,
+            str(self.concurrency),
+            f(self.p50_ms, ".2f"),
+            f(self.p95_ms, ".2f"),
+            f(self.rps, ",.0f"),
+            f(self.queries, "d"),
+            f(self.peak_mb, ".0f"),
+            f(self.ratio, ".2f"),
+            self.note,
+        ]
 
 
 HEADER = ["workload", "db", "impl", "conc", "p50 ms", "p95 ms", "req/s", "SQL/req", "peak MB", "kehu/floor", "note"]
@@ -91,9 +101,23 @@ class Server:
         self.impl, self.port = impl, free_port()
         env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "benchmarks.server", "--impl", impl, "--database", url, "--port", str(self.port),
-             "--plugins", ",".join(plugins)],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            [
+                sys.executable,
+                "-m",
+                "benchmarks.server",
+                "--impl",
+                impl,
+                "--database",
+                url,
+                "--port",
+                str(self.port),
+                "--plugins",
+                ",".join(plugins),
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
         )
 
     async def wait_ready(self, timeout: float = 60) -> None:
@@ -148,8 +172,9 @@ class Target:
         return "POST", self.path, body, self.headers
 
 
-async def measure(targets: dict[str, Target], concurrency: int, per_round: int, rounds: int,
-                  check=workloads.check_graphql) -> dict[str, tuple[Sample, float]]:
+async def measure(
+    targets: dict[str, Target], concurrency: int, per_round: int, rounds: int, check=workloads.check_graphql
+) -> dict[str, tuple[Sample, float]]:
     """Interleaved: every round runs each implementation once, in rotating order, so
     background load on the machine falls on all of them alike."""
     names = list(targets)
@@ -164,7 +189,7 @@ async def measure(targets: dict[str, Target], concurrency: int, per_round: int, 
         conns[name] = [await HTTPConnection("127.0.0.1", targets[name].server.port).open() for _ in range(concurrency)]
     offset = 10_000
     for r in range(rounds):
-        order = names[r % len(names):] + names[:r % len(names)]
+        order = names[r % len(names) :] + names[: r % len(names)]
         for name in order:
             t = targets[name]
             offset += per_round
@@ -173,8 +198,9 @@ async def measure(targets: dict[str, Target], concurrency: int, per_round: int, 
             def request(i, t=t, start=start):
                 return t.request(start + i)
 
-            samples[name].extend(await run_batch("127.0.0.1", t.server.port, concurrency, per_round, request, check,
-                                                 conns=conns[name]))
+            samples[name].extend(
+                await run_batch("127.0.0.1", t.server.port, concurrency, per_round, request, check, conns=conns[name])
+            )
     for cs in conns.values():
         for c in cs:
             await c.close()
@@ -197,8 +223,21 @@ def rows_from(workload: str, db: str, concurrency, results, counts: dict[str, in
         if name != "floor" and floor is not None:
             ratio = sample.p(0.5) / floor[0].p(0.5) if ratio_of == "p50" else floor[0].throughput / sample.throughput
         note = f"{len(sample.failures)} failed: {sample.failures[0][:80]}" if sample.failures else ""
-        out.append(Row(workload, db, name, concurrency, sample.p(0.5) * 1000, sample.p(0.95) * 1000,
-                       sample.throughput, counts.get(name), peak, ratio, note))
+        out.append(
+            Row(
+                workload,
+                db,
+                name,
+                concurrency,
+                sample.p(0.5) * 1000,
+                sample.p(0.95) * 1000,
+                sample.throughput,
+                counts.get(name),
+                peak,
+                ratio,
+                note,
+            )
+        )
     return out
 
 
@@ -289,8 +328,10 @@ async def w3(servers, db, plugins, s: Settings, log) -> tuple[list[Row], dict]:
             locked = sum("locked" in f for f in results[row.impl][0].failures)
             if row.impl == "kehu":
                 share = results["kehu"][0].throughput / results["floor"][0].throughput
-                row.note = (f"{share:.0%} of raw-insert req/s, target ≥50% {'met' if share >= 0.5 else 'MISSED'}; "
-                            f"'database is locked' seen: {locked}" + (f"; {row.note}" if row.note else ""))
+                row.note = (
+                    f"{share:.0%} of raw-insert req/s, target ≥50% {'met' if share >= 0.5 else 'MISSED'}; "
+                    f"'database is locked' seen: {locked}" + (f"; {row.note}" if row.note else "")
+                )
             else:
                 row.note = "raw INSERTs + audit row, one transaction" + (f"; {row.note}" if row.note else "")
             rows.append(row)
@@ -318,7 +359,7 @@ async def w7(servers, db, plugins, s: Settings, log) -> list[Row]:
                 codes.add(code)
         rows.append(_w7_row(name, db, times, codes, answered))
     times, codes, answered = [], set(), 0
-    for i in range(s.w7):
+    for _ in range(s.w7):
         conn = await HTTPConnection("127.0.0.1", kehu.port).open()
         try:
             status, hdrs, data = await conn.request("POST", "/graphql", workloads.OVERSIZED_BODY, AUTH)
@@ -342,8 +383,19 @@ def _w7_row(name, db, times, codes, answered) -> Row:
     if answered:
         verdict += f" ({answered} ANSWERED, not rejected)"
     p50 = Sample._pct(times, 0.5)
-    return Row(f"W7 {name}", db, "kehu", 1, p50, Sample._pct(times, 0.95), None, None, None, None,
-               f"server ms max {worst:.2f}; {', '.join(sorted(c for c in codes if c))}; {verdict}")
+    return Row(
+        f"W7 {name}",
+        db,
+        "kehu",
+        1,
+        p50,
+        Sample._pct(times, 0.95),
+        None,
+        None,
+        None,
+        None,
+        f"server ms max {worst:.2f}; {', '.join(sorted(c for c in codes if c))}; {verdict}",
+    )
 
 
 async def w8(servers, db, plugins, s: Settings, log, seconds: float) -> list[Row]:
@@ -358,14 +410,29 @@ async def w8(servers, db, plugins, s: Settings, log, seconds: float) -> list[Row
     n = 50_000
     while True:
         for body, count in ((page, 8), (me, 200)):
-            sample = await run_batch("127.0.0.1", kehu.port, 4, count,
-                                     lambda i, b=body: ("POST", "/graphql", b, AUTH), workloads.check_graphql)
+            sample = await run_batch(
+                "127.0.0.1",
+                kehu.port,
+                4,
+                count,
+                lambda i, b=body: ("POST", "/graphql", b, AUTH),
+                workloads.check_graphql,
+            )
             failures += sample.failures
             requests += count
         sample = await run_batch(
-            "127.0.0.1", kehu.port, 4, 20,
-            lambda i: ("POST", "/graphql", graphql_body(workloads.LOG_DOCUMENT, workloads.log_variables(n + i, dataset.FULL.customers)), AUTH),
-            workloads.check_graphql)
+            "127.0.0.1",
+            kehu.port,
+            4,
+            20,
+            lambda i, n=n: (
+                "POST",
+                "/graphql",
+                graphql_body(workloads.LOG_DOCUMENT, workloads.log_variables(n + i, dataset.FULL.customers)),
+                AUTH,
+            ),
+            workloads.check_graphql,
+        )
         n += 20
         requests += 20
         failures += sample.failures
@@ -376,9 +443,22 @@ async def w8(servers, db, plugins, s: Settings, log, seconds: float) -> list[Row
     final = samples[-1][1]
     growth = (final - warm) / warm
     verdict = "met" if growth < 0.10 else "MISSED"
-    return [Row("W8 soak (mixed)", db, "kehu", 4, None, None, requests / seconds, None, max(m for _, m in samples), None,
-                f"RSS {warm:.0f} → {final:.0f} MB ({growth:+.1%}) over {seconds:.0f} s, {requests} requests; "
-                f"target <10% {verdict}" + (f"; {len(failures)} FAILED" if failures else ""))]
+    return [
+        Row(
+            "W8 soak (mixed)",
+            db,
+            "kehu",
+            4,
+            None,
+            None,
+            requests / seconds,
+            None,
+            max(m for _, m in samples),
+            None,
+            f"RSS {warm:.0f} → {final:.0f} MB ({growth:+.1%}) over {seconds:.0f} s, {requests} requests; "
+            f"target <10% {verdict}" + (f"; {len(failures)} FAILED" if failures else ""),
+        )
+    ]
 
 
 async def w5(db: str, url: str, plugins: tuple[str, ...], rows: int, log) -> list[Row]:
@@ -398,11 +478,18 @@ async def w5(db: str, url: str, plugins: tuple[str, ...], rows: int, log) -> lis
         writer = csv.writer(f)
         writer.writerow(COLUMNS)
         for i in range(rows):
-            record = {"name": f"Imported {i:06d}", "kind": "ORGANIZATION" if i % 3 == 0 else "PERSON",
-                      "email": f"import{i:06d}@example.com", "phone": f"+86 10 {rng.randint(10**7, 10**8 - 1)}",
-                      "address": "", "region": rng.choice(dataset.REGIONS), "industry": rng.choice(dataset.INDUSTRIES),
-                      "tags": "vip;b2b" if i % 2 else "", "owner_email": "importer@bench.kehu.invalid" if i % 3 == 0 else "",
-                      "attributes": '{"source": "import"}' if i % 3 == 0 else ""}
+            record = {
+                "name": f"Imported {i:06d}",
+                "kind": "ORGANIZATION" if i % 3 == 0 else "PERSON",
+                "email": f"import{i:06d}@example.com",
+                "phone": f"+86 10 {rng.randint(10**7, 10**8 - 1)}",
+                "address": "",
+                "region": rng.choice(dataset.REGIONS),
+                "industry": rng.choice(dataset.INDUSTRIES),
+                "tags": "vip;b2b" if i % 2 else "",
+                "owner_email": "importer@bench.kehu.invalid" if i % 3 == 0 else "",
+                "attributes": '{"source": "import"}' if i % 3 == 0 else "",
+            }
             writer.writerow([record.get(c, "") for c in COLUMNS])
     # Tortoise caches each model's INSERT statement per process, keyed by connection
     # name and table but not by dialect: after SQLite's run, PostgreSQL would get
@@ -435,8 +522,20 @@ async def w5(db: str, url: str, plugins: tuple[str, ...], rows: int, log) -> lis
 
 def facts() -> dict:
     versions = {}
-    for dist in ("strawberry-graphql", "graphql-core", "tortoise-orm", "starlette", "uvicorn", "pluggy", "orjson",
-                 "aiosqlite", "asyncpg", "h11", "uvloop", "httptools"):
+    for dist in (
+        "strawberry-graphql",
+        "graphql-core",
+        "tortoise-orm",
+        "starlette",
+        "uvicorn",
+        "pluggy",
+        "orjson",
+        "aiosqlite",
+        "asyncpg",
+        "h11",
+        "uvloop",
+        "httptools",
+    ):
         try:
             versions[dist] = importlib.metadata.version(dist)
         except importlib.metadata.PackageNotFoundError:
@@ -456,14 +555,23 @@ def facts() -> dict:
         pass
     import sqlite3
 
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain", "core", "schema", "plugins"], cwd=ROOT,
-                           capture_output=True, text=True).stdout.strip()
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "core", "schema", "plugins"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
     return {
-        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "python": platform.python_version(), "platform": platform.platform(), "cpu": cpu,
-        "cores": os.cpu_count(), "memory": mem, "load_average": os.getloadavg(), "sqlite": sqlite3.sqlite_version,
-        "kehu_commit": commit + (" (+ uncommitted changes)" if dirty else ""), "versions": versions,
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory": mem,
+        "load_average": os.getloadavg(),
+        "sqlite": sqlite3.sqlite_version,
+        "kehu_commit": commit + (" (+ uncommitted changes)" if dirty else ""),
+        "versions": versions,
     }
 
 
@@ -476,10 +584,13 @@ def available_plugins(requested: str | None) -> tuple[str, ...]:
     return tuple(p for p in BUILTINS if p in found)
 
 
-async def run_database(db: str, url: str, plugins, s: Settings, selected: set[str], soak: float, log,
-                       profile: bool) -> tuple[list[Row], dict]:
-    log(f"[{db}] seeding {dataset.FULL.customers:,} customers, {dataset.FULL.owners} owners, "
-        f"{dataset.FULL.interactions:,} interactions")
+async def run_database(
+    db: str, url: str, plugins, s: Settings, selected: set[str], soak: float, log, profile: bool
+) -> tuple[list[Row], dict]:
+    log(
+        f"[{db}] seeding {dataset.FULL.customers:,} customers, {dataset.FULL.owners} owners, "
+        f"{dataset.FULL.interactions:,} interactions"
+    )
     t0 = time.perf_counter()
     await asyncio.to_thread(dataset.seed, url, plugins)
     log(f"[{db}] seeded in {time.perf_counter() - t0:.1f} s; starting kehu, floor and naive servers")
@@ -538,14 +649,23 @@ async def amain(args) -> int:
     databases = [("sqlite", None)] + ([("postgres", args.postgres)] if args.postgres else [])
     for db, server in databases:
         tmp = tempfile.mkdtemp(prefix="kehu-bench-")
-        url = f"sqlite://{tmp}/bench.db" if server is None else await asyncio.to_thread(dataset.create_pg_database, server)
+        url = (
+            f"sqlite://{tmp}/bench.db"
+            if server is None
+            else await asyncio.to_thread(dataset.create_pg_database, server)
+        )
         try:
-            r, c = await run_database(db, url, plugins, s, selected, soak if db == "sqlite" else 0, log,
-                                      args.profile and db == "sqlite")
+            r, c = await run_database(
+                db, url, plugins, s, selected, soak if db == "sqlite" else 0, log, args.profile and db == "sqlite"
+            )
             rows += r
             counts[db] = c
             if "W5" in selected:
-                import_url = f"sqlite://{tmp}/import.db" if server is None else await asyncio.to_thread(dataset.create_pg_database, server)
+                import_url = (
+                    f"sqlite://{tmp}/import.db"
+                    if server is None
+                    else await asyncio.to_thread(dataset.create_pg_database, server)
+                )
                 try:
                     rows += await w5(db, import_url, plugins, s.w5_rows, log)
                 finally:
@@ -558,18 +678,25 @@ async def amain(args) -> int:
     table = print_table(rows)
     problems = {db: workloads.query_count_problems(c) for db, c in counts.items()}
     print(f"\nkehu benchmarks — {info['date']}, {info['mode']} mode, {info['seconds']} s")
-    print(f"machine: {info['cpu']}, {info['cores']} cores, {info['memory']}; load average at start "
-          f"{', '.join(f'{x:.1f}' for x in info['load_average'])}")
-    print(f"python {info['python']}, sqlite {info['sqlite']}, kehu {info['kehu_commit']}; "
-          + ", ".join(f"{k} {v}" for k, v in info["versions"].items()))
+    print(
+        f"machine: {info['cpu']}, {info['cores']} cores, {info['memory']}; load average at start "
+        f"{', '.join(f'{x:.1f}' for x in info['load_average'])}"
+    )
+    print(
+        f"python {info['python']}, sqlite {info['sqlite']}, kehu {info['kehu_commit']}; "
+        + ", ".join(f"{k} {v}" for k, v in info["versions"].items())
+    )
     print(f"plugins enabled: {', '.join(plugins)}\n")
     print(table)
     for db, c in counts.items():
-        print(f"\n{db}: kehu SQL statements per request: {c}"
-              + ("" if not problems[db] else " — PROBLEMS: " + "; ".join(problems[db])))
+        print(
+            f"\n{db}: kehu SQL statements per request: {c}"
+            + ("" if not problems[db] else " — PROBLEMS: " + "; ".join(problems[db]))
+        )
     if args.json:
-        Path(args.json).write_text(json.dumps({"facts": info, "rows": [r.__dict__ for r in rows], "counts": counts},
-                                              indent=2, default=str))
+        Path(args.json).write_text(
+            json.dumps({"facts": info, "rows": [r.__dict__ for r in rows], "counts": counts}, indent=2, default=str)
+        )
     return 1 if any(problems.values()) else 0
 
 

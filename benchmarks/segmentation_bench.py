@@ -30,21 +30,28 @@ async def generate(customers: int, interactions: int, now: dt.datetime) -> None:
     rng = random.Random(42)
     started = time.perf_counter()
     for lo in range(0, customers, BATCH):
-        await Customer.bulk_create([Customer(name=f"customer {i}", region=rng.choice(("north", "south", "east", "west")))
-                                    for i in range(lo, min(lo + BATCH, customers))])
+        await Customer.bulk_create(
+            [
+                Customer(name=f"customer {i}", region=rng.choice(("north", "south", "east", "west")))
+                for i in range(lo, min(lo + BATCH, customers))
+            ]
+        )
     first_id = (await Customer.all().order_by("id").first()).id
     # Skewed activity: a few customers buy a lot (Pareto-like), some never.
     weights = [rng.paretovariate(1.2) if rng.random() > 0.1 else 0 for _ in range(customers)]
     targets = rng.choices(range(customers), weights=weights, k=interactions)
     for lo in range(0, interactions, BATCH):
-        await Interaction.bulk_create([
-            Interaction(
-                customer_id=first_id + targets[i], kind=InteractionKind.PURCHASE,
-                occurred_at=now - dt.timedelta(days=rng.random() * 730),
-                amount=Decimal(rng.randint(500, 200_000)) / 100,
-            )
-            for i in range(lo, min(lo + BATCH, interactions))
-        ])
+        await Interaction.bulk_create(
+            [
+                Interaction(
+                    customer_id=first_id + targets[i],
+                    kind=InteractionKind.PURCHASE,
+                    occurred_at=now - dt.timedelta(days=rng.random() * 730),
+                    amount=Decimal(rng.randint(500, 200_000)) / 100,
+                )
+                for i in range(lo, min(lo + BATCH, interactions))
+            ]
+        )
     print(f"generated {customers:,} customers, {interactions:,} purchases in {time.perf_counter() - started:.1f}s")
 
 
@@ -54,17 +61,23 @@ async def main(url: str, customers: int, interactions: int) -> None:
     from kehu.plugins.segmentation import service
     from kehu.server.runtime import Kehu
 
-    now = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
-    config = parse_config({"kehu": {"database_url": url},
-                           "plugins": {"enabled": ["segmentation"], "segmentation": {"recompute_interval_minutes": 0}}})
+    now = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    config = parse_config(
+        {
+            "kehu": {"database_url": url},
+            "plugins": {"enabled": ["segmentation"], "segmentation": {"recompute_interval_minutes": 0}},
+        }
+    )
     kehu = Kehu(config, clock=FrozenClock(now))
     await kehu.connect(migrate=True)
     try:
         await generate(customers, interactions, now)
         for label in ("first full recompute", "second full recompute"):
             result = await service.recompute_all(kehu)
-            print(f"{label}: {result.seconds:.2f}s ({result.customers:,} customers, "
-                  f"{result.population:,} scored, {result.changes:,} history entries)")
+            print(
+                f"{label}: {result.seconds:.2f}s ({result.customers:,} customers, "
+                f"{result.population:,} scored, {result.changes:,} history entries)"
+            )
         started = time.perf_counter()
         await service.recompute_customer(kehu, 1, "INTERACTION")
         print(f"incremental re-score of one customer: {(time.perf_counter() - started) * 1000:.1f} ms")
@@ -76,7 +89,9 @@ def run() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--interactions", type=int, default=1_000_000)
-    parser.add_argument("--postgres", help="server URL, e.g. postgres://postgres@127.0.0.1:54329 (a database is created)")
+    parser.add_argument(
+        "--postgres", help="server URL, e.g. postgres://postgres@127.0.0.1:54329 (a database is created)"
+    )
     args = parser.parse_args()
     if args.postgres:
         import asyncpg

@@ -83,7 +83,7 @@ class BenchWrapper:
     async def _bench(self, scope, receive, send):
         while (await receive()).get("more_body"):
             pass
-        action = scope["path"][len("/_bench/"):]
+        action = scope["path"][len("/_bench/") :]
         result: dict = {}
         if action == "stats":
             result = memory()
@@ -105,20 +105,30 @@ class BenchWrapper:
             result = {"text": self.profiler.output_text(unicode=False, color=False, show_all=False)}
             self.profiler = None
         body = orjson.dumps(result)
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
 
 def build(impl: str, url: str, plugins: tuple[str, ...]):
     if impl == "kehu":
-        from kehu.server.app import create_app
         from kehu.config import parse_config
+        from kehu.server.app import create_app
         from kehu.server.runtime import Kehu
 
         # Rate limiting off: the benchmark is one client sending thousands of requests a minute.
-        config = parse_config({"kehu": {"database_url": url, "graphiql": False}, "limits": {"rate_per_minute": 0},
-                               "plugins": {"enabled": list(plugins)}})
+        config = parse_config(
+            {
+                "kehu": {"database_url": url, "graphiql": False},
+                "limits": {"rate_per_minute": 0},
+                "plugins": {"enabled": list(plugins)},
+            }
+        )
         return BenchWrapper(create_app(Kehu(config)))
     if impl == "floor":
         from .floor import build_app
@@ -143,8 +153,15 @@ def main() -> None:
     import uvicorn
 
     plugins = tuple(p for p in args.plugins.split(",") if p)
-    uvicorn.run(build(args.impl, args.database, plugins), host="127.0.0.1", port=args.port,
-                log_level="warning", access_log=False, lifespan="on", timeout_keep_alive=120)
+    uvicorn.run(
+        build(args.impl, args.database, plugins),
+        host="127.0.0.1",
+        port=args.port,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        timeout_keep_alive=120,
+    )
 
 
 if __name__ == "__main__":

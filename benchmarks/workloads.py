@@ -47,8 +47,14 @@ def graphql_body(document: str, variables: dict | None = None) -> bytes:
 
 def log_variables(i: int, customers: int) -> dict:
     rng = random.Random(i)
-    return {"i": {"customerId": gid("Customer", rng.randint(1, customers)), "kind": "PURCHASE",
-                  "amount": f"{rng.randint(100, 99_999) / 100:.2f}", "subject": f"bench order {i}"}}
+    return {
+        "i": {
+            "customerId": gid("Customer", rng.randint(1, customers)),
+            "kind": "PURCHASE",
+            "amount": f"{rng.randint(100, 99_999) / 100:.2f}",
+            "subject": f"bench order {i}",
+        }
+    }
 
 
 def check_graphql(status: int, body: bytes) -> str | None:
@@ -69,15 +75,21 @@ def abusive_documents() -> dict[str, tuple[str, bool, str]]:
     """name -> (document, signed in?, what it attacks). Each must be rejected."""
     deep = "{ me { " + "customers(first: 1) { edges { node { owner { " * 6 + "id" + " } } } }" * 6 + " } }"
     aliases = "{ me { " + " ".join(f"a{i}: name" for i in range(200)) + " } }"
-    fragments = "query { me { ...F0 } } " + " ".join(
-        f"fragment F{i} on AccountOwner {{ customers(first: 100) {{ edges {{ node {{ owner {{ ...F{i + 1} }} }} }} }} }}"
-        for i in range(8)
-    ) + " fragment F8 on AccountOwner { id }"
+    fragments = (
+        "query { me { ...F0 } } "
+        + " ".join(
+            f"fragment F{i} on AccountOwner {{ customers(first: 100) {{ edges {{ node {{ owner {{ ...F{i + 1} }} }} }} }} }}"
+            for i in range(8)
+        )
+        + " fragment F8 on AccountOwner { id }"
+    )
     cycle = "query { me { ...A } } fragment A on AccountOwner { ...B } fragment B on AccountOwner { ...A }"
     huge = "{ me { " + "id " * 30_000 + "} }"  # ~90 KB, under the body limit, far over the token limit
     wide = "{ customers(first: 100000) { edges { node { id } } } }"
-    nodes = ("{ customers(first: 100) { edges { node { interactions(first: 100) { edges { node { id } } } "
-             "owner { customers(first: 100) { edges { node { id } } } } } } } }")
+    nodes = (
+        "{ customers(first: 100) { edges { node { interactions(first: 100) { edges { node { id } } } "
+        "owner { customers(first: 100) { edges { node { id } } } } } } } }"
+    )
     introspection = "{ __schema { types { name fields { name type { name } } } } }"
     return {
         "deep nesting (depth 26)": (deep, True, "depth"),
@@ -126,7 +138,9 @@ def query_count_problems(counts: dict[str, int]) -> list[str]:
     """Problems with kehu's measured counts: ``{"W1@10": n, "W1@100": n, "W2": n, "W3": n}``."""
     problems = []
     if counts.get("W1@10") != counts.get("W1@100"):
-        problems.append(f"W1 queries grow with the page size: {counts.get('W1@10')} for 10, {counts.get('W1@100')} for 100")
+        problems.append(
+            f"W1 queries grow with the page size: {counts.get('W1@10')} for 10, {counts.get('W1@100')} for 100"
+        )
     for key, budget in (("W1@100", W1_MAX_QUERIES), ("W2", W2_MAX_QUERIES), ("W3", W3_MAX_QUERIES)):
         if key in counts and counts[key] > budget:
             problems.append(f"{key}: {counts[key]} queries, budget {budget}")

@@ -165,8 +165,11 @@ class PermissionTable:
 
     def write_grants_to_read_only(self, grants: dict[str, tuple[str, ...]]) -> list[tuple[str, str]]:
         return [
-            (role, name) for role, names in grants.items() if Role(role) in READ_ONLY_ROLES
-            for name in names if name in self.permissions and not self.permissions[name].read
+            (role, name)
+            for role, names in grants.items()
+            if Role(role) in READ_ONLY_ROLES
+            for name in names
+            if name in self.permissions and not self.permissions[name].read
         ]
 
     def for_role(self, role: Role | str) -> frozenset[str]:

@@ -8,7 +8,7 @@ import datetime as dt
 
 class SystemClock:
     def now(self) -> dt.datetime:
-        return dt.datetime.now(dt.timezone.utc)
+        return dt.datetime.now(dt.UTC)
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
@@ -18,7 +18,7 @@ class FrozenClock:
     """A clock that moves only when told: ``clock.advance(minutes=16)``."""
 
     def __init__(self, start: dt.datetime | None = None):
-        self._now = start or dt.datetime(2026, 1, 1, 9, 0, tzinfo=dt.timezone.utc)
+        self._now = start or dt.datetime(2026, 1, 1, 9, 0, tzinfo=dt.UTC)
         self.slept: list[float] = []
 
     async def sleep(self, seconds: float) -> None:

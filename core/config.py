@@ -13,7 +13,8 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError as PydanticError
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ValidationError as PydanticError
 
 from .errors import ConfigError
 
@@ -187,5 +188,12 @@ def parse_config(raw: dict[str, Any]) -> Config:
         raise ConfigError("cors.allow_origins: '*' cannot be combined with allow_credentials = true")
     documents = _section(raw, "documents", DocumentSettings)
     return Config(
-        kehu=kehu, auth=auth, limits=limits, cors=cors, documents=documents, enabled=tuple(enabled), plugin_settings=plugins, role_grants=grants
+        kehu=kehu,
+        auth=auth,
+        limits=limits,
+        cors=cors,
+        documents=documents,
+        enabled=tuple(enabled),
+        plugin_settings=plugins,
+        role_grants=grants,
     )

@@ -227,7 +227,8 @@ def order_customers(
         if kehu.field_guard.strategy(viewer, "Customer.name") is not Strategy.CLEAR:
             raise ValidationError(
                 "your role sees customer names masked and cannot order by them",
-                field="orderBy.field", code="MASKED_FIELD",
+                field="orderBy.field",
+                code="MASKED_FIELD",
             )
     sign = "-" if descending else ""
     return qs.order_by(f"{sign}{field.value}", f"{sign}id")

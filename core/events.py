@@ -35,7 +35,7 @@ class Event:
     customer_id: int | None = None
     node_id: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
-    at: str = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).isoformat())
+    at: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat())
 
     def encode(self) -> bytes:
         return orjson.dumps(asdict(self))
@@ -52,8 +52,12 @@ def core_event(hook: str, kwargs: dict[str, Any]) -> Event | None:
         return None
     if hook == "kehu_interaction_logged":
         interaction = kwargs["interaction"]
-        return Event(topic, interaction.customer_id, to_global_id("Interaction", interaction.id),
-                     {"kind": getattr(interaction.kind, "value", interaction.kind)})
+        return Event(
+            topic,
+            interaction.customer_id,
+            to_global_id("Interaction", interaction.id),
+            {"kind": getattr(interaction.kind, "value", interaction.kind)},
+        )
     customer = kwargs["customer"]
     data: dict[str, Any] = {}
     if hook == "kehu_customer_updated":

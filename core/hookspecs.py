@@ -36,12 +36,13 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
     from starlette.routing import BaseRoute
 
+    from kehu.schema.registry import GraphQLRegistry
+
     from .access import Permission, Viewer
     from .models import AccountOwner, Customer, Interaction
     from .policies import FieldGuard, FieldPolicy
     from .server.plugin_manager import ModelsSpec
     from .server.runtime import Kehu
-    from kehu.schema.registry import GraphQLRegistry
 
 hookspec = pluggy.HookspecMarker("kehu")
 hookimpl = pluggy.HookimplMarker("kehu")
@@ -184,7 +185,9 @@ def kehu_interaction_logged(interaction: Interaction, actor: AccountOwner | None
 
 
 @hookspec
-def kehu_bulk_loaded(reason: str, customer_ids: list[int] | None, actor: AccountOwner | None, kehu: Kehu) -> Awaitable[None] | None:
+def kehu_bulk_loaded(
+    reason: str, customer_ids: list[int] | None, actor: AccountOwner | None, kehu: Kehu
+) -> Awaitable[None] | None:
     """Called after many records were written at once without per-record events —
     an import, the demo data set.
 
@@ -221,7 +224,9 @@ def kehu_survey_requested(
 
 
 @hookspec(firstresult=True)
-def kehu_segment_members(segment_key: str, viewer: Viewer | None, kehu: Kehu) -> Awaitable[list[int] | None] | list[int] | None:
+def kehu_segment_members(
+    segment_key: str, viewer: Viewer | None, kehu: Kehu
+) -> Awaitable[list[int] | None] | list[int] | None:
     """Resolve a customer segment's key to the ids of its member customers.
 
     The segmentation plugin implements it; others (surveys inviting a segment)

@@ -39,7 +39,9 @@ def to_global_id(type_name: str, pk: Any) -> str:
     return b64(f"{type_name}:{pk}")
 
 
-def from_global_id(global_id: str, expected: str | tuple[str, ...] | None = None, *, field: str = "id") -> tuple[str, int]:
+def from_global_id(
+    global_id: str, expected: str | tuple[str, ...] | None = None, *, field: str = "id"
+) -> tuple[str, int]:
     """``(type name, integer pk)``; raises ``BadRequest`` when malformed or of the
     wrong type."""
     if not isinstance(global_id, str) or len(global_id) > 200:

@@ -99,7 +99,8 @@ def _replay(existing: Interaction, customer: Customer, data: dict[str, Any]) -> 
     if existing.customer_id != customer.id or existing.kind != v.choice(data.get("kind"), InteractionKind, "kind"):
         raise ValidationError(
             "this idempotency key was already used for a different interaction",
-            field="idempotencyKey", code="IDEMPOTENCY_KEY_REUSED",
+            field="idempotencyKey",
+            code="IDEMPOTENCY_KEY_REUSED",
         )
     existing.customer = customer
     record_change("Interaction", existing.id, {"replayed": (None, existing.idempotency_key)})

@@ -36,8 +36,9 @@ import asyncio
 import hashlib
 import logging
 import weakref
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 from .server.db import is_sqlite, normalise_url
 

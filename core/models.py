@@ -80,9 +80,7 @@ class Customer(Model):
     # Normalised, sorted, unique; mirrored into CustomerTag for indexed filtering.
     tags = fields.JSONField(default=list)
     attributes = fields.JSONField(default=dict)
-    owner = fields.ForeignKeyField(
-        "core.AccountOwner", related_name="customers", null=True, on_delete=fields.RESTRICT
-    )
+    owner = fields.ForeignKeyField("core.AccountOwner", related_name="customers", null=True, on_delete=fields.RESTRICT)
     last_interaction_at = fields.DatetimeField(null=True, db_index=True)
     archived_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True, db_index=True)
@@ -100,9 +98,7 @@ class CustomerTag(Model):
     """One row per (customer, tag): lets ``tags`` filters use an index."""
 
     id = fields.IntField(primary_key=True)
-    customer = fields.ForeignKeyField(
-        "core.Customer", related_name="tag_rows", on_delete=fields.CASCADE
-    )
+    customer = fields.ForeignKeyField("core.Customer", related_name="tag_rows", on_delete=fields.CASCADE)
     tag = fields.CharField(max_length=64)
 
     class Meta:
@@ -115,9 +111,7 @@ class Interaction(Model):
     """One touch point with a customer. PURCHASE interactions carry an amount."""
 
     id = fields.IntField(primary_key=True)
-    customer = fields.ForeignKeyField(
-        "core.Customer", related_name="interactions", on_delete=fields.RESTRICT
-    )
+    customer = fields.ForeignKeyField("core.Customer", related_name="interactions", on_delete=fields.RESTRICT)
     owner = fields.ForeignKeyField(
         "core.AccountOwner", related_name="interactions", null=True, on_delete=fields.RESTRICT
     )
@@ -142,9 +136,7 @@ class AccessToken(Model):
 
     id = fields.IntField(primary_key=True)
     token_hash = fields.CharField(max_length=64, unique=True)
-    owner = fields.ForeignKeyField(
-        "core.AccountOwner", related_name="tokens", on_delete=fields.RESTRICT
-    )
+    owner = fields.ForeignKeyField("core.AccountOwner", related_name="tokens", on_delete=fields.RESTRICT)
     kind = fields.CharEnumField(TokenKind, max_length=16)
     name = fields.CharField(max_length=100, default="")
     created_at = fields.DatetimeField(auto_now_add=True)

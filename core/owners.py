@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from . import validation as v
 from .access import Viewer, visible_owners
+from .errors import Conflict, NotFound, PermissionDenied, ValidationError
+from .models import AccessToken, AccountOwner, Role, TokenKind
 from .server.auth import (
     LoginThrottleGuard,
     check_password_strength,
@@ -16,8 +18,6 @@ from .server.auth import (
     throttle_keys,
     verify_password,
 )
-from .errors import Conflict, NotFound, PermissionDenied, ValidationError
-from .models import AccessToken, AccountOwner, Role, TokenKind
 from .writes import record_change
 
 if TYPE_CHECKING:
@@ -76,7 +76,9 @@ async def update_account_owner(
     if changes:
         await owner.save(update_fields=[*changes, "updated_at"])
         if values.get("active") is False:
-            await AccessToken.filter(owner_id=owner.id, revoked_at=None).update(revoked_at=now or dt.datetime.now(dt.timezone.utc))
+            await AccessToken.filter(owner_id=owner.id, revoked_at=None).update(
+                revoked_at=now or dt.datetime.now(dt.UTC)
+            )
     record_change("AccountOwner", owner.id, changes)
     return owner
 
@@ -127,9 +129,11 @@ async def change_password(viewer: Viewer, current: str, new: str, now: dt.dateti
     owner.password_hash = hash_password(new)
     await owner.save(update_fields=["password_hash", "updated_at"])
     # Other sessions end: a changed password is often a response to a leak.
-    await AccessToken.filter(owner_id=owner.id, kind=TokenKind.SESSION, revoked_at=None).exclude(
-        id=viewer.token_id or 0
-    ).update(revoked_at=now)
+    await (
+        AccessToken.filter(owner_id=owner.id, kind=TokenKind.SESSION, revoked_at=None)
+        .exclude(id=viewer.token_id or 0)
+        .update(revoked_at=now)
+    )
     record_change("AccountOwner", owner.id, {"password": ("***", "***")})
 
 

@@ -12,9 +12,9 @@ from typing import Any
 
 class Strategy(str, Enum):
     CLEAR = "CLEAR"
-    PARTIAL = "PARTIAL"   # 138****5678, j***@example.com, 张*
+    PARTIAL = "PARTIAL"  # 138****5678, j***@example.com, 张*
     LAST4 = "LAST4"
-    HASH = "HASH"         # keyed, stable pseudonym
+    HASH = "HASH"  # keyed, stable pseudonym
     REDACT = "REDACT"
 
 

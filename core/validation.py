@@ -20,8 +20,8 @@ PHONE_RE = re.compile(r"^\+?[0-9][0-9 ()\-.]{3,38}$")
 TAG_RE = re.compile(r"^[\w][\w\-.:/ ]*$", re.UNICODE)
 MAX_AMOUNT = Decimal("999999999999.99")
 MAX_JSON_DEPTH = 10
-EARLIEST = dt.datetime(1900, 1, 1, tzinfo=dt.timezone.utc)
-LATEST = dt.datetime(2200, 1, 1, tzinfo=dt.timezone.utc)
+EARLIEST = dt.datetime(1900, 1, 1, tzinfo=dt.UTC)
+LATEST = dt.datetime(2200, 1, 1, tzinfo=dt.UTC)
 
 
 def _no_control(value: str, field: str, *, multiline: bool = False) -> None:
@@ -30,7 +30,9 @@ def _no_control(value: str, field: str, *, multiline: bool = False) -> None:
         if category == "Cc" and not (multiline and ch in "\n\r\t"):
             raise ValidationError("contains a control character", field=field, code="INVALID_CHARACTERS")
         if category == "Cs":  # an unpaired surrogate: not Unicode text, and no database stores it
-            raise ValidationError("contains an invalid character (unpaired surrogate)", field=field, code="INVALID_CHARACTERS")
+            raise ValidationError(
+                "contains an invalid character (unpaired surrogate)", field=field, code="INVALID_CHARACTERS"
+            )
 
 
 def text(value: Any, field: str, *, max_length: int, required: bool = False, multiline: bool = False) -> str | None:
@@ -102,7 +104,9 @@ def attributes(value: Any, field: str = "attributes") -> dict[str, Any]:
     if depth > MAX_JSON_DEPTH:
         raise ValidationError(f"must not nest deeper than {MAX_JSON_DEPTH} levels", field=field, code="TOO_DEEP")
     if huge:
-        raise ValidationError("has a whole number beyond 64 bits; send it as a string", field=field, code="INVALID_JSON")
+        raise ValidationError(
+            "has a whole number beyond 64 bits; send it as a string", field=field, code="INVALID_JSON"
+        )
     try:
         # allow_nan=False: NaN and Infinity are not JSON, and PostgreSQL's jsonb refuses them.
         encoded = json.dumps(value, ensure_ascii=False, default=str, allow_nan=False)
@@ -164,10 +168,10 @@ def moment(value: Any, field: str) -> dt.datetime | None:
     if not isinstance(value, dt.datetime):
         raise ValidationError("must be a date-time", field=field)
     if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.timezone.utc)
+        value = value.replace(tzinfo=dt.UTC)
     if not (EARLIEST <= value < LATEST):
         raise ValidationError("must be between 1900 and 2200", field=field, code="OUT_OF_RANGE")
-    return value.astimezone(dt.timezone.utc)
+    return value.astimezone(dt.UTC)
 
 
 def choice(value: Any, enum: type, field: str) -> Any:

@@ -9,11 +9,13 @@ and ``Node`` for IDs, ``GraphQLRegistry`` (handed to ``kehu_graphql``),
 field on the fast path).
 """
 
+from kehu.ids import from_global_id, pk_from_global_id, to_global_id
+
 from .batch import batch_field
 from .extensions import ValueTransform
 from .loaders import nested_connection, nested_connections
 from .registry import GraphQLRegistry
-from .relay import Connection, Node, from_global_id, make_connection, paginate, pk_from_global_id, to_global_id
+from .relay import Connection, Node, make_connection, paginate
 from .types import Payload, UserError
 
 

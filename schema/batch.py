@@ -41,8 +41,9 @@ from __future__ import annotations
 import collections.abc
 import inspect
 import typing
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import strawberry
 from strawberry.dataloader import DataLoader
@@ -129,7 +130,7 @@ def _item_annotation(annotation: Any, name: str) -> Any:
         text = annotation.strip()
         for prefix in ("list[", "List[", "typing.List[", "Sequence[", "typing.Sequence["):
             if text.startswith(prefix) and text.endswith("]"):
-                return text[len(prefix):-1]
+                return text[len(prefix) : -1]
     elif typing.get_origin(annotation) in (list, collections.abc.Sequence):
         args = typing.get_args(annotation)
         if len(args) == 1:

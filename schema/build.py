@@ -138,9 +138,7 @@ def _referenced_types(cls: type) -> list[type]:
 def build_schema(kehu: Kehu) -> KehuSchema:
     registry = GraphQLRegistry()
     registry.query(root.CoreQuery, public=root.PUBLIC_QUERIES)
-    registry.mutation(
-        root.CoreMutation, public=root.PUBLIC_MUTATIONS, self_service=root.SELF_SERVICE_MUTATIONS
-    )
+    registry.mutation(root.CoreMutation, public=root.PUBLIC_MUTATIONS, self_service=root.SELF_SERVICE_MUTATIONS)
     registry.subscription(CoreSubscription)
     caller = kehu.plugins.pm.hook.kehu_graphql
     for impl in caller.get_hookimpls():
@@ -221,9 +219,7 @@ def build_schema(kehu: Kehu) -> KehuSchema:
 
 
 def _plugin_modules(kehu: Kehu) -> tuple[str, ...]:
-    return tuple(
-        getattr(r.module, "__name__", "").rsplit(".", 1)[0] + "." for r in kehu.plugins.records.values()
-    )
+    return tuple(getattr(r.module, "__name__", "").rsplit(".", 1)[0] + "." for r in kehu.plugins.records.values())
 
 
 def _install_policy_enforcers(kehu: Kehu, registry: GraphQLRegistry, types: dict[str, type]) -> None:
@@ -237,9 +233,7 @@ def _install_policy_enforcers(kehu: Kehu, registry: GraphQLRegistry, types: dict
         cls = types.get(policy.type_name)
         field = None
         if cls is not None:
-            field = next(
-                (f for f in cls.__strawberry_definition__.fields if _field_name(f) == policy.field_name), None
-            )
+            field = next((f for f in cls.__strawberry_definition__.fields if _field_name(f) == policy.field_name), None)
         if field is None:
             if not registry.policy_enforcers:
                 continue

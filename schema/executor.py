@@ -112,7 +112,11 @@ def _coercer(leaf_type: Any) -> Any:
     values resolvers return. strawberry's enum type finds a member's name by
     scanning every value of the enum (~11% of W1's time): here a dict does it."""
     wrapped = getattr(leaf_type, "wrapped_cls", None)
-    if not isinstance(leaf_type, CustomGraphQLEnumType) or not isinstance(wrapped, type) or not issubclass(wrapped, Enum):
+    if (
+        not isinstance(leaf_type, CustomGraphQLEnumType)
+        or not isinstance(wrapped, type)
+        or not issubclass(wrapped, Enum)
+    ):
         return leaf_type.coerce_output_value
     cached = getattr(leaf_type, "_kehu_coerce", None)
     if cached is not None:
@@ -276,7 +280,9 @@ class KehuExecutor(StrawberryGraphQLCoreExecutionContext):
                                 continue
                         else:
                             if kind == FAST_OBJECT:
-                                completed = self._complete_plain_object(plan, parent_type, path, value, position_context)
+                                completed = self._complete_plain_object(
+                                    plan, parent_type, path, value, position_context
+                                )
                             else:
                                 completed = self._complete_plain_list(plan, parent_type, path, value, position_context)
                             if completed is not MISSING:
@@ -457,7 +463,9 @@ class KehuExecutor(StrawberryGraphQLCoreExecutionContext):
             plan.steps.append(step)
         return plan
 
-    async def _prefetch(self, object_type: GraphQLObjectType, field_details_list: Any, parents: list, path: Path) -> None:
+    async def _prefetch(
+        self, object_type: GraphQLObjectType, field_details_list: Any, parents: list, path: Path
+    ) -> None:
         store = self._store
         context = self.context_value
         level = [(object_type, field_details_list, parents, path)]
@@ -521,13 +529,19 @@ class KehuExecutor(StrawberryGraphQLCoreExecutionContext):
             strawberry_schema = self.schema._strawberry_schema
             info = strawberry_schema.config.info_class(_raw_info=raw_info, _field=strawberry_field)
             raw = (
-                get_argument_values(field_def, node, self.variable_values, details[0].fragment_variable_values,
-                                    self.hide_suggestions)
-                if field_def.args or node.arguments else {}
+                get_argument_values(
+                    field_def, node, self.variable_values, details[0].fragment_variable_values, self.hide_suggestions
+                )
+                if field_def.args or node.arguments
+                else {}
             )
-            arguments = convert_arguments(raw, strawberry_field.arguments,
-                                          scalar_registry=strawberry_schema.schema_converter.scalar_registry,
-                                          config=strawberry_schema.config, info=info)
+            arguments = convert_arguments(
+                raw,
+                strawberry_field.arguments,
+                scalar_registry=strawberry_schema.schema_converter.scalar_registry,
+                config=strawberry_schema.config,
+                info=info,
+            )
             for extension in strawberry_field.extensions:
                 arguments = extension.map_arguments(arguments)
             return await step.spec.call(sources, info, arguments)

@@ -25,7 +25,7 @@ from graphql import (
     get_named_type,
     value_from_ast,
 )
-from graphql.type import GraphQLObjectType, GraphQLInterfaceType
+from graphql.type import GraphQLInterfaceType, GraphQLObjectType
 from strawberry.extensions import SchemaExtension, ValidationCache
 
 from kehu.config import LimitSettings
@@ -53,10 +53,12 @@ def shape_errors(document, limits: LimitSettings) -> list[GraphQLError]:
                     aliases += 1
                 stack.append(getattr(selection, "selection_set", None))
     if aliases > limits.max_aliases:
-        errors.append(_error(
-            "TOO_MANY_ALIASES",
-            f"{aliases} aliases exceed the limit of {limits.max_aliases} by {aliases - limits.max_aliases}",
-        ))
+        errors.append(
+            _error(
+                "TOO_MANY_ALIASES",
+                f"{aliases} aliases exceed the limit of {limits.max_aliases} by {aliases - limits.max_aliases}",
+            )
+        )
 
     memo: dict[str, int] = {}
 
@@ -81,18 +83,22 @@ def shape_errors(document, limits: LimitSettings) -> list[GraphQLError]:
     for operation in (d for d in document.definitions if isinstance(d, OperationDefinitionNode)):
         roots = len(operation.selection_set.selections)
         if roots > limits.max_root_fields:
-            errors.append(_error(
-                "TOO_MANY_ROOT_FIELDS",
-                f"{roots} root fields exceed the limit of {limits.max_root_fields} by {roots - limits.max_root_fields}",
-                operation,
-            ))
+            errors.append(
+                _error(
+                    "TOO_MANY_ROOT_FIELDS",
+                    f"{roots} root fields exceed the limit of {limits.max_root_fields} by {roots - limits.max_root_fields}",
+                    operation,
+                )
+            )
         found = depth(operation.selection_set, frozenset())
         if found > limits.max_depth:
-            errors.append(_error(
-                "QUERY_TOO_DEEP",
-                f"query depth {found} exceeds the limit of {limits.max_depth} by {found - limits.max_depth}",
-                operation,
-            ))
+            errors.append(
+                _error(
+                    "QUERY_TOO_DEEP",
+                    f"query depth {found} exceeds the limit of {limits.max_depth} by {found - limits.max_depth}",
+                    operation,
+                )
+            )
     return errors
 
 
@@ -114,7 +120,9 @@ class LimitedValidationCache(ValidationCache):
         yield from super().on_validate()
 
 
-def estimate_nodes(schema, document, operation_name: str | None, variables: dict[str, Any] | None, default_page: int) -> int:
+def estimate_nodes(
+    schema, document, operation_name: str | None, variables: dict[str, Any] | None, default_page: int
+) -> int:
     """Upper bound of the objects a query can return, multiplying each connection's
     page size through its children. Fragments are counted once each (memoised),
     so amplification through nested fragments costs linear time here."""
@@ -154,7 +162,9 @@ def estimate_nodes(schema, document, operation_name: str | None, variables: dict
                 inner = count(selection.selection_set, child_type, visiting)
                 total += (n + n * inner) if n is not None else inner
             elif isinstance(selection, InlineFragmentNode):
-                target = schema.get_type(selection.type_condition.name.value) if selection.type_condition else parent_type
+                target = (
+                    schema.get_type(selection.type_condition.name.value) if selection.type_condition else parent_type
+                )
                 total += count(selection.selection_set, target, visiting)
             elif isinstance(selection, FragmentSpreadNode):
                 name = selection.name.value
@@ -190,14 +200,21 @@ class QueryLimits(SchemaExtension):
     def on_execute(self):
         ec = self.execution_context
         if ec.result is None and ec.graphql_document is not None:
-            nodes = estimate_nodes(ec.schema._schema, ec.graphql_document, ec.operation_name, ec.variables, self.default_page)
+            nodes = estimate_nodes(
+                ec.schema._schema, ec.graphql_document, ec.operation_name, ec.variables, self.default_page
+            )
             limit = self.limits.max_nodes
             if nodes > limit:
-                ec.result = ExecutionResult(data=None, errors=[_error(
-                    "QUERY_TOO_LARGE",
-                    f"query may return {nodes:,} objects, over the limit of {limit:,} by {nodes - limit:,}"
-                    " (ask for smaller pages)",
-                )])
+                ec.result = ExecutionResult(
+                    data=None,
+                    errors=[
+                        _error(
+                            "QUERY_TOO_LARGE",
+                            f"query may return {nodes:,} objects, over the limit of {limit:,} by {nodes - limit:,}"
+                            " (ask for smaller pages)",
+                        )
+                    ],
+                )
         yield
 
 
@@ -219,10 +236,15 @@ class RateLimit(SchemaExtension):
             cost = ctx.kehu.config.limits.mutation_cost if mutation else 1
             wait = await limiter.spend(caller, cost)
             if wait is not None:
-                ec.result = ExecutionResult(data=None, errors=[GraphQLError(
-                    f"rate limit of {limiter.limit} points a minute reached; retry in {wait:.0f}s",
-                    extensions={"code": "RATE_LIMITED", "retryAfter": max(1, round(wait))},
-                )])
+                ec.result = ExecutionResult(
+                    data=None,
+                    errors=[
+                        GraphQLError(
+                            f"rate limit of {limiter.limit} points a minute reached; retry in {wait:.0f}s",
+                            extensions={"code": "RATE_LIMITED", "retryAfter": max(1, round(wait))},
+                        )
+                    ],
+                )
                 if ctx.response is not None:
                     ctx.response.status_code = 429
                     ctx.response.headers["Retry-After"] = str(max(1, round(wait)))

@@ -11,8 +11,9 @@ their own lists; ``nested_connection`` does it per parent through a DataLoader.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Hashable, Iterable, Sequence
 from operator import itemgetter
-from typing import TYPE_CHECKING, Any, Hashable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from pypika_tortoise.analytics import RowNumber
 from pypika_tortoise.enums import Order
@@ -114,7 +115,9 @@ class Loaders:
         rows = await self.customers_by_id(ids)
         return [rows.get(i) for i in ids]
 
-    def pages(self, key: Hashable, queryset: QuerySet, parent_column: str, order: Sequence[str], offset: int, limit: int) -> DataLoader:
+    def pages(
+        self, key: Hashable, queryset: QuerySet, parent_column: str, order: Sequence[str], offset: int, limit: int
+    ) -> DataLoader:
         """Loader of one page per parent id: up to ``limit`` models, then
         ``LOOKAHEAD`` if more follow. ``key`` identifies ``queryset``'s filters: the
         first queryset given for a key serves every parent."""
@@ -162,7 +165,9 @@ async def nested_connections(
     but not to the parents. ``totalCount``, if asked for, is one ``GROUP BY`` for
     all of them."""
     offset, limit = relay.page_bounds(first, after, info.context.kehu.config.kehu.page_size_default)
-    pages = await ranked_pages(queryset, parent_column, parent_ids, order, offset, limit, lookahead=True) if limit else {}
+    pages = (
+        await ranked_pages(queryset, parent_column, parent_ids, order, offset, limit, lookahead=True) if limit else {}
+    )
     counter = _count_loader(queryset, parent_column)  # Connection.totalCount groups parents by it
 
     async def count_one(parent_id: Any) -> int:
@@ -179,8 +184,11 @@ def _count_loader(queryset: QuerySet, parent_column: str):
         # Without the page's ordering: PostgreSQL refuses ORDER BY a column
         # that is neither grouped nor aggregated.
         rows = await (
-            queryset.filter(**{f"{parent_column}__in": parent_ids}).order_by()
-            .group_by(parent_column).annotate(_n=Count("id")).values(parent_column, "_n")
+            queryset.filter(**{f"{parent_column}__in": parent_ids})
+            .order_by()
+            .group_by(parent_column)
+            .annotate(_n=Count("id"))
+            .values(parent_column, "_n")
         )
         counts = {r[parent_column]: r["_n"] for r in rows}
         return [counts.get(i, 0) for i in parent_ids]

@@ -37,7 +37,8 @@ graphql-core applies middleware around whatever ``resolve`` the field has.
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from graphql import GraphQLObjectType
 from strawberry.schema.schema_converter import GraphQLCoreConverter

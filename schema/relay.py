@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any, Awaitable, Callable, Generic, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Any, Generic, TypeVar
 
 import strawberry
 from graphql import GraphQLError
 
 from kehu.errors import KehuError
-from kehu.ids import MAX_PK, BadRequest, b64 as _b64, from_global_id, pk_from_global_id, to_global_id
+from kehu.ids import MAX_PK, BadRequest
+from kehu.ids import b64 as _b64
 
 from .batch import batch_field
 
@@ -39,7 +41,9 @@ def decode_cursor(cursor: str | None) -> int:
         if prefix != "o" or not 0 <= offset < MAX_PK:
             raise ValueError
     except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise BadRequest(f"'after' is not a cursor this API issued: '{cursor[:40]}'", field="after", code="INVALID_CURSOR") from None
+        raise BadRequest(
+            f"'after' is not a cursor this API issued: '{cursor[:40]}'", field="after", code="INVALID_CURSOR"
+        ) from None
     return offset + 1
 
 
@@ -143,4 +147,6 @@ async def paginate(qs, first: int | None, after: str | None, default: int = 20) 
 
 
 def as_graphql_error(error: KehuError) -> GraphQLError:
-    return GraphQLError(error.message, extensions={"code": error.code, **({"field": error.field} if error.field else {})})
+    return GraphQLError(
+        error.message, extensions={"code": error.code, **({"field": error.field} if error.field else {})}
+    )

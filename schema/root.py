@@ -4,23 +4,26 @@ import datetime as dt
 from typing import Optional
 
 import strawberry
+from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from kehu import customers as customer_service
 from kehu import interactions as interaction_service
 from kehu import owners as owner_service
 from kehu.access import require_viewer, visible_owners
-from kehu.server.plugin_manager import await_me_maybe
 from kehu.errors import ValidationError
-from kehu.models import AccessToken, AuditEntry as AuditEntryModel, TokenKind
+from kehu.ids import from_global_id, pk_from_global_id
+from kehu.models import AccessToken, TokenKind
+from kehu.models import AuditEntry as AuditEntryModel
+from kehu.server.plugin_manager import await_me_maybe
 from kehu.writes import write_scope
 
 from . import relay
-from .relay import Connection, Node, from_global_id, pk_from_global_id
+from .relay import Connection, Node
 from .types import (  # CustomerFilterInput: rebound to the composed input at build time
-    CustomerFilterInput,
     ApiToken,
     AuditEntry,
+    CustomerFilterInput,
     CustomerKind,
     CustomerOrder,
     Direction,
@@ -32,7 +35,6 @@ from .types import (  # CustomerFilterInput: rebound to the composed input at bu
     Role,
     UserError,
 )
-from strawberry.scalars import JSON
 
 
 def _given(obj, *names: str) -> dict:
@@ -131,7 +133,7 @@ class LogInteractionInput:
     subject: Optional[str] = None
     notes: Optional[str] = None
     amount: Optional[str] = strawberry.field(
-        default=None, description="Decimal as a string (\"250.00\"); required for PURCHASE."
+        default=None, description='Decimal as a string ("250.00"); required for PURCHASE.'
     )
     next_follow_up_at: Optional[dt.datetime] = None
     owner_id: Optional[strawberry.ID] = strawberry.field(default=None, description="Defaults to the viewer.")
@@ -309,11 +311,16 @@ class CoreQuery:
         out = []
         for name, (source, _, version) in sorted(discover().items()):
             record = records.get(name)
-            out.append(PluginInfo(
-                name=name, version=version, source=source, enabled=record is not None,
-                description=(record.info.get("description") if record else None),
-                hooks=record.hooks if record else [],
-            ))
+            out.append(
+                PluginInfo(
+                    name=name,
+                    version=version,
+                    source=source,
+                    enabled=record is not None,
+                    description=(record.info.get("description") if record else None),
+                    hooks=record.hooks if record else [],
+                )
+            )
         return out
 
     @strawberry.field(description="The audit log, newest first (admins).")
@@ -436,7 +443,13 @@ class CoreMutation:
     async def create_account_owner(self, info: Info, input: CreateAccountOwnerInput) -> AccountOwnerPayload:
         owner = await owner_service.create_account_owner(
             require_viewer(info.context.viewer),
-            {"name": input.name, "email": input.email, "role": input.role, "team": input.team, "password": input.password},
+            {
+                "name": input.name,
+                "email": input.email,
+                "role": input.role,
+                "team": input.team,
+                "password": input.password,
+            },
         )
         return AccountOwnerPayload(account_owner=owner)
 

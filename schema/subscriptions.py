@@ -1,18 +1,20 @@
 """GraphQL subscriptions (graphql-transport-ws): live events, filtered per viewer."""
 
 import datetime as dt
-from typing import AsyncGenerator, Optional
+from collections.abc import AsyncGenerator
+from typing import Optional
 
 import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from kehu.access import require_viewer, visible_customers
+from kehu.ids import to_global_id
 
-from .relay import to_global_id
 
-
-@strawberry.type(description="Something happened to an object. Carries IDs and non-personal facts only: query the object for details.")
+@strawberry.type(
+    description="Something happened to an object. Carries IDs and non-personal facts only: query the object for details."
+)
 class LiveEvent:
     topic: str = strawberry.field(description="e.g. customer.created, interaction.logged; plugins add their own")
     node_id: Optional[strawberry.ID] = strawberry.field(description="Global ID of the object concerned.")
@@ -27,8 +29,10 @@ def _matches(topic: str, wanted: Optional[list[str]]) -> bool:
 
 @strawberry.type
 class CoreSubscription:
-    @strawberry.subscription(description="Live events about customers the viewer may see. `topics` narrows them: "
-                             "\"customer\" matches customer.created, customer.updated, …")
+    @strawberry.subscription(
+        description="Live events about customers the viewer may see. `topics` narrows them: "
+        '"customer" matches customer.created, customer.updated, …'
+    )
     async def events(self, info: Info, topics: Optional[list[str]] = None) -> AsyncGenerator[LiveEvent, None]:
         viewer = require_viewer(info.context.viewer)
         async with info.context.kehu.events.subscribe() as queue:
@@ -36,12 +40,17 @@ class CoreSubscription:
                 event = await queue.get()
                 if not _matches(event.topic, topics):
                     continue
-                if event.customer_id is not None and not await visible_customers(viewer).filter(id=event.customer_id).exists():
+                if (
+                    event.customer_id is not None
+                    and not await visible_customers(viewer).filter(id=event.customer_id).exists()
+                ):
                     continue  # the viewer may not see this customer: as if it never happened
                 yield LiveEvent(
                     topic=event.topic,
                     node_id=strawberry.ID(event.node_id) if event.node_id else None,
-                    customer_id=strawberry.ID(to_global_id("Customer", event.customer_id)) if event.customer_id else None,
+                    customer_id=strawberry.ID(to_global_id("Customer", event.customer_id))
+                    if event.customer_id
+                    else None,
                     data=event.data,
                     at=dt.datetime.fromisoformat(event.at),
                 )

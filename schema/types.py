@@ -8,8 +8,8 @@ composed types when the schema is built (see build.py). No
 """
 
 import datetime as dt
-from enum import Enum
 from decimal import Decimal
+from enum import Enum
 from typing import Optional
 
 import strawberry
@@ -18,11 +18,12 @@ from strawberry.types import Info
 
 from kehu import models
 from kehu.customers import CustomerFilter, CustomerOrderField
+from kehu.ids import from_global_id, to_global_id
 from kehu.interactions import InteractionFilter
 
 from . import relay
 from .batch import batch_field
-from .relay import Connection, Node, to_global_id
+from .relay import Connection, Node
 
 Role = strawberry.enum(models.Role, description="What an account owner may do.")
 CustomerKind = strawberry.enum(models.CustomerKind)
@@ -99,7 +100,7 @@ class CustomerOrder:
 def _pks(ids: Optional[list[strawberry.ID]], type_name: str, field: str) -> Optional[list[int]]:
     if ids is None:
         return None
-    return [relay.from_global_id(i, type_name, field=field)[1] for i in ids]
+    return [from_global_id(i, type_name, field=field)[1] for i in ids]
 
 
 # --------------------------------------------------------------------------- objects
@@ -124,7 +125,6 @@ class AccountOwnerBase(Node):
         self, info: Info, first: Optional[int] = None, after: Optional[str] = None
     ) -> Connection["Customer"]:
         from kehu.access import visible_customers
-
         from kehu.policies import Strategy
 
         viewer = info.context.viewer

@@ -25,8 +25,7 @@ ADMIN_PASSWORD = "correct-horse-battery"
 def write_config(directory: Path, database_url: str, *, enabled=(), extra: str = "") -> Path:
     path = directory / "plugins.toml"
     path.write_text(
-        f'[kehu]\ndatabase_url = "{database_url}"\n\n'
-        f"[plugins]\nenabled = {json.dumps(list(enabled))}\n\n{extra}",
+        f'[kehu]\ndatabase_url = "{database_url}"\n\n[plugins]\nenabled = {json.dumps(list(enabled))}\n\n{extra}',
         encoding="utf-8",
     )
     return path
@@ -34,7 +33,10 @@ def write_config(directory: Path, database_url: str, *, enabled=(), extra: str =
 
 def kehu(config: Path, *args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess:
     result = subprocess.run(
-        [*KEHU, "--config", str(config), *args], capture_output=True, text=True, timeout=timeout,
+        [*KEHU, "--config", str(config), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
         env={**os.environ, "KEHU_DATABASE_URL": ""},
     )
     if check and result.returncode != 0:
@@ -63,7 +65,9 @@ class Server:
         with self.log.open("wb") as out:
             self.process = subprocess.Popen(
                 [*KEHU, "--config", str(config), "serve", "--host", "127.0.0.1", "--port", str(self.port), *args],
-                stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
                 env={**os.environ, "KEHU_DATABASE_URL": ""},
             )
         deadline = time.monotonic() + startup_timeout
@@ -96,13 +100,25 @@ class Server:
         except subprocess.TimeoutExpired:
             self.kill()
 
-    def gql(self, query: str, variables: dict[str, Any] | None = None, *, token: str | None = None,
-            headers: dict[str, str] | None = None, timeout: float = 10) -> tuple[int, dict[str, Any], dict[str, str]]:
+    def gql(
+        self,
+        query: str,
+        variables: dict[str, Any] | None = None,
+        *,
+        token: str | None = None,
+        headers: dict[str, str] | None = None,
+        timeout: float = 10,
+    ) -> tuple[int, dict[str, Any], dict[str, str]]:
         """POST a GraphQL document on a new connection; ``(status, body, headers)``."""
         request = urllib.request.Request(
-            self.url + "/graphql", data=json.dumps({"query": query, "variables": variables or {}}).encode(),
-            headers={"Content-Type": "application/json", "Connection": "close", **(headers or {}),
-                     **({"Authorization": f"Bearer {token}"} if token else {})},
+            self.url + "/graphql",
+            data=json.dumps({"query": query, "variables": variables or {}}).encode(),
+            headers={
+                "Content-Type": "application/json",
+                "Connection": "close",
+                **(headers or {}),
+                **({"Authorization": f"Bearer {token}"} if token else {}),
+            },
         )
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:

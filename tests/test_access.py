@@ -6,11 +6,10 @@ exactly as it was; an allowed one is checked for the value it returns.
 """
 
 import pytest
+from seed import add_api_token, add_customer, add_interaction, error_code, gid, owner_gid, pk, snapshot
 
 from kehu.models import Customer
 from kehu.testing import ACCOUNTS, TEST_PASSWORD
-
-from seed import add_api_token, add_customer, add_interaction, error_code, gid, owner_gid, pk, snapshot
 
 OK = "ok"
 DENIED = "FORBIDDEN"
@@ -22,28 +21,28 @@ ROLES = ("anonymous", "admin", "manager", "agent", "analyst")
 #                      anonymous admin  manager  agent   analyst
 MATRIX = {
     # queries
-    "me":                 (ANON, OK, OK, OK, OK),
-    "node":               (ANON, OK, OK, OK, OK),
-    "customer":           (ANON, OK, OK, OK, OK),
-    "customers":          (ANON, OK, OK, OK, OK),
-    "interactions":       (ANON, OK, OK, OK, OK),
-    "accountOwners":      (ANON, OK, OK, OK, OK),
-    "plugins":            (ANON, OK, OK, OK, OK),
-    "auditLog":           (ANON, OK, DENIED, DENIED, DENIED),
-    "apiTokens":          (ANON, OK, DENIED, DENIED, DENIED),
+    "me": (ANON, OK, OK, OK, OK),
+    "node": (ANON, OK, OK, OK, OK),
+    "customer": (ANON, OK, OK, OK, OK),
+    "customers": (ANON, OK, OK, OK, OK),
+    "interactions": (ANON, OK, OK, OK, OK),
+    "accountOwners": (ANON, OK, OK, OK, OK),
+    "plugins": (ANON, OK, OK, OK, OK),
+    "auditLog": (ANON, OK, DENIED, DENIED, DENIED),
+    "apiTokens": (ANON, OK, DENIED, DENIED, DENIED),
     # mutations
-    "login":              (OK, OK, OK, OK, OK),
-    "logout":             (ANON, OK, OK, OK, OK),
-    "changePassword":     (ANON, OK, OK, OK, OK),
-    "createCustomer":     (ANON, OK, OK, OK, DENIED),
-    "updateCustomer":     (ANON, OK, OK, OK, DENIED),
-    "archiveCustomer":    (ANON, OK, OK, DENIED, DENIED),
-    "assignOwner":        (ANON, OK, OK, DENIED, DENIED),
-    "logInteraction":     (ANON, OK, OK, OK, DENIED),
+    "login": (OK, OK, OK, OK, OK),
+    "logout": (ANON, OK, OK, OK, OK),
+    "changePassword": (ANON, OK, OK, OK, OK),
+    "createCustomer": (ANON, OK, OK, OK, DENIED),
+    "updateCustomer": (ANON, OK, OK, OK, DENIED),
+    "archiveCustomer": (ANON, OK, OK, DENIED, DENIED),
+    "assignOwner": (ANON, OK, OK, DENIED, DENIED),
+    "logInteraction": (ANON, OK, OK, OK, DENIED),
     "createAccountOwner": (ANON, OK, DENIED, DENIED, DENIED),
     "updateAccountOwner": (ANON, OK, DENIED, DENIED, DENIED),
-    "createApiToken":     (ANON, OK, DENIED, DENIED, DENIED),
-    "revokeApiToken":     (ANON, OK, DENIED, DENIED, DENIED),
+    "createApiToken": (ANON, OK, DENIED, DENIED, DENIED),
+    "revokeApiToken": (ANON, OK, DENIED, DENIED, DENIED),
 }
 
 NEW_PASSWORD = "a-brand-new-passphrase"
@@ -283,8 +282,7 @@ OPERATIONS = {
     ),
     "createAccountOwner": (
         'mutation { createAccountOwner(input: {name: "Newbie", email: "newbie@example.com", role: AGENT,'
-        ' team: "north", password: "initial-password-1"}) { accountOwner { email role team } '
-        + USER_ERRORS + " } }",
+        ' team: "north", password: "initial-password-1"}) { accountOwner { email role team } ' + USER_ERRORS + " } }",
         lambda app, role: {},
         _check_create_owner,
     ),
@@ -296,7 +294,8 @@ OPERATIONS = {
     ),
     "createApiToken": (
         'mutation { createApiToken(input: {name: "warehouse", role: ANALYST}) { token apiToken { name role } '
-        + USER_ERRORS + " } }",
+        + USER_ERRORS
+        + " } }",
         lambda app, role: {},
         _check_create_token,
     ),
@@ -331,7 +330,7 @@ def test_role_operation_matrix(app, operation, role, expected):
 
 def test_matrix_covers_every_core_root_field(app):
     data = app.data(
-        "{ q: __type(name: \"Query\") { fields { name } } m: __type(name: \"Mutation\") { fields { name } } }",
+        '{ q: __type(name: "Query") { fields { name } } m: __type(name: "Mutation") { fields { name } } }',
         as_="admin",
     )
     root_fields = {f["name"] for f in data["q"]["fields"]} | {f["name"] for f in data["m"]["fields"]}
@@ -347,7 +346,7 @@ def test_anonymous_caller_gets_only_login(app):
     assert error_code(body) == ANON
     assert body["data"] is None
     login = app.data(
-        "mutation($p: String!) { login(input: {email: \"agent@example.com\", password: $p}) { token } }",
+        'mutation($p: String!) { login(input: {email: "agent@example.com", password: $p}) { token } }',
         {"p": TEST_PASSWORD},
     )
     assert login["login"]["token"].startswith("kh_")
@@ -364,7 +363,7 @@ def test_unknown_or_malformed_token_is_treated_as_anonymous(app):
 
 @pytest.mark.parametrize(
     "query",
-    ['{ __schema { queryType { name } } }', '{ __type(name: "Customer") { fields { name } } }'],
+    ["{ __schema { queryType { name } } }", '{ __type(name: "Customer") { fields { name } } }'],
     ids=["schema", "type"],
 )
 def test_introspection_requires_sign_in(app, query):
@@ -456,7 +455,7 @@ def teams(app):
         "south": add_customer(app, "agent_south", "South Co"),
         "unassigned": add_customer(app, None, "Nobody Co"),
     }
-    for name, pk in ids.items():
+    for name, pk in ids.items():  # noqa: F402 (the loop's pk, not the helper)
         add_interaction(app, pk, "admin", subject=f"call {name}")
     return {name: gid("Customer", pk) for name, pk in ids.items()}
 
@@ -478,7 +477,9 @@ def test_manager_sees_only_their_teams_interactions(app, teams):
     data = app.data("{ interactions { totalCount edges { node { subject } } } }", as_="manager")
     assert data["interactions"]["totalCount"] == 3
     assert sorted(e["node"]["subject"] for e in data["interactions"]["edges"]) == [
-        "call north_agent", "call north_agent2", "call north_manager",
+        "call north_agent",
+        "call north_agent2",
+        "call north_manager",
     ]
 
 
@@ -486,7 +487,8 @@ def test_manager_cannot_see_other_teams_customer_through_node(app, teams):
     query = "query($id: ID!) { node(id: $id) { id } customer(id: $id) { id } }"
     assert app.data(query, {"id": teams["south"]}, as_="manager") == {"node": None, "customer": None}
     assert app.data(query, {"id": teams["north_agent2"]}, as_="manager") == {
-        "node": {"id": teams["north_agent2"]}, "customer": {"id": teams["north_agent2"]},
+        "node": {"id": teams["north_agent2"]},
+        "customer": {"id": teams["north_agent2"]},
     }
 
 
@@ -564,9 +566,7 @@ def test_analyst_reads_every_customer_and_interaction(app, teams):
 
 
 def test_analyst_api_token_is_read_only_too(app, teams):
-    created = app.data(
-        'mutation { createApiToken(input: {name: "bi-export", role: ANALYST}) { token } }', as_="admin"
-    )
+    created = app.data('mutation { createApiToken(input: {name: "bi-export", role: ANALYST}) { token } }', as_="admin")
     token = created["createApiToken"]["token"]
     assert app.data("{ customers { totalCount } }", token=token)["customers"]["totalCount"] == 5
     before = snapshot(app)
@@ -590,7 +590,7 @@ def test_analyst_keeps_self_service_mutations(app):
 
 def test_service_accounts_are_listed_to_admins_only(app):
     add_api_token(app, name="crm-sync")
-    query = "{ accountOwners(first: 100, filter: {search: \"API token\"}) { totalCount edges { node { isService } } } }"
+    query = '{ accountOwners(first: 100, filter: {search: "API token"}) { totalCount edges { node { isService } } } }'
     assert app.data(query, as_="admin")["accountOwners"]["totalCount"] == 1
     for role in ("manager", "agent", "analyst"):
         assert app.data(query, as_=role)["accountOwners"] == {"totalCount": 0, "edges": []}

@@ -3,10 +3,6 @@ the actor, the operation, the entity and the changed fields (before/after); a
 refused or failed one leaves none; only admins read it."""
 
 import pytest
-
-from kehu.models import AccountOwner, AuditEntry, Customer
-from kehu.testing import TEST_PASSWORD
-
 from seed import (
     add_api_token,
     add_customer,
@@ -17,6 +13,9 @@ from seed import (
     pk,
     snapshot,
 )
+
+from kehu.models import AccountOwner, AuditEntry, Customer
+from kehu.testing import TEST_PASSWORD
 
 NEW_PASSWORD = "a-brand-new-passphrase"
 ERRORS = "userErrors { field code }"
@@ -58,10 +57,14 @@ CASES = {
         None,
         'mutation($p: String!) { login(input: {email: "agent@example.com", password: $p}) { token ' + ERRORS + " } }",
         lambda app: {"p": TEST_PASSWORD},
-        lambda app, v, d: ("AccessToken", None, {
-            "kind": {"before": None, "after": "SESSION"},
-            "owner_id": {"before": None, "after": app.accounts["agent"].id},
-        }),
+        lambda app, v, d: (
+            "AccessToken",
+            None,
+            {
+                "kind": {"before": None, "after": "SESSION"},
+                "owner_id": {"before": None, "after": app.accounts["agent"].id},
+            },
+        ),
     ),
     "logout": (
         "agent",
@@ -72,10 +75,14 @@ CASES = {
     "changePassword": (
         "agent",
         "mutation($c: String!, $n: String!) { changePassword(input: {currentPassword: $c, newPassword: $n}) { ok "
-        + ERRORS + " } }",
+        + ERRORS
+        + " } }",
         lambda app: {"c": TEST_PASSWORD, "n": NEW_PASSWORD},
-        lambda app, v, d: ("AccountOwner", str(app.accounts["agent"].id),
-                           {"password": {"before": "***", "after": "***"}}),
+        lambda app, v, d: (
+            "AccountOwner",
+            str(app.accounts["agent"].id),
+            {"password": {"before": "***", "after": "***"}},
+        ),
     ),
     "createCustomer": (
         "agent",
@@ -83,17 +90,21 @@ CASES = {
         " { customer { id } " + ERRORS + " } }",
         lambda app: {},
         # A new customer's entry records every field's initial value, set or not.
-        lambda app, v, d: ("Customer", str(pk(d["customer"]["id"])), {
-            "name": {"before": None, "after": "New Co"},
-            "email": {"before": None, "after": "new@example.com"},
-            "tags": {"before": None, "after": ["vip"]},
-            "owner_id": {"before": None, "after": app.accounts["agent"].id},
-            "phone": {"before": None, "after": None},
-            "address": {"before": None, "after": None},
-            "region": {"before": None, "after": None},
-            "industry": {"before": None, "after": None},
-            "attributes": {"before": None, "after": {}},
-        }),
+        lambda app, v, d: (
+            "Customer",
+            str(pk(d["customer"]["id"])),
+            {
+                "name": {"before": None, "after": "New Co"},
+                "email": {"before": None, "after": "new@example.com"},
+                "tags": {"before": None, "after": ["vip"]},
+                "owner_id": {"before": None, "after": app.accounts["agent"].id},
+                "phone": {"before": None, "after": None},
+                "address": {"before": None, "after": None},
+                "region": {"before": None, "after": None},
+                "industry": {"before": None, "after": None},
+                "attributes": {"before": None, "after": {}},
+            },
+        ),
     ),
     "updateCustomer": (
         "agent",
@@ -101,10 +112,14 @@ CASES = {
         'mutation($id: ID!) { updateCustomer(input: {id: $id, name: "Renamed Ltd", email: "target@example.com",'
         ' region: "east"}) { customer { id } ' + ERRORS + " } }",
         _customer,
-        lambda app, v, d: ("Customer", str(pk(v["id"])), {
-            "name": {"before": "Target Ltd", "after": "Renamed Ltd"},
-            "region": {"before": None, "after": "east"},
-        }),
+        lambda app, v, d: (
+            "Customer",
+            str(pk(v["id"])),
+            {
+                "name": {"before": "Target Ltd", "after": "Renamed Ltd"},
+                "region": {"before": None, "after": "east"},
+            },
+        ),
     ),
     "archiveCustomer": (
         "manager",
@@ -115,55 +130,77 @@ CASES = {
     "assignOwner": (
         "manager",
         "mutation($id: ID!, $o: ID) { assignOwner(input: {customerId: $id, ownerId: $o}) { customer { id } "
-        + ERRORS + " } }",
+        + ERRORS
+        + " } }",
         lambda app: {**_customer(app), "o": owner_gid(app, "agent2")},
-        lambda app, v, d: ("Customer", str(pk(v["id"])), {
-            "owner_id": {"before": app.accounts["agent"].id, "after": app.accounts["agent2"].id},
-        }),
+        lambda app, v, d: (
+            "Customer",
+            str(pk(v["id"])),
+            {
+                "owner_id": {"before": app.accounts["agent"].id, "after": app.accounts["agent2"].id},
+            },
+        ),
     ),
     "logInteraction": (
         "agent",
         'mutation($id: ID!) { logInteraction(input: {customerId: $id, kind: PURCHASE, amount: "250.5"})'
         " { interaction { id } " + ERRORS + " } }",
         _customer,
-        lambda app, v, d: ("Interaction", str(pk(d["interaction"]["id"])), {
-            "customer_id": {"before": None, "after": pk(v["id"])},
-            "kind": {"before": None, "after": "PURCHASE"},
-            "occurred_at": {"before": None, "after": _clock(app)},
-            "amount": {"before": None, "after": "250.50"},  # Decimal, kept exact as text
-        }),
+        lambda app, v, d: (
+            "Interaction",
+            str(pk(d["interaction"]["id"])),
+            {
+                "customer_id": {"before": None, "after": pk(v["id"])},
+                "kind": {"before": None, "after": "PURCHASE"},
+                "occurred_at": {"before": None, "after": _clock(app)},
+                "amount": {"before": None, "after": "250.50"},  # Decimal, kept exact as text
+            },
+        ),
     ),
     "createAccountOwner": (
         "admin",
         'mutation { createAccountOwner(input: {name: "Newbie", email: "Newbie@Example.com", role: AGENT,'
         ' team: "north", password: "initial-password-1"}) { accountOwner { id } ' + ERRORS + " } }",
         lambda app: {},
-        lambda app, v, d: ("AccountOwner", str(pk(d["accountOwner"]["id"])), {
-            "name": {"before": None, "after": "Newbie"},
-            "email": {"before": None, "after": "newbie@example.com"},
-            "role": {"before": None, "after": "AGENT"},
-            "team": {"before": None, "after": "north"},
-        }),
+        lambda app, v, d: (
+            "AccountOwner",
+            str(pk(d["accountOwner"]["id"])),
+            {
+                "name": {"before": None, "after": "Newbie"},
+                "email": {"before": None, "after": "newbie@example.com"},
+                "role": {"before": None, "after": "AGENT"},
+                "team": {"before": None, "after": "north"},
+            },
+        ),
     ),
     "updateAccountOwner": (
         "admin",
         'mutation($id: ID!) { updateAccountOwner(input: {id: $id, team: "south", role: MANAGER})'
         " { accountOwner { id } " + ERRORS + " } }",
         lambda app: {"id": owner_gid(app, "agent2")},
-        lambda app, v, d: ("AccountOwner", str(pk(v["id"])), {
-            "team": {"before": "north", "after": "south"},
-            "role": {"before": "AGENT", "after": "MANAGER"},
-        }),
+        lambda app, v, d: (
+            "AccountOwner",
+            str(pk(v["id"])),
+            {
+                "team": {"before": "north", "after": "south"},
+                "role": {"before": "AGENT", "after": "MANAGER"},
+            },
+        ),
     ),
     "createApiToken": (
         "admin",
         'mutation { createApiToken(input: {name: "warehouse", role: ANALYST}) { token apiToken { id } '
-        + ERRORS + " } }",
+        + ERRORS
+        + " } }",
         lambda app: {},
-        lambda app, v, d: ("AccessToken", str(pk(d["apiToken"]["id"])), {
-            "name": {"before": None, "after": "warehouse"},
-            "role": {"before": None, "after": "ANALYST"},
-        }),
+        lambda app, v, d: (
+            "AccessToken",
+            str(pk(d["apiToken"]["id"])),
+            {
+                "name": {"before": None, "after": "warehouse"},
+                "role": {"before": None, "after": "ANALYST"},
+            },
+        ),
     ),
     "revokeApiToken": (
         "admin",
@@ -209,9 +246,9 @@ def test_audit_entries_never_hold_secrets(app, operation):
 
 
 def test_writes_through_an_api_token_are_attributed_to_its_service_account(app):
-    created = app.data(
-        'mutation { createApiToken(input: {name: "crm-sync", role: AGENT}) { token } }', as_="admin"
-    )["createApiToken"]["token"]
+    created = app.data('mutation { createApiToken(input: {name: "crm-sync", role: AGENT}) { token } }', as_="admin")[
+        "createApiToken"
+    ]["token"]
     before = audit_entries(app)
     app.data('mutation { createCustomer(input: {name: "Via API"}) { customer { id } } }', token=created)
     [entry] = new_entries(app, before)
@@ -225,62 +262,85 @@ def test_writes_through_an_api_token_are_attributed_to_its_service_account(app):
 
 FAILURES = {
     "createCustomer_invalid_email": (
-        "agent", 'mutation { createCustomer(input: {name: "X", email: "not-an-email"}) { ' + ERRORS + " } }",
-        lambda app: {}, ("email", "INVALID_EMAIL"),
+        "agent",
+        'mutation { createCustomer(input: {name: "X", email: "not-an-email"}) { ' + ERRORS + " } }",
+        lambda app: {},
+        ("email", "INVALID_EMAIL"),
     ),
     "updateCustomer_not_found": (
-        "agent", 'mutation($id: ID!) { updateCustomer(input: {id: $id, name: "Y"}) { ' + ERRORS + " } }",
-        lambda app: {"id": gid("Customer", add_customer(app, "agent2", "Foreign"))}, ("id", "NOT_FOUND"),
+        "agent",
+        'mutation($id: ID!) { updateCustomer(input: {id: $id, name: "Y"}) { ' + ERRORS + " } }",
+        lambda app: {"id": gid("Customer", add_customer(app, "agent2", "Foreign"))},
+        ("id", "NOT_FOUND"),
     ),
     "updateCustomer_blank_name": (
-        "agent", 'mutation($id: ID!) { updateCustomer(input: {id: $id, name: "  "}) { ' + ERRORS + " } }",
-        _customer, ("name", "REQUIRED"),
+        "agent",
+        'mutation($id: ID!) { updateCustomer(input: {id: $id, name: "  "}) { ' + ERRORS + " } }",
+        _customer,
+        ("name", "REQUIRED"),
     ),
     "archiveCustomer_twice": (
-        "manager", "mutation($id: ID!) { archiveCustomer(input: {id: $id}) { " + ERRORS + " } }",
+        "manager",
+        "mutation($id: ID!) { archiveCustomer(input: {id: $id}) { " + ERRORS + " } }",
         lambda app: {"id": gid("Customer", add_customer(app, "agent", "Gone", archived_at=app.clock.now()))},
         ("id", "ARCHIVED"),
     ),
     "assignOwner_outside_team": (
-        "manager", "mutation($id: ID!, $o: ID) { assignOwner(input: {customerId: $id, ownerId: $o}) { "
-        + ERRORS + " } }",
-        lambda app: {**_customer(app), "o": owner_gid(app, "agent_south")}, ("ownerId", "OUTSIDE_TEAM"),
+        "manager",
+        "mutation($id: ID!, $o: ID) { assignOwner(input: {customerId: $id, ownerId: $o}) { " + ERRORS + " } }",
+        lambda app: {**_customer(app), "o": owner_gid(app, "agent_south")},
+        ("ownerId", "OUTSIDE_TEAM"),
     ),
     "logInteraction_purchase_without_amount": (
-        "agent", "mutation($id: ID!) { logInteraction(input: {customerId: $id, kind: PURCHASE}) { "
-        + ERRORS + " } }",
-        _customer, ("amount", "REQUIRED"),
+        "agent",
+        "mutation($id: ID!) { logInteraction(input: {customerId: $id, kind: PURCHASE}) { " + ERRORS + " } }",
+        _customer,
+        ("amount", "REQUIRED"),
     ),
     "createAccountOwner_duplicate_email": (
-        "admin", 'mutation { createAccountOwner(input: {name: "Dup", email: "agent@example.com", role: AGENT,'
+        "admin",
+        'mutation { createAccountOwner(input: {name: "Dup", email: "agent@example.com", role: AGENT,'
         ' password: "initial-password-1"}) { ' + ERRORS + " } }",
-        lambda app: {}, ("email", "DUPLICATE"),
+        lambda app: {},
+        ("email", "DUPLICATE"),
     ),
     "createAccountOwner_weak_password": (
-        "admin", 'mutation { createAccountOwner(input: {name: "Weak", email: "weak@example.com", role: AGENT,'
+        "admin",
+        'mutation { createAccountOwner(input: {name: "Weak", email: "weak@example.com", role: AGENT,'
         ' password: "short"}) { ' + ERRORS + " } }",
-        lambda app: {}, ("password", "WEAK_PASSWORD"),
+        lambda app: {},
+        ("password", "WEAK_PASSWORD"),
     ),
     "updateAccountOwner_self_lockout": (
-        "admin", "mutation($id: ID!) { updateAccountOwner(input: {id: $id, role: AGENT}) { " + ERRORS + " } }",
-        lambda app: {"id": owner_gid(app, "admin")}, ("id", "SELF_LOCKOUT"),
+        "admin",
+        "mutation($id: ID!) { updateAccountOwner(input: {id: $id, role: AGENT}) { " + ERRORS + " } }",
+        lambda app: {"id": owner_gid(app, "admin")},
+        ("id", "SELF_LOCKOUT"),
     ),
     "createApiToken_duplicate_name": (
-        "admin", 'mutation { createApiToken(input: {name: "crm-sync", role: AGENT}) { ' + ERRORS + " } }",
-        _token, ("name", "DUPLICATE"),
+        "admin",
+        'mutation { createApiToken(input: {name: "crm-sync", role: AGENT}) { ' + ERRORS + " } }",
+        _token,
+        ("name", "DUPLICATE"),
     ),
     "revokeApiToken_unknown": (
-        "admin", "mutation($id: ID!) { revokeApiToken(input: {id: $id}) { " + ERRORS + " } }",
-        lambda app: {"id": gid("ApiToken", 4242)}, ("id", "NOT_FOUND"),
+        "admin",
+        "mutation($id: ID!) { revokeApiToken(input: {id: $id}) { " + ERRORS + " } }",
+        lambda app: {"id": gid("ApiToken", 4242)},
+        ("id", "NOT_FOUND"),
     ),
     "changePassword_wrong_current": (
-        "agent", "mutation { changePassword(input: {currentPassword: \"nope-nope-nope\", newPassword:"
-        " \"a-brand-new-passphrase\"}) { " + ERRORS + " } }",
-        lambda app: {}, ("currentPassword", "INVALID_CREDENTIALS"),
+        "agent",
+        'mutation { changePassword(input: {currentPassword: "nope-nope-nope", newPassword:'
+        ' "a-brand-new-passphrase"}) { ' + ERRORS + " } }",
+        lambda app: {},
+        ("currentPassword", "INVALID_CREDENTIALS"),
     ),
     "login_wrong_password": (
-        None, 'mutation { login(input: {email: "agent@example.com", password: "wrong-password"}) { ' + ERRORS + " } }",
-        lambda app: {}, ("password", "INVALID_CREDENTIALS"),
+        None,
+        'mutation { login(input: {email: "agent@example.com", password: "wrong-password"}) { ' + ERRORS + " } }",
+        lambda app: {},
+        ("password", "INVALID_CREDENTIALS"),
     ),
 }
 
@@ -298,16 +358,32 @@ def test_mutation_with_user_errors_leaves_no_audit_entry_and_no_change(app, case
 
 REFUSALS = [
     ("analyst", "createCustomer", 'mutation { createCustomer(input: {name: "X"}) { customer { id } } }', "FORBIDDEN"),
-    ("agent", "archiveCustomer", "mutation($id: ID!) { archiveCustomer(input: {id: $id}) { customer { id } } }",
-     "FORBIDDEN"),
-    ("agent", "assignOwner", "mutation($id: ID!) { assignOwner(input: {customerId: $id}) { customer { id } } }",
-     "FORBIDDEN"),
-    ("manager", "createAccountOwner", 'mutation { createAccountOwner(input: {name: "N", email: "n@example.com",'
-     ' role: ADMIN, password: "initial-password-1"}) { accountOwner { id } } }', "FORBIDDEN"),
-    ("manager", "createApiToken", 'mutation { createApiToken(input: {name: "t", role: ADMIN}) { token } }',
-     "FORBIDDEN"),
-    (None, "createCustomer", 'mutation { createCustomer(input: {name: "X"}) { customer { id } } }',
-     "UNAUTHENTICATED"),
+    (
+        "agent",
+        "archiveCustomer",
+        "mutation($id: ID!) { archiveCustomer(input: {id: $id}) { customer { id } } }",
+        "FORBIDDEN",
+    ),
+    (
+        "agent",
+        "assignOwner",
+        "mutation($id: ID!) { assignOwner(input: {customerId: $id}) { customer { id } } }",
+        "FORBIDDEN",
+    ),
+    (
+        "manager",
+        "createAccountOwner",
+        'mutation { createAccountOwner(input: {name: "N", email: "n@example.com",'
+        ' role: ADMIN, password: "initial-password-1"}) { accountOwner { id } } }',
+        "FORBIDDEN",
+    ),
+    (
+        "manager",
+        "createApiToken",
+        'mutation { createApiToken(input: {name: "t", role: ADMIN}) { token } }',
+        "FORBIDDEN",
+    ),
+    (None, "createCustomer", 'mutation { createCustomer(input: {name: "X"}) { customer { id } } }', "UNAUTHENTICATED"),
     (None, "logout", "mutation { logout { ok } }", "UNAUTHENTICATED"),
 ]
 
@@ -333,7 +409,10 @@ def test_a_request_with_several_mutations_audits_each_one(app):
     )
     assert data["b"]["userErrors"] == [{"code": "INVALID_EMAIL"}]
     entries = new_entries(app, before)
-    assert [e["entity_id"] for e in entries] == [str(pk(data["a"]["customer"]["id"])), str(pk(data["c"]["customer"]["id"]))]
+    assert [e["entity_id"] for e in entries] == [
+        str(pk(data["a"]["customer"]["id"])),
+        str(pk(data["c"]["customer"]["id"])),
+    ]
     assert app.run(lambda: Customer.filter(name="B").count()) == 0
 
 
@@ -358,9 +437,11 @@ def test_audit_entry_node_is_hidden_from_non_admins(app):
     query = "query($id: ID!) { node(id: $id) { id ... on AuditEntry { operation } } }"
     assert app.data(query, {"id": entry_id}, as_="admin")["node"] == {"id": entry_id, "operation": "createCustomer"}
     for role in ("manager", "agent", "analyst"):
-        assert app.gql(query, {"id": entry_id}, as_=role) == app.gql(
-            query, {"id": gid("AuditEntry", 999_999)}, as_=role
-        ) == {"data": {"node": None}}
+        assert (
+            app.gql(query, {"id": entry_id}, as_=role)
+            == app.gql(query, {"id": gid("AuditEntry", 999_999)}, as_=role)
+            == {"data": {"node": None}}
+        )
 
 
 def test_admin_reads_the_audit_log_newest_first_with_global_ids(app):
@@ -375,11 +456,15 @@ def test_admin_reads_the_audit_log_newest_first_with_global_ids(app):
     assert log["totalCount"] == 2
     newest, oldest = (e["node"] for e in log["edges"])
     assert (newest["operation"], newest["actorId"], newest["actorLabel"]) == (
-        "updateCustomer", owner_gid(app, "manager"), "manager@example.com (MANAGER)",
+        "updateCustomer",
+        owner_gid(app, "manager"),
+        "manager@example.com (MANAGER)",
     )
     assert newest["changes"] == {"name": {"before": "X", "after": "Y"}}
     assert (oldest["operation"], oldest["entityType"], oldest["entityId"]) == (
-        "createCustomer", "Customer", str(pk(customer_id)),
+        "createCustomer",
+        "Customer",
+        str(pk(customer_id)),
     )
 
 
@@ -390,7 +475,7 @@ def test_audit_log_filters_by_actor_entity_operation_and_time(app):
     app.data('mutation { createCustomer(input: {name: "B"}) { customer { id } } }', as_="manager")
     app.clock.advance(minutes=1)
     app.data(
-        'mutation($id: ID!) { logInteraction(input: {customerId: $id, kind: CALL}) { interaction { id } } }',
+        "mutation($id: ID!) { logInteraction(input: {customerId: $id, kind: CALL}) { interaction { id } } }",
         {"id": first_id},
         as_="agent",
     )

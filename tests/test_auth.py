@@ -8,11 +8,10 @@ import datetime as dt
 import hashlib
 
 import pytest
+from seed import error_code, gid, owner_gid
 
 from kehu.models import AccessToken, AccountOwner, TokenKind
 from kehu.testing import TEST_PASSWORD
-
-from seed import error_code, gid, owner_gid
 
 LOGIN = """mutation($email: String!, $password: String!) {
   login(input: {email: $email, password: $password}) {
@@ -276,7 +275,13 @@ def test_api_tokens_are_listed_without_their_secret(app):
     assert listed["name"] == "crm-sync" and listed["role"] == "AGENT" and listed["revokedAt"] is None
     fields = app.data('{ __type(name: "ApiToken") { fields { name } } }', as_="admin")["__type"]["fields"]
     assert sorted(f["name"] for f in fields) == [
-        "createdAt", "expiresAt", "id", "lastUsedAt", "name", "revokedAt", "role",
+        "createdAt",
+        "expiresAt",
+        "id",
+        "lastUsedAt",
+        "name",
+        "revokedAt",
+        "role",
     ]
 
 
@@ -354,7 +359,9 @@ def test_api_token_secret_is_stored_only_as_its_hash(app):
 
 def test_failed_sign_ins_are_slowed_before_the_lock(app):
     """Held back from the fourth failure on, longer each time (capped), then locked."""
-    login = 'mutation { login(input: {email: "agent@example.com", password: "wrong-password-1"}) { userErrors { code } } }'
+    login = (
+        'mutation { login(input: {email: "agent@example.com", password: "wrong-password-1"}) { userErrors { code } } }'
+    )
     for _ in range(9):
         app.gql(login)
     assert app.clock.slept == [1, 2, 3, 4, 5, 5]

@@ -35,7 +35,7 @@ def test_online_backup_then_restore_round_trip(sqlite_only, make_app, tmp_path):
         app.data(CREATE, {"n": f"Customer {i}"}, as_="admin")
     target = tmp_path / "snapshot.db"
     backup(sqlite_only, target)  # while the app is running and connected
-    database = sqlite_only[len("sqlite://"):]
+    database = sqlite_only[len("sqlite://") :]
     expected = dump_sqlite(target)
     assert len(expected["kehu_customer"]) == 20
     app.data(CREATE, {"n": "After the backup"}, as_="admin")
@@ -60,7 +60,9 @@ def test_backup_of_postgres_points_to_pg_dump():
         backup("postgres://u@h/db", __import__("pathlib").Path("/tmp/x.db"))
 
 
-@pytest.mark.skipif(not os.environ.get("KEHU_TEST_POSTGRES") or not shutil.which("pg_dump"), reason="needs PostgreSQL and pg_dump")
+@pytest.mark.skipif(
+    not os.environ.get("KEHU_TEST_POSTGRES") or not shutil.which("pg_dump"), reason="needs PostgreSQL and pg_dump"
+)
 def test_postgres_pg_dump_and_pg_restore_round_trip(db_url, make_app, tmp_path):
     import asyncio
 
@@ -73,7 +75,10 @@ def test_postgres_pg_dump_and_pg_restore_round_trip(db_url, make_app, tmp_path):
     async def dump_tables(url):
         conn = await asyncpg.connect(url)
         try:
-            tables = [r["tablename"] for r in await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname='public' ORDER BY 1")]
+            tables = [
+                r["tablename"]
+                for r in await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname='public' ORDER BY 1")
+            ]
             return {t: sorted(map(lambda r: repr(tuple(r)), await conn.fetch(f'SELECT * FROM "{t}"'))) for t in tables}
         finally:
             await conn.close()

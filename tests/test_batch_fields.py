@@ -13,9 +13,9 @@ from strawberry.types import Info
 
 from kehu import hookimpl
 from kehu.errors import PluginError
+from kehu.ids import to_global_id
 from kehu.models import Customer, Interaction, InteractionKind
 from kehu.schema import batch_field
-from kehu.ids import to_global_id
 from kehu.testing import count_queries
 
 CALLS: list[tuple[str, tuple]] = []
@@ -65,7 +65,9 @@ def probed(make_app):
             customer = await Customer.create(name=f"Probe {i:02d}", owner=app.accounts["agent"])
             for days in range(3):
                 await Interaction.create(
-                    customer=customer, owner=app.accounts["agent"], kind=InteractionKind.CALL,
+                    customer=customer,
+                    owner=app.accounts["agent"],
+                    kind=InteractionKind.CALL,
                     occurred_at=app.clock.now() - dt.timedelta(days=days + 1),
                 )
             ids.append(customer.id)
@@ -110,8 +112,9 @@ def test_a_page_costs_the_same_statements_for_3_customers_as_for_10(probed):
 
 
 def test_arguments_reach_the_function_and_each_alias_is_its_own_call(probed):
-    data = probed.data('{ customers(first: 4) { edges { node { a: probe(prefix: "x") b: probe(prefix: "y") } } } }',
-                       as_="admin")
+    data = probed.data(
+        '{ customers(first: 4) { edges { node { a: probe(prefix: "x") b: probe(prefix: "y") } } } }', as_="admin"
+    )
     ids = probed.customer_ids[:4]
     assert [e["node"] for e in data["customers"]["edges"]] == [{"a": f"x{i}", "b": f"y{i}"} for i in ids]
     assert sorted(kind for kind, _ in CALLS) == ["customer:x", "customer:y"]
@@ -121,7 +124,8 @@ def test_outside_a_list_parents_met_together_share_one_call(probed):
     first, second = (to_global_id("Customer", i) for i in probed.customer_ids[:2])
     data = probed.data(
         "query($a: ID!, $b: ID!) { a: customer(id: $a) { probe } b: node(id: $b) { ... on Customer { probe } } }",
-        {"a": first, "b": second}, as_="admin",
+        {"a": first, "b": second},
+        as_="admin",
     )
     assert data == {"a": {"probe": f"c{probed.customer_ids[0]}"}, "b": {"probe": f"c{probed.customer_ids[1]}"}}
     assert CALLS == [("customer:c", tuple(probed.customer_ids[:2]))]

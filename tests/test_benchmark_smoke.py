@@ -8,8 +8,8 @@ statements kehu sends, against the budgets in benchmarks/workloads.py.
 import pytest
 
 from benchmarks import dataset, workloads
-from kehu.testing import KehuHarness, count_queries
 from kehu.server.plugin_manager import discover
+from kehu.testing import KehuHarness, count_queries
 
 SMALL = dataset.Scale(customers=150, owners=6, interactions=2_000)
 PLUGINS = tuple(p for p in ("loyalty", "complaints", "surveys", "segmentation") if p in discover())

@@ -41,11 +41,11 @@ def test_bogus_plugin_stops_serve_with_one_line(project, db_url):
 @pytest.mark.parametrize(
     "text, expected",
     [
-        ('[kehu]\ndatabase_url = 5\n', "kehu.database_url"),
+        ("[kehu]\ndatabase_url = 5\n", "kehu.database_url"),
         ('[kehu]\ndatabse_url = "x"\n', "kehu.databse_url: unknown setting"),
         ('[plugins]\nenabled = "all"\n', "plugins.enabled: must be a list"),
-        ('[auth]\nmax_failed_logins = 0\n', "auth.max_failed_logins"),
-        ('[roles]\nBOSS = []\n', "roles.BOSS: unknown role"),
+        ("[auth]\nmax_failed_logins = 0\n", "auth.max_failed_logins"),
+        ("[roles]\nBOSS = []\n", "roles.BOSS: unknown role"),
         ("not toml at all [", "not valid TOML"),
         ('[kehu]\ndatabase_url = "mysql://x"\n', "unsupported database"),
     ],
@@ -65,11 +65,22 @@ def test_serve_refuses_an_unmigrated_database(project):
 
 def test_init_non_interactive_then_login_works(project, db_url):
     os.remove(project / "plugins.toml")
-    result = kehu("init", "--database-url", db_url, "--admin-email", "boss@example.com", "--admin-password", "a-long-password", cwd=project)
+    result = kehu(
+        "init",
+        "--database-url",
+        db_url,
+        "--admin-email",
+        "boss@example.com",
+        "--admin-password",
+        "a-long-password",
+        cwd=project,
+    )
     assert result.returncode == 0, result.stderr
     assert "created admin boss@example.com" in result.stdout
     assert (project / "plugins.toml").exists()
-    again = kehu("init", cwd=project, env={"KEHU_ADMIN_EMAIL": "x@example.com", "KEHU_ADMIN_PASSWORD": "another-password"})
+    again = kehu(
+        "init", cwd=project, env={"KEHU_ADMIN_EMAIL": "x@example.com", "KEHU_ADMIN_PASSWORD": "another-password"}
+    )
     assert again.returncode == 0
     assert "exists" in again.stdout
     migrate = kehu("migrate", cwd=project)

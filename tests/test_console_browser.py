@@ -28,8 +28,14 @@ from kehu.testing import database_url  # noqa: E402
 
 ALL = ("segmentation", "loyalty", "complaints", "surveys", "console")
 CHARTS = ("tiers", "stages", "abc", "satisfaction", "complaints", "liability")
-LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-               "--disable-sync", "--no-first-run"]
+LAUNCH_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 @pytest.fixture(scope="module")
@@ -168,25 +174,33 @@ def _wait_in_column(page, complaint_id: str, status: str, timeout: float) -> Non
         "([id, status]) => document.querySelector(`.column[data-status='${status}'] .card[data-id='${id}']`)"
         " || (!['RECEIVED','ACKNOWLEDGED','INVESTIGATING','RESOLUTION_PROPOSED','REOPENED','RESOLVED'].includes(status)"
         "     && !document.querySelector(`.card[data-id='${id}']`))",
-        arg=[complaint_id, status], timeout=timeout,
+        arg=[complaint_id, status],
+        timeout=timeout,
     )
 
 
-def test_complaint_moved_by_manager_appears_on_both_boards_and_agents_hear_only_of_their_customers(browser, server, shots):
+def test_complaint_moved_by_manager_appears_on_both_boards_and_agents_hear_only_of_their_customers(
+    browser, server, shots
+):
     manager = open_console(browser, server, "MANAGER", "#/complaints")
     agent = open_console(browser, server, "AGENT", "#/complaints")
     for page in (manager, agent):
         page.wait_for_selector(".card")
         page.wait_for_function("() => window.kehuConsole.live === 'live'")
     time.sleep(0.3)  # the server starts the subscription just after acknowledging it
-    manager_cards = {c.get_attribute("data-id"): c.get_attribute("data-customer") for c in manager.locator(".card").all()}
+    manager_cards = {
+        c.get_attribute("data-id"): c.get_attribute("data-customer") for c in manager.locator(".card").all()
+    }
     agent_cards = {c.get_attribute("data-id"): c.get_attribute("data-customer") for c in agent.locator(".card").all()}
     assert agent_cards and set(agent_cards) < set(manager_cards), "the agent sees a part of the manager's board"
     movable = [i for i in agent_cards if manager.locator(f".card[data-id='{i}'] button.move").count()]
     shared = movable[0]
     agent_customers = set(agent_cards.values())
-    foreign = next(i for i, customer in manager_cards.items()
-                   if customer not in agent_customers and manager.locator(f".card[data-id='{i}'] button.move").count())
+    foreign = next(
+        i
+        for i, customer in manager_cards.items()
+        if customer not in agent_customers and manager.locator(f".card[data-id='{i}'] button.move").count()
+    )
     agent.screenshot(path=shots / "complaints-board-agent.png")
 
     # A complaint of the agent's customer: both boards show the move within a second.
@@ -214,11 +228,14 @@ def test_each_chart_renders_with_the_demo_data(browser, server, shots):
     page = open_console(browser, server, "ANALYST", "#/dashboards")
     for chart in CHARTS:
         page.wait_for_selector(f"[data-chart={chart}] svg")
-    sizes = page.evaluate("""charts => Object.fromEntries(charts.map(name => {
+    sizes = page.evaluate(
+        """charts => Object.fromEntries(charts.map(name => {
         const marks = [...document.querySelectorAll(`[data-chart=${name}] svg .bar, [data-chart=${name}] svg .point`)];
         return [name, marks.map(m => { const b = m.getBBox(); return [b.width, b.height]; })
                             .filter(([w, h]) => w > 0 && h > 0).length];
-    }))""", list(CHARTS))
+    }))""",
+        list(CHARTS),
+    )
     assert all(count > 0 for count in sizes.values()), sizes
     assert page.locator(".chart .error").count() == 0
     page.screenshot(path=shots / "dashboards.png", full_page=True)

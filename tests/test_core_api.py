@@ -42,7 +42,14 @@ def audit_total(app):
 
 
 def test_create_customer_normalises_and_returns_it(app):
-    c = create(app, name="  Zhang Wei ", email="ZW@Example.COM", phone="+86 138 0013 8000", tags=["VIP", "vip", " retail "], region="Shanghai")
+    c = create(
+        app,
+        name="  Zhang Wei ",
+        email="ZW@Example.COM",
+        phone="+86 138 0013 8000",
+        tags=["VIP", "vip", " retail "],
+        region="Shanghai",
+    )
     assert c["name"] == "Zhang Wei"
     assert c["email"] == "ZW@example.com"
     assert c["tags"] == ["retail", "vip"]
@@ -90,7 +97,10 @@ def test_update_changes_only_the_fields_sent(app):
 def test_update_records_before_and_after_in_the_audit_log(app):
     c = create(app, region="Beijing")
     app.data(UPDATE, {"i": {"id": c["id"], "region": "Shenzhen"}}, as_="admin")
-    entry = app.data('{ auditLog(first: 1, filter: {operation: "updateCustomer"}) { edges { node { changes entityType } } } }', as_="admin")
+    entry = app.data(
+        '{ auditLog(first: 1, filter: {operation: "updateCustomer"}) { edges { node { changes entityType } } } }',
+        as_="admin",
+    )
     node = entry["auditLog"]["edges"][0]["node"]
     assert node["entityType"] == "Customer"
     assert node["changes"] == {"region": {"before": "Beijing", "after": "Shenzhen"}}
@@ -99,13 +109,22 @@ def test_update_records_before_and_after_in_the_audit_log(app):
 def test_archived_customer_leaves_lists_but_keeps_history(app):
     c = create(app)
     app.data(LOG, {"i": {"customerId": c["id"], "kind": "CALL"}}, as_="admin")
-    body = app.data('mutation($id: ID!) { archiveCustomer(input: {id: $id}) { customer { archivedAt } userErrors { code } } }', {"id": c["id"]}, as_="admin")
+    body = app.data(
+        "mutation($id: ID!) { archiveCustomer(input: {id: $id}) { customer { archivedAt } userErrors { code } } }",
+        {"id": c["id"]},
+        as_="admin",
+    )
     assert body["archiveCustomer"]["customer"]["archivedAt"]
     assert app.data("{ customers { totalCount } }", as_="admin")["customers"]["totalCount"] == 0
-    archived = app.data("{ customers(filter: {archived: true}) { totalCount edges { node { interactions { totalCount } } } } }", as_="admin")
+    archived = app.data(
+        "{ customers(filter: {archived: true}) { totalCount edges { node { interactions { totalCount } } } } }",
+        as_="admin",
+    )
     assert archived["customers"]["totalCount"] == 1
     assert archived["customers"]["edges"][0]["node"]["interactions"]["totalCount"] == 1
-    again = app.data('mutation($id: ID!) { archiveCustomer(input: {id: $id}) { userErrors { code } } }', {"id": c["id"]}, as_="admin")
+    again = app.data(
+        "mutation($id: ID!) { archiveCustomer(input: {id: $id}) { userErrors { code } } }", {"id": c["id"]}, as_="admin"
+    )
     assert again["archiveCustomer"]["userErrors"] == [{"code": "ARCHIVED"}]
     edit = app.data(UPDATE, {"i": {"id": c["id"], "name": "New"}}, as_="admin")["updateCustomer"]
     assert edit["userErrors"][0]["code"] == "ARCHIVED"
@@ -118,10 +137,20 @@ def test_there_is_no_way_to_delete_a_customer(app):
 
 def test_assign_owner_and_unassign(app):
     c = create(app)
-    agent_id = app.data('{ accountOwners(filter: {search: "Agent South"}) { edges { node { id } } } }', as_="admin")["accountOwners"]["edges"][0]["node"]["id"]
-    body = app.data('mutation($c: ID!, $o: ID) { assignOwner(input: {customerId: $c, ownerId: $o}) { customer { owner { email } } userErrors { code } } }', {"c": c["id"], "o": agent_id}, as_="admin")
+    agent_id = app.data('{ accountOwners(filter: {search: "Agent South"}) { edges { node { id } } } }', as_="admin")[
+        "accountOwners"
+    ]["edges"][0]["node"]["id"]
+    body = app.data(
+        "mutation($c: ID!, $o: ID) { assignOwner(input: {customerId: $c, ownerId: $o}) { customer { owner { email } } userErrors { code } } }",
+        {"c": c["id"], "o": agent_id},
+        as_="admin",
+    )
     assert body["assignOwner"]["customer"]["owner"] == {"email": "agent_south@example.com"}
-    body = app.data('mutation($c: ID!) { assignOwner(input: {customerId: $c, ownerId: null}) { customer { owner { email } } } }', {"c": c["id"]}, as_="admin")
+    body = app.data(
+        "mutation($c: ID!) { assignOwner(input: {customerId: $c, ownerId: null}) { customer { owner { email } } } }",
+        {"c": c["id"]},
+        as_="admin",
+    )
     assert body["assignOwner"]["customer"]["owner"] is None
 
 
@@ -131,12 +160,18 @@ def test_assign_owner_and_unassign(app):
 def test_log_purchase_updates_last_interaction(app):
     c = create(app)
     when = "2025-12-01T10:00:00+00:00"
-    body = app.data(LOG, {"i": {"customerId": c["id"], "kind": "PURCHASE", "amount": "250.00", "occurredAt": when}}, as_="admin")["logInteraction"]
+    body = app.data(
+        LOG, {"i": {"customerId": c["id"], "kind": "PURCHASE", "amount": "250.00", "occurredAt": when}}, as_="admin"
+    )["logInteraction"]
     assert body["userErrors"] == []
     assert body["interaction"]["amount"] == "250.00"
     assert body["interaction"]["customer"]["lastInteractionAt"].startswith("2025-12-01T10:00:00")
-    earlier = app.data(LOG, {"i": {"customerId": c["id"], "kind": "CALL", "occurredAt": "2025-01-01T00:00:00Z"}}, as_="admin")["logInteraction"]
-    assert earlier["interaction"]["customer"]["lastInteractionAt"].startswith("2025-12-01"), "back-dated entries do not rewind it"
+    earlier = app.data(
+        LOG, {"i": {"customerId": c["id"], "kind": "CALL", "occurredAt": "2025-01-01T00:00:00Z"}}, as_="admin"
+    )["logInteraction"]
+    assert earlier["interaction"]["customer"]["lastInteractionAt"].startswith("2025-12-01"), (
+        "back-dated entries do not rewind it"
+    )
 
 
 def test_amounts_are_decimal_not_float(app):
@@ -182,12 +217,23 @@ def test_interactions_are_listed_newest_first_with_filters(app):
     c = create(app)
     for day, kind in [(1, "CALL"), (3, "EMAIL"), (2, "PURCHASE")]:
         extra = {"amount": "9.00"} if kind == "PURCHASE" else {}
-        app.data(LOG, {"i": {"customerId": c["id"], "kind": kind, "occurredAt": f"2025-03-0{day}T00:00:00Z", **extra}}, as_="admin")
+        app.data(
+            LOG,
+            {"i": {"customerId": c["id"], "kind": kind, "occurredAt": f"2025-03-0{day}T00:00:00Z", **extra}},
+            as_="admin",
+        )
     body = app.data("{ interactions { edges { node { kind } } } }", as_="admin")
     assert [e["node"]["kind"] for e in body["interactions"]["edges"]] == ["EMAIL", "PURCHASE", "CALL"]
-    body = app.data('{ interactions(filter: {kinds: [CALL, EMAIL], occurredAfter: "2025-03-02T00:00:00Z"}) { totalCount edges { node { kind } } } }', as_="admin")
+    body = app.data(
+        '{ interactions(filter: {kinds: [CALL, EMAIL], occurredAfter: "2025-03-02T00:00:00Z"}) { totalCount edges { node { kind } } } }',
+        as_="admin",
+    )
     assert body["interactions"]["totalCount"] == 1
-    nested = app.data('query($c: ID!) { customer(id: $c) { interactions(first: 1, filter: {kinds: [PURCHASE]}) { totalCount edges { node { amount } } } } }', {"c": c["id"]}, as_="admin")
+    nested = app.data(
+        "query($c: ID!) { customer(id: $c) { interactions(first: 1, filter: {kinds: [PURCHASE]}) { totalCount edges { node { amount } } } } }",
+        {"c": c["id"]},
+        as_="admin",
+    )
     assert nested["customer"]["interactions"] == {"totalCount": 1, "edges": [{"node": {"amount": "9.00"}}]}
 
 
@@ -199,7 +245,11 @@ def test_pagination_walks_every_customer_once(app):
         create(app, name=f"Customer {i:02d}")
     seen, after = [], None
     while True:
-        page = app.data('query($a: String) { customers(first: 10, after: $a, orderBy: {field: NAME}) { totalCount pageInfo { hasNextPage hasPreviousPage endCursor } edges { node { name } } } }', {"a": after}, as_="admin")["customers"]
+        page = app.data(
+            "query($a: String) { customers(first: 10, after: $a, orderBy: {field: NAME}) { totalCount pageInfo { hasNextPage hasPreviousPage endCursor } edges { node { name } } } }",
+            {"a": after},
+            as_="admin",
+        )["customers"]
         assert page["totalCount"] == 25
         seen += [e["node"]["name"] for e in page["edges"]]
         if not page["pageInfo"]["hasNextPage"]:
@@ -224,7 +274,7 @@ def test_first_above_100_is_a_clear_error(app):
 
 @pytest.mark.parametrize("cursor", ["zzz", "bzotMQ", "", "a" * 300])
 def test_bad_cursor_is_a_clear_error(app, cursor):
-    body = app.gql('query($a: String) { customers(after: $a) { totalCount } }', {"a": cursor}, as_="admin")
+    body = app.gql("query($a: String) { customers(after: $a) { totalCount } }", {"a": cursor}, as_="admin")
     assert body["errors"][0]["extensions"]["code"] == "INVALID_CURSOR"
 
 
@@ -241,7 +291,11 @@ def test_filters_by_tag_region_kind_search_and_ranges(app):
     create(app, name="Li Lei", tags=["retail"], region="Beijing")
 
     def names(filter):
-        body = app.data("query($f: CustomerFilterInput) { customers(filter: $f, orderBy: {field: NAME}) { totalCount edges { node { name } } } }", {"f": filter}, as_="admin")
+        body = app.data(
+            "query($f: CustomerFilterInput) { customers(filter: $f, orderBy: {field: NAME}) { totalCount edges { node { name } } } }",
+            {"f": filter},
+            as_="admin",
+        )
         assert body["customers"]["totalCount"] == len(body["customers"]["edges"])
         return [e["node"]["name"] for e in body["customers"]["edges"]]
 
@@ -267,7 +321,12 @@ def test_unexpected_errors_are_masked_with_a_request_id(app, caplog, monkeypatch
     assert error["message"].startswith("Internal error (request ")
     assert error["extensions"]["code"] == "INTERNAL_ERROR"
     assert "secret" not in str(body)
-    assert any("secret internals" in (r.exc_text or "") or "secret internals" in r.getMessage() or (r.exc_info and "secret internals" in str(r.exc_info[1])) for r in caplog.records)
+    assert any(
+        "secret internals" in (r.exc_text or "")
+        or "secret internals" in r.getMessage()
+        or (r.exc_info and "secret internals" in str(r.exc_info[1]))
+        for r in caplog.records
+    )
 
 
 def test_syntax_and_validation_errors_are_not_masked(app):
@@ -284,7 +343,11 @@ def test_healthz_checks_the_database(app):
 
 
 def test_mutations_are_refused_over_get(app):
-    response = app.client.get("/graphql", params={"query": 'mutation { logout { ok } }'}, headers={"Authorization": f"Bearer {app.tokens['admin']}"})
+    response = app.client.get(
+        "/graphql",
+        params={"query": "mutation { logout { ok } }"},
+        headers={"Authorization": f"Bearer {app.tokens['admin']}"},
+    )
     assert response.status_code in (400, 405)
 
 
@@ -304,12 +367,19 @@ async def _seed_many(n):
         [Customer(name=f"C{i:03d}", owner_id=owners[i % len(owners)].id) for i in range(n)]
     )
     customers = await Customer.all().order_by("id")
-    now = dt.datetime(2025, 6, 1, tzinfo=dt.timezone.utc)
+    now = dt.datetime(2025, 6, 1, tzinfo=dt.UTC)
     rows = []
     for c in customers:
         for j in range(7):
-            rows.append(Interaction(customer_id=c.id, owner_id=c.owner_id, kind="PURCHASE" if j % 2 else "CALL",
-                                    amount=Decimal("10.00") if j % 2 else None, occurred_at=now - dt.timedelta(days=j)))
+            rows.append(
+                Interaction(
+                    customer_id=c.id,
+                    owner_id=c.owner_id,
+                    kind="PURCHASE" if j % 2 else "CALL",
+                    amount=Decimal("10.00") if j % 2 else None,
+                    occurred_at=now - dt.timedelta(days=j),
+                )
+            )
     await Interaction.bulk_create(rows, batch_size=1000)
 
 
@@ -352,8 +422,8 @@ def test_retried_log_interaction_with_same_key_logs_once(app):
 def test_concurrent_retries_with_same_key_log_once(app):
     import asyncio
 
-    from kehu.interactions import log_interaction
     from kehu.access import Viewer
+    from kehu.interactions import log_interaction
     from kehu.writes import write_scope
 
     c = create(app)
@@ -363,7 +433,13 @@ def test_concurrent_retries_with_same_key_log_once(app):
         owner = app.accounts["admin"]
         viewer = Viewer(owner=owner, permissions=app.kehu.permissions_for("ADMIN"))
         async with write_scope(app.kehu, viewer, "logInteraction"):
-            return (await log_interaction(viewer, {"customer_id": pk, "kind": "PURCHASE", "amount": "5.00", "idempotency_key": "k1"}, app.clock.now())).id
+            return (
+                await log_interaction(
+                    viewer,
+                    {"customer_id": pk, "kind": "PURCHASE", "amount": "5.00", "idempotency_key": "k1"},
+                    app.clock.now(),
+                )
+            ).id
 
     async def many():
         return await asyncio.gather(*(attempt() for _ in range(10)))

@@ -14,8 +14,11 @@ def test_allowed_origin_passes_preflight_and_gets_the_header(make_app):
     assert response.status_code == 200
     assert response.headers["access-control-allow-origin"] == "https://app.example.com"
     assert response.headers["access-control-max-age"] == "120"
-    response = app.client.post("/graphql", json={"query": "{ me { email } }"},
-                               headers={"Origin": "https://app.example.com", "Authorization": f"Bearer {app.tokens['agent']}"})
+    response = app.client.post(
+        "/graphql",
+        json={"query": "{ me { email } }"},
+        headers={"Origin": "https://app.example.com", "Authorization": f"Bearer {app.tokens['agent']}"},
+    )
     assert response.headers["access-control-allow-origin"] == "https://app.example.com"
     assert response.json()["data"]["me"]["email"] == "agent@example.com"
 
@@ -25,7 +28,9 @@ def test_other_origin_is_refused(make_app):
     response = app.client.options("/graphql", headers={"Origin": "https://evil.example.net", **PREFLIGHT})
     assert response.status_code == 400
     assert "access-control-allow-origin" not in response.headers
-    response = app.client.post("/graphql", json={"query": "{ __typename }"}, headers={"Origin": "https://evil.example.net"})
+    response = app.client.post(
+        "/graphql", json={"query": "{ __typename }"}, headers={"Origin": "https://evil.example.net"}
+    )
     assert "access-control-allow-origin" not in response.headers
 
 

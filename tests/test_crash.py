@@ -15,9 +15,10 @@ import http.client
 import threading
 import time
 
-from kehu.models import AuditEntry, Customer, CustomerTag, Interaction
-from kehu.ids import from_global_id
 from serving import Server, connected, init, write_config
+
+from kehu.ids import from_global_id
+from kehu.models import AuditEntry, Customer, CustomerTag, Interaction
 
 LIMITS = "[limits]\nrate_per_minute = 0\n"
 CREATE = """mutation($input: CreateCustomerInput!) {
@@ -33,21 +34,43 @@ def _stream_writes(server: Server, token: str, stop: threading.Event, acked: dic
     while not stop.is_set():
         n += 1
         try:
-            status, body, _ = server.gql(CREATE, {"input": {
-                "name": f"{name} customer {n}", "tags": [f"{name}-{n}", "crash", f"batch-{n % 3}"],
-                "attributes": {"n": n, "writer": name},
-            }}, token=token, timeout=5)
+            status, body, _ = server.gql(
+                CREATE,
+                {
+                    "input": {
+                        "name": f"{name} customer {n}",
+                        "tags": [f"{name}-{n}", "crash", f"batch-{n % 3}"],
+                        "attributes": {"n": n, "writer": name},
+                    }
+                },
+                token=token,
+                timeout=5,
+            )
             if status != 200 or not body.get("data") or not body["data"]["createCustomer"]["customer"]:
                 errors.append(body)
                 continue
             customer = body["data"]["createCustomer"]["customer"]["id"]
             acked["customers"].append((customer, f"{name} customer {n}"))
-            status, body, _ = server.gql(LOG, {"input": {
-                "customerId": customer, "kind": "PURCHASE", "amount": f"{n}.50", "subject": f"order {n}",
-            }}, token=token, timeout=5)
+            status, body, _ = server.gql(
+                LOG,
+                {
+                    "input": {
+                        "customerId": customer,
+                        "kind": "PURCHASE",
+                        "amount": f"{n}.50",
+                        "subject": f"order {n}",
+                    }
+                },
+                token=token,
+                timeout=5,
+            )
             if status == 200 and body.get("data") and body["data"]["logInteraction"]["interaction"]:
                 acked["interactions"].append(body["data"]["logInteraction"]["interaction"]["id"])
-        except (OSError, http.client.HTTPException, ValueError):  # the server is gone: anything unanswered is unacknowledged
+        except (
+            OSError,
+            http.client.HTTPException,
+            ValueError,
+        ):  # the server is gone: anything unanswered is unacknowledged
             if stop.is_set():
                 return
             time.sleep(0.01)
@@ -82,8 +105,10 @@ def test_acknowledged_writes_survive_sigkill_and_nothing_is_half_written(db_url,
     with Server(config) as server:
         token = server.login()
         stop = threading.Event()
-        writers = [threading.Thread(target=_stream_writes, args=(server, token, stop, acked, errors), name=f"w{i}")
-                   for i in range(WRITERS)]
+        writers = [
+            threading.Thread(target=_stream_writes, args=(server, token, stop, acked, errors), name=f"w{i}")
+            for i in range(WRITERS)
+        ]
         for writer in writers:
             writer.start()
         deadline = time.monotonic() + 20
@@ -140,7 +165,8 @@ def test_a_killed_import_leaves_only_whole_batches(db_url, tmp_path):
             f.write(f'Imported {i},imp{i}@example.com,imp;row-{i},"{{""row"": {i}}}"\n')
     importer = subprocess.Popen(
         [sys.executable, "-m", "kehu.cli", "--config", str(config), "import", "customers", str(csv_file)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         deadline = time.monotonic() + 60

@@ -7,7 +7,16 @@ from decimal import Decimal
 import pytest
 
 from kehu.cli.demo import DEMO_ACCOUNTS, seed_demo
-from kehu.models import AccountOwner, AuditEntry, Customer, CustomerKind, CustomerTag, Interaction, InteractionKind, Role
+from kehu.models import (
+    AccountOwner,
+    AuditEntry,
+    Customer,
+    CustomerKind,
+    CustomerTag,
+    Interaction,
+    InteractionKind,
+    Role,
+)
 
 LOGIN = """
 mutation($email: String!, $password: String!) {
@@ -72,7 +81,9 @@ def test_demo_customers_are_varied(seeded):
     assert app.run(tag_rows) == {(c.id, t) for c in customers for t in c.tags}
 
 
-def test_demo_interactions_span_two_years_with_purchases_and_follow_ups(seeded, ):
+def test_demo_interactions_span_two_years_with_purchases_and_follow_ups(
+    seeded,
+):
     app, _ = seeded
     now = app.clock.now()
     interactions = app.run(lambda: Interaction.all())

@@ -13,16 +13,15 @@ from __future__ import annotations
 import json
 import re
 
+import graphql
 import pytest
 from hypothesis import given, seed, settings
+from hypothesis import strategies as st
+from test_fuzz import CONFIG, FUZZ_SETTINGS, SETTINGS, _seed, _seed_plugins
 
 from kehu.plugins.masking.crypto import generate_key
 from kehu.schema.executor import KehuExecutor
 from kehu.testing import KehuHarness, count_queries, database_url
-
-from test_fuzz import CONFIG, FUZZ_SETTINGS, SETTINGS, _seed, _seed_plugins
-import graphql
-from hypothesis import strategies as st
 
 PLUGINS = ("segmentation", "loyalty", "complaints", "surveys", "masking")
 ROLES = ("admin", "analyst", "agent", "manager")
@@ -137,7 +136,8 @@ def _selection(draw, gql_type, depth: int) -> str:
         parts = [f"... on {t} {{ {draw(_selection(SCHEMA_BOX['schema'].get_type(t), depth))} }}" for t in targets]
         return "__typename " + " ".join(parts)
     usable = {
-        name: field for name, field in named.fields.items()
+        name: field
+        for name, field in named.fields.items()
         if not any(graphql.is_required_argument(a) for a in field.args.values())
         and (depth > 0 or graphql.is_leaf_type(graphql.get_named_type(field.type)))
     }
@@ -165,10 +165,15 @@ def _answerable(app: KehuHarness) -> st.SearchStrategy[str]:
     """Random documents under the list roots whose arguments pass, so that most of
     them return pages for the short cuts to produce (test_fuzz.py sends garbage)."""
     schema = SCHEMA_BOX["schema"] = app.kehu.schema._schema
-    roots = [name for name in ("customers", "interactions", "accountOwners", "complaints") if name in schema.query_type.fields]
+    roots = [
+        name
+        for name in ("customers", "interactions", "accountOwners", "complaints")
+        if name in schema.query_type.fields
+    ]
     return st.sampled_from(roots).flatmap(
-        lambda root: st.tuples(st.integers(min_value=1, max_value=6), _selection(schema.query_type.fields[root].type, 5))
-        .map(lambda parts, root=root: f"{{ {root}(first: {parts[0]}) {{ {parts[1]} }} }}")
+        lambda root: st.tuples(
+            st.integers(min_value=1, max_value=6), _selection(schema.query_type.fields[root].type, 5)
+        ).map(lambda parts, root=root: f"{{ {root}(first: {parts[0]}) {{ {parts[1]} }} }}")
     )
 
 

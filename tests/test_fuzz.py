@@ -28,8 +28,8 @@ from hypothesis import strategies as st
 hypothesis_graphql = pytest.importorskip("hypothesis_graphql")
 from hypothesis_graphql import nodes  # noqa: E402
 
-from kehu.models import AuditEntry, Customer, Interaction, InteractionKind  # noqa: E402
 from kehu.ids import from_global_id, to_global_id  # noqa: E402
+from kehu.models import AuditEntry, Customer, Interaction, InteractionKind  # noqa: E402
 from kehu.testing import KehuHarness, database_url  # noqa: E402
 
 PLUGINS = ("segmentation", "loyalty", "complaints", "surveys")
@@ -57,13 +57,19 @@ async def _seed(app: KehuHarness) -> dict[str, list[str]]:
     owners = ["agent", "agent2", "agent_south", "manager", None]
     for i, owner in enumerate(owners * 2):
         customer = await Customer.create(
-            name=f"Fuzz {i}", owner=app.accounts[owner] if owner else None, tags=["vip"] if i % 2 else [],
-            email=f"fuzz{i}@example.com", attributes={"n": i},
+            name=f"Fuzz {i}",
+            owner=app.accounts[owner] if owner else None,
+            tags=["vip"] if i % 2 else [],
+            email=f"fuzz{i}@example.com",
+            attributes={"n": i},
         )
         ids["Customer"].append(to_global_id("Customer", customer.id))
         for kind, amount in ((InteractionKind.PURCHASE, Decimal("120.50")), (InteractionKind.CALL, None)):
             interaction = await Interaction.create(
-                customer=customer, owner=app.accounts[owner or "admin"], kind=kind, amount=amount,
+                customer=customer,
+                owner=app.accounts[owner or "admin"],
+                kind=kind,
+                amount=amount,
                 occurred_at=app.clock.now() - dt.timedelta(days=i + 1),
             )
             ids["Interaction"].append(to_global_id("Interaction", interaction.id))
@@ -77,7 +83,8 @@ def _seed_plugins(app: KehuHarness, ids: dict[str, list[str]]) -> None:
     body = app.data(
         """mutation($c: ID!) { fileComplaint(input: {customerId: $c, channel: HOTLINE, category: "billing",
              description: "charged twice"}) { complaint { id } userErrors { message } } }""",
-        {"c": customer}, as_="admin",
+        {"c": customer},
+        as_="admin",
     )
     ids["Complaint"] = [body["fileComplaint"]["complaint"]["id"]]
     body = app.data('mutation { createReward(input: {name: "Mug", pointsCost: 10}) { reward { id } } }', as_="admin")
@@ -85,12 +92,14 @@ def _seed_plugins(app: KehuHarness, ids: dict[str, list[str]]) -> None:
     app.data(
         """mutation($c: ID!) { awardPoints(input: {customerId: $c, points: 100, reason: "welcome",
              idempotencyKey: "fuzz-1"}) { userErrors { message } } }""",
-        {"c": customer}, as_="admin",
+        {"c": customer},
+        as_="admin",
     )
     app.data(
         """mutation($c: [ID!]) { createSegment(input: {key: "fuzzers", name: "Fuzzers", customerIds: $c})
              { userErrors { message } } }""",
-        {"c": ids["Customer"][:3]}, as_="admin",
+        {"c": ids["Customer"][:3]},
+        as_="admin",
     )
 
 
@@ -112,12 +121,26 @@ def _b64(text: str) -> str:
 
 def _bad_ids() -> st.SearchStrategy[str]:
     return st.one_of(
-        st.sampled_from([
-            "", "x", "====", _b64("Customer:"), _b64("Customer:-1"), _b64("Customer:0"), _b64("Customer:1.5"),
-            _b64("Customer:99999999999999999999999"), _b64("Customer:" + "9" * 400), _b64("Nope:1"),
-            _b64("Interaction:2147483648"), _b64("AccountOwner:-9223372036854775809"), _b64("\xff:1"),
-            "Q3VzdG9tZXI6MQ" * 20, "%00", "\u0000",
-        ]),
+        st.sampled_from(
+            [
+                "",
+                "x",
+                "====",
+                _b64("Customer:"),
+                _b64("Customer:-1"),
+                _b64("Customer:0"),
+                _b64("Customer:1.5"),
+                _b64("Customer:99999999999999999999999"),
+                _b64("Customer:" + "9" * 400),
+                _b64("Nope:1"),
+                _b64("Interaction:2147483648"),
+                _b64("AccountOwner:-9223372036854775809"),
+                _b64("\xff:1"),
+                "Q3VzdG9tZXI6MQ" * 20,
+                "%00",
+                "\u0000",
+            ]
+        ),
         st.integers(min_value=-(2**70), max_value=2**70).map(lambda n: _b64(f"Customer:{n}")),
         st.text(max_size=30),
     )
@@ -134,9 +157,24 @@ def _strings() -> st.SearchStrategy[str]:
     return st.one_of(
         st.text(max_size=40),
         st.text(alphabet=st.characters(codec="utf-8"), min_size=1, max_size=12),
-        st.sampled_from(["", " ", "a" * 5000, "\u202e\u0000\x1b[31m", "🙂" * 100, "NaN", "Infinity", "1e400",
-                         "-0", "0001-01-01T00:00:00", "9999-12-31T23:59:59Z", "agent@example.com",
-                         "correct-horse-battery", '{"a": 1, "a": 2}']),
+        st.sampled_from(
+            [
+                "",
+                " ",
+                "a" * 5000,
+                "\u202e\u0000\x1b[31m",
+                "🙂" * 100,
+                "NaN",
+                "Infinity",
+                "1e400",
+                "-0",
+                "0001-01-01T00:00:00",
+                "9999-12-31T23:59:59Z",
+                "agent@example.com",
+                "correct-horse-battery",
+                '{"a": 1, "a": 2}',
+            ]
+        ),
         _cursors(),
     )
 
@@ -168,10 +206,12 @@ def _json_node(value: Any) -> graphql.ValueNode:
         return graphql.StringValueNode(value=value)
     if isinstance(value, list):
         return graphql.ListValueNode(values=tuple(_json_node(v) for v in value))
-    return graphql.ObjectValueNode(fields=tuple(
-        graphql.ObjectFieldNode(name=graphql.NameNode(value=f"k{i}"), value=_json_node(v))
-        for i, v in enumerate(value.values())
-    ))
+    return graphql.ObjectValueNode(
+        fields=tuple(
+            graphql.ObjectFieldNode(name=graphql.NameNode(value=f"k{i}"), value=_json_node(v))
+            for i, v in enumerate(value.values())
+        )
+    )
 
 
 def _scalars(ids: dict[str, list[str]]) -> dict[str, st.SearchStrategy[graphql.ValueNode]]:
@@ -180,14 +220,18 @@ def _scalars(ids: dict[str, list[str]]) -> dict[str, st.SearchStrategy[graphql.V
         "ID": st.one_of(st.sampled_from(real_ids), _bad_ids()).map(nodes.String),
         "String": _strings().map(nodes.String),
         "Int": _ints().map(nodes.Int),
-        "Float": st.one_of(st.floats(allow_nan=False, allow_infinity=False), st.sampled_from([1e308, -0.0])).map(nodes.Float),
-        "Date": st.one_of(st.dates().map(lambda d: d.isoformat()), st.sampled_from(["0000-01-01", "2024-02-30", ""])).map(nodes.String),
+        "Float": st.one_of(st.floats(allow_nan=False, allow_infinity=False), st.sampled_from([1e308, -0.0])).map(
+            nodes.Float
+        ),
+        "Date": st.one_of(
+            st.dates().map(lambda d: d.isoformat()), st.sampled_from(["0000-01-01", "2024-02-30", ""])
+        ).map(nodes.String),
         "DateTime": st.one_of(
-            st.datetimes(timezones=st.just(dt.timezone.utc)).map(lambda d: d.isoformat()),
+            st.datetimes(timezones=st.just(dt.UTC)).map(lambda d: d.isoformat()),
             st.sampled_from(["0000-01-01T00:00:00Z", "9999-12-31T23:59:59+14:00", "yesterday", "2026-13-01T00:00:00"]),
         ).map(nodes.String),
         "Decimal": st.one_of(
-            st.decimals(allow_nan=False, allow_infinity=False, places=2, min_value=-10**6, max_value=10**6).map(str),
+            st.decimals(allow_nan=False, allow_infinity=False, places=2, min_value=-(10**6), max_value=10**6).map(str),
             st.sampled_from(["NaN", "Infinity", "-Infinity", "1e400", "sNaN", "0.001", "abc", ""]),
         ).map(nodes.String),
         "JSON": _json_values().map(_json_node),
@@ -205,7 +249,9 @@ def _field(name: str) -> graphql.FieldNode:
     return graphql.FieldNode(name=graphql.NameNode(value=name))
 
 
-def _augment(schema: graphql.GraphQLSchema, selection_set: graphql.SelectionSetNode, parent: graphql.GraphQLNamedType) -> None:
+def _augment(
+    schema: graphql.GraphQLSchema, selection_set: graphql.SelectionSetNode, parent: graphql.GraphQLNamedType
+) -> None:
     """Add ``__typename`` (and ``id`` where the type has one) to every selection set."""
     for selection in selection_set.selections:
         if isinstance(selection, graphql.FieldNode) and selection.selection_set is not None:
@@ -219,10 +265,12 @@ def _augment(schema: graphql.GraphQLSchema, selection_set: graphql.SelectionSetN
     if isinstance(parent, (graphql.GraphQLObjectType, graphql.GraphQLInterfaceType)) and "id" in parent.fields:
         extra.append(_field("id"))
     elif isinstance(parent, graphql.GraphQLUnionType) and any(t.name == "Customer" for t in parent.types):
-        extra.append(graphql.InlineFragmentNode(
-            type_condition=graphql.NamedTypeNode(name=graphql.NameNode(value="Customer")),
-            selection_set=graphql.SelectionSetNode(selections=(_field("id"),)),
-        ))
+        extra.append(
+            graphql.InlineFragmentNode(
+                type_condition=graphql.NamedTypeNode(name=graphql.NameNode(value="Customer")),
+                selection_set=graphql.SelectionSetNode(selections=(_field("id"),)),
+            )
+        )
     # graphql-core 3.3's AST nodes are frozen; these are our own freshly parsed ones.
     object.__setattr__(selection_set, "selections", tuple(selection_set.selections) + tuple(extra))
 
@@ -323,7 +371,10 @@ def _documents(app: KehuHarness, mutation: bool) -> st.SearchStrategy[str]:
 
 
 FUZZ_SETTINGS = dict(
-    derandomize=False, database=None, deadline=None, print_blob=False,
+    derandomize=False,
+    database=None,
+    deadline=None,
+    print_blob=False,
     suppress_health_check=list(HealthCheck),
 )
 

@@ -2,16 +2,11 @@
 
 import inspect
 
-import pluggy
-
 from kehu import hookspecs
 
 
 def specs():
-    return {
-        name: fn for name, fn in vars(hookspecs).items()
-        if name.startswith("kehu_") and callable(fn)
-    }
+    return {name: fn for name, fn in vars(hookspecs).items() if name.startswith("kehu_") and callable(fn)}
 
 
 def test_every_hook_has_a_real_docstring():
@@ -21,7 +16,6 @@ def test_every_hook_has_a_real_docstring():
 
 
 def test_every_hook_is_marked_as_a_spec():
-    marker = pluggy.HookspecMarker("kehu")
     for name, fn in specs().items():
         assert hasattr(fn, "kehu_spec"), f"{name} is not decorated with @hookspec"
 
@@ -34,8 +28,13 @@ def test_hook_parameters_are_type_hinted():
 
 
 def test_event_hooks_document_failure_behaviour():
-    for name in ("kehu_customer_created", "kehu_customer_updated", "kehu_customer_archived",
-                 "kehu_owner_assigned", "kehu_interaction_logged"):
+    for name in (
+        "kehu_customer_created",
+        "kehu_customer_updated",
+        "kehu_customer_archived",
+        "kehu_owner_assigned",
+        "kehu_interaction_logged",
+    ):
         doc = inspect.getdoc(specs()[name])
         assert "May be async" in doc and ("undo" in doc), name
 

@@ -9,8 +9,8 @@ import json
 
 import pytest
 
-from kehu.models import AuditEntry, Customer, CustomerTag, Interaction
 from kehu.cli.transfer import import_customers
+from kehu.models import AuditEntry, Customer, CustomerTag, Interaction
 
 CREATE = """mutation($i: CreateCustomerInput!) {
   createCustomer(input: $i) { customer { id } userErrors { field code message } } }"""
@@ -26,8 +26,11 @@ def _rows(app):
 
 
 def _raw(app, body: bytes, as_="admin"):
-    return app.client.post("/graphql", content=body, headers={
-        "Authorization": f"Bearer {app.tokens[as_]}", "Content-Type": "application/json"})
+    return app.client.post(
+        "/graphql",
+        content=body,
+        headers={"Authorization": f"Bearer {app.tokens[as_]}", "Content-Type": "application/json"},
+    )
 
 
 @pytest.fixture
@@ -35,19 +38,33 @@ def customer(app):
     return app.data(CREATE, {"i": {"name": "Existing"}}, as_="admin")["createCustomer"]["customer"]["id"]
 
 
-@pytest.mark.parametrize("fields, field, code", [
-    ({"name": "a" * 50_000}, "name", "TOO_LONG"),
-    ({"name": "x", "tags": ["t"] * 10_000}, "tags", "TOO_MANY"),
-    ({"name": "x", "tags": ["t" * 65]}, "tags", "TOO_LONG"),
-    ({"name": "a\x00b"}, "name", "INVALID_CHARACTERS"),
-    ({"name": "a\x1b[31mred"}, "name", "INVALID_CHARACTERS"),
-    ({"name": "x", "email": "a@b.c\r\nBcc: x@y.z"}, "email", "INVALID_CHARACTERS"),
-    ({"name": "x", "attributes": json.loads('{"a": ' + "[" * 50 + "]" * 50 + "}")}, "attributes", "TOO_DEEP"),
-    ({"name": "x", "attributes": {"n": 10**30}}, "attributes", "INVALID_JSON"),
-    ({"name": "x", "attributes": {"k": "v" * 40_000}}, "attributes", "TOO_LONG"),
-    ({"name": "x", "attributes": [1, 2]}, "attributes", "INVALID"),
-], ids=["50k-name", "10k-tags", "long-tag", "nul", "escape", "header-injection", "deep-json", "huge-int",
-        "big-json", "json-list"])
+@pytest.mark.parametrize(
+    "fields, field, code",
+    [
+        ({"name": "a" * 50_000}, "name", "TOO_LONG"),
+        ({"name": "x", "tags": ["t"] * 10_000}, "tags", "TOO_MANY"),
+        ({"name": "x", "tags": ["t" * 65]}, "tags", "TOO_LONG"),
+        ({"name": "a\x00b"}, "name", "INVALID_CHARACTERS"),
+        ({"name": "a\x1b[31mred"}, "name", "INVALID_CHARACTERS"),
+        ({"name": "x", "email": "a@b.c\r\nBcc: x@y.z"}, "email", "INVALID_CHARACTERS"),
+        ({"name": "x", "attributes": json.loads('{"a": ' + "[" * 50 + "]" * 50 + "}")}, "attributes", "TOO_DEEP"),
+        ({"name": "x", "attributes": {"n": 10**30}}, "attributes", "INVALID_JSON"),
+        ({"name": "x", "attributes": {"k": "v" * 40_000}}, "attributes", "TOO_LONG"),
+        ({"name": "x", "attributes": [1, 2]}, "attributes", "INVALID"),
+    ],
+    ids=[
+        "50k-name",
+        "10k-tags",
+        "long-tag",
+        "nul",
+        "escape",
+        "header-injection",
+        "deep-json",
+        "huge-int",
+        "big-json",
+        "json-list",
+    ],
+)
 def test_bad_customer_fields_get_a_field_error_and_write_nothing(app, fields, field, code):
     before = _rows(app)
     body = app.data(CREATE, {"i": fields}, as_="admin")["createCustomer"]
@@ -64,14 +81,26 @@ def test_a_megabyte_name_is_refused_before_it_is_read(app):
     assert _rows(app) == before
 
 
-@pytest.mark.parametrize("body, reason", [
-    (b'{"query": "CREATE", "variables": {"i": {"name": "dup", "attributes": {"a": 1, "a": 2}}}}', "duplicate key 'a'"),
-    (b'{"query": "CREATE", "variables": {"i": {"name": "nan", "attributes": {"a": NaN}}}}', "NaN"),
-    (b'{"query": "CREATE", "variables": {"i": {"name": "inf", "attributes": {"a": 1e400}}}}', "too large"),
-    (b'{"query": "CREATE", "variables": {"i": {"name": "a\\ud800b"}}}', "unpaired surrogate"),
-    (b'{"query": "CREATE", "variables": {"i": {"name": "deep", "attributes": {"a": ' + b"[" * 40_000 + b"]" * 40_000
-     + b"}}}}", "nested too deeply"),
-], ids=["duplicate-key", "nan", "1e400", "lone-surrogate", "deep-nesting"])
+@pytest.mark.parametrize(
+    "body, reason",
+    [
+        (
+            b'{"query": "CREATE", "variables": {"i": {"name": "dup", "attributes": {"a": 1, "a": 2}}}}',
+            "duplicate key 'a'",
+        ),
+        (b'{"query": "CREATE", "variables": {"i": {"name": "nan", "attributes": {"a": NaN}}}}', "NaN"),
+        (b'{"query": "CREATE", "variables": {"i": {"name": "inf", "attributes": {"a": 1e400}}}}', "too large"),
+        (b'{"query": "CREATE", "variables": {"i": {"name": "a\\ud800b"}}}', "unpaired surrogate"),
+        (
+            b'{"query": "CREATE", "variables": {"i": {"name": "deep", "attributes": {"a": '
+            + b"[" * 40_000
+            + b"]" * 40_000
+            + b"}}}}",
+            "nested too deeply",
+        ),
+    ],
+    ids=["duplicate-key", "nan", "1e400", "lone-surrogate", "deep-nesting"],
+)
 def test_unacceptable_json_bodies_are_refused_with_400(app, body, reason):
     before = _rows(app)
     response = _raw(app, body.replace(b"CREATE", json.dumps(CREATE)[1:-1].encode()))
@@ -79,17 +108,21 @@ def test_unacceptable_json_bodies_are_refused_with_400(app, body, reason):
     assert _rows(app) == before
 
 
-@pytest.mark.parametrize("fields, field, code", [
-    ({"occurredAt": "0001-01-01T00:00:00Z"}, "occurredAt", "OUT_OF_RANGE"),
-    ({"occurredAt": "9999-12-31T23:59:59Z"}, "occurredAt", "OUT_OF_RANGE"),
-    ({"nextFollowUpAt": "9999-01-01T00:00:00Z"}, "nextFollowUpAt", "OUT_OF_RANGE"),
-    ({"kind": "PURCHASE", "amount": "NaN"}, "amount", "INVALID"),
-    ({"kind": "PURCHASE", "amount": "Infinity"}, "amount", "INVALID"),
-    ({"kind": "PURCHASE", "amount": "1e400"}, "amount", "TOO_LARGE"),
-    ({"kind": "PURCHASE", "amount": "-5"}, "amount", "NEGATIVE"),
-    ({"kind": "PURCHASE", "amount": "0.001"}, "amount", "INVALID"),
-    ({"notes": "n" * 90_000}, "notes", "TOO_LONG"),
-], ids=["year-1", "year-9999", "follow-up-9999", "nan", "infinity", "1e400", "negative", "fraction", "long-notes"])
+@pytest.mark.parametrize(
+    "fields, field, code",
+    [
+        ({"occurredAt": "0001-01-01T00:00:00Z"}, "occurredAt", "OUT_OF_RANGE"),
+        ({"occurredAt": "9999-12-31T23:59:59Z"}, "occurredAt", "OUT_OF_RANGE"),
+        ({"nextFollowUpAt": "9999-01-01T00:00:00Z"}, "nextFollowUpAt", "OUT_OF_RANGE"),
+        ({"kind": "PURCHASE", "amount": "NaN"}, "amount", "INVALID"),
+        ({"kind": "PURCHASE", "amount": "Infinity"}, "amount", "INVALID"),
+        ({"kind": "PURCHASE", "amount": "1e400"}, "amount", "TOO_LARGE"),
+        ({"kind": "PURCHASE", "amount": "-5"}, "amount", "NEGATIVE"),
+        ({"kind": "PURCHASE", "amount": "0.001"}, "amount", "INVALID"),
+        ({"notes": "n" * 90_000}, "notes", "TOO_LONG"),
+    ],
+    ids=["year-1", "year-9999", "follow-up-9999", "nan", "infinity", "1e400", "negative", "fraction", "long-notes"],
+)
 def test_absurd_dates_and_amounts_get_a_field_error_and_write_nothing(app, customer, fields, field, code):
     before = _rows(app)
     body = app.data(LOG, {"i": {"customerId": customer, "kind": "CALL", **fields}}, as_="admin")["logInteraction"]
@@ -101,7 +134,9 @@ def test_absurd_dates_and_amounts_get_a_field_error_and_write_nothing(app, custo
 def test_a_date_no_calendar_has_is_a_client_error_not_an_internal_one(app, customer):
     """Year 0 cannot even be parsed: the variable is refused, unmasked, before anything runs."""
     before = _rows(app)
-    body = app.gql(LOG, {"i": {"customerId": customer, "kind": "CALL", "occurredAt": "0000-01-01T00:00:00Z"}}, as_="admin")
+    body = app.gql(
+        LOG, {"i": {"customerId": customer, "kind": "CALL", "occurredAt": "0000-01-01T00:00:00Z"}}, as_="admin"
+    )
     assert body["data"] is None
     assert "occurredAt" in body["errors"][0]["message"] and "year 0 is out of range" in body["errors"][0]["message"]
     assert body["errors"][0].get("extensions", {}).get("code") != "INTERNAL_ERROR"

@@ -11,12 +11,11 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from seed import add_customer, add_interaction, error_code, gid, owner_gid, snapshot
 
 from kehu.models import Customer, CustomerKind, InteractionKind
 
-from seed import add_customer, add_interaction, error_code, gid, owner_gid, snapshot
-
-T0 = dt.datetime(2025, 6, 1, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2025, 6, 1, tzinfo=dt.UTC)
 MISSING_CUSTOMER = gid("Customer", 987_654)
 MISSING_INTERACTION = gid("Interaction", 987_654)
 
@@ -29,25 +28,57 @@ def world(app):
         return add_customer(app, owner, name, **fields)
 
     ids = {
-        "alice": customer("agent", "Alice Own", email="alice@own.test", phone="+86 10 1111 2222", region="east",
-                          tags=["vip"], industry="retail", last_interaction_at=T0),
+        "alice": customer(
+            "agent",
+            "Alice Own",
+            email="alice@own.test",
+            phone="+86 10 1111 2222",
+            region="east",
+            tags=["vip"],
+            industry="retail",
+            last_interaction_at=T0,
+        ),
         "bob": customer("agent", "Bob Own", email="bob@own.test", region="east"),
-        "carol": customer("agent2", "Carol Secret", email="carol@secret.test", phone="+86 10 9999 8888",
-                          region="west", tags=["whale"], kind=CustomerKind.ORGANIZATION,
-                          last_interaction_at=T0 + dt.timedelta(days=30)),
-        "frank": customer("agent2", "Frank Gone", email="frank@secret.test", region="west",
-                          archived_at=T0),
-        "dave": customer("agent_south", "Dave South", email="dave@south.test", region="south",
-                         tags=["vip", "whale"], last_interaction_at=T0 - dt.timedelta(days=30)),
+        "carol": customer(
+            "agent2",
+            "Carol Secret",
+            email="carol@secret.test",
+            phone="+86 10 9999 8888",
+            region="west",
+            tags=["whale"],
+            kind=CustomerKind.ORGANIZATION,
+            last_interaction_at=T0 + dt.timedelta(days=30),
+        ),
+        "frank": customer("agent2", "Frank Gone", email="frank@secret.test", region="west", archived_at=T0),
+        "dave": customer(
+            "agent_south",
+            "Dave South",
+            email="dave@south.test",
+            region="south",
+            tags=["vip", "whale"],
+            last_interaction_at=T0 - dt.timedelta(days=30),
+        ),
         "eve": customer(None, "Eve Nobody", email="eve@nobody.test", region="west"),
     }
     interactions = {
         "alice_call": add_interaction(app, ids["alice"], "agent", subject="intro call", occurred_at=T0),
-        "carol_purchase": add_interaction(app, ids["carol"], "agent2", kind=InteractionKind.PURCHASE,
-                                          subject="secret deal", amount=Decimal("50000.00"),
-                                          occurred_at=T0 + dt.timedelta(days=30)),
-        "dave_visit": add_interaction(app, ids["dave"], "agent_south", kind=InteractionKind.VISIT,
-                                      subject="site visit", occurred_at=T0 - dt.timedelta(days=30)),
+        "carol_purchase": add_interaction(
+            app,
+            ids["carol"],
+            "agent2",
+            kind=InteractionKind.PURCHASE,
+            subject="secret deal",
+            amount=Decimal("50000.00"),
+            occurred_at=T0 + dt.timedelta(days=30),
+        ),
+        "dave_visit": add_interaction(
+            app,
+            ids["dave"],
+            "agent_south",
+            kind=InteractionKind.VISIT,
+            subject="site visit",
+            occurred_at=T0 - dt.timedelta(days=30),
+        ),
     }
     out = {name: gid("Customer", pk) for name, pk in ids.items()}
     out.update({name: gid("Interaction", pk) for name, pk in interactions.items()})
@@ -96,8 +127,12 @@ FILTERS = [
     ("search_foreign_email", {"search": "carol@secret.test"}, [], ["Carol Secret"]),
     ("search_foreign_email_domain", {"search": "secret.test"}, [], ["Carol Secret"]),
     ("search_foreign_phone", {"search": "9999 8888"}, [], ["Carol Secret"]),
-    ("search_matching_own_and_foreign", {"search": "@"}, ["Alice Own", "Bob Own"],
-     ["Carol Secret", "Dave South", "Eve Nobody"]),
+    (
+        "search_matching_own_and_foreign",
+        {"search": "@"},
+        ["Alice Own", "Bob Own"],
+        ["Carol Secret", "Dave South", "Eve Nobody"],
+    ),
     ("search_like_wildcard", {"search": "%"}, [], []),
     ("foreign_tag", {"tags": ["whale"]}, [], ["Carol Secret", "Dave South"]),
     ("tag_shared_with_foreign", {"tags": ["vip"]}, ["Alice Own"], ["Dave South"]),
@@ -106,19 +141,29 @@ FILTERS = [
     ("foreign_owner", {"ownerIds": ["@agent2"]}, [], ["Carol Secret"]),
     ("unassigned", {"unassigned": True}, [], ["Eve Nobody"]),
     ("archived_only", {"archived": True}, [], ["Frank Gone"]),
-    ("archived_and_active", {"archived": None}, ["Alice Own", "Bob Own"],
-     ["Carol Secret", "Dave South", "Eve Nobody", "Frank Gone"]),
-    ("last_interaction_window", {"lastInteractionAfter": (T0 + dt.timedelta(days=1)).isoformat()}, [],
-     ["Carol Secret"]),
+    (
+        "archived_and_active",
+        {"archived": None},
+        ["Alice Own", "Bob Own"],
+        ["Carol Secret", "Dave South", "Eve Nobody", "Frank Gone"],
+    ),
+    (
+        "last_interaction_window",
+        {"lastInteractionAfter": (T0 + dt.timedelta(days=1)).isoformat()},
+        [],
+        ["Carol Secret"],
+    ),
 ]
 
 
-@pytest.mark.parametrize(
-    "filter_, agent_sees, admin_also_sees", [pytest.param(*f[1:], id=f[0]) for f in FILTERS]
-)
+@pytest.mark.parametrize("filter_, agent_sees, admin_also_sees", [pytest.param(*f[1:], id=f[0]) for f in FILTERS])
 def test_agent_filter_on_foreign_fields_reveals_nothing(app, world, filter_, agent_sees, admin_also_sees):
-    filter_ = {k: [owner_gid(app, x[1:]) if isinstance(x, str) and x.startswith("@") else x for x in v]
-               if isinstance(v, list) else v for k, v in filter_.items()}
+    filter_ = {
+        k: [owner_gid(app, x[1:]) if isinstance(x, str) and x.startswith("@") else x for x in v]
+        if isinstance(v, list)
+        else v
+        for k, v in filter_.items()
+    }
     variables = {"filter": filter_, "orderBy": {"field": "NAME"}, "first": 100}
     agent = app.data(CUSTOMERS, variables, as_="agent")["customers"]
     assert names(agent) == agent_sees
@@ -135,9 +180,9 @@ def test_agent_ordering_by_any_field_reveals_nothing(app, world, field, directio
     agent = app.data(CUSTOMERS, {"orderBy": order}, as_="agent")["customers"]
     # The agent's list is exactly the admin's list restricted to the agent's customers:
     # no gaps, no foreign rows, cursors counting own customers only.
-    own_only = app.data(
-        CUSTOMERS, {"orderBy": order, "filter": {"ownerIds": [owner_gid(app, "agent")]}}, as_="admin"
-    )["customers"]
+    own_only = app.data(CUSTOMERS, {"orderBy": order, "filter": {"ownerIds": [owner_gid(app, "agent")]}}, as_="admin")[
+        "customers"
+    ]
     assert agent == own_only
     assert sorted(names(agent)) == ["Alice Own", "Bob Own"]
 
@@ -156,26 +201,32 @@ def test_manager_filters_never_reach_another_team(app, world):
 def test_agent_cannot_see_foreign_customer_through_node(app, world):
     query = "query($id: ID!) { node(id: $id) { id ... on Customer { name email } } }"
     for foreign in ("carol", "frank", "dave", "eve"):
-        assert app.gql(query, {"id": world[foreign]}, as_="agent") == app.gql(
-            query, {"id": MISSING_CUSTOMER}, as_="agent"
-        ) == {"data": {"node": None}}
+        assert (
+            app.gql(query, {"id": world[foreign]}, as_="agent")
+            == app.gql(query, {"id": MISSING_CUSTOMER}, as_="agent")
+            == {"data": {"node": None}}
+        )
     assert app.data(query, {"id": world["alice"]}, as_="agent")["node"]["name"] == "Alice Own"
 
 
 def test_agent_cannot_see_foreign_customer_through_customer_field(app, world):
     query = "query($id: ID!) { customer(id: $id) { name interactions { totalCount } } }"
     for foreign in ("carol", "frank", "dave", "eve"):
-        assert app.gql(query, {"id": world[foreign]}, as_="agent") == app.gql(
-            query, {"id": MISSING_CUSTOMER}, as_="agent"
-        ) == {"data": {"customer": None}}
+        assert (
+            app.gql(query, {"id": world[foreign]}, as_="agent")
+            == app.gql(query, {"id": MISSING_CUSTOMER}, as_="agent")
+            == {"data": {"customer": None}}
+        )
 
 
 def test_agent_cannot_see_foreign_interaction_through_node(app, world):
     query = "query($id: ID!) { node(id: $id) { id ... on Interaction { subject customer { name } } } }"
     for foreign in ("carol_purchase", "dave_visit"):
-        assert app.gql(query, {"id": world[foreign]}, as_="agent") == app.gql(
-            query, {"id": MISSING_INTERACTION}, as_="agent"
-        ) == {"data": {"node": None}}
+        assert (
+            app.gql(query, {"id": world[foreign]}, as_="agent")
+            == app.gql(query, {"id": MISSING_INTERACTION}, as_="agent")
+            == {"data": {"node": None}}
+        )
     own = app.data(query, {"id": world["alice_call"]}, as_="agent")["node"]
     assert own == {"id": world["alice_call"], "subject": "intro call", "customer": {"name": "Alice Own"}}
 
@@ -234,8 +285,13 @@ def test_interaction_customer_and_owner_resolve_for_the_viewer(app, world):
         as_="agent",
     )
     assert data["interactions"]["edges"] == [
-        {"node": {"subject": "intro call", "customer": {"name": "Alice Own", "owner": {"email": "agent@example.com"}},
-                  "owner": {"email": "agent@example.com"}}}
+        {
+            "node": {
+                "subject": "intro call",
+                "customer": {"name": "Alice Own", "owner": {"email": "agent@example.com"}},
+                "owner": {"email": "agent@example.com"},
+            }
+        }
     ]
 
 
@@ -312,11 +368,11 @@ MUTATIONS = {
 }
 
 FOREIGN_TARGETS = [
-    ("agent", "carol"),       # same team, other agent
-    ("agent", "frank"),       # archived: must not answer ARCHIVED
-    ("agent", "dave"),        # other team
-    ("agent", "eve"),         # unassigned
-    ("manager", "dave"),      # other team
+    ("agent", "carol"),  # same team, other agent
+    ("agent", "frank"),  # archived: must not answer ARCHIVED
+    ("agent", "dave"),  # other team
+    ("agent", "eve"),  # unassigned
+    ("manager", "dave"),  # other team
     ("manager_south", "alice"),
 ]
 
@@ -326,7 +382,7 @@ def test_mutations_on_foreign_customer_answer_like_a_nonexistent_one(app, world,
     before = snapshot(app)
     for mutation, selection in MUTATIONS.items():
         uses_me = "$me" in selection
-        document = "mutation($id: ID!%s) { result: %s }" % (", $me: ID" if uses_me else "", selection)
+        document = f"mutation($id: ID!{', $me: ID' if uses_me else ''}) {{ result: {selection} }}"
         extra = {"me": owner_gid(app, role)} if uses_me else {}
         foreign = app.gql(document, {"id": world[target], **extra}, as_=role)
         missing = app.gql(document, {"id": MISSING_CUSTOMER, **extra}, as_=role)
@@ -334,7 +390,8 @@ def test_mutations_on_foreign_customer_answer_like_a_nonexistent_one(app, world,
         if foreign.get("errors"):
             # Agents may not archive or assign at all: refused before any lookup.
             assert (role, mutation, error_code(foreign)) in {
-                ("agent", "archiveCustomer", "FORBIDDEN"), ("agent", "assignOwner", "FORBIDDEN"),
+                ("agent", "archiveCustomer", "FORBIDDEN"),
+                ("agent", "assignOwner", "FORBIDDEN"),
             }
         else:
             assert [e["code"] for e in foreign["data"]["result"]["userErrors"]] == ["NOT_FOUND"], mutation

@@ -66,7 +66,10 @@ def test_fragment_cycle_is_refused(app):
 
 
 def test_introspection_is_not_limited_by_depth(app):
-    body = app.gql("{ __schema { types { name fields { name type { name ofType { name ofType { name ofType { name } } } } } } } }", as_="admin")
+    body = app.gql(
+        "{ __schema { types { name fields { name type { name ofType { name ofType { name ofType { name } } } } } } } }",
+        as_="admin",
+    )
     assert "errors" not in body or not body["errors"]
 
 
@@ -83,7 +86,8 @@ def test_anonymous_typename_is_fine(app):
 
 def test_oversized_body_is_refused_before_parsing(app):
     response = app.client.post(
-        "/graphql", content=b'{"query": "' + b" " * 200_000 + b'{ me { id } }"}',
+        "/graphql",
+        content=b'{"query": "' + b" " * 200_000 + b'{ me { id } }"}',
         headers={"Content-Type": "application/json", "Authorization": f"Bearer {app.tokens['admin']}"},
     )
     assert response.status_code == 413
@@ -91,8 +95,9 @@ def test_oversized_body_is_refused_before_parsing(app):
 
 
 def test_batched_requests_are_refused(app):
-    response = app.client.post("/graphql", json=[{"query": "{ me { id } }"}] * 100,
-                               headers={"Authorization": f"Bearer {app.tokens['admin']}"})
+    response = app.client.post(
+        "/graphql", json=[{"query": "{ me { id } }"}] * 100, headers={"Authorization": f"Bearer {app.tokens['admin']}"}
+    )
     assert response.status_code == 400
 
 
@@ -104,7 +109,9 @@ def test_limits_are_configurable(make_app, limit):
 
 def test_every_rejection_carries_a_code(app):
     huge = "{ me { " + "id " * 30_000 + "} }"
-    response = app.client.post("/graphql", json={"query": huge}, headers={"Authorization": f"Bearer {app.tokens['admin']}"})
+    response = app.client.post(
+        "/graphql", json={"query": huge}, headers={"Authorization": f"Bearer {app.tokens['admin']}"}
+    )
     assert response.json()["errors"][0]["extensions"]["code"] == "DOCUMENT_TOO_LARGE"
     assert app.gql("{ me { ", as_="admin")["errors"][0]["extensions"]["code"] == "GRAPHQL_PARSE_FAILED"
     assert app.gql("{ me { nope } }", as_="admin")["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"

@@ -4,15 +4,14 @@ import logging
 import types
 
 import pytest
+import sample_plugin
 import strawberry
 
 from kehu import hookimpl
-from kehu.config import parse_config
 from kehu.access import Permission
+from kehu.config import parse_config
 from kehu.errors import PluginError
 from kehu.server.runtime import Kehu
-
-import sample_plugin
 
 STICKERS = {"stickers": sample_plugin}
 
@@ -113,7 +112,7 @@ def test_two_plugins_claiming_the_same_field_is_refused_naming_both():
     second = plugin(kehu_graphql=lambda graphql: graphql.extend("Customer", B))
     kehu = kehu_with(["first", "second"], {"first": first, "second": second})
     with pytest.raises(PluginError, match=r"plugins 'first' and 'second' both define the GraphQL field Customer.score"):
-        kehu.schema
+        _ = kehu.schema
 
 
 def test_plugin_cannot_take_over_a_core_field():
@@ -125,7 +124,7 @@ def test_plugin_cannot_take_over_a_core_field():
 
     evil = plugin(kehu_graphql=lambda graphql: graphql.extend("Customer", Evil))
     with pytest.raises(PluginError, match=r"plugins 'core' and 'evil' both define the GraphQL field Customer.email"):
-        kehu_with(["evil"], {"evil": evil}).schema
+        _ = kehu_with(["evil"], {"evil": evil}).schema
 
 
 def test_unknown_permission_granted_in_roles_is_refused():
@@ -150,7 +149,7 @@ def test_schema_of_one_build_does_not_leak_into_another():
 
 # --------------------------------------------------------------------------- over HTTP
 
-CREATE = 'mutation($i: CreateCustomerInput!) { createCustomer(input: $i) { customer { id } userErrors { code } } }'
+CREATE = "mutation($i: CreateCustomerInput!) { createCustomer(input: $i) { customer { id } userErrors { code } } }"
 
 
 def test_plugin_field_and_mutation_work_over_http(make_app):
@@ -176,7 +175,7 @@ def test_plugin_field_and_mutation_work_over_http(make_app):
 def test_plugin_mutation_is_audited_once_and_rolled_back_on_user_error(make_app):
     app = make_app(enabled=("stickers",), extra_plugins=STICKERS, settings={"stickers": {"max_stickers": 1}})
     cid = app.data(CREATE, {"i": {"name": "Ma Li"}}, as_="agent")["createCustomer"]["customer"]["id"]
-    add = 'mutation($c: ID!, $l: String!) { addSticker(input: {customerId: $c, label: $l}) { userErrors { code } } }'
+    add = "mutation($c: ID!, $l: String!) { addSticker(input: {customerId: $c, label: $l}) { userErrors { code } } }"
     assert app.data(add, {"c": cid, "l": "one"}, as_="agent")["addSticker"]["userErrors"] == []
     assert app.data(add, {"c": cid, "l": "two"}, as_="agent")["addSticker"]["userErrors"] == [{"code": "TOO_MANY"}]
     log = app.data('{ auditLog(filter: {operation: "addSticker"}) { totalCount } }', as_="admin")
@@ -193,7 +192,7 @@ def test_event_hook_runs_after_commit_and_sees_the_interaction(make_app):
         {"c": cid},
         as_="agent",
     )
-    body = app.data('query($c: ID!) { customer(id: $c) { stickers } }', {"c": cid}, as_="agent")
+    body = app.data("query($c: ID!) { customer(id: $c) { stickers } }", {"c": cid}, as_="agent")
     assert body["customer"]["stickers"] == ["buyer"]
 
 
@@ -208,19 +207,22 @@ def test_failing_event_handler_is_logged_with_plugin_name_and_undoes_nothing(mak
 
     app = make_app(
         enabled=("broken", "recorder"),
-        extra_plugins={"broken": plugin(kehu_interaction_logged=explode), "recorder": plugin(kehu_interaction_logged=record)},
+        extra_plugins={
+            "broken": plugin(kehu_interaction_logged=explode),
+            "recorder": plugin(kehu_interaction_logged=record),
+        },
     )
     cid = app.data(CREATE, {"i": {"name": "Ma Li"}}, as_="agent")["createCustomer"]["customer"]["id"]
     with caplog.at_level(logging.ERROR, logger="kehu.plugins"):
         body = app.data(
-            'mutation($c: ID!) { logInteraction(input: {customerId: $c, kind: CALL}) { interaction { id } userErrors { code } } }',
+            "mutation($c: ID!) { logInteraction(input: {customerId: $c, kind: CALL}) { interaction { id } userErrors { code } } }",
             {"c": cid},
             as_="agent",
         )
     assert body["logInteraction"]["interaction"]["id"]
     assert len(calls) == 1, "the other plugin's handler still ran"
     assert any("plugin 'broken'" in r.getMessage() for r in caplog.records)
-    count = app.data('query($c: ID!) { customer(id: $c) { interactions { totalCount } } }', {"c": cid}, as_="agent")
+    count = app.data("query($c: ID!) { customer(id: $c) { interactions { totalCount } } }", {"c": cid}, as_="agent")
     assert count["customer"]["interactions"]["totalCount"] == 1
 
 
@@ -232,13 +234,19 @@ def test_events_carry_actor_and_changes(make_app):
 
     app = make_app(enabled=("spy",), extra_plugins={"spy": plugin(kehu_customer_updated=updated)})
     cid = app.data(CREATE, {"i": {"name": "Ma Li"}}, as_="agent")["createCustomer"]["customer"]["id"]
-    app.data('mutation($c: ID!) { updateCustomer(input: {id: $c, name: "Ma Lin"}) { userErrors { code } } }', {"c": cid}, as_="agent")
+    app.data(
+        'mutation($c: ID!) { updateCustomer(input: {id: $c, name: "Ma Lin"}) { userErrors { code } } }',
+        {"c": cid},
+        as_="agent",
+    )
     assert seen == [("Ma Lin", {"name": ("Ma Li", "Ma Lin")}, "agent@example.com")]
 
 
 def test_no_event_is_sent_for_a_write_that_failed(make_app):
     seen = []
-    app = make_app(enabled=("spy",), extra_plugins={"spy": plugin(kehu_customer_created=lambda customer: seen.append(customer.id))})
+    app = make_app(
+        enabled=("spy",), extra_plugins={"spy": plugin(kehu_customer_created=lambda customer: seen.append(customer.id))}
+    )
     body = app.data(CREATE, {"i": {"name": ""}}, as_="agent")
     assert body["createCustomer"]["userErrors"] == [{"code": "REQUIRED"}]
     assert seen == []
@@ -257,8 +265,8 @@ def test_enabling_a_plugin_later_keeps_existing_data(db_url):
 
 
 async def _token_for_admin():
-    from kehu.server.auth import issue_token
     from kehu.models import AccountOwner, TokenKind
+    from kehu.server.auth import issue_token
 
     owner = await AccountOwner.get(email="admin@example.com")
     token, _ = await issue_token(owner, TokenKind.SESSION, None)
@@ -266,7 +274,9 @@ async def _token_for_admin():
 
 
 def test_read_only_role_cannot_be_granted_a_write_permission():
-    with pytest.raises(PluginError, match=r"roles.ANALYST: 'stickers.add' changes data and ANALYST is a read-only role"):
+    with pytest.raises(
+        PluginError, match=r"roles.ANALYST: 'stickers.add' changes data and ANALYST is a read-only role"
+    ):
         kehu_with(["stickers"], STICKERS, roles={"ANALYST": ["stickers.add"]})
 
 

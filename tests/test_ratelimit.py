@@ -39,7 +39,9 @@ def test_mutations_cost_more(make_app):
 
 def test_anonymous_callers_are_limited_per_address(make_app):
     app = limited(make_app, per_minute=10, cost=5)
-    login = 'mutation { login(input: {email: "nobody@example.com", password: "wrong-password"}) { userErrors { code } } }'
+    login = (
+        'mutation { login(input: {email: "nobody@example.com", password: "wrong-password"}) { userErrors { code } } }'
+    )
     assert [app.post(login).status_code for _ in range(3)] == [200, 200, 429]
     assert app.post("{ me { id } }", as_="agent").status_code == 200
 

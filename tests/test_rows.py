@@ -11,8 +11,12 @@ from kehu.plugins.masking.crypto import generate_key
 
 TORTOISE_INIT_FROM_DB = Model._init_from_db.__func__
 PLUGINS = ("segmentation", "loyalty", "complaints", "surveys", "masking")
-ENCRYPTED = {"masking": {"encrypted_fields": ["Customer.phone", "Customer.attributes.id_number"],
-                         "personal_attributes": {"id_number": "id_number"}}}
+ENCRYPTED = {
+    "masking": {
+        "encrypted_fields": ["Customer.phone", "Customer.attributes.id_number"],
+        "personal_attributes": {"id_number": "id_number"},
+    }
+}
 
 
 @pytest.fixture
@@ -47,8 +51,17 @@ def test_row_builders_match_tortoise_on_every_model(make_app, key, settings):
     compared = app.run(lambda: compare_every_model(app.kehu))
     with_rows = {name for name, n in compared.items() if n}
     # Not vacuous: the models a page of customers is built from all had rows.
-    assert {"AccountOwner", "Customer", "Interaction", "LoyaltyAccount", "LedgerEntry", "Classification",
-            "Complaint", "Response", "AuditEntry"} <= with_rows, compared
+    assert {
+        "AccountOwner",
+        "Customer",
+        "Interaction",
+        "LoyaltyAccount",
+        "LedgerEntry",
+        "Classification",
+        "Complaint",
+        "Response",
+        "AuditEntry",
+    } <= with_rows, compared
 
 
 def test_partial_rows_fall_back_to_tortoise(make_app):

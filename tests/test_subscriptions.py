@@ -4,7 +4,7 @@ import pytest
 from starlette.websockets import WebSocketDisconnect
 
 SUBSCRIBE = "subscription($t: [String!]) { events(topics: $t) { topic nodeId customerId data } }"
-CREATE = 'mutation($i: CreateCustomerInput!) { createCustomer(input: $i) { customer { id } userErrors { code } } }'
+CREATE = "mutation($i: CreateCustomerInput!) { createCustomer(input: $i) { customer { id } userErrors { code } } }"
 
 
 def connect(app, token):
@@ -57,12 +57,22 @@ def test_agent_receives_events_about_own_customers_only(app):
 
 
 def test_topics_filter_and_interaction_events(app):
-    cid = app.data(CREATE, {"i": {"name": "C", "ownerId": owner_id(app, "agent")}}, as_="admin")["createCustomer"]["customer"]["id"]
+    cid = app.data(CREATE, {"i": {"name": "C", "ownerId": owner_id(app, "agent")}}, as_="admin")["createCustomer"][
+        "customer"
+    ]["id"]
     ws, socket = connect(app, app.tokens["manager"])
     assert socket.receive_json()["type"] == "connection_ack"
     subscribe(app, socket, ["interaction.logged"])
-    app.data('mutation($c: ID!) { updateCustomer(input: {id: $c, region: "X"}) { userErrors { code } } }', {"c": cid}, as_="agent")
-    app.data('mutation($c: ID!) { logInteraction(input: {customerId: $c, kind: CALL}) { userErrors { code } } }', {"c": cid}, as_="agent")
+    app.data(
+        'mutation($c: ID!) { updateCustomer(input: {id: $c, region: "X"}) { userErrors { code } } }',
+        {"c": cid},
+        as_="agent",
+    )
+    app.data(
+        "mutation($c: ID!) { logInteraction(input: {customerId: $c, kind: CALL}) { userErrors { code } } }",
+        {"c": cid},
+        as_="agent",
+    )
     event = socket.receive_json()["payload"]["data"]["events"]
     assert event["topic"] == "interaction.logged"
     assert event["data"] == {"kind": "CALL"}

@@ -40,7 +40,9 @@ def run(args, *, cwd, paths=(), env=None, timeout=300):
     full_env = {k: v for k, v in os.environ.items() if k not in ("KEHU_CONFIG", "PYTHONPATH")}
     full_env["PYTHONPATH"] = os.pathsep.join(str(p) for p in paths)
     full_env.update(env or {})
-    return subprocess.run([sys.executable, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def kehu_cli(*args, cwd, paths=()):
@@ -50,7 +52,7 @@ def kehu_cli(*args, cwd, paths=()):
 def failures(result) -> str:
     """The failing tests' summary of a pytest run in a subprocess, for assertion messages."""
     lines = result.stdout.splitlines()
-    wanted = [l for l in lines if l.startswith(("FAILED", "ERROR", "E  ", "_____"))]
+    wanted = [line for line in lines if line.startswith(("FAILED", "ERROR", "E  ", "_____"))]
     return "\n".join(wanted[:80]) + "\n" + result.stdout[-1500:] + result.stderr[-1500:]
 
 
@@ -172,7 +174,10 @@ def test_kehu_app_fixture_enables_the_chosen_plugins(kehu_make_app, followups_mo
 
 
 def test_kehu_client_signs_in_as_an_account_or_a_role(kehu_client):
-    assert kehu_client("agent_south").data("{ me { email team } }")["me"] == {"email": "agent_south@example.com", "team": "south"}
+    assert kehu_client("agent_south").data("{ me { email team } }")["me"] == {
+        "email": "agent_south@example.com",
+        "team": "south",
+    }
     assert kehu_client("MANAGER").data("{ me { role } }")["me"]["role"] == "MANAGER"
     assert kehu_client("analyst").owner.email == "analyst@example.com"
     anonymous = kehu_client(None).gql("{ me { email } }")
@@ -183,9 +188,15 @@ def test_kehu_client_signs_in_as_an_account_or_a_role(kehu_client):
 
 def test_kehu_events_records_every_event_with_its_arguments(kehu_client, kehu_events):
     agent = kehu_client("agent")
-    cid = agent.data('mutation { createCustomer(input: {name: "Ma Li"}) { customer { id } } }')["createCustomer"]["customer"]["id"]
-    agent.data('mutation($c: ID!) { updateCustomer(input: {id: $c, name: "Ma Lin"}) { userErrors { code } } }', {"c": cid})
-    agent.data('mutation($c: ID!) { logInteraction(input: {customerId: $c, kind: CALL}) { userErrors { code } } }', {"c": cid})
+    cid = agent.data('mutation { createCustomer(input: {name: "Ma Li"}) { customer { id } } }')["createCustomer"][
+        "customer"
+    ]["id"]
+    agent.data(
+        'mutation($c: ID!) { updateCustomer(input: {id: $c, name: "Ma Lin"}) { userErrors { code } } }', {"c": cid}
+    )
+    agent.data(
+        "mutation($c: ID!) { logInteraction(input: {customerId: $c, kind: CALL}) { userErrors { code } } }", {"c": cid}
+    )
     agent.data('mutation { createCustomer(input: {name: ""}) { userErrors { code } } }')  # refused: no event
     assert kehu_events.names == ["customer_created", "customer_updated", "interaction_logged"]
     updated = kehu_events.last("kehu_customer_updated")
@@ -223,15 +234,26 @@ SET_PLAN = """mutation($c: ID!, $days: Int) {
 
 def test_example_plugin_works_through_the_public_api(db_url, followups_module):
     with KehuHarness(db_url, enabled=("followups",), extra_plugins={"followups": followups_module}) as app:
-        cid = app.data('mutation { createCustomer(input: {name: "Ma Li"}) { customer { id } } }', as_="agent")["createCustomer"]["customer"]["id"]
+        cid = app.data('mutation { createCustomer(input: {name: "Ma Li"}) { customer { id } } }', as_="agent")[
+            "createCustomer"
+        ]["customer"]["id"]
         plan = app.data(SET_PLAN, {"c": cid, "days": 7}, as_="agent")["setFollowUpPlan"]
         assert plan["userErrors"] == [] and plan["plan"]["nextDueAt"].startswith("2026-01-08T09:00")
         app.clock.advance(days=9)
         due = app.data("{ followUpsDue { owner { email } overdue { daysOverdue } } }", as_="manager")["followUpsDue"]
         assert due == [{"owner": {"email": "agent@example.com"}, "overdue": [{"daysOverdue": 2}]}]
-        app.data('mutation($c: ID!) { logInteraction(input: {customerId: $c, kind: CALL}) { userErrors { code } } }', {"c": cid}, as_="agent")
-        after = app.data('query($c: ID!) { customer(id: $c) { followUpPlan { nextDueAt status } } }', {"c": cid}, as_="agent")
-        assert after["customer"]["followUpPlan"] == {"nextDueAt": "2026-01-17T09:00:00+00:00", "status": "DUE"}  # within 7 days
+        app.data(
+            "mutation($c: ID!) { logInteraction(input: {customerId: $c, kind: CALL}) { userErrors { code } } }",
+            {"c": cid},
+            as_="agent",
+        )
+        after = app.data(
+            "query($c: ID!) { customer(id: $c) { followUpPlan { nextDueAt status } } }", {"c": cid}, as_="agent"
+        )
+        assert after["customer"]["followUpPlan"] == {
+            "nextDueAt": "2026-01-17T09:00:00+00:00",
+            "status": "DUE",
+        }  # within 7 days
 
 
 def test_example_plugin_imports_only_kehus_public_api():
@@ -239,26 +261,34 @@ def test_example_plugin_imports_only_kehus_public_api():
     for source in (EXAMPLE / "kehu_followups").rglob("*.py"):
         for line in source.read_text().splitlines():
             words = line.split()
-            if words[:1] in (["from"], ["import"]) and words[1].startswith("kehu") and not words[1].startswith("kehu_followups"):
+            if (
+                words[:1] in (["from"], ["import"])
+                and words[1].startswith("kehu")
+                and not words[1].startswith("kehu_followups")
+            ):
                 assert words[1] in allowed, f"{source.name}: {line.strip()}"
 
 
 def test_disabling_the_example_plugin_keeps_its_data(db_url, followups_module):
     plugin = {"followups": followups_module}
     with KehuHarness(db_url, enabled=("followups",), extra_plugins=plugin) as app:
-        cid = app.data('mutation { createCustomer(input: {name: "Kept"}) { customer { id } } }', as_="agent")["createCustomer"]["customer"]["id"]
+        cid = app.data('mutation { createCustomer(input: {name: "Kept"}) { customer { id } } }', as_="agent")[
+            "createCustomer"
+        ]["customer"]["id"]
         app.data(SET_PLAN, {"c": cid, "days": 12}, as_="agent")
     with KehuHarness(db_url, extra_plugins=plugin, seed_accounts=False) as off:
         assert "followUpPlan" not in off.kehu.schema.as_str()
         assert off.run(_count_rows, "followups_plan") == 1  # the table and its row are still there
     with KehuHarness(db_url, enabled=("followups",), extra_plugins=plugin, seed_accounts=False) as on:
         token = on.run(_token, "agent@example.com")
-        body = on.data('query($c: ID!) { customer(id: $c) { followUpPlan { nextDueAt } } }', {"c": cid}, token=token)
+        body = on.data("query($c: ID!) { customer(id: $c) { followUpPlan { nextDueAt } } }", {"c": cid}, token=token)
         assert body["customer"]["followUpPlan"]["nextDueAt"].startswith("2026-01-13T09:00")
 
 
 def test_example_plugins_own_test_suite_passes_when_installed(tmp_path, followups_installed):
-    result = run(["-m", "pytest", "-q", "-p", "no:cacheprovider", str(EXAMPLE / "tests")], cwd=EXAMPLE, paths=followups_installed)
+    result = run(
+        ["-m", "pytest", "-q", "-p", "no:cacheprovider", str(EXAMPLE / "tests")], cwd=EXAMPLE, paths=followups_installed
+    )
     assert result.returncode == 0, failures(result)
     assert "failed" not in result.stdout
 
@@ -271,8 +301,8 @@ async def _count_rows(table):
 
 
 async def _token(email):
-    from kehu.server.auth import issue_token
     from kehu.models import AccountOwner, TokenKind
+    from kehu.server.auth import issue_token
 
     token, _ = await issue_token(await AccountOwner.get(email=email), TokenKind.SESSION, None)
     return token
@@ -330,11 +360,17 @@ def test_an_installed_plugin_that_cannot_work_stops_start_up_with_one_line(tmp_p
 # --------------------------------------------------------------------------- kehu plugins uninstall
 
 
-def test_uninstall_shows_what_it_would_drop_and_drops_only_with_yes(tmp_path, db_url, followups_module, followups_installed):
+def test_uninstall_shows_what_it_would_drop_and_drops_only_with_yes(
+    tmp_path, db_url, followups_module, followups_installed
+):
     plugin = {"followups": followups_module}
     with KehuHarness(db_url, enabled=("followups",), extra_plugins=plugin) as app:
         for name in ("A", "B"):
-            cid = app.data('mutation($n: String!) { createCustomer(input: {name: $n}) { customer { id } } }', {"n": name}, as_="agent")["createCustomer"]["customer"]["id"]
+            cid = app.data(
+                "mutation($n: String!) { createCustomer(input: {name: $n}) { customer { id } } }",
+                {"n": name},
+                as_="agent",
+            )["createCustomer"]["customer"]["id"]
             app.data(SET_PLAN, {"c": cid, "days": 5}, as_="agent")
 
     write_config(tmp_path, db_url, enabled=["followups"])

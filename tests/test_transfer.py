@@ -8,10 +8,10 @@ import pytest
 
 from kehu import hookimpl
 from kehu.access import Viewer
+from kehu.cli.transfer import COLUMNS, RowError, export_customers, import_customers
 from kehu.customers import CustomerFilter
 from kehu.errors import PermissionDenied, ValidationError
 from kehu.models import AuditEntry, Customer, CustomerKind, CustomerTag
-from kehu.cli.transfer import COLUMNS, RowError, export_customers, import_customers
 
 HEADER = "name,kind,email,phone,address,region,industry,tags,owner_email,attributes\n"
 
@@ -53,7 +53,7 @@ def test_csv_import_imports_good_rows_and_reports_bad_ones_with_line_numbers(app
         HEADER
         + 'Li Lei,PERSON,li@Example.COM,+86 138 0000 0001,,Shanghai,Retail,vip;wholesale,agent@example.com,"{""source"": ""fair""}"\n'
         + "Bad Mail,PERSON,not-an-email,,,,,,,\n"  # line 3
-        + ',ORGANIZATION,x@example.com,,,,,,,\n'  # line 4: no name
+        + ",ORGANIZATION,x@example.com,,,,,,,\n"  # line 4: no name
         + '杭州云帆科技有限公司,organization,,,"Line one\nLine two",Zhejiang,Software,b2b|Key Account,,\n'  # lines 5-6
         + "Ghost Owner,,,,,,,,nobody@example.com,\n"  # line 7
         + "Bad Json,,,,,,,,,{not json}\n"  # line 8
@@ -117,7 +117,7 @@ def test_invalid_utf8_line_is_reported_and_the_other_rows_imported(app, tmp_path
     content = (
         "\ufeff".encode("utf-8")  # a BOM, as spreadsheets write it
         + b"name,email\n"
-        + "王芳,wang@example.com\n".encode("utf-8")
+        + "王芳,wang@example.com\n".encode()
         + b"Caf\xe9 Latin-1,cafe@example.com\n"  # line 3: not UTF-8
         + b"Zhang Wei,zhang@example.com\n"
     )
@@ -130,7 +130,12 @@ def test_invalid_utf8_line_is_reported_and_the_other_rows_imported(app, tmp_path
 
 def test_jsonl_import(app, tmp_path):
     lines = [
-        {"name": "Olivia Brown", "email": "olivia@example.com", "tags": ["vip", "newsletter"], "owner_email": "manager@example.com"},
+        {
+            "name": "Olivia Brown",
+            "email": "olivia@example.com",
+            "tags": ["vip", "newsletter"],
+            "owner_email": "manager@example.com",
+        },
         {"name": "Northwind Ltd", "kind": "ORGANIZATION", "attributes": {"vat": "GB123"}, "region": "London"},
         "",
         {"name": "No Email", "email": "nope"},  # line 4
@@ -143,7 +148,13 @@ def test_jsonl_import(app, tmp_path):
     report = run_import(app, write(tmp_path, "customers.jsonl", text + "\n"))
 
     assert report.imported == 2
-    assert [(e.line, e.field) for e in report.errors] == [(4, "email"), (5, None), (6, None), (7, "colour"), (8, "tags")]
+    assert [(e.line, e.field) for e in report.errors] == [
+        (4, "email"),
+        (5, None),
+        (6, None),
+        (7, "colour"),
+        (8, "tags"),
+    ]
     assert report.errors[1].message == "must be a JSON object"
     assert report.errors[2].message.startswith("is not valid JSON")
     customers = app.run(customers_by_name)
@@ -171,8 +182,15 @@ def test_each_batch_commits_with_one_audit_entry(app, tmp_path):
     rows = "".join(f"Customer {i},,c{i}@example.com,,,,,,,\n" for i in range(25))
     seen = []
     report = run_import(
-        app, write(tmp_path, "customers.csv", "name,kind,email,phone,address,region,industry,tags,owner_email,attributes\n" + rows),
-        batch_size=10, actor="ops@example.com", progress=seen.append,
+        app,
+        write(
+            tmp_path,
+            "customers.csv",
+            "name,kind,email,phone,address,region,industry,tags,owner_email,attributes\n" + rows,
+        ),
+        batch_size=10,
+        actor="ops@example.com",
+        progress=seen.append,
     )
 
     assert report.imported == 25

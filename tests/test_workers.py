@@ -22,7 +22,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-
 from serving import Server, init, write_config
 
 needs_postgres = pytest.mark.skipif(not os.environ.get("KEHU_TEST_POSTGRES"), reason="needs KEHU_TEST_POSTGRES")
@@ -123,8 +122,10 @@ def test_two_workers_share_sign_in_lockouts_and_rate_limits(two_workers):
     victims = [f"victim{i}@example.com" for i in range(4)]
     for email in victims:
         status, body, _ = client.post(
-            "mutation($e: String!, $p: String!) { createAccountOwner(input: {name: \"V\", email: $e, role: AGENT,"
-            " password: $p}) { userErrors { message } } }", {"e": email, "p": PASSWORD}, admin,
+            'mutation($e: String!, $p: String!) { createAccountOwner(input: {name: "V", email: $e, role: AGENT,'
+            " password: $p}) { userErrors { message } } }",
+            {"e": email, "p": PASSWORD},
+            admin,
         )
         assert status == 200 and not body["data"]["createAccountOwner"]["userErrors"], body
 
@@ -184,6 +185,7 @@ def test_a_periodic_job_runs_in_one_worker_and_fails_over(db_url):
         def counter(i):
             async def job():
                 runs[i] += 1
+
             return job
 
         for i, app in enumerate(apps):

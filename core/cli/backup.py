@@ -12,8 +12,8 @@ import os
 import sqlite3
 from pathlib import Path
 
-from ..server.db import is_sqlite, normalise_url
 from ..errors import ConfigError
+from ..server.db import is_sqlite, normalise_url
 
 REQUIRED_TABLES = {"kehu_customer", "kehu_interaction", "kehu_account_owner"}
 
@@ -25,7 +25,7 @@ def sqlite_path(database_url: str) -> Path:
             "kehu.database_url: backup and restore work on SQLite; for PostgreSQL use "
             "pg_dump/pg_restore (see docs/deployment.md)"
         )
-    path = url[len("sqlite://"):].split("?", 1)[0]
+    path = url[len("sqlite://") :].split("?", 1)[0]
     if path in ("", ":memory:"):
         raise ConfigError("kehu.database_url: an in-memory database cannot be backed up")
     return Path(path)

@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from ..server.auth import hash_password
 from ..models import (
     AccountOwner,
     Customer,
@@ -32,8 +31,9 @@ from ..models import (
     InteractionKind,
     Role,
 )
-from .transfer import bulk_create_with_ids
+from ..server.auth import hash_password
 from ..writes import write_scope
+from .transfer import bulk_create_with_ids
 
 if TYPE_CHECKING:
     from ..server.runtime import Kehu
@@ -58,44 +58,150 @@ STAFF: list[tuple[str, str, Role, str]] = [
 ]
 
 # (hanzi, pinyin)
-SURNAMES = [("王", "Wang"), ("李", "Li"), ("张", "Zhang"), ("刘", "Liu"), ("陈", "Chen"), ("杨", "Yang"),
-            ("黄", "Huang"), ("赵", "Zhao"), ("吴", "Wu"), ("周", "Zhou"), ("徐", "Xu"), ("孙", "Sun"),
-            ("马", "Ma"), ("朱", "Zhu"), ("胡", "Hu"), ("郭", "Guo"), ("何", "He"), ("林", "Lin")]
-GIVEN_NAMES = [("芳", "Fang"), ("伟", "Wei"), ("娜", "Na"), ("敏", "Min"), ("静", "Jing"), ("丽", "Li"),
-               ("强", "Qiang"), ("磊", "Lei"), ("军", "Jun"), ("洋", "Yang"), ("勇", "Yong"), ("艳", "Yan"),
-               ("杰", "Jie"), ("涛", "Tao"), ("明", "Ming"), ("超", "Chao"), ("秀英", "Xiuying"),
-               ("晓明", "Xiaoming"), ("建华", "Jianhua"), ("海燕", "Haiyan"), ("子涵", "Zihan"), ("雨桐", "Yutong")]
-WESTERN_FIRST = ["Olivia", "Liam", "Emma", "Noah", "Charlotte", "James", "Amelia", "Lucas", "Mia", "Henry",
-                 "Sophia", "Jack", "Hannah", "Felix", "Clara", "Max", "Isabella", "Daniel", "Grace", "Leon"]
-WESTERN_LAST = ["Smith", "Johnson", "Brown", "Taylor", "Müller", "Schmidt", "Wilson", "Davies", "Martin",
-                "Bernard", "Rossi", "García", "Anderson", "Clarke", "Weber", "Walker", "Dubois", "Evans"]
+SURNAMES = [
+    ("王", "Wang"),
+    ("李", "Li"),
+    ("张", "Zhang"),
+    ("刘", "Liu"),
+    ("陈", "Chen"),
+    ("杨", "Yang"),
+    ("黄", "Huang"),
+    ("赵", "Zhao"),
+    ("吴", "Wu"),
+    ("周", "Zhou"),
+    ("徐", "Xu"),
+    ("孙", "Sun"),
+    ("马", "Ma"),
+    ("朱", "Zhu"),
+    ("胡", "Hu"),
+    ("郭", "Guo"),
+    ("何", "He"),
+    ("林", "Lin"),
+]
+GIVEN_NAMES = [
+    ("芳", "Fang"),
+    ("伟", "Wei"),
+    ("娜", "Na"),
+    ("敏", "Min"),
+    ("静", "Jing"),
+    ("丽", "Li"),
+    ("强", "Qiang"),
+    ("磊", "Lei"),
+    ("军", "Jun"),
+    ("洋", "Yang"),
+    ("勇", "Yong"),
+    ("艳", "Yan"),
+    ("杰", "Jie"),
+    ("涛", "Tao"),
+    ("明", "Ming"),
+    ("超", "Chao"),
+    ("秀英", "Xiuying"),
+    ("晓明", "Xiaoming"),
+    ("建华", "Jianhua"),
+    ("海燕", "Haiyan"),
+    ("子涵", "Zihan"),
+    ("雨桐", "Yutong"),
+]
+WESTERN_FIRST = [
+    "Olivia",
+    "Liam",
+    "Emma",
+    "Noah",
+    "Charlotte",
+    "James",
+    "Amelia",
+    "Lucas",
+    "Mia",
+    "Henry",
+    "Sophia",
+    "Jack",
+    "Hannah",
+    "Felix",
+    "Clara",
+    "Max",
+    "Isabella",
+    "Daniel",
+    "Grace",
+    "Leon",
+]
+WESTERN_LAST = [
+    "Smith",
+    "Johnson",
+    "Brown",
+    "Taylor",
+    "Müller",
+    "Schmidt",
+    "Wilson",
+    "Davies",
+    "Martin",
+    "Bernard",
+    "Rossi",
+    "García",
+    "Anderson",
+    "Clarke",
+    "Weber",
+    "Walker",
+    "Dubois",
+    "Evans",
+]
 
 # (city, city in pinyin, region, streets)
-CN_CITIES = [("上海", "Shanghai", "Shanghai", ["世纪大道", "南京东路", "淮海中路"]),
-             ("北京", "Beijing", "Beijing", ["建国路", "中关村大街", "朝阳北路"]),
-             ("杭州", "Hangzhou", "Zhejiang", ["文三路", "延安路"]),
-             ("宁波", "Ningbo", "Zhejiang", ["中山东路", "江东北路"]),
-             ("深圳", "Shenzhen", "Guangdong", ["深南大道", "科技园路"]),
-             ("广州", "Guangzhou", "Guangdong", ["天河路", "环市东路"]),
-             ("苏州", "Suzhou", "Jiangsu", ["人民路", "干将路"]),
-             ("南京", "Nanjing", "Jiangsu", ["中山路", "汉中路"]),
-             ("成都", "Chengdu", "Sichuan", ["天府大道", "春熙路"])]
+CN_CITIES = [
+    ("上海", "Shanghai", "Shanghai", ["世纪大道", "南京东路", "淮海中路"]),
+    ("北京", "Beijing", "Beijing", ["建国路", "中关村大街", "朝阳北路"]),
+    ("杭州", "Hangzhou", "Zhejiang", ["文三路", "延安路"]),
+    ("宁波", "Ningbo", "Zhejiang", ["中山东路", "江东北路"]),
+    ("深圳", "Shenzhen", "Guangdong", ["深南大道", "科技园路"]),
+    ("广州", "Guangzhou", "Guangdong", ["天河路", "环市东路"]),
+    ("苏州", "Suzhou", "Jiangsu", ["人民路", "干将路"]),
+    ("南京", "Nanjing", "Jiangsu", ["中山路", "汉中路"]),
+    ("成都", "Chengdu", "Sichuan", ["天府大道", "春熙路"]),
+]
 # (city, country, phone pattern, street, e-mail domain ending)
-WEST_CITIES = [("London", "United Kingdom", "+44 20 7946 {:04d}", "High Street", ".co.uk"),
-               ("Manchester", "United Kingdom", "+44 161 496 {:04d}", "Deansgate", ".co.uk"),
-               ("Berlin", "Germany", "+49 30 901 {:04d}", "Friedrichstraße", ".de"),
-               ("Munich", "Germany", "+49 89 2101 {:04d}", "Leopoldstraße", ".de"),
-               ("New York", "United States", "+1 212 555 {:04d}", "Broadway", ".com"),
-               ("San Francisco", "United States", "+1 415 555 {:04d}", "Market Street", ".com"),
-               ("Singapore", "Singapore", "+65 6123 {:04d}", "Orchard Road", ".sg")]
+WEST_CITIES = [
+    ("London", "United Kingdom", "+44 20 7946 {:04d}", "High Street", ".co.uk"),
+    ("Manchester", "United Kingdom", "+44 161 496 {:04d}", "Deansgate", ".co.uk"),
+    ("Berlin", "Germany", "+49 30 901 {:04d}", "Friedrichstraße", ".de"),
+    ("Munich", "Germany", "+49 89 2101 {:04d}", "Leopoldstraße", ".de"),
+    ("New York", "United States", "+1 212 555 {:04d}", "Broadway", ".com"),
+    ("San Francisco", "United States", "+1 415 555 {:04d}", "Market Street", ".com"),
+    ("Singapore", "Singapore", "+65 6123 {:04d}", "Orchard Road", ".sg"),
+]
 CN_BRANDS = ["云帆", "华信", "恒通", "瑞丰", "金桥", "海纳", "新元", "博远", "天成", "长青", "鼎盛", "嘉禾"]
-CN_SECTORS = [("科技", "Software"), ("贸易", "Wholesale"), ("物流", "Logistics"), ("餐饮", "Hospitality"),
-              ("医疗器械", "Healthcare"), ("电子", "Manufacturing"), ("教育咨询", "Education"), ("服饰", "Retail")]
-WEST_BRANDS = ["Northwind", "Bluewater", "Silverline", "Oakridge", "Brightpath", "Redstone", "Greenfield",
-               "Harbor & Finch", "Summit", "Crescent", "Alder", "Beacon"]
-WEST_SECTORS = [("Software", "Software"), ("Trading", "Wholesale"), ("Logistics", "Logistics"),
-                ("Foods", "Hospitality"), ("Medical", "Healthcare"), ("Industries", "Manufacturing"),
-                ("Learning", "Education"), ("Outfitters", "Retail")]
+CN_SECTORS = [
+    ("科技", "Software"),
+    ("贸易", "Wholesale"),
+    ("物流", "Logistics"),
+    ("餐饮", "Hospitality"),
+    ("医疗器械", "Healthcare"),
+    ("电子", "Manufacturing"),
+    ("教育咨询", "Education"),
+    ("服饰", "Retail"),
+]
+WEST_BRANDS = [
+    "Northwind",
+    "Bluewater",
+    "Silverline",
+    "Oakridge",
+    "Brightpath",
+    "Redstone",
+    "Greenfield",
+    "Harbor & Finch",
+    "Summit",
+    "Crescent",
+    "Alder",
+    "Beacon",
+]
+WEST_SECTORS = [
+    ("Software", "Software"),
+    ("Trading", "Wholesale"),
+    ("Logistics", "Logistics"),
+    ("Foods", "Hospitality"),
+    ("Medical", "Healthcare"),
+    ("Industries", "Manufacturing"),
+    ("Learning", "Education"),
+    ("Outfitters", "Retail"),
+]
 PERSON_INDUSTRIES = ["Retail", "Education", "Healthcare", "Finance", "Hospitality", None]
 EXTRA_TAGS = ["newsletter", "wholesale", "referral", "trade-show", "wechat", "online", "price-sensitive", "event"]
 SOURCES = ["referral", "trade show", "website", "wechat", "cold call", "partner"]
@@ -109,8 +215,14 @@ SUBJECTS: dict[InteractionKind, list[str]] = {
     InteractionKind.NOTE: ["Prefers mornings", "决策人是采购经理", "Budget approved for Q3", "Asked for discount"],
     InteractionKind.PURCHASE: ["Online order", "门店购买", "Wholesale order", "Annual renewal", "Repeat order"],
 }
-TOUCH_KINDS = [InteractionKind.CALL, InteractionKind.EMAIL, InteractionKind.MESSAGE, InteractionKind.MEETING,
-               InteractionKind.VISIT, InteractionKind.NOTE]
+TOUCH_KINDS = [
+    InteractionKind.CALL,
+    InteractionKind.EMAIL,
+    InteractionKind.MESSAGE,
+    InteractionKind.MEETING,
+    InteractionKind.VISIT,
+    InteractionKind.NOTE,
+]
 TOUCH_WEIGHTS = [30, 25, 25, 8, 6, 6]
 
 
@@ -197,8 +309,9 @@ async def seed_demo(
 async def _create_owners(now: dt.datetime) -> list[AccountOwner]:
     owners = []
     for role, (email, password, name, team) in DEMO_ACCOUNTS.items():
-        owners.append(AccountOwner(name=name, email=email, role=Role(role), team=team,
-                                   password_hash=hash_password(password)))
+        owners.append(
+            AccountOwner(name=name, email=email, role=Role(role), team=team, password_hash=hash_password(password))
+        )
     for name, email, role, team in STAFF:
         owners.append(AccountOwner(name=name, email=email, role=role, team=team))
     for owner in owners:
@@ -302,10 +415,13 @@ def _plan_customers(rnd: random.Random, owners: list[AccountOwner], count: int, 
         carer = owner or rnd.choice(carers)
         basket = behaviour.basket * (3 if organization else 1)
 
-        def at(fraction: float) -> dt.datetime:
+        def at(fraction: float, first_contact=first_contact, span=span) -> dt.datetime:
             return (first_contact + dt.timedelta(seconds=span * fraction)).replace(microsecond=0)
 
-        moments = sorted([0.0, 1.0] + [rnd.random() for _ in range(rnd.randint(*behaviour.touches) + rnd.randint(*behaviour.purchases) - 2)])
+        moments = sorted(
+            [0.0, 1.0]
+            + [rnd.random() for _ in range(rnd.randint(*behaviour.touches) + rnd.randint(*behaviour.purchases) - 2)]
+        )
         purchases = set(rnd.sample(range(len(moments)), min(rnd.randint(*behaviour.purchases), len(moments))))
         for position, fraction in enumerate(moments):
             if position in purchases:
@@ -314,8 +430,10 @@ def _plan_customers(rnd: random.Random, owners: list[AccountOwner], count: int, 
                 kind = rnd.choices(TOUCH_KINDS, weights=TOUCH_WEIGHTS)[0]
                 amount = None
                 direction = (
-                    Direction.INTERNAL if kind is InteractionKind.NOTE
-                    else Direction.OUTBOUND if kind in (InteractionKind.VISIT, InteractionKind.MEETING)
+                    Direction.INTERNAL
+                    if kind is InteractionKind.NOTE
+                    else Direction.OUTBOUND
+                    if kind in (InteractionKind.VISIT, InteractionKind.MEETING)
                     else rnd.choice([Direction.INBOUND, Direction.OUTBOUND, Direction.OUTBOUND])
                 )
             occurred = at(fraction)

@@ -18,8 +18,9 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .. import __version__
 from ..config import DEFAULT_CONFIG_FILE, config_path, load_config
@@ -137,7 +138,9 @@ def cmd_init(args: argparse.Namespace) -> int:
         nonlocal email, password
         if not email:
             if not sys.stdin.isatty():
-                return fail("no admin account: pass --admin-email/--admin-password or set KEHU_ADMIN_EMAIL/KEHU_ADMIN_PASSWORD")
+                return fail(
+                    "no admin account: pass --admin-email/--admin-password or set KEHU_ADMIN_EMAIL/KEHU_ADMIN_PASSWORD"
+                )
             email = input("Admin e-mail: ").strip()
         if not password:
             if not sys.stdin.isatty():
@@ -146,7 +149,9 @@ def cmd_init(args: argparse.Namespace) -> int:
             if getpass.getpass("Repeat: ") != password:
                 return fail("the passwords differ")
         async with write_scope(kehu, None, "createAccountOwner", actor_label="kehu init"):
-            await create_account_owner(None, {"name": "Administrator", "email": email, "role": Role.ADMIN, "password": password})
+            await create_account_owner(
+                None, {"name": "Administrator", "email": email, "role": Role.ADMIN, "password": password}
+            )
         print(f"created admin {email}")
         return 0
 
@@ -188,19 +193,33 @@ def cmd_serve(args: argparse.Namespace) -> int:
     asyncio.run(check())
     host, port = args.host, args.port
     shown = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host
-    print(f"kehu {__version__} on http://{shown}:{port}/graphql"
-          + (" (GraphiQL in the browser)" if kehu.config.kehu.graphiql else ""))
+    print(
+        f"kehu {__version__} on http://{shown}:{port}/graphql"
+        + (" (GraphiQL in the browser)" if kehu.config.kehu.graphiql else "")
+    )
     print("sign in with the `login` mutation; send the token as `Authorization: Bearer <token>`")
     if args.workers > 1 or args.reload:
         os.environ["KEHU_CONFIG"] = str(config_path(args.config))
-        uvicorn.run("kehu.server.app:app_from_environment", factory=True, host=host, port=port,
-                    workers=args.workers, reload=args.reload, log_level=args.log_level,
-                    forwarded_allow_ips=args.forwarded_allow_ips)
+        uvicorn.run(
+            "kehu.server.app:app_from_environment",
+            factory=True,
+            host=host,
+            port=port,
+            workers=args.workers,
+            reload=args.reload,
+            log_level=args.log_level,
+            forwarded_allow_ips=args.forwarded_allow_ips,
+        )
     else:
         from ..server.app import create_app
 
-        uvicorn.run(create_app(kehu), host=host, port=port, log_level=args.log_level,
-                    forwarded_allow_ips=args.forwarded_allow_ips)
+        uvicorn.run(
+            create_app(kehu),
+            host=host,
+            port=port,
+            log_level=args.log_level,
+            forwarded_allow_ips=args.forwarded_allow_ips,
+        )
     return 0
 
 
@@ -236,8 +255,10 @@ def cmd_plugins_uninstall(args: argparse.Namespace) -> int:
             print(f"uninstalling plugin '{name}' drops:")
             for table, rows in data.tables:
                 print(f"  table {table}: {rows:,} row(s)" if rows is not None else f"  table {table}: (not present)")
-            print(f"  its {len(data.migrations)} applied migration(s) ({', '.join(data.migrations) or 'none'}), "
-                  "so enabling it again re-creates its tables")
+            print(
+                f"  its {len(data.migrations)} applied migration(s) ({', '.join(data.migrations) or 'none'}), "
+                "so enabling it again re-creates its tables"
+            )
             if not args.yes:
                 print("nothing dropped: run again with --yes to drop these tables and all their data")
                 return 1
@@ -258,7 +279,7 @@ def cmd_new_plugin(args: argparse.Namespace) -> int:
     print("next:")
     print(f"  pip install -e '{target}[test]'")
     print(f"  (cd {target} && python -m pytest)")
-    print(f"  then add \"{args.name}\" to plugins.enabled in plugins.toml and run `kehu migrate`")
+    print(f'  then add "{args.name}" to plugins.enabled in plugins.toml and run `kehu migrate`')
     return 0
 
 
@@ -288,16 +309,19 @@ def cmd_documents_add(args: argparse.Namespace) -> int:
 
 
 def cmd_documents_list(args: argparse.Namespace) -> int:
-    from ..server.documents import document_hash, operation_names, plugin_documents
     from ..models import TrustedDocument
+    from ..server.documents import document_hash, operation_names, plugin_documents
 
     kehu = build_kehu(args)
 
     async def run():
-        rows = [(f"sha256:{d.sha256}", d.operations or "-", d.source)
-                for d in await TrustedDocument.all().order_by("id")]
-        rows += [(f"sha256:{document_hash(text)}", " ".join(operation_names(text)) or "-", f"plugin:{plugin}")
-                 for plugin, text in plugin_documents(kehu)]
+        rows = [
+            (f"sha256:{d.sha256}", d.operations or "-", d.source) for d in await TrustedDocument.all().order_by("id")
+        ]
+        rows += [
+            (f"sha256:{document_hash(text)}", " ".join(operation_names(text)) or "-", f"plugin:{plugin}")
+            for plugin, text in plugin_documents(kehu)
+        ]
         mode = "on" if kehu.config.documents.trusted_only else "off"
         print(f"{len(rows)} trusted document(s); trusted_only is {mode}")
         for row in rows:
@@ -437,8 +461,11 @@ def build_parser(kehu_for_plugins=None) -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--reload", action="store_true", help="restart on code changes (development)")
     p.add_argument("--migrate", action="store_true", help="apply pending migrations before starting")
-    p.add_argument("--forwarded-allow-ips", default=None,
-                   help="proxies whose X-Forwarded-For is trusted for the client address (uvicorn's option)")
+    p.add_argument(
+        "--forwarded-allow-ips",
+        default=None,
+        help="proxies whose X-Forwarded-For is trusted for the client address (uvicorn's option)",
+    )
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     p.set_defaults(handler=cmd_serve)
 
@@ -502,7 +529,7 @@ def build_parser(kehu_for_plugins=None) -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_makemigrations)
 
     if kehu_for_plugins is not None:
-        for plugin, _ in kehu_for_plugins.plugins.each("kehu_commands", subparsers=sub):
+        for _plugin, _ in kehu_for_plugins.plugins.each("kehu_commands", subparsers=sub):
             pass
     return parser
 

@@ -15,15 +15,16 @@ call these functions.
 from __future__ import annotations
 
 import codecs
-import datetime as dt
 import csv
+import datetime as dt
 import io
 import json
 import re
 import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Iterable, Iterator, NamedTuple, TextIO
+from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple, TextIO
 
 from tortoise.exceptions import BaseORMException
 from tortoise.models import Model
@@ -115,7 +116,7 @@ def _decoded_lines(raw_lines: Iterable[bytes], bad: dict[int, str]) -> Iterator[
     """
     for number, raw in enumerate(raw_lines, start=1):
         if number == 1 and raw.startswith(codecs.BOM_UTF8):  # spreadsheet exports
-            raw = raw[len(codecs.BOM_UTF8):]
+            raw = raw[len(codecs.BOM_UTF8) :]
         try:
             yield raw.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -279,7 +280,9 @@ async def bulk_create_with_ids(model: type[Model], objects: list[Model]) -> None
         await model.bulk_create(objects)
     else:
         await model.bulk_create(objects)
-        rows = await db.execute_query_dict(f'SELECT "{pk}" AS id FROM "{table}" ORDER BY "{pk}" DESC LIMIT ?', [len(objects)])
+        rows = await db.execute_query_dict(
+            f'SELECT "{pk}" AS id FROM "{table}" ORDER BY "{pk}" DESC LIMIT ?', [len(objects)]
+        )
         for obj, key in zip(objects, sorted(r["id"] for r in rows)):
             obj.pk = key
     for obj in objects:
@@ -432,7 +435,9 @@ async def import_customers(
         await importer.write(batch)
     if report.imported and not events:
         await kehu.hooks.dispatch_event(
-            "kehu_bulk_loaded", reason="import", customer_ids=None,
+            "kehu_bulk_loaded",
+            reason="import",
+            customer_ids=None,
             actor=viewer.owner if viewer else None,
         )
     report.seconds = time.perf_counter() - started
@@ -442,6 +447,7 @@ async def import_customers(
 
 
 # --------------------------------------------------------------------------- export
+
 
 def _everyone() -> Viewer:
     """``filter_customers`` scopes by viewer; an export without one (the CLI, run by
@@ -533,7 +539,17 @@ async def _export(kehu, out: TextIO, format: str, viewer: Viewer, f: CustomerFil
             .order_by("id")
             .limit(EXPORT_PAGE_SIZE)
             .values_list(
-                "id", "name", "kind", "email", "phone", "address", "region", "industry", "tags", "owner_id", "attributes"
+                "id",
+                "name",
+                "kind",
+                "email",
+                "phone",
+                "address",
+                "region",
+                "industry",
+                "tags",
+                "owner_id",
+                "attributes",
             )
         )
         if not page:

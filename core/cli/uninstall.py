@@ -9,12 +9,13 @@ applies its migrations afresh and re-creates the tables.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, AsyncIterator
+from typing import TYPE_CHECKING, Any
 
-from ..server import db
 from ..errors import PluginError
+from ..server import db
 
 if TYPE_CHECKING:
     from ..server.runtime import Kehu
@@ -159,5 +160,6 @@ async def drop_plugin_data(data: PluginData) -> None:
             except Exception as exc:  # e.g. another plugin's table still refers to it
                 raise PluginError(f"cannot drop table {table}: {exc}; nothing was dropped") from None
         await conn.execute_query(
-            f'DELETE FROM "{MIGRATIONS_TABLE}" WHERE "app" = {_placeholder(data.connection)}', [data.name]  # nosec B608
+            f'DELETE FROM "{MIGRATIONS_TABLE}" WHERE "app" = {_placeholder(data.connection)}',
+            [data.name],  # nosec B608
         )

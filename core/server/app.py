@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import logging
-import gc
 import math
 from typing import Any
 
@@ -22,8 +22,8 @@ from strawberry.http import GraphQLRequestData
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
 
-from .documents import TrustedDocuments
 from ..errors import PluginError
+from .documents import TrustedDocuments
 from .runtime import Kehu
 
 log = logging.getLogger("kehu.app")
@@ -89,7 +89,9 @@ class KehuGraphQL(GraphQL):
                     result = ExecutionResult(data=None, errors=[outcome])
                     return [result] * len(items) if isinstance(request_data, list) else result
                 item.query = outcome
-        return await super().execute_operation(request, request_adapter, request_data, context, root_value, sub_response)
+        return await super().execute_operation(
+            request, request_adapter, request_data, context, root_value, sub_response
+        )
 
     async def get_context(self, request, response):
         from kehu.schema.context import Context
@@ -113,7 +115,9 @@ class KehuGraphQL(GraphQL):
             token = raw.split(" ", 1)[1] if raw.lower().startswith("bearer ") else raw
             context.viewer = await viewer_for_token(self.kehu, token.strip()) if token.strip() else None
         if context.viewer is None:
-            raise ConnectionRejectionError({"message": "sign in: send {authorization: 'Bearer <token>'} in connection_init"})
+            raise ConnectionRejectionError(
+                {"message": "sign in: send {authorization: 'Bearer <token>'} in connection_init"}
+            )
         return UNSET
 
     def encode_json(self, data: object) -> str:
@@ -208,8 +212,13 @@ class RequestGuard:
 
     async def _reply(self, send, status: int, code: str, message: str) -> None:
         body = _error_body(code, message)
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
     async def __call__(self, scope, receive, send):
@@ -319,14 +328,16 @@ def create_app(kehu: Kehu, *, migrate: bool = False) -> Starlette:
     limits, cors = kehu.config.limits, kehu.config.cors
     middleware = []
     if cors.allow_origins:
-        middleware.append(Middleware(
-            CORSMiddleware,
-            allow_origins=list(cors.allow_origins),
-            allow_credentials=cors.allow_credentials,
-            allow_methods=["GET", "POST"],
-            allow_headers=["Authorization", "Content-Type"],
-            max_age=cors.max_age,
-        ))
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(cors.allow_origins),
+                allow_credentials=cors.allow_credentials,
+                allow_methods=["GET", "POST"],
+                allow_headers=["Authorization", "Content-Type"],
+                max_age=cors.max_age,
+            )
+        )
     middleware.append(Middleware(RequestGuard, max_body=limits.max_body_bytes, timeout=limits.request_timeout_seconds))
     app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
     app.state.kehu = kehu

@@ -41,9 +41,7 @@ def hash_password(password: str) -> str:
 
 def check_password_strength(password: str, field: str = "password") -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise ValidationError(
-            f"must be at least {MIN_PASSWORD_LENGTH} characters", field=field, code="WEAK_PASSWORD"
-        )
+        raise ValidationError(f"must be at least {MIN_PASSWORD_LENGTH} characters", field=field, code="WEAK_PASSWORD")
     if len(password) > 1024:
         raise ValidationError("must be at most 1024 characters", field=field, code="TOO_LONG")
 
@@ -78,11 +76,7 @@ async def viewer_for_token(kehu: Kehu, token: str) -> Viewer | None:
     or the owner deactivated)."""
     if len(token) > 200:
         return None
-    row = (
-        await AccessToken.filter(token_hash=token_digest(token), revoked_at=None)
-        .select_related("owner")
-        .first()
-    )
+    row = await AccessToken.filter(token_hash=token_digest(token), revoked_at=None).select_related("owner").first()
     now = kehu.clock.now()
     if row is None or (row.expires_at is not None and row.expires_at <= now) or not row.owner.active:
         return None

@@ -9,12 +9,13 @@ tasks — which uvicorn starts outside the lifespan's task — find it
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from tortoise import fields as tortoise_fields
 from tortoise import timezone as tortoise_timezone
-from tortoise.fields.data import CharEnumFieldInstance, IntEnumFieldInstance
 from tortoise.context import TortoiseContext
+from tortoise.fields.data import CharEnumFieldInstance, IntEnumFieldInstance
 from tortoise.migrations.executor import MigrationExecutor, MigrationTarget
 
 from ..errors import ConfigError, MigrationsPending
@@ -24,7 +25,7 @@ log = logging.getLogger("kehu.db")
 
 def normalise_url(url: str) -> str:
     if url.startswith("postgresql://"):
-        return "postgres://" + url[len("postgresql://"):]
+        return "postgres://" + url[len("postgresql://") :]
     return url
 
 
@@ -45,9 +46,7 @@ def tortoise_config(
         if statement_timeout is not None:
             # PostgreSQL ends any statement running longer: a runaway query cannot
             # hold a connection after the request that started it has timed out.
-            connection["credentials"]["server_settings"] = {
-                "statement_timeout": str(int(statement_timeout * 1000))
-            }
+            connection["credentials"]["server_settings"] = {"statement_timeout": str(int(statement_timeout * 1000))}
     else:
         connection = url
     return {
@@ -210,9 +209,7 @@ def _executor(ctx: TortoiseContext, apps: dict[str, dict[str, Any]]) -> Migratio
 
 async def pending_migrations(ctx: TortoiseContext, apps: dict[str, dict[str, Any]]) -> list[str]:
     """Names (``app.migration``) of migrations not applied yet."""
-    plan = await _executor(ctx, apps).plan(
-        [MigrationTarget(app_label=label, name="__latest__") for label in apps]
-    )
+    plan = await _executor(ctx, apps).plan([MigrationTarget(app_label=label, name="__latest__") for label in apps])
     return [f"{s.migration.app_label}.{s.migration.name}" for s in plan if not s.backward]
 
 

@@ -25,9 +25,10 @@ import hashlib
 import json
 import re
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any
 
 from graphql import GraphQLError, OperationDefinitionNode, parse, validate
 from graphql.error import GraphQLSyntaxError
@@ -60,7 +61,8 @@ def operation_names(text: str) -> list[str]:
         return []
     return [
         d.name.value if d.name else f"(anonymous {d.operation.value})"
-        for d in document.definitions if isinstance(d, OperationDefinitionNode)
+        for d in document.definitions
+        if isinstance(d, OperationDefinitionNode)
     ]
 
 
@@ -95,7 +97,7 @@ class TrustedDocuments:
         self.settings = kehu.config.documents
         # Plugins' documents, and registered ones seen before: hash -> text.
         self.known: dict[str, str] = {}
-        for plugin, texts in kehu.plugins.each("kehu_trusted_documents", kehu=kehu):
+        for _plugin, texts in kehu.plugins.each("kehu_trusted_documents", kehu=kehu):
             for text in texts or ():
                 self.known[document_hash(text)] = text
         self._remembered: OrderedDict[str, str] = OrderedDict()
@@ -138,7 +140,9 @@ class TrustedDocuments:
         """Whether ``prepare`` has anything to do for this request (cheap)."""
         return self.trusted_only or bool(extensions and ("persistedQuery" in extensions or "documentId" in extensions))
 
-    async def prepare(self, query: str | None, extensions: dict[str, Any] | None, viewer: Viewer | None) -> str | GraphQLError:
+    async def prepare(
+        self, query: str | None, extensions: dict[str, Any] | None, viewer: Viewer | None
+    ) -> str | GraphQLError:
         """The document text to run, or the error to answer with."""
         sha256 = requested_hash(extensions)
         if isinstance(sha256, GraphQLError):
@@ -148,8 +152,11 @@ class TrustedDocuments:
                 return query  # strawberry reports a missing query itself
             if await self._lookup(document_hash(query)) is not None:
                 return query
-            return _error(NOT_TRUSTED, "this server runs trusted documents only, and this operation is not one of them "
-                                       "(register it with `kehu documents add`)")
+            return _error(
+                NOT_TRUSTED,
+                "this server runs trusted documents only, and this operation is not one of them "
+                "(register it with `kehu documents add`)",
+            )
         if query is not None:
             if document_hash(query) != sha256:
                 return _error(HASH_MISMATCH, "the document's SHA-256 does not match the hash sent with it")
@@ -159,12 +166,18 @@ class TrustedDocuments:
                 return query
             if self._bypass(viewer) or await self._lookup(sha256) is not None:
                 return query
-            return _error(NOT_TRUSTED, "this server runs trusted documents only, and this operation is not one of them "
-                                       "(register it with `kehu documents add`)")
+            return _error(
+                NOT_TRUSTED,
+                "this server runs trusted documents only, and this operation is not one of them "
+                "(register it with `kehu documents add`)",
+            )
         text = await self._lookup(sha256)
         if text is None:
-            return _error(NOT_FOUND, "PersistedQueryNotFound: no document is registered with this hash"
-                          + ("" if self.trusted_only else "; send it again with its text"))
+            return _error(
+                NOT_FOUND,
+                "PersistedQueryNotFound: no document is registered with this hash"
+                + ("" if self.trusted_only else "; send it again with its text"),
+            )
         return text
 
 
@@ -190,7 +203,9 @@ def _from_manifest(path: Path) -> list[Candidate]:
     elif isinstance(data, dict):
         pairs = list(data.items())
     else:
-        raise ValidationError(f"{path}: expected an Apollo manifest or a {{sha256: document}} object", code="INVALID_MANIFEST")
+        raise ValidationError(
+            f"{path}: expected an Apollo manifest or a {{sha256: document}} object", code="INVALID_MANIFEST"
+        )
     out = []
     for key, text in pairs:
         if not isinstance(text, str):
@@ -238,8 +253,9 @@ def check_against_schema(kehu: Kehu, candidates: list[Candidate]) -> None:
         try:
             document = parse(candidate.text)
         except GraphQLSyntaxError as exc:
-            raise ValidationError(f"{candidate.source}: {exc.message} (line {exc.locations[0].line})",
-                                  code="INVALID_DOCUMENT") from None
+            raise ValidationError(
+                f"{candidate.source}: {exc.message} (line {exc.locations[0].line})", code="INVALID_DOCUMENT"
+            ) from None
         if not any(isinstance(d, OperationDefinitionNode) for d in document.definitions):
             raise ValidationError(f"{candidate.source}: holds no operation", code="INVALID_DOCUMENT")
         errors = validate(schema, document)
@@ -257,7 +273,9 @@ async def register(kehu: Kehu, candidates: list[Candidate]) -> tuple[int, int]:
             existing += 1
             continue
         await TrustedDocument.create(
-            sha256=candidate.sha256, body=candidate.text, source=candidate.source[:500],
+            sha256=candidate.sha256,
+            body=candidate.text,
+            source=candidate.source[:500],
             operations=" ".join(operation_names(candidate.text))[:500],
         )
         added += 1
@@ -266,4 +284,8 @@ async def register(kehu: Kehu, candidates: list[Candidate]) -> tuple[int, int]:
 
 def plugin_documents(kehu: Kehu) -> list[tuple[str, str]]:
     """``(plugin, text)`` of every document the enabled plugins trust."""
-    return [(plugin, text) for plugin, texts in kehu.plugins.each("kehu_trusted_documents", kehu=kehu) for text in texts or ()]
+    return [
+        (plugin, text)
+        for plugin, texts in kehu.plugins.each("kehu_trusted_documents", kehu=kehu)
+        for text in texts or ()
+    ]

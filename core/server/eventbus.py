@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, AsyncIterator
+from typing import TYPE_CHECKING
 
 from ..events import Event
 from .db import is_sqlite, normalise_url
@@ -40,7 +41,9 @@ class EventBus:
             return
         import asyncpg
 
-        self._listener = await asyncpg.connect(normalise_url(self.kehu.config.kehu.database_url).replace("postgres://", "postgresql://", 1))
+        self._listener = await asyncpg.connect(
+            normalise_url(self.kehu.config.kehu.database_url).replace("postgres://", "postgresql://", 1)
+        )
         await self._listener.add_listener(CHANNEL, self._on_notify)
 
     async def stop(self) -> None:
@@ -60,7 +63,9 @@ class EventBus:
         if self.shared and self._listener is not None:
             from tortoise.connection import connections
 
-            await connections.get("default").execute_query("SELECT pg_notify($1, $2)", [CHANNEL, event.encode().decode()])
+            await connections.get("default").execute_query(
+                "SELECT pg_notify($1, $2)", [CHANNEL, event.encode().decode()]
+            )
         else:
             self._deliver(event)
 

@@ -12,16 +12,17 @@ from __future__ import annotations
 import importlib
 import inspect
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from types import ModuleType
-from typing import TYPE_CHECKING, Any, Callable, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import pluggy
-from pydantic import BaseModel, ValidationError as PydanticError
+from pydantic import BaseModel
+from pydantic import ValidationError as PydanticError
 
 from .. import PLUGIN_API_VERSION, hookspecs
-from ..access import CORE_PERMISSIONS, Permission, PermissionTable
+from ..access import Permission, PermissionTable
 from ..config import Config, format_pydantic_error
 from ..errors import PluginError
 
@@ -62,8 +63,7 @@ class PluginRecord:
     @property
     def hooks(self) -> list[str]:
         return sorted(
-            name for name in dir(self.module)
-            if name.startswith("kehu_") and callable(getattr(self.module, name, None))
+            name for name in dir(self.module) if name.startswith("kehu_") and callable(getattr(self.module, name, None))
         )
 
 
@@ -93,7 +93,7 @@ def _version_ok(spec: str, version: int) -> bool:
     for part in filter(None, (p.strip() for p in spec.split(","))):
         for op in (">=", "<=", "==", ">", "<", "="):
             if part.startswith(op):
-                bound = part[len(op):].strip()
+                bound = part[len(op) :].strip()
                 break
         else:
             op, bound = "==", part
@@ -102,8 +102,12 @@ def _version_ok(spec: str, version: int) -> bool:
         except ValueError:
             raise PluginError(f"unreadable plugin API range '{spec}'") from None
         ok = {
-            ">=": version >= number, "<=": version <= number, ">": version > number,
-            "<": version < number, "==": version == number, "=": version == number,
+            ">=": version >= number,
+            "<=": version <= number,
+            ">": version > number,
+            "<": version < number,
+            "==": version == number,
+            "=": version == number,
         }[op]
         if not ok:
             return False
@@ -172,14 +176,11 @@ class PluginSet:
             api = info.get("api")
             if api is not None and not _version_ok(str(api), PLUGIN_API_VERSION):
                 raise PluginError(
-                    f"plugin '{name}': supports kehu plugin API {api}, this kehu provides "
-                    f"{PLUGIN_API_VERSION}"
+                    f"plugin '{name}': supports kehu plugin API {api}, this kehu provides {PLUGIN_API_VERSION}"
                 )
             for required in info.get("requires", ()):
                 if required not in enabled:
-                    raise PluginError(
-                        f"plugin '{name}' requires plugin '{required}': add it to plugins.enabled"
-                    )
+                    raise PluginError(f"plugin '{name}' requires plugin '{required}': add it to plugins.enabled")
             specs = info.get("hookspecs")
             if specs is not None:
                 self._add_plugin_hookspecs(name, specs)
@@ -223,22 +224,15 @@ class PluginSet:
         for plugin, declared in self.each("kehu_permissions"):
             for perm in declared or ():
                 if plugin != "core" and not perm.name.startswith(f"{plugin}."):
-                    raise PluginError(
-                        f"plugin '{plugin}': permission '{perm.name}' must start with '{plugin}.'"
-                    )
+                    raise PluginError(f"plugin '{plugin}': permission '{perm.name}' must start with '{plugin}.'")
                 if perm.name in permissions:
                     other = permissions[perm.name][0]
-                    raise PluginError(
-                        f"plugins '{other}' and '{plugin}' both declare permission '{perm.name}'"
-                    )
+                    raise PluginError(f"plugins '{other}' and '{plugin}' both declare permission '{perm.name}'")
                 permissions[perm.name] = (plugin, perm)
         for role, names in self.config.role_grants.items():
             for perm_name in names:
                 if perm_name not in permissions:
-                    raise PluginError(
-                        f"roles.{role}: unknown permission '{perm_name}' "
-                        "(is its plugin enabled?)"
-                    )
+                    raise PluginError(f"roles.{role}: unknown permission '{perm_name}' (is its plugin enabled?)")
         return [perm for _, perm in permissions.values()]
 
     # -- calling ---------------------------------------------------------------
@@ -280,9 +274,7 @@ class PluginSet:
             for policy in declared or ():
                 if policy.key in policies:
                     other = policies[policy.key][0]
-                    raise PluginError(
-                        f"plugins '{other}' and '{plugin}' both declare a policy for {policy.key}"
-                    )
+                    raise PluginError(f"plugins '{other}' and '{plugin}' both declare a policy for {policy.key}")
                 policies[policy.key] = (plugin, policy)
         return [policy for _, policy in policies.values()]
 

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
-from . import db
 from ..config import Config
+from . import db
 from .plugin_manager import PluginSet
 
 if TYPE_CHECKING:

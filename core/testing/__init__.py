@@ -13,13 +13,14 @@ import asyncio
 import contextlib
 import os
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
-from ..server.auth import issue_token
 from ..clock import FrozenClock
 from ..config import parse_config
 from ..models import AccountOwner, Role, TokenKind
+from ..server.auth import issue_token
 from ..server.runtime import Kehu
 
 TEST_PASSWORD = "correct-horse-battery"
@@ -129,20 +130,26 @@ class KehuHarness:
         """Run ``await fn(*args)`` on the app's event loop (where Tortoise lives)."""
         return self.client.portal.call(fn, *args)
 
-    def post(self, query: str, variables: dict[str, Any] | None = None, *, as_: str | None = None, token: str | None = None):
+    def post(
+        self, query: str, variables: dict[str, Any] | None = None, *, as_: str | None = None, token: str | None = None
+    ):
         headers = {}
         token = token or (self.tokens[as_] if as_ else None)
         if token:
             headers["Authorization"] = f"Bearer {token}"
         return self.client.post("/graphql", json={"query": query, "variables": variables or {}}, headers=headers)
 
-    def gql(self, query: str, variables: dict[str, Any] | None = None, *, as_: str | None = None, token: str | None = None) -> dict[str, Any]:
+    def gql(
+        self, query: str, variables: dict[str, Any] | None = None, *, as_: str | None = None, token: str | None = None
+    ) -> dict[str, Any]:
         """POST a GraphQL document; returns the JSON body (``data``/``errors``)."""
         response = self.post(query, variables, as_=as_, token=token)
         assert response.status_code == 200, response.text
         return response.json()
 
-    def data(self, query: str, variables: dict[str, Any] | None = None, *, as_: str | None = None, token: str | None = None) -> dict[str, Any]:
+    def data(
+        self, query: str, variables: dict[str, Any] | None = None, *, as_: str | None = None, token: str | None = None
+    ) -> dict[str, Any]:
         """Like ``gql`` but fails the test on any GraphQL error."""
         body = self.gql(query, variables, as_=as_, token=token)
         assert not body.get("errors"), body["errors"]

@@ -48,8 +48,9 @@ so a plugin's test suite needs no conftest to get:
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -165,7 +166,9 @@ def account_for(who: str | None) -> str | None:
 def _split_plugins(plugins: Any) -> tuple[tuple[str, ...], dict[str, Any]]:
     if isinstance(plugins, dict):
         names = tuple(plugins)
-        modules = {name: module for name, module in plugins.items() if module is not None and not isinstance(module, str)}
+        modules = {
+            name: module for name, module in plugins.items() if module is not None and not isinstance(module, str)
+        }
         return names, modules
     return tuple(plugins or ()), {}
 
@@ -213,12 +216,16 @@ class AppFactory:
         self.events = events
         self.opened: list[KehuHarness] = []
 
-    def __call__(self, plugins: Any = (), settings: dict[str, dict[str, Any]] | None = None, **options: Any) -> KehuHarness:
+    def __call__(
+        self, plugins: Any = (), settings: dict[str, dict[str, Any]] | None = None, **options: Any
+    ) -> KehuHarness:
         names, modules = _split_plugins(plugins)
         options.setdefault("clock", self.clock)
         extra = {**modules, **(options.pop("extra_plugins", None) or {})}
         names = tuple(dict.fromkeys((*names, *options.pop("enabled", ()))))
-        harness = _app_class()(self.database_url, enabled=names, settings=settings, extra_plugins=extra or None, **options)
+        harness = _app_class()(
+            self.database_url, enabled=names, settings=settings, extra_plugins=extra or None, **options
+        )
         self.events.attach(harness)
         harness.__enter__()
         self.opened.append(harness)
@@ -242,13 +249,15 @@ def _app_class() -> type:
     already has them (an app re-opened on the same database in one test)."""
     global _APP_CLASS
     if _APP_CLASS is None:
-        from ..server.auth import issue_token
         from ..models import AccountOwner, TokenKind
+        from ..server.auth import issue_token
         from . import ACCOUNTS, KehuHarness
 
         class PluginTestApp(KehuHarness):
             async def _seed(self) -> None:
-                existing = {o.email: o for o in await AccountOwner.filter(email__in=[f"{n}@example.com" for n in ACCOUNTS])}
+                existing = {
+                    o.email: o for o in await AccountOwner.filter(email__in=[f"{n}@example.com" for n in ACCOUNTS])
+                }
                 if not existing:
                     return await super()._seed()
                 for name in ACCOUNTS:

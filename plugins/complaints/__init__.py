@@ -38,8 +38,9 @@ def kehu_settings_model():
 def kehu_permissions():
     return [
         Permission("complaints.file", "File complaints for visible customers", ("ADMIN", "MANAGER", "AGENT")),
-        Permission("complaints.handle", "Move complaints through the workflow and add notes",
-                   ("ADMIN", "MANAGER", "AGENT")),
+        Permission(
+            "complaints.handle", "Move complaints through the workflow and add notes", ("ADMIN", "MANAGER", "AGENT")
+        ),
         Permission("complaints.assign", "Assign complaints to account owners", ("ADMIN", "MANAGER")),
     ]
 

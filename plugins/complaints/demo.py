@@ -23,7 +23,11 @@ if TYPE_CHECKING:
     from kehu import Kehu
 
 WHAT = {
-    "product": ["The blender stopped working after two weeks", "Screen has a dead pixel line", "Zip broke on first use"],
+    "product": [
+        "The blender stopped working after two weeks",
+        "Screen has a dead pixel line",
+        "Zip broke on first use",
+    ],
     "service": ["Nobody called back as promised", "Staff were rude at the counter", "Waited 40 minutes on the hotline"],
     "billing": ["Charged twice for the same order", "Discount was not applied", "Invoice shows the wrong address"],
     "delivery": ["Parcel arrived damaged", "Delivery is a week late", "Wrong item delivered"],
@@ -46,16 +50,22 @@ async def seed_complaints(kehu: Kehu, customer_ids: list[int] | None, *, seed: i
     settings = kehu.settings_for("complaints")
     if await Complaint.exists():
         return 0
-    customers = await Customer.filter(
-        **({"id__in": customer_ids} if customer_ids else {}), owner_id__isnull=False, archived_at__isnull=True
-    ).order_by("id").values_list("id", "owner_id")
+    customers = (
+        await Customer.filter(
+            **({"id__in": customer_ids} if customer_ids else {}), owner_id__isnull=False, archived_at__isnull=True
+        )
+        .order_by("id")
+        .values_list("id", "owner_id")
+    )
     if not customers:
         return 0
     rnd = random.Random(seed)
     now = kehu.clock.now().replace(microsecond=0)
     rows: list[tuple[Complaint, list[tuple[dt.datetime, S, S]]]] = []
     for index in range(90):
-        customer_id, owner_id = customers[rnd.randrange(len(customers))] if index >= 12 else customers[index * 7 % len(customers)]
+        customer_id, owner_id = (
+            customers[rnd.randrange(len(customers))] if index >= 12 else customers[index * 7 % len(customers)]
+        )
         recent = index < 24
         priority = rnd.choices(list(ComplaintPriority), weights=[2, 6, 3, 1])[0]
         if recent:
@@ -99,11 +109,20 @@ async def seed_complaints(kehu: Kehu, customer_ids: list[int] | None, *, seed: i
             fields["resolution_breached_at"] = resolution_due
         category = rnd.choice([c for c in settings.categories if c in WHAT] or settings.categories)
         complaint = Complaint(
-            customer_id=customer_id, assignee_id=owner_id, filed_by_id=owner_id,
-            channel=rnd.choice(list(ComplaintChannel)), category=category, priority=priority, status=status,
-            description=rnd.choice(WHAT.get(category, WHAT["other"])), key_points="",
-            first_response_due_at=first_due, resolution_due_at=resolution_due,
-            created_at=created, updated_at=history[-1][0] if history else created, **fields,
+            customer_id=customer_id,
+            assignee_id=owner_id,
+            filed_by_id=owner_id,
+            channel=rnd.choice(list(ComplaintChannel)),
+            category=category,
+            priority=priority,
+            status=status,
+            description=rnd.choice(WHAT.get(category, WHAT["other"])),
+            key_points="",
+            first_response_due_at=first_due,
+            resolution_due_at=resolution_due,
+            created_at=created,
+            updated_at=history[-1][0] if history else created,
+            **fields,
         )
         complaint.next_due_at = running_deadline(complaint)
         rows.append((complaint, history))
@@ -113,15 +132,28 @@ async def seed_complaints(kehu: Kehu, customer_ids: list[int] | None, *, seed: i
         entries = []
         for (complaint, history), pk in zip(rows, created_rows):
             complaint.id = pk
-            entries.append(ComplaintTimelineEntry(
-                complaint_id=pk, at=complaint.created_at, actor_id=complaint.filed_by_id, kind=TimelineKind.FILED,
-                to_status=S.RECEIVED, internal=False,
-            ))
+            entries.append(
+                ComplaintTimelineEntry(
+                    complaint_id=pk,
+                    at=complaint.created_at,
+                    actor_id=complaint.filed_by_id,
+                    kind=TimelineKind.FILED,
+                    to_status=S.RECEIVED,
+                    internal=False,
+                )
+            )
             for at, before, after in history:
-                entries.append(ComplaintTimelineEntry(
-                    complaint_id=pk, at=at, actor_id=complaint.assignee_id, kind=TimelineKind.TRANSITION,
-                    from_status=before, to_status=after, note=complaint.resolution or "" if after is S.RESOLUTION_PROPOSED else "",
-                ))
+                entries.append(
+                    ComplaintTimelineEntry(
+                        complaint_id=pk,
+                        at=at,
+                        actor_id=complaint.assignee_id,
+                        kind=TimelineKind.TRANSITION,
+                        from_status=before,
+                        to_status=after,
+                        note=complaint.resolution or "" if after is S.RESOLUTION_PROPOSED else "",
+                    )
+                )
         await ComplaintTimelineEntry.bulk_create(entries)
         record_change("Complaint", None, {"demo complaints": (0, len(rows))})
     return len(rows)

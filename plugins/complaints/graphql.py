@@ -12,7 +12,16 @@ import strawberry
 from strawberry.types import Info
 
 from kehu.access import require_viewer
-from kehu.schema import Connection, Node, Payload, batch_field, from_global_id, nested_connections, paginate, pk_from_global_id, to_global_id
+from kehu.schema import (
+    Connection,
+    Node,
+    Payload,
+    batch_field,
+    nested_connections,
+    paginate,
+    pk_from_global_id,
+    to_global_id,
+)
 
 from . import models, service
 
@@ -109,7 +118,9 @@ class Complaint(Node):
 
     @strawberry.field(description="true if a deadline was missed (recorded or running and passed).")
     def breached(self, info: Info) -> bool:
-        return bool(self.first_response_breached_at or self.resolution_breached_at) or service.is_overdue(self, _now(info))
+        return bool(self.first_response_breached_at or self.resolution_breached_at) or service.is_overdue(
+            self, _now(info)
+        )
 
     @strawberry.field(description="true if the running deadline has passed.")
     def overdue(self, info: Info) -> bool:
@@ -174,7 +185,9 @@ class ComplaintTimeRange:
     end: Optional[dt.datetime] = None
 
 
-@strawberry.input(description="Narrows a complaint list; all conditions must hold. A single value may be given for a list.")
+@strawberry.input(
+    description="Narrows a complaint list; all conditions must hold. A single value may be given for a list."
+)
 class ComplaintFilterInput:
     status: Optional[list[ComplaintStatus]] = None
     priority: Optional[list[ComplaintPriority]] = None
@@ -315,7 +328,8 @@ class ComplaintQuery:
             by_category=[ComplaintCategoryCount(category=k, count=n) for k, n in sorted(stats.by_category.items())],
             by_status=[
                 ComplaintStatusCount(status=s, count=stats.by_status[s])
-                for s in models.ComplaintStatus if s in stats.by_status
+                for s in models.ComplaintStatus
+                if s in stats.by_status
             ],
             median_first_response_hours=stats.median_first_response_hours,
             median_resolution_hours=stats.median_resolution_hours,
@@ -344,23 +358,34 @@ class ComplaintMutation:
     @strawberry.mutation(description="Move a complaint along its workflow.")
     async def transition_complaint(self, info: Info, input: TransitionComplaintInput) -> ComplaintPayload:
         complaint = await service.transition_complaint(
-            require_viewer(info.context.viewer), _pk(input.id, "Complaint", "id"), input.to, input.note,
-            input.internal, _settings(info), _now(info),
+            require_viewer(info.context.viewer),
+            _pk(input.id, "Complaint", "id"),
+            input.to,
+            input.note,
+            input.internal,
+            _settings(info),
+            _now(info),
         )
         return ComplaintPayload(complaint=complaint)
 
     @strawberry.mutation(description="Hand a complaint to another account owner.")
     async def assign_complaint(self, info: Info, input: AssignComplaintInput) -> ComplaintPayload:
         complaint = await service.assign_complaint(
-            require_viewer(info.context.viewer), _pk(input.id, "Complaint", "id"),
-            _pk(input.assignee_id, "AccountOwner", "assigneeId"), input.note, _now(info),
+            require_viewer(info.context.viewer),
+            _pk(input.id, "Complaint", "id"),
+            _pk(input.assignee_id, "AccountOwner", "assigneeId"),
+            input.note,
+            _now(info),
         )
         return ComplaintPayload(complaint=complaint)
 
     @strawberry.mutation(description="Add an internal or customer-facing note to a complaint's timeline.")
     async def add_complaint_note(self, info: Info, input: AddComplaintNoteInput) -> ComplaintNotePayload:
         complaint, entry = await service.add_complaint_note(
-            require_viewer(info.context.viewer), _pk(input.id, "Complaint", "id"), input.note, input.internal,
+            require_viewer(info.context.viewer),
+            _pk(input.id, "Complaint", "id"),
+            input.note,
+            input.internal,
             _now(info),
         )
         return ComplaintNotePayload(complaint=complaint, entry=entry)

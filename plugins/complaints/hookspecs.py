@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 from kehu.hookspecs import hookspec
 
 if TYPE_CHECKING:
-    from kehu.models import AccountOwner
     from kehu import Kehu
+    from kehu.models import AccountOwner
 
     from .models import Complaint, ComplaintStatus
 
@@ -33,8 +33,11 @@ def kehu_complaint_filed(complaint: Complaint, actor: AccountOwner | None, kehu:
 
 @hookspec
 def kehu_complaint_transitioned(
-    complaint: Complaint, from_status: ComplaintStatus, to_status: ComplaintStatus,
-    actor: AccountOwner | None, kehu: Kehu,
+    complaint: Complaint,
+    from_status: ComplaintStatus,
+    to_status: ComplaintStatus,
+    actor: AccountOwner | None,
+    kehu: Kehu,
 ) -> Awaitable[None] | None:
     """Called after a complaint moved along its workflow.
 
@@ -47,8 +50,11 @@ def kehu_complaint_transitioned(
 
 @hookspec
 def kehu_complaint_assigned(
-    complaint: Complaint, previous_assignee: AccountOwner | None, assignee: AccountOwner,
-    actor: AccountOwner | None, kehu: Kehu,
+    complaint: Complaint,
+    previous_assignee: AccountOwner | None,
+    assignee: AccountOwner,
+    actor: AccountOwner | None,
+    kehu: Kehu,
 ) -> Awaitable[None] | None:
     """Called after a complaint was handed to another account owner by hand
     (an escalation that reassigns emits ``kehu_complaint_escalated`` instead)."""

@@ -20,14 +20,14 @@ from typing import TYPE_CHECKING, Any
 
 from tortoise.expressions import Q, Subquery
 
-from kehu import validation as v
 from kehu import jobs
+from kehu import validation as v
 from kehu.access import Viewer, visible_customers
 from kehu.customers import get_visible_customer, resolve_owner_for
 from kehu.errors import Conflict, NotFound, ValidationError
+from kehu.ids import to_global_id
 from kehu.interactions import log_interaction
 from kehu.models import AccountOwner, Customer, Direction, Interaction, InteractionKind, Role
-from kehu.ids import to_global_id
 from kehu.writes import Rollback, current_scope, emit, publish, record_change, write_scope
 
 from .models import (
@@ -67,7 +67,11 @@ TRANSITIONS: dict[ComplaintStatus, tuple[ComplaintStatus, ...]] = {
 
 # Statuses in which the resolution clock runs.
 OPEN_STATUSES: tuple[ComplaintStatus, ...] = (
-    S.RECEIVED, S.ACKNOWLEDGED, S.INVESTIGATING, S.RESOLUTION_PROPOSED, S.REOPENED,
+    S.RECEIVED,
+    S.ACKNOWLEDGED,
+    S.INVESTIGATING,
+    S.RESOLUTION_PROPOSED,
+    S.REOPENED,
 )
 
 # Transitions that need a note, and what it must say.
@@ -141,7 +145,9 @@ def is_overdue(complaint: Complaint, now: dt.datetime) -> bool:
     return due is not None and due < now
 
 
-async def _record_breaches(complaint: Complaint, now: dt.datetime, actor: AccountOwner | None) -> list[ComplaintTimelineEntry]:
+async def _record_breaches(
+    complaint: Complaint, now: dt.datetime, actor: AccountOwner | None
+) -> list[ComplaintTimelineEntry]:
     """Record each deadline that passed unmet, once, at the time it happened (the
     deadline). Conditional updates make a concurrent check a no-op."""
     entries = []
@@ -164,18 +170,27 @@ async def _record_breaches(complaint: Complaint, now: dt.datetime, actor: Accoun
         if not updated:
             continue
         setattr(complaint, column, due)
-        entries.append(await _add_entry(
-            complaint, now, actor, TimelineKind.SLA_BREACHED,
-            note=f"{label} deadline {_fmt(due)} passed ({complaint.priority.value} priority)",
-        ))
+        entries.append(
+            await _add_entry(
+                complaint,
+                now,
+                actor,
+                TimelineKind.SLA_BREACHED,
+                note=f"{label} deadline {_fmt(due)} passed ({complaint.priority.value} priority)",
+            )
+        )
         record_change("Complaint", complaint.id, {column: (None, due)})
-        publish("complaint.sla_breached", customer_id=complaint.customer_id,
-                node_id=to_global_id("Complaint", complaint.id), deadline=label.replace("-", "_"))
+        publish(
+            "complaint.sla_breached",
+            customer_id=complaint.customer_id,
+            node_id=to_global_id("Complaint", complaint.id),
+            deadline=label.replace("-", "_"),
+        )
     return entries
 
 
 def _fmt(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 # --------------------------------------------------------------------------- reading
@@ -257,8 +272,15 @@ async def _add_entry(
     interaction: Interaction | None = None,
 ) -> ComplaintTimelineEntry:
     return await ComplaintTimelineEntry.create(
-        complaint_id=complaint.id, at=now, actor=actor, kind=kind, from_status=from_status,
-        to_status=to_status, note=note, internal=internal, interaction=interaction,
+        complaint_id=complaint.id,
+        at=now,
+        actor=actor,
+        kind=kind,
+        from_status=from_status,
+        to_status=to_status,
+        note=note,
+        internal=internal,
+        interaction=interaction,
     )
 
 
@@ -278,15 +300,19 @@ async def _log_contact(
     the complaint: the core function's ``record_change`` is undone here."""
     scope = current_scope()
     saved = (scope.entity_type, scope.entity_id, dict(scope.changes))
-    interaction = await log_interaction(viewer, {
-        "customer_id": complaint.customer_id,
-        "kind": kind or CONTACT_KIND[complaint.channel],
-        "direction": direction,
-        "occurred_at": now,
-        "subject": subject[:300],
-        "notes": notes,
-        "next_follow_up_at": follow_up_at,
-    }, now)
+    interaction = await log_interaction(
+        viewer,
+        {
+            "customer_id": complaint.customer_id,
+            "kind": kind or CONTACT_KIND[complaint.channel],
+            "direction": direction,
+            "occurred_at": now,
+            "subject": subject[:300],
+            "notes": notes,
+            "next_follow_up_at": follow_up_at,
+        },
+        now,
+    )
     scope.entity_type, scope.entity_id = saved[0], saved[1]
     scope.changes.clear()
     scope.changes.update(saved[2])
@@ -302,7 +328,8 @@ async def _check_assignee(owner: AccountOwner, customer_id: int, field: str) -> 
     if not await _can_see_customer(owner, customer_id):
         raise ValidationError(
             f"{owner.name} cannot see this customer, so cannot handle the complaint",
-            field=field, code="ASSIGNEE_CANNOT_SEE_CUSTOMER",
+            field=field,
+            code="ASSIGNEE_CANNOT_SEE_CUSTOMER",
         )
 
 
@@ -313,11 +340,14 @@ def _category(value: Any, settings: ComplaintsSettings) -> str:
             return known
     raise ValidationError(
         f"'{name}' is not a complaint category (categories: {', '.join(settings.categories)})",
-        field="category", code="UNKNOWN_CATEGORY",
+        field="category",
+        code="UNKNOWN_CATEGORY",
     )
 
 
-async def file_complaint(viewer: Viewer, data: dict[str, Any], settings: ComplaintsSettings, now: dt.datetime) -> Complaint:
+async def file_complaint(
+    viewer: Viewer, data: dict[str, Any], settings: ComplaintsSettings, now: dt.datetime
+) -> Complaint:
     """Record a complaint: ``customer_id``, ``channel``, ``category``, ``priority``
     (default NORMAL), ``description``, ``key_points``, ``assignee_id`` (default the
     customer's owner, else the viewer). Starts both SLA clocks and logs the
@@ -345,24 +375,52 @@ async def file_complaint(viewer: Viewer, data: dict[str, Any], settings: Complai
 
     first_due, resolution_due = sla_deadlines(priority, now, settings)
     complaint = await Complaint.create(
-        customer=customer, assignee=assignee, filed_by=viewer.owner, channel=channel, category=category,
-        priority=priority, status=S.RECEIVED, description=description, key_points=key_points,
-        first_response_due_at=first_due, resolution_due_at=resolution_due,
-        next_due_at=min(first_due, resolution_due), created_at=now, updated_at=now,
+        customer=customer,
+        assignee=assignee,
+        filed_by=viewer.owner,
+        channel=channel,
+        category=category,
+        priority=priority,
+        status=S.RECEIVED,
+        description=description,
+        key_points=key_points,
+        first_response_due_at=first_due,
+        resolution_due_at=resolution_due,
+        next_due_at=min(first_due, resolution_due),
+        created_at=now,
+        updated_at=now,
     )
     interaction = await _log_contact(
-        viewer, complaint, now, direction=Direction.INBOUND,
-        subject=f"Complaint #{complaint.id} ({category})", notes=key_points or description,
+        viewer,
+        complaint,
+        now,
+        direction=Direction.INBOUND,
+        subject=f"Complaint #{complaint.id} ({category})",
+        notes=key_points or description,
     )
-    await _add_entry(complaint, now, viewer.owner, TimelineKind.FILED, to_status=S.RECEIVED,
-                     internal=False, interaction=interaction)
-    record_change("Complaint", complaint.id, {
-        "customer_id": (None, customer.id), "status": (None, S.RECEIVED), "priority": (None, priority),
-        "category": (None, category), "channel": (None, channel), "assignee_id": (None, assignee.id),
-    })
+    await _add_entry(
+        complaint, now, viewer.owner, TimelineKind.FILED, to_status=S.RECEIVED, internal=False, interaction=interaction
+    )
+    record_change(
+        "Complaint",
+        complaint.id,
+        {
+            "customer_id": (None, customer.id),
+            "status": (None, S.RECEIVED),
+            "priority": (None, priority),
+            "category": (None, category),
+            "channel": (None, channel),
+            "assignee_id": (None, assignee.id),
+        },
+    )
     emit("kehu_complaint_filed", complaint=complaint)
-    publish("complaint.filed", customer_id=customer.id, node_id=to_global_id("Complaint", complaint.id),
-            status=S.RECEIVED.value, priority=priority.value)
+    publish(
+        "complaint.filed",
+        customer_id=customer.id,
+        node_id=to_global_id("Complaint", complaint.id),
+        status=S.RECEIVED.value,
+        priority=priority.value,
+    )
     return complaint
 
 
@@ -386,7 +444,9 @@ async def transition_complaint(
     check_transition(current, target)
     note = v.text(note, "note", max_length=MAX_NOTE, multiline=True)
     if target in NOTE_REQUIRED and not note:
-        raise ValidationError(f"moving to {target.value} needs a note: {NOTE_REQUIRED[target]}", field="note", code="REQUIRED")
+        raise ValidationError(
+            f"moving to {target.value} needs a note: {NOTE_REQUIRED[target]}", field="note", code="REQUIRED"
+        )
     if target is S.REJECTED and internal:
         raise ValidationError(
             "the rejection reason is told to the customer; it cannot be an internal note", field="internal"
@@ -398,7 +458,8 @@ async def transition_complaint(
             raise ValidationError(
                 f"the reopen window ({settings.reopen_window_days:g} days after resolution) has passed; "
                 "file a new complaint instead",
-                field="to", code="REOPEN_WINDOW_CLOSED",
+                field="to",
+                code="REOPEN_WINDOW_CLOSED",
             )
 
     # Deadlines missed before this transition are recorded as of their time.
@@ -419,8 +480,12 @@ async def transition_complaint(
         changes["rejection_reason"] = note
     elif target is S.REOPENED:
         changes.update(
-            reopened_at=now, reopen_count=complaint.reopen_count + 1, resolved_at=None, closed_at=None,
-            follow_up_due_at=None, resolution_due_at=sla_deadlines(complaint.priority, now, settings)[1],
+            reopened_at=now,
+            reopen_count=complaint.reopen_count + 1,
+            resolved_at=None,
+            closed_at=None,
+            follow_up_due_at=None,
+            resolution_due_at=sla_deadlines(complaint.priority, now, settings)[1],
         )
     before = {name: getattr(complaint, name) for name in (*changes, "next_due_at")}
     for name, value in changes.items():
@@ -434,39 +499,73 @@ async def transition_complaint(
     label = f"Complaint #{complaint.id}"
     if target is S.RESOLVED:
         interaction = await _log_contact(
-            viewer, complaint, now,
+            viewer,
+            complaint,
+            now,
             direction=Direction.OUTBOUND if customer_facing else Direction.INTERNAL,
             kind=None if customer_facing else InteractionKind.NOTE,
             subject=f"{label} resolved: follow up with the customer",
-            notes=note or complaint.resolution or "", follow_up_at=complaint.follow_up_due_at,
+            notes=note or complaint.resolution or "",
+            follow_up_at=complaint.follow_up_due_at,
         )
         complaint.follow_up_interaction_id = interaction.id
         await Complaint.filter(id=complaint.id).update(follow_up_interaction_id=interaction.id)
     elif target is S.CLOSED:
         interaction = await _log_contact(
-            viewer, complaint, now, direction=Direction.OUTBOUND, subject=f"{label}: follow-up done", notes=note,
+            viewer,
+            complaint,
+            now,
+            direction=Direction.OUTBOUND,
+            subject=f"{label}: follow-up done",
+            notes=note,
         )
     elif customer_facing and note:
         interaction = await _log_contact(
-            viewer, complaint, now, direction=Direction.OUTBOUND,
-            subject=f"{label}: {target.value.replace('_', ' ').lower()}", notes=note,
+            viewer,
+            complaint,
+            now,
+            direction=Direction.OUTBOUND,
+            subject=f"{label}: {target.value.replace('_', ' ').lower()}",
+            notes=note,
         )
     await _add_entry(
-        complaint, now, viewer.owner, TimelineKind.TRANSITION, from_status=current, to_status=target,
-        note=note or "", internal=not customer_facing, interaction=interaction,
+        complaint,
+        now,
+        viewer.owner,
+        TimelineKind.TRANSITION,
+        from_status=current,
+        to_status=target,
+        note=note or "",
+        internal=not customer_facing,
+        interaction=interaction,
     )
-    record_change("Complaint", complaint.id, {
-        name: (before[name], changes[name]) for name in changes if name != "updated_at" and before[name] != changes[name]
-    })
+    record_change(
+        "Complaint",
+        complaint.id,
+        {
+            name: (before[name], changes[name])
+            for name in changes
+            if name != "updated_at" and before[name] != changes[name]
+        },
+    )
     emit("kehu_complaint_transitioned", complaint=complaint, from_status=current, to_status=target)
-    publish("complaint.status_changed", customer_id=complaint.customer_id,
-            node_id=to_global_id("Complaint", complaint.id), status=target.value, fromStatus=current.value)
+    publish(
+        "complaint.status_changed",
+        customer_id=complaint.customer_id,
+        node_id=to_global_id("Complaint", complaint.id),
+        status=target.value,
+        fromStatus=current.value,
+    )
     if target is S.RESOLVED:
         emit("kehu_complaint_resolved", complaint=complaint)
         # Answered by the surveys plugin when it is enabled; nobody listens otherwise.
         customer = await Customer.get(id=complaint.customer_id)
-        emit("kehu_survey_requested", customer=customer, reason="complaint_resolved",
-             reference=to_global_id("Complaint", complaint.id))
+        emit(
+            "kehu_survey_requested",
+            customer=customer,
+            reason="complaint_resolved",
+            reference=to_global_id("Complaint", complaint.id),
+        )
     return complaint
 
 
@@ -488,11 +587,14 @@ async def assign_complaint(
         complaint.updated_at = now
         await complaint.save(update_fields=["assignee_id", "updated_at"])
         text = f"assigned to {assignee.name}" + (f" (was {previous.name})" if previous else "")
-        await _add_entry(complaint, now, viewer.owner, TimelineKind.ASSIGNED,
-                         note=text + (f": {note}" if note else ""))
+        await _add_entry(complaint, now, viewer.owner, TimelineKind.ASSIGNED, note=text + (f": {note}" if note else ""))
         emit("kehu_complaint_assigned", complaint=complaint, previous_assignee=previous, assignee=assignee)
-        publish("complaint.assigned", customer_id=complaint.customer_id, node_id=to_global_id("Complaint", complaint.id))
-    record_change("Complaint", complaint.id, {"assignee_id": (previous_id, assignee.id)} if previous_id != assignee.id else {})
+        publish(
+            "complaint.assigned", customer_id=complaint.customer_id, node_id=to_global_id("Complaint", complaint.id)
+        )
+    record_change(
+        "Complaint", complaint.id, {"assignee_id": (previous_id, assignee.id)} if previous_id != assignee.id else {}
+    )
     return complaint
 
 
@@ -507,10 +609,16 @@ async def add_complaint_note(
     interaction = None
     if not internal:
         interaction = await _log_contact(
-            viewer, complaint, now, direction=Direction.OUTBOUND, subject=f"Complaint #{complaint.id}: note", notes=note,
+            viewer,
+            complaint,
+            now,
+            direction=Direction.OUTBOUND,
+            subject=f"Complaint #{complaint.id}: note",
+            notes=note,
         )
-    entry = await _add_entry(complaint, now, viewer.owner, TimelineKind.NOTE, note=note, internal=internal,
-                             interaction=interaction)
+    entry = await _add_entry(
+        complaint, now, viewer.owner, TimelineKind.NOTE, note=note, internal=internal, interaction=interaction
+    )
     complaint.updated_at = now
     await complaint.save(update_fields=["updated_at"])
     record_change("Complaint", complaint.id, {"timeline_entry_id": (None, entry.id)})
@@ -522,7 +630,7 @@ async def add_complaint_note(
 
 @dataclass
 class SlaCheckResult:
-    breaches: list[tuple[int, str]] = field(default_factory=list)   # (complaint id, which deadline)
+    breaches: list[tuple[int, str]] = field(default_factory=list)  # (complaint id, which deadline)
     escalated: list[int] = field(default_factory=list)
     reassigned: list[int] = field(default_factory=list)
 
@@ -537,9 +645,11 @@ async def _escalation_target(complaint: Complaint, rule: EscalationRule) -> Acco
                 break
         if not team:
             return None
-        return await AccountOwner.filter(
-            role=Role.MANAGER, team=team, active=True, is_service=False
-        ).order_by("id").first()
+        return (
+            await AccountOwner.filter(role=Role.MANAGER, team=team, active=True, is_service=False)
+            .order_by("id")
+            .first()
+        )
     return await AccountOwner.get_or_none(email=rule.reassign_to, active=True)
 
 
@@ -554,10 +664,13 @@ async def _escalate_if_due(
         return False
     if not due - dt.timedelta(minutes=rule.before_breach_minutes) < now:
         return False
-    what = "first response" if complaint.first_responded_at is None and due == complaint.first_response_due_at else "resolution"
-    reason = (
-        f"{complaint.priority.value} priority: {what} "
-        + (f"overdue since {_fmt(due)}" if due < now else f"due at {_fmt(due)}")
+    what = (
+        "first response"
+        if complaint.first_responded_at is None and due == complaint.first_response_due_at
+        else "resolution"
+    )
+    reason = f"{complaint.priority.value} priority: {what} " + (
+        f"overdue since {_fmt(due)}" if due < now else f"due at {_fmt(due)}"
     )
     if not await Complaint.filter(id=complaint.id, escalated_at__isnull=True).update(
         escalated_at=now, escalation_reason=reason, updated_at=now
@@ -580,12 +693,21 @@ async def _escalate_if_due(
             note += f"; reassigned to {target.name}"
             result.reassigned.append(complaint.id)
     await _add_entry(complaint, now, None, TimelineKind.ESCALATED, note=note)
-    record_change("Complaint", complaint.id, {
-        "escalated_at": (None, now), "assignee_id": (previous_id, complaint.assignee_id),
-    })
+    record_change(
+        "Complaint",
+        complaint.id,
+        {
+            "escalated_at": (None, now),
+            "assignee_id": (previous_id, complaint.assignee_id),
+        },
+    )
     emit("kehu_complaint_escalated", complaint=complaint, reason=reason)
-    publish("complaint.escalated", customer_id=complaint.customer_id, node_id=to_global_id("Complaint", complaint.id),
-            priority=complaint.priority.value)
+    publish(
+        "complaint.escalated",
+        customer_id=complaint.customer_id,
+        node_id=to_global_id("Complaint", complaint.id),
+        priority=complaint.priority.value,
+    )
     result.escalated.append(complaint.id)
     return True
 
@@ -597,11 +719,16 @@ async def check_sla(kehu: Kehu, now: dt.datetime | None = None) -> SlaCheckResul
     settings: ComplaintsSettings = kehu.settings_for("complaints")
     now = now or kehu.clock.now()
     lead = max((rule.before_breach_minutes for rule in settings.escalation), default=0)
-    candidate_ids = await Complaint.filter(status__in=[s.value for s in OPEN_STATUSES]).filter(
-        Q(first_responded_at__isnull=True, first_response_breached_at__isnull=True, first_response_due_at__lt=now)
-        | Q(resolution_breached_at__isnull=True, resolution_due_at__lt=now)
-        | Q(escalated_at__isnull=True, next_due_at__lt=now + dt.timedelta(minutes=lead))
-    ).order_by("id").values_list("id", flat=True)
+    candidate_ids = (
+        await Complaint.filter(status__in=[s.value for s in OPEN_STATUSES])
+        .filter(
+            Q(first_responded_at__isnull=True, first_response_breached_at__isnull=True, first_response_due_at__lt=now)
+            | Q(resolution_breached_at__isnull=True, resolution_due_at__lt=now)
+            | Q(escalated_at__isnull=True, next_due_at__lt=now + dt.timedelta(minutes=lead))
+        )
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
     result = SlaCheckResult()
     for complaint_id in candidate_ids:
         try:
@@ -720,7 +847,11 @@ async def complaint_stats(
             reopened += c.reopen_count > 0
         rejected += status is S.REJECTED
     return ComplaintStats(
-        start=start, end=end, total=len(rows), by_category=by_category, by_status=by_status,
+        start=start,
+        end=end,
+        total=len(rows),
+        by_category=by_category,
+        by_status=by_status,
         median_first_response_hours=statistics.median(first_response) if first_response else None,
         median_resolution_hours=statistics.median(resolution) if resolution else None,
         sla_compliance_percent=_percent(met, settled),

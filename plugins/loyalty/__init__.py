@@ -38,7 +38,9 @@ def kehu_permissions():
     return [
         Permission("loyalty.award", "Award points manually", ("ADMIN", "MANAGER")),
         Permission("loyalty.adjust", "Correct a points balance (either sign, with a reason)", ("ADMIN", "MANAGER")),
-        Permission("loyalty.redeem", "Redeem rewards and cancel vouchers for visible customers", ("ADMIN", "MANAGER", "AGENT")),
+        Permission(
+            "loyalty.redeem", "Redeem rewards and cancel vouchers for visible customers", ("ADMIN", "MANAGER", "AGENT")
+        ),
         Permission("loyalty.refer", "Record referrals between visible customers", ("ADMIN", "MANAGER", "AGENT")),
         Permission("loyalty.rewards", "Create and edit the rewards catalogue", ("ADMIN",)),
         Permission("loyalty.report", "Read the loyalty programme summary", ("ADMIN", "MANAGER", "ANALYST"), read=True),
@@ -80,8 +82,9 @@ def kehu_commands(subparsers):
     parser = subparsers.add_parser("loyalty", help="loyalty programme jobs: expire points, check the ledger")
     jobs = parser.add_subparsers(dest="loyalty_command", required=True)
     expire = jobs.add_parser("expire", help="expire points past their date, then review tiers (run daily)")
-    expire.add_argument("--at", type=dt.datetime.fromisoformat, default=None,
-                        help="treat this ISO time as now (UTC if no offset)")
+    expire.add_argument(
+        "--at", type=dt.datetime.fromisoformat, default=None, help="treat this ISO time as now (UTC if no offset)"
+    )
     expire.add_argument("--no-tier-review", action="store_true", help="skip the tier review")
     expire.set_defaults(handler=_expire_command)
     check = jobs.add_parser("check", help="verify that every balance equals its ledger sum; exit 1 if not")
@@ -93,12 +96,14 @@ def kehu_commands(subparsers):
 async def _expire_command(kehu, args):
     now = args.at
     if now is not None and now.tzinfo is None:
-        now = now.replace(tzinfo=dt.timezone.utc)
+        now = now.replace(tzinfo=dt.UTC)
     report = await service.expire_points(kehu, now)
     print(f"expired {report.points} points of {report.customers} customer(s)")
     if not args.no_tier_review:
         review = await service.review_tiers(kehu, now)
-        print(f"tiers: {review.upgraded} upgraded, {review.downgraded} downgraded, {review.kept_in_grace} kept in grace period")
+        print(
+            f"tiers: {review.upgraded} upgraded, {review.downgraded} downgraded, {review.kept_in_grace} kept in grace period"
+        )
     return 0
 
 

@@ -14,8 +14,7 @@ import strawberry
 from strawberry.types import Info
 
 from kehu.access import require_viewer, visible_customers
-from kehu.schema import batch_field, relay
-from kehu.schema import Connection, Node, from_global_id, pk_from_global_id, to_global_id
+from kehu.schema import Connection, Node, batch_field, pk_from_global_id, relay, to_global_id
 from kehu.schema.types import Payload
 
 from . import models, service
@@ -62,10 +61,17 @@ class LoyaltyTier:
         # a page of 100 customers shows the same few tiers.
         shown = _TIERS.get(id(tier))
         if shown is None or shown[0] is not tier:
-            shown = _TIERS[id(tier)] = (tier, cls(
-                name=tier.name, description=tier.description, benefits=list(tier.benefits),
-                multiplier=tier.multiplier, min_points=tier.min_points, min_spend=tier.min_spend,
-            ))
+            shown = _TIERS[id(tier)] = (
+                tier,
+                cls(
+                    name=tier.name,
+                    description=tier.description,
+                    benefits=list(tier.benefits),
+                    multiplier=tier.multiplier,
+                    min_points=tier.min_points,
+                    min_spend=tier.min_spend,
+                ),
+            )
         return shown[1]
 
 
@@ -301,8 +307,13 @@ class LoyaltyQuery:
             members_per_tier=[TierCount(tier=t, members=n) for t, n in summary.members_per_tier],
             periods=[
                 LoyaltyPeriod(
-                    start=p.start, end=p.end, issued=p.issued, redeemed=p.redeemed, expired=p.expired,
-                    outstanding=p.outstanding, outstanding_value=p.outstanding_value,
+                    start=p.start,
+                    end=p.end,
+                    issued=p.issued,
+                    redeemed=p.redeemed,
+                    expired=p.expired,
+                    outstanding=p.outstanding,
+                    outstanding_value=p.outstanding_value,
                 )
                 for p in summary.periods
             ],
@@ -347,7 +358,9 @@ class AwardPointsInput:
     customer_id: strawberry.ID
     points: int
     reason: str
-    idempotency_key: str = strawberry.field(description="Retrying with the same key changes nothing and returns the first result.")
+    idempotency_key: str = strawberry.field(
+        description="Retrying with the same key changes nothing and returns the first result."
+    )
 
 
 @strawberry.input
@@ -404,8 +417,12 @@ class LoyaltyMutation:
     @strawberry.mutation(description="Add a reward to the catalogue.")
     async def create_reward(self, info: Info, input: CreateRewardInput) -> RewardPayload:
         data = {
-            "name": input.name, "points_cost": input.points_cost, "description": input.description,
-            "stock": input.stock, "min_tier": input.min_tier, "active_from": input.active_from,
+            "name": input.name,
+            "points_cost": input.points_cost,
+            "description": input.description,
+            "stock": input.stock,
+            "min_tier": input.min_tier,
+            "active_from": input.active_from,
             "active_until": input.active_until,
         }
         reward = await service.create_reward(info.context.kehu, require_viewer(info.context.viewer), data)
@@ -423,26 +440,43 @@ class LoyaltyMutation:
     async def award_points(self, info: Info, input: AwardPointsInput) -> LoyaltyEntryPayload:
         customer_id = _pk(input.customer_id, "Customer", "customerId")
         posting = await service.award_points(
-            info.context.kehu, require_viewer(info.context.viewer), customer_id, input.points, input.reason,
+            info.context.kehu,
+            require_viewer(info.context.viewer),
+            customer_id,
+            input.points,
+            input.reason,
             input.idempotency_key,
         )
-        return LoyaltyEntryPayload(entry=posting.entry, customer=await _customer(info, customer_id), replayed=not posting.created)
+        return LoyaltyEntryPayload(
+            entry=posting.entry, customer=await _customer(info, customer_id), replayed=not posting.created
+        )
 
-    @strawberry.mutation(description="Correct a balance by a positive or negative amount, with a reason (loyalty.adjust).")
+    @strawberry.mutation(
+        description="Correct a balance by a positive or negative amount, with a reason (loyalty.adjust)."
+    )
     async def adjust_points(self, info: Info, input: AdjustPointsInput) -> LoyaltyEntryPayload:
         customer_id = _pk(input.customer_id, "Customer", "customerId")
         posting = await service.adjust_points(
-            info.context.kehu, require_viewer(info.context.viewer), customer_id, input.points, input.reason,
+            info.context.kehu,
+            require_viewer(info.context.viewer),
+            customer_id,
+            input.points,
+            input.reason,
             input.idempotency_key,
         )
-        return LoyaltyEntryPayload(entry=posting.entry, customer=await _customer(info, customer_id), replayed=not posting.created)
+        return LoyaltyEntryPayload(
+            entry=posting.entry, customer=await _customer(info, customer_id), replayed=not posting.created
+        )
 
     @strawberry.mutation(description="Exchange points for a reward; returns the voucher.")
     async def redeem_reward(self, info: Info, input: RedeemRewardInput) -> VoucherPayload:
         customer_id = _pk(input.customer_id, "Customer", "customerId")
         voucher, created = await service.redeem_reward(
-            info.context.kehu, require_viewer(info.context.viewer), customer_id,
-            _pk(input.reward_id, "Reward", "rewardId"), input.idempotency_key,
+            info.context.kehu,
+            require_viewer(info.context.viewer),
+            customer_id,
+            _pk(input.reward_id, "Reward", "rewardId"),
+            input.idempotency_key,
         )
         return VoucherPayload(voucher=voucher, customer=await _customer(info, customer_id), replayed=not created)
 
@@ -456,8 +490,10 @@ class LoyaltyMutation:
     @strawberry.mutation(description="Record that one customer referred another.")
     async def record_referral(self, info: Info, input: RecordReferralInput) -> ReferralPayload:
         referral = await service.record_referral(
-            info.context.kehu, require_viewer(info.context.viewer),
-            _pk(input.referrer_id, "Customer", "referrerId"), _pk(input.referee_id, "Customer", "refereeId"),
+            info.context.kehu,
+            require_viewer(info.context.viewer),
+            _pk(input.referrer_id, "Customer", "referrerId"),
+            _pk(input.referee_id, "Customer", "refereeId"),
         )
         return ReferralPayload(referral=referral)
 

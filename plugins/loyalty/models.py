@@ -14,14 +14,14 @@ from tortoise.models import Model
 
 
 class EntryKind(str, Enum):
-    EARN = "EARN"                      # accrued on a purchase
-    BONUS = "BONUS"                    # bonus rule (first purchase)
-    AWARD = "AWARD"                    # manual award by staff
-    ADJUST = "ADJUST"                  # manual correction, either sign, with a reason
+    EARN = "EARN"  # accrued on a purchase
+    BONUS = "BONUS"  # bonus rule (first purchase)
+    AWARD = "AWARD"  # manual award by staff
+    ADJUST = "ADJUST"  # manual correction, either sign, with a reason
     REFERRAL_BONUS = "REFERRAL_BONUS"  # the referrer's reward for a referee's first purchase
-    REDEEM = "REDEEM"                  # points spent on a reward
-    REVERSAL = "REVERSAL"              # refund of a cancelled redemption
-    EXPIRE = "EXPIRE"                  # points past their expiry date
+    REDEEM = "REDEEM"  # points spent on a reward
+    REVERSAL = "REVERSAL"  # refund of a cancelled redemption
+    EXPIRE = "EXPIRE"  # points past their expiry date
 
 
 # Entries that count towards lifetime points (and so towards tiers).
@@ -43,9 +43,7 @@ class LoyaltyAccount(Model):
     """One per member customer: cached balance and lifetime points, current tier."""
 
     id = fields.IntField(primary_key=True)
-    customer = fields.OneToOneField(
-        "core.Customer", related_name="loyalty_account", on_delete=fields.RESTRICT
-    )
+    customer = fields.OneToOneField("core.Customer", related_name="loyalty_account", on_delete=fields.RESTRICT)
     balance = fields.BigIntField(default=0)
     lifetime_points = fields.BigIntField(default=0)
     tier = fields.CharField(max_length=40)
@@ -73,9 +71,7 @@ class LedgerEntry(Model):
     created_at = fields.DatetimeField()
     expires_at = fields.DatetimeField(null=True)
     actor = fields.ForeignKeyField("core.AccountOwner", related_name=False, null=True, on_delete=fields.RESTRICT)
-    interaction = fields.ForeignKeyField(
-        "core.Interaction", related_name=False, null=True, on_delete=fields.RESTRICT
-    )
+    interaction = fields.ForeignKeyField("core.Interaction", related_name=False, null=True, on_delete=fields.RESTRICT)
     redemption = fields.ForeignKeyField(
         "loyalty.Redemption", related_name="entries", null=True, on_delete=fields.RESTRICT
     )

@@ -24,7 +24,6 @@ The invariants, and how they hold under concurrency on SQLite and PostgreSQL:
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
 import secrets
@@ -149,7 +148,8 @@ class Posting:
 def _replay(entry: LedgerEntry, kind: EntryKind, points: int | None) -> Posting:
     if entry.kind != kind or (points is not None and entry.points != points):
         raise Conflict(
-            "this idempotency key was already used for a different request", field="idempotencyKey",
+            "this idempotency key was already used for a different request",
+            field="idempotencyKey",
             code="IDEMPOTENCY_KEY_REUSED",
         )
     return Posting(entry, created=False)
@@ -188,8 +188,15 @@ async def post_entry(
     try:
         async with in_transaction():  # a savepoint: a duplicate key undoes only this insert
             entry = await LedgerEntry.create(
-                customer_id=customer_id, kind=kind, points=points, balance_after=0, reason=reason,
-                idempotency_key=key, created_at=now, expires_at=expires_at, actor_id=actor_id,
+                customer_id=customer_id,
+                kind=kind,
+                points=points,
+                balance_after=0,
+                reason=reason,
+                idempotency_key=key,
+                created_at=now,
+                expires_at=expires_at,
+                actor_id=actor_id,
                 interaction_id=interaction_id,
             )
     except IntegrityError:
@@ -209,7 +216,8 @@ async def post_entry(
         balance = await LoyaltyAccount.filter(customer_id=customer_id).values_list("balance", flat=True)
         raise ValidationError(
             f"not enough points: {-points} needed, {balance[0] if balance else 0} available",
-            field="points" if kind is EntryKind.ADJUST else "customerId", code="INSUFFICIENT_POINTS",
+            field="points" if kind is EntryKind.ADJUST else "customerId",
+            code="INSUFFICIENT_POINTS",
         )
     # The row is locked by our update until commit, so this is our own result.
     entry.balance_after = (await LoyaltyAccount.filter(customer_id=customer_id).values_list("balance", flat=True))[0]
@@ -225,17 +233,21 @@ async def qualifying_value(settings: LoyaltySettings, customer_id: int, now: dt.
     the rolling window) or purchase spend in the window."""
     if settings.tier_basis == "spend":
         since = now - dt.timedelta(days=settings.tier_window_days)
-        rows = await Interaction.filter(
-            customer_id=customer_id, kind=InteractionKind.PURCHASE, occurred_at__gte=since
-        ).annotate(total=Sum("amount")).values_list("total", flat=True)
+        rows = (
+            await Interaction.filter(customer_id=customer_id, kind=InteractionKind.PURCHASE, occurred_at__gte=since)
+            .annotate(total=Sum("amount"))
+            .values_list("total", flat=True)
+        )
         return Decimal(rows[0] or 0) if rows else Decimal(0)
     if settings.tier_window_days == 0:
         rows = await LoyaltyAccount.filter(customer_id=customer_id).values_list("lifetime_points", flat=True)
         return Decimal(rows[0] if rows else 0)
     since = now - dt.timedelta(days=settings.tier_window_days)
-    rows = await LedgerEntry.filter(
-        customer_id=customer_id, kind__in=list(EARNING_KINDS), created_at__gte=since
-    ).annotate(total=Sum("points")).values_list("total", flat=True)
+    rows = (
+        await LedgerEntry.filter(customer_id=customer_id, kind__in=list(EARNING_KINDS), created_at__gte=since)
+        .annotate(total=Sum("points"))
+        .values_list("total", flat=True)
+    )
     return Decimal(rows[0] or 0) if rows else Decimal(0)
 
 
@@ -366,12 +378,21 @@ async def accrue_purchase(kehu: Kehu, interaction: Interaction, actor: AccountOw
         tier = settings.tier(account.tier)
         birthday = settings.birthday_multiplier > 1 and _birthday_month(customer, settings, now)
         points = purchase_points(settings, interaction.amount, tier, birthday)
-        reason = f"purchase of {interaction.amount} at {tier.name} ×{tier.multiplier}" + (" (birthday month)" if birthday else "")
+        reason = f"purchase of {interaction.amount} at {tier.name} ×{tier.multiplier}" + (
+            " (birthday month)" if birthday else ""
+        )
         posting = None
         if points > 0:
             posting = await post_entry(
-                settings, customer_id, EntryKind.EARN, points, key=f"purchase:{interaction.id}", now=now,
-                reason=reason, actor_id=actor.id if actor else None, interaction_id=interaction.id,
+                settings,
+                customer_id,
+                EntryKind.EARN,
+                points,
+                key=f"purchase:{interaction.id}",
+                now=now,
+                reason=reason,
+                actor_id=actor.id if actor else None,
+                interaction_id=interaction.id,
             )
             if posting.created:
                 record_change("LoyaltyLedgerEntry", posting.entry.id, {"points": (None, points)})
@@ -389,8 +410,13 @@ async def _first_purchase_rewards(
 ) -> None:
     if settings.first_purchase_bonus:
         await post_entry(
-            settings, customer_id, EntryKind.BONUS, settings.first_purchase_bonus,
-            key=f"first-purchase:{customer_id}", now=now, reason="first purchase bonus",
+            settings,
+            customer_id,
+            EntryKind.BONUS,
+            settings.first_purchase_bonus,
+            key=f"first-purchase:{customer_id}",
+            now=now,
+            reason="first purchase bonus",
             interaction_id=interaction.id,
         )
     referral = await Referral.get_or_none(referee_id=customer_id, rewarded_at=None)
@@ -401,8 +427,13 @@ async def _first_purchase_rewards(
         return
     if settings.referral_bonus:
         await post_entry(
-            settings, referral.referrer_id, EntryKind.REFERRAL_BONUS, settings.referral_bonus,
-            key=f"referral:{referral.id}", now=now, reason=f"referral: customer {customer_id}'s first purchase",
+            settings,
+            referral.referrer_id,
+            EntryKind.REFERRAL_BONUS,
+            settings.referral_bonus,
+            key=f"referral:{referral.id}",
+            now=now,
+            reason=f"referral: customer {customer_id}'s first purchase",
             interaction_id=interaction.id,
         )
         await upgrade_if_qualified(settings, referral.referrer_id, now)
@@ -425,7 +456,7 @@ async def accrue_missing(kehu: Kehu, since: dt.datetime | None = None) -> int:
     # and other writers still get a turn between chunks.
     for start in range(0, len(pending), ACCRUE_CHUNK):
         async with in_transaction():
-            for interaction in pending[start:start + ACCRUE_CHUNK]:
+            for interaction in pending[start : start + ACCRUE_CHUNK]:
                 if (posting := await accrue_purchase(kehu, interaction)) is not None and posting.created:
                     count += 1
     return count
@@ -443,7 +474,14 @@ async def award_points(
     await _member_customer(viewer, customer_id)
     now = kehu.clock.now()
     posting = await post_entry(
-        settings, customer_id, EntryKind.AWARD, points, key=key, now=now, reason=reason, actor_id=viewer.id,
+        settings,
+        customer_id,
+        EntryKind.AWARD,
+        points,
+        key=key,
+        now=now,
+        reason=reason,
+        actor_id=viewer.id,
         replay_points=points,
     )
     if posting.created:
@@ -465,7 +503,14 @@ async def adjust_points(
     await _member_customer(viewer, customer_id)
     now = kehu.clock.now()
     posting = await post_entry(
-        settings, customer_id, EntryKind.ADJUST, points, key=key, now=now, reason=reason, actor_id=viewer.id,
+        settings,
+        customer_id,
+        EntryKind.ADJUST,
+        points,
+        key=key,
+        now=now,
+        reason=reason,
+        actor_id=viewer.id,
         replay_points=points,
     )
     if posting.created:
@@ -575,11 +620,18 @@ async def redeem_reward(
     if reward.min_tier and settings.rank(account.tier) < settings.rank(reward.min_tier):
         raise ValidationError(
             f"this reward needs tier {reward.min_tier}; the customer is {account.tier}",
-            field="rewardId", code="TIER_TOO_LOW",
+            field="rewardId",
+            code="TIER_TOO_LOW",
         )
     posting = await post_entry(
-        settings, customer_id, EntryKind.REDEEM, -reward.points_cost, key=key, now=now,
-        reason=f"redeemed: {reward.name}", actor_id=viewer.id,
+        settings,
+        customer_id,
+        EntryKind.REDEEM,
+        -reward.points_cost,
+        key=key,
+        now=now,
+        reason=f"redeemed: {reward.name}",
+        actor_id=viewer.id,
     )
     if not posting.created:
         return await _replayed_voucher(posting.entry, reward_id), False
@@ -594,8 +646,12 @@ async def redeem_reward(
         try:
             async with in_transaction():
                 voucher = await Redemption.create(
-                    customer_id=customer_id, reward_id=reward.id, code=_voucher_code(settings),
-                    points=reward.points_cost, status=VoucherStatus.ISSUED, issued_at=now,
+                    customer_id=customer_id,
+                    reward_id=reward.id,
+                    code=_voucher_code(settings),
+                    points=reward.points_cost,
+                    status=VoucherStatus.ISSUED,
+                    issued_at=now,
                     cancellable_until=now + dt.timedelta(hours=settings.cancellation_window_hours),
                 )
             break
@@ -605,7 +661,8 @@ async def redeem_reward(
         raise RuntimeError("could not generate a unique voucher code")
     await LedgerEntry.filter(id=posting.entry.id).update(redemption_id=voucher.id)
     record_change(
-        "LoyaltyVoucher", voucher.id,
+        "LoyaltyVoucher",
+        voucher.id,
         {"reward_id": (None, reward.id), "points": (None, reward.points_cost), "customer_id": (None, customer_id)},
     )
     return voucher, True
@@ -614,13 +671,15 @@ async def redeem_reward(
 async def _replayed_voucher(entry: LedgerEntry, reward_id: int) -> Redemption:
     if entry.kind != EntryKind.REDEEM or entry.redemption_id is None:
         raise Conflict(
-            "this idempotency key was already used for a different request", field="idempotencyKey",
+            "this idempotency key was already used for a different request",
+            field="idempotencyKey",
             code="IDEMPOTENCY_KEY_REUSED",
         )
     voucher = await Redemption.get(id=entry.redemption_id)
     if voucher.reward_id != reward_id:
         raise Conflict(
-            "this idempotency key was already used to redeem another reward", field="idempotencyKey",
+            "this idempotency key was already used to redeem another reward",
+            field="idempotencyKey",
             code="IDEMPOTENCY_KEY_REUSED",
         )
     return voucher
@@ -644,13 +703,22 @@ async def cancel_redemption(kehu: Kehu, viewer: Viewer, voucher_id: int) -> Rede
             "the cancellation window of this voucher has closed", field="voucherId", code="CANCELLATION_WINDOW_CLOSED"
         )
     # Conditional: of two racing cancellations exactly one refunds.
-    if await Redemption.filter(id=voucher.id, status=VoucherStatus.ISSUED).update(
-        status=VoucherStatus.CANCELLED, cancelled_at=now
-    ) != 1:
+    if (
+        await Redemption.filter(id=voucher.id, status=VoucherStatus.ISSUED).update(
+            status=VoucherStatus.CANCELLED, cancelled_at=now
+        )
+        != 1
+    ):
         raise ValidationError("this voucher is already cancelled", field="voucherId", code="ALREADY_CANCELLED")
     posting = await post_entry(
-        settings, voucher.customer_id, EntryKind.REVERSAL, voucher.points, key=f"cancel:{voucher.id}", now=now,
-        reason=f"voucher {voucher.code} cancelled", actor_id=viewer.id,
+        settings,
+        voucher.customer_id,
+        EntryKind.REVERSAL,
+        voucher.points,
+        key=f"cancel:{voucher.id}",
+        now=now,
+        reason=f"voucher {voucher.code} cancelled",
+        actor_id=viewer.id,
     )
     await LedgerEntry.filter(id=posting.entry.id).update(redemption_id=voucher.id)
     await Reward.filter(id=voucher.reward_id, stock__isnull=False).update(stock=F("stock") + 1)
@@ -685,7 +753,8 @@ async def record_referral(kehu: Kehu, viewer: Viewer, referrer_id: int, referee_
         current = parent[0]
         if current == referee_id:
             raise ValidationError(
-                "the referee already referred the referrer (directly or through others)", field="refereeId",
+                "the referee already referred the referrer (directly or through others)",
+                field="refereeId",
                 code="REFERRAL_CYCLE",
             )
         if current in seen:  # defensive: the data already has a cycle
@@ -693,7 +762,8 @@ async def record_referral(kehu: Kehu, viewer: Viewer, referrer_id: int, referee_
         seen.add(current)
     if await Interaction.exists(customer_id=referee_id, kind=InteractionKind.PURCHASE):
         raise ValidationError(
-            "the referee has already made purchases; referrals are for new customers", field="refereeId",
+            "the referee has already made purchases; referrals are for new customers",
+            field="refereeId",
             code="ALREADY_PURCHASED",
         )
     now = kehu.clock.now()
@@ -701,8 +771,12 @@ async def record_referral(kehu: Kehu, viewer: Viewer, referrer_id: int, referee_
         async with in_transaction():
             referral = await Referral.create(referrer_id=referrer_id, referee_id=referee_id, created_at=now)
     except IntegrityError:
-        raise ValidationError("this customer already has a referrer", field="refereeId", code="ALREADY_REFERRED") from None
-    record_change("LoyaltyReferral", referral.id, {"referrer_id": (None, referrer_id), "referee_id": (None, referee_id)})
+        raise ValidationError(
+            "this customer already has a referrer", field="refereeId", code="ALREADY_REFERRED"
+        ) from None
+    record_change(
+        "LoyaltyReferral", referral.id, {"referrer_id": (None, referrer_id), "referee_id": (None, referee_id)}
+    )
     return referral
 
 
@@ -730,19 +804,25 @@ async def points_due_to_expire(customer_id: int, now: dt.datetime) -> tuple[int,
     credits are the oldest ones: what is left of them is their sum minus every
     debit so far (redemptions, negative adjustments, earlier expiries), if positive.
     Computed from the ledger alone — no mutable "remaining" column."""
-    credits = await LedgerEntry.filter(customer_id=customer_id, points__gt=0, expires_at__lte=now).annotate(
-        total=Sum("points")
-    ).values_list("total", flat=True)
+    credits = (
+        await LedgerEntry.filter(customer_id=customer_id, points__gt=0, expires_at__lte=now)
+        .annotate(total=Sum("points"))
+        .values_list("total", flat=True)
+    )
     expired_credits = int(credits[0] or 0) if credits else 0
     if expired_credits == 0:
         return 0, None
-    debits = await LedgerEntry.filter(customer_id=customer_id, points__lt=0).annotate(
-        total=Sum("points")
-    ).values_list("total", flat=True)
+    debits = (
+        await LedgerEntry.filter(customer_id=customer_id, points__lt=0)
+        .annotate(total=Sum("points"))
+        .values_list("total", flat=True)
+    )
     due = expired_credits + int(debits[0] or 0 if debits else 0)
-    newest = await LedgerEntry.filter(customer_id=customer_id, points__gt=0, expires_at__lte=now).order_by(
-        "-expires_at", "-id"
-    ).values_list("id", flat=True)
+    newest = (
+        await LedgerEntry.filter(customer_id=customer_id, points__gt=0, expires_at__lte=now)
+        .order_by("-expires_at", "-id")
+        .values_list("id", flat=True)
+    )
     return max(0, due), newest[0]
 
 
@@ -754,9 +834,12 @@ async def expire_points(kehu: Kehu, now: dt.datetime | None = None) -> ExpiryRep
     settings = settings_of(kehu)
     now = now or kehu.clock.now()
     report = ExpiryReport()
-    candidates = await LedgerEntry.filter(points__gt=0, expires_at__lte=now).distinct().order_by(
-        "customer_id"
-    ).values_list("customer_id", flat=True)
+    candidates = (
+        await LedgerEntry.filter(points__gt=0, expires_at__lte=now)
+        .distinct()
+        .order_by("customer_id")
+        .values_list("customer_id", flat=True)
+    )
     for customer_id in candidates:
         async with write_scope(kehu, None, "loyalty.expirePoints", actor_label="loyalty expiry"):
             # Lock the account first so no redemption slips between the sums and the debit.
@@ -765,7 +848,12 @@ async def expire_points(kehu: Kehu, now: dt.datetime | None = None) -> ExpiryRep
             if due <= 0:
                 continue
             posting = await post_entry(
-                settings, customer_id, EntryKind.EXPIRE, -due, key=f"expire:{newest}", now=now,
+                settings,
+                customer_id,
+                EntryKind.EXPIRE,
+                -due,
+                key=f"expire:{newest}",
+                now=now,
                 reason=f"{due} points expired",
             )
             if posting.created:
@@ -797,13 +885,17 @@ async def check_ledger() -> list[Discrepancy]:
     problems: list[Discrepancy] = []
     sums = {
         r["customer_id"]: int(r["total"] or 0)
-        for r in await LedgerEntry.all().group_by("customer_id").annotate(total=Sum("points")).values("customer_id", "total")
+        for r in await LedgerEntry.all()
+        .group_by("customer_id")
+        .annotate(total=Sum("points"))
+        .values("customer_id", "total")
     }
     earned = {
         r["customer_id"]: int(r["total"] or 0)
-        for r in await LedgerEntry.filter(kind__in=list(EARNING_KINDS)).group_by("customer_id").annotate(
-            total=Sum("points")
-        ).values("customer_id", "total")
+        for r in await LedgerEntry.filter(kind__in=list(EARNING_KINDS))
+        .group_by("customer_id")
+        .annotate(total=Sum("points"))
+        .values("customer_id", "total")
     }
     seen = set()
     for account in await LoyaltyAccount.all().order_by("customer_id"):
@@ -845,7 +937,7 @@ class Summary:
 
 def period_starts(start: dt.datetime, end: dt.datetime, period: str) -> list[dt.datetime]:
     """Boundaries of DAY / WEEK (Monday) / MONTH periods covering [start, end), UTC."""
-    start = start.astimezone(dt.timezone.utc)
+    start = start.astimezone(dt.UTC)
     first = start.replace(hour=0, minute=0, second=0, microsecond=0)
     if period == "WEEK":
         first -= dt.timedelta(days=first.weekday())
@@ -862,7 +954,9 @@ def period_starts(start: dt.datetime, end: dt.datetime, period: str) -> list[dt.
             nxt = (cur.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
         bounds.append(nxt)
         if len(bounds) > MAX_SUMMARY_PERIODS + 1:
-            raise ValidationError(f"at most {MAX_SUMMARY_PERIODS} periods per summary", field="to", code="TOO_MANY_PERIODS")
+            raise ValidationError(
+                f"at most {MAX_SUMMARY_PERIODS} periods per summary", field="to", code="TOO_MANY_PERIODS"
+            )
     return bounds
 
 
@@ -881,19 +975,30 @@ async def loyalty_summary(
     entries = LedgerEntry.filter(customer_id__in=visible)
     counts = {
         r["tier"]: r["n"]
-        for r in await LoyaltyAccount.filter(customer_id__in=visible).group_by("tier").annotate(n=Count("id")).values("tier", "n")
+        for r in await LoyaltyAccount.filter(customer_id__in=visible)
+        .group_by("tier")
+        .annotate(n=Count("id"))
+        .values("tier", "n")
     }
     tiers = [(t.name, counts.pop(t.name, 0)) for t in settings.tiers]
     tiers += sorted(counts.items())  # members of tiers no longer configured
     bounds = period_starts(start, end, period)
-    before = await entries.filter(created_at__lt=bounds[0]).annotate(total=Sum("points")).values_list("total", flat=True)
+    before = (
+        await entries.filter(created_at__lt=bounds[0]).annotate(total=Sum("points")).values_list("total", flat=True)
+    )
     running = int(before[0] or 0) if before else 0
     periods = []
     for lo, hi in zip(bounds, bounds[1:]):
-        rows = await entries.filter(created_at__gte=lo, created_at__lt=hi).group_by("kind").annotate(
-            total=Sum("points")
-        ).values("kind", "total")
-        by_kind = {EntryKind(r["kind"]) if not isinstance(r["kind"], EntryKind) else r["kind"]: int(r["total"] or 0) for r in rows}
+        rows = (
+            await entries.filter(created_at__gte=lo, created_at__lt=hi)
+            .group_by("kind")
+            .annotate(total=Sum("points"))
+            .values("kind", "total")
+        )
+        by_kind = {
+            EntryKind(r["kind"]) if not isinstance(r["kind"], EntryKind) else r["kind"]: int(r["total"] or 0)
+            for r in rows
+        }
         totals = PeriodTotals(start=lo, end=hi)
         totals.issued = sum(by_kind.get(k, 0) for k in EARNING_KINDS)
         totals.redeemed = -(by_kind.get(EntryKind.REDEEM, 0) + by_kind.get(EntryKind.REVERSAL, 0))

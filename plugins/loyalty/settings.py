@@ -97,9 +97,9 @@ class LoyaltySettings(BaseModel):
             raise ValueError("tiers: tier names must be unique")
         if self.tier_basis == "spend":
             if any(t.min_spend is None for t in self.tiers):
-                raise ValueError("tiers: every tier needs min_spend when tier_basis = \"spend\"")
+                raise ValueError('tiers: every tier needs min_spend when tier_basis = "spend"')
             if self.tier_window_days == 0:
-                raise ValueError("tier_window_days: must be > 0 when tier_basis = \"spend\"")
+                raise ValueError('tier_window_days: must be > 0 when tier_basis = "spend"')
         thresholds = [self.threshold(t) for t in self.tiers]
         if thresholds != sorted(thresholds) or len(set(thresholds)) != len(thresholds):
             raise ValueError("tiers: list tiers from lowest to highest, with increasing thresholds")

@@ -54,9 +54,17 @@ def kehu_field_policies():
 
     # Only the keys listed in personal_attributes are masked; the rest stay as they are.
     return [
-        FieldPolicy("Customer", "attributes", kind="attributes", roles={
-            "ADMIN": Strategy.CLEAR, "MANAGER": Strategy.CLEAR, "AGENT": Strategy.CLEAR, "ANALYST": Strategy.REDACT,
-        }),
+        FieldPolicy(
+            "Customer",
+            "attributes",
+            kind="attributes",
+            roles={
+                "ADMIN": Strategy.CLEAR,
+                "MANAGER": Strategy.CLEAR,
+                "AGENT": Strategy.CLEAR,
+                "ANALYST": Strategy.REDACT,
+            },
+        ),
     ]
 
 

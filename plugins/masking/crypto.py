@@ -59,7 +59,9 @@ def _parse_key(text: str, variable: str) -> bytes:
         except (binascii.Error, ValueError):
             raw = None
     if raw is None or len(raw) != 32:
-        raise KeyError_(f"{variable} must be 32 random bytes, URL-safe base64 or hex (python -m kehu.plugins.masking.crypto prints one)")
+        raise KeyError_(
+            f"{variable} must be 32 random bytes, URL-safe base64 or hex (python -m kehu.plugins.masking.crypto prints one)"
+        )
     return raw
 
 
@@ -107,7 +109,8 @@ class Keyring:
         current = Key(_parse_key(text, KEY_ENV))
         previous = [
             Key(_parse_key(part, PREVIOUS_KEYS_ENV))
-            for part in env.get(PREVIOUS_KEYS_ENV, "").split(",") if part.strip()
+            for part in env.get(PREVIOUS_KEYS_ENV, "").split(",")
+            if part.strip()
         ]
         return cls(current, previous, _parse_key(pseudonym, PSEUDONYM_KEY_ENV) if pseudonym else None)
 
@@ -123,7 +126,7 @@ class Keyring:
         return f"{PREFIX}{self.current.id}:{token}"
 
     def open(self, sealed: str, context: str) -> str:
-        key_id, _, token = sealed[len(PREFIX):].partition(":")
+        key_id, _, token = sealed[len(PREFIX) :].partition(":")
         aead = self._aead.get(key_id)
         if aead is None:
             raise UnknownKey(key_id)
@@ -140,14 +143,15 @@ class Keyring:
 
     def blind_indexes(self, value: str, context: str) -> list[str]:
         """The digests of ``value`` under every known key: the current one first."""
-        message = f"{context}\x00{value}".encode("utf-8")
+        message = f"{context}\x00{value}".encode()
         return [hmac.new(k, message, hashlib.sha256).hexdigest() for k in self._index_keys]
-
 
 
 class UnknownKey(Exception):
     def __init__(self, key_id: str):
-        super().__init__(f"a value is encrypted with key {key_id}, which is neither {KEY_ENV} nor in {PREVIOUS_KEYS_ENV}")
+        super().__init__(
+            f"a value is encrypted with key {key_id}, which is neither {KEY_ENV} nor in {PREVIOUS_KEYS_ENV}"
+        )
         self.key_id = key_id
 
 

@@ -84,13 +84,17 @@ class Disclosure(Node):
 @strawberry.input
 class RevealFieldInput:
     customer_id: strawberry.ID
-    field: str = strawberry.field(description="A personal field of Customer: phone, email, name, address, attributes.<key>.")
+    field: str = strawberry.field(
+        description="A personal field of Customer: phone, email, name, address, attributes.<key>."
+    )
     reason: Optional[str] = strawberry.field(default=None, description="Why you need the clear value (required).")
 
 
 @strawberry.type
 class RevealFieldPayload(Payload):
-    value: Optional[str] = strawberry.field(default=None, description="The clear value (JSON text for non-text attributes).")
+    value: Optional[str] = strawberry.field(
+        default=None, description="The clear value (JSON text for non-text attributes)."
+    )
     disclosure: Optional[Disclosure] = None
 
 
@@ -122,8 +126,10 @@ class MaskingQuery:
 
 @strawberry.type
 class MaskingMutation:
-    @strawberry.mutation(description="Show one personal field of a customer in clear, with a reason; "
-                         "rate-limited and recorded in the disclosure log.")
+    @strawberry.mutation(
+        description="Show one personal field of a customer in clear, with a reason; "
+        "rate-limited and recorded in the disclosure log."
+    )
     async def reveal_field(self, info: Info, input: RevealFieldInput) -> RevealFieldPayload:
         ctx = info.context
         customer_id = from_global_id(input.customer_id, "Customer", field="customerId")[1]

@@ -11,8 +11,9 @@ import datetime as dt
 import json
 import logging
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any
 
 from strawberry.utils.str_converters import to_camel_case, to_snake_case
 from tortoise.expressions import Q, Subquery
@@ -20,11 +21,11 @@ from tortoise.transactions import in_transaction
 
 from kehu.access import Viewer
 from kehu.errors import ConfigError, PermissionDenied, ValidationError
-from kehu.models import Customer, Role
+from kehu.models import Customer
 from kehu.policies import FieldGuard, FieldPolicy, Strategy
 
 from . import storage
-from .crypto import Keyring, KeyError_, UnknownKey, is_sealed, pseudonym, pseudonym_key_from_environment
+from .crypto import KeyError_, Keyring, UnknownKey, is_sealed, pseudonym, pseudonym_key_from_environment
 from .settings import MaskingSettings
 
 if TYPE_CHECKING:
@@ -128,7 +129,7 @@ class Masking(FieldGuard):
         except KeyError_ as exc:
             raise ConfigError(str(exc)) from None
         self.by_type: dict[str, list[tuple[str, CompiledPolicy]]] = {}
-        for key, compiled in self.policies.items():
+        for _key, compiled in self.policies.items():
             attr = to_snake_case(compiled.policy.field_name)
             self.by_type.setdefault(compiled.policy.type_name, []).append((attr, compiled))
         self.trusted = ALWAYS_TRUSTED | set(settings.trusted_plugins)
@@ -259,9 +260,7 @@ class Masking(FieldGuard):
         if not self.settings.encrypted_fields:
             return
         assert self.keyring is not None
-        self.sealer = storage.Sealer(
-            self.keyring, self.settings.encrypted_columns, self.settings.encrypted_attributes
-        )
+        self.sealer = storage.Sealer(self.keyring, self.settings.encrypted_columns, self.settings.encrypted_attributes)
         storage.install(self.kehu.ctx, self.sealer)
 
     def stop_encryption(self) -> None:
@@ -289,7 +288,7 @@ def revealable_key(masking: Masking, field: str) -> tuple[str, str | None]:
     (``phone``) or a personal attribute (``attributes.id_number``)."""
     name = field.strip()
     if name.startswith("Customer."):
-        name = name[len("Customer."):]
+        name = name[len("Customer.") :]
     if name.startswith("attributes."):
         attribute = name.split(".", 1)[1]
         if attribute in masking.settings.personal_attributes and "Customer.attributes" in masking.policies:
@@ -298,7 +297,9 @@ def revealable_key(masking: Masking, field: str) -> tuple[str, str | None]:
         return f"Customer.{name}", None
     known = [c for c in REVEALABLE_COLUMNS if f"Customer.{c}" in masking.policies]
     known += [f"attributes.{a}" for a in masking.settings.personal_attributes]
-    raise ValidationError(f"not a personal field of Customer (one of: {', '.join(known)})", field="field", code="UNKNOWN_FIELD")
+    raise ValidationError(
+        f"not a personal field of Customer (one of: {', '.join(known)})", field="field", code="UNKNOWN_FIELD"
+    )
 
 
 async def reveal_field(
@@ -329,7 +330,8 @@ async def reveal_field(
     if recent >= settings.reveal_limit:
         raise ValidationError(
             f"at most {settings.reveal_limit} reveals per {settings.reveal_window_minutes} minutes",
-            field="field", code="RATE_LIMITED",
+            field="field",
+            code="RATE_LIMITED",
         )
     if attribute is None:
         value = getattr(customer, key.split(".", 1)[1])
@@ -337,8 +339,13 @@ async def reveal_field(
         value = (customer.attributes or {}).get(attribute)
     label = key if attribute is None else f"{key}.{attribute}"
     disclosure = await Disclosure.create(
-        at=now, actor_id=viewer.id, actor_label=viewer.label, customer_id=customer.id,
-        field=label, reason=reason, request_id=request_id,
+        at=now,
+        actor_id=viewer.id,
+        actor_label=viewer.label,
+        customer_id=customer.id,
+        field=label,
+        reason=reason,
+        request_id=request_id,
     )
     record_change("Disclosure", disclosure.id, {"customer_id": (None, customer.id), "field": (None, label)})
     return value, disclosure
@@ -371,7 +378,7 @@ async def reseal(kehu: Kehu, *, batch_size: int = 500, progress=None) -> dict[st
     last = 0
     while True:
         rows = await db.execute_query_dict(
-            f'SELECT id, phone, email, address, attributes FROM kehu_customer WHERE id > {mark} ORDER BY id LIMIT {mark2}',
+            f"SELECT id, phone, email, address, attributes FROM kehu_customer WHERE id > {mark} ORDER BY id LIMIT {mark2}",
             [last, batch_size],
         )
         if not rows:
@@ -483,9 +490,7 @@ async def clear_value_count(kehu: Kehu) -> int:
     masking = masking_of(kehu)
     if masking.sealer is None or not masking.sealer.columns:
         return 0
-    condition = " OR ".join(
-        f"({c} IS NOT NULL AND {c} NOT LIKE 'kehu:e1:%')" for c in sorted(masking.sealer.columns)
-    )
+    condition = " OR ".join(f"({c} IS NOT NULL AND {c} NOT LIKE 'kehu:e1:%')" for c in sorted(masking.sealer.columns))
     rows = await kehu.ctx.db().execute_query_dict(f"SELECT COUNT(*) AS n FROM kehu_customer WHERE {condition}")
     return int(rows[0]["n"])
 

@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import json
 import types
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from tortoise.context import TortoiseContext, get_current_context
 from tortoise.signals import post_save
@@ -106,7 +107,9 @@ class Sealer:
     def _convert_entry_fields(self, entry: dict, convert: Callable[[str, Any], Any]) -> dict:
         out = {}
         for name, change in entry.items():
-            if (name in self.columns or name == "attributes" or name in ENCRYPTABLE_COLUMNS) and isinstance(change, dict):
+            if (name in self.columns or name == "attributes" or name in ENCRYPTABLE_COLUMNS) and isinstance(
+                change, dict
+            ):
                 out[name] = {k: convert(name, v) if k in ("before", "after") else v for k, v in change.items()}
             else:
                 out[name] = change
@@ -231,7 +234,8 @@ async def write_blind_indexes(sealer: Sealer, customers: list[Any], using_db: An
     await (query.using_db(using_db) if using_db is not None else query).delete()
     rows = [
         BlindIndex(customer_id=c.pk, field=key, digest=digest)
-        for c in customers for key, digest in sealer.blind_index_values(c)
+        for c in customers
+        for key, digest in sealer.blind_index_values(c)
     ]
     if rows:
         await BlindIndex.bulk_create(rows, using_db=using_db)

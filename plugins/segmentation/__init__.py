@@ -87,7 +87,9 @@ async def kehu_owner_assigned(customer, kehu):
 @hookimpl
 async def kehu_bulk_loaded(kehu):
     """An import or the demo wrote many customers at once: one full recompute."""
-    await service.recompute_all(kehu)
+    from .service import recompute_all
+
+    await recompute_all(kehu)
 
 
 @hookimpl

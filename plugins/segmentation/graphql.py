@@ -8,7 +8,6 @@ queries. Every customer read goes through ``kehu.access.visible_customers``.
 import datetime as dt
 from collections import defaultdict
 from decimal import Decimal
-from enum import Enum
 from typing import Optional
 
 import strawberry
@@ -17,8 +16,7 @@ from strawberry.types import Info
 from tortoise.expressions import Subquery
 
 from kehu.access import require_viewer, visible_customers
-from kehu.schema import batch_field, relay
-from kehu.schema import Connection, Node, from_global_id, to_global_id
+from kehu.schema import Connection, Node, batch_field, from_global_id, relay, to_global_id
 from kehu.schema.types import Payload
 
 from . import models, service
@@ -58,7 +56,9 @@ class Rfm:
     r: Optional[int]
     f: Optional[int]
     m: Optional[int]
-    score: Optional[str] = strawberry.field(description='The RFM cell, e.g. "545"; null without purchases in the window.')
+    score: Optional[str] = strawberry.field(
+        description='The RFM cell, e.g. "545"; null without purchases in the window.'
+    )
     segment: Optional[str] = strawberry.field(description="Named RFM segment, e.g. champions, at_risk.")
 
 
@@ -80,8 +80,16 @@ class Segmentation:
     def rfm(self) -> Rfm:
         row = self._row
         score = f"{row.r}{row.f}{row.m}" if row.r is not None else None
-        return Rfm(recency=row.recency_days, frequency=row.frequency, monetary=_money(row.monetary_cents),
-                   r=row.r, f=row.f, m=row.m, score=score, segment=row.rfm_segment)
+        return Rfm(
+            recency=row.recency_days,
+            frequency=row.frequency,
+            monetary=_money(row.monetary_cents),
+            r=row.r,
+            f=row.f,
+            m=row.m,
+            score=score,
+            segment=row.rfm_segment,
+        )
 
     @strawberry.field
     def abc_class(self) -> Optional[AbcClass]:
@@ -138,7 +146,9 @@ class Segment(Node):
         return await service.visible_members(info.context.viewer, self).count()
 
     @strawberry.field(description="Active members the viewer may see, by name.")
-    async def customers(self, info: Info, first: Optional[int] = None, after: Optional[str] = None) -> Connection["Customer"]:
+    async def customers(
+        self, info: Info, first: Optional[int] = None, after: Optional[str] = None
+    ) -> Connection["Customer"]:
         qs = service.visible_members(info.context.viewer, self).order_by("name", "id")
         return await relay.paginate(qs, first, after)
 
@@ -180,7 +190,9 @@ class SegmentationSummary:
     computed_at: Optional[dt.datetime] = strawberry.field(description="When the last full recompute finished.")
     tiers: list[SegmentationGroup]
     stages: list[SegmentationGroup]
-    abc_classes: list[SegmentationGroup] = strawberry.field(description="Customers and revenue share per ABC class (customers with purchases).")
+    abc_classes: list[SegmentationGroup] = strawberry.field(
+        description="Customers and revenue share per ABC class (customers with purchases)."
+    )
     periods: list[RetentionPeriod]
 
 
@@ -197,7 +209,8 @@ class CustomerSegmentation:
         settings = service.settings_of(info.context.kehu)
         return [
             Segmentation(_row=row, _run=runs.get(row.run_id) if row.run_id else None, _settings=settings)
-            if (row := rows.get(i)) is not None else None
+            if (row := rows.get(i)) is not None
+            else None
             for i in ids
         ]
 
@@ -219,7 +232,11 @@ class SegmentationCustomerFilter:
 
 
 async def apply_filter(qs, filter, info: Info):
-    for attr, column in (("value_tier", "value_tier"), ("lifecycle_stage", "lifecycle_stage"), ("abc_class", "abc_class")):
+    for attr, column in (
+        ("value_tier", "value_tier"),
+        ("lifecycle_stage", "lifecycle_stage"),
+        ("abc_class", "abc_class"),
+    ):
         value = getattr(filter, attr, None)
         if value is not None:
             qs = qs.filter(id__in=service.classified(info.context.viewer, **{column: value.value}))
@@ -261,13 +278,19 @@ class SegmentationQuery:
         qs = models.SegmentChange.filter(customer_id=pk).order_by("-changed_at", "-id")
         return await relay.paginate(qs, first, after)
 
-    @strawberry.field(description="Customers and revenue share per tier, stage and ABC class; retention and churn per period.")
+    @strawberry.field(
+        description="Customers and revenue share per tier, stage and ABC class; retention and churn per period."
+    )
     async def segmentation_summary(self, info: Info) -> SegmentationSummary:
         data = await service.summary(info.context.kehu, info.context.viewer)
 
         def groups(rows):
-            return [SegmentationGroup(key=r["key"], customers=r["customers"], revenue=r["revenue"],
-                                      revenue_share=r["revenue_share"]) for r in rows]
+            return [
+                SegmentationGroup(
+                    key=r["key"], customers=r["customers"], revenue=r["revenue"], revenue_share=r["revenue_share"]
+                )
+                for r in rows
+            ]
 
         return SegmentationSummary(
             computed_at=data["computed_at"],
@@ -284,10 +307,13 @@ class CreateSegmentInput:
     name: str
     description: Optional[str] = None
     rule: Optional[JSON] = strawberry.field(
-        default=None, description='A rule tree, e.g. {"and": [{"field": "valueTier", "op": "eq", "value": "CORE"}]}; '
-        "omit for a static segment."
+        default=None,
+        description='A rule tree, e.g. {"and": [{"field": "valueTier", "op": "eq", "value": "CORE"}]}; '
+        "omit for a static segment.",
     )
-    customer_ids: Optional[list[strawberry.ID]] = strawberry.field(default=None, description="Members of a static segment.")
+    customer_ids: Optional[list[strawberry.ID]] = strawberry.field(
+        default=None, description="Members of a static segment."
+    )
 
 
 @strawberry.input(description="Only the fields sent change.")
@@ -324,17 +350,26 @@ class SegmentationMutation:
     @strawberry.mutation
     async def create_segment(self, info: Info, input: CreateSegmentInput) -> SegmentPayload:
         segment = await service.create_segment(
-            info.context.kehu, require_viewer(info.context.viewer), input.key, input.name, input.description,
-            input.rule, _pks(input.customer_ids, "customerIds"),
+            info.context.kehu,
+            require_viewer(info.context.viewer),
+            input.key,
+            input.name,
+            input.description,
+            input.rule,
+            _pks(input.customer_ids, "customerIds"),
         )
         return SegmentPayload(segment=segment)
 
     @strawberry.mutation
     async def update_segment(self, info: Info, input: UpdateSegmentInput) -> SegmentPayload:
-        changes = {n: getattr(input, n) for n in ("name", "description", "rule") if getattr(input, n) is not strawberry.UNSET}
+        changes = {
+            n: getattr(input, n) for n in ("name", "description", "rule") if getattr(input, n) is not strawberry.UNSET
+        }
         changes["add"] = _pks(input.add_customer_ids, "addCustomerIds")
         changes["remove"] = _pks(input.remove_customer_ids, "removeCustomerIds")
-        segment = await service.update_segment(info.context.kehu, require_viewer(info.context.viewer), input.key, changes)
+        segment = await service.update_segment(
+            info.context.kehu, require_viewer(info.context.viewer), input.key, changes
+        )
         return SegmentPayload(segment=segment)
 
     @strawberry.mutation(description="Delete a segment; its members' leaving is kept in their history.")

@@ -44,7 +44,7 @@ class FrequencyClass(str, Enum):
 
 
 class SegmentKind(str, Enum):
-    RULE = "RULE"      # membership follows a rule tree, re-evaluated on every recompute
+    RULE = "RULE"  # membership follows a rule tree, re-evaluated on every recompute
     STATIC = "STATIC"  # a hand-picked list (分组)
 
 

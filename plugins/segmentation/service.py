@@ -53,9 +53,10 @@ import datetime as dt
 import logging
 import re
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 from tortoise.connection import connections
@@ -123,7 +124,7 @@ class Dialect:
         self.postgres = self.name == "postgres"
 
     def ts(self, moment: dt.datetime) -> str:
-        text = moment.astimezone(dt.timezone.utc).isoformat(" ")
+        text = moment.astimezone(dt.UTC).isoformat(" ")
         return f"TIMESTAMPTZ '{text}'" if self.postgres else f"'{text}'"
 
     def days_since(self, now: dt.datetime, column: str) -> str:
@@ -164,7 +165,7 @@ def inputs_sql(d: Dialect, s: SegmentationSettings, now: dt.datetime, where: str
 INSERT INTO {STAGING} (customer_id, archived, recency_days, tenure_days, frequency, monetary_cents,
                        lifetime_purchases, lifetime_revenue_cents, clv_predicted_cents)
 SELECT c.id, c.archived_at IS NOT NULL,
-       {d.days_since(now, 'p.last_at')}, {d.days_since(now, 'p.first_at')},
+       {d.days_since(now, "p.last_at")}, {d.days_since(now, "p.first_at")},
        COALESCE(p.freq, 0),
        CASE WHEN COALESCE(p.mon, 0) > 0 THEN p.mon ELSE 0 END,
        COALESCE(p.n, 0),
@@ -180,10 +181,10 @@ LEFT JOIN (
            SUM(CASE WHEN {bought} AND occurred_at >= {ws} THEN 1 ELSE 0 END) AS freq,
            SUM(CASE WHEN occurred_at >= {ws} THEN {cents} ELSE 0 END) AS mon
     FROM kehu_interaction
-    WHERE kind = 'PURCHASE' AND amount IS NOT NULL AND occurred_at <= {nw} AND {where.replace('id', 'customer_id')}
+    WHERE kind = 'PURCHASE' AND amount IS NOT NULL AND occurred_at <= {nw} AND {where.replace("id", "customer_id")}
     GROUP BY customer_id
 ) p ON p.customer_id = c.id
-WHERE {where.replace('id', 'c.id')}"""
+WHERE {where.replace("id", "c.id")}"""
 
 
 POPULATION = f"FROM {STAGING} WHERE archived = FALSE AND frequency > 0"
@@ -246,7 +247,9 @@ def _condition_sql(c: TierCondition) -> str:
     if c.max_r is not None:
         parts.append(f"r <= {int(c.max_r)}")
     for column, allowed in (
-        ("abc_class", c.abc_classes), ("frequency_class", c.frequency_classes), ("lifecycle_stage", c.lifecycle_stages)
+        ("abc_class", c.abc_classes),
+        ("frequency_class", c.frequency_classes),
+        ("lifecycle_stage", c.lifecycle_stages),
     ):
         if allowed is not None:
             parts.append(f"{column} IN {_in_list(allowed)}" if allowed else "1 = 0")
@@ -272,10 +275,10 @@ def classify_sql(d: Dialect, s: SegmentationSettings, borders: dict[str, Any], w
         abc.append(f"WHEN monetary_cents > 0 AND monetary_cents >= {int(b_min)} THEN 'B'")
     first = f"""
 UPDATE {STAGING} SET
-    r = {_score_case('recency_days', borders.get('r', {}), False)},
-    f = {_score_case('frequency', borders.get('f', {}), True)},
-    m = {_score_case('monetary_cents', borders.get('m', {}), True)},
-    abc_class = CASE {' '.join(abc)} ELSE 'C' END,
+    r = {_score_case("recency_days", borders.get("r", {}), False)},
+    f = {_score_case("frequency", borders.get("f", {}), True)},
+    m = {_score_case("monetary_cents", borders.get("m", {}), True)},
+    abc_class = CASE {" ".join(abc)} ELSE 'C' END,
     frequency_class = CASE WHEN frequency >= {int(s.frequency.high_min)} THEN 'HIGH'
                            WHEN frequency >= 1 THEN 'LOW' ELSE 'ZERO' END,
     lifecycle_stage = CASE WHEN archived = TRUE THEN 'CHURNED'
@@ -312,8 +315,9 @@ COLUMNS = (
 )
 
 
-def history_and_swap_sql(d: Dialect, where: str, now: dt.datetime, cause: str, run_id: int | None,
-                         fresher_than: dt.datetime | None = None) -> list[str]:
+def history_and_swap_sql(
+    d: Dialect, where: str, now: dt.datetime, cause: str, run_id: int | None, fresher_than: dt.datetime | None = None
+) -> list[str]:
     """Record tier and stage changes of the staged rows, then replace their
     classification rows. ``fresher_than``: leave alone customers re-scored
     incrementally after that moment (a full run must not overwrite newer data)."""
@@ -327,16 +331,16 @@ def history_and_swap_sql(d: Dialect, where: str, now: dt.datetime, cause: str, r
 INSERT INTO {CHANGE} (customer_id, dimension, segment_key, old_value, new_value, cause, changed_at)
 SELECT s.customer_id, '{dimension}', NULL, c.{column}, s.{column}, {text_literal(cause)}, {at}
 FROM {STAGING} s LEFT JOIN {CLASSIFICATION} c ON c.customer_id = s.customer_id
-WHERE {where.replace('customer_id', 's.customer_id')} AND (c.{column} IS NULL OR c.{column} <> s.{column}){keep}""")
+WHERE {where.replace("customer_id", "s.customer_id")} AND (c.{column} IS NULL OR c.{column} <> s.{column}){keep}""")
     delete_keep = ""
     if fresher_than is not None:
         delete_keep = f" AND computed_at <= {d.ts(fresher_than)}"
     statements.append(f"DELETE FROM {CLASSIFICATION} WHERE {where}{delete_keep}")
     statements.append(f"""
 INSERT INTO {CLASSIFICATION} ({COLUMNS}, computed_at, run_id)
-SELECT {', '.join('s.' + c.strip() for c in COLUMNS.split(','))}, {at}, {'NULL' if run_id is None else int(run_id)}
+SELECT {", ".join("s." + c.strip() for c in COLUMNS.split(","))}, {at}, {"NULL" if run_id is None else int(run_id)}
 FROM {STAGING} s
-WHERE {where.replace('customer_id', 's.customer_id')}
+WHERE {where.replace("customer_id", "s.customer_id")}
   AND NOT EXISTS (SELECT 1 FROM {CLASSIFICATION} k WHERE k.customer_id = s.customer_id)""")
     return statements
 
@@ -477,8 +481,16 @@ OPS_BY_KIND = {
     "tag": ("contains",),
     "id": ("eq", "ne", "in", "isNull"),
 }
-LOOKUP = {"eq": "", "ne": "__not", "gt": "__gt", "gte": "__gte", "lt": "__lt", "lte": "__lte", "in": "__in",
-          "contains": "__icontains"}
+LOOKUP = {
+    "eq": "",
+    "ne": "__not",
+    "gt": "__gt",
+    "gte": "__gte",
+    "lt": "__lt",
+    "lte": "__lte",
+    "in": "__in",
+    "contains": "__icontains",
+}
 
 
 def _classification_field(column: str, to_db: Callable[[Any], Any] = lambda v: v) -> Callable[[str, Any], Q]:
@@ -663,9 +675,9 @@ class RuleCompiler:
             try:
                 amount = Decimal(str(value))
             except InvalidOperation:
-                raise self._error(path, f"{field.name} needs an amount such as \"250.00\"") from None
+                raise self._error(path, f'{field.name} needs an amount such as "250.00"') from None
             if isinstance(value, bool) or not amount.is_finite() or abs(amount) > Decimal("1e12"):
-                raise self._error(path, f"{field.name} needs an amount such as \"250.00\"")
+                raise self._error(path, f'{field.name} needs an amount such as "250.00"')
             return amount
         elif field.kind in ("text", "tag", "id"):
             if not isinstance(value, str) or not value.strip() or len(value) > 200:
@@ -705,22 +717,35 @@ async def refresh_rule_segment(conn, kehu: Kehu, segment: Segment, now: dt.datet
     sid, at, key = int(segment.id), d.ts(now), text_literal(segment.key)
     members, params = _members_sql(kehu, segment)
     current = f"SELECT customer_id FROM {MEMBERSHIP} WHERE segment_id = {sid}"
-    await _exec(conn, f"""
+    await _exec(
+        conn,
+        f"""
 INSERT INTO {CHANGE} (customer_id, dimension, segment_key, old_value, new_value, cause, changed_at)
 SELECT m.id, 'SEGMENT', {key}, 'OUT', 'IN', {text_literal(cause)}, {at} FROM ({members}) m
-WHERE m.id NOT IN ({current})""", params)
-    await _exec(conn, f"""
+WHERE m.id NOT IN ({current})""",
+        params,
+    )
+    await _exec(
+        conn,
+        f"""
 INSERT INTO {CHANGE} (customer_id, dimension, segment_key, old_value, new_value, cause, changed_at)
 SELECT customer_id, 'SEGMENT', {key}, 'IN', 'OUT', {text_literal(cause)}, {at} FROM {MEMBERSHIP}
-WHERE segment_id = {sid} AND customer_id NOT IN ({members})""", params)
+WHERE segment_id = {sid} AND customer_id NOT IN ({members})""",
+        params,
+    )
     await _exec(conn, f"DELETE FROM {MEMBERSHIP} WHERE segment_id = {sid} AND customer_id NOT IN ({members})", params)
-    await _exec(conn, f"""
+    await _exec(
+        conn,
+        f"""
 INSERT INTO {MEMBERSHIP} (segment_id, customer_id, since)
-SELECT {sid}, m.id, {at} FROM ({members}) m WHERE m.id NOT IN ({current})""", params)
+SELECT {sid}, m.id, {at} FROM ({members}) m WHERE m.id NOT IN ({current})""",
+        params,
+    )
 
 
-async def _refresh_one_membership(conn, kehu: Kehu, segment: Segment, customer_id: int, now: dt.datetime,
-                                  cause: str) -> None:
+async def _refresh_one_membership(
+    conn, kehu: Kehu, segment: Segment, customer_id: int, now: dt.datetime, cause: str
+) -> None:
     matches = await rule_members(kehu, segment.rule).filter(id=customer_id).using_db(conn).exists()
     member = await SegmentMembership.filter(segment_id=segment.id, customer_id=customer_id).using_db(conn).exists()
     if matches and not member:
@@ -733,8 +758,14 @@ async def _refresh_one_membership(conn, kehu: Kehu, segment: Segment, customer_i
 
 async def _change(conn, customer_id: int, key: str, old: str, new: str, cause: str, now: dt.datetime) -> None:
     await SegmentChange.create(
-        customer_id=customer_id, dimension=ChangeDimension.SEGMENT, segment_key=key,
-        old_value=old, new_value=new, cause=cause, changed_at=now, using_db=conn,
+        customer_id=customer_id,
+        dimension=ChangeDimension.SEGMENT,
+        segment_key=key,
+        old_value=old,
+        new_value=new,
+        cause=cause,
+        changed_at=now,
+        using_db=conn,
     )
 
 
@@ -746,8 +777,9 @@ async def _visible_ids(viewer: Viewer, ids: list[int], field: str) -> list[int]:
     return list(dict.fromkeys(ids))
 
 
-async def create_segment(kehu: Kehu, viewer: Viewer, key: str, name: str, description: str | None,
-                         rule: Any, customer_ids: list[int] | None) -> Segment:
+async def create_segment(
+    kehu: Kehu, viewer: Viewer, key: str, name: str, description: str | None, rule: Any, customer_ids: list[int] | None
+) -> Segment:
     """A rule segment when ``rule`` is given, else a static one with ``customer_ids``.
     Runs inside the caller's write scope."""
     from kehu.writes import record_change
@@ -769,9 +801,14 @@ async def create_segment(kehu: Kehu, viewer: Viewer, key: str, name: str, descri
         raise Conflict(f"a segment with key '{key}' exists", field="key", code="DUPLICATE")
     now = kehu.clock.now()
     segment = await Segment.create(
-        key=key, name=name, description=(description or "")[:5000],
-        kind=SegmentKind.RULE if rule is not None else SegmentKind.STATIC, rule=rule,
-        created_by_id=viewer.id, created_at=now, updated_at=now,
+        key=key,
+        name=name,
+        description=(description or "")[:5000],
+        kind=SegmentKind.RULE if rule is not None else SegmentKind.STATIC,
+        rule=rule,
+        created_by_id=viewer.id,
+        created_at=now,
+        updated_at=now,
     )
     if rule is not None:
         await refresh_rule_segment(connections.get("default"), kehu, segment, now, "SEGMENT_CREATED")
@@ -783,23 +820,49 @@ async def create_segment(kehu: Kehu, viewer: Viewer, key: str, name: str, descri
 
 async def add_static_members(kehu: Kehu, viewer: Viewer, segment: Segment, ids: list[int], now: dt.datetime) -> None:
     ids = await _visible_ids(viewer, ids, "addCustomerIds")
-    present = set(await SegmentMembership.filter(segment_id=segment.id, customer_id__in=ids).values_list("customer_id", flat=True))
+    present = set(
+        await SegmentMembership.filter(segment_id=segment.id, customer_id__in=ids).values_list("customer_id", flat=True)
+    )
     new = [i for i in ids if i not in present]
-    await SegmentMembership.bulk_create([SegmentMembership(segment_id=segment.id, customer_id=i, since=now) for i in new])
-    await SegmentChange.bulk_create([
-        SegmentChange(customer_id=i, dimension=ChangeDimension.SEGMENT, segment_key=segment.key, old_value="OUT",
-                      new_value="IN", cause="MANUAL", changed_at=now) for i in new
-    ])
+    await SegmentMembership.bulk_create(
+        [SegmentMembership(segment_id=segment.id, customer_id=i, since=now) for i in new]
+    )
+    await SegmentChange.bulk_create(
+        [
+            SegmentChange(
+                customer_id=i,
+                dimension=ChangeDimension.SEGMENT,
+                segment_key=segment.key,
+                old_value="OUT",
+                new_value="IN",
+                cause="MANUAL",
+                changed_at=now,
+            )
+            for i in new
+        ]
+    )
 
 
 async def remove_static_members(kehu: Kehu, viewer: Viewer, segment: Segment, ids: list[int], now: dt.datetime) -> None:
     ids = await _visible_ids(viewer, ids, "removeCustomerIds")
-    present = list(await SegmentMembership.filter(segment_id=segment.id, customer_id__in=ids).values_list("customer_id", flat=True))
+    present = list(
+        await SegmentMembership.filter(segment_id=segment.id, customer_id__in=ids).values_list("customer_id", flat=True)
+    )
     await SegmentMembership.filter(segment_id=segment.id, customer_id__in=present).delete()
-    await SegmentChange.bulk_create([
-        SegmentChange(customer_id=i, dimension=ChangeDimension.SEGMENT, segment_key=segment.key, old_value="IN",
-                      new_value="OUT", cause="MANUAL", changed_at=now) for i in present
-    ])
+    await SegmentChange.bulk_create(
+        [
+            SegmentChange(
+                customer_id=i,
+                dimension=ChangeDimension.SEGMENT,
+                segment_key=segment.key,
+                old_value="IN",
+                new_value="OUT",
+                cause="MANUAL",
+                changed_at=now,
+            )
+            for i in present
+        ]
+    )
 
 
 async def get_segment(key: str) -> Segment:
@@ -857,10 +920,13 @@ async def delete_segment(kehu: Kehu, viewer: Viewer, key: str) -> Segment:
     segment = await get_segment(key)
     now = kehu.clock.now()
     d = Dialect()
-    await _exec(connections.get("default"), f"""
+    await _exec(
+        connections.get("default"),
+        f"""
 INSERT INTO {CHANGE} (customer_id, dimension, segment_key, old_value, new_value, cause, changed_at)
 SELECT customer_id, 'SEGMENT', {text_literal(segment.key)}, 'IN', 'OUT', 'SEGMENT_DELETED', {d.ts(now)}
-FROM {MEMBERSHIP} WHERE segment_id = {int(segment.id)}""")
+FROM {MEMBERSHIP} WHERE segment_id = {int(segment.id)}""",
+    )
     await SegmentMembership.filter(segment_id=segment.id).delete()
     await segment.delete()
     record_change("Segment", segment.id, {"key": (segment.key, None)})
@@ -898,12 +964,22 @@ async def summary(kehu: Kehu, viewer: Viewer | None) -> dict[str, Any]:
     base = Classification.filter(customer_id__in=Subquery(visible))
     out: dict[str, Any] = {}
     for column in ("value_tier", "lifecycle_stage", "abc_class"):
-        rows = await base.annotate(n=Count("id"), revenue=Sum("monetary_cents")).group_by(column).values(column, "n", "revenue")
+        rows = (
+            await base.annotate(n=Count("id"), revenue=Sum("monetary_cents"))
+            .group_by(column)
+            .values(column, "n", "revenue")
+        )
         rows = [r for r in rows if r[column] is not None]  # no ABC class without purchases
         total = sum(int(r["revenue"] or 0) for r in rows)
         out[column] = [
-            {"key": r[column], "customers": int(r["n"]), "revenue": Decimal(int(r["revenue"] or 0)) / 100,
-             "revenue_share": (Decimal(int(r["revenue"] or 0)) / total).quantize(Decimal("0.0001")) if total else Decimal(0)}
+            {
+                "key": r[column],
+                "customers": int(r["n"]),
+                "revenue": Decimal(int(r["revenue"] or 0)) / 100,
+                "revenue_share": (Decimal(int(r["revenue"] or 0)) / total).quantize(Decimal("0.0001"))
+                if total
+                else Decimal(0),
+            }
             for r in sorted(rows, key=lambda r: r[column])
         ]
     now = kehu.clock.now()
@@ -918,8 +994,16 @@ async def summary(kehu: Kehu, viewer: Viewer | None) -> dict[str, Any]:
         previous = await Customer.filter(id__in=Subquery(before)).count()
         retained = await Customer.filter(id__in=Subquery(before)).filter(id__in=Subquery(during)).count()
         rate = (Decimal(retained) / previous).quantize(Decimal("0.0001")) if previous else None
-        periods.append({"start": start, "end": end, "customers_at_start": previous, "retained": retained,
-                        "retention_rate": rate, "churn_rate": (1 - rate) if rate is not None else None})
+        periods.append(
+            {
+                "start": start,
+                "end": end,
+                "customers_at_start": previous,
+                "retained": retained,
+                "retention_rate": rate,
+                "churn_rate": (1 - rate) if rate is not None else None,
+            }
+        )
     out["periods"] = periods
     run = await latest_run()
     out["computed_at"] = run.finished_at if run else None
@@ -943,13 +1027,17 @@ def explain(row: Classification, run: RecomputeRun | None, s: SegmentationSettin
     if row.r is None:
         if row.lifetime_purchases == 0:
             return f"{tier}: no purchase yet; stage {row.lifecycle_stage}"
-        return (f"{tier}: no purchase in the last {s.window_days} days (last {row.recency_days} days ago); "
-                f"ABC={row.abc_class}; stage {row.lifecycle_stage}")
+        return (
+            f"{tier}: no purchase in the last {s.window_days} days (last {row.recency_days} days ago); "
+            f"ABC={row.abc_class}; stage {row.lifecycle_stage}"
+        )
     plural = "purchase" if row.frequency == 1 else "purchases"
     day = "day" if row.recency_days == 1 else "days"
-    text = (f"{tier}: R={row.r} ({row.recency_days} {day}), F={row.f} ({row.frequency} {plural}), "
-            f"M={row.m} ({money(row.monetary_cents, s.currency_symbol)}), ABC={row.abc_class}; "
-            f"stage {row.lifecycle_stage}")
+    text = (
+        f"{tier}: R={row.r} ({row.recency_days} {day}), F={row.f} ({row.frequency} {plural}), "
+        f"M={row.m} ({money(row.monetary_cents, s.currency_symbol)}), ABC={row.abc_class}; "
+        f"stage {row.lifecycle_stage}"
+    )
     if run is not None:
         text += f"; scored against {run.population} buying customers on {run.started_at:%Y-%m-%d}"
     return text

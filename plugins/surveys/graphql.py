@@ -21,7 +21,6 @@ from kehu.schema import (
     Payload,
     UserError,
     batch_field,
-    from_global_id,
     nested_connections,
     paginate,
     pk_from_global_id,
@@ -378,7 +377,9 @@ class SurveyResults:
 
     @strawberry.field(description="Figures per account owner.")
     async def by_owner(self) -> list[SurveyOwnerFigures]:
-        return [SurveyOwnerFigures(_owner_id=owner_id, **_figures(f)) for owner_id, f in await service.by_owner(self._scope)]
+        return [
+            SurveyOwnerFigures(_owner_id=owner_id, **_figures(f)) for owner_id, f in await service.by_owner(self._scope)
+        ]
 
     @strawberry.field(description="Figures per customer segment (needs a segmentation plugin).")
     async def by_segment(self, info: Info, segment_keys: list[str]) -> list[SurveySegmentFigures]:
@@ -438,7 +439,9 @@ class SurveyQuestionInput:
     text: str
     required: bool = True
     choices: Optional[list[str]] = None
-    scale_max: Optional[int] = strawberry.field(default=None, description="RATING: top of the 1…N scale (2–10, default 5).")
+    scale_max: Optional[int] = strawberry.field(
+        default=None, description="RATING: top of the 1…N scale (2–10, default 5)."
+    )
     id: Optional[strawberry.ID] = strawberry.field(
         default=None, description="updateSurvey: the current question this one continues, so results stay joined up."
     )

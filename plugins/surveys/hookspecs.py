@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 from kehu.hookspecs import hookspec
 
 if TYPE_CHECKING:
-    from kehu.models import AccountOwner, Customer
     from kehu import Kehu
+    from kehu.models import AccountOwner, Customer
 
     from .models import Invitation, Response, Survey
 

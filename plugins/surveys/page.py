@@ -40,8 +40,16 @@ HEADERS = {
     "X-Robots-Tag": "noindex",
 }
 TOKEN_PAGES = {
-    "INVALID_TOKEN": (404, "Link not valid", "This survey link is not valid. Please check that it was copied completely."),
-    "TOKEN_USED": (410, "Already answered", "This survey link has already been used. Thank you — your answers were received."),
+    "INVALID_TOKEN": (
+        404,
+        "Link not valid",
+        "This survey link is not valid. Please check that it was copied completely.",
+    ),
+    "TOKEN_USED": (
+        410,
+        "Already answered",
+        "This survey link has already been used. Thank you — your answers were received.",
+    ),
     "TOKEN_EXPIRED": (410, "Link expired", "This survey link has expired."),
     "SURVEY_CLOSED": (410, "Survey closed", "This survey is closed and no longer accepts answers."),
     "WRONG_SURVEY": (404, "Link not valid", "This survey link is not valid."),
@@ -73,8 +81,8 @@ def _e(value: Any) -> str:
 
 def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
     document = (
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{_e(title)}</title><style>{STYLE}</style></head>"
         f"<body><main>{body}</main></body></html>"
     )
@@ -155,7 +163,9 @@ def _form_page(
     parts.append(f'<input type="hidden" name="v" value="{version.id}">')
     for question in questions:
         parts.append(_question_html(question, form.get(f"q{question.id}", []), errors.get(question.id)))
-    parts.append('<p class="hint"><span class="req">*</span> required</p><button type="submit">Send answers</button></form>')
+    parts.append(
+        '<p class="hint"><span class="req">*</span> required</p><button type="submit">Send answers</button></form>'
+    )
     return _page(survey.title, "".join(parts), 422 if (errors or general) else 200)
 
 

@@ -17,9 +17,10 @@ import datetime as dt
 import hashlib
 import logging
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any
 
 from tortoise.expressions import Q, Subquery
 from tortoise.functions import Count
@@ -27,8 +28,8 @@ from tortoise.functions import Count
 from kehu import validation as v
 from kehu.access import Viewer, visible_customers
 from kehu.errors import NotFound, ValidationError
-from kehu.models import Customer, Direction, Interaction, InteractionKind
 from kehu.ids import to_global_id
+from kehu.models import Customer, Direction, Interaction, InteractionKind
 from kehu.writes import emit, publish, record_change, write_scope
 
 from .models import (
@@ -44,8 +45,8 @@ from .models import (
 )
 
 if TYPE_CHECKING:
-    from kehu.models import AccountOwner
     from kehu import Kehu
+    from kehu.models import AccountOwner
 
     from .settings import SurveySettings
 
@@ -112,7 +113,9 @@ def _clean_questions(specs: list[QuestionSpec]) -> list[QuestionSpec]:
         choices = [v.text(c, f"{where}.choices", max_length=200, required=True) for c in (spec.choices or [])]
         if qtype in CHOICE_TYPES:
             if len(choices) < 2:
-                raise ValidationError("a choice question needs at least two choices", field=f"{where}.choices", code="REQUIRED")
+                raise ValidationError(
+                    "a choice question needs at least two choices", field=f"{where}.choices", code="REQUIRED"
+                )
             if len(choices) > MAX_CHOICES:
                 raise ValidationError(f"at most {MAX_CHOICES} choices", field=f"{where}.choices", code="TOO_MANY")
             if len({c.casefold() for c in choices}) != len(choices):
@@ -222,7 +225,9 @@ async def update_survey(viewer: Viewer, survey_id: int, data: dict[str, Any], no
         for i, spec in enumerate(specs):
             if spec.continues is not None and spec.continues not in old:
                 raise ValidationError(
-                    "not a question of this survey's current version", field=f"questions[{i}].id", code="UNKNOWN_QUESTION"
+                    "not a question of this survey's current version",
+                    field=f"questions[{i}].id",
+                    code="UNKNOWN_QUESTION",
                 )
             if spec.continues is not None and old[spec.continues].type is not spec.type:
                 raise ValidationError(
@@ -355,7 +360,9 @@ async def invite(
             if cid not in found:
                 raise ValidationError("no such customer", field=f"customerIds[{i}]", code="NOT_FOUND")
             if found[cid].archived_at is not None:
-                raise ValidationError("archived customers cannot be surveyed", field=f"customerIds[{i}]", code="ARCHIVED")
+                raise ValidationError(
+                    "archived customers cannot be surveyed", field=f"customerIds[{i}]", code="ARCHIVED"
+                )
         customers = [found[cid] for cid in wanted]
     else:
         key = v.text(segment_key, "segmentKey", max_length=100, required=True)
@@ -366,7 +373,9 @@ async def invite(
         # Re-scope: a segment hook must not widen what the viewer may see.
         customers = await visible.filter(id__in=list(members), archived_at__isnull=True).order_by("id")
         if not customers:
-            raise ValidationError("the segment has no customers you may survey", field="segmentKey", code="EMPTY_SEGMENT")
+            raise ValidationError(
+                "the segment has no customers you may survey", field="segmentKey", code="EMPTY_SEGMENT"
+            )
     if len(customers) > settings.max_invitations_per_request:
         raise ValidationError(
             f"{len(customers)} customers; at most {settings.max_invitations_per_request} per request",
@@ -375,8 +384,14 @@ async def invite(
         )
     issued = [
         await _issue(
-            survey, customer, settings=settings, expires_in_days=expires_in_days, now=now,
-            actor_id=viewer.id, reason="manual", reference=None,
+            survey,
+            customer,
+            settings=settings,
+            expires_in_days=expires_in_days,
+            now=now,
+            actor_id=viewer.id,
+            reason="manual",
+            reference=None,
         )
         for customer in customers
     ]
@@ -404,11 +419,18 @@ async def request_survey(
     label = f"surveys on {reason}" + (f" by {actor.email}" if actor is not None else "")
     async with write_scope(kehu, None, "inviteToSurvey", actor_label=label):
         issued = await _issue(
-            survey, customer, settings=settings, expires_in_days=None, now=kehu.clock.now(),
-            actor_id=actor.id if actor is not None else None, reason=reason[:64],
+            survey,
+            customer,
+            settings=settings,
+            expires_in_days=None,
+            now=kehu.clock.now(),
+            actor_id=actor.id if actor is not None else None,
+            reason=reason[:64],
             reference=reference[:200] if reference else None,
         )
-        record_change("SurveyInvitation", issued.invitation.id, {"customer_id": (None, customer.id), "reason": (None, reason)})
+        record_change(
+            "SurveyInvitation", issued.invitation.id, {"customer_id": (None, customer.id), "reason": (None, reason)}
+        )
     return issued
 
 
@@ -446,7 +468,9 @@ class AnswerInput:
 def _problem(question: Question | None, code: str, message: str) -> AnswerProblem:
     if question is None:
         return AnswerProblem(None, None, code, message)
-    return AnswerProblem(question.id, question.position, code, f"question {question.position} ({question.text!r}): {message}")
+    return AnswerProblem(
+        question.id, question.position, code, f"question {question.position} ({question.text!r}): {message}"
+    )
 
 
 def _check_answer(question: Question, answer: AnswerInput) -> tuple[list[dict[str, Any]], AnswerProblem | None]:
@@ -491,9 +515,11 @@ async def _answered_version(survey_id: int, answers: list[AnswerInput]) -> tuple
     """The version the answers are for: the one their questions belong to (a link
     opened before an edit still answers what the customer saw), else the current one."""
     ids = list({a.question_id for a in answers})
-    version_ids = set(
-        await Question.filter(id__in=ids, version__survey_id=survey_id).values_list("version_id", flat=True)
-    ) if ids else set()
+    version_ids = (
+        set(await Question.filter(id__in=ids, version__survey_id=survey_id).values_list("version_id", flat=True))
+        if ids
+        else set()
+    )
     if len(version_ids) == 1:
         version = await SurveyVersion.get(id=version_ids.pop())
     else:
@@ -511,7 +537,9 @@ def validate_answers(questions: list[Question], answers: list[AnswerInput]) -> l
     for answer in answers:
         question = by_id.get(answer.question_id)
         if question is None:
-            problems.append(_problem(None, "UNKNOWN_QUESTION", f"question {answer.question_id} is not part of this survey"))
+            problems.append(
+                _problem(None, "UNKNOWN_QUESTION", f"question {answer.question_id} is not part of this survey")
+            )
             continue
         if question.id in answered:
             problems.append(_problem(question, "DUPLICATE_ANSWER", "answered twice"))
@@ -559,7 +587,7 @@ async def submit_response(
     if not claimed:
         raise TokenProblem("this survey link has already been used", field="token", code="TOKEN_USED")
     customer = await Customer.get(id=invitation.customer_id)
-    day = now.astimezone(dt.timezone.utc).date()
+    day = now.astimezone(dt.UTC).date()
     response = await Response.create(
         survey=survey,
         version=version,
@@ -582,8 +610,12 @@ async def submit_response(
     if detractor and settings.detractor_follow_up_days:
         await _follow_up(customer, survey, now, settings.detractor_follow_up_days)
     emit("kehu_survey_response_received", response=response, survey=survey, customer=customer, detractor=detractor)
-    publish("survey.response_received", customer_id=customer.id, node_id=to_global_id("SurveyResponse", response.id),
-            detractor=detractor)
+    publish(
+        "survey.response_received",
+        customer_id=customer.id,
+        node_id=to_global_id("SurveyResponse", response.id),
+        detractor=detractor,
+    )
     return response
 
 
@@ -656,7 +688,9 @@ class NpsFigures:
         if not self.total:
             return None
         return float(
-            (Decimal(100 * (self.promoters - self.detractors)) / Decimal(self.total)).quantize(Decimal("0.1"), ROUND_HALF_UP)
+            (Decimal(100 * (self.promoters - self.detractors)) / Decimal(self.total)).quantize(
+                Decimal("0.1"), ROUND_HALF_UP
+            )
         )
 
 
@@ -788,17 +822,25 @@ async def survey_results(
     scope = ResultScope(viewer, survey, start, end)
     all_questions = await _question_types(survey.id)
     score_rows = await (
-        scope.answers().filter(score__isnull=False)
-        .annotate(n=Count("id")).group_by("question_id", "score").values("question_id", "score", "n")
+        scope.answers()
+        .filter(score__isnull=False)
+        .annotate(n=Count("id"))
+        .group_by("question_id", "score")
+        .values("question_id", "score", "n")
     )
     choice_rows = await (
-        scope.answers().filter(choice_id__isnull=False)
-        .annotate(n=Count("id")).group_by("question_id", "choice_id").values("question_id", "choice_id", "n")
+        scope.answers()
+        .filter(choice_id__isnull=False)
+        .annotate(n=Count("id"))
+        .group_by("question_id", "choice_id")
+        .values("question_id", "choice_id", "n")
     )
     # Respondents per question (a multiple-choice answer spans several rows).
     answered_rows = await (
-        scope.answers().annotate(n=Count("response_id", distinct=True))
-        .group_by("question_id").values("question_id", "n")
+        scope.answers()
+        .annotate(n=Count("response_id", distinct=True))
+        .group_by("question_id")
+        .values("question_id", "n")
     )
     response_count = await scope.responses().count()
     invitations = scope.invitations()
@@ -835,7 +877,9 @@ async def survey_results(
         if question.type in SCORED:
             low, high = SCALES.get(question.type, (1, question.scale_max or DEFAULT_RATING_MAX))
             per = scores.get(key, {})
-            result.distribution = [Bucket(s, per.get(s, 0), _percent(per.get(s, 0), count)) for s in range(low, high + 1)]
+            result.distribution = [
+                Bucket(s, per.get(s, 0), _percent(per.get(s, 0), count)) for s in range(low, high + 1)
+            ]
             result.mean = _mean(sum(s * n for s, n in per.items()), sum(per.values()))
             if question.type is QuestionType.NPS:
                 result.nps = NpsFigures()
@@ -848,7 +892,13 @@ async def survey_results(
         elif question.type in CHOICE_TYPES:
             per = chosen.get(key, {})
             result.distribution = [
-                Bucket(c.position, per.get(c.label.casefold(), 0), _percent(per.get(c.label.casefold(), 0), count), c.label, c.id)
+                Bucket(
+                    c.position,
+                    per.get(c.label.casefold(), 0),
+                    _percent(per.get(c.label.casefold(), 0), count),
+                    c.label,
+                    c.id,
+                )
                 for c in question.ordered_choices
             ]
         questions.append(result)

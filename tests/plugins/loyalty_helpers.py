@@ -13,8 +13,13 @@ from kehu.writes import write_scope
 TIERS = [
     {"name": "member"},
     {"name": "silver", "min_points": 1000, "multiplier": "1.25", "benefits": ["Free delivery"]},
-    {"name": "gold", "min_points": 5000, "multiplier": "1.5", "benefits": ["Free delivery", "Lounge access"],
-     "description": "Our best customers"},
+    {
+        "name": "gold",
+        "min_points": 5000,
+        "multiplier": "1.5",
+        "benefits": ["Free delivery", "Lounge access"],
+        "description": "Our best customers",
+    },
 ]
 
 

@@ -13,13 +13,12 @@ import pytest
 from kehu import hookimpl
 from kehu.config import parse_config
 from kehu.errors import PluginError
-from kehu.server.runtime import Kehu
-from kehu.schema import to_global_id
-
 from kehu.plugins.complaints import service
 from kehu.plugins.complaints.models import ComplaintStatus as S
+from kehu.schema import to_global_id
+from kehu.server.runtime import Kehu
 
-T0 = dt.datetime(2026, 1, 1, 9, 0, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2026, 1, 1, 9, 0, tzinfo=dt.UTC)
 QUIET = {"scheduler_interval_minutes": 0}
 
 FILE = """mutation($input: FileComplaintInput!) {
@@ -78,15 +77,27 @@ def at(app, hours):
 
 
 def new_customer(app, as_="agent", name="Li Lei"):
-    data = app.data('mutation($n: String!) { createCustomer(input: {name: $n}) { customer { id } } }', {"n": name}, as_=as_)
+    data = app.data(
+        "mutation($n: String!) { createCustomer(input: {name: $n}) { customer { id } } }", {"n": name}, as_=as_
+    )
     return data["createCustomer"]["customer"]["id"]
 
 
 def file_complaint(app, customer, as_="agent", **fields):
-    payload = app.data(FILE, {"input": {
-        "customerId": customer, "channel": "HOTLINE", "category": "product",
-        "description": "the kettle leaks", "keyPoints": "leak after 2 days", **fields,
-    }}, as_=as_)["fileComplaint"]
+    payload = app.data(
+        FILE,
+        {
+            "input": {
+                "customerId": customer,
+                "channel": "HOTLINE",
+                "category": "product",
+                "description": "the kettle leaks",
+                "keyPoints": "leak after 2 days",
+                **fields,
+            }
+        },
+        as_=as_,
+    )["fileComplaint"]
     assert payload["userErrors"] == []
     return payload["complaint"]["id"]
 
@@ -119,14 +130,23 @@ def recording_app(make_app, settings=None):
         return lambda **kwargs: calls.append((name, kwargs))
 
     plugin = types.SimpleNamespace(
-        kehu_complaint_escalated=hookimpl(lambda complaint, reason: recorder("escalated")(complaint=complaint, reason=reason)),
-        kehu_complaint_resolved=hookimpl(lambda complaint, actor: recorder("resolved")(complaint=complaint, actor=actor)),
+        kehu_complaint_escalated=hookimpl(
+            lambda complaint, reason: recorder("escalated")(complaint=complaint, reason=reason)
+        ),
+        kehu_complaint_resolved=hookimpl(
+            lambda complaint, actor: recorder("resolved")(complaint=complaint, actor=actor)
+        ),
         kehu_survey_requested=hookimpl(
-            lambda customer, reason, reference: recorder("survey")(customer=customer, reason=reason, reference=reference)
+            lambda customer, reason, reference: recorder("survey")(
+                customer=customer, reason=reason, reference=reference
+            )
         ),
     )
-    app = make_app(enabled=("complaints", "recorder"), settings={"complaints": {**QUIET, **(settings or {})}},
-                   extra_plugins={"recorder": plugin})
+    app = make_app(
+        enabled=("complaints", "recorder"),
+        settings={"complaints": {**QUIET, **(settings or {})}},
+        extra_plugins={"recorder": plugin},
+    )
     return app, calls
 
 
@@ -136,10 +156,15 @@ def recording_app(make_app, settings=None):
 def test_the_transition_table_is_the_issue_workflow():
     edges = {(a, b) for a, tos in service.TRANSITIONS.items() for b in tos}
     assert edges == {
-        (S.RECEIVED, S.ACKNOWLEDGED), (S.ACKNOWLEDGED, S.INVESTIGATING),
-        (S.INVESTIGATING, S.RESOLUTION_PROPOSED), (S.INVESTIGATING, S.REJECTED),
-        (S.RESOLUTION_PROPOSED, S.RESOLVED), (S.RESOLUTION_PROPOSED, S.INVESTIGATING),
-        (S.RESOLVED, S.CLOSED), (S.RESOLVED, S.REOPENED), (S.CLOSED, S.REOPENED),
+        (S.RECEIVED, S.ACKNOWLEDGED),
+        (S.ACKNOWLEDGED, S.INVESTIGATING),
+        (S.INVESTIGATING, S.RESOLUTION_PROPOSED),
+        (S.INVESTIGATING, S.REJECTED),
+        (S.RESOLUTION_PROPOSED, S.RESOLVED),
+        (S.RESOLUTION_PROPOSED, S.INVESTIGATING),
+        (S.RESOLVED, S.CLOSED),
+        (S.RESOLVED, S.REOPENED),
+        (S.CLOSED, S.REOPENED),
         (S.REOPENED, S.INVESTIGATING),
     }
     assert set(service.TRANSITIONS) == set(S)
@@ -149,9 +174,20 @@ def test_every_allowed_transition_works_and_appears_once_in_the_timeline(app):
     customer = new_customer(app)
     cid = file_complaint(app, customer)
     path = [
-        "ACKNOWLEDGED", "INVESTIGATING", "RESOLUTION_PROPOSED", "INVESTIGATING", "RESOLUTION_PROPOSED",
-        "RESOLVED", "REOPENED", "INVESTIGATING", "RESOLUTION_PROPOSED", "RESOLVED", "CLOSED", "REOPENED",
-        "INVESTIGATING", "REJECTED",
+        "ACKNOWLEDGED",
+        "INVESTIGATING",
+        "RESOLUTION_PROPOSED",
+        "INVESTIGATING",
+        "RESOLUTION_PROPOSED",
+        "RESOLVED",
+        "REOPENED",
+        "INVESTIGATING",
+        "RESOLUTION_PROPOSED",
+        "RESOLVED",
+        "CLOSED",
+        "REOPENED",
+        "INVESTIGATING",
+        "REJECTED",
     ]
     drive(app, cid, path)
     complaint = show(app, cid)
@@ -173,7 +209,9 @@ def test_every_forbidden_transition_is_refused_and_changes_nothing(app, status):
     drive(app, cid, PATH_TO[status])
     app.clock.advance(minutes=5)
     before = show(app, cid)
-    interactions_before = app.data(INTERACTIONS, {"id": customer}, as_="agent")["customer"]["interactions"]["totalCount"]
+    interactions_before = app.data(INTERACTIONS, {"id": customer}, as_="agent")["customer"]["interactions"][
+        "totalCount"
+    ]
     allowed = {s.value for s in service.TRANSITIONS[S(status)]}
     for to in [s.value for s in S if s.value not in allowed]:
         payload = transition(app, cid, to, note="trying anyway", internal=False)
@@ -186,14 +224,18 @@ def test_every_forbidden_transition_is_refused_and_changes_nothing(app, status):
         if not allowed:
             assert "none" in error["message"]
     assert show(app, cid) == before
-    assert app.data(INTERACTIONS, {"id": customer}, as_="agent")["customer"]["interactions"]["totalCount"] == interactions_before
+    assert (
+        app.data(INTERACTIONS, {"id": customer}, as_="agent")["customer"]["interactions"]["totalCount"]
+        == interactions_before
+    )
 
 
 def test_rejection_needs_a_reason_the_customer_can_be_told(app):
     cid = file_complaint(app, new_customer(app))
     drive(app, cid, ["ACKNOWLEDGED", "INVESTIGATING"])
     assert transition(app, cid, "REJECTED", note=None)["userErrors"][0] == {
-        "field": "note", "code": "REQUIRED",
+        "field": "note",
+        "code": "REQUIRED",
         "message": "moving to REJECTED needs a note: the reason the complaint is not valid, as the customer will be told",
     }
     assert transition(app, cid, "REJECTED", internal=True)["userErrors"][0]["field"] == "internal"
@@ -215,15 +257,24 @@ def test_reopening_is_refused_after_the_window(make_app):
 
 def test_filing_defaults_and_validation(app):
     customer = new_customer(app)
-    payload = app.data(FILE, {"input": {"customerId": customer, "channel": "EMAIL", "category": "Billing",
-                                        "description": "charged twice"}}, as_="agent")["fileComplaint"]
+    payload = app.data(
+        FILE,
+        {"input": {"customerId": customer, "channel": "EMAIL", "category": "Billing", "description": "charged twice"}},
+        as_="agent",
+    )["fileComplaint"]
     assert payload["complaint"]["priority"] == "NORMAL"
     assert payload["complaint"]["assignee"]["email"] == "agent@example.com"
-    bad = app.data(FILE, {"input": {"customerId": customer, "channel": "EMAIL", "category": "weather",
-                                    "description": "x"}}, as_="agent")["fileComplaint"]
+    bad = app.data(
+        FILE,
+        {"input": {"customerId": customer, "channel": "EMAIL", "category": "weather", "description": "x"}},
+        as_="agent",
+    )["fileComplaint"]
     assert bad["userErrors"][0]["code"] == "UNKNOWN_CATEGORY" and bad["userErrors"][0]["field"] == "category"
-    empty = app.data(FILE, {"input": {"customerId": customer, "channel": "EMAIL", "category": "billing",
-                                      "description": "  "}}, as_="agent")["fileComplaint"]
+    empty = app.data(
+        FILE,
+        {"input": {"customerId": customer, "channel": "EMAIL", "category": "billing", "description": "  "}},
+        as_="agent",
+    )["fileComplaint"]
     assert empty["userErrors"][0]["field"] == "description"
     total = app.data("{ complaints { totalCount } }", as_="agent")["complaints"]["totalCount"]
     assert total == 1
@@ -238,8 +289,9 @@ def test_customer_contacts_on_a_case_appear_as_interactions_and_resolving_schedu
     drive(app, cid, ["ACKNOWLEDGED", "INVESTIGATING"])
     internal = app.data(NOTE, {"input": {"id": cid, "note": "checked the batch"}}, as_="agent")["addComplaintNote"]
     assert internal["entry"] == {"kind": "NOTE", "note": "checked the batch", "internal": True, "interactionId": None}
-    told = app.data(NOTE, {"input": {"id": cid, "note": "called: parts ordered", "internal": False}},
-                    as_="agent")["addComplaintNote"]
+    told = app.data(NOTE, {"input": {"id": cid, "note": "called: parts ordered", "internal": False}}, as_="agent")[
+        "addComplaintNote"
+    ]
     assert told["entry"]["interactionId"] is not None
     drive(app, cid, ["RESOLUTION_PROPOSED"])
     at(app, 5)
@@ -291,8 +343,8 @@ def test_high_priority_case_not_acknowledged_in_time_is_breached_and_escalated_o
     app, calls = recording_app(make_app)
     customer = new_customer(app)
     cid = file_complaint(app, customer, priority="HIGH")  # first response due T0+4h
-    overdue = '{ complaints(filter: {overdue: true}) { totalCount } }'
-    due_soon = '{ complaints(filter: {dueWithin: 2}) { totalCount } }'
+    overdue = "{ complaints(filter: {overdue: true}) { totalCount } }"
+    due_soon = "{ complaints(filter: {dueWithin: 2}) { totalCount } }"
 
     at(app, 3)
     assert app.run(service.check_sla, app.kehu).escalated == []
@@ -409,17 +461,22 @@ def test_complaint_stats_match_a_hand_computation(app):
     # c4 URGENT unanswered, overdue since 2h; c5 FR 2h, resolved at 3h then reopened (open, on time).
     assert stats["total"] == 5
     assert stats["byCategory"] == [
-        {"category": "billing", "count": 1}, {"category": "product", "count": 3}, {"category": "service", "count": 1},
+        {"category": "billing", "count": 1},
+        {"category": "product", "count": 3},
+        {"category": "service", "count": 1},
     ]
     assert stats["byStatus"] == [
-        {"status": "RECEIVED", "count": 1}, {"status": "ACKNOWLEDGED", "count": 1}, {"status": "RESOLVED", "count": 1},
-        {"status": "REJECTED", "count": 1}, {"status": "REOPENED", "count": 1},
+        {"status": "RECEIVED", "count": 1},
+        {"status": "ACKNOWLEDGED", "count": 1},
+        {"status": "RESOLVED", "count": 1},
+        {"status": "REJECTED", "count": 1},
+        {"status": "REOPENED", "count": 1},
     ]
-    assert stats["medianFirstResponseHours"] == pytest.approx(2.0)   # median of 1, 2, 2, 5
-    assert stats["medianResolutionHours"] == pytest.approx(10.0)     # c1 only: c5's resolution was reopened
-    assert stats["slaCompliancePercent"] == pytest.approx(50.0)      # settled c1 c2 c3 c4; met c1 c3
-    assert stats["reopenRatePercent"] == pytest.approx(50.0)         # resolved once c1 c5; reopened c5
-    assert stats["rejectionRatePercent"] == pytest.approx(20.0)      # c3 of 5
+    assert stats["medianFirstResponseHours"] == pytest.approx(2.0)  # median of 1, 2, 2, 5
+    assert stats["medianResolutionHours"] == pytest.approx(10.0)  # c1 only: c5's resolution was reopened
+    assert stats["slaCompliancePercent"] == pytest.approx(50.0)  # settled c1 c2 c3 c4; met c1 c3
+    assert stats["reopenRatePercent"] == pytest.approx(50.0)  # resolved once c1 c5; reopened c5
+    assert stats["rejectionRatePercent"] == pytest.approx(20.0)  # c3 of 5
     assert app.data(STATS, {"p": period}, as_="admin")["complaintStats"]["total"] == 6
     default = app.data(STATS, {"p": None}, as_="agent")["complaintStats"]  # last 30 days up to now
     assert default["total"] == 6
@@ -434,21 +491,27 @@ def test_agent_sees_only_complaints_of_their_own_customers(app):
     foreign = file_complaint(app, new_customer(app, as_="agent_south", name="Wang Fang"), as_="agent_south")
     missing = to_global_id("Complaint", 99999)
 
-    ids = lambda who: {e["node"]["id"] for e in app.data("{ complaints { edges { node { id } } } }", as_=who)["complaints"]["edges"]}
+    def ids(who):
+        return {
+            e["node"]["id"]
+            for e in app.data("{ complaints { edges { node { id } } } }", as_=who)["complaints"]["edges"]
+        }
+
     assert ids("agent") == {mine}
     assert ids("manager") == {mine, colleague}
     assert ids("admin") == ids("analyst") == {mine, colleague, foreign}
 
     for cid in (foreign, missing):
         assert app.data(SHOW, {"id": cid}, as_="agent")["complaint"] is None
-        assert app.data('query($id: ID!) { node(id: $id) { id } }', {"id": cid}, as_="agent")["node"] is None
+        assert app.data("query($id: ID!) { node(id: $id) { id } }", {"id": cid}, as_="agent")["node"] is None
         errors = [
             transition(app, cid, "ACKNOWLEDGED")["userErrors"],
             app.data(NOTE, {"input": {"id": cid, "note": "x"}}, as_="agent")["addComplaintNote"]["userErrors"],
         ]
         assert errors == [[{"field": "id", "code": "NOT_FOUND", "message": "no such complaint"}]] * 2
-    assert app.data('query($id: ID!) { node(id: $id) { ... on Complaint { status } } }', {"id": mine},
-                    as_="agent")["node"] == {"status": "RECEIVED"}
+    assert app.data("query($id: ID!) { node(id: $id) { ... on Complaint { status } } }", {"id": mine}, as_="agent")[
+        "node"
+    ] == {"status": "RECEIVED"}
     assert show(app, foreign, as_="agent_south")["status"] == "RECEIVED"
 
 
@@ -457,14 +520,20 @@ def test_assignment_rules(app):
     # agents may not assign
     body = app.gql(ASSIGN, {"input": {"id": cid, "assigneeId": to_global_id("AccountOwner", 1)}}, as_="agent")
     assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
-    owners = {o["node"]["email"]: o["node"]["id"] for o in
-              app.data("{ accountOwners(first: 20) { edges { node { id email } } } }", as_="admin")["accountOwners"]["edges"]}
+    owners = {
+        o["node"]["email"]: o["node"]["id"]
+        for o in app.data("{ accountOwners(first: 20) { edges { node { id email } } } }", as_="admin")["accountOwners"][
+            "edges"
+        ]
+    }
     # agent2 cannot see agent's customer, so cannot handle the case
-    [error] = app.data(ASSIGN, {"input": {"id": cid, "assigneeId": owners["agent2@example.com"]}},
-                       as_="manager")["assignComplaint"]["userErrors"]
+    [error] = app.data(ASSIGN, {"input": {"id": cid, "assigneeId": owners["agent2@example.com"]}}, as_="manager")[
+        "assignComplaint"
+    ]["userErrors"]
     assert error["code"] == "ASSIGNEE_CANNOT_SEE_CUSTOMER"
-    payload = app.data(ASSIGN, {"input": {"id": cid, "assigneeId": owners["manager@example.com"], "note": "VIP"}},
-                       as_="manager")["assignComplaint"]
+    payload = app.data(
+        ASSIGN, {"input": {"id": cid, "assigneeId": owners["manager@example.com"], "note": "VIP"}}, as_="manager"
+    )["assignComplaint"]
     assert payload == {"complaint": {"assignee": {"email": "manager@example.com"}}, "userErrors": []}
     entry = show(app, cid, as_="manager")["timeline"][-1]
     assert entry["kind"] == "ASSIGNED" and entry["note"] == "assigned to Manager (was Agent): VIP"
@@ -472,8 +541,11 @@ def test_assignment_rules(app):
 
 def test_analyst_cannot_file_complaints(app):
     customer = new_customer(app)
-    body = app.gql(FILE, {"input": {"customerId": customer, "channel": "WEB", "category": "product",
-                                    "description": "x"}}, as_="analyst")
+    body = app.gql(
+        FILE,
+        {"input": {"customerId": customer, "channel": "WEB", "category": "product", "description": "x"}},
+        as_="analyst",
+    )
     assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
 
 

@@ -9,6 +9,7 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from loyalty_helpers import award, balance, gid, loyalty_app, make_customer
 
 from kehu.config import parse_config
 from kehu.errors import PluginError
@@ -18,8 +19,6 @@ from kehu.plugins.loyalty import service
 from kehu.plugins.loyalty.models import EntryKind, LedgerEntry, LoyaltyAccount, Referral
 from kehu.plugins.loyalty.settings import LoyaltySettings, TierSettings
 from kehu.server.runtime import Kehu
-
-from loyalty_helpers import award, balance, gid, loyalty_app, make_customer
 
 LOYALTY = """
 query($id: ID!) { customer(id: $id) { loyalty {
@@ -84,7 +83,8 @@ def create_reward(app, **fields):
 
 def redeem(app, customer_id, reward_id, key, as_="agent"):
     return app.data(
-        REDEEM, {"input": {"customerId": gid("Customer", customer_id), "rewardId": reward_id, "idempotencyKey": key}},
+        REDEEM,
+        {"input": {"customerId": gid("Customer", customer_id), "rewardId": reward_id, "idempotencyKey": key}},
         as_=as_,
     )["redeemReward"]
 
@@ -147,8 +147,11 @@ def test_first_purchase_bonus_and_birthday_month_multiplier(make_app):
 def test_non_purchase_interactions_earn_nothing(make_app):
     app = loyalty_app(make_app)
     customer = app.run(make_customer, app)
-    app.data('mutation($c: ID!) { logInteraction(input: {customerId: $c, kind: CALL}) { userErrors { code } } }',
-             {"c": gid("Customer", customer.id)}, as_="agent")
+    app.data(
+        "mutation($c: ID!) { logInteraction(input: {customerId: $c, kind: CALL}) { userErrors { code } } }",
+        {"c": gid("Customer", customer.id)},
+        as_="agent",
+    )
     assert loyalty_of(app, customer.id)["balance"] == 0
 
 
@@ -158,7 +161,9 @@ def test_accrue_command_credits_purchases_the_handler_missed_once(make_app):
 
     async def purchase_without_event():
         return await Interaction.create(
-            customer_id=customer.id, kind=InteractionKind.PURCHASE, amount=Decimal("42.50"),
+            customer_id=customer.id,
+            kind=InteractionKind.PURCHASE,
+            amount=Decimal("42.50"),
             occurred_at=app.clock.now(),
         )
 
@@ -175,8 +180,14 @@ def test_accrue_command_credits_purchases_the_handler_missed_once(make_app):
 def test_award_retried_with_the_same_key_returns_the_first_result_and_changes_nothing(make_app):
     app = loyalty_app(make_app)
     customer = app.run(make_customer, app)
-    variables = {"input": {"customerId": gid("Customer", customer.id), "points": 120, "reason": "apology",
-                           "idempotencyKey": "ticket-88"}}
+    variables = {
+        "input": {
+            "customerId": gid("Customer", customer.id),
+            "points": 120,
+            "reason": "apology",
+            "idempotencyKey": "ticket-88",
+        }
+    }
     first = app.data(AWARD, variables, as_="manager")["awardPoints"]
     again = app.data(AWARD, variables, as_="manager")["awardPoints"]
     assert first["replayed"] is False and again["replayed"] is True
@@ -197,8 +208,11 @@ def test_reusing_a_key_for_a_different_request_is_refused(make_app):
 def test_agents_may_not_award_points(make_app):
     app = loyalty_app(make_app)
     customer = app.run(make_customer, app)
-    body = app.gql(AWARD, {"input": {"customerId": gid("Customer", customer.id), "points": 10, "reason": "x",
-                                     "idempotencyKey": "k"}}, as_="agent")
+    body = app.gql(
+        AWARD,
+        {"input": {"customerId": gid("Customer", customer.id), "points": 10, "reason": "x", "idempotencyKey": "k"}},
+        as_="agent",
+    )
     assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     assert app.run(balance, customer.id) == 0
 
@@ -206,22 +220,39 @@ def test_agents_may_not_award_points(make_app):
 def test_manager_cannot_award_points_to_another_teams_customer(make_app):
     app = loyalty_app(make_app)
     customer = app.run(make_customer, app, "South customer", "agent_south")
-    data = app.data(AWARD, {"input": {"customerId": gid("Customer", customer.id), "points": 10, "reason": "x",
-                                      "idempotencyKey": "k"}}, as_="manager")
+    data = app.data(
+        AWARD,
+        {"input": {"customerId": gid("Customer", customer.id), "points": 10, "reason": "x", "idempotencyKey": "k"}},
+        as_="manager",
+    )
     assert data["awardPoints"]["userErrors"][0]["code"] == "NOT_FOUND"
     assert app.run(balance, customer.id) == 0
 
 
 @pytest.mark.parametrize(
     "points, reason, field, code",
-    [(0, "x", "points", "INVALID_POINTS"), (-5, "x", "points", "INVALID_POINTS"),
-     (10, "  ", "reason", "REQUIRED"), (10**9, "x", "points", "TOO_LARGE")],
+    [
+        (0, "x", "points", "INVALID_POINTS"),
+        (-5, "x", "points", "INVALID_POINTS"),
+        (10, "  ", "reason", "REQUIRED"),
+        (10**9, "x", "points", "TOO_LARGE"),
+    ],
 )
 def test_award_input_is_validated(make_app, points, reason, field, code):
     app = loyalty_app(make_app)
     customer = app.run(make_customer, app)
-    data = app.data(AWARD, {"input": {"customerId": gid("Customer", customer.id), "points": points, "reason": reason,
-                                      "idempotencyKey": "k"}}, as_="admin")
+    data = app.data(
+        AWARD,
+        {
+            "input": {
+                "customerId": gid("Customer", customer.id),
+                "points": points,
+                "reason": reason,
+                "idempotencyKey": "k",
+            }
+        },
+        as_="admin",
+    )
     assert data["awardPoints"]["userErrors"][0]["field"] == field
     assert data["awardPoints"]["userErrors"][0]["code"] == code
 
@@ -334,7 +365,9 @@ def test_update_reward_changes_only_the_fields_sent(make_app):
     reward = create_reward(app, stock=3, minTier="silver")
     data = app.data(
         "mutation($id: ID!) { updateReward(input: {id: $id, pointsCost: 80, stock: null}) "
-        "{ reward { name pointsCost stock minTier } userErrors { code } } }", {"id": reward}, as_="admin",
+        "{ reward { name pointsCost stock minTier } userErrors { code } } }",
+        {"id": reward},
+        as_="admin",
     )
     assert data["updateReward"]["reward"] == {"name": "Tea set", "pointsCost": 80, "stock": None, "minTier": "silver"}
 
@@ -389,7 +422,9 @@ def test_agent_cannot_redeem_or_see_vouchers_of_another_agents_customer(make_app
     assert refused["userErrors"][0]["code"] == "NOT_FOUND"
     voucher = redeem(app, customer.id, reward, "y")["voucher"]["id"]
     assert app.data("query($id: ID!) { node(id: $id) { id } }", {"id": voucher}, as_="agent_south")["node"] is None
-    assert app.data(CANCEL, {"id": voucher}, as_="agent_south")["cancelRedemption"]["userErrors"][0]["code"] == "NOT_FOUND"
+    assert (
+        app.data(CANCEL, {"id": voucher}, as_="agent_south")["cancelRedemption"]["userErrors"][0]["code"] == "NOT_FOUND"
+    )
 
 
 # --------------------------------------------------------------------------- referrals
@@ -420,7 +455,7 @@ def test_referral_rules_self_cycle_one_referrer_and_new_customers_only(make_app)
     assert refer(a, a) == ["SELF_REFERRAL"]
     assert refer(a, b) == []
     assert refer(b, c) == []
-    assert refer(c, a) == ["REFERRAL_CYCLE"]   # A → B → C → A
+    assert refer(c, a) == ["REFERRAL_CYCLE"]  # A → B → C → A
     assert refer(b, a) == ["REFERRAL_CYCLE"]
     assert refer(d, b) == ["ALREADY_REFERRED"]  # B already has referrer A
     purchase(app, d.id, "5")
@@ -441,22 +476,24 @@ def test_points_expire_oldest_first_and_expiry_is_in_the_ledger(make_app, capsys
     app = loyalty_app(make_app, expiry_days=365)
     customer = app.run(make_customer, app)
     start = app.clock.now()
-    app.run(award, app, customer.id, 100, "old")          # expires start + 365d
+    app.run(award, app, customer.id, 100, "old")  # expires start + 365d
     app.clock.advance(days=200)
-    app.run(award, app, customer.id, 50, "newer")         # expires start + 565d
+    app.run(award, app, customer.id, 50, "newer")  # expires start + 565d
     app.clock.advance(days=50)
     reward = create_reward(app, pointsCost=30)
-    redeem(app, customer.id, reward, "r1")                  # consumes 30 of the oldest 100
+    redeem(app, customer.id, reward, "r1")  # consumes 30 of the oldest 100
 
     args = _cli(["loyalty", "expire", "--at", (start + dt.timedelta(days=366)).isoformat()])
     assert app.run(args.handler, app.kehu, args) == 0
     assert "expired 70 points of 1 customer(s)" in capsys.readouterr().out
-    assert app.run(args.handler, app.kehu, args) == 0       # idempotent
+    assert app.run(args.handler, app.kehu, args) == 0  # idempotent
     assert app.run(balance, customer.id) == 50
 
     app.run(service.expire_points, app.kehu, start + dt.timedelta(days=566))
     assert app.run(balance, customer.id) == 0
-    expiries = [e["node"]["points"] for e in loyalty_of(app, customer.id)["ledger"]["edges"] if e["node"]["kind"] == "EXPIRE"]
+    expiries = [
+        e["node"]["points"] for e in loyalty_of(app, customer.id)["ledger"]["edges"] if e["node"]["kind"] == "EXPIRE"
+    ]
     assert expiries == [-50, -70]
     assert app.run(service.check_ledger) == []
 
@@ -498,15 +535,23 @@ def test_summary_counts_members_per_tier_and_points_per_period(make_app):
     app.clock.advance(days=31)
     app.run(service.expire_points, app.kehu, app.clock.now())  # nothing due yet
 
-    query = ('{ loyaltySummary(from: "2026-01-01T00:00:00Z", period: MONTH) { membersPerTier { tier members } '
-             'periods { start issued redeemed expired outstanding outstandingValue } outstanding outstandingValue } }')
+    query = (
+        '{ loyaltySummary(from: "2026-01-01T00:00:00Z", period: MONTH) { membersPerTier { tier members } '
+        "periods { start issued redeemed expired outstanding outstandingValue } outstanding outstandingValue } }"
+    )
     summary = app.data(query, as_="analyst")["loyaltySummary"]
     assert summary["membersPerTier"] == [
-        {"tier": "member", "members": 1}, {"tier": "silver", "members": 1}, {"tier": "gold", "members": 0},
+        {"tier": "member", "members": 1},
+        {"tier": "silver", "members": 1},
+        {"tier": "gold", "members": 0},
     ]
     assert summary["periods"][0] == {
-        "start": "2026-01-01T00:00:00+00:00", "issued": 1400, "redeemed": 100, "expired": 0,
-        "outstanding": 1300, "outstandingValue": "13.00",
+        "start": "2026-01-01T00:00:00+00:00",
+        "issued": 1400,
+        "redeemed": 100,
+        "expired": 0,
+        "outstanding": 1300,
+        "outstandingValue": "13.00",
     }
     assert summary["outstanding"] == 1300
     team = app.data(query, as_="manager")["loyaltySummary"]  # team north sees customer A only

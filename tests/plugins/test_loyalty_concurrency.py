@@ -9,12 +9,11 @@ one connection. Some go through HTTP (the ASGI app) for the full stack.
 import asyncio
 
 import httpx
+from loyalty_helpers import attempt, award, balance, gid, loyalty_app, make_customer
 
 from kehu.models import Interaction, InteractionKind
 from kehu.plugins.loyalty import service
 from kehu.plugins.loyalty.models import LedgerEntry, Redemption, Reward
-
-from loyalty_helpers import attempt, award, balance, gid, loyalty_app, make_customer
 
 
 async def _reward(app, cost: int, stock=None) -> Reward:
@@ -33,9 +32,7 @@ def test_two_hundred_concurrent_redemptions_against_a_balance_for_ten_exactly_te
         customer = await make_customer(app)
         await award(app, customer.id, 1000, "funding")
         reward = await _reward(app, 100)
-        results = await asyncio.gather(
-            *(_redeem_call(app, customer.id, reward.id, f"r{i}") for i in range(200))
-        )
+        results = await asyncio.gather(*(_redeem_call(app, customer.id, reward.id, f"r{i}") for i in range(200)))
         return customer.id, results
 
     customer_id, results = app.run(scenario)
@@ -103,8 +100,9 @@ def test_concurrent_accruals_and_awards_lose_no_points(make_app):
     async def scenario():
         customer = await make_customer(app)
         purchases = [
-            await Interaction.create(customer_id=customer.id, kind=InteractionKind.PURCHASE, amount=10,
-                                     occurred_at=app.clock.now())
+            await Interaction.create(
+                customer_id=customer.id, kind=InteractionKind.PURCHASE, amount=10, occurred_at=app.clock.now()
+            )
             for _ in range(50)
         ]
         await asyncio.gather(
@@ -161,9 +159,15 @@ def test_concurrent_http_redemptions_over_the_api_never_overdraw(make_app):
         transport = httpx.ASGITransport(app=app.app)
         headers = {"Authorization": f"Bearer {app.tokens['agent']}"}
         async with httpx.AsyncClient(transport=transport, base_url="http://kehu") as client:
+
             async def one(i):
-                variables = {"input": {"customerId": gid("Customer", customer.id), "rewardId": gid("Reward", reward.id),
-                                       "idempotencyKey": f"http-{i % 12}"}}  # 24 requests, 12 distinct keys
+                variables = {
+                    "input": {
+                        "customerId": gid("Customer", customer.id),
+                        "rewardId": gid("Reward", reward.id),
+                        "idempotencyKey": f"http-{i % 12}",
+                    }
+                }  # 24 requests, 12 distinct keys
                 response = await client.post("/graphql", json={"query": query, "variables": variables}, headers=headers)
                 return response.json()["data"]["redeemReward"]
 

@@ -14,7 +14,7 @@ from kehu.errors import ConfigError
 from kehu.models import Customer
 from kehu.plugins.masking.crypto import Keyring, generate_key, pseudonym
 from kehu.plugins.masking.service import apply_strategy, last4, partial
-from kehu.policies import FieldPolicy, Strategy
+from kehu.policies import Strategy
 from kehu.testing import KehuHarness
 
 CUSTOMERS = "{ customers(first: 100) { edges { node { id name email phone address attributes } } } }"
@@ -74,7 +74,7 @@ def test_sealed_values_open_only_in_their_own_field():
     ring = Keyring.from_environment({"KEHU_MASKING_KEY": generate_key()})
     sealed = ring.seal("+86 138 1234 5678", "Customer.phone")
     assert "138" not in sealed and ring.open(sealed, "Customer.phone") == "+86 138 1234 5678"
-    with pytest.raises(Exception):
+    with pytest.raises(Exception):  # noqa: B017 (AES-GCM raises InvalidTag; any failure to open will do)
         ring.open(sealed, "Customer.email")
 
 
@@ -93,10 +93,17 @@ def test_analyst_sees_partial_values_and_admin_clear(make_app):
 
 
 def test_plugins_toml_overrides_a_strategy_per_role_and_field(make_app, key):
-    app = make_app(enabled=("masking",), settings={"masking": {"fields": {
-        "Customer.phone": {"ANALYST": "LAST4", "MANAGER": "PARTIAL"},
-        "Customer.email": {"ANALYST": "HASH"},
-    }}})
+    app = make_app(
+        enabled=("masking",),
+        settings={
+            "masking": {
+                "fields": {
+                    "Customer.phone": {"ANALYST": "LAST4", "MANAGER": "PARTIAL"},
+                    "Customer.email": {"ANALYST": "HASH"},
+                }
+            }
+        },
+    )
     make_customer(app, as_="manager")
     analyst = app.data(CUSTOMERS, as_="analyst")["customers"]["edges"][0]["node"]
     assert analyst["phone"] == "****5678"
@@ -130,7 +137,9 @@ def test_owner_sees_own_customers_in_clear_when_configured(make_app):
 
 def test_a_settings_field_without_policy_stops_startup(db_url):
     with pytest.raises(ConfigError, match="no plugin declares a policy for Customer.nickname"):
-        with KehuHarness(db_url, enabled=("masking",), settings={"masking": {"fields": {"Customer.nickname": {"ANALYST": "CLEAR"}}}}):
+        with KehuHarness(
+            db_url, enabled=("masking",), settings={"masking": {"fields": {"Customer.nickname": {"ANALYST": "CLEAR"}}}}
+        ):
             pass
 
 
@@ -167,7 +176,9 @@ def test_without_masking_search_and_order_are_unchanged(make_app):
     app = make_app()
     make_customer(app)
     assert app.data(SEARCH, {"s": "1234 5678"}, as_="analyst")["customers"]["totalCount"] == 1
-    assert app.data("{ customers(orderBy: {field: NAME}) { totalCount } }", as_="analyst")["customers"]["totalCount"] == 1
+    assert (
+        app.data("{ customers(orderBy: {field: NAME}) { totalCount } }", as_="analyst")["customers"]["totalCount"] == 1
+    )
 
 
 # --------------------------------------------------------------------------- reveal
@@ -181,13 +192,19 @@ def test_reveal_requires_a_reason_then_returns_the_value_and_one_disclosure(make
     assert app.data(DISCLOSURES, as_="admin")["disclosureLog"]["totalCount"] == 0
 
     reason = "customer called back, verifying identity"
-    shown = app.data(REVEAL, {"input": {"customerId": customer_id, "field": "phone", "reason": reason}}, as_="manager")["revealField"]
+    shown = app.data(REVEAL, {"input": {"customerId": customer_id, "field": "phone", "reason": reason}}, as_="manager")[
+        "revealField"
+    ]
     assert shown["userErrors"] == [] and shown["value"] == "+86 138 1234 5678"
     log = app.data(DISCLOSURES, as_="admin")["disclosureLog"]
     assert log["totalCount"] == 1
     entry = log["edges"][0]["node"]
-    assert entry == {"field": "Customer.phone", "reason": reason, "actor": {"email": "manager@example.com"},
-                     "customer": {"id": customer_id}}
+    assert entry == {
+        "field": "Customer.phone",
+        "reason": reason,
+        "actor": {"email": "manager@example.com"},
+        "customer": {"id": customer_id},
+    }
 
 
 def test_reveal_is_for_granted_roles_only(make_app):
@@ -215,9 +232,15 @@ def test_reveal_is_rate_limited(make_app):
 def test_reveal_of_an_unknown_field_or_invisible_customer_is_refused(make_app):
     app = make_app(enabled=("masking",))
     customer_id = make_customer(app, as_="manager_south")
-    bad_field = app.data(REVEAL, {"input": {"customerId": customer_id, "field": "region", "reason": "just curious now"}}, as_="admin")
+    bad_field = app.data(
+        REVEAL, {"input": {"customerId": customer_id, "field": "region", "reason": "just curious now"}}, as_="admin"
+    )
     assert bad_field["revealField"]["userErrors"][0]["code"] == "UNKNOWN_FIELD"
-    foreign = app.gql(REVEAL, {"input": {"customerId": customer_id, "field": "phone", "reason": "calling about the order"}}, as_="manager")
+    foreign = app.gql(
+        REVEAL,
+        {"input": {"customerId": customer_id, "field": "phone", "reason": "calling about the order"}},
+        as_="manager",
+    )
     assert foreign.get("errors") or foreign["data"]["revealField"]["userErrors"]
     assert app.data(DISCLOSURES, as_="admin")["disclosureLog"]["totalCount"] == 0
 
@@ -247,14 +270,19 @@ def test_exports_are_masked_for_the_viewer(make_app):
 def test_audit_values_are_masked_per_viewer(make_app):
     app = make_app(enabled=("masking",), config={"roles": {"ANALYST": ["audit.read"]}})
     customer_id = make_customer(app)
-    app.data('mutation($id: ID!) { updateCustomer(input: {id: $id, phone: "+86 139 8765 4321"}) { userErrors { code } } }',
-             {"id": customer_id}, as_="admin")
+    app.data(
+        'mutation($id: ID!) { updateCustomer(input: {id: $id, phone: "+86 139 8765 4321"}) { userErrors { code } } }',
+        {"id": customer_id},
+        as_="admin",
+    )
     query = '{ auditLog(first: 1, filter: {operation: "updateCustomer"}) { edges { node { id changes } } } }'
     admin = app.data(query, as_="admin")["auditLog"]["edges"][0]["node"]
     assert admin["changes"]["phone"] == {"before": "+86 138 1234 5678", "after": "+86 139 8765 4321"}
     analyst = app.data(query, as_="analyst")["auditLog"]["edges"][0]["node"]
     assert analyst["changes"]["phone"] == {"before": "+86 138****5678", "after": "+86 139****4321"}
-    node = app.data("query($id: ID!) { node(id: $id) { ... on AuditEntry { changes } } }", {"id": analyst["id"]}, as_="analyst")
+    node = app.data(
+        "query($id: ID!) { node(id: $id) { ... on AuditEntry { changes } } }", {"id": analyst["id"]}, as_="analyst"
+    )
     assert "8765" not in json.dumps(node)
 
 
@@ -297,8 +325,13 @@ def test_invalid_email_messages_do_not_echo_the_value(make_app, caplog):
 
 
 def encrypted_settings(**extra):
-    return {"masking": {"encrypted_fields": ["Customer.phone", "Customer.attributes.id_number"],
-                        "personal_attributes": {"id_number": "id_number"}, **extra}}
+    return {
+        "masking": {
+            "encrypted_fields": ["Customer.phone", "Customer.attributes.id_number"],
+            "personal_attributes": {"id_number": "id_number"},
+            **extra,
+        }
+    }
 
 
 def test_the_server_refuses_to_start_without_the_key(db_url, monkeypatch):
@@ -311,6 +344,7 @@ def test_the_server_refuses_to_start_without_the_key(db_url, monkeypatch):
 def demo_phones(app):
     async def phones():
         return [c.phone for c in await Customer.filter(phone__not_isnull=True)]
+
     return app.run(phones)
 
 
@@ -321,13 +355,15 @@ def test_demo_data_is_encrypted_on_disk_and_exact_lookup_still_works(make_app, k
     assert len(phones) > 50
     if db_url.startswith("sqlite://"):
         app.run(lambda: app.kehu.ctx.db().execute_script("PRAGMA wal_checkpoint(TRUNCATE)"))
-        path = Path(db_url[len("sqlite://"):])
+        path = Path(db_url[len("sqlite://") :])
         blob = b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*"))
         leaked = [p for p in phones if p.encode() in blob or "".join(ch for ch in p if ch.isdigit()).encode() in blob]
         assert leaked == []
     else:
+
         async def raw():
             return await app.kehu.ctx.db().execute_query_dict("SELECT phone FROM kehu_customer WHERE phone IS NOT NULL")
+
         stored = [r["phone"] for r in app.run(raw)]
         assert all(s.startswith("kehu:e1:") for s in stored) and not set(stored) & set(phones)
     found = app.data(SEARCH, {"s": phones[0]}, as_="admin")["customers"]["totalCount"]
@@ -338,8 +374,11 @@ def test_demo_data_is_encrypted_on_disk_and_exact_lookup_still_works(make_app, k
 def test_updates_and_audit_values_are_stored_encrypted(make_app, key):
     app = make_app(enabled=("masking",), settings=encrypted_settings())
     customer_id = make_customer(app, attributes={"id_number": "110101199003077777", "tier": "gold"})
-    app.data('mutation($id: ID!) { updateCustomer(input: {id: $id, phone: "+86 139 8765 4321"}) { userErrors { code } } }',
-             {"id": customer_id}, as_="admin")
+    app.data(
+        'mutation($id: ID!) { updateCustomer(input: {id: $id, phone: "+86 139 8765 4321"}) { userErrors { code } } }',
+        {"id": customer_id},
+        as_="admin",
+    )
 
     async def raw():
         db = app.kehu.ctx.db()
@@ -351,9 +390,13 @@ def test_updates_and_audit_values_are_stored_encrypted(make_app, key):
     for clear in ("8765 4321", "1234 5678", "110101199003077777"):
         assert clear not in stored
     assert "gold" in stored  # other attributes stay searchable JSON
-    admin = app.data("{ customers { edges { node { phone attributes } } } }", as_="admin")["customers"]["edges"][0]["node"]
+    admin = app.data("{ customers { edges { node { phone attributes } } } }", as_="admin")["customers"]["edges"][0][
+        "node"
+    ]
     assert admin == {"phone": "+86 139 8765 4321", "attributes": {"id_number": "110101199003077777", "tier": "gold"}}
-    analyst = app.data("{ customers { edges { node { attributes } } } }", as_="analyst")["customers"]["edges"][0]["node"]
+    analyst = app.data("{ customers { edges { node { attributes } } } }", as_="analyst")["customers"]["edges"][0][
+        "node"
+    ]
     assert analyst["attributes"] == {"id_number": "[redacted]", "tier": "gold"}
     assert app.data(SEARCH, {"s": "+86 139 8765 4321"}, as_="admin")["customers"]["totalCount"] == 1
     assert app.data(SEARCH, {"s": "+86 138 1234 5678"}, as_="admin")["customers"]["totalCount"] == 0
@@ -363,8 +406,10 @@ def test_existing_clear_values_are_encrypted_at_startup(db_url, key, monkeypatch
     with KehuHarness(db_url, enabled=("masking",)) as app:  # masking without encryption
         make_customer(app)
     with KehuHarness(db_url, enabled=("masking",), settings=encrypted_settings(), seed_accounts=False) as app:
+
         async def raw():
             return await app.kehu.ctx.db().execute_query_dict("SELECT phone FROM kehu_customer")
+
         assert app.run(raw)[0]["phone"].startswith("kehu:e1:")
         assert app.run(lambda: Customer.first()).phone == "+86 138 1234 5678"
 
@@ -386,8 +431,10 @@ def test_key_rotation_reencrypts_while_the_old_key_is_accepted(db_url, monkeypat
 
         async def raw():
             db = app.kehu.ctx.db()
-            return ([r["phone"] for r in await db.execute_query_dict("SELECT phone FROM kehu_customer")],
-                    [r["changes"] for r in await db.execute_query_dict("SELECT changes FROM kehu_audit_entry")])
+            return (
+                [r["phone"] for r in await db.execute_query_dict("SELECT phone FROM kehu_customer")],
+                [r["changes"] for r in await db.execute_query_dict("SELECT changes FROM kehu_audit_entry")],
+            )
 
         phones, audits = app.run(raw)
         assert all(p.startswith(f"kehu:e1:{ring.current.id}:") for p in phones)

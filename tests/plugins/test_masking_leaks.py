@@ -14,8 +14,16 @@ import logging
 import re
 
 import pytest
-from graphql import GraphQLEnumType, GraphQLInterfaceType, GraphQLObjectType, GraphQLScalarType, GraphQLUnionType
-from graphql import Undefined, get_named_type, is_non_null_type
+from graphql import (
+    GraphQLEnumType,
+    GraphQLInterfaceType,
+    GraphQLObjectType,
+    GraphQLScalarType,
+    GraphQLUnionType,
+    Undefined,
+    get_named_type,
+    is_non_null_type,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -23,8 +31,16 @@ from kehu.cli.demo import seed_demo
 from kehu.models import Customer
 
 PLUGINS = ("segmentation", "loyalty", "complaints", "surveys", "masking")
-LIMITS = {"limits": {"max_tokens": 100_000, "max_aliases": 1000, "max_root_fields": 200, "max_nodes": 1_000_000,
-                     "max_depth": 12, "rate_per_minute": 0}}
+LIMITS = {
+    "limits": {
+        "max_tokens": 100_000,
+        "max_aliases": 1000,
+        "max_root_fields": 200,
+        "max_nodes": 1_000_000,
+        "max_depth": 12,
+        "rate_per_minute": 0,
+    }
+}
 ROLES_MASKED = ("analyst",)
 
 
@@ -92,7 +108,9 @@ def everything_queries(app, depth: int) -> list[str]:
     query_type = schema.query_type
     parts = []
     for name, field in query_type.fields.items():
-        if name in ("node",) or any(is_non_null_type(a.type) and a.default_value is Undefined for a in field.args.values()):
+        if name in ("node",) or any(
+            is_non_null_type(a.type) and a.default_value is Undefined for a in field.args.values()
+        ):
             continue
         inner = get_named_type(field.type)
         if isinstance(inner, GraphQLObjectType):
@@ -124,13 +142,24 @@ def test_every_customer_field_including_plugin_fields_is_masked(leak_app):
 
     queries = [
         ("{ customers(first: 100) { edges { node " + fields + " } } }", None),
-        ("query($id: ID!) { node(id: $id) { ... on Customer " + fields + " } }", {"id": to_global_id("Customer", first[0])}),
-        ("query($id: ID!) { a: customer(id: $id) " + fields + " b: customer(id: $id) { e: email p: phone } }",
-         {"id": to_global_id("Customer", first[1])}),
+        (
+            "query($id: ID!) { node(id: $id) { ... on Customer " + fields + " } }",
+            {"id": to_global_id("Customer", first[0])},
+        ),
+        (
+            "query($id: ID!) { a: customer(id: $id) " + fields + " b: customer(id: $id) { e: email p: phone } }",
+            {"id": to_global_id("Customer", first[1])},
+        ),
         ("{ interactions(first: 100) { edges { node { customer { email phone name } } } } }", None),
-        ("{ accountOwners(first: 50) { edges { node { customers(first: 100) { edges { node { email phone } } } } } } }", None),
-        ("fragment P on Customer { email ...Q } fragment Q on Customer { phone } "
-         "{ customers(first: 100) { edges { node { ...P } } } }", None),
+        (
+            "{ accountOwners(first: 50) { edges { node { customers(first: 100) { edges { node { email phone } } } } } } }",
+            None,
+        ),
+        (
+            "fragment P on Customer { email ...Q } fragment Q on Customer { phone } "
+            "{ customers(first: 100) { edges { node { ...P } } } }",
+            None,
+        ),
     ]
     for query, variables in queries:
         analyst = ask(leak_app, query, variables, as_="analyst")
@@ -149,7 +178,9 @@ def test_search_by_clear_values_tells_an_analyst_nothing(leak_app):
 
 def test_ordering_by_a_masked_field_is_refused(leak_app, caplog):
     caplog.set_level(logging.DEBUG)
-    body = ask(leak_app, "{ customers(orderBy: {field: NAME, direction: DESC}) { edges { node { id } } } }", as_="analyst")
+    body = ask(
+        leak_app, "{ customers(orderBy: {field: NAME, direction: DESC}) { edges { node { id } } } }", as_="analyst"
+    )
     assert "MASKED_FIELD" in body
 
 
@@ -199,10 +230,14 @@ def customer_selection(draw, depth=0):
         parts.append((wrap, text))
     if depth < 2 and draw(st.booleans()):
         inner = draw(customer_selection(depth + 1))
-        nested = draw(st.sampled_from((
-            "interactions(first: 3) { edges { node { customer { %s } } } }",
-            "owner { customers(first: 5) { edges { node { %s } } } }",
-        )))
+        nested = draw(
+            st.sampled_from(
+                (
+                    "interactions(first: 3) { edges { node { customer { %s } } } }",
+                    "owner { customers(first: 5) { edges { node { %s } } } }",
+                )
+            )
+        )
         parts.append(("plain", nested % inner))
     fragments = [t for w, t in parts if w == "named"]
     body = " ".join(t for w, t in parts if w != "named")

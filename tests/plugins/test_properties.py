@@ -17,6 +17,7 @@ from decimal import Decimal
 
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
+from loyalty_helpers import TIERS, attempt, make_customer
 
 from kehu.errors import KehuError
 from kehu.models import Customer, Interaction, InteractionKind
@@ -27,11 +28,8 @@ from kehu.plugins.segmentation import service as segmentation
 from kehu.plugins.segmentation.models import Classification
 from kehu.writes import write_scope
 
-from loyalty_helpers import TIERS, attempt, make_customer
-
-NOW = dt.datetime(2026, 1, 1, 9, 0, tzinfo=dt.timezone.utc)
-PROPERTY_SETTINGS = dict(deadline=None, database=None, print_blob=False,
-                         suppress_health_check=list(HealthCheck))
+NOW = dt.datetime(2026, 1, 1, 9, 0, tzinfo=dt.UTC)
+PROPERTY_SETTINGS = dict(deadline=None, database=None, print_blob=False, suppress_health_check=list(HealthCheck))
 
 
 # --------------------------------------------------------------------------- loyalty
@@ -57,8 +55,11 @@ def test_loyalty_balance_is_the_ledger_sum_and_never_negative(make_app):
         out = []
         for name, cost, stock in (("Mug", 50, None), ("Bag", 700, 2), ("Trip", 4000, 1)):
             async with write_scope(app.kehu, None, "createReward"):
-                reward = await loyalty.create_reward(app.kehu, loyalty.viewer_for(app.kehu, app.accounts["admin"]),
-                                                     {"name": name, "points_cost": cost, "stock": stock})
+                reward = await loyalty.create_reward(
+                    app.kehu,
+                    loyalty.viewer_for(app.kehu, app.accounts["admin"]),
+                    {"name": name, "points_cost": cost, "stock": stock},
+                )
             out.append(reward.id)
         return out
 
@@ -76,24 +77,32 @@ def test_loyalty_balance_is_the_ledger_sum_and_never_negative(make_app):
             for op, value in ops:
                 key = f"k{next(counter)}"
                 if op == "award":
-                    result = await attempt(app, "admin", "awardPoints", loyalty.award_points, customer.id, value, "r", key)
+                    result = await attempt(
+                        app, "admin", "awardPoints", loyalty.award_points, customer.id, value, "r", key
+                    )
                 elif op == "adjust":
-                    result = await attempt(app, "admin", "adjustPoints", loyalty.adjust_points, customer.id, value, "r", key)
+                    result = await attempt(
+                        app, "admin", "adjustPoints", loyalty.adjust_points, customer.id, value, "r", key
+                    )
                 elif op == "redeem":
-                    result = await attempt(app, "admin", "redeemReward", loyalty.redeem_reward, customer.id,
-                                           reward_ids[value], key)
+                    result = await attempt(
+                        app, "admin", "redeemReward", loyalty.redeem_reward, customer.id, reward_ids[value], key
+                    )
                     if isinstance(result, tuple):
                         vouchers.append(result[0].id)
                 elif op == "cancel":
                     if not vouchers:
                         continue
-                    result = await attempt(app, "admin", "cancelRedemption", loyalty.cancel_redemption,
-                                           vouchers[value % len(vouchers)])
+                    result = await attempt(
+                        app, "admin", "cancelRedemption", loyalty.cancel_redemption, vouchers[value % len(vouchers)]
+                    )
                 else:  # retry an earlier award with its key: never counted twice
                     if not keys:
                         continue
                     key, points = keys[value % len(keys)]
-                    result = await attempt(app, "admin", "awardPoints", loyalty.award_points, customer.id, points, "r", key)
+                    result = await attempt(
+                        app, "admin", "awardPoints", loyalty.award_points, customer.id, points, "r", key
+                    )
                 if op in ("award", "adjust") and not isinstance(result, str):
                     keys.append((key, value))
                 assert not isinstance(result, str) or result.isupper(), result  # a domain error code, nothing else
@@ -125,17 +134,29 @@ def test_complaints_only_move_along_the_transition_table(make_app):
         async def scenario():
             customer = await Customer.create(name=f"Complainer {next(counter)}", owner=app.accounts["agent"])
             async with write_scope(app.kehu, viewer, "fileComplaint"):
-                complaint = await complaints.file_complaint(viewer, {
-                    "customer_id": customer.id, "channel": "HOTLINE", "category": "billing",
-                    "description": "charged twice",
-                }, settings_, app.clock.now())
+                complaint = await complaints.file_complaint(
+                    viewer,
+                    {
+                        "customer_id": customer.id,
+                        "channel": "HOTLINE",
+                        "category": "billing",
+                        "description": "charged twice",
+                    },
+                    settings_,
+                    app.clock.now(),
+                )
             status = ComplaintStatus.RECEIVED
             for target, with_note in attempts:
                 try:
                     async with write_scope(app.kehu, viewer, "transitionComplaint"):
                         await complaints.transition_complaint(
-                            viewer, complaint.id, target.value, "a note" if with_note else None, None,
-                            settings_, app.clock.now(),
+                            viewer,
+                            complaint.id,
+                            target.value,
+                            "a note" if with_note else None,
+                            None,
+                            settings_,
+                            app.clock.now(),
                         )
                     moved = True
                 except KehuError:
@@ -158,9 +179,11 @@ def test_complaints_only_move_along_the_transition_table(make_app):
 
 # Per customer: (number of purchases in the window, amount of each, days since the last).
 PURCHASE_PLANS = st.lists(
-    st.tuples(st.integers(min_value=0, max_value=6),
-              st.decimals(min_value=1, max_value=5000, places=2, allow_nan=False, allow_infinity=False),
-              st.integers(min_value=0, max_value=300)),
+    st.tuples(
+        st.integers(min_value=0, max_value=6),
+        st.decimals(min_value=1, max_value=5000, places=2, allow_nan=False, allow_infinity=False),
+        st.integers(min_value=0, max_value=300),
+    ),
     min_size=1,
     max_size=12,
 )
@@ -185,8 +208,11 @@ def test_segmentation_scores_are_in_range_and_monotone_in_their_inputs(make_app)
                 ids.append(customer.id)
                 for k in range(count):
                     await Interaction.create(
-                        customer=customer, owner_id=customer.owner_id, kind=InteractionKind.PURCHASE,
-                        amount=Decimal(amount), occurred_at=NOW - dt.timedelta(days=recency + 7 * k),
+                        customer=customer,
+                        owner_id=customer.owner_id,
+                        kind=InteractionKind.PURCHASE,
+                        amount=Decimal(amount),
+                        occurred_at=NOW - dt.timedelta(days=recency + 7 * k),
                     )
             await segmentation.recompute_all(app.kehu)
             rows = await Classification.filter(customer_id__in=ids)

@@ -11,13 +11,13 @@ from decimal import Decimal
 
 import pytest
 
+from kehu.ids import to_global_id
 from kehu.models import Customer, Interaction, InteractionKind
 from kehu.plugins.segmentation import service
 from kehu.plugins.segmentation.models import Classification, SegmentChange
-from kehu.ids import to_global_id
 from kehu.testing import KehuHarness
 
-NOW = dt.datetime(2026, 1, 1, 9, 0, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 1, 1, 9, 0, tzinfo=dt.UTC)
 SETTINGS = {"segmentation": {"recompute_interval_minutes": 0}}
 
 # name: (purchases in the window: count × amount, days since the last one, owner)
@@ -74,8 +74,9 @@ async def seed(app) -> dict[str, int]:
         return c
 
     async def purchase(c, amount, when):
-        await Interaction.create(customer=c, owner_id=c.owner_id, kind=InteractionKind.PURCHASE,
-                                 occurred_at=when, amount=Decimal(amount))
+        await Interaction.create(
+            customer=c, owner_id=c.owner_id, kind=InteractionKind.PURCHASE, occurred_at=when, amount=Decimal(amount)
+        )
 
     for name, (count, amount, recency, owner) in PLAN.items():
         c = await customer(name, owner)
@@ -125,7 +126,11 @@ def test_inputs_windows_and_refunds(seg):
     # The refund lowers revenue but is no purchase and does not move recency.
     assert (got["c5"].frequency, got["c5"].monetary_cents, got["c5"].recency_days) == (2, 15000, 30)
     assert got["prospect"].recency_days is None and got["prospect"].lifetime_purchases == 0
-    assert (got["lapsed"].frequency, got["lapsed"].recency_days, got["lapsed"].lifetime_revenue_cents) == (0, 500, 90000)
+    assert (got["lapsed"].frequency, got["lapsed"].recency_days, got["lapsed"].lifetime_revenue_cents) == (
+        0,
+        500,
+        90000,
+    )
 
 
 def test_predicted_clv_follows_the_documented_formula(seg):
@@ -148,12 +153,21 @@ def test_score_borders_are_recorded_for_explanations(seg):
 def test_explanation_reads_like_the_issue(seg):
     cid = to_global_id("Customer", seg.ids["c10"])
     data = seg.data(
-        'query($id: ID!) { customer(id: $id) { segmentation { rfm { recency frequency monetary r f m score segment }'
+        "query($id: ID!) { customer(id: $id) { segmentation { rfm { recency frequency monetary r f m score segment }"
         " abcClass frequencyClass valueTier lifecycleStage clv { historical predicted } explanation } } }",
-        {"id": cid}, as_="admin",
+        {"id": cid},
+        as_="admin",
     )["customer"]["segmentation"]
-    assert data["rfm"] == {"recency": 1, "frequency": 8, "monetary": "4000.00", "r": 5, "f": 5, "m": 5,
-                           "score": "555", "segment": "champions"}
+    assert data["rfm"] == {
+        "recency": 1,
+        "frequency": 8,
+        "monetary": "4000.00",
+        "r": 5,
+        "f": 5,
+        "m": 5,
+        "score": "555",
+        "segment": "champions",
+    }
     assert (data["abcClass"], data["valueTier"], data["lifecycleStage"]) == ("A", "CORE", "LOYAL")
     assert data["clv"]["historical"] == "4000.00"
     assert data["explanation"].startswith("core: R=5 (1 day), F=5 (8 purchases), M=5 (¥4,000), ABC=A")
@@ -162,12 +176,15 @@ def test_explanation_reads_like_the_issue(seg):
 CORE_QUERY = "{ customers(filter: {valueTier: CORE}) { totalCount edges { node { name } } } }"
 
 
-@pytest.mark.parametrize("viewer, names", [
-    ("admin", {"c7", "c8", "c9", "c10"}),
-    ("manager", {"c7", "c8", "c10"}),      # team north
-    ("agent", {"c7", "c8"}),
-    ("agent_south", {"c9"}),
-])
+@pytest.mark.parametrize(
+    "viewer, names",
+    [
+        ("admin", {"c7", "c8", "c9", "c10"}),
+        ("manager", {"c7", "c8", "c10"}),  # team north
+        ("agent", {"c7", "c8"}),
+        ("agent_south", {"c9"}),
+    ],
+)
 def test_filter_by_value_tier_respects_access_and_counts_agree(seg, viewer, names):
     data = seg.data(CORE_QUERY, as_=viewer)["customers"]
     assert {e["node"]["name"] for e in data["edges"]} == names
@@ -175,8 +192,9 @@ def test_filter_by_value_tier_respects_access_and_counts_agree(seg, viewer, name
 
 
 def test_filter_by_stage_and_abc_combine_with_core_filters(seg):
-    data = seg.data("{ customers(filter: {lifecycleStage: NEW, abcClass: B}) { totalCount edges { node { name } } } }",
-                    as_="admin")["customers"]
+    data = seg.data(
+        "{ customers(filter: {lifecycleStage: NEW, abcClass: B}) { totalCount edges { node { name } } } }", as_="admin"
+    )["customers"]
     assert [e["node"]["name"] for e in data["edges"]] == ["c4"]
     archived = seg.data("{ customers(filter: {archived: true, valueTier: GENERAL}) { totalCount } }", as_="admin")
     assert archived["customers"]["totalCount"] == 1
@@ -187,21 +205,30 @@ def test_purchase_across_a_threshold_changes_tier_at_once_with_one_history_entry
     before = seg.run(SegmentChange.filter(customer_id=c5).count)
     body = seg.data(
         'mutation($c: ID!) { logInteraction(input: {customerId: $c, kind: PURCHASE, amount: "5000.00"}) { userErrors { code } } }',
-        {"c": to_global_id("Customer", c5)}, as_="agent",
+        {"c": to_global_id("Customer", c5)},
+        as_="agent",
     )
     assert body["logInteraction"]["userErrors"] == []
     row = rows(seg)["c5"]
     assert (row.r, row.f, row.m, row.abc_class, row.value_tier, row.lifecycle_stage) == (5, 3, 5, "A", "CORE", "NEW")
     history = seg.data(
         "query($c: ID!) { segmentHistory(customerId: $c, first: 1) { totalCount edges { node { dimension oldValue newValue cause } } } }",
-        {"c": to_global_id("Customer", c5)}, as_="agent",
+        {"c": to_global_id("Customer", c5)},
+        as_="agent",
     )["segmentHistory"]
     assert history["totalCount"] == before + 1
-    assert history["edges"][0]["node"] == {"dimension": "VALUE_TIER", "oldValue": "GENERAL", "newValue": "CORE",
-                                           "cause": "INTERACTION"}
+    assert history["edges"][0]["node"] == {
+        "dimension": "VALUE_TIER",
+        "oldValue": "GENERAL",
+        "newValue": "CORE",
+        "cause": "INTERACTION",
+    }
     # Someone who may not see the customer sees no history.
-    hidden = seg.data("query($c: ID!) { segmentHistory(customerId: $c) { totalCount } }",
-                      {"c": to_global_id("Customer", c5)}, as_="agent_south")
+    hidden = seg.data(
+        "query($c: ID!) { segmentHistory(customerId: $c) { totalCount } }",
+        {"c": to_global_id("Customer", c5)},
+        as_="agent_south",
+    )
     assert hidden["segmentHistory"]["totalCount"] == 0
 
 
@@ -211,16 +238,21 @@ def test_full_recompute_without_changes_adds_no_history(seg):
     assert result.changes == 0 and seg.run(SegmentChange.all().count) == before
 
 
-RULE = {"and": [{"field": "valueTier", "op": "eq", "value": "CORE"},
-                {"not": {"field": "rfmSegment", "op": "eq", "value": "champions"}}]}
+RULE = {
+    "and": [
+        {"field": "valueTier", "op": "eq", "value": "CORE"},
+        {"not": {"field": "rfmSegment", "op": "eq", "value": "champions"}},
+    ]
+}
 CREATE = """mutation($input: CreateSegmentInput!) { createSegment(input: $input) {
   segment { key name kind size rule customers(first: 10) { totalCount edges { node { name } } } }
   userErrors { field code message } } }"""
 
 
 def test_rule_segment_members_history_and_filter(seg):
-    data = seg.data(CREATE, {"input": {"key": "core-not-champions", "name": "Core, not champions", "rule": RULE}},
-                    as_="manager")["createSegment"]
+    data = seg.data(
+        CREATE, {"input": {"key": "core-not-champions", "name": "Core, not champions", "rule": RULE}}, as_="manager"
+    )["createSegment"]
     assert data["userErrors"] == []
     # The manager of team north sees c7 and c8 (c10 is a champion, c9 is south).
     assert {e["node"]["name"] for e in data["segment"]["customers"]["edges"]} == {"c7", "c8"}
@@ -230,8 +262,11 @@ def test_rule_segment_members_history_and_filter(seg):
     assert seg.run(_members, seg, "no-such-segment", "admin") is None
     filtered = seg.data('{ customers(filter: {segment: "core-not-champions"}) { totalCount } }', as_="admin")
     assert filtered["customers"]["totalCount"] == 2
-    segments = seg.data('query($id: ID!) { customer(id: $id) { segments { key } } }',
-                        {"id": to_global_id("Customer", seg.ids["c7"])}, as_="admin")
+    segments = seg.data(
+        "query($id: ID!) { customer(id: $id) { segments { key } } }",
+        {"id": to_global_id("Customer", seg.ids["c7"])},
+        as_="admin",
+    )
     assert segments["customer"]["segments"] == [{"key": "core-not-champions"}]
     # c7 becomes a champion → leaves the segment, recorded.
     seg.run(_buy_a_lot, seg.ids["c7"])
@@ -252,8 +287,9 @@ async def _members(app, key, account):
 
 async def _buy_a_lot(customer_id):
     for days in (3, 4, 6):
-        await Interaction.create(customer_id=customer_id, kind=InteractionKind.PURCHASE, occurred_at=days_ago(days),
-                                 amount=Decimal("9000"))
+        await Interaction.create(
+            customer_id=customer_id, kind=InteractionKind.PURCHASE, occurred_at=days_ago(days), amount=Decimal("9000")
+        )
 
 
 async def _segment_history(customer_id):
@@ -261,13 +297,19 @@ async def _segment_history(customer_id):
     return [(r.old_value, r.new_value, r.cause) for r in rows]
 
 
-@pytest.mark.parametrize("rule, message", [
-    ({"and": [{"field": "valueTeir", "op": "eq", "value": "CORE"}]}, "rule.and[0].field: unknown field 'valueTeir'"),
-    ({"or": [{"field": "valueTier", "op": "eq", "value": "GOLD"}]}, "rule.or[0].value: 'GOLD' is not a valueTier"),
-    ({"not": {"field": "r", "op": "contains", "value": 3}}, "rule.not.op: operator 'contains' does not apply to r"),
-    ({"and": []}, "rule.and: expected a non-empty list"),
-    ({"xor": []}, "rule: unexpected keys ['xor']"),
-])
+@pytest.mark.parametrize(
+    "rule, message",
+    [
+        (
+            {"and": [{"field": "valueTeir", "op": "eq", "value": "CORE"}]},
+            "rule.and[0].field: unknown field 'valueTeir'",
+        ),
+        ({"or": [{"field": "valueTier", "op": "eq", "value": "GOLD"}]}, "rule.or[0].value: 'GOLD' is not a valueTier"),
+        ({"not": {"field": "r", "op": "contains", "value": 3}}, "rule.not.op: operator 'contains' does not apply to r"),
+        ({"and": []}, "rule.and: expected a non-empty list"),
+        ({"xor": []}, "rule: unexpected keys ['xor']"),
+    ],
+)
 def test_invalid_rules_are_rejected_naming_the_bad_part(seg, rule, message):
     data = seg.data(CREATE, {"input": {"key": "bad", "name": "Bad", "rule": rule}}, as_="admin")["createSegment"]
     assert data["segment"] is None
@@ -283,8 +325,11 @@ def test_static_segment_add_remove_and_delete_keep_history(seg):
     data = seg.data(update, {"input": {"key": "vip-list", "removeCustomerIds": [ids[0]]}}, as_="admin")
     assert data["updateSegment"]["segment"]["size"] == 1
     # An agent cannot add a customer they cannot see, and cannot manage segments at all.
-    data = seg.data(update, {"input": {"key": "vip-list", "addCustomerIds": [to_global_id("Customer", seg.ids["c9"])]}},
-                    as_="manager")
+    data = seg.data(
+        update,
+        {"input": {"key": "vip-list", "addCustomerIds": [to_global_id("Customer", seg.ids["c9"])]}},
+        as_="manager",
+    )
     assert data["updateSegment"]["userErrors"][0]["code"] == "NOT_FOUND"
     body = seg.gql('mutation { deleteSegment(input: {key: "vip-list"}) { key } }', as_="analyst")
     assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
@@ -294,8 +339,11 @@ def test_static_segment_add_remove_and_delete_keep_history(seg):
 
 
 def test_summary_per_tier_and_stage_and_retention(seg):
-    data = seg.data("{ segmentationSummary { tiers { key customers revenueShare } stages { key customers }"
-                    " periods { customersAtStart retained retentionRate churnRate } } }", as_="admin")
+    data = seg.data(
+        "{ segmentationSummary { tiers { key customers revenueShare } stages { key customers }"
+        " periods { customersAtStart retained retentionRate churnRate } } }",
+        as_="admin",
+    )
     summary = data["segmentationSummary"]
     tiers = {t["key"]: t for t in summary["tiers"]}
     assert tiers["CORE"]["customers"] == 4 and tiers["GENERAL"]["customers"] == 6  # archived left out
@@ -317,8 +365,18 @@ def test_disabling_removes_every_type_and_keeps_the_data(db_url):
         assert "valueTier" in sdl and "type Segment" in sdl
     with KehuHarness(db_url, seed_accounts=False) as app:
         sdl = app.kehu.schema.as_str()
-        for name in ("segment", "Segment", "valueTier", "ValueTier", "LifecycleStage", "Rfm", "Clv", "AbcClass",
-                     "segmentation", "Segmentation"):
+        for name in (
+            "segment",
+            "Segment",
+            "valueTier",
+            "ValueTier",
+            "LifecycleStage",
+            "Rfm",
+            "Clv",
+            "AbcClass",
+            "segmentation",
+            "Segmentation",
+        ):
             assert name not in sdl, name
     with KehuHarness(db_url, enabled=("segmentation",), settings=SETTINGS, seed_accounts=False) as app:
         assert app.run(Classification.all().count) == count

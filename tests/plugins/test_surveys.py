@@ -28,7 +28,12 @@ QUESTIONS = [
     {"type": "NPS", "text": "How likely are you to recommend us?"},
     {"type": "CSAT", "text": "How satisfied are you with the service?"},
     {"type": "SINGLE_CHOICE", "text": "How did you contact us?", "choices": ["Phone", "E-mail"], "required": False},
-    {"type": "MULTI_CHOICE", "text": "What went well?", "choices": ["Speed", "Friendliness", "Price"], "required": False},
+    {
+        "type": "MULTI_CHOICE",
+        "text": "What went well?",
+        "choices": ["Speed", "Friendliness", "Price"],
+        "required": False,
+    },
     {"type": "RATING", "text": "Rate the shop", "scaleMax": 3, "required": False},
     {"type": "TEXT", "text": "Anything else?", "required": False},
 ]
@@ -108,7 +113,9 @@ def count_rows(app):
 def test_manager_builds_a_survey_with_ordered_questions_and_choices(surveys):
     survey = create_survey(surveys, publish=False)
     assert survey["status"] == "DRAFT"
-    data = surveys.data(f'query($id: ID!) {{ survey(id: $id) {{ {SURVEY_FIELDS} }} }}', {"id": survey["id"]}, as_="agent")
+    data = surveys.data(
+        f"query($id: ID!) {{ survey(id: $id) {{ {SURVEY_FIELDS} }} }}", {"id": survey["id"]}, as_="agent"
+    )
     questions = data["survey"]["questions"]
     assert [q["type"] for q in questions] == ["NPS", "CSAT", "SINGLE_CHOICE", "MULTI_CHOICE", "RATING", "TEXT"]
     assert [c["label"] for c in questions[3]["choices"]] == ["Speed", "Friendliness", "Price"]
@@ -118,7 +125,9 @@ def test_manager_builds_a_survey_with_ordered_questions_and_choices(surveys):
 
 
 def test_choice_question_without_choices_is_refused_with_the_field(surveys):
-    data = surveys.data(CREATE, {"i": {"title": "x", "questions": [{"type": "SINGLE_CHOICE", "text": "Pick"}]}}, as_="manager")
+    data = surveys.data(
+        CREATE, {"i": {"title": "x", "questions": [{"type": "SINGLE_CHOICE", "text": "Pick"}]}}, as_="manager"
+    )
     assert data["createSurvey"]["survey"] is None
     assert data["createSurvey"]["userErrors"][0]["field"] == "questions[0].choices"
 
@@ -145,13 +154,20 @@ def test_invitation_carries_a_public_link_and_a_submission_is_counted_at_once(su
     assert inv["link"] == f"https://feedback.example.com/s/{inv['token']}"
     assert inv["invitation"]["expiresAt"].startswith("2026-01-04T09:00:00")
     assert inv["invitation"]["customer"]["name"] == "Li Lei"
-    out = submit(surveys, inv["token"], answer(survey, nps=9, csat=4, single="Phone", multi=["Speed", "Price"], rating=3, text="Quick <b>help</b>"))
+    out = submit(
+        surveys,
+        inv["token"],
+        answer(survey, nps=9, csat=4, single="Phone", multi=["Speed", "Price"], rating=3, text="Quick <b>help</b>"),
+    )
     assert out == {"ok": True, "userErrors": [], "questionErrors": []}
     r = results(surveys, survey["id"])
     assert (r["responseCount"], r["nps"], r["csat"], r["responseRate"]) == (1, 100.0, 100.0, 100.0)
     multi = r["questions"][3]["distribution"]
     assert [(b["label"], b["count"]) for b in multi] == [("Speed", 1), ("Friendliness", 0), ("Price", 1)]
-    assert r["questions"][5]["textAnswers"]["edges"][0]["node"] == {"text": "Quick <b>help</b>", "customer": {"name": "Li Lei"}}
+    assert r["questions"][5]["textAnswers"]["edges"][0]["node"] == {
+        "text": "Quick <b>help</b>",
+        "customer": {"name": "Li Lei"},
+    }
 
 
 def test_malformed_submission_stores_nothing_and_names_each_wrong_question(surveys):
@@ -178,8 +194,19 @@ def test_malformed_submission_stores_nothing_and_names_each_wrong_question(surve
         (lambda s: [{"questionId": s["questions"][0]["id"], "score": -1}], "SCORE_OUT_OF_RANGE"),
         (lambda s: [{"questionId": s["questions"][4]["id"], "score": 4}], "SCORE_OUT_OF_RANGE"),  # rating 1–3
         (lambda s: [{"questionId": s["questions"][0]["id"], "text": "ten"}], "WRONG_ANSWER_KIND"),
-        (lambda s: [{"questionId": s["questions"][2]["id"], "choiceIds": [c["id"] for c in s["questions"][2]["choices"]]}], "TOO_MANY_CHOICES"),
-        (lambda s: [{"questionId": s["questions"][0]["id"], "score": 5}, {"questionId": s["questions"][0]["id"], "score": 6}], "DUPLICATE_ANSWER"),
+        (
+            lambda s: [
+                {"questionId": s["questions"][2]["id"], "choiceIds": [c["id"] for c in s["questions"][2]["choices"]]}
+            ],
+            "TOO_MANY_CHOICES",
+        ),
+        (
+            lambda s: [
+                {"questionId": s["questions"][0]["id"], "score": 5},
+                {"questionId": s["questions"][0]["id"], "score": 6},
+            ],
+            "DUPLICATE_ANSWER",
+        ),
     ],
 )
 def test_each_answer_is_checked_against_its_question_type(surveys, answers, code):
@@ -194,7 +221,9 @@ def test_token_misuse_is_refused_with_the_reason(surveys):
     survey = create_survey(surveys)
     other = create_survey(surveys, title="Other")
     customer = create_customer(surveys, "Li Lei")
-    first, second = invite(surveys, survey["id"], [customer]) + invite(surveys, survey["id"], [customer], expiresInDays=1)
+    first, second = invite(surveys, survey["id"], [customer]) + invite(
+        surveys, survey["id"], [customer], expiresInDays=1
+    )
     [foreign] = invite(surveys, other["id"], [customer])
     ok = answer(survey, nps=8, csat=4)
 
@@ -212,7 +241,11 @@ def test_token_misuse_is_refused_with_the_reason(surveys):
     assert code(first["token"]) == "TOKEN_USED"  # reused
     surveys.clock.advance(days=1, seconds=1)
     assert code(second["token"]) == "TOKEN_EXPIRED"
-    surveys.data("mutation($id: ID!) { closeSurvey(input: {id: $id}) { userErrors { code } } }", {"id": other["id"]}, as_="manager")
+    surveys.data(
+        "mutation($id: ID!) { closeSurvey(input: {id: $id}) { userErrors { code } } }",
+        {"id": other["id"]},
+        as_="manager",
+    )
     assert code(foreign["token"], answer(other, nps=8, csat=4)) == "SURVEY_CLOSED"
     assert count_rows(surveys)[0] == 1
 
@@ -245,8 +278,14 @@ def test_customer_answers_through_the_page_and_the_link_is_then_used(surveys):
     nps_field, csat_field, single_field, multi_field, rating_field = list(fields)
     multi_values = [v for n, v in _form_fields(page.text) if n == multi_field]
     text_field = re.search(r'<textarea name="(q\d+)"', page.text).group(1)
-    form = {"v": version, nps_field: "6", csat_field: "2", multi_field: [multi_values[0], multi_values[2]],
-            rating_field: "", text_field: "Slow & <rude>"}
+    form = {
+        "v": version,
+        nps_field: "6",
+        csat_field: "2",
+        multi_field: [multi_values[0], multi_values[2]],
+        rating_field: "",
+        text_field: "Slow & <rude>",
+    }
     done = surveys.client.post(path, data=form)
     assert done.status_code == 200 and "Thank you" in done.text
     r = results(surveys, survey["id"], as_="agent")
@@ -366,23 +405,30 @@ def test_agent_sees_results_and_responses_of_own_customers_only(surveys):
     _respond(surveys, survey, [[{"questionId": q, "score": 10}]], owner="agent")
     _respond(surveys, survey, [[{"questionId": q, "score": 0}], [{"questionId": q, "score": 1}]], owner="agent2")
     _respond(surveys, survey, [[{"questionId": q, "score": 2}]], owner="agent_south")
-    assert (results(surveys, survey["id"], as_="agent")["responseCount"], results(surveys, survey["id"], as_="agent")["nps"]) == (1, 100.0)
+    assert (
+        results(surveys, survey["id"], as_="agent")["responseCount"],
+        results(surveys, survey["id"], as_="agent")["nps"],
+    ) == (1, 100.0)
     assert results(surveys, survey["id"], as_="agent2")["nps"] == -100.0
     assert results(surveys, survey["id"], as_="manager")["responseCount"] == 3  # team north
     assert results(surveys, survey["id"], as_="analyst")["responseCount"] == 4
     assert results(surveys, survey["id"], as_="agent")["respondedCount"] == 1
     listed = surveys.data(
         "query($id: ID!) { survey(id: $id) { responses { totalCount edges { node { id customer { name } answers { score } } } } } }",
-        {"id": survey["id"]}, as_="agent",
+        {"id": survey["id"]},
+        as_="agent",
     )["survey"]["responses"]
     assert listed["totalCount"] == 1 and listed["edges"][0]["node"]["answers"] == [{"score": 10}]
     foreign = surveys.data(
-        "query($id: ID!) { survey(id: $id) { responses { edges { node { id } } } } }", {"id": survey["id"]}, as_="agent2"
+        "query($id: ID!) { survey(id: $id) { responses { edges { node { id } } } } }",
+        {"id": survey["id"]},
+        as_="agent2",
     )["survey"]["responses"]["edges"][0]["node"]["id"]
     assert surveys.data("query($id: ID!) { node(id: $id) { id } }", {"id": foreign}, as_="agent")["node"] is None
     by_owner = surveys.data(
         "query($id: ID!) { surveyResults(id: $id) { byOwner { owner { email } responseCount nps } } }",
-        {"id": survey["id"]}, as_="manager",
+        {"id": survey["id"]},
+        as_="manager",
     )["surveyResults"]["byOwner"]
     assert by_owner == [
         {"owner": {"email": "agent@example.com"}, "responseCount": 1, "nps": 100.0},
@@ -399,7 +445,11 @@ def test_customer_survey_responses_field(surveys):
         survey { title } version answers { question { text } score choices { label } text } } } } } }"""
     node = surveys.data(query, {"id": customer}, as_="agent")["customer"]["surveyResponses"]["edges"][0]["node"]
     assert node["survey"]["title"] == "Service survey" and node["version"] == 1
-    assert [(a["score"], [c["label"] for c in a["choices"]]) for a in node["answers"]] == [(7, []), (3, []), (None, ["Speed", "Price"])]
+    assert [(a["score"], [c["label"] for c in a["choices"]]) for a in node["answers"]] == [
+        (7, []),
+        (3, []),
+        (None, ["Speed", "Price"]),
+    ]
     assert surveys.data(query, {"id": customer}, as_="agent_south")["customer"] is None
 
 
@@ -407,26 +457,40 @@ def test_customer_survey_responses_field(surveys):
 
 
 def test_editing_an_answered_survey_makes_a_new_version_and_keeps_old_answers(surveys):
-    survey = create_survey(surveys, questions=[{"type": "NPS", "text": "Recommend us?"}, {"type": "TEXT", "text": "Why?", "required": False}])
+    survey = create_survey(
+        surveys,
+        questions=[{"type": "NPS", "text": "Recommend us?"}, {"type": "TEXT", "text": "Why?", "required": False}],
+    )
     old_nps = survey["questions"][0]["id"]
     customer = create_customer(surveys, "Li Lei")
     [first, second] = invite(surveys, survey["id"], [customer]) + invite(surveys, survey["id"], [customer])
     submit(surveys, first["token"], [{"questionId": old_nps, "score": 10}])
     update = """mutation($i: UpdateSurveyInput!) { updateSurvey(input: $i) { survey { version questions { id text } } userErrors { field code } } }"""
-    data = surveys.data(update, {"i": {"id": survey["id"], "questions": [
-        {"id": old_nps, "type": "NPS", "text": "Would you recommend us to a friend?"},
-        {"type": "CSAT", "text": "Satisfied?", "required": False},
-    ]}}, as_="manager")["updateSurvey"]
+    data = surveys.data(
+        update,
+        {
+            "i": {
+                "id": survey["id"],
+                "questions": [
+                    {"id": old_nps, "type": "NPS", "text": "Would you recommend us to a friend?"},
+                    {"type": "CSAT", "text": "Satisfied?", "required": False},
+                ],
+            }
+        },
+        as_="manager",
+    )["updateSurvey"]
     assert data["userErrors"] == [] and data["survey"]["version"] == 2
     new_nps = data["survey"]["questions"][0]["id"]
     assert new_nps != old_nps
     assert submit(surveys, second["token"], [{"questionId": new_nps, "score": 0}])["ok"] is True
     answers = surveys.data(
         "query($id: ID!) { customer(id: $id) { surveyResponses { edges { node { version answers { question { text } score } } } } } }",
-        {"id": customer}, as_="admin",
+        {"id": customer},
+        as_="admin",
     )["customer"]["surveyResponses"]["edges"]
     assert sorted((e["node"]["version"], e["node"]["answers"][0]["question"]["text"]) for e in answers) == [
-        (1, "Recommend us?"), (2, "Would you recommend us to a friend?")
+        (1, "Recommend us?"),
+        (2, "Would you recommend us to a friend?"),
     ]
     r = results(surveys, survey["id"])
     # The continued question's results span both versions.
@@ -437,7 +501,8 @@ def test_editing_without_responses_changes_the_version_in_place(surveys):
     survey = create_survey(surveys)
     data = surveys.data(
         "mutation($i: UpdateSurveyInput!) { updateSurvey(input: $i) { survey { title version questions { text } } userErrors { code } } }",
-        {"i": {"id": survey["id"], "title": "Renamed", "questions": [{"type": "NPS", "text": "Only this"}]}}, as_="manager",
+        {"i": {"id": survey["id"], "title": "Renamed", "questions": [{"type": "NPS", "text": "Only this"}]}},
+        as_="manager",
     )["updateSurvey"]["survey"]
     assert data == {"title": "Renamed", "version": 1, "questions": [{"text": "Only this"}]}
 
@@ -517,7 +582,8 @@ def test_segment_invitation_goes_through_the_hook_and_respects_visibility(make_a
     submit(app, data["invitations"][0]["token"], [{"questionId": survey["questions"][0]["id"], "score": 9}])
     seg = app.data(
         'query($id: ID!) { surveyResults(id: $id) { bySegment(segmentKeys: ["vip", "nope"]) { segmentKey known responseCount nps } } }',
-        {"id": survey["id"]}, as_="admin",
+        {"id": survey["id"]},
+        as_="admin",
     )["surveyResults"]["bySegment"]
     assert seg == [
         {"segmentKey": "vip", "known": True, "responseCount": 1, "nps": 100.0},
@@ -529,7 +595,8 @@ def test_segment_invitation_goes_through_the_hook_and_respects_visibility(make_a
 def test_detractor_becomes_a_follow_up_for_the_owner(make_app):
     recorder = Recorder()
     app = make_app(
-        enabled=("surveys", "recorder"), extra_plugins={"recorder": recorder},
+        enabled=("surveys", "recorder"),
+        extra_plugins={"recorder": recorder},
         settings={"surveys": {"detractor_follow_up_days": 2}},
     )
     survey = create_survey(app, questions=[{"type": "NPS", "text": "Recommend?"}])
@@ -540,12 +607,17 @@ def test_detractor_becomes_a_follow_up_for_the_owner(make_app):
     assert recorder.responses == [("Li Lei", False), ("Li Lei", True)]
     items = app.data(
         "query($id: ID!) { customer(id: $id) { interactions { edges { node { kind subject nextFollowUpAt owner { email } } } } } }",
-        {"id": customer}, as_="agent",
+        {"id": customer},
+        as_="agent",
     )["customer"]["interactions"]["edges"]
-    assert [e["node"] for e in items] == [{
-        "kind": "NOTE", "subject": "Unhappy survey answer: Service survey",
-        "nextFollowUpAt": "2026-01-03T09:00:00+00:00", "owner": {"email": "agent@example.com"},
-    }]
+    assert [e["node"] for e in items] == [
+        {
+            "kind": "NOTE",
+            "subject": "Unhappy survey answer: Service survey",
+            "nextFollowUpAt": "2026-01-03T09:00:00+00:00",
+            "owner": {"email": "agent@example.com"},
+        }
+    ]
 
 
 def test_every_survey_write_is_audited_and_the_respondent_is_named(surveys):
@@ -556,10 +628,12 @@ def test_every_survey_write_is_audited_and_the_respondent_is_named(surveys):
     assert surveys.client.post(f"/s/{inv['token']}", data={nps_field: "9", csat_field: "5"}).status_code == 200
     log = surveys.data("{ auditLog(first: 10) { edges { node { operation actorLabel entityType } } } }", as_="admin")
     entries = [e["node"] for e in log["auditLog"]["edges"]]
-    assert entries[0] == {"operation": "submitSurveyResponse", "actorLabel": "survey respondent", "entityType": "SurveyResponse"}
+    assert entries[0] == {
+        "operation": "submitSurveyResponse",
+        "actorLabel": "survey respondent",
+        "entityType": "SurveyResponse",
+    }
     assert {"createSurvey", "publishSurvey", "inviteToSurvey"} <= {e["operation"] for e in entries}
-
-
 
 
 def test_a_custom_answering_page_reads_the_questions_by_token_without_signing_in(surveys):

@@ -31,7 +31,9 @@ def kehu_settings_model():
 
 @hookimpl
 def kehu_permissions():
-    return [Permission(service.PLAN, "Set and stop follow-up plans of visible customers", ("ADMIN", "MANAGER", "AGENT"))]
+    return [
+        Permission(service.PLAN, "Set and stop follow-up plans of visible customers", ("ADMIN", "MANAGER", "AGENT"))
+    ]
 
 
 @hookimpl

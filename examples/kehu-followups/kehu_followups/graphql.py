@@ -71,7 +71,9 @@ class FollowUpQuery:
 @strawberry.input
 class SetFollowUpPlanInput:
     customer_id: strawberry.ID
-    interval_days: Optional[int] = strawberry.field(default=None, description="Default: the plugin's default_interval_days.")
+    interval_days: Optional[int] = strawberry.field(
+        default=None, description="Default: the plugin's default_interval_days."
+    )
     next_due_at: Optional[dt.datetime] = strawberry.field(
         default=None, description="Default: intervalDays after the last contact (or after now)."
     )
@@ -96,14 +98,19 @@ class FollowUpMutation:
     @strawberry.mutation(description="Give a customer a follow-up plan, or change it (followups.plan).")
     async def set_follow_up_plan(self, info: Info, input: SetFollowUpPlanInput) -> FollowUpPlanPayload:
         plan = await service.set_plan(
-            info.context.kehu, require_viewer(info.context.viewer), _customer_pk(input.customer_id),
-            input.interval_days, input.next_due_at,
+            info.context.kehu,
+            require_viewer(info.context.viewer),
+            _customer_pk(input.customer_id),
+            input.interval_days,
+            input.next_due_at,
         )
         return FollowUpPlanPayload(plan=plan)
 
     @strawberry.mutation(description="Stop a customer's follow-ups; the plan is kept (followups.plan).")
     async def stop_follow_up_plan(self, info: Info, input: StopFollowUpPlanInput) -> FollowUpPlanPayload:
-        plan = await service.stop_plan(info.context.kehu, require_viewer(info.context.viewer), _customer_pk(input.customer_id))
+        plan = await service.stop_plan(
+            info.context.kehu, require_viewer(info.context.viewer), _customer_pk(input.customer_id)
+        )
         return FollowUpPlanPayload(plan=plan)
 
 

@@ -76,13 +76,18 @@ async def _visible_customer(viewer: Viewer, customer_id: int) -> Customer:
 async def last_contact(customer_id: int, settings: FollowUpSettings) -> dt.datetime | None:
     latest = await (
         Interaction.filter(customer_id=customer_id, kind__in=list(settings.counting_kinds))
-        .order_by("-occurred_at").first()
+        .order_by("-occurred_at")
+        .first()
     )
     return latest.occurred_at if latest else None
 
 
 async def set_plan(
-    kehu: Kehu, viewer: Viewer, customer_id: int, interval_days: int | None = None, next_due_at: dt.datetime | None = None
+    kehu: Kehu,
+    viewer: Viewer,
+    customer_id: int,
+    interval_days: int | None = None,
+    next_due_at: dt.datetime | None = None,
 ) -> FollowUpPlan:
     """Create or change a customer's plan (and restart a stopped one).
 
@@ -104,8 +109,12 @@ async def set_plan(
     due = next_due_at or (contact or now) + dt.timedelta(days=interval)
     if plan is None:
         plan = await FollowUpPlan.create(
-            customer_id=customer.id, interval_days=interval, next_due_at=due, last_contact_at=contact,
-            created_at=now, updated_at=now,
+            customer_id=customer.id,
+            interval_days=interval,
+            next_due_at=due,
+            last_contact_at=contact,
+            created_at=now,
+            updated_at=now,
         )
         record_change("FollowUpPlan", plan.id, {"intervalDays": (None, interval), "nextDueAt": (None, due)})
         return plan
@@ -171,7 +180,9 @@ async def due_follow_ups(
         owner = plan.customer.owner
         group = groups.setdefault(owner.id if owner else None, OwnerFollowUps(owner))
         (group.overdue if plan.next_due_at < now else group.due).append(plan)
-    return sorted(groups.values(), key=lambda g: (g.owner is None, g.owner.name if g.owner else "", g.owner.id if g.owner else 0))
+    return sorted(
+        groups.values(), key=lambda g: (g.owner is None, g.owner.name if g.owner else "", g.owner.id if g.owner else 0)
+    )
 
 
 # --------------------------------------------------------------------------- event reactions
@@ -220,8 +231,11 @@ async def customer_created(kehu: Kehu, customer: Customer) -> FollowUpPlan | Non
             return None
         due = now + dt.timedelta(days=settings.default_interval_days)
         plan = await FollowUpPlan.create(
-            customer_id=customer.id, interval_days=settings.default_interval_days, next_due_at=due,
-            created_at=now, updated_at=now,
+            customer_id=customer.id,
+            interval_days=settings.default_interval_days,
+            next_due_at=due,
+            created_at=now,
+            updated_at=now,
         )
         record_change("FollowUpPlan", plan.id, {"intervalDays": (None, plan.interval_days), "nextDueAt": (None, due)})
     return plan

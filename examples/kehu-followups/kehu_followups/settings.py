@@ -1,10 +1,10 @@
 """The ``[plugins.followups]`` section of plugins.toml, validated at start-up::
 
-    [plugins.followups]
-    default_interval_days = 30     # a new plan's interval when none is given
-    due_within_days = 7            # "due": falls due within this many days ("overdue": already past)
-    counting_kinds = ["CALL", "VISIT", "MEETING"]   # interactions that count as a follow-up
-    plan_new_customers = false     # give every new customer a plan with the default interval
+[plugins.followups]
+default_interval_days = 30     # a new plan's interval when none is given
+due_within_days = 7            # "due": falls due within this many days ("overdue": already past)
+counting_kinds = ["CALL", "VISIT", "MEETING"]   # interactions that count as a follow-up
+plan_new_customers = false     # give every new customer a plan with the default interval
 """
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator

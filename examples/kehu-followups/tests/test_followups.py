@@ -5,7 +5,7 @@ import datetime as dt
 
 import pytest
 
-T0 = dt.datetime(2026, 1, 1, 9, 0, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2026, 1, 1, 9, 0, tzinfo=dt.UTC)
 
 CREATE = """mutation($name: String!) {
   createCustomer(input: {name: $name}) { customer { id } userErrors { code } }
@@ -21,7 +21,9 @@ STOP_PLAN = """mutation($c: ID!) {
 LOG = """mutation($input: LogInteractionInput!) {
   logInteraction(input: $input) { interaction { id } userErrors { field code } }
 }"""
-PLAN = "query($c: ID!) { customer(id: $c) { followUpPlan { intervalDays nextDueAt lastContactAt status daysOverdue } } }"
+PLAN = (
+    "query($c: ID!) { customer(id: $c) { followUpPlan { intervalDays nextDueAt lastContactAt status daysOverdue } } }"
+)
 DUE = """query($owner: ID, $within: Int) {
   followUpsDue(ownerId: $owner, withinDays: $within) {
     owner { email }
@@ -124,7 +126,8 @@ def test_due_and_overdue_follow_ups_are_listed_per_owner(kehu_client, kehu_clock
 
     team = manager.data(DUE)["followUpsDue"]
     assert {g["owner"]["email"]: [p["customer"]["name"] for p in g["overdue"]] for g in team} == {
-        "agent@example.com": ["Overdue Ltd"], "agent2@example.com": ["Other Ltd"],
+        "agent@example.com": ["Overdue Ltd"],
+        "agent2@example.com": ["Other Ltd"],
     }
     agent2_id = agent2.data("{ me { id } }")["me"]["id"]
     only = manager.data(DUE, {"owner": agent2_id})["followUpsDue"]
@@ -181,9 +184,13 @@ def test_the_plan_reacts_to_the_interaction_event(kehu_client, kehu_events):
 
 
 def test_new_customers_get_a_plan_when_configured(kehu_make_app):
-    app = kehu_make_app(plugins=["followups"], settings={"followups": {"plan_new_customers": True, "default_interval_days": 5}})
+    app = kehu_make_app(
+        plugins=["followups"], settings={"followups": {"plan_new_customers": True, "default_interval_days": 5}}
+    )
     cid = app.data(CREATE, {"name": "Auto Ltd"}, as_="agent")["createCustomer"]["customer"]["id"]
-    assert app.data(PLAN, {"c": cid}, as_="agent")["customer"]["followUpPlan"]["nextDueAt"].startswith("2026-01-06T09:00")
+    assert app.data(PLAN, {"c": cid}, as_="agent")["customer"]["followUpPlan"]["nextDueAt"].startswith(
+        "2026-01-06T09:00"
+    )
 
 
 def test_a_misspelled_setting_stops_start_up(kehu_make_app):

@@ -16,8 +16,7 @@ async def widen(apps, schema_editor) -> None:
     if client.capabilities.dialect != "postgres":
         return
     await client.execute_script(
-        "ALTER TABLE kehu_customer ALTER COLUMN phone TYPE VARCHAR(255), "
-        "ALTER COLUMN email TYPE VARCHAR(600)"
+        "ALTER TABLE kehu_customer ALTER COLUMN phone TYPE VARCHAR(255), ALTER COLUMN email TYPE VARCHAR(600)"
     )
 
 
