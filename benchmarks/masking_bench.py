@@ -37,7 +37,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=200)
     args = parser.parse_args()
-    from kehu.plugins.masking.crypto import generate_key
+    from kehu.plugins.masking.service.crypto import generate_key
 
     os.environ.setdefault("KEHU_MASKING_KEY", generate_key())
     configs = {

@@ -19,7 +19,7 @@ from hypothesis import given, seed, settings
 from hypothesis import strategies as st
 from test_fuzz import CONFIG, FUZZ_SETTINGS, SETTINGS, _seed, _seed_plugins
 
-from kehu.plugins.masking.crypto import generate_key
+from kehu.plugins.masking.service.crypto import generate_key
 from kehu.schema.executor import KehuExecutor
 from kehu.testing import KehuHarness, count_queries, database_url
 

@@ -7,7 +7,7 @@ import pytest
 from tortoise.models import Model
 
 from kehu.cli.demo import seed_demo
-from kehu.plugins.masking.crypto import generate_key
+from kehu.plugins.masking.service.crypto import generate_key
 
 TORTOISE_INIT_FROM_DB = Model._init_from_db.__func__
 PLUGINS = ("segmentation", "loyalty", "complaints", "surveys", "masking")

@@ -64,14 +64,9 @@ def kehu_graphql(graphql):
 
 @hookimpl
 def kehu_commands(subparsers):
-    from .service import check_sla_command
+    from .cli import add_commands
 
-    parser = subparsers.add_parser("complaints", help="complaint cases")
-    commands = parser.add_subparsers(dest="complaints_command", metavar="COMMAND", required=True)
-    check = commands.add_parser(
-        "check-sla", help="record missed deadlines and escalate breached or nearly breached cases"
-    )
-    check.set_defaults(handler=check_sla_command)
+    add_commands(subparsers)
 
 
 @hookimpl

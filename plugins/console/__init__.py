@@ -16,13 +16,13 @@ def kehu_plugin_info():
 
 @hookimpl
 def kehu_routes(kehu):
-    from .routes import console_routes
+    from .page import console_routes
 
     return console_routes(kehu)
 
 
 @hookimpl
 def kehu_trusted_documents(kehu):
-    from .operations import available_operations
+    from .service import available_operations
 
     return [operation.text for operation in available_operations(kehu).values()]

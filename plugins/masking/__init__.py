@@ -14,8 +14,8 @@ of the server, with audited reveals and encryption at rest.
   environment only), with a blind index for exact lookup; ``kehu masking
   rotate-key`` re-encrypts in batches while the old key is still accepted.
 
-Rules in ``service``, keys in ``crypto``, the ORM hooks in ``storage``, GraphQL in
-``graphql``, settings in ``settings``.
+Rules in ``service`` (keys in ``service.crypto``, the ORM hooks in
+``service.storage``), GraphQL in ``graphql``, settings in ``settings``.
 """
 
 from kehu import hookimpl
@@ -105,6 +105,6 @@ async def kehu_bulk_loaded(customer_ids, kehu):
 
 @hookimpl
 def kehu_commands(subparsers):
-    from .service import add_commands
+    from .cli import add_commands
 
     add_commands(subparsers)

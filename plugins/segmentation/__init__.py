@@ -12,12 +12,10 @@ SCHEDULE = "segmentation.recompute"
 
 @hookimpl
 def kehu_plugin_info():
-    from .service import RuleFieldSpecs
-
     return {
         "description": "RFM, ABC, value tiers, lifecycle stages, CLV and rule-based segments",
         "api": ">=1,<2",
-        "hookspecs": RuleFieldSpecs,
+        "hookspecs": "kehu.plugins.segmentation.hookspecs",
     }
 
 
@@ -120,9 +118,6 @@ async def kehu_shutdown(kehu):
 
 @hookimpl
 def kehu_commands(subparsers):
-    p = subparsers.add_parser("segments", help="customer segmentation")
-    what = p.add_subparsers(dest="segments_command", metavar="COMMAND", required=True)
-    q = what.add_parser("recompute", help="recompute every customer's scores, classes and segments")
-    from .service import recompute_command
+    from .cli import add_commands
 
-    q.set_defaults(handler=recompute_command)
+    add_commands(subparsers)

@@ -7,6 +7,7 @@ from typing import Any
 from kehu.errors import KehuError
 from kehu.models import Customer
 from kehu.plugins.loyalty import service
+from kehu.plugins.loyalty.models import LoyaltyAccount
 from kehu.writes import write_scope
 
 # member ×1, silver ×1.25 from 1,000 points, gold ×1.5 from 5,000.
@@ -55,7 +56,7 @@ async def award(app, customer_id: int, points: int, key: str, who: str = "admin"
 
 
 async def balance(customer_id: int) -> int:
-    account = await service.LoyaltyAccount.get_or_none(customer_id=customer_id)
+    account = await LoyaltyAccount.get_or_none(customer_id=customer_id)
     return account.balance if account else 0
 
 

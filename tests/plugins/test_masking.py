@@ -12,8 +12,8 @@ import pytest
 from kehu.cli.demo import seed_demo
 from kehu.errors import ConfigError
 from kehu.models import Customer
-from kehu.plugins.masking.crypto import Keyring, generate_key, pseudonym
 from kehu.plugins.masking.service import apply_strategy, last4, partial
+from kehu.plugins.masking.service.crypto import Keyring, generate_key, pseudonym
 from kehu.policies import Strategy
 from kehu.testing import KehuHarness
 

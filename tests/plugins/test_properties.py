@@ -24,6 +24,7 @@ from kehu.models import Customer, Interaction, InteractionKind
 from kehu.plugins.complaints import service as complaints
 from kehu.plugins.complaints.models import Complaint, ComplaintStatus
 from kehu.plugins.loyalty import service as loyalty
+from kehu.plugins.loyalty.models import LoyaltyAccount
 from kehu.plugins.segmentation import service as segmentation
 from kehu.plugins.segmentation.models import Classification
 from kehu.writes import write_scope
@@ -106,7 +107,7 @@ def test_loyalty_balance_is_the_ledger_sum_and_never_negative(make_app):
                 if op in ("award", "adjust") and not isinstance(result, str):
                     keys.append((key, value))
                 assert not isinstance(result, str) or result.isupper(), result  # a domain error code, nothing else
-                account = await loyalty.LoyaltyAccount.get_or_none(customer_id=customer.id)
+                account = await LoyaltyAccount.get_or_none(customer_id=customer.id)
                 assert account is None or account.balance >= 0
             assert await loyalty.check_ledger() == []
 

@@ -3,7 +3,7 @@
 Keys come from the environment only — never plugins.toml, never the database:
 
 * ``KEHU_MASKING_KEY``: the current key (32 random bytes, URL-safe base64 or hex;
-  ``python -m kehu.plugins.masking.crypto`` prints one). New values are encrypted with it.
+  ``python -m kehu.plugins.masking.service.crypto`` prints one). New values are encrypted with it.
 * ``KEHU_MASKING_PREVIOUS_KEYS``: comma-separated keys still accepted for reading
   (and blind-index lookups) while ``kehu masking rotate-key`` re-encrypts.
 * ``KEHU_MASKING_PSEUDONYM_KEY`` (optional): the key of HASH pseudonyms. Without
@@ -60,7 +60,7 @@ def _parse_key(text: str, variable: str) -> bytes:
             raw = None
     if raw is None or len(raw) != 32:
         raise KeyError_(
-            f"{variable} must be 32 random bytes, URL-safe base64 or hex (python -m kehu.plugins.masking.crypto prints one)"
+            f"{variable} must be 32 random bytes, URL-safe base64 or hex (python -m kehu.plugins.masking.service.crypto prints one)"
         )
     return raw
 
@@ -181,5 +181,5 @@ def pseudonym(key: bytes, value: str) -> str:
     return "anon-" + base64.b32encode(digest[:10]).decode().rstrip("=").lower()
 
 
-if __name__ == "__main__":  # python -m kehu.plugins.masking.crypto: print a new key
+if __name__ == "__main__":  # python -m kehu.plugins.masking.service.crypto: print a new key
     print(generate_key())

@@ -10,7 +10,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from .operations import available_operations
+from .service import available_operations
 
 if TYPE_CHECKING:
     from kehu import Kehu

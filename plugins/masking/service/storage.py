@@ -31,8 +31,8 @@ from tortoise.signals import post_save
 
 from kehu.models import AuditEntry, Customer
 
+from ..settings import ENCRYPTABLE_COLUMNS
 from .crypto import Keyring, is_sealed
-from .settings import ENCRYPTABLE_COLUMNS
 
 
 class Sealer:
@@ -225,7 +225,7 @@ async def _index_saved_customer(sender, instance, created, using_db, update_fiel
 
 async def write_blind_indexes(sealer: Sealer, customers: list[Any], using_db: Any = None) -> None:
     """Replace the blind-index rows of ``customers`` (clear values in memory)."""
-    from .models import BlindIndex
+    from ..models import BlindIndex
 
     if not customers:
         return

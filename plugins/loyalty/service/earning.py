@@ -1,0 +1,214 @@
+"""Earning points: purchases (with tier multipliers and birthday bonus),
+first-purchase rewards, catching up on missed purchases, manual awards and
+corrections.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
+from typing import TYPE_CHECKING
+
+from tortoise.expressions import Subquery
+from tortoise.transactions import in_transaction
+
+from kehu import validation as v
+from kehu.access import Viewer
+from kehu.models import AccountOwner, Customer, Interaction, InteractionKind
+from kehu.writes import record_change, write_scope
+
+from ..models import EntryKind, LedgerEntry, Referral
+from ..settings import LoyaltySettings, TierSettings
+from .ledger import Posting, _key, _member_customer, _points, ensure_account, post_entry, settings_of, viewer_for
+from .tiers import upgrade_if_qualified
+
+if TYPE_CHECKING:
+    from kehu import Kehu
+
+
+def _round(value: Decimal, settings: LoyaltySettings) -> int:
+    mode = ROUND_DOWN if settings.rounding == "down" else ROUND_HALF_UP
+    return int(value.quantize(Decimal(1), rounding=mode))
+
+
+def _birthday_month(customer: Customer, settings: LoyaltySettings, now: dt.datetime) -> bool:
+    raw = (customer.attributes or {}).get(settings.birthday_attribute)
+    if not isinstance(raw, str):
+        return False
+    parts = raw.strip().split("-")
+    try:
+        month = int(parts[-2])
+    except (IndexError, ValueError):
+        return False
+    return month == now.month
+
+
+def purchase_points(settings: LoyaltySettings, amount: Decimal, tier: TierSettings, birthday: bool = False) -> int:
+    """Points for a purchase: ``amount × points_per_unit × tier multiplier``
+    (× ``birthday_multiplier`` in the birthday month), rounded once at the end with
+    ``settings.rounding`` — ¥250 at 1 point/¥ and 1.5× is 375 points; ¥99.99 at
+    1 point/¥ is 99 points when rounding down."""
+    value = Decimal(amount) * settings.points_per_unit * tier.multiplier
+    if birthday:
+        value *= settings.birthday_multiplier
+    return max(0, _round(value, settings))
+
+
+async def accrue_purchase(kehu: Kehu, interaction: Interaction, actor: AccountOwner | None = None) -> Posting | None:
+    """Credit the points for a logged PURCHASE (the ``kehu_interaction_logged``
+    handler). Idempotent per interaction: the entry's key is ``purchase:<id>``, so a
+    repeated event credits nothing. Also pays the first-purchase bonus and the
+    referrer's bonus. Runs in its own write scope (the purchase itself is already
+    committed)."""
+    if interaction.kind != InteractionKind.PURCHASE or interaction.amount is None:
+        return None
+    settings = settings_of(kehu)
+    now = kehu.clock.now()
+    customer_id = interaction.customer_id
+    viewer = viewer_for(kehu, actor) if actor is not None else None
+    async with write_scope(kehu, viewer, "loyalty.accruePurchase", actor_label=None if actor else "loyalty"):
+        account = await ensure_account(settings, customer_id, now)
+        customer = await Customer.get(id=customer_id)
+        tier = settings.tier(account.tier)
+        birthday = settings.birthday_multiplier > 1 and _birthday_month(customer, settings, now)
+        points = purchase_points(settings, interaction.amount, tier, birthday)
+        reason = f"purchase of {interaction.amount} at {tier.name} ×{tier.multiplier}" + (
+            " (birthday month)" if birthday else ""
+        )
+        posting = None
+        if points > 0:
+            posting = await post_entry(
+                settings,
+                customer_id,
+                EntryKind.EARN,
+                points,
+                key=f"purchase:{interaction.id}",
+                now=now,
+                reason=reason,
+                actor_id=actor.id if actor else None,
+                interaction_id=interaction.id,
+            )
+            if posting.created:
+                record_change("LoyaltyLedgerEntry", posting.entry.id, {"points": (None, points)})
+        earlier = await Interaction.exists(
+            customer_id=customer_id, kind=InteractionKind.PURCHASE, id__lt=interaction.id
+        )
+        if not earlier:
+            await _first_purchase_rewards(settings, customer_id, interaction, now)
+        await upgrade_if_qualified(settings, customer_id, now)
+    return posting
+
+
+async def _first_purchase_rewards(
+    settings: LoyaltySettings, customer_id: int, interaction: Interaction, now: dt.datetime
+) -> None:
+    if settings.first_purchase_bonus:
+        await post_entry(
+            settings,
+            customer_id,
+            EntryKind.BONUS,
+            settings.first_purchase_bonus,
+            key=f"first-purchase:{customer_id}",
+            now=now,
+            reason="first purchase bonus",
+            interaction_id=interaction.id,
+        )
+    referral = await Referral.get_or_none(referee_id=customer_id, rewarded_at=None)
+    if referral is None:
+        return
+    # Conditional: of two racing first purchases only one pays (the key guards too).
+    if await Referral.filter(id=referral.id, rewarded_at=None).update(rewarded_at=now) != 1:
+        return
+    if settings.referral_bonus:
+        await post_entry(
+            settings,
+            referral.referrer_id,
+            EntryKind.REFERRAL_BONUS,
+            settings.referral_bonus,
+            key=f"referral:{referral.id}",
+            now=now,
+            reason=f"referral: customer {customer_id}'s first purchase",
+            interaction_id=interaction.id,
+        )
+        await upgrade_if_qualified(settings, referral.referrer_id, now)
+
+
+ACCRUE_CHUNK = 200
+
+
+async def accrue_missing(kehu: Kehu, since: dt.datetime | None = None) -> int:
+    """Accrue purchases that have no EARN entry (an event handler failed, or the
+    plugin was enabled later). Safe to repeat: accrual is idempotent per purchase."""
+    purchases = Interaction.filter(kind=InteractionKind.PURCHASE, amount__isnull=False)
+    if since is not None:
+        purchases = purchases.filter(occurred_at__gte=since)
+    done = LedgerEntry.filter(kind=EntryKind.EARN, interaction_id__isnull=False).values("interaction_id")
+    count = 0
+    pending = await purchases.exclude(id__in=Subquery(done)).order_by("id")
+    # Chunks of 200 per transaction: each accrual is a savepoint inside it, so a
+    # bulk load costs a handful of commits (fsyncs) rather than one per purchase,
+    # and other writers still get a turn between chunks.
+    for start in range(0, len(pending), ACCRUE_CHUNK):
+        async with in_transaction():
+            for interaction in pending[start : start + ACCRUE_CHUNK]:
+                if (posting := await accrue_purchase(kehu, interaction)) is not None and posting.created:
+                    count += 1
+    return count
+
+
+async def award_points(
+    kehu: Kehu, viewer: Viewer, customer_id: int, points: int, reason: str | None, idempotency_key: str
+) -> Posting:
+    """A manual award by staff holding ``loyalty.award``."""
+    viewer.require("loyalty.award")
+    settings = settings_of(kehu)
+    key = _key(idempotency_key)
+    points = _points(points, settings)
+    reason = v.text(reason, "reason", max_length=500, required=True)
+    await _member_customer(viewer, customer_id)
+    now = kehu.clock.now()
+    posting = await post_entry(
+        settings,
+        customer_id,
+        EntryKind.AWARD,
+        points,
+        key=key,
+        now=now,
+        reason=reason,
+        actor_id=viewer.id,
+        replay_points=points,
+    )
+    if posting.created:
+        record_change("LoyaltyLedgerEntry", posting.entry.id, {"points": (None, points), "reason": (None, reason)})
+        await upgrade_if_qualified(settings, customer_id, now)
+    return posting
+
+
+async def adjust_points(
+    kehu: Kehu, viewer: Viewer, customer_id: int, points: int, reason: str | None, idempotency_key: str
+) -> Posting:
+    """A correction of either sign, with a mandatory reason (``loyalty.adjust``).
+    A negative adjustment may not take the balance below zero."""
+    viewer.require("loyalty.adjust")
+    settings = settings_of(kehu)
+    key = _key(idempotency_key)
+    points = _points(points, settings, signed=True)
+    reason = v.text(reason, "reason", max_length=500, required=True)
+    await _member_customer(viewer, customer_id)
+    now = kehu.clock.now()
+    posting = await post_entry(
+        settings,
+        customer_id,
+        EntryKind.ADJUST,
+        points,
+        key=key,
+        now=now,
+        reason=reason,
+        actor_id=viewer.id,
+        replay_points=points,
+    )
+    if posting.created:
+        record_change("LoyaltyLedgerEntry", posting.entry.id, {"points": (None, points), "reason": (None, reason)})
+        if points > 0:
+            await upgrade_if_qualified(settings, customer_id, now)
+    return posting

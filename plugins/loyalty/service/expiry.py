@@ -1,0 +1,96 @@
+"""Points expiry, oldest earned first, and the scheduled round."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from tortoise.functions import Sum
+
+from kehu.writes import record_change, write_scope
+
+from ..models import EntryKind, LedgerEntry, LoyaltyAccount
+from .ledger import post_entry, settings_of
+from .tiers import review_tiers
+
+if TYPE_CHECKING:
+    from kehu import Kehu
+
+
+@dataclass
+class ExpiryReport:
+    customers: int = 0
+    points: int = 0
+
+
+async def points_due_to_expire(customer_id: int, now: dt.datetime) -> tuple[int, int | None]:
+    """``(points, newest expired credit id)``. Debits consume the oldest credits
+    first and every credit expires a fixed time after it was made, so the expired
+    credits are the oldest ones: what is left of them is their sum minus every
+    debit so far (redemptions, negative adjustments, earlier expiries), if positive.
+    Computed from the ledger alone — no mutable "remaining" column."""
+    credits = (
+        await LedgerEntry.filter(customer_id=customer_id, points__gt=0, expires_at__lte=now)
+        .annotate(total=Sum("points"))
+        .values_list("total", flat=True)
+    )
+    expired_credits = int(credits[0] or 0) if credits else 0
+    if expired_credits == 0:
+        return 0, None
+    debits = (
+        await LedgerEntry.filter(customer_id=customer_id, points__lt=0)
+        .annotate(total=Sum("points"))
+        .values_list("total", flat=True)
+    )
+    due = expired_credits + int(debits[0] or 0 if debits else 0)
+    newest = (
+        await LedgerEntry.filter(customer_id=customer_id, points__gt=0, expires_at__lte=now)
+        .order_by("-expires_at", "-id")
+        .values_list("id", flat=True)
+    )
+    return max(0, due), newest[0]
+
+
+async def expire_points(kehu: Kehu, now: dt.datetime | None = None) -> ExpiryReport:
+    """Expire points past their date, oldest first, one member per transaction (so
+    a long run never blocks other writers on SQLite). Idempotent: the entry's key
+    names the newest expired credit, so a repeated or concurrent run finds nothing
+    more to do."""
+    settings = settings_of(kehu)
+    now = now or kehu.clock.now()
+    report = ExpiryReport()
+    candidates = (
+        await LedgerEntry.filter(points__gt=0, expires_at__lte=now)
+        .distinct()
+        .order_by("customer_id")
+        .values_list("customer_id", flat=True)
+    )
+    for customer_id in candidates:
+        async with write_scope(kehu, None, "loyalty.expirePoints", actor_label="loyalty expiry"):
+            # Lock the account first so no redemption slips between the sums and the debit.
+            await LoyaltyAccount.filter(customer_id=customer_id).select_for_update().first()
+            due, newest = await points_due_to_expire(customer_id, now)
+            if due <= 0:
+                continue
+            posting = await post_entry(
+                settings,
+                customer_id,
+                EntryKind.EXPIRE,
+                -due,
+                key=f"expire:{newest}",
+                now=now,
+                reason=f"{due} points expired",
+            )
+            if posting.created:
+                record_change("LoyaltyLedgerEntry", posting.entry.id, {"points": (None, -due)})
+                report.customers += 1
+                report.points += due
+    return report
+
+
+async def scheduled_round(kehu: Kehu) -> None:
+    """The in-server schedule (kehu.jobs, one worker): expiry, then the tier review.
+    Both are idempotent."""
+    await expire_points(kehu)
+    await review_tiers(kehu)

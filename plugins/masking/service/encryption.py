@@ -1,0 +1,203 @@
+"""Encryption at rest over time: start-up checks, encrypting existing values,
+re-encrypting under a new key, blind indexes for bulk inserts.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from tortoise.transactions import in_transaction
+
+from kehu.errors import ConfigError
+from kehu.models import Customer
+
+from . import storage
+from .crypto import UnknownKey, is_sealed
+from .guard import masking_of
+
+if TYPE_CHECKING:
+    from kehu import Kehu
+
+
+log = logging.getLogger("kehu.masking")
+
+
+PERSONAL_COLUMNS = ("phone", "email", "address", "attributes")
+
+
+async def reseal(kehu: Kehu, *, batch_size: int = 500, progress=None) -> dict[str, int]:
+    """Bring every stored value of the encrypted fields to ciphertext under the
+    current key: clear values are sealed (``encrypt-existing``), values sealed
+    with a previous key are re-sealed (``rotate-key``), blind indexes are rebuilt.
+
+    Works in batches, each its own short transaction, so the server keeps serving
+    (old and new ciphertexts both open while ``KEHU_MASKING_PREVIOUS_KEYS`` holds
+    the old key). Reads the raw stored values with SQL: through the ORM they would
+    already be clear. Returns counts of customers and audit entries rewritten.
+    """
+    masking = masking_of(kehu)
+    sealer = masking.sealer
+    if sealer is None:
+        raise ConfigError("plugins.masking.encrypted_fields is empty: nothing to encrypt")
+    db = kehu.ctx.db()
+    postgres = db.capabilities.dialect == "postgres"
+    mark = "$1" if postgres else "?"
+    mark2 = "$2" if postgres else "?"
+    counts = {"customers": 0, "audit_entries": 0}
+    last = 0
+    while True:
+        rows = await db.execute_query_dict(
+            f"SELECT id, phone, email, address, attributes FROM kehu_customer WHERE id > {mark} ORDER BY id LIMIT {mark2}",
+            [last, batch_size],
+        )
+        if not rows:
+            break
+        last = rows[-1]["id"]
+        changed = [r for r in rows if _needs_work(sealer, r)]
+        if changed:
+            ids = [r["id"] for r in changed]
+            async with in_transaction():
+                customers = await Customer.filter(id__in=ids)  # opened (clear) in memory
+                for customer in customers:
+                    await customer.save(update_fields=[c for c in PERSONAL_COLUMNS])
+                await storage.write_blind_indexes(sealer, customers)
+            counts["customers"] += len(customers)
+        if progress is not None:
+            progress("customers", last)
+    counts["audit_entries"] = await _reseal_audit(kehu, sealer, batch_size)
+    if kehu.ctx.db().capabilities.dialect == "sqlite":
+        # Replaced pages may still hold the clear values: zero them.
+        await db.execute_script("PRAGMA wal_checkpoint(TRUNCATE)")
+    return counts
+
+
+def _needs_work(sealer: storage.Sealer, row: dict[str, Any]) -> bool:
+    for column in sealer.columns:
+        value = row[column]
+        if value is not None and (not is_sealed(value) or sealer.keyring.needs_reseal(value)):
+            return True
+    if sealer.attributes:
+        attributes = row["attributes"]
+        if isinstance(attributes, str):
+            attributes = json.loads(attributes or "{}")
+        for key in sealer.attributes & set(attributes or {}):
+            value = attributes[key]
+            if value is not None and (not is_sealed(value) or sealer.keyring.needs_reseal(value)):
+                return True
+    return False
+
+
+async def _reseal_audit(kehu: Kehu, sealer: storage.Sealer, batch_size: int) -> int:
+    """Re-save audit entries whose stored changes hold a clear value of an
+    encrypted field or a value sealed with a previous key."""
+    from kehu.models import AuditEntry
+
+    db = kehu.ctx.db()
+    marks = ("$1", "$2") if db.capabilities.dialect == "postgres" else ("?", "?")
+    rewritten, last = 0, 0
+    while True:
+        raw = await db.execute_query_dict(
+            f"SELECT id, entity_type, changes FROM kehu_audit_entry WHERE id > {marks[0]} ORDER BY id LIMIT {marks[1]}",
+            [last, batch_size],
+        )
+        if not raw:
+            return rewritten
+        last = raw[-1]["id"]
+        stale = [r["id"] for r in raw if _audit_stale(sealer, r["entity_type"], r["changes"])]
+        if stale:
+            async with in_transaction():
+                for entry in await AuditEntry.filter(id__in=stale):  # opened on load, sealed on save
+                    await entry.save(update_fields=["changes"])
+            rewritten += len(stale)
+
+
+def _audit_stale(sealer: storage.Sealer, entity_type: str | None, raw: Any) -> bool:
+    changes = json.loads(raw) if isinstance(raw, (str, bytes)) else (raw or {})
+    if any(is_sealed(v) and sealer.keyring.needs_reseal(v) for v in _change_values(changes)):
+        return True
+    # Sealing leaves sealed values alone, so any difference is a clear value.
+    return sealer.seal_changes(entity_type, changes) != changes
+
+
+def _change_values(value: Any) -> Iterable[Any]:
+    if isinstance(value, dict):
+        for v in value.values():
+            yield from _change_values(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _change_values(v)
+    else:
+        yield value
+
+
+async def check_stored_keys(kehu: Kehu) -> None:
+    """Refuse to start when stored ciphertext was made with a key we do not have,
+    or when a field holds ciphertext but is no longer configured as encrypted."""
+    masking = masking_of(kehu)
+    db = kehu.ctx.db()
+    for column in ("phone", "email", "address"):
+        rows = await db.execute_query_dict(
+            f"SELECT {column} AS v FROM kehu_customer WHERE {column} LIKE 'kehu:e1:%' LIMIT 1"
+        )
+        if not rows:
+            continue
+        if masking.sealer is None or column not in masking.sealer.columns:
+            raise ConfigError(
+                f"kehu_customer.{column} holds encrypted values but plugins.masking.encrypted_fields does not "
+                f"list Customer.{column}: refusing to serve ciphertext"
+            )
+        key_ids = await db.execute_query_dict(
+            f"SELECT DISTINCT substr({column}, 9, 8) AS k FROM kehu_customer WHERE {column} LIKE 'kehu:e1:%'"
+        )
+        for row in key_ids:
+            if not masking.keyring.knows(row["k"]):
+                raise ConfigError(str(UnknownKey(row["k"])) + ": refusing to start")
+
+
+async def clear_value_count(kehu: Kehu) -> int:
+    """Customers with a clear value in an encrypted column."""
+    masking = masking_of(kehu)
+    if masking.sealer is None or not masking.sealer.columns:
+        return 0
+    condition = " OR ".join(f"({c} IS NOT NULL AND {c} NOT LIKE 'kehu:e1:%')" for c in sorted(masking.sealer.columns))
+    rows = await kehu.ctx.db().execute_query_dict(f"SELECT COUNT(*) AS n FROM kehu_customer WHERE {condition}")
+    return int(rows[0]["n"])
+
+
+async def start(kehu: Kehu) -> None:
+    masking = masking_of(kehu)
+    masking.check_keys()
+    masking.start_encryption()
+    await check_stored_keys(kehu)
+    if masking.sealer is None:
+        return
+    db = kehu.ctx.db()
+    if db.capabilities.dialect == "sqlite":
+        # Overwritten or deleted content is zeroed, so a clear value replaced by
+        # its ciphertext does not linger in free pages of the file.
+        await db.execute_script("PRAGMA secure_delete = ON")
+    if masking.settings.encrypt_existing_on_startup and await clear_value_count(kehu):
+        counts = await reseal(kehu)
+        log.info("masking: encrypted %d existing customers", counts["customers"])
+
+
+async def index_customers(kehu: Kehu, customer_ids: list[int] | None, batch_size: int = 1000) -> int:
+    """Write blind indexes for customers inserted in bulk (no save signals)."""
+    sealer = masking_of(kehu).sealer
+    if sealer is None:
+        return 0
+    done, last = 0, 0
+    while True:
+        qs = Customer.filter(id__gt=last).order_by("id").limit(batch_size)
+        if customer_ids is not None:
+            qs = qs.filter(id__in=customer_ids)
+        customers = await qs
+        if not customers:
+            return done
+        async with in_transaction():
+            await storage.write_blind_indexes(sealer, customers)
+        done += len(customers)
+        last = customers[-1].id

@@ -1,0 +1,149 @@
+"""Running the pipeline: a full recompute in batches, or one customer against
+the last run's borders.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from tortoise.connection import connections
+from tortoise.transactions import in_transaction
+
+from kehu.models import InteractionKind
+
+from ..models import RecomputeRun, Segment, SegmentChange, SegmentKind
+from ..settings import SegmentationSettings
+from .scoring import classify_sql, history_and_swap_sql, inputs_sql, score_borders
+from .segments import _refresh_one_membership, refresh_rule_segment
+from .sql import STAGING, Dialect, _exec
+
+if TYPE_CHECKING:
+    from kehu import Kehu
+
+
+log = logging.getLogger("kehu.plugins.segmentation")
+
+
+# One full or incremental recompute at a time per process: they share the staging
+# table. (Several workers recomputing at once on PostgreSQL would need an advisory
+# lock; run the schedule in one worker.)
+_locks: "weakref.WeakKeyDictionary[Any, asyncio.Lock]" = weakref.WeakKeyDictionary()
+
+
+def _lock(kehu: Kehu) -> asyncio.Lock:
+    lock = _locks.get(kehu)
+    if lock is None:
+        lock = _locks[kehu] = asyncio.Lock()
+    return lock
+
+
+def settings_of(kehu: Kehu) -> SegmentationSettings:
+    return kehu.settings_for("segmentation") or SegmentationSettings()
+
+
+@dataclass
+class RecomputeResult:
+    customers: int
+    population: int
+    changes: int
+    seconds: float
+    run_id: int
+
+
+async def recompute_all(kehu: Kehu, *, progress: Callable[[int, int], object] | None = None) -> RecomputeResult:
+    """Full recompute of every customer, then of every rule segment, in batches."""
+    async with _lock(kehu):
+        return await _recompute_all(kehu, progress)
+
+
+async def _recompute_all(kehu: Kehu, progress) -> RecomputeResult:
+    import time
+
+    started = time.perf_counter()
+    s = settings_of(kehu)
+    now = kehu.clock.now()
+    d = Dialect()
+    conn = connections.get("default")
+    run = await RecomputeRun.create(started_at=now)
+    changes_before = await SegmentChange.all().count()
+    bounds = await conn.execute_query_dict("SELECT MIN(id) AS lo, MAX(id) AS hi, COUNT(*) AS n FROM kehu_customer")
+    lo, hi, total = bounds[0]["lo"], bounds[0]["hi"], int(bounds[0]["n"])
+    batches = []
+    if lo is not None:
+        step = s.batch_size
+        batches = [(b, min(b + step - 1, int(hi))) for b in range(int(lo), int(hi) + 1, step)]
+    await conn.execute_query(f"DELETE FROM {STAGING}")
+    for b_lo, b_hi in batches:  # step 1: inputs, one short transaction per batch
+        async with in_transaction() as tx:
+            await _exec(tx, inputs_sql(d, s, now, f"id BETWEEN {b_lo} AND {b_hi}"))
+    async with in_transaction() as tx:  # step 2
+        borders = await score_borders(tx, s)
+    done = 0
+    for b_lo, b_hi in batches:  # steps 3-4
+        where = f"customer_id BETWEEN {b_lo} AND {b_hi}"
+        async with in_transaction() as tx:
+            for sql in classify_sql(d, s, borders, where):
+                await _exec(tx, sql)
+            for sql in history_and_swap_sql(d, where, now, "RECOMPUTE", run.id, fresher_than=now):
+                await _exec(tx, sql)
+        done += 1
+        if progress:
+            progress(done, len(batches))
+    await conn.execute_query(f"DELETE FROM {STAGING}")
+    for segment in await Segment.filter(kind=SegmentKind.RULE).order_by("id"):  # step 5
+        async with in_transaction() as tx:
+            await refresh_rule_segment(tx, kehu, segment, now, "RECOMPUTE")
+    run.finished_at = kehu.clock.now()
+    run.population = borders["population"]
+    run.customers = total
+    run.thresholds = borders
+    run.changes = await SegmentChange.all().count() - changes_before
+    await run.save()
+    return RecomputeResult(total, run.population, run.changes, time.perf_counter() - started, run.id)
+
+
+async def scheduled_recompute(kehu: Kehu) -> None:
+    """The in-server schedule (kehu.jobs, one worker): a full recompute."""
+    result = await recompute_all(kehu)
+    log.info("scheduled recompute: %d customers, %d changes, %.1fs", result.customers, result.changes, result.seconds)
+
+
+async def latest_run() -> RecomputeRun | None:
+    return await RecomputeRun.filter(finished_at__isnull=False).order_by("-id").first()
+
+
+async def recompute_customer(kehu: Kehu, customer_id: int, cause: str) -> None:
+    """Re-score one customer against the last full run's borders (its own inputs are
+    fresh; the rest of the base moves at the next full run), record the changes,
+    and re-evaluate its rule-segment memberships. Without a usable run yet, the
+    whole base is recomputed once."""
+    run = await latest_run()
+    if run is None or (run.population == 0 and await _has_purchases(customer_id)):
+        await recompute_all(kehu)
+        return
+    async with _lock(kehu):
+        s = settings_of(kehu)
+        now = kehu.clock.now()
+        d = Dialect()
+        where = f"customer_id = {int(customer_id)}"
+        async with in_transaction() as tx:
+            await _exec(tx, f"DELETE FROM {STAGING} WHERE {where}")
+            await _exec(tx, inputs_sql(d, s, now, f"id = {int(customer_id)}"))
+            for sql in classify_sql(d, s, run.thresholds, where):
+                await _exec(tx, sql)
+            for sql in history_and_swap_sql(d, where, now, cause, run.id):
+                await _exec(tx, sql)
+            await _exec(tx, f"DELETE FROM {STAGING} WHERE {where}")
+            for segment in await Segment.filter(kind=SegmentKind.RULE).order_by("id").using_db(tx):
+                await _refresh_one_membership(tx, kehu, segment, customer_id, now, cause)
+
+
+async def _has_purchases(customer_id: int) -> bool:
+    from kehu.models import Interaction
+
+    return await Interaction.filter(customer_id=customer_id, kind=InteractionKind.PURCHASE).exists()
