@@ -427,7 +427,7 @@ def test_concurrent_retries_with_same_key_log_once(app):
     from kehu.writes import write_scope
 
     c = create(app)
-    pk = int(__import__("kehu.schema.relay", fromlist=["x"]).from_global_id(c["id"])[1])
+    pk = int(__import__("kehu.ids", fromlist=["x"]).from_global_id(c["id"])[1])
 
     async def attempt():
         owner = app.accounts["admin"]
