@@ -51,7 +51,15 @@ customers have a predicted CLV of 0.
 """
 
 from .explanation import explain, inputs, money
-from .recompute import RecomputeResult, latest_run, recompute_all, recompute_customer, scheduled_recompute, settings_of
+from .recompute import (
+    RecomputeResult,
+    latest_run,
+    recompute_all,
+    recompute_customer,
+    scheduled_recompute,
+    start_scheduler,
+    stop_scheduler,
+)
 from .rules import RuleField, builtin_rule_fields, compile_rule, rule_fields, rule_members
 from .scoring import predicted_clv_factor
 from .segments import (
@@ -85,8 +93,9 @@ __all__ = [
     "rule_fields",
     "rule_members",
     "scheduled_recompute",
+    "start_scheduler",
+    "stop_scheduler",
     "segment_member_ids",
-    "settings_of",
     "summary",
     "update_segment",
     "visible_members",

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from tortoise.connection import connections
 from tortoise.transactions import in_transaction
 
+from kehu import jobs
 from kehu.models import InteractionKind
 
 from ..models import RecomputeRun, Segment, SegmentChange, SegmentKind
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
     from kehu import Kehu
 
 
-log = logging.getLogger("kehu.plugins.segmentation")
+log = logging.getLogger(__name__)
 
 
 # One full or incremental recompute at a time per process: they share the staging
@@ -40,10 +41,6 @@ def _lock(kehu: Kehu) -> asyncio.Lock:
     if lock is None:
         lock = _locks[kehu] = asyncio.Lock()
     return lock
-
-
-def settings_of(kehu: Kehu) -> SegmentationSettings:
-    return kehu.settings_for("segmentation") or SegmentationSettings()
 
 
 @dataclass
@@ -65,7 +62,7 @@ async def _recompute_all(kehu: Kehu, progress) -> RecomputeResult:
     import time
 
     started = time.perf_counter()
-    s = settings_of(kehu)
+    s = kehu.settings_for("segmentation", SegmentationSettings)
     now = kehu.clock.now()
     d = Dialect()
     conn = connections.get("default")
@@ -113,6 +110,22 @@ async def scheduled_recompute(kehu: Kehu) -> None:
     log.info("scheduled recompute: %d customers, %d changes, %.1fs", result.customers, result.changes, result.seconds)
 
 
+# The periodic full recompute.
+SCHEDULE = "segmentation.recompute"
+
+
+def start_scheduler(kehu: Kehu) -> None:
+    """A full recompute every ``recompute_interval_minutes`` in one worker
+    (kehu.jobs), however many serve."""
+    minutes = kehu.settings_for("segmentation", SegmentationSettings).recompute_interval_minutes
+    if minutes:
+        jobs.every(kehu, SCHEDULE, minutes * 60, lambda: scheduled_recompute(kehu))
+
+
+async def stop_scheduler(kehu: Kehu) -> None:
+    await jobs.stop(kehu, SCHEDULE)
+
+
 async def latest_run() -> RecomputeRun | None:
     return await RecomputeRun.filter(finished_at__isnull=False).order_by("-id").first()
 
@@ -127,7 +140,7 @@ async def recompute_customer(kehu: Kehu, customer_id: int, cause: str) -> None:
         await recompute_all(kehu)
         return
     async with _lock(kehu):
-        s = settings_of(kehu)
+        s = kehu.settings_for("segmentation", SegmentationSettings)
         now = kehu.clock.now()
         d = Dialect()
         where = f"customer_id = {int(customer_id)}"

@@ -16,6 +16,7 @@ from kehu.models import Customer, Direction, Interaction, InteractionKind
 from kehu.writes import emit, publish, record_change
 
 from ..models import Answer, Invitation, Question, QuestionType, Response, Survey, SurveyVersion
+from ..settings import SurveySettings
 from .definitions import (
     CHOICE_TYPES,
     DEFAULT_RATING_MAX,
@@ -200,7 +201,7 @@ async def submit_response(
         response.id,
         {"survey_id": (None, survey.id), "customer_id": (None, customer.id), "answers": (None, len(rows))},
     )
-    settings: SurveySettings = kehu.settings_for("surveys")
+    settings = kehu.settings_for("surveys", SurveySettings)
     if detractor and settings.detractor_follow_up_days:
         await _follow_up(customer, survey, now, settings.detractor_follow_up_days)
     emit("kehu_survey_response_received", response=response, survey=survey, customer=customer, detractor=detractor)
