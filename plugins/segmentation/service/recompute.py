@@ -21,7 +21,7 @@ from ..models import RecomputeRun, Segment, SegmentChange, SegmentKind
 from ..settings import SegmentationSettings
 from .scoring import classify_sql, history_and_swap_sql, inputs_sql, score_borders
 from .segments import _refresh_one_membership, refresh_rule_segment
-from .sql import STAGING, Dialect, _exec
+from .sql import STAGING, Dialect, IdRange, Params, _exec
 
 if TYPE_CHECKING:
     from kehu import Kehu
@@ -77,17 +77,17 @@ async def _recompute_all(kehu: Kehu, progress) -> RecomputeResult:
     await conn.execute_query(f"DELETE FROM {STAGING}")
     for b_lo, b_hi in batches:  # step 1: inputs, one short transaction per batch
         async with in_transaction() as tx:
-            await _exec(tx, inputs_sql(d, s, now, f"id BETWEEN {b_lo} AND {b_hi}"))
+            await _exec(tx, *inputs_sql(d, s, now, IdRange(b_lo, b_hi)))
     async with in_transaction() as tx:  # step 2
         borders = await score_borders(tx, s)
     done = 0
     for b_lo, b_hi in batches:  # steps 3-4
-        where = f"customer_id BETWEEN {b_lo} AND {b_hi}"
+        ids = IdRange(b_lo, b_hi)
         async with in_transaction() as tx:
-            for sql in classify_sql(d, s, borders, where):
-                await _exec(tx, sql)
-            for sql in history_and_swap_sql(d, where, now, "RECOMPUTE", run.id, fresher_than=now):
-                await _exec(tx, sql)
+            for sql, params in classify_sql(d, s, borders, ids):
+                await _exec(tx, sql, params)
+            for sql, params in history_and_swap_sql(d, ids, now, "RECOMPUTE", run.id, fresher_than=now):
+                await _exec(tx, sql, params)
         done += 1
         if progress:
             progress(done, len(batches))
@@ -143,15 +143,15 @@ async def recompute_customer(kehu: Kehu, customer_id: int, cause: str) -> None:
         s = kehu.settings_for("segmentation", SegmentationSettings)
         now = kehu.clock.now()
         d = Dialect()
-        where = f"customer_id = {int(customer_id)}"
+        ids = IdRange(customer_id, customer_id)
         async with in_transaction() as tx:
-            await _exec(tx, f"DELETE FROM {STAGING} WHERE {where}")
-            await _exec(tx, inputs_sql(d, s, now, f"id = {int(customer_id)}"))
-            for sql in classify_sql(d, s, run.thresholds, where):
-                await _exec(tx, sql)
-            for sql in history_and_swap_sql(d, where, now, cause, run.id):
-                await _exec(tx, sql)
-            await _exec(tx, f"DELETE FROM {STAGING} WHERE {where}")
+            await _clear_staging(tx, d, ids)
+            await _exec(tx, *inputs_sql(d, s, now, ids))
+            for sql, params in classify_sql(d, s, run.thresholds, ids):
+                await _exec(tx, sql, params)
+            for sql, params in history_and_swap_sql(d, ids, now, cause, run.id):
+                await _exec(tx, sql, params)
+            await _clear_staging(tx, d, ids)
             for segment in await Segment.filter(kind=SegmentKind.RULE).order_by("id").using_db(tx):
                 await _refresh_one_membership(tx, kehu, segment, customer_id, now, cause)
 
@@ -160,3 +160,8 @@ async def _has_purchases(customer_id: int) -> bool:
     from kehu.models import Interaction
 
     return await Interaction.filter(customer_id=customer_id, kind=InteractionKind.PURCHASE).exists()
+
+
+async def _clear_staging(conn, d: Dialect, ids: IdRange) -> None:
+    params = Params(d)
+    await _exec(conn, f"DELETE FROM {STAGING} WHERE {ids.on('customer_id', params)}", params)
