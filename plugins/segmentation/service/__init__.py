@@ -74,8 +74,6 @@ from .segments import (
 from .summary import classified, summary
 
 __all__ = [
-    "RecomputeResult",
-    "RuleField",
     "builtin_rule_fields",
     "classified",
     "compile_rule",
@@ -89,13 +87,15 @@ __all__ = [
     "predicted_clv_factor",
     "recompute_all",
     "recompute_customer",
+    "RecomputeResult",
     "refresh_rule_segment",
     "rule_fields",
     "rule_members",
+    "RuleField",
     "scheduled_recompute",
+    "segment_member_ids",
     "start_scheduler",
     "stop_scheduler",
-    "segment_member_ids",
     "summary",
     "update_segment",
     "visible_members",

@@ -66,8 +66,6 @@ __all__ = [
     "current_version",
     "DEFAULT_RATING_MAX",
     "Figures",
-    "from",
-    "from",
     "get_survey",
     "invite",
     "is_detractor",
