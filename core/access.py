@@ -98,19 +98,7 @@ def visible_customers(viewer: Viewer | None) -> QuerySet[Customer]:
     ADMIN and ANALYST: every customer. MANAGER: customers owned by anyone in their
     team. AGENT: customers they own. Anyone else: nothing.
     """
-    qs = Customer.all()
-    if viewer is None:
-        return qs.filter(id__lt=0)
-    role = viewer.role
-    if role in (Role.ADMIN, Role.ANALYST):
-        return qs
-    if role is Role.MANAGER and viewer.team:
-        return qs.filter(owner__team=viewer.team)
-    if role is Role.MANAGER:
-        return qs.filter(owner_id=viewer.id)
-    if role is Role.AGENT:
-        return qs.filter(owner_id=viewer.id)
-    return qs.filter(id__lt=0)
+    return _scoped(Customer.all(), viewer, "owner")
 
 
 def visible_customer_ids(viewer: Viewer | None) -> Subquery:
@@ -121,16 +109,21 @@ def visible_customer_ids(viewer: Viewer | None) -> Subquery:
 
 def visible_interactions(viewer: Viewer | None) -> QuerySet[Interaction]:
     """Interactions of the customers the viewer may see."""
-    qs = Interaction.all()
+    return _scoped(Interaction.all(), viewer, "customer__owner")
+
+
+def _scoped(qs: QuerySet, viewer: Viewer | None, owner: str) -> QuerySet:
+    """The role → scope ladder, once: ``qs`` narrowed to the rows whose customer the
+    viewer may see; ``owner`` is the path from a row to its customer's owner."""
     if viewer is None:
         return qs.filter(id__lt=0)
     role = viewer.role
     if role in (Role.ADMIN, Role.ANALYST):
         return qs
     if role is Role.MANAGER and viewer.team:
-        return qs.filter(customer__owner__team=viewer.team)
+        return qs.filter(**{f"{owner}__team": viewer.team})
     if role in (Role.MANAGER, Role.AGENT):
-        return qs.filter(customer__owner_id=viewer.id)
+        return qs.filter(**{f"{owner}_id": viewer.id})
     return qs.filter(id__lt=0)
 
 

@@ -1,15 +1,21 @@
-"""Global IDs: the opaque ``ID`` of every object kehu shows (Relay's convention).
+"""Identifiers: global IDs, and the digests secrets and documents are stored by.
 
-An ID is the URL-safe base64 of ``"<GraphQL type name>:<primary key>"``, without
-padding. Core code, services and plugins use these helpers without importing the
-GraphQL layer; ``kehu.schema`` re-exports them. A malformed ID, or one of the
-wrong type, raises ``BadRequest`` (code ``INVALID_ID``): a user error, never a crash.
+A global ID is the opaque ``ID`` of every object kehu shows (Relay's convention):
+the URL-safe base64 of ``"<GraphQL type name>:<primary key>"``, without padding.
+Core code, services and plugins use these helpers without importing the GraphQL
+layer; ``kehu.schema`` re-exports them. A malformed ID, or one of the wrong type,
+raises ``BadRequest`` (code ``INVALID_ID``): a user error, never a crash.
+
+``digest(text)`` is the SHA-256 under which kehu stores what it must recognise but
+not keep: API tokens, survey links, and the key of a trusted GraphQL document.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+from collections.abc import Iterable
 from typing import Any
 
 from .errors import KehuError
@@ -64,3 +70,22 @@ def from_global_id(
 def pk_from_global_id(global_id: str, type_name: str, field: str = "id") -> int:
     """The integer pk of a global ID that must name a ``type_name``."""
     return from_global_id(global_id, type_name, field=field)[1]
+
+
+def pks_from_global_ids(global_ids: Iterable[str] | None, type_name: str, field: str = "ids") -> list[int] | None:
+    """The integer pks of a list of global IDs that must all name a ``type_name``
+    (``None`` stays ``None``: an input list that was not given). ``field`` is the
+    input field an error names."""
+    if global_ids is None:
+        return None
+    return [from_global_id(global_id, type_name, field=field)[1] for global_id in global_ids]
+
+
+def digest(text: str) -> str:
+    """SHA-256 of ``text`` (UTF-8), as 64 lower-case hexadecimal digits.
+
+    Store the digest of a secret handed out once (a token, a link) and look the
+    secret up by it: a leaked database then leaks nothing usable. The same digest
+    names a trusted GraphQL document (``documentId: "sha256:<digest>"``).
+    """
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()

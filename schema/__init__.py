@@ -2,20 +2,23 @@
 
 What plugin authors use from here: ``Payload`` and ``UserError`` for mutation
 results, ``Connection``/``paginate`` for lists (``nested_connection`` for a
-list under each item of a page, batched), ``to_global_id``/``from_global_id``
-and ``Node`` for IDs, ``GraphQLRegistry`` (handed to ``kehu_graphql``),
+list under each item of a page, batched), ``ModelNode`` as the base of a type
+shown from a model's rows (it derives ``id`` and ``is_type_of``),
+``global_id_field`` for the ``id`` of other types and for references,
+``to_global_id``/``from_global_id``/``pk_from_global_id``/``pks_from_global_ids``
+for IDs in arguments, ``GraphQLRegistry`` (handed to ``kehu_graphql``),
 ``batch_field`` for a field resolved for a whole page of parents in one call, and
 ``ValueTransform`` for a field extension that only changes a value (it keeps the
 field on the fast path).
 """
 
-from kehu.ids import from_global_id, pk_from_global_id, to_global_id
+from kehu.ids import from_global_id, pk_from_global_id, pks_from_global_ids, to_global_id
 
 from .batch import batch_field
 from .extensions import ValueTransform
 from .loaders import nested_connection, nested_connections
 from .registry import GraphQLRegistry
-from .relay import Connection, Node, make_connection, paginate
+from .relay import Connection, ModelNode, Node, global_id_field, make_connection, paginate
 from .types import Payload, UserError
 
 
@@ -30,15 +33,18 @@ __all__ = [
     "ValueTransform",
     "batch_field",
     "Connection",
+    "ModelNode",
     "Node",
     "Payload",
     "UserError",
     "build_schema",
     "from_global_id",
+    "global_id_field",
     "make_connection",
     "nested_connection",
     "nested_connections",
     "paginate",
     "pk_from_global_id",
+    "pks_from_global_ids",
     "to_global_id",
 ]

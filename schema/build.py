@@ -32,7 +32,7 @@ from .extensions import IntrospectionGuard, KehuErrors, RootAccess, WriteOperati
 from .limits import LimitedValidationCache, QueryLimits, RateLimit
 from .plain_resolvers import install_plain_resolvers
 from .registry import Contribution, GraphQLRegistry
-from .relay import Node
+from .relay import Node, check_node_types
 from .subscriptions import CoreSubscription
 from .types import AccountOwnerBase, AuditEntry, CustomerBase, CustomerFilterInput, InteractionBase
 
@@ -212,6 +212,7 @@ def build_schema(kehu: Kehu) -> KehuSchema:
         )
     except DuplicatedTypeName as exc:
         raise PluginError(f"two plugins define the GraphQL type '{exc.args[0] if exc.args else exc}'") from None
+    check_node_types(schema)
     schema.node_resolvers = registry.node_resolvers
     schema.registry = registry
     install_plain_resolvers(schema)

@@ -10,13 +10,13 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Awaitable, Callable
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Optional, TypeVar
 
 import strawberry
 from graphql import GraphQLError
 
-from kehu.errors import KehuError
-from kehu.ids import MAX_PK, BadRequest
+from kehu.errors import KehuError, PluginError
+from kehu.ids import MAX_PK, BadRequest, to_global_id
 from kehu.ids import b64 as _b64
 
 from .batch import batch_field
@@ -63,6 +63,88 @@ def page_bounds(first: int | None, after: str | None, default: int = 20) -> tupl
 @strawberry.interface(description="An object with a global ID, fetchable with `node(id)`.")
 class Node:
     id: strawberry.ID
+
+
+class ModelNode(Node):
+    """The base of a ``Node`` type whose objects are rows of one Tortoise model::
+
+        @strawberry.type(description="An item of the rewards catalogue.")
+        class Reward(ModelNode, model=models.Reward):
+            name: str
+            points_cost: int
+
+    It gives the type the two things every ``Node`` type needs: ``id``, the global
+    ID of the row (the type's GraphQL name and the row's ``id``), and
+    ``is_type_of``, which tells graphql-core that a ``models.Reward`` row is a
+    ``Reward``. Resolvers return model rows, not strawberry objects, and a ``Node``
+    type without ``is_type_of`` fails every field that returns it — so kehu refuses
+    to start with one (``check_node_types``). A subclass keeps its parent's model
+    unless it names another; an ``id`` or ``is_type_of`` written in the class body
+    wins over the derived one.
+    """
+
+    def __init_subclass__(cls, *, model: type | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        model = model or getattr(cls, "_kehu_model", None)
+        if model is None:
+            raise TypeError(f"{cls.__name__}: name its model, e.g. class {cls.__name__}(ModelNode, model=MyModel)")
+        cls._kehu_model = model
+        if "id" not in cls.__dict__:
+            cls.id = strawberry.field(resolver=_global_id_of(lambda: cls.__strawberry_definition__.name, "id"))
+        if "is_type_of" not in cls.__dict__:
+            cls.is_type_of = classmethod(_instance_check(model))
+
+
+def global_id_field(type_name: str, attribute: str = "id", *, optional: bool = False, description: str | None = None):
+    """A field showing ``to_global_id(type_name, <the object's attribute>)``: the ``id``
+    of a type that is not a ``Node`` (``id = global_id_field("SurveyChoice")``), or a
+    reference to another object (``global_id_field("Interaction", "interaction_id",
+    optional=True)``: ``null`` when the attribute is ``None``)."""
+    resolver = _global_id_of(lambda: type_name, attribute, optional=optional)
+    return strawberry.field(resolver=resolver, description=description)
+
+
+def _global_id_of(type_name: Callable[[], str], attribute: str, *, optional: bool = False) -> Callable[[Any], Any]:
+    # A plain function of the object alone keeps the field on the executor's fast
+    # path (plain_resolvers). The type name is read once, on first use: a class's
+    # GraphQL name is known only after @strawberry.type has run.
+    name: list[str] = []
+
+    def global_id(self) -> strawberry.ID:
+        if not name:
+            name.append(type_name())
+        return strawberry.ID(to_global_id(name[0], getattr(self, attribute)))
+
+    def optional_global_id(self) -> Optional[strawberry.ID]:
+        pk = getattr(self, attribute)
+        if pk is None:
+            return None
+        if not name:
+            name.append(type_name())
+        return strawberry.ID(to_global_id(name[0], pk))
+
+    return optional_global_id if optional else global_id
+
+
+def _instance_check(model: type) -> Callable[[Any, Any, Any], bool]:
+    def is_type_of(cls, obj, info) -> bool:
+        return isinstance(obj, model)
+
+    return is_type_of
+
+
+def check_node_types(schema: Any) -> None:
+    """Refuse a schema with a ``Node`` type that has no ``is_type_of`` (see
+    ``ModelNode``): one line at start-up rather than an error on every request."""
+    for concrete in schema.schema_converter.type_map.values():
+        definition = concrete.definition
+        interfaces = getattr(definition, "interfaces", None) or ()
+        if any(i.name == "Node" for i in interfaces) and getattr(definition, "is_type_of", None) is None:
+            origin = definition.origin
+            raise PluginError(
+                f"GraphQL type {definition.name} ({origin.__module__}.{origin.__qualname__}) implements Node "
+                "without is_type_of: derive it from kehu.schema.ModelNode"
+            )
 
 
 # Cursors are encoded only when asked for: a page of customers with their last

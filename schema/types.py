@@ -18,12 +18,12 @@ from strawberry.types import Info
 
 from kehu import models
 from kehu.customers import CustomerFilter, CustomerOrderField
-from kehu.ids import from_global_id, to_global_id
+from kehu.ids import pks_from_global_ids
 from kehu.interactions import InteractionFilter
 
 from . import relay
 from .batch import batch_field
-from .relay import Connection, Node
+from .relay import Connection, ModelNode, global_id_field
 
 Role = strawberry.enum(models.Role, description="What an account owner may do.")
 CustomerKind = strawberry.enum(models.CustomerKind)
@@ -51,8 +51,8 @@ class InteractionFilterInput:
 
     def to_domain(self) -> InteractionFilter:
         return InteractionFilter(
-            customer_ids=_pks(self.customer_ids, "Customer", "filter.customerIds"),
-            owner_ids=_pks(self.owner_ids, "AccountOwner", "filter.ownerIds"),
+            customer_ids=pks_from_global_ids(self.customer_ids, "Customer", "filter.customerIds"),
+            owner_ids=pks_from_global_ids(self.owner_ids, "AccountOwner", "filter.ownerIds"),
             kinds=self.kinds,
             occurred_after=self.occurred_after,
             occurred_before=self.occurred_before,
@@ -77,7 +77,7 @@ class CustomerFilterInput:
 
     def to_domain(self) -> CustomerFilter:
         return CustomerFilter(
-            owner_ids=_pks(self.owner_ids, "AccountOwner", "filter.ownerIds"),
+            owner_ids=pks_from_global_ids(self.owner_ids, "AccountOwner", "filter.ownerIds"),
             unassigned=self.unassigned,
             tags=list(self.tags or []),
             regions=self.regions,
@@ -97,17 +97,11 @@ class CustomerOrder:
     direction: OrderDirection = OrderDirection.ASC
 
 
-def _pks(ids: Optional[list[strawberry.ID]], type_name: str, field: str) -> Optional[list[int]]:
-    if ids is None:
-        return None
-    return [from_global_id(i, type_name, field=field)[1] for i in ids]
-
-
 # --------------------------------------------------------------------------- objects
 
 
 @strawberry.type(name="AccountOwner", description="A staff member who looks after customers (客户经理).")
-class AccountOwnerBase(Node):
+class AccountOwnerBase(ModelNode, model=models.AccountOwner):
     name: str
     email: str
     role: Role
@@ -115,10 +109,6 @@ class AccountOwnerBase(Node):
     active: bool
     is_service: bool
     created_at: dt.datetime
-
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(to_global_id("AccountOwner", self.id))
 
     @strawberry.field(description="Customers this owner looks after (only those the viewer may see).")
     async def customers(
@@ -134,13 +124,9 @@ class AccountOwnerBase(Node):
         by_name = info.context.kehu.field_guard.strategy(viewer, "Customer.name") is Strategy.CLEAR
         return await relay.paginate(qs.order_by("name", "id") if by_name else qs.order_by("id"), first, after)
 
-    @classmethod
-    def is_type_of(cls, obj, info) -> bool:
-        return isinstance(obj, models.AccountOwner)
-
 
 @strawberry.type(name="Customer", description="A person or organization the company does business with.")
-class CustomerBase(Node):
+class CustomerBase(ModelNode, model=models.Customer):
     name: str
     kind: CustomerKind
     email: Optional[str]
@@ -154,10 +140,6 @@ class CustomerBase(Node):
     archived_at: Optional[dt.datetime]
     created_at: dt.datetime
     updated_at: dt.datetime
-
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(to_global_id("Customer", self.id))
 
     @batch_field(description="The account owner responsible for this customer.")
     async def owner(customers: list["Customer"], info: Info) -> list[Optional["AccountOwner"]]:
@@ -187,13 +169,9 @@ class CustomerBase(Node):
             after=after,
         )
 
-    @classmethod
-    def is_type_of(cls, obj, info) -> bool:
-        return isinstance(obj, models.Customer)
-
 
 @strawberry.type(name="Interaction", description="One touch point with a customer.")
-class InteractionBase(Node):
+class InteractionBase(ModelNode, model=models.Interaction):
     kind: InteractionKind
     direction: Direction
     occurred_at: dt.datetime
@@ -202,10 +180,6 @@ class InteractionBase(Node):
     amount: Optional[Decimal]
     next_follow_up_at: Optional[dt.datetime]
     created_at: dt.datetime
-
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(to_global_id("Interaction", self.id))
 
     @batch_field
     async def customer(interactions: list["Interaction"], info: Info) -> list[Optional["Customer"]]:
@@ -217,13 +191,9 @@ class InteractionBase(Node):
         owners = await info.context.loaders.owners_by_id([i.owner_id for i in interactions])
         return [owners.get(i.owner_id) for i in interactions]
 
-    @classmethod
-    def is_type_of(cls, obj, info) -> bool:
-        return isinstance(obj, models.Interaction)
-
 
 @strawberry.type(description="One write, as recorded in the append-only audit log.")
-class AuditEntry(Node):
+class AuditEntry(ModelNode, model=models.AuditEntry):
     at: dt.datetime
     actor_label: str
     operation: str
@@ -232,17 +202,7 @@ class AuditEntry(Node):
     changes: JSON
     request_id: Optional[str]
 
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(to_global_id("AuditEntry", self.id))
-
-    @strawberry.field
-    def actor_id(self) -> Optional[strawberry.ID]:
-        return strawberry.ID(to_global_id("AccountOwner", self.actor_id)) if self.actor_id else None
-
-    @classmethod
-    def is_type_of(cls, obj, info) -> bool:
-        return isinstance(obj, models.AuditEntry)
+    actor_id = global_id_field("AccountOwner", "actor_id", optional=True)
 
 
 @strawberry.type(description="An API token for an integration. The secret is shown only when created.")
@@ -253,9 +213,7 @@ class ApiToken:
     revoked_at: Optional[dt.datetime]
     last_used_at: Optional[dt.datetime]
 
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(to_global_id("ApiToken", self.id))
+    id = global_id_field("ApiToken")
 
     @strawberry.field
     def role(self) -> Role:

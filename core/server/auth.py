@@ -10,7 +10,6 @@ for ``lockout_minutes`` — even the right password is refused until then.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import secrets
 from typing import TYPE_CHECKING
 
@@ -20,6 +19,7 @@ from tortoise.expressions import F
 
 from ..access import Viewer
 from ..errors import ValidationError
+from ..ids import digest as token_digest
 from ..models import AccessToken, AccountOwner, LoginThrottle, TokenKind
 
 if TYPE_CHECKING:
@@ -51,10 +51,6 @@ def verify_password(password_hash: str | None, password: str) -> bool:
         return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
     except (VerificationError, InvalidHashError):
         return False
-
-
-def token_digest(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 def new_token() -> str:

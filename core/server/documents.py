@@ -21,7 +21,6 @@ that same text — so the parser and validation caches see one key per document.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections import OrderedDict
@@ -34,6 +33,7 @@ from graphql import GraphQLError, OperationDefinitionNode, parse, validate
 from graphql.error import GraphQLSyntaxError
 
 from ..errors import ValidationError
+from ..ids import digest as document_hash
 
 if TYPE_CHECKING:
     from ..access import Viewer
@@ -48,10 +48,6 @@ NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND"
 NOT_TRUSTED = "OPERATION_NOT_TRUSTED"
 HASH_MISMATCH = "PERSISTED_QUERY_HASH_MISMATCH"
 BAD_ID = "BAD_DOCUMENT_ID"
-
-
-def document_hash(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def operation_names(text: str) -> list[str]:

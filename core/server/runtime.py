@@ -7,11 +7,12 @@ the ``kehu`` argument of their hooks.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from pydantic import BaseModel
 
 from ..config import Config
+from ..errors import PluginError
 from . import db
 from .plugin_manager import PluginSet
 
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
     from ..clock import Clock
 
 log = logging.getLogger("kehu")
+
+SettingsModel = TypeVar("SettingsModel", bound=BaseModel)
 
 
 class Kehu:
@@ -51,9 +54,24 @@ class Kehu:
 
     # -- plugins ---------------------------------------------------------------
 
-    def settings_for(self, plugin: str) -> BaseModel | None:
-        """The validated ``[plugins.<name>]`` section of an enabled plugin."""
-        return self.plugins.settings_for(plugin)
+    @overload
+    def settings_for(self, plugin: str) -> BaseModel | None: ...
+
+    @overload
+    def settings_for(self, plugin: str, model: type[SettingsModel]) -> SettingsModel: ...
+
+    def settings_for(self, plugin: str, model: type[BaseModel] | None = None) -> BaseModel | None:
+        """The validated ``[plugins.<name>]`` section of an enabled plugin (``None``
+        when it is not enabled). A plugin reads its own settings typed, by naming
+        their class: ``kehu.settings_for("loyalty", LoyaltySettings)`` returns a
+        ``LoyaltySettings`` (the defaults when plugins.toml has no section) and
+        raises ``PluginError`` if the plugin is not enabled."""
+        settings = self.plugins.settings_for(plugin)
+        if model is None or isinstance(settings, model):
+            return settings
+        if settings is None:
+            raise PluginError(f"plugin '{plugin}' has no settings: is it enabled?")
+        raise PluginError(f"plugin '{plugin}': its settings are a {type(settings).__name__}, not a {model.__name__}")
 
     def is_enabled(self, plugin: str) -> bool:
         return self.plugins.is_enabled(plugin)

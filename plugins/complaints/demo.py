@@ -18,6 +18,7 @@ from kehu.writes import record_change, write_scope
 from .models import Complaint, ComplaintChannel, ComplaintPriority, ComplaintTimelineEntry, TimelineKind
 from .models import ComplaintStatus as S
 from .service import running_deadline, sla_deadlines
+from .settings import ComplaintsSettings
 
 if TYPE_CHECKING:
     from kehu import Kehu
@@ -47,7 +48,7 @@ OPEN = [S.RECEIVED, S.ACKNOWLEDGED, S.INVESTIGATING, S.RESOLUTION_PROPOSED]
 
 
 async def seed_complaints(kehu: Kehu, customer_ids: list[int] | None, *, seed: int = 7) -> int:
-    settings = kehu.settings_for("complaints")
+    settings = kehu.settings_for("complaints", ComplaintsSettings)
     if await Complaint.exists():
         return 0
     customers = (

@@ -14,16 +14,18 @@ from strawberry.types import Info
 from kehu.access import require_viewer
 from kehu.schema import (
     Connection,
-    Node,
+    ModelNode,
     Payload,
     batch_field,
+    global_id_field,
     nested_connections,
     paginate,
     pk_from_global_id,
-    to_global_id,
+    pks_from_global_ids,
 )
 
 from . import models, service
+from .settings import ComplaintsSettings
 
 ComplaintStatus = strawberry.enum(models.ComplaintStatus, description="Where a complaint is in its workflow.")
 ComplaintPriority = strawberry.enum(models.ComplaintPriority)
@@ -34,12 +36,8 @@ ComplaintTimelineKind = strawberry.enum(models.TimelineKind, name="ComplaintTime
 _pk = pk_from_global_id  # the one "global ID -> pk" helper (kehu.schema)
 
 
-def _pks(ids: Optional[list[strawberry.ID]], type_name: str, field: str) -> Optional[list[int]]:
-    return None if ids is None else [_pk(i, type_name, field) for i in ids]
-
-
 def _settings(info: Info):
-    return info.context.kehu.settings_for("complaints")
+    return info.context.kehu.settings_for("complaints", ComplaintsSettings)
 
 
 def _now(info: Info) -> dt.datetime:
@@ -58,21 +56,22 @@ class ComplaintTimelineEntry:
     note: str
     internal: bool = strawberry.field(description="true: for staff only; false: told to the customer.")
 
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(to_global_id("ComplaintTimelineEntry", self.id))
+    id = global_id_field("ComplaintTimelineEntry")
 
     @strawberry.field(description="Who did it; null for the SLA check.")
     async def actor(self, info: Info) -> Optional["AccountOwner"]:
         return await info.context.loaders.owner.load(self.actor_id) if self.actor_id else None
 
-    @strawberry.field(description="The customer interaction this contact was logged as, if any.")
-    def interaction_id(self) -> Optional[strawberry.ID]:
-        return strawberry.ID(to_global_id("Interaction", self.interaction_id)) if self.interaction_id else None
+    interaction_id = global_id_field(
+        "Interaction",
+        "interaction_id",
+        optional=True,
+        description="The customer interaction this contact was logged as, if any.",
+    )
 
 
 @strawberry.type(description="A customer's complaint (客户投诉) and how it is being handled.")
-class Complaint(Node):
+class Complaint(ModelNode, model=models.Complaint):
     channel: ComplaintChannel
     category: str
     priority: ComplaintPriority
@@ -99,10 +98,6 @@ class Complaint(Node):
     follow_up_due_at: Optional[dt.datetime] = strawberry.field(description="When the follow-up contact is due.")
     created_at: dt.datetime
     updated_at: dt.datetime
-
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(to_global_id("Complaint", self.id))
 
     @strawberry.field
     async def customer(self, info: Info) -> Optional["Customer"]:
@@ -134,10 +129,6 @@ class Complaint(Node):
     async def timeline(self) -> list[ComplaintTimelineEntry]:
         return await service.timeline(self)
 
-    @classmethod
-    def is_type_of(cls, obj, info) -> bool:
-        return isinstance(obj, models.Complaint)
-
 
 @strawberry.type
 class ComplaintCategoryCount:
@@ -166,7 +157,7 @@ class ComplaintStats:
     )
     sla_compliance_percent: Optional[float] = strawberry.field(
         description="Of the cases whose SLA outcome is known (a deadline missed, or no longer open), "
-        "the share that missed none. null when there are none."
+        "the share that missed none, in percent to one decimal (half up). null when there are none."
     )
     reopen_rate_percent: Optional[float] = strawberry.field(
         description="Of the cases resolved at least once, the share reopened."
@@ -206,8 +197,8 @@ class ComplaintFilterInput:
             statuses=self.status,
             priorities=self.priority,
             categories=self.category,
-            assignee_ids=_pks(self.assignee, "AccountOwner", "filter.assignee"),
-            customer_ids=_pks(self.customer, "Customer", "filter.customer"),
+            assignee_ids=pks_from_global_ids(self.assignee, "AccountOwner", "filter.assignee"),
+            customer_ids=pks_from_global_ids(self.customer, "Customer", "filter.customer"),
             overdue=self.overdue,
             due_within_hours=self.due_within,
             created_after=created.start,

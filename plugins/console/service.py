@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kehu.server.documents import document_hash
+from kehu.ids import digest
 
 if TYPE_CHECKING:
     from kehu import Kehu
@@ -29,7 +29,7 @@ class Operation:
 
     @property
     def sha256(self) -> str:
-        return document_hash(self.text)
+        return digest(self.text)
 
 
 @functools.cache

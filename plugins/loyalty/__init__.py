@@ -4,13 +4,8 @@ The plugin's whole contract with the core. Rules are in ``service``, the GraphQL
 surface in ``graphql``, the ``kehu loyalty`` commands in ``cli``.
 """
 
-from kehu import hookimpl, jobs
+from kehu import hookimpl
 from kehu.access import Permission
-
-from . import service
-from .settings import LoyaltySettings
-
-SCHEDULE = "loyalty.expiry-and-tiers"
 
 
 @hookimpl
@@ -28,6 +23,8 @@ def kehu_models():
 
 @hookimpl
 def kehu_settings_model():
+    from .settings import LoyaltySettings
+
     return LoyaltySettings
 
 
@@ -54,25 +51,31 @@ def kehu_graphql(graphql):
 
 @hookimpl
 async def kehu_interaction_logged(interaction, actor, kehu):
-    await service.accrue_purchase(kehu, interaction, actor)
+    from .service import accrue_purchase
+
+    await accrue_purchase(kehu, interaction, actor)
 
 
 @hookimpl
 async def kehu_bulk_loaded(kehu):
     """An import or the demo wrote purchases without events: credit them now."""
-    await service.accrue_missing(kehu)
+    from .service import accrue_missing
+
+    await accrue_missing(kehu)
 
 
 @hookimpl
 def kehu_startup(kehu):
-    hours = service.settings_of(kehu).schedule_hours
-    if hours:  # one worker runs it, however many serve
-        jobs.every(kehu, SCHEDULE, hours * 3600, lambda: service.scheduled_round(kehu))
+    from .service import start_scheduler
+
+    start_scheduler(kehu)
 
 
 @hookimpl
 async def kehu_shutdown(kehu):
-    await jobs.stop(kehu, SCHEDULE)
+    from .service import stop_scheduler
+
+    await stop_scheduler(kehu)
 
 
 @hookimpl

@@ -14,8 +14,7 @@ import strawberry
 from strawberry.types import Info
 
 from kehu.access import require_viewer, visible_customers
-from kehu.schema import Connection, Node, batch_field, pk_from_global_id, relay, to_global_id
-from kehu.schema.types import Payload
+from kehu.schema import Connection, ModelNode, Payload, batch_field, paginate, pk_from_global_id
 
 from . import models, service
 from .settings import LoyaltySettings
@@ -36,7 +35,7 @@ _pk = pk_from_global_id  # the one "global ID -> pk" helper (kehu.schema)
 
 
 def _settings(info: Info):
-    return service.settings_of(info.context.kehu)
+    return info.context.kehu.settings_for("loyalty", LoyaltySettings)
 
 
 def _given(obj, *names: str) -> dict:
@@ -79,7 +78,7 @@ _TIERS: dict[int, tuple[object, LoyaltyTier]] = {}
 
 
 @strawberry.type(description="One movement of points. The ledger is append-only.")
-class LoyaltyLedgerEntry(Node):
+class LoyaltyLedgerEntry(ModelNode, model=models.LedgerEntry):
     kind: EntryKindEnum
     points: int = strawberry.field(description="Positive for credits, negative for debits.")
     balance_after: int
@@ -88,17 +87,9 @@ class LoyaltyLedgerEntry(Node):
     created_at: dt.datetime
     expires_at: Optional[dt.datetime]
 
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(to_global_id("LoyaltyLedgerEntry", self.id))
-
-    @classmethod
-    def is_type_of(cls, obj, info) -> bool:
-        return isinstance(obj, models.LedgerEntry)
-
 
 @strawberry.type(description="An item of the rewards catalogue.")
-class Reward(Node):
+class Reward(ModelNode, model=models.Reward):
     name: str
     description: str
     points_cost: int
@@ -109,21 +100,13 @@ class Reward(Node):
     created_at: dt.datetime
     updated_at: dt.datetime
 
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(to_global_id("Reward", self.id))
-
     @strawberry.field(description="Whether it can be redeemed now (within its active dates).")
     def active(self, info: Info) -> bool:
         return service.reward_is_active(self, info.context.kehu.clock.now())
 
-    @classmethod
-    def is_type_of(cls, obj, info) -> bool:
-        return isinstance(obj, models.Reward)
-
 
 @strawberry.type(description="A redeemed reward: the voucher code the customer presents.")
-class Voucher(Node):
+class Voucher(ModelNode, model=models.Redemption):
     code: str
     points: int = strawberry.field(description="Points spent.")
     status: VoucherStatusEnum
@@ -132,20 +115,12 @@ class Voucher(Node):
     cancelled_at: Optional[dt.datetime]
 
     @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(to_global_id("Voucher", self.id))
-
-    @strawberry.field
     async def reward(self) -> Reward:
         return await models.Reward.get(id=self.reward_id)
 
     @strawberry.field
     async def customer(self, info: Info) -> Optional["Customer"]:
         return await info.context.loaders.customer.load(self.customer_id)
-
-    @classmethod
-    def is_type_of(cls, obj, info) -> bool:
-        return isinstance(obj, models.Redemption)
 
 
 @strawberry.type(description="One change of a customer's tier.")
@@ -213,7 +188,7 @@ class CustomerLoyalty:
         self, info: Info, first: Optional[int] = None, after: Optional[str] = None
     ) -> Connection[LoyaltyLedgerEntry]:
         qs = models.LedgerEntry.filter(customer_id=self.customer_id).order_by("-id")
-        return await relay.paginate(qs, first, after)
+        return await paginate(qs, first, after)
 
     @strawberry.field(description="Vouchers issued to the customer, newest first.")
     async def vouchers(self, status: Optional[VoucherStatusEnum] = None) -> list[Voucher]:
@@ -290,7 +265,7 @@ class LoyaltyQuery:
                 (Q(active_from__isnull=True) | Q(active_from__lte=now))
                 & (Q(active_until__isnull=True) | Q(active_until__gt=now))
             )
-        return await relay.paginate(qs.order_by("points_cost", "id"), first, after)
+        return await paginate(qs.order_by("points_cost", "id"), first, after)
 
     @strawberry.field(description="Members per tier and points issued / redeemed / expired / outstanding per period.")
     async def loyalty_summary(

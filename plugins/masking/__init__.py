@@ -71,8 +71,9 @@ def kehu_field_policies():
 @hookimpl
 def kehu_field_guard(kehu):
     from .service import Masking
+    from .settings import MaskingSettings
 
-    return Masking(kehu, kehu.settings_for("masking"))
+    return Masking(kehu, kehu.settings_for("masking", MaskingSettings))
 
 
 @hookimpl

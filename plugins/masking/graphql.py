@@ -13,7 +13,14 @@ from strawberry.types import Info
 
 from kehu.access import require_viewer
 from kehu.policies import FieldPolicy, Strategy
-from kehu.schema import Connection, Node, Payload, ValueTransform, from_global_id, paginate, to_global_id
+from kehu.schema import (
+    Connection,
+    ModelNode,
+    Payload,
+    ValueTransform,
+    from_global_id,
+    paginate,
+)
 
 from . import models, service
 
@@ -57,16 +64,12 @@ def enforce(policy: FieldPolicy, field: Any) -> list[ValueTransform]:
 
 
 @strawberry.type(description="One reveal of a masked personal field in clear (append-only).")
-class Disclosure(Node):
+class Disclosure(ModelNode, model=models.Disclosure):
     at: dt.datetime
     actor_label: str = strawberry.field(description="Who revealed it, as they were then.")
     field: str = strawberry.field(description="The policy key revealed, e.g. Customer.phone.")
     reason: str
     request_id: Optional[str]
-
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(to_global_id("Disclosure", self.id))
 
     @strawberry.field
     async def actor(self, info: Info) -> Optional["AccountOwner"]:
@@ -75,10 +78,6 @@ class Disclosure(Node):
     @strawberry.field(description="Whose field it was (null if no longer visible to the viewer).")
     async def customer(self, info: Info) -> Optional["Customer"]:
         return await info.context.loaders.customer.load(self.customer_id)
-
-    @classmethod
-    def is_type_of(cls, obj, info) -> bool:
-        return isinstance(obj, models.Disclosure)
 
 
 @strawberry.input

@@ -2,12 +2,9 @@
 and CLV per customer, rule-based and static segments, with explanations and
 history. The rules are in ``service``; this module is its contract with the core."""
 
-from kehu import hookimpl, jobs
+from kehu import hookimpl
 from kehu.access import Permission
 from kehu.models import InteractionKind
-
-# The periodic full recompute (kehu.jobs: one worker runs it).
-SCHEDULE = "segmentation.recompute"
 
 
 @hookimpl
@@ -102,18 +99,16 @@ async def kehu_segment_members(segment_key, viewer, kehu):
 
 @hookimpl
 def kehu_startup(kehu):
-    from .service import settings_of
+    from .service import start_scheduler
 
-    minutes = settings_of(kehu).recompute_interval_minutes
-    if minutes:  # one worker runs it, however many serve
-        from .service import scheduled_recompute
-
-        jobs.every(kehu, SCHEDULE, minutes * 60, lambda: scheduled_recompute(kehu))
+    start_scheduler(kehu)
 
 
 @hookimpl
 async def kehu_shutdown(kehu):
-    await jobs.stop(kehu, SCHEDULE)
+    from .service import stop_scheduler
+
+    await stop_scheduler(kehu)
 
 
 @hookimpl

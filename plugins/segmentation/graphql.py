@@ -16,10 +16,10 @@ from strawberry.types import Info
 from tortoise.expressions import Subquery
 
 from kehu.access import require_viewer, visible_customers
-from kehu.schema import Connection, Node, batch_field, from_global_id, relay, to_global_id
-from kehu.schema.types import Payload
+from kehu.schema import Connection, ModelNode, Payload, batch_field, paginate, pk_from_global_id, pks_from_global_ids
 
 from . import models, service
+from .settings import SegmentationSettings
 
 ValueTier = strawberry.enum(models.ValueTier, description="Customer value tier: 核心 / 潜力 / 一般客户.")
 LifecycleStage = strawberry.enum(models.LifecycleStage, description="Where the customer is in their lifecycle.")
@@ -125,17 +125,13 @@ class Segmentation:
 
 
 @strawberry.type(description="A customer segment: a rule over customer data, or a hand-picked list.")
-class Segment(Node):
+class Segment(ModelNode, model=models.Segment):
     key: str
     name: str
     description: str
     kind: SegmentKind
     created_at: dt.datetime
     updated_at: dt.datetime
-
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(to_global_id("Segment", self.id))
 
     @strawberry.field(description="The rule tree (null for a static segment).")
     def rule(self) -> Optional[JSON]:
@@ -150,11 +146,7 @@ class Segment(Node):
         self, info: Info, first: Optional[int] = None, after: Optional[str] = None
     ) -> Connection["Customer"]:
         qs = service.visible_members(info.context.viewer, self).order_by("name", "id")
-        return await relay.paginate(qs, first, after)
-
-    @classmethod
-    def is_type_of(cls, obj, info) -> bool:
-        return isinstance(obj, models.Segment)
+        return await paginate(qs, first, after)
 
 
 @strawberry.type(description="One change of a customer's value tier, lifecycle stage or segment membership.")
@@ -206,7 +198,7 @@ class CustomerSegmentation:
         ids = [c.id for c in customers]
         rows = {r.customer_id: r for r in await models.Classification.filter(customer_id__in=ids)}
         runs = await _runs(info, {r.run_id for r in rows.values() if r.run_id})
-        settings = service.settings_of(info.context.kehu)
+        settings = info.context.kehu.settings_for("segmentation", SegmentationSettings)
         return [
             Segmentation(_row=row, _run=runs.get(row.run_id) if row.run_id else None, _settings=settings)
             if (row := rows.get(i)) is not None
@@ -252,10 +244,6 @@ async def apply_filter(qs, filter, info: Info):
 # --------------------------------------------------------------------------- root fields
 
 
-def _customer_pk(global_id: strawberry.ID, field: str) -> int:
-    return from_global_id(global_id, "Customer", field=field)[1]
-
-
 @strawberry.type
 class SegmentationQuery:
     @strawberry.field(description="All segments, by key.")
@@ -272,11 +260,11 @@ class SegmentationQuery:
     async def segment_history(
         self, info: Info, customer_id: strawberry.ID, first: Optional[int] = None, after: Optional[str] = None
     ) -> Connection[SegmentChange]:
-        pk = _customer_pk(customer_id, "customerId")
+        pk = pk_from_global_id(customer_id, "Customer", "customerId")
         if not await visible_customers(info.context.viewer).filter(id=pk).exists():
-            return await relay.paginate(models.SegmentChange.filter(id__lt=0), first, after)
+            return await paginate(models.SegmentChange.filter(id__lt=0), first, after)
         qs = models.SegmentChange.filter(customer_id=pk).order_by("-changed_at", "-id")
-        return await relay.paginate(qs, first, after)
+        return await paginate(qs, first, after)
 
     @strawberry.field(
         description="Customers and revenue share per tier, stage and ABC class; retention and churn per period."
@@ -341,10 +329,6 @@ class DeleteSegmentPayload(Payload):
     key: Optional[str] = None
 
 
-def _pks(ids, field: str) -> list[int]:
-    return [_customer_pk(i, field) for i in ids or ()]
-
-
 @strawberry.type
 class SegmentationMutation:
     @strawberry.mutation
@@ -356,7 +340,7 @@ class SegmentationMutation:
             input.name,
             input.description,
             input.rule,
-            _pks(input.customer_ids, "customerIds"),
+            pks_from_global_ids(input.customer_ids, "Customer", "customerIds"),
         )
         return SegmentPayload(segment=segment)
 
@@ -365,8 +349,8 @@ class SegmentationMutation:
         changes = {
             n: getattr(input, n) for n in ("name", "description", "rule") if getattr(input, n) is not strawberry.UNSET
         }
-        changes["add"] = _pks(input.add_customer_ids, "addCustomerIds")
-        changes["remove"] = _pks(input.remove_customer_ids, "removeCustomerIds")
+        changes["add"] = pks_from_global_ids(input.add_customer_ids, "Customer", "addCustomerIds")
+        changes["remove"] = pks_from_global_ids(input.remove_customer_ids, "Customer", "removeCustomerIds")
         segment = await service.update_segment(
             info.context.kehu, require_viewer(info.context.viewer), input.key, changes
         )

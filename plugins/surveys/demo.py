@@ -13,11 +13,12 @@ import random
 import secrets
 from typing import TYPE_CHECKING
 
+from kehu.ids import digest
 from kehu.models import Customer
 from kehu.writes import record_change, write_scope
 
 from .models import Answer, Invitation, Question, QuestionType, Response, Survey, SurveyStatus, SurveyVersion
-from .service import token_digest, week_start
+from .service import week_start
 
 if TYPE_CHECKING:
     from kehu import Kehu
@@ -83,7 +84,7 @@ async def seed_surveys(kehu: Kehu, customer_ids: list[int] | None, *, seed: int 
                 Invitation(
                     survey_id=survey.id,
                     customer_id=customer_id,
-                    token_hash=token_digest(secrets.token_urlsafe(24)),
+                    token_hash=digest(secrets.token_urlsafe(24)),
                     created_at=sent,
                     expires_at=sent + dt.timedelta(days=30),
                     reason="demo",

@@ -15,12 +15,14 @@ import strawberry
 from strawberry.types import Info
 
 from kehu.access import require_viewer
+from kehu.figures import percent
 from kehu.schema import (
     Connection,
-    Node,
+    ModelNode,
     Payload,
     UserError,
     batch_field,
+    global_id_field,
     nested_connections,
     paginate,
     pk_from_global_id,
@@ -54,9 +56,7 @@ class SurveyChoice:
     label: str
     position: int
 
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(to_global_id("SurveyChoice", self.id))
+    id = global_id_field("SurveyChoice")
 
 
 @strawberry.type(name="SurveyQuestion", description="One question of one version of a survey.")
@@ -66,9 +66,7 @@ class SurveyQuestion:
     required: bool
     position: int = strawberry.field(description="1-based order within the survey.")
 
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(to_global_id("SurveyQuestion", self.id))
+    id = global_id_field("SurveyQuestion")
 
     @strawberry.field(description="Options of SINGLE_CHOICE and MULTI_CHOICE questions, in order.")
     async def choices(self) -> list[SurveyChoice]:
@@ -93,7 +91,7 @@ def _scale(question: models.Question) -> tuple[Optional[int], Optional[int]]:
 
 
 @strawberry.type(name="Survey", description="A satisfaction survey (NPS, CSAT, ratings, choices, free text).")
-class SurveyNode(Node):
+class SurveyNode(ModelNode, model=models.Survey):
     title: str
     description: str
     status: SurveyStatus
@@ -101,10 +99,6 @@ class SurveyNode(Node):
     updated_at: dt.datetime
     published_at: Optional[dt.datetime]
     closed_at: Optional[dt.datetime]
-
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(to_global_id("Survey", self.id))
 
     @strawberry.field(description="The current version's number (1 + edits made after responses arrived).")
     async def version(self) -> int:
@@ -121,10 +115,6 @@ class SurveyNode(Node):
         qs = service.visible_responses(info.context.viewer).filter(survey_id=self.id)
         return await paginate(qs.order_by("-submitted_at", "-id"), first, after)
 
-    @classmethod
-    def is_type_of(cls, obj, info) -> bool:
-        return isinstance(obj, models.Survey)
-
 
 # --------------------------------------------------------------------------- invitations & responses
 
@@ -137,9 +127,7 @@ class SurveyInvitation:
     reason: str
     reference: Optional[str]
 
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(to_global_id("SurveyInvitation", self.id))
+    id = global_id_field("SurveyInvitation")
 
     @strawberry.field
     async def customer(self, info: Info) -> Optional["Customer"]:
@@ -166,12 +154,8 @@ class SurveyAnswer:
 
 
 @strawberry.type(name="SurveyResponse", description="A customer's submitted answers.")
-class SurveyResponse(Node):
+class SurveyResponse(ModelNode, model=models.Response):
     submitted_at: dt.datetime
-
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(to_global_id("SurveyResponse", self.id))
 
     @strawberry.field
     async def survey(self) -> SurveyNode:
@@ -198,10 +182,6 @@ class SurveyResponse(Node):
             if row.text is not None:
                 answer.text = row.text
         return sorted(grouped.values(), key=lambda a: a.question.position)
-
-    @classmethod
-    def is_type_of(cls, obj, info) -> bool:
-        return isinstance(obj, models.Response)
 
 
 @strawberry.type
@@ -253,8 +233,8 @@ def _nps_breakdown(nps: service.NpsFigures) -> NpsBreakdown:
         passives=nps.passives,
         detractors=nps.detractors,
         total=nps.total,
-        promoter_percent=service._percent(nps.promoters, nps.total),
-        detractor_percent=service._percent(nps.detractors, nps.total),
+        promoter_percent=percent(nps.promoters, nps.total),
+        detractor_percent=percent(nps.detractors, nps.total),
     )
 
 

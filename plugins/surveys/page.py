@@ -26,6 +26,7 @@ from kehu.writes import write_scope
 
 from . import service
 from .models import QuestionType, Survey, SurveyVersion
+from .settings import SurveySettings
 
 if TYPE_CHECKING:
     from kehu import Kehu
@@ -226,7 +227,7 @@ def survey_routes(kehu: Kehu) -> list[Route]:
 
     async def submit(request: Request) -> HTMLResponse:
         token = request.path_params["token"]
-        settings = kehu.settings_for("surveys")
+        settings = kehu.settings_for("surveys", SurveySettings)
         try:
             body = await _read_body(request, settings.max_body_bytes)
         except BodyTooLarge:

@@ -27,6 +27,7 @@ from kehu.plugins.loyalty import service as loyalty
 from kehu.plugins.loyalty.models import LoyaltyAccount
 from kehu.plugins.segmentation import service as segmentation
 from kehu.plugins.segmentation.models import Classification
+from kehu.plugins.segmentation.settings import SegmentationSettings
 from kehu.writes import write_scope
 
 NOW = dt.datetime(2026, 1, 1, 9, 0, tzinfo=dt.UTC)
@@ -193,7 +194,7 @@ PURCHASE_PLANS = st.lists(
 def test_segmentation_scores_are_in_range_and_monotone_in_their_inputs(make_app):
     app = make_app(enabled=("segmentation",), settings={"segmentation": {"recompute_interval_minutes": 0}})
     app.clock.set(NOW)
-    bins = segmentation.settings_of(app.kehu).rfm_bins
+    bins = app.kehu.settings_for("segmentation", SegmentationSettings).rfm_bins
     counter = iter(range(10**9))
 
     @seed(13)

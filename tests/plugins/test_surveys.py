@@ -620,6 +620,41 @@ def test_detractor_becomes_a_follow_up_for_the_owner(make_app):
     ]
 
 
+class InteractionLog:
+    def __init__(self):
+        self.logged = []
+
+    @hookimpl
+    def kehu_interaction_logged(self, interaction):
+        self.logged.append((interaction.kind.value, interaction.subject, interaction.owner_id))
+
+
+def test_the_follow_up_note_is_logged_through_the_core_with_its_audit_record_and_event(make_app):
+    interactions = InteractionLog()
+    app = make_app(
+        enabled=("surveys", "log"),
+        extra_plugins={"log": interactions},
+        settings={"surveys": {"detractor_follow_up_days": 2}},
+    )
+    survey = create_survey(app, questions=[{"type": "NPS", "text": "Recommend?"}])
+    customer = create_customer(app, "Li Lei")
+    [invitation] = invite(app, survey["id"], [customer])
+    submit(app, invitation["token"], [{"questionId": survey["questions"][0]["id"], "score": 2}])
+    assert interactions.logged == [("NOTE", "Unhappy survey answer: Service survey", app.accounts["agent"].id)]
+    [entry] = [
+        e["node"]
+        for e in app.data("{ auditLog(first: 5) { edges { node { operation entityType changes } } } }", as_="admin")[
+            "auditLog"
+        ]["edges"]
+        if e["node"]["operation"] == "submitSurveyResponse"
+    ]
+    assert entry["entityType"] == "SurveyResponse"
+    [note] = [change for key, change in entry["changes"].items() if key.startswith("Interaction:")]
+    assert note["kind"] == {"before": None, "after": "NOTE"}
+    seen = app.data("query($id: ID!) { customer(id: $id) { lastInteractionAt } }", {"id": customer}, as_="agent")
+    assert seen["customer"]["lastInteractionAt"] == "2026-01-01T09:00:00+00:00"
+
+
 def test_every_survey_write_is_audited_and_the_respondent_is_named(surveys):
     survey = create_survey(surveys)
     [inv] = invite(surveys, survey["id"], [create_customer(surveys, "Li Lei")])

@@ -15,6 +15,7 @@ from kehu.access import require_viewer
 from kehu.schema import Payload, batch_field, from_global_id
 
 from . import service
+from .settings import FollowUpSettings
 
 FollowUpStatus = strawberry.enum(service.FollowUpStatus, description="Where a customer's follow-up stands.")
 
@@ -29,7 +30,7 @@ class FollowUpPlan:
     @strawberry.field
     def status(self, info: Info) -> FollowUpStatus:
         kehu = info.context.kehu
-        return service.status_of(self, kehu.clock.now(), service.settings_of(kehu))
+        return service.status_of(self, kehu.clock.now(), kehu.settings_for(service.PLUGIN, FollowUpSettings))
 
     @strawberry.field(description="Whole days past the due date; 0 unless overdue.")
     def days_overdue(self, info: Info) -> int:

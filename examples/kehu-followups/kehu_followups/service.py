@@ -46,10 +46,6 @@ class FollowUpStatus(str, Enum):
     STOPPED = "STOPPED"
 
 
-def settings_of(kehu: Kehu) -> FollowUpSettings:
-    return kehu.settings_for(PLUGIN) or FollowUpSettings()
-
-
 def status_of(plan: FollowUpPlan, now: dt.datetime, settings: FollowUpSettings) -> FollowUpStatus:
     if not plan.active:
         return FollowUpStatus.STOPPED
@@ -96,7 +92,7 @@ async def set_plan(
     now when there was none.
     """
     viewer.require(PLAN)
-    settings = settings_of(kehu)
+    settings = kehu.settings_for(PLUGIN, FollowUpSettings)
     customer = await _visible_customer(viewer, customer_id)
     interval = settings.default_interval_days if interval_days is None else interval_days
     if not 1 <= interval <= 3650:
@@ -161,7 +157,7 @@ async def due_follow_ups(
 ) -> list[OwnerFollowUps]:
     """Overdue and due follow-ups of the customers ``viewer`` may see, per owner,
     most overdue first; owners ordered by name, unassigned customers last."""
-    settings = settings_of(kehu)
+    settings = kehu.settings_for(PLUGIN, FollowUpSettings)
     window = settings.due_within_days if within_days is None else within_days
     if not 0 <= window <= 365:
         raise ValidationError("must be between 0 and 365 days", field="withinDays", code="OUT_OF_RANGE")
@@ -191,7 +187,7 @@ async def due_follow_ups(
 async def interaction_logged(kehu: Kehu, interaction: Interaction) -> FollowUpPlan | None:
     """Move the customer's next follow-up after a logged interaction (its own
     write: the interaction is already committed)."""
-    settings = settings_of(kehu)
+    settings = kehu.settings_for(PLUGIN, FollowUpSettings)
     counting = interaction.kind in settings.counting_kinds
     agreed = interaction.next_follow_up_at
     if not counting and agreed is None:
@@ -222,7 +218,7 @@ async def interaction_logged(kehu: Kehu, interaction: Interaction) -> FollowUpPl
 
 
 async def customer_created(kehu: Kehu, customer: Customer) -> FollowUpPlan | None:
-    settings = settings_of(kehu)
+    settings = kehu.settings_for(PLUGIN, FollowUpSettings)
     if not settings.plan_new_customers:
         return None
     now = kehu.clock.now()

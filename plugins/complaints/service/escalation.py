@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from kehu import Kehu
 
 
-log = logging.getLogger("kehu.plugins.complaints")
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -117,7 +117,7 @@ async def check_sla(kehu: Kehu, now: dt.datetime | None = None) -> SlaCheckResul
     """Record missed deadlines and escalate what the settings say, each case in its
     own write (one audit entry per case that changed, none for the others). Safe to
     run as often as wanted: nothing is recorded or escalated twice."""
-    settings: ComplaintsSettings = kehu.settings_for("complaints")
+    settings = kehu.settings_for("complaints", ComplaintsSettings)
     now = now or kehu.clock.now()
     lead = max((rule.before_breach_minutes for rule in settings.escalation), default=0)
     candidate_ids = (
@@ -159,7 +159,7 @@ async def scheduled_sla_check(kehu: Kehu) -> None:
 
 def start_scheduler(kehu: Kehu) -> None:
     """Check SLAs every ``scheduler_interval_minutes`` in one worker (kehu.jobs)."""
-    settings: ComplaintsSettings = kehu.settings_for("complaints")
+    settings = kehu.settings_for("complaints", ComplaintsSettings)
     if settings.scheduler_interval_minutes > 0:
         jobs.every(kehu, SLA_JOB, settings.scheduler_interval_minutes * 60, lambda: scheduled_sla_check(kehu))
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from kehu.access import Viewer
 from kehu.errors import ValidationError
+from kehu.figures import percent
 
 from ..models import ComplaintStatus
 from .deadlines import is_overdue
@@ -27,10 +28,6 @@ class ComplaintStats:
     sla_compliance_percent: float | None
     reopen_rate_percent: float | None
     rejection_rate_percent: float | None
-
-
-def _percent(part: int, whole: int) -> float | None:
-    return 100.0 * part / whole if whole else None
 
 
 def _hours(delta: dt.timedelta) -> float:
@@ -89,7 +86,7 @@ async def complaint_stats(
         by_status=by_status,
         median_first_response_hours=statistics.median(first_response) if first_response else None,
         median_resolution_hours=statistics.median(resolution) if resolution else None,
-        sla_compliance_percent=_percent(met, settled),
-        reopen_rate_percent=_percent(reopened, resolved_once),
-        rejection_rate_percent=_percent(rejected, len(rows)),
+        sla_compliance_percent=percent(met, settled),
+        reopen_rate_percent=percent(reopened, resolved_once),
+        rejection_rate_percent=percent(rejected, len(rows)),
     )

@@ -27,8 +27,8 @@ import from here.
 """
 
 from .earning import accrue_missing, accrue_purchase, adjust_points, award_points, purchase_points
-from .expiry import ExpiryReport, expire_points, scheduled_round
-from .ledger import Posting, ensure_account, post_entry, settings_of, viewer_for
+from .expiry import ExpiryReport, expire_points, scheduled_round, start_scheduler, stop_scheduler
+from .ledger import Posting, ensure_account, post_entry, viewer_for
 from .referrals import record_referral
 from .reports import Discrepancy, Summary, check_ledger, loyalty_summary
 from .rewards import REWARD_FIELDS, cancel_redemption, create_reward, redeem_reward, reward_is_active, update_reward
@@ -46,12 +46,6 @@ __all__ = [
     "ensure_account",
     "expire_points",
     "ExpiryReport",
-    "from",
-    "from",
-    "from",
-    "from",
-    "from",
-    "from",
     "loyalty_summary",
     "next_tier",
     "post_entry",
@@ -64,7 +58,8 @@ __all__ = [
     "REWARD_FIELDS",
     "reward_is_active",
     "scheduled_round",
-    "settings_of",
+    "start_scheduler",
+    "stop_scheduler",
     "Summary",
     "tier_for",
     "TierReview",

@@ -19,7 +19,7 @@ from kehu.writes import record_change, write_scope
 
 from ..models import EntryKind, LedgerEntry, Referral
 from ..settings import LoyaltySettings, TierSettings
-from .ledger import Posting, _key, _member_customer, _points, ensure_account, post_entry, settings_of, viewer_for
+from .ledger import Posting, _key, _member_customer, _points, ensure_account, post_entry, viewer_for
 from .tiers import upgrade_if_qualified
 
 if TYPE_CHECKING:
@@ -62,7 +62,7 @@ async def accrue_purchase(kehu: Kehu, interaction: Interaction, actor: AccountOw
     committed)."""
     if interaction.kind != InteractionKind.PURCHASE or interaction.amount is None:
         return None
-    settings = settings_of(kehu)
+    settings = kehu.settings_for("loyalty", LoyaltySettings)
     now = kehu.clock.now()
     customer_id = interaction.customer_id
     viewer = viewer_for(kehu, actor) if actor is not None else None
@@ -161,7 +161,7 @@ async def award_points(
 ) -> Posting:
     """A manual award by staff holding ``loyalty.award``."""
     viewer.require("loyalty.award")
-    settings = settings_of(kehu)
+    settings = kehu.settings_for("loyalty", LoyaltySettings)
     key = _key(idempotency_key)
     points = _points(points, settings)
     reason = v.text(reason, "reason", max_length=500, required=True)
@@ -190,7 +190,7 @@ async def adjust_points(
     """A correction of either sign, with a mandatory reason (``loyalty.adjust``).
     A negative adjustment may not take the balance below zero."""
     viewer.require("loyalty.adjust")
-    settings = settings_of(kehu)
+    settings = kehu.settings_for("loyalty", LoyaltySettings)
     key = _key(idempotency_key)
     points = _points(points, settings, signed=True)
     reason = v.text(reason, "reason", max_length=500, required=True)

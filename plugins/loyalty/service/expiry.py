@@ -8,10 +8,12 @@ from typing import TYPE_CHECKING
 
 from tortoise.functions import Sum
 
+from kehu import jobs
 from kehu.writes import record_change, write_scope
 
 from ..models import EntryKind, LedgerEntry, LoyaltyAccount
-from .ledger import post_entry, settings_of
+from ..settings import LoyaltySettings
+from .ledger import post_entry
 from .tiers import review_tiers
 
 if TYPE_CHECKING:
@@ -57,7 +59,7 @@ async def expire_points(kehu: Kehu, now: dt.datetime | None = None) -> ExpiryRep
     a long run never blocks other writers on SQLite). Idempotent: the entry's key
     names the newest expired credit, so a repeated or concurrent run finds nothing
     more to do."""
-    settings = settings_of(kehu)
+    settings = kehu.settings_for("loyalty", LoyaltySettings)
     now = now or kehu.clock.now()
     report = ExpiryReport()
     candidates = (
@@ -94,3 +96,18 @@ async def scheduled_round(kehu: Kehu) -> None:
     Both are idempotent."""
     await expire_points(kehu)
     await review_tiers(kehu)
+
+
+SCHEDULE = "loyalty.expiry-and-tiers"
+
+
+def start_scheduler(kehu: Kehu) -> None:
+    """Expiry and the tier review every ``schedule_hours`` in one worker (kehu.jobs),
+    however many serve."""
+    hours = kehu.settings_for("loyalty", LoyaltySettings).schedule_hours
+    if hours:
+        jobs.every(kehu, SCHEDULE, hours * 3600, lambda: scheduled_round(kehu))
+
+
+async def stop_scheduler(kehu: Kehu) -> None:
+    await jobs.stop(kehu, SCHEDULE)

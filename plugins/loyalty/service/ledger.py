@@ -24,14 +24,8 @@ if TYPE_CHECKING:
     from kehu import Kehu
 
 
-PLUGIN = "loyalty"
 MAX_KEY_LENGTH = 200
 # Voucher codes: no 0/O, 1/I/L; 10 characters ≈ 50 bits, so guessing one is hopeless.
-
-
-def settings_of(kehu: Kehu) -> LoyaltySettings:
-    settings = kehu.settings_for(PLUGIN)
-    return settings if settings is not None else LoyaltySettings()
 
 
 def viewer_for(kehu: Kehu, owner: AccountOwner) -> Viewer:

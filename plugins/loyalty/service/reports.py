@@ -14,7 +14,7 @@ from kehu.access import Viewer, visible_customers
 from kehu.errors import PermissionDenied, ValidationError
 
 from ..models import EARNING_KINDS, EntryKind, LedgerEntry, LoyaltyAccount
-from .ledger import settings_of
+from ..settings import LoyaltySettings
 
 if TYPE_CHECKING:
     from kehu import Kehu
@@ -120,7 +120,7 @@ async def loyalty_summary(
         raise PermissionDenied(f"your role ({viewer.role.value}) may not do this (loyalty.report)")
     if end <= start:
         raise ValidationError("must be after 'from'", field="to", code="INVALID_RANGE")
-    settings = settings_of(kehu)
+    settings = kehu.settings_for("loyalty", LoyaltySettings)
     visible = Subquery(visible_customers(viewer).values("id"))
     entries = LedgerEntry.filter(customer_id__in=visible)
     counts = {

@@ -17,7 +17,7 @@ from kehu.writes import record_change
 
 from ..models import EntryKind, LedgerEntry, Redemption, Reward, VoucherStatus
 from ..settings import LoyaltySettings
-from .ledger import _key, _member_customer, ensure_account, find_entry, post_entry, settings_of
+from .ledger import _key, _member_customer, ensure_account, find_entry, post_entry
 
 if TYPE_CHECKING:
     from kehu import Kehu
@@ -65,7 +65,7 @@ def _check_window(reward_from: dt.datetime | None, reward_until: dt.datetime | N
 
 async def create_reward(kehu: Kehu, viewer: Viewer, data: dict[str, Any]) -> Reward:
     viewer.require("loyalty.rewards")
-    values = _clean_reward(settings_of(kehu), data, creating=True)
+    values = _clean_reward(kehu.settings_for("loyalty", LoyaltySettings), data, creating=True)
     _check_window(values.get("active_from"), values.get("active_until"))
     now = kehu.clock.now()
     reward = await Reward.create(**values, created_at=now, updated_at=now)
@@ -79,7 +79,7 @@ async def update_reward(kehu: Kehu, viewer: Viewer, reward_id: int, data: dict[s
     reward = await Reward.get_or_none(id=reward_id)
     if reward is None:
         raise NotFound("no such reward", field="id")
-    values = _clean_reward(settings_of(kehu), data, creating=False)
+    values = _clean_reward(kehu.settings_for("loyalty", LoyaltySettings), data, creating=False)
     _check_window(values.get("active_from", reward.active_from), values.get("active_until", reward.active_until))
     changes = {k: (getattr(reward, k), val) for k, val in values.items() if getattr(reward, k) != val}
     if changes:
@@ -108,7 +108,7 @@ async def redeem_reward(
     a retried key returns the first voucher. Refusals (``ValidationError``):
     REWARD_INACTIVE, TIER_TOO_LOW, INSUFFICIENT_POINTS, OUT_OF_STOCK."""
     viewer.require("loyalty.redeem")
-    settings = settings_of(kehu)
+    settings = kehu.settings_for("loyalty", LoyaltySettings)
     key = _key(idempotency_key)
     await _member_customer(viewer, customer_id)
     existing = await find_entry(customer_id, key)
@@ -193,7 +193,7 @@ async def cancel_redemption(kehu: Kehu, viewer: Viewer, voucher_id: int) -> Rede
     """Cancel a voucher within the cancellation window: the points come back as a
     REVERSAL entry (expiring afresh) and the stock is restored."""
     viewer.require("loyalty.redeem")
-    settings = settings_of(kehu)
+    settings = kehu.settings_for("loyalty", LoyaltySettings)
     voucher = await Redemption.filter(
         id=voucher_id, customer_id__in=Subquery(visible_customers(viewer).values("id"))
     ).first()

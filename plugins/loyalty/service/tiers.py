@@ -16,7 +16,6 @@ from kehu.writes import record_change, write_scope
 
 from ..models import EARNING_KINDS, LedgerEntry, LoyaltyAccount, TierChange, TierChangeReason
 from ..settings import LoyaltySettings, TierSettings
-from .ledger import settings_of
 
 if TYPE_CHECKING:
     from kehu import Kehu
@@ -93,7 +92,7 @@ async def review_tiers(kehu: Kehu, now: dt.datetime | None = None) -> TierReview
     """The scheduled review: downgrade members below their tier's threshold once
     their grace period has run out; members who still qualify get a new grace
     period. Each member is its own small write."""
-    settings = settings_of(kehu)
+    settings = kehu.settings_for("loyalty", LoyaltySettings)
     now = now or kehu.clock.now()
     report = TierReview()
     ids = await LoyaltyAccount.all().order_by("id").values_list("customer_id", flat=True)

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from kehu import Kehu
 
 
-log = logging.getLogger("kehu.masking")
+log = logging.getLogger(__name__)
 
 
 PERSONAL_COLUMNS = ("phone", "email", "address", "attributes")

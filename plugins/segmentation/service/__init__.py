@@ -51,7 +51,15 @@ customers have a predicted CLV of 0.
 """
 
 from .explanation import explain, inputs, money
-from .recompute import RecomputeResult, latest_run, recompute_all, recompute_customer, scheduled_recompute, settings_of
+from .recompute import (
+    RecomputeResult,
+    latest_run,
+    recompute_all,
+    recompute_customer,
+    scheduled_recompute,
+    start_scheduler,
+    stop_scheduler,
+)
 from .rules import RuleField, builtin_rule_fields, compile_rule, rule_fields, rule_members
 from .scoring import predicted_clv_factor
 from .segments import (
@@ -66,8 +74,6 @@ from .segments import (
 from .summary import classified, summary
 
 __all__ = [
-    "RecomputeResult",
-    "RuleField",
     "builtin_rule_fields",
     "classified",
     "compile_rule",
@@ -81,12 +87,15 @@ __all__ = [
     "predicted_clv_factor",
     "recompute_all",
     "recompute_customer",
+    "RecomputeResult",
     "refresh_rule_segment",
     "rule_fields",
     "rule_members",
+    "RuleField",
     "scheduled_recompute",
     "segment_member_ids",
-    "settings_of",
+    "start_scheduler",
+    "stop_scheduler",
     "summary",
     "update_segment",
     "visible_members",

@@ -5,6 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from kehu.figures import round_half_up
+
 from ..models import Classification, RecomputeRun
 from ..settings import SegmentationSettings
 from .scoring import predicted_clv_factor
@@ -61,5 +63,5 @@ def inputs(row: Classification, run: RecomputeRun | None, s: SegmentationSetting
         },
         "frequencyHighMin": s.frequency.high_min,
         "lifecycle": s.lifecycle.model_dump(),
-        "clvFactor": str(predicted_clv_factor(s).quantize(Decimal("0.0001"))),
+        "clvFactor": str(round_half_up(predicted_clv_factor(s), 4)),
     }

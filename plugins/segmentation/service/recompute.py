@@ -14,19 +14,20 @@ from typing import TYPE_CHECKING, Any
 from tortoise.connection import connections
 from tortoise.transactions import in_transaction
 
+from kehu import jobs
 from kehu.models import InteractionKind
 
 from ..models import RecomputeRun, Segment, SegmentChange, SegmentKind
 from ..settings import SegmentationSettings
 from .scoring import classify_sql, history_and_swap_sql, inputs_sql, score_borders
 from .segments import _refresh_one_membership, refresh_rule_segment
-from .sql import STAGING, Dialect, _exec
+from .sql import STAGING, Dialect, IdRange, Params, _exec
 
 if TYPE_CHECKING:
     from kehu import Kehu
 
 
-log = logging.getLogger("kehu.plugins.segmentation")
+log = logging.getLogger(__name__)
 
 
 # One full or incremental recompute at a time per process: they share the staging
@@ -40,10 +41,6 @@ def _lock(kehu: Kehu) -> asyncio.Lock:
     if lock is None:
         lock = _locks[kehu] = asyncio.Lock()
     return lock
-
-
-def settings_of(kehu: Kehu) -> SegmentationSettings:
-    return kehu.settings_for("segmentation") or SegmentationSettings()
 
 
 @dataclass
@@ -65,7 +62,7 @@ async def _recompute_all(kehu: Kehu, progress) -> RecomputeResult:
     import time
 
     started = time.perf_counter()
-    s = settings_of(kehu)
+    s = kehu.settings_for("segmentation", SegmentationSettings)
     now = kehu.clock.now()
     d = Dialect()
     conn = connections.get("default")
@@ -80,17 +77,17 @@ async def _recompute_all(kehu: Kehu, progress) -> RecomputeResult:
     await conn.execute_query(f"DELETE FROM {STAGING}")
     for b_lo, b_hi in batches:  # step 1: inputs, one short transaction per batch
         async with in_transaction() as tx:
-            await _exec(tx, inputs_sql(d, s, now, f"id BETWEEN {b_lo} AND {b_hi}"))
+            await _exec(tx, *inputs_sql(d, s, now, IdRange(b_lo, b_hi)))
     async with in_transaction() as tx:  # step 2
         borders = await score_borders(tx, s)
     done = 0
     for b_lo, b_hi in batches:  # steps 3-4
-        where = f"customer_id BETWEEN {b_lo} AND {b_hi}"
+        ids = IdRange(b_lo, b_hi)
         async with in_transaction() as tx:
-            for sql in classify_sql(d, s, borders, where):
-                await _exec(tx, sql)
-            for sql in history_and_swap_sql(d, where, now, "RECOMPUTE", run.id, fresher_than=now):
-                await _exec(tx, sql)
+            for sql, params in classify_sql(d, s, borders, ids):
+                await _exec(tx, sql, params)
+            for sql, params in history_and_swap_sql(d, ids, now, "RECOMPUTE", run.id, fresher_than=now):
+                await _exec(tx, sql, params)
         done += 1
         if progress:
             progress(done, len(batches))
@@ -113,6 +110,22 @@ async def scheduled_recompute(kehu: Kehu) -> None:
     log.info("scheduled recompute: %d customers, %d changes, %.1fs", result.customers, result.changes, result.seconds)
 
 
+# The periodic full recompute.
+SCHEDULE = "segmentation.recompute"
+
+
+def start_scheduler(kehu: Kehu) -> None:
+    """A full recompute every ``recompute_interval_minutes`` in one worker
+    (kehu.jobs), however many serve."""
+    minutes = kehu.settings_for("segmentation", SegmentationSettings).recompute_interval_minutes
+    if minutes:
+        jobs.every(kehu, SCHEDULE, minutes * 60, lambda: scheduled_recompute(kehu))
+
+
+async def stop_scheduler(kehu: Kehu) -> None:
+    await jobs.stop(kehu, SCHEDULE)
+
+
 async def latest_run() -> RecomputeRun | None:
     return await RecomputeRun.filter(finished_at__isnull=False).order_by("-id").first()
 
@@ -127,18 +140,18 @@ async def recompute_customer(kehu: Kehu, customer_id: int, cause: str) -> None:
         await recompute_all(kehu)
         return
     async with _lock(kehu):
-        s = settings_of(kehu)
+        s = kehu.settings_for("segmentation", SegmentationSettings)
         now = kehu.clock.now()
         d = Dialect()
-        where = f"customer_id = {int(customer_id)}"
+        ids = IdRange(customer_id, customer_id)
         async with in_transaction() as tx:
-            await _exec(tx, f"DELETE FROM {STAGING} WHERE {where}")
-            await _exec(tx, inputs_sql(d, s, now, f"id = {int(customer_id)}"))
-            for sql in classify_sql(d, s, run.thresholds, where):
-                await _exec(tx, sql)
-            for sql in history_and_swap_sql(d, where, now, cause, run.id):
-                await _exec(tx, sql)
-            await _exec(tx, f"DELETE FROM {STAGING} WHERE {where}")
+            await _clear_staging(tx, d, ids)
+            await _exec(tx, *inputs_sql(d, s, now, ids))
+            for sql, params in classify_sql(d, s, run.thresholds, ids):
+                await _exec(tx, sql, params)
+            for sql, params in history_and_swap_sql(d, ids, now, cause, run.id):
+                await _exec(tx, sql, params)
+            await _clear_staging(tx, d, ids)
             for segment in await Segment.filter(kind=SegmentKind.RULE).order_by("id").using_db(tx):
                 await _refresh_one_membership(tx, kehu, segment, customer_id, now, cause)
 
@@ -147,3 +160,8 @@ async def _has_purchases(customer_id: int) -> bool:
     from kehu.models import Interaction
 
     return await Interaction.filter(customer_id=customer_id, kind=InteractionKind.PURCHASE).exists()
+
+
+async def _clear_staging(conn, d: Dialect, ids: IdRange) -> None:
+    params = Params(d)
+    await _exec(conn, f"DELETE FROM {STAGING} WHERE {ids.on('customer_id', params)}", params)

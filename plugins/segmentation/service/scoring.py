@@ -9,16 +9,17 @@ from decimal import Decimal
 from typing import Any
 
 from ..settings import SegmentationSettings, TierCondition
-from .sql import CHANGE, CLASSIFICATION, STAGING, Dialect, _in_list, text_literal
+from .sql import CHANGE, CLASSIFICATION, STAGING, Dialect, IdRange, Params, _in_list, text_literal
 
 
-def inputs_sql(d: Dialect, s: SegmentationSettings, now: dt.datetime, where: str) -> str:
-    """INSERT the inputs of the customers matching ``where`` (on ``id``) into staging."""
+def inputs_sql(d: Dialect, s: SegmentationSettings, now: dt.datetime, ids: IdRange) -> tuple[str, Params]:
+    """INSERT the inputs of the customers ``ids`` into staging."""
+    params = Params(d)
     window_start = now - dt.timedelta(days=s.window_days)
     ws, nw = d.ts(window_start), d.ts(now)
     cents = d.cents("amount")
     bought = "amount >= 0"
-    return f"""
+    sql = f"""
 INSERT INTO {STAGING} (customer_id, archived, recency_days, tenure_days, frequency, monetary_cents,
                        lifetime_purchases, lifetime_revenue_cents, clv_predicted_cents)
 SELECT c.id, c.archived_at IS NOT NULL,
@@ -38,10 +39,11 @@ LEFT JOIN (
            SUM(CASE WHEN {bought} AND occurred_at >= {ws} THEN 1 ELSE 0 END) AS freq,
            SUM(CASE WHEN occurred_at >= {ws} THEN {cents} ELSE 0 END) AS mon
     FROM kehu_interaction
-    WHERE kind = 'PURCHASE' AND amount IS NOT NULL AND occurred_at <= {nw} AND {where.replace("id", "customer_id")}
+    WHERE kind = 'PURCHASE' AND amount IS NOT NULL AND occurred_at <= {nw} AND {ids.on("customer_id", params)}
     GROUP BY customer_id
 ) p ON p.customer_id = c.id
-WHERE {where.replace("id", "c.id")}"""
+WHERE {ids.on("c.id", params)}"""
+    return sql, params
 
 
 POPULATION = f"FROM {STAGING} WHERE archived = FALSE AND frequency > 0"
@@ -120,9 +122,12 @@ def predicted_clv_factor(s: SegmentationSettings) -> Decimal:
     return Decimal(365) / Decimal(s.window_days) * s.clv.margin * annuity
 
 
-def classify_sql(d: Dialect, s: SegmentationSettings, borders: dict[str, Any], where: str) -> list[str]:
-    """UPDATEs that turn staged inputs into classes, for the rows matching ``where``
-    (on ``customer_id``). SET expressions see the row's old values, hence two steps."""
+def classify_sql(
+    d: Dialect, s: SegmentationSettings, borders: dict[str, Any], ids: IdRange
+) -> list[tuple[str, Params]]:
+    """UPDATEs that turn the staged inputs of the customers ``ids`` into classes.
+    SET expressions see the row's old values, hence two steps."""
+    first_params, second_params = Params(d), Params(d)
     lc = s.lifecycle
     a_min, b_min = borders.get("a_min"), borders.get("b_min")
     abc = ["WHEN archived = TRUE THEN NULL"]
@@ -145,7 +150,7 @@ UPDATE {STAGING} SET
                            WHEN tenure_days < {int(lc.new_days)} THEN 'NEW'
                            WHEN frequency >= {int(lc.loyal_min_purchases)} THEN 'LOYAL'
                            ELSE 'ACTIVE' END
-WHERE {where}"""
+WHERE {ids.on("customer_id", first_params)}"""
     named = " ".join(
         f"WHEN r BETWEEN {rule.r[0]} AND {rule.r[1]} AND f BETWEEN {rule.f[0]} AND {rule.f[1]} "
         f"AND m BETWEEN {rule.m[0]} AND {rule.m[1]} THEN {text_literal(rule.name)}"
@@ -161,8 +166,8 @@ UPDATE {STAGING} SET
                       WHEN {potential} THEN 'POTENTIAL' ELSE 'GENERAL' END,
     clv_predicted_cents = CASE WHEN archived = TRUE OR lifecycle_stage IN ('PROSPECT', 'CHURNED') THEN 0
                                ELSE CAST(ROUND(monetary_cents * {factor:.12f}) AS {d.integer()}) END
-WHERE {where}"""
-    return [first, second]
+WHERE {ids.on("customer_id", second_params)}"""
+    return [(first, first_params), (second, second_params)]
 
 
 COLUMNS = (
@@ -173,8 +178,8 @@ COLUMNS = (
 
 
 def history_and_swap_sql(
-    d: Dialect, where: str, now: dt.datetime, cause: str, run_id: int | None, fresher_than: dt.datetime | None = None
-) -> list[str]:
+    d: Dialect, ids: IdRange, now: dt.datetime, cause: str, run_id: int | None, fresher_than: dt.datetime | None = None
+) -> list[tuple[str, Params]]:
     """Record tier and stage changes of the staged rows, then replace their
     classification rows. ``fresher_than``: leave alone customers re-scored
     incrementally after that moment (a full run must not overwrite newer data)."""
@@ -184,19 +189,24 @@ def history_and_swap_sql(
         keep = f" AND NOT EXISTS (SELECT 1 FROM {CLASSIFICATION} k WHERE k.customer_id = s.customer_id AND k.computed_at > {d.ts(fresher_than)})"
     statements = []
     for dimension, column in (("VALUE_TIER", "value_tier"), ("LIFECYCLE_STAGE", "lifecycle_stage")):
-        statements.append(f"""
+        params = Params(d)
+        sql = f"""
 INSERT INTO {CHANGE} (customer_id, dimension, segment_key, old_value, new_value, cause, changed_at)
-SELECT s.customer_id, '{dimension}', NULL, c.{column}, s.{column}, {text_literal(cause)}, {at}
+SELECT s.customer_id, '{dimension}', NULL, c.{column}, s.{column}, {params.add(cause)}, {at}
 FROM {STAGING} s LEFT JOIN {CLASSIFICATION} c ON c.customer_id = s.customer_id
-WHERE {where.replace("customer_id", "s.customer_id")} AND (c.{column} IS NULL OR c.{column} <> s.{column}){keep}""")
+WHERE {ids.on("s.customer_id", params)} AND (c.{column} IS NULL OR c.{column} <> s.{column}){keep}"""
+        statements.append((sql, params))
     delete_keep = ""
     if fresher_than is not None:
         delete_keep = f" AND computed_at <= {d.ts(fresher_than)}"
-    statements.append(f"DELETE FROM {CLASSIFICATION} WHERE {where}{delete_keep}")
-    statements.append(f"""
+    params = Params(d)
+    statements.append((f"DELETE FROM {CLASSIFICATION} WHERE {ids.on('customer_id', params)}{delete_keep}", params))
+    params = Params(d)
+    sql = f"""
 INSERT INTO {CLASSIFICATION} ({COLUMNS}, computed_at, run_id)
 SELECT {", ".join("s." + c.strip() for c in COLUMNS.split(","))}, {at}, {"NULL" if run_id is None else int(run_id)}
 FROM {STAGING} s
-WHERE {where.replace("customer_id", "s.customer_id")}
-  AND NOT EXISTS (SELECT 1 FROM {CLASSIFICATION} k WHERE k.customer_id = s.customer_id)""")
+WHERE {ids.on("s.customer_id", params)}
+  AND NOT EXISTS (SELECT 1 FROM {CLASSIFICATION} k WHERE k.customer_id = s.customer_id)"""
+    statements.append((sql, params))
     return statements

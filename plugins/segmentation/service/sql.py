@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
+from typing import Any
 
 from tortoise.connection import connections
 
@@ -45,6 +47,33 @@ def text_literal(value: str) -> str:
 
 def _in_list(values) -> str:
     return "(" + ", ".join(text_literal(str(getattr(v, "value", v))) for v in values) + ")"
+
+
+class Params(list):
+    """A statement's query parameters, in the order the statement names them:
+    ``add(value)`` appends one and returns its placeholder (``?`` on SQLite, ``$n``
+    on PostgreSQL)."""
+
+    def __init__(self, d: Dialect):
+        super().__init__()
+        self.numbered = d.postgres
+
+    def add(self, value: Any) -> str:
+        self.append(value)
+        return f"${len(self)}" if self.numbered else "?"
+
+
+@dataclass(frozen=True)
+class IdRange:
+    """The customers one step of the pipeline works on: ids ``first`` to ``last``
+    (one customer: both the same)."""
+
+    first: int
+    last: int
+
+    def on(self, column: str, params: Params) -> str:
+        """The condition on ``column`` (a customer id), its bounds as parameters."""
+        return f"{column} BETWEEN {params.add(int(self.first))} AND {params.add(int(self.last))}"
 
 
 async def _exec(conn, sql: str, params: list | None = None) -> None:

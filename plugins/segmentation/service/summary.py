@@ -12,10 +12,12 @@ from tortoise.expressions import Subquery
 from tortoise.functions import Count, Sum
 
 from kehu.access import Viewer, visible_customers, visible_interactions
+from kehu.figures import ratio
 from kehu.models import Customer, InteractionKind
 
 from ..models import Classification
-from .recompute import latest_run, settings_of
+from ..settings import SegmentationSettings
+from .recompute import latest_run
 
 if TYPE_CHECKING:
     from kehu import Kehu
@@ -30,7 +32,7 @@ async def summary(kehu: Kehu, viewer: Viewer | None) -> dict[str, Any]:
     """Customers and revenue share per tier, stage and ABC class (active, visible customers),
     and retention / churn per period: of the customers who bought in the period
     before, the share who bought again in the period (churn = 1 − retention)."""
-    s = settings_of(kehu)
+    s = kehu.settings_for("segmentation", SegmentationSettings)
     visible = visible_customers(viewer).filter(archived_at__isnull=True).values("id")
     base = Classification.filter(customer_id__in=Subquery(visible))
     out: dict[str, Any] = {}
@@ -47,9 +49,7 @@ async def summary(kehu: Kehu, viewer: Viewer | None) -> dict[str, Any]:
                 "key": r[column],
                 "customers": int(r["n"]),
                 "revenue": Decimal(int(r["revenue"] or 0)) / 100,
-                "revenue_share": (Decimal(int(r["revenue"] or 0)) / total).quantize(Decimal("0.0001"))
-                if total
-                else Decimal(0),
+                "revenue_share": ratio(int(r["revenue"] or 0), total) if total else Decimal(0),
             }
             for r in sorted(rows, key=lambda r: r[column])
         ]
@@ -64,7 +64,7 @@ async def summary(kehu: Kehu, viewer: Viewer | None) -> dict[str, Any]:
         during = purchases.filter(occurred_at__gte=start, occurred_at__lt=end).values("customer_id")
         previous = await Customer.filter(id__in=Subquery(before)).count()
         retained = await Customer.filter(id__in=Subquery(before)).filter(id__in=Subquery(during)).count()
-        rate = (Decimal(retained) / previous).quantize(Decimal("0.0001")) if previous else None
+        rate = ratio(retained, previous)
         periods.append(
             {
                 "start": start,

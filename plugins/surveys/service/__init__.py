@@ -39,14 +39,13 @@ from .definitions import (
     questions_of,
     update_survey,
 )
-from .invitations import IssuedInvitation, TokenProblem, invite, open_invitation, request_survey, token_digest
+from .invitations import IssuedInvitation, TokenProblem, invite, open_invitation, request_survey
 from .results import (
     CsatFigures,
     Figures,
     NpsFigures,
     ResultScope,
     SurveyResults,
-    _percent,
     by_owner,
     by_segment,
     survey_results,
@@ -56,7 +55,6 @@ from .results import (
 )
 
 __all__ = [
-    "_percent",
     "AnswerInput",
     "AnswerProblem",
     "by_owner",
@@ -68,8 +66,6 @@ __all__ = [
     "current_version",
     "DEFAULT_RATING_MAX",
     "Figures",
-    "from",
-    "from",
     "get_survey",
     "invite",
     "is_detractor",
@@ -90,7 +86,6 @@ __all__ = [
     "survey_results",
     "SurveyResults",
     "text_answers",
-    "token_digest",
     "TokenProblem",
     "trend",
     "update_survey",

@@ -5,17 +5,19 @@ an unhappy answer turned into a follow-up for the customer's owner.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from tortoise.expressions import Q
-
+from kehu.access import Viewer
 from kehu.errors import ValidationError
 from kehu.ids import to_global_id
-from kehu.models import Customer, Direction, Interaction, InteractionKind
+from kehu.interactions import log_interaction
+from kehu.models import AccountOwner, Customer, Direction, InteractionKind
 from kehu.writes import emit, publish, record_change
 
 from ..models import Answer, Invitation, Question, QuestionType, Response, Survey, SurveyVersion
+from ..settings import SurveySettings
 from .definitions import (
     CHOICE_TYPES,
     DEFAULT_RATING_MAX,
@@ -30,7 +32,7 @@ from .invitations import TokenProblem, open_invitation
 if TYPE_CHECKING:
     from kehu import Kehu
 
-    from ..settings import SurveySettings
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -200,7 +202,7 @@ async def submit_response(
         response.id,
         {"survey_id": (None, survey.id), "customer_id": (None, customer.id), "answers": (None, len(rows))},
     )
-    settings: SurveySettings = kehu.settings_for("surveys")
+    settings = kehu.settings_for("surveys", SurveySettings)
     if detractor and settings.detractor_follow_up_days:
         await _follow_up(customer, survey, now, settings.detractor_follow_up_days)
     emit("kehu_survey_response_received", response=response, survey=survey, customer=customer, detractor=detractor)
@@ -215,19 +217,28 @@ async def submit_response(
 
 async def _follow_up(customer: Customer, survey: Survey, now: dt.datetime, days: int) -> None:
     """An unhappy answer becomes a to-do for the customer's owner: an internal note
-    whose ``next_follow_up_at`` puts it on their follow-up list."""
-    interaction = await Interaction.create(
-        customer=customer,
-        owner_id=customer.owner_id,
-        kind=InteractionKind.NOTE,
-        direction=Direction.INTERNAL,
-        occurred_at=now,
-        subject=f"Unhappy survey answer: {survey.title}"[:300],
-        notes="The customer gave a low score in a satisfaction survey. Please get in touch.",
-        next_follow_up_at=now + dt.timedelta(days=days),
+    whose ``next_follow_up_at`` puts it on their follow-up list. It is logged through
+    the core's ``log_interaction``, on the owner's behalf, like any interaction: its
+    rules, its part of the submission's audit entry, its ``kehu_interaction_logged``
+    event, the customer's ``lastInteractionAt``. A customer nobody looks after, or
+    one archived since the invitation, gets no note: there is nobody to follow up."""
+    if customer.archived_at is not None:
+        return  # an archived customer gets no new interactions
+    owner = await AccountOwner.get_or_none(id=customer.owner_id) if customer.owner_id else None
+    if owner is None:
+        log.info("customer %s has no owner: no follow-up note for the unhappy survey answer", customer.id)
+        return
+    await log_interaction(
+        Viewer(owner=owner),
+        {
+            "customer_id": customer.id,
+            "kind": InteractionKind.NOTE,
+            "direction": Direction.INTERNAL,
+            "occurred_at": now,
+            "subject": f"Unhappy survey answer: {survey.title}"[:300],
+            "notes": "The customer gave a low score in a satisfaction survey. Please get in touch.",
+            "next_follow_up_at": now + dt.timedelta(days=days),
+        },
+        now,
+        require_permission=False,
     )
-    await Customer.filter(
-        Q(id=customer.id) & (Q(last_interaction_at__isnull=True) | Q(last_interaction_at__lt=now))
-    ).update(last_interaction_at=now)
-    interaction.customer = customer
-    emit("kehu_interaction_logged", interaction=interaction)

@@ -5,7 +5,6 @@ requested by another plugin's event, and opening one.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import logging
 import secrets
 from dataclasses import dataclass
@@ -14,26 +13,22 @@ from typing import TYPE_CHECKING
 from kehu import validation as v
 from kehu.access import Viewer, visible_customers
 from kehu.errors import ValidationError
+from kehu.ids import digest
 from kehu.models import Customer
 from kehu.writes import emit, record_change, write_scope
 
 from ..models import Invitation, Survey, SurveyStatus
+from ..settings import SurveySettings
 from .definitions import get_survey
 
 if TYPE_CHECKING:
     from kehu import Kehu
     from kehu.models import AccountOwner
 
-    from ..settings import SurveySettings
 
-
-log = logging.getLogger("kehu.plugins.surveys")
+log = logging.getLogger(__name__)
 
 TOKEN_PREFIX = "sv_"
-
-
-def token_digest(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 def new_token() -> str:
@@ -64,7 +59,7 @@ async def _issue(
     invitation = await Invitation.create(
         survey=survey,
         customer=customer,
-        token_hash=token_digest(token),
+        token_hash=digest(token),
         created_at=now,
         expires_at=now + dt.timedelta(days=days),
         created_by_id=actor_id,
@@ -90,7 +85,7 @@ async def invite(
     ``kehu_segment_members`` hook), to a published survey. Only customers the viewer
     may see can be invited; archived ones are skipped for a segment and refused by id."""
     viewer.require("surveys.invite")
-    settings: SurveySettings = kehu.settings_for("surveys")
+    settings = kehu.settings_for("surveys", SurveySettings)
     survey = await get_survey(viewer, survey_id)
     if survey.status is not SurveyStatus.PUBLISHED:
         raise ValidationError("only a published survey can be sent", field="surveyId", code="NOT_PUBLISHED")
@@ -152,7 +147,7 @@ async def request_survey(
 ) -> IssuedInvitation | None:
     """``kehu_survey_requested``: invite ``customer`` to the survey plugins.toml names
     for ``reason``. Runs after the requesting write committed, in its own write."""
-    settings: SurveySettings = kehu.settings_for("surveys")
+    settings = kehu.settings_for("surveys", SurveySettings)
     survey_id = settings.survey_for(reason)
     if survey_id is None:
         log.info("no survey configured for reason %r (plugins.surveys.on_request); none sent", reason)
@@ -190,7 +185,7 @@ async def open_invitation(token: str, now: dt.datetime) -> Invitation:
     """The invitation of a still-usable token, with ``survey`` loaded."""
     if not isinstance(token, str) or not token.startswith(TOKEN_PREFIX) or len(token) > 100:
         raise TokenProblem("this survey link is not valid", field="token", code="INVALID_TOKEN")
-    invitation = await Invitation.get_or_none(token_hash=token_digest(token)).select_related("survey")
+    invitation = await Invitation.get_or_none(token_hash=digest(token)).select_related("survey")
     if invitation is None:
         raise TokenProblem("this survey link is not valid", field="token", code="INVALID_TOKEN")
     if invitation.used_at is not None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from tortoise.expressions import Subquery
@@ -15,6 +15,7 @@ from tortoise.functions import Count
 
 from kehu.access import Viewer, visible_customers
 from kehu.errors import ValidationError
+from kehu.figures import percent, round_half_up
 
 from ..models import Answer, Choice, Invitation, Question, QuestionType, Response, Survey
 from .definitions import CHOICE_TYPES, DEFAULT_RATING_MAX, SCALES, SCORED, current_version, get_survey, questions_of
@@ -28,16 +29,10 @@ def visible_responses(viewer: Viewer | None):
     return Response.filter(customer_id__in=Subquery(visible_customers(viewer).values("id")))
 
 
-def _percent(part: int, whole: int) -> float | None:
-    if not whole:
-        return None
-    return float((Decimal(100 * part) / Decimal(whole)).quantize(Decimal("0.1"), ROUND_HALF_UP))
-
-
 def _mean(total: int, count: int) -> float | None:
     if not count:
         return None
-    return float((Decimal(total) / Decimal(count)).quantize(Decimal("0.01"), ROUND_HALF_UP))
+    return float(round_half_up(Decimal(total) / Decimal(count), 2))
 
 
 @dataclass
@@ -63,13 +58,7 @@ class NpsFigures:
 
     @property
     def score(self) -> float | None:
-        if not self.total:
-            return None
-        return float(
-            (Decimal(100 * (self.promoters - self.detractors)) / Decimal(self.total)).quantize(
-                Decimal("0.1"), ROUND_HALF_UP
-            )
-        )
+        return percent(self.promoters - self.detractors, self.total)
 
 
 @dataclass
@@ -88,7 +77,7 @@ class CsatFigures:
 
     @property
     def percent_satisfied(self) -> float | None:
-        return _percent(self.satisfied, self.total)
+        return percent(self.satisfied, self.total)
 
     @property
     def mean(self) -> float | None:
@@ -185,7 +174,7 @@ class SurveyResults:
     @property
     def response_rate(self) -> float | None:
         """Share of the invitations sent in the period that have been answered."""
-        return _percent(self.responded_count, self.invited_count)
+        return percent(self.responded_count, self.invited_count)
 
 
 async def survey_results(
@@ -256,7 +245,7 @@ async def survey_results(
             low, high = SCALES.get(question.type, (1, question.scale_max or DEFAULT_RATING_MAX))
             per = scores.get(key, {})
             result.distribution = [
-                Bucket(s, per.get(s, 0), _percent(per.get(s, 0), count)) for s in range(low, high + 1)
+                Bucket(s, per.get(s, 0), percent(per.get(s, 0), count)) for s in range(low, high + 1)
             ]
             result.mean = _mean(sum(s * n for s, n in per.items()), sum(per.values()))
             if question.type is QuestionType.NPS:
@@ -273,7 +262,7 @@ async def survey_results(
                 Bucket(
                     c.position,
                     per.get(c.label.casefold(), 0),
-                    _percent(per.get(c.label.casefold(), 0), count),
+                    percent(per.get(c.label.casefold(), 0), count),
                     c.label,
                     c.id,
                 )
