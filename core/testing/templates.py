@@ -84,18 +84,37 @@ def run_sync(make: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
 # --------------------------------------------------------------------------- fresh databases
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass
 class FreshDatabase:
-    """A database :func:`database_url` made and nothing has used yet."""
+    """A test's own database, until its first app claims it.
+
+    On PostgreSQL the database is created only when something needs it:
+    :meth:`create` (an empty one, for whoever uses the URL itself), or the first
+    app, as a copy of the template — a database created empty first would cost a
+    second ``CREATE DATABASE`` and a ``DROP``."""
 
     url: str
     path: Path | None = None  # SQLite: the file, which must not exist yet
     server: str | None = None  # PostgreSQL: postgres://user@host:port
     name: str | None = None  # PostgreSQL: the database
+    created: bool = False  # PostgreSQL: it exists
+
+    def create(self) -> str:
+        if self.server is not None and not self.created:
+            postgres_admin(self.server, f'CREATE DATABASE "{self.name}"')
+            self.created = True
+        return self.url
+
+    def drop(self) -> None:
+        if self.server is not None and self.created:
+            postgres_admin(self.server, f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+            self.created = False
 
     def still_empty(self) -> bool:
         if self.path is not None:
             return not self.path.exists()
+        if not self.created:
+            return True
 
         async def tables() -> int:
             import asyncpg
@@ -114,15 +133,16 @@ class FreshDatabase:
 _fresh: dict[str, FreshDatabase] = {}
 
 
-def postgres_admin(server: str, sql: str) -> None:
-    """Run one statement on the server's ``postgres`` database (CREATE/DROP DATABASE)."""
+def postgres_admin(server: str, *statements: str) -> None:
+    """Run statements on the server's ``postgres`` database (CREATE/DROP DATABASE)."""
 
     async def run() -> None:
         import asyncpg
 
         conn = await asyncpg.connect(server.rstrip("/") + "/postgres")
         try:
-            await conn.execute(sql)
+            for sql in statements:
+                await conn.execute(sql)
         finally:
             await conn.close()
 
@@ -130,38 +150,44 @@ def postgres_admin(server: str, sql: str) -> None:
 
 
 @contextlib.contextmanager
+def fresh_database(tmp_path: Path) -> Iterator[FreshDatabase]:
+    """A database for one test: a SQLite file in ``tmp_path``, or a PostgreSQL
+    database (created when first needed, dropped afterwards) when
+    ``KEHU_TEST_POSTGRES`` names a server."""
+    server = os.environ.get("KEHU_TEST_POSTGRES")
+    if server:
+        server = server.rstrip("/")
+        name = f"kehu_t_{uuid.uuid4().hex[:12]}"
+        fresh = FreshDatabase(f"{server}/{name}", server=server, name=name)
+    else:
+        path = Path(tmp_path) / "kehu-test.db"
+        fresh = FreshDatabase(f"sqlite://{path}", path=path)
+    _fresh[fresh.url] = fresh
+    try:
+        yield fresh
+    finally:
+        _fresh.pop(fresh.url, None)
+        fresh.drop()
+
+
+@contextlib.contextmanager
 def database_url(tmp_path: Path) -> Iterator[str]:
     """A fresh SQLite file in ``tmp_path``, or a fresh PostgreSQL database (dropped
     afterwards) when ``KEHU_TEST_POSTGRES`` names a server."""
-    server = os.environ.get("KEHU_TEST_POSTGRES")
-    if not server:
-        path = Path(tmp_path) / "kehu-test.db"
-        url = f"sqlite://{path}"
-        _fresh[url] = FreshDatabase(url, path=path)
-        try:
-            yield url
-        finally:
-            _fresh.pop(url, None)
-        return
-    server = server.rstrip("/")
-    name = f"kehu_t_{uuid.uuid4().hex[:12]}"
-    url = f"{server}/{name}"
-    postgres_admin(server, f'CREATE DATABASE "{name}"')
-    _fresh[url] = FreshDatabase(url, server=server, name=name)
-    try:
-        yield url
-    finally:
-        _fresh.pop(url, None)
-        postgres_admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_database(tmp_path) as fresh:
+        yield fresh.create()
 
 
 def claim_fresh(url: str) -> FreshDatabase | None:
     """The fresh database behind ``url``, once: the first app opened on it may fill
     it from a template; every later one finds it used."""
     fresh = _fresh.pop(url, None)
-    if fresh is None or not enabled() or not fresh.still_empty():
+    if fresh is None:
         return None
-    return fresh
+    if not enabled():
+        fresh.create()
+        return None
+    return fresh if fresh.still_empty() else None
 
 
 # --------------------------------------------------------------------------- templates
@@ -216,8 +242,10 @@ class Templates:
         if fresh.path is not None:
             shutil.copyfile(template.path, fresh.path)
         else:
-            postgres_admin(fresh.server, f'DROP DATABASE IF EXISTS "{fresh.name}"')
-            postgres_admin(fresh.server, f'CREATE DATABASE "{fresh.name}" TEMPLATE "{template.name}"')
+            statements = [f'DROP DATABASE IF EXISTS "{fresh.name}"'] if fresh.created else []
+            statements.append(f'CREATE DATABASE "{fresh.name}" TEMPLATE "{template.name}"')
+            postgres_admin(fresh.server, *statements)
+            fresh.created = True
 
     def _build(self, kehu: Kehu, fresh: FreshDatabase) -> Template:
         number = len(self._made) + 1
