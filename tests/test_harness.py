@@ -3,6 +3,7 @@ own — a copy of a migrated template when the database is fresh — and apps sh
 schema only when nothing that shapes it differs. Runs on PostgreSQL too
 (``CREATE DATABASE … TEMPLATE``) with KEHU_TEST_POSTGRES."""
 
+import json
 import subprocess
 import sys
 
@@ -38,6 +39,14 @@ def test_each_fresh_database_starts_from_a_clean_copy(tmp_path):
             assert app.data("{ me { email } }", as_=name)["me"]["email"] == f"{name}@example.com"
         # Migrated as far as the plugin needs: its tables are there.
         assert app.data("{ rewards(first: 5) { totalCount } }", as_="admin")["rewards"]["totalCount"] == 0
+
+
+def test_one_template_per_plugin_set_however_many_databases(tmp_path):
+    for name in ("a", "b", "c"):
+        with database_url(folder(tmp_path, name)) as url, KehuHarness(url, enabled=("surveys", "loyalty")) as app:
+            assert customers(app)["totalCount"] == 0
+    made = [json.loads(key)[1] for key in templates.templates._made]
+    assert [set(apps) for apps in made].count({"core", "loyalty", "surveys"}) == 1
 
 
 def test_a_database_already_used_is_migrated_and_keeps_its_data(db_url):

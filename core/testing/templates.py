@@ -36,6 +36,7 @@ import asyncio
 import atexit
 import contextlib
 import dataclasses
+import importlib.util
 import json
 import os
 import shutil
@@ -204,8 +205,16 @@ class Template:
 
 
 def _module_file(name: str) -> str:
+    """Where module ``name`` is (or would be) loaded from, without importing it:
+    the key must not change once Tortoise has imported the models."""
     module = sys.modules.get(name)
-    return str(getattr(module, "__file__", None) or name)
+    if module is not None:
+        return str(getattr(module, "__file__", None) or name)
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        spec = None
+    return str(spec.origin if spec is not None and spec.origin else name)
 
 
 def _template_key(kehu: Kehu, fresh: FreshDatabase) -> str:
@@ -223,7 +232,8 @@ def _template_key(kehu: Kehu, fresh: FreshDatabase) -> str:
 
 
 class Templates:
-    """The template databases of this process, removed when it exits."""
+    """The template databases of this process, removed at the end of the test
+    session (kehu.testing.plugin) or, failing that, when the process exits."""
 
     def __init__(self) -> None:
         self._made: dict[str, Template] = {}
