@@ -12,8 +12,9 @@ import os
 import tomllib
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic import ValidationError as PydanticError
 
 from .errors import ConfigError
@@ -32,6 +33,22 @@ class ServerSettings(Strict):
     page_size_default: int = Field(20, ge=1, le=100)
     # Garbage collection tuned for a server (see core/app.py): on by default.
     tune_gc: bool = True
+    # The business calendar (an IANA name such as "Asia/Shanghai"): where a day
+    # begins and ends, and the zone of imported times written without an offset.
+    timezone: str = "UTC"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"'{value}' is not an IANA time zone name (e.g. 'Asia/Shanghai', 'UTC')") from None
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
 
 
 class AuthSettings(Strict):
@@ -62,6 +79,8 @@ class LimitSettings(Strict):
     # address; a query costs 1, a mutation mutation_cost. 0 turns rate limiting off.
     rate_per_minute: int = Field(3000, ge=0, le=10_000_000)
     mutation_cost: int = Field(5, ge=1, le=1000)
+    # What each item of a bulk mutation (logInteractions) adds to its call's cost.
+    bulk_item_cost: int = Field(1, ge=0, le=1000)
 
 
 class CorsSettings(Strict):

@@ -70,6 +70,9 @@ class Customer(Model):
     """A person or organization the company does business with."""
 
     id = fields.IntField(primary_key=True)
+    # The id other systems know the customer by (an old CRM, a shop): the key of
+    # upserts and history imports. Unique when set; NULLs do not collide.
+    external_id = fields.CharField(max_length=200, null=True, unique=True)
     name = fields.CharField(max_length=200)
     kind = fields.CharEnumField(CustomerKind, max_length=16, default=CustomerKind.PERSON)
     email = fields.CharField(max_length=254, null=True, db_index=True)
@@ -124,6 +127,9 @@ class Interaction(Model):
     next_follow_up_at = fields.DatetimeField(null=True, db_index=True)
     # Sent by clients that retry: the same key never logs a second interaction.
     idempotency_key = fields.CharField(max_length=100, null=True, unique=True)
+    # The id of the record in the system it came from (an order number): an
+    # import or a bulk push that runs twice finds it and writes nothing new.
+    external_id = fields.CharField(max_length=200, null=True, unique=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:

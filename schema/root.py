@@ -11,7 +11,7 @@ from kehu import customers as customer_service
 from kehu import interactions as interaction_service
 from kehu import owners as owner_service
 from kehu.access import require_viewer, visible_owners
-from kehu.errors import ValidationError
+from kehu.errors import KehuError, ValidationError
 from kehu.ids import from_global_id, pk_from_global_id
 from kehu.models import AccessToken, TokenKind
 from kehu.models import AuditEntry as AuditEntryModel
@@ -92,6 +92,9 @@ class CreateCustomerInput:
     owner_id: Optional[strawberry.ID] = strawberry.field(
         default=None, description="Defaults to the creator for managers and agents."
     )
+    external_id: Optional[str] = strawberry.field(
+        default=None, description="The id other systems know the customer by; unique."
+    )
 
 
 @strawberry.input(description="Only the fields sent are changed; send null to clear one.")
@@ -106,6 +109,7 @@ class UpdateCustomerInput:
     industry: Optional[str] = strawberry.UNSET
     tags: Optional[list[str]] = strawberry.UNSET
     attributes: Optional[JSON] = strawberry.UNSET
+    external_id: Optional[str] = strawberry.UNSET
 
 
 @strawberry.input
@@ -140,11 +144,37 @@ class LogInteractionInput:
     idempotency_key: Optional[str] = strawberry.field(
         default=None, description="Retries with the same key return the first result and log nothing new."
     )
+    external_id: Optional[str] = strawberry.field(
+        default=None,
+        description="The record's id in the system it comes from (an order number); sent again, it logs nothing new.",
+    )
 
 
 @strawberry.type
 class InteractionPayload(Payload):
     interaction: Optional["Interaction"] = None
+
+
+@strawberry.input(description="Up to 1,000 interactions, logged in one transaction: all of them or none.")
+class LogInteractionsInput:
+    items: list[LogInteractionInput]
+
+
+@strawberry.type(description="The outcome of one item of logInteractions.")
+class LogInteractionsResult:
+    index: int = strawberry.field(description="The item's position in `items`, from 0.")
+    interaction: Optional["Interaction"] = None
+    created: bool = strawberry.field(
+        default=False, description="false: an item with this externalId or idempotencyKey was logged before."
+    )
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class LogInteractionsPayload(Payload):
+    results: list[LogInteractionsResult] = strawberry.field(
+        default_factory=list, description="One per item, in order. Empty when the call was refused as a whole."
+    )
 
 
 @strawberry.input
@@ -424,20 +454,52 @@ class CoreMutation:
 
     @strawberry.mutation
     async def log_interaction(self, info: Info, input: LogInteractionInput) -> InteractionPayload:
-        data = {
-            "customer_id": _pk(input.customer_id, "Customer", "customerId"),
-            "kind": input.kind,
-            "direction": input.direction,
-            "occurred_at": input.occurred_at,
-            "subject": input.subject,
-            "notes": input.notes,
-            "amount": input.amount,
-            "next_follow_up_at": input.next_follow_up_at,
-            "owner_id": _pk(input.owner_id, "AccountOwner", "ownerId") if input.owner_id else None,
-            "idempotency_key": input.idempotency_key,
-        }
-        interaction = await interaction_service.log_interaction(require_viewer(info.context.viewer), data, _now(info))
+        interaction = await interaction_service.log_interaction(
+            require_viewer(info.context.viewer), _interaction_data(input), _now(info)
+        )
         return InteractionPayload(interaction=interaction)
+
+    @strawberry.mutation(
+        description="Log up to 1,000 interactions in one transaction (a shop or ERP pushing its orders): "
+        "every item is checked like logInteraction; if any fails, nothing is logged and each failure is "
+        "reported with its item. Items with an externalId are logged once, however often they are sent. "
+        "Costs limits.mutation_cost plus limits.bulk_item_cost per item against the rate limit."
+    )
+    async def log_interactions(self, info: Info, input: LogInteractionsInput) -> LogInteractionsPayload:
+        viewer = require_viewer(info.context.viewer)
+        items = input.items
+        if len(items) > interaction_service.MAX_BULK_ITEMS:
+            raise ValidationError(
+                f"at most {interaction_service.MAX_BULK_ITEMS} items per call, {len(items)} sent",
+                field="items",
+                code="TOO_MANY",
+            )
+        await _charge_items(info, len(items))
+        data, errors = [], {}
+        for index, item in enumerate(items):
+            try:
+                data.append(_interaction_data(item))
+            except KehuError as exc:
+                data.append(None)
+                errors[index] = exc
+        valid = [(i, d) for i, d in enumerate(data) if d is not None]
+        outcomes = await interaction_service.log_interactions(viewer, [d for _, d in valid], _now(info))
+        results = {i: LogInteractionsResult(index=i) for i in range(len(items))}
+        for (index, _), outcome in zip(valid, outcomes):
+            results[index].interaction = outcome.interaction
+            results[index].created = outcome.created
+            if outcome.error is not None:
+                errors[index] = outcome.error
+        user_errors = []
+        for index, exc in sorted(errors.items()):
+            where = f"items.{index}.{exc.field}" if exc.field else f"items.{index}"
+            results[index].user_errors = [UserError(field=exc.field, code=exc.code, message=exc.message)]
+            results[index].interaction = None
+            user_errors.append(UserError(field=where, code=exc.code, message=exc.message))
+        if user_errors:  # nothing is written: every item without an error is rolled back too
+            for result in results.values():
+                result.interaction, result.created = None, False
+        return LogInteractionsPayload(results=list(results.values()), user_errors=user_errors)
 
     @strawberry.mutation
     async def create_account_owner(self, info: Info, input: CreateAccountOwnerInput) -> AccountOwnerPayload:
@@ -479,6 +541,44 @@ class CoreMutation:
             require_viewer(info.context.viewer), _pk(input.id, "ApiToken"), _now(info)
         )
         return ApiTokenPayload(api_token=row)
+
+
+def _interaction_data(input: LogInteractionInput) -> dict:
+    return {
+        "customer_id": _pk(input.customer_id, "Customer", "customerId"),
+        "kind": input.kind,
+        "direction": input.direction,
+        "occurred_at": input.occurred_at,
+        "subject": input.subject,
+        "notes": input.notes,
+        "amount": input.amount,
+        "next_follow_up_at": input.next_follow_up_at,
+        "owner_id": _pk(input.owner_id, "AccountOwner", "ownerId") if input.owner_id else None,
+        "idempotency_key": input.idempotency_key,
+        "external_id": input.external_id,
+    }
+
+
+async def _charge_items(info: Info, count: int) -> None:
+    """A bulk call costs its items on top of the mutation itself (``RateLimit``
+    charged that already): 500 items are not one request's worth of work."""
+    ctx = info.context
+    limiter = getattr(ctx.kehu, "rate_limiter", None)
+    cost = ctx.kehu.config.limits.bulk_item_cost * count
+    if limiter is None or not limiter.enabled or cost == 0 or ctx.viewer is None:
+        return
+    caller = f"token:{ctx.viewer.token_id}" if ctx.viewer.token_id else f"owner:{ctx.viewer.id}"
+    wait = await limiter.spend(caller, cost)
+    if wait is not None:
+        if ctx.response is not None:
+            ctx.response.status_code = 429
+            ctx.response.headers["Retry-After"] = str(max(1, round(wait)))
+        raise KehuError(
+            f"rate limit of {limiter.limit} points a minute reached by {count} items; retry in {wait:.0f}s "
+            "or send fewer items per call",
+            field="items",
+            code="RATE_LIMITED",
+        )
 
 
 PUBLIC_QUERIES = frozenset()

@@ -74,6 +74,9 @@ class CustomerFilterInput:
     archived: Optional[bool] = strawberry.field(
         default=False, description="false (default): active only; true: archived only; null: both."
     )
+    external_ids: Optional[list[str]] = strawberry.field(
+        default=None, description="Customers with one of these external ids."
+    )
 
     def to_domain(self) -> CustomerFilter:
         return CustomerFilter(
@@ -88,6 +91,7 @@ class CustomerFilterInput:
             last_interaction_after=self.last_interaction_after,
             last_interaction_before=self.last_interaction_before,
             archived=self.archived,
+            external_ids=self.external_ids,
         )
 
 
@@ -127,6 +131,9 @@ class AccountOwnerBase(ModelNode, model=models.AccountOwner):
 
 @strawberry.type(name="Customer", description="A person or organization the company does business with.")
 class CustomerBase(ModelNode, model=models.Customer):
+    external_id: Optional[str] = strawberry.field(
+        description="The id other systems know this customer by; unique when set (the key of imports)."
+    )
     name: str
     kind: CustomerKind
     email: Optional[str]
@@ -180,6 +187,9 @@ class InteractionBase(ModelNode, model=models.Interaction):
     amount: Optional[Decimal]
     next_follow_up_at: Optional[dt.datetime]
     created_at: dt.datetime
+    external_id: Optional[str] = strawberry.field(
+        description="The id of this record in the system it came from (an order number); unique when set."
+    )
 
     @batch_field
     async def customer(interactions: list["Interaction"], info: Info) -> list[Optional["Customer"]]:
