@@ -25,6 +25,7 @@ Rules that hold for every hook:
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
@@ -186,18 +187,35 @@ def kehu_interaction_logged(interaction: Interaction, actor: AccountOwner | None
 
 @hookspec
 def kehu_bulk_loaded(
-    reason: str, customer_ids: list[int] | None, actor: AccountOwner | None, kehu: Kehu
+    reason: str,
+    customer_ids: list[int] | None,
+    interaction_ids: range | None,
+    since: dt.datetime | None,
+    actor: AccountOwner | None,
+    kehu: Kehu,
 ) -> Awaitable[None] | None:
-    """Called after many records were written at once without per-record events —
-    an import, the demo data set.
+    """Called once after many records were written at once without per-record
+    events — an import (``kehu import customers|interactions``), the demo data set.
 
-    Bring derived data up to date in one pass instead of one per record
-    (segmentation recomputes scores, loyalty credits purchases). Bulk loads skip
+    The records carry their own dates: years of purchases imported today happened
+    years ago. Bring derived data up to date in one pass, *as of each record's
+    date*, not one event per record and not as if everything happened now — e.g.
+    loyalty credits each purchase dated at the purchase, at the tier the customer
+    held then, and expires in the same run what has expired since; segmentation
+    recomputes once and records the state before and after the load as one change
+    (cause ``IMPORT``) instead of a history row per record. Bulk loads skip
     ``kehu_customer_created``/``kehu_interaction_logged`` because a handler per
-    row turns a five-second import into minutes.
+    row turns a five-second import into minutes. Handlers should be idempotent:
+    a load may be repeated, and an import that stopped half-way is run again.
 
     :param reason: ``"import"`` or ``"demo"`` (plugins may add others).
-    :param customer_ids: the customers written, or ``None`` when unknown or many.
+    :param customer_ids: the customers written (created, updated or given new
+        interactions), or ``None`` when unknown or many (over 10,000).
+    :param interaction_ids: the ids of the new interactions, as a ``range``
+        (``None`` when none were written). It may include interactions others
+        logged meanwhile: treat those as you would any other.
+    :param since: the earliest date among the loaded records (an interaction's
+        ``occurred_at``, a customer's ``created_at``), or ``None``.
     :param actor: who ran the load (``None`` for the CLI).
 
     May be async. Failures are logged with the plugin's name and undo nothing.

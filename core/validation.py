@@ -7,6 +7,7 @@ wrong and why; nothing is written when one fails.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import re
 from decimal import Decimal, InvalidOperation
@@ -179,20 +180,37 @@ def moment(value: Any, field: str, *, zone: dt.tzinfo | None = None) -> dt.datet
     if value is None:
         return None
     if isinstance(value, str):
-        text = value.strip()
-        try:
-            value = dt.datetime.fromisoformat(text)
-        except ValueError:
-            value = _loose_datetime(text, value, field)
-    elif isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return _moment_text(value, field, zone)
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
         value = dt.datetime.combine(value, dt.time())
     if not isinstance(value, dt.datetime):
         raise ValidationError("must be a date-time", field=field)
+    return _checked_moment(value, field, zone)
+
+
+@functools.lru_cache(maxsize=8192)
+def _moment_text(value: str, field: str, zone: dt.tzinfo | None) -> dt.datetime:
+    # Cached: an import of ten years of purchases has a few thousand distinct dates
+    # in a million rows. (An error is raised anew each time; only results are kept.)
+    text = value.strip()
+    try:
+        moment_ = dt.datetime.fromisoformat(text)
+    except ValueError:
+        moment_ = _loose_datetime(text, value, field)
+    return _checked_moment(moment_, field, zone)
+
+
+def _checked_moment(value: dt.datetime, field: str, zone: dt.tzinfo | None) -> dt.datetime:
     if value.tzinfo is None:
         value = value.replace(tzinfo=zone or dt.UTC)
     if not (EARLIEST <= value < LATEST):
         raise ValidationError("must be between 1900 and 2200", field=field, code="OUT_OF_RANGE")
     return value.astimezone(dt.UTC)
+
+
+@functools.lru_cache(maxsize=1024)
+def _member(enum: type, value: str) -> Any:
+    return enum(value.strip().upper())
 
 
 # What spreadsheets and older systems write besides ISO 8601: 2024/3/1 14:05,
@@ -225,7 +243,7 @@ def choice(value: Any, enum: type, field: str) -> Any:
     if isinstance(value, enum):
         return value
     try:
-        return enum(str(value).strip().upper())
+        return _member(enum, value) if isinstance(value, str) else enum(str(value).strip().upper())
     except ValueError:
         allowed = ", ".join(m.value for m in enum)
         raise ValidationError(f"'{value}' is not one of {allowed}", field=field) from None
