@@ -38,6 +38,20 @@ def _asyncpg_connection(db: Any) -> Any:
     return connection if hasattr(connection, "copy_records_to_table") else None
 
 
+async def _copy(connection: Any, table: str, columns: Sequence[str], rows: list[tuple]) -> None:
+    """``COPY`` through asyncpg, its errors as Tortoise's (as the ORM's own
+    statements raise them), so callers handle one kind of database error."""
+    import asyncpg
+    from tortoise.exceptions import IntegrityError, OperationalError
+
+    try:
+        await connection.copy_records_to_table(table, records=rows, columns=list(columns))
+    except asyncpg.IntegrityConstraintViolationError as exc:
+        raise IntegrityError(exc) from exc
+    except (asyncpg.PostgresError, asyncpg.DataError) as exc:
+        raise OperationalError(exc) from exc
+
+
 async def reserve_ids(model: type[Model], count: int) -> list[int]:
     """PostgreSQL: ``count`` keys from the table's sequence, safe with concurrent writers."""
     db = _db(model)
@@ -71,7 +85,7 @@ async def insert_rows(
             rows = [(key, *row) for key, row in zip(ids, rows)]
         connection = _asyncpg_connection(db)
         if connection is not None:
-            await connection.copy_records_to_table(table, records=rows, columns=list(columns))
+            await _copy(connection, table, columns, rows)
         else:
             marks = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
             names = ", ".join(f'"{c}"' for c in columns)

@@ -171,6 +171,22 @@ class InteractionImporter:
             columns = ("id", "archived_at") if column == "id" else ("id", column, "archived_at")
             for record in await bulk.select_in(Customer, columns, column, keys):
                 found.setdefault((kind, record[column]), []).append(record)
+        missing = [key for kind, key in {r.reference for r in batch if r.reference} if kind == "email"]
+        missing = [key for key in missing if ("email", key) not in found]
+        if missing:  # e-mail addresses match whatever their case
+            db = Customer._meta.db
+            for start in range(0, len(missing), 500):
+                lowered = [m.lower() for m in missing[start : start + 500]]
+                sql = (
+                    f"SELECT id, email, archived_at FROM kehu_customer WHERE lower(email) IN "
+                    f"({bulk.placeholders(Customer, len(lowered))})"
+                )
+                by_lower: dict[str, list] = {}
+                for record in await db.execute_query_dict(sql, lowered):
+                    by_lower.setdefault(record["email"].lower(), []).append(record)
+                for key in missing[start : start + 500]:
+                    if key.lower() in by_lower:
+                        found[("email", key)] = by_lower[key.lower()]
         known = list({r.customer_id for r in batch if r.reference is None})
         archived = {
             record["id"]

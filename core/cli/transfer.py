@@ -70,6 +70,18 @@ COLUMNS = (
     "created_at",
 )
 FORMATS = ("csv", "jsonl")
+# A customer's interactions in JSON Lines: the interaction columns less the customer's.
+NESTED_INTERACTION_COLUMNS = (
+    "external_id",
+    "kind",
+    "occurred_at",
+    "direction",
+    "amount",
+    "subject",
+    "notes",
+    "owner_email",
+    "next_follow_up_at",
+)
 ON_CONFLICT = ("error", "skip", "update")
 EXTRA_COLUMNS = ("error", "ignore", "attributes")
 TAG_SEPARATORS = re.compile(r"[;|]")
@@ -104,6 +116,8 @@ class ImportReport:
     seconds: float = 0.0
     encoding: str | None = None
     ids: list[tuple[int, str, str, str]] | None = None  # (line, external id, kehu id, outcome)
+    # Customers that carry their interactions (JSON Lines): what became of those.
+    interactions: ImportReport | None = None
 
     @property
     def imported(self) -> int:
@@ -491,6 +505,7 @@ class _Row:
     key: tuple[str, Any] | None  # ("external_id", "C-17") or ("id", 17)
     extras: dict[str, Any]
     id: int | None = None
+    interactions: list | None = None  # JSON Lines: the customer's history, written after it
 
 
 class _CustomerImporter:
@@ -507,10 +522,14 @@ class _CustomerImporter:
         self.cells = True  # CSV/XLSX text cells; False for JSON Lines, whose values are typed
         self.written: set[int] = set()
         self.earliest: dt.datetime | None = None
+        self.history = None  # an InteractionImporter, once a customer carries interactions
 
     def prepare(self, line: int, row: dict[str, Any], extras: dict[str, Any]) -> _Row:
         """Check one row; raises ``ValidationError``."""
         data = {k: csv_value(k, value) for k, value in row.items()} if self.cells else dict(row)
+        interactions = data.pop("interactions", None)
+        if interactions is not None and not isinstance(interactions, list):
+            raise ValidationError("must be a list of interactions", field="interactions")
         row_id = kehu_id(data.pop("id", None), "Customer", "id")
         owner_given = "owner_email" in data
         owner_id = self.owners.lookup(data.pop("owner_email", None)) if owner_given else None
@@ -528,7 +547,7 @@ class _CustomerImporter:
             key = ("external_id", values["external_id"])
         elif row_id is not None:
             key = ("id", row_id)
-        return _Row(line, values, key, extras)
+        return _Row(line, values, key, extras, interactions=interactions or None)
 
     async def matches(self, rows: list[_Row]) -> dict[tuple[str, Any], dict[str, Any]]:
         """Existing customers the rows' keys name, keyed like ``_Row.key``."""
@@ -635,6 +654,40 @@ class _CustomerImporter:
             for row, outcome in outcomes:
                 external = row.values.get("external_id") or ""
                 report.ids.append((row.line, external, to_global_id("Customer", row.id), outcome))
+        await self._write_history([row for row, _ in outcomes if row.interactions])
+
+    async def _write_history(self, rows: list[_Row]) -> None:
+        """The interactions customers carry (JSON Lines), once the customers exist."""
+        if not rows:
+            return
+        history = self.history
+        if history is None:
+            from .history import InteractionImporter  # history builds on this module
+
+            history = self.history = InteractionImporter(
+                self.kehu, ImportReport(self.report.path), self.viewer, self.label, now=self.now
+            )
+            history.cells = False
+            await history.owners.load()
+        batch = []
+        for row in rows:
+            for index, item in enumerate(row.interactions or []):
+                try:
+                    if not isinstance(item, dict):
+                        raise ValidationError("must be a JSON object", field=None)
+                    unknown = [k for k in item if k not in NESTED_INTERACTION_COLUMNS]
+                    if unknown:
+                        raise ValidationError(
+                            f"unknown field; the fields are {', '.join(NESTED_INTERACTION_COLUMNS)}",
+                            field=unknown[0],
+                            code="UNKNOWN_COLUMN",
+                        )
+                    batch.append(history.prepare(row.line, item, customer_id=row.id))
+                except ValidationError as exc:
+                    where = f"interactions.{index}" + (f".{exc.field}" if exc.field else "")
+                    history.report.errors.append(RowError(row.line, where, exc.message, exc.code))
+        for start in range(0, len(batch), BATCH_SIZE):
+            await history.write(batch[start : start + BATCH_SIZE])
 
     def _merged(self, row: _Row, match: dict[str, Any]) -> dict[str, Any]:
         """The row's values as they would be stored on ``match``: extra columns
@@ -752,7 +805,7 @@ async def import_customers(
         raise ValidationError(
             f"'{on_conflict}' is not one of {', '.join(ON_CONFLICT)}", field="on_conflict", code="INVALID_OPTION"
         )
-    plan = ColumnPlan(COLUMNS, extra_columns)
+    plan = ColumnPlan((*COLUMNS, "interactions"), extra_columns)
     source = open_source(path, encoding=encoding, delimiter=delimiter, columns=columns)
     try:
         extras = plan.check_header(source, ["name"]) if source.header is not None else None
@@ -774,8 +827,22 @@ async def import_customers(
         return importer.prepare(line, known, extra)
 
     await run_batches(source, report, prepare, importer.write, batch_size, progress, key=lambda r: r.key)
+    history = importer.history
+    if history is not None:
+        report.interactions = history.report
+        report.errors += history.report.errors
     if importer.written and not events:
-        await bulk_loaded(kehu, viewer, reason="import", customer_ids=importer.written, since=importer.earliest)
+        since = importer.earliest
+        if history is not None and history.earliest is not None:
+            since = min(since, history.earliest) if since else history.earliest
+        await bulk_loaded(
+            kehu,
+            viewer,
+            reason="import",
+            customer_ids=importer.written | (history.customers if history else set()),
+            interaction_ids=history.interaction_ids if history else None,
+            since=since,
+        )
     report.seconds = time.perf_counter() - started
     report_progress(progress, report, source)
     return report
