@@ -30,7 +30,7 @@ from ..errors import ValidationError
 from ..interactions import clean_interaction_fields
 from ..models import AccountOwner, Customer, Interaction
 from ..writes import write_scope
-from . import bulk
+from .. import bulk
 from .sources import open_source
 from .transfer import (
     BATCH_SIZE,

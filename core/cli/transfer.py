@@ -46,7 +46,7 @@ from ..errors import PermissionDenied, ValidationError
 from ..ids import BadRequest, from_global_id, to_global_id
 from ..models import AccountOwner, Customer, CustomerKind, CustomerTag, Role
 from ..writes import write_scope
-from . import bulk
+from .. import bulk
 from .sources import RowError, Source, open_source, parse_json
 
 if TYPE_CHECKING:

@@ -57,11 +57,13 @@ async def kehu_interaction_logged(interaction, actor, kehu):
 
 
 @hookimpl
-async def kehu_bulk_loaded(kehu):
-    """An import or the demo wrote purchases without events: credit them now."""
-    from .service import accrue_missing
+async def kehu_bulk_loaded(customer_ids, kehu):
+    """An import or the demo wrote purchases without events: credit each as of its
+    date (dated at the purchase, at the tier held then; what has expired since
+    expired in the same run)."""
+    from .service import catch_up
 
-    await accrue_missing(kehu)
+    await catch_up(kehu, customer_ids)
 
 
 @hookimpl

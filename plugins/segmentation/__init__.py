@@ -80,11 +80,13 @@ async def kehu_owner_assigned(customer, kehu):
 
 
 @hookimpl
-async def kehu_bulk_loaded(kehu):
-    """An import or the demo wrote many customers at once: one full recompute."""
+async def kehu_bulk_loaded(reason, kehu):
+    """An import or the demo wrote many records at once, without an event each:
+    one full recompute, whose history rows (cause ``IMPORT``, ``DEMO``) show each
+    customer's state before the load and after it."""
     from .service import recompute_all
 
-    await recompute_all(kehu)
+    await recompute_all(kehu, cause=reason.upper()[:40])
 
 
 @hookimpl

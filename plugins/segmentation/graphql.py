@@ -155,7 +155,9 @@ class SegmentChange:
     segment_key: Optional[str]
     old_value: Optional[str] = strawberry.field(description="Tier or stage before; IN/OUT for segments.")
     new_value: Optional[str]
-    cause: str = strawberry.field(description="RECOMPUTE, INTERACTION, CUSTOMER_CHANGE, MANUAL, SEGMENT_…")
+    cause: str = strawberry.field(
+        description="RECOMPUTE, INTERACTION, CUSTOMER_CHANGE, MANUAL, SEGMENT_…, IMPORT (a bulk load: the state before and after it), DEMO"
+    )
     changed_at: dt.datetime
 
 

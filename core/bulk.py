@@ -1,7 +1,8 @@
 """Writing rows in bulk, at the speed of the database rather than of the ORM.
 
-Imports check every row with the same rules as the API and then write a batch
-of thousands of rows in one statement stream: SQLite gets one prepared
+For imports and for plugins that rebuild their own data after a bulk load
+(``kehu_bulk_loaded``): a batch of thousands of rows goes in as one statement
+stream: SQLite gets one prepared
 ``INSERT`` run for every row (``executemany``), PostgreSQL gets ``COPY``, its bulk
 path. Building a Tortoise model instance per row would cost more than the insert
 itself (measured: a third of an import's time went to it).
