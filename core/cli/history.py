@@ -26,11 +26,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .. import bulk
 from ..errors import ValidationError
 from ..interactions import clean_interaction_fields
 from ..models import AccountOwner, Customer, Interaction
 from ..writes import write_scope
-from .. import bulk
 from .sources import open_source
 from .transfer import (
     BATCH_SIZE,
@@ -429,7 +429,7 @@ async def import_interactions(
 
     await run_batches(source, report, prepare, importer.write, batch_size, progress)
     if importer.customers and not events:
-        await bulk_loaded(
+        report.plugin_seconds = await bulk_loaded(
             kehu,
             viewer,
             reason="import",

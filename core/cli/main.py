@@ -381,6 +381,11 @@ def cmd_import(args: argparse.Namespace) -> int:
             f"{report.created:,} {noun}(s) created, {report.updated:,} updated, {report.unchanged:,} unchanged, "
             f"{report.skipped:,} skipped, {report.rejected:,} rejected"
         )
+        if report.interactions is not None:
+            nested = report.interactions
+            print(f"  their interactions: {nested.created:,} created, {nested.unchanged:,} unchanged")
+        if report.plugin_seconds:
+            print(f"  plugins brought their data up to date in {report.plugin_seconds:.1f}s of that")
         if getattr(args, "ids", None) and report.ids is not None:
             report.write_ids(Path(args.ids))
             print(f"ids: {args.ids}")

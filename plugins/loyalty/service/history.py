@@ -44,12 +44,15 @@ from kehu.writes import write_scope
 
 from ..models import EARNING_KINDS, EntryKind, LedgerEntry, LoyaltyAccount, Referral, TierChange, TierChangeReason
 from ..settings import LoyaltySettings
+from .tiers import tier_for
 
 if TYPE_CHECKING:
     from kehu import Kehu
 
 # Customers replayed per transaction: short enough that other writers get a turn.
 CHUNK = 500
+_EARN, _EXPIRE, _BONUS = EntryKind.EARN.value, EntryKind.EXPIRE.value, EntryKind.BONUS.value
+_EARNING = frozenset(k.value for k in EARNING_KINDS)
 
 
 @dataclass
@@ -109,18 +112,18 @@ class _Replay:
 
     # ------------------------------------------------------------------ entries
 
-    def _entry(self, kind: EntryKind, points: int, at: dt.datetime, key: str, reason: str, interaction_id=None):
+    def _entry(self, kind: str, points: int, at: dt.datetime, key: str, reason: str, interaction_id=None):
         self.balance += points
         expires_at = None
         if points > 0 and self.settings.expiry_days:
             expires_at = at + dt.timedelta(days=self.settings.expiry_days)
             heapq.heappush(self.expiries, (expires_at, points))
-        if kind in EARNING_KINDS:
+        if kind in _EARNING:
             self.lifetime += points
-            if self.settings.tier_basis == "points":
+            if self.settings.tier_basis == "points" and self.settings.tier_window_days:
                 self._count(at, Decimal(points))
         self.entries.append(
-            (self.customer_id, kind.value, points, self.balance, reason[:500], key, at, expires_at, interaction_id)
+            (self.customer_id, kind, points, self.balance, reason[:500], key, at, expires_at, interaction_id)
         )
 
     def _tier_change(self, new: str, reason: TierChangeReason, at: dt.datetime) -> None:
@@ -149,12 +152,12 @@ class _Replay:
             due = self.expiring - self.expired
             if due > 0:
                 self.expired += due
-                self._entry(EntryKind.EXPIRE, -due, at, f"expire-at:{at.isoformat()}", f"{due} points expired")
+                self._entry(_EXPIRE, -due, at, f"expire-at:{at.isoformat()}", f"{due} points expired")
             while self.exits and self.exits[0] <= at:
                 heapq.heappop(self.exits)
             if self.pending_downgrade is not None and self.pending_downgrade <= at:
                 self.pending_downgrade = None
-                target = _tier_for(self.settings, self._value(at))
+                target = tier_for(self.settings, self._value(at))
                 if self.settings.rank(target.name) < self.settings.rank(self.tier):
                     self._tier_change(target.name, TierChangeReason.DOWNGRADE, at)
             self._watch(at)
@@ -175,8 +178,6 @@ class _Replay:
     # ------------------------------------------------------------------ the replay
 
     def run(self, purchases: list[_Purchase], first_bonus_key: str | None) -> None:
-        from .earning import purchase_points  # earning imports this module
-
         s = self.settings
         first = purchases[0].at
         self.created_at = first
@@ -187,29 +188,27 @@ class _Replay:
             self._advance(at)
             tier = s.tier(self.tier)
             birthday = s.birthday_multiplier > 1 and self.birthday_month == at.month
-            points = purchase_points(s, purchase.amount, tier, birthday)
+            points = _purchase_points(s, purchase.amount, tier, birthday)
             if s.tier_basis == "spend":
                 self._count(at, Decimal(purchase.amount))
             if points > 0:
                 reason = f"purchase of {purchase.amount} at {tier.name} ×{tier.multiplier}" + (
                     " (birthday month)" if birthday else ""
                 )
-                self._entry(EntryKind.EARN, points, at, f"purchase:{purchase.id}", reason, purchase.id)
+                self._entry(_EARN, points, at, f"purchase:{purchase.id}", reason, purchase.id)
             if index == 0 and first_bonus_key and s.first_purchase_bonus:
-                self._entry(
-                    EntryKind.BONUS, s.first_purchase_bonus, at, first_bonus_key, "first purchase bonus", purchase.id
-                )
-            target = _tier_for(s, self._value(at))
+                self._entry(_BONUS, s.first_purchase_bonus, at, first_bonus_key, "first purchase bonus", purchase.id)
+            target = tier_for(s, self._value(at))
             if s.rank(target.name) > s.rank(self.tier):
                 self._tier_change(target.name, TierChangeReason.UPGRADE, at)
             self._watch(at)
         self._advance(self.now)
 
 
-def _tier_for(settings: LoyaltySettings, value: Decimal):
-    from .tiers import tier_for
+def _purchase_points(*args: Any) -> int:
+    from .earning import purchase_points  # earning imports this module
 
-    return tier_for(settings, value)
+    return purchase_points(*args)
 
 
 # --------------------------------------------------------------------------- finding what to do
@@ -259,13 +258,12 @@ async def catch_up(kehu: Kehu, customer_ids: list[int] | None = None) -> History
     pending = await _pending_customers(customer_ids)
     if not pending:
         return report
-    with_ledger: set[int] = set()
-    for start in range(0, len(pending), 900):
-        chunk = pending[start : start + 900]
-        with_ledger.update(await LoyaltyAccount.filter(customer_id__in=chunk).values_list("customer_id", flat=True))
-        with_ledger.update(
-            await LedgerEntry.filter(customer_id__in=chunk).distinct().values_list("customer_id", flat=True)
-        )
+    with_ledger = {
+        r["customer_id"] for r in await bulk.select_in(LoyaltyAccount, ("customer_id",), "customer_id", pending)
+    }
+    with_ledger.update(
+        r["customer_id"] for r in await bulk.select_in(LedgerEntry, ("customer_id",), "customer_id", pending)
+    )
     fresh = [c for c in pending if c not in with_ledger]
     for start in range(0, len(fresh), CHUNK):
         await _replay_chunk(kehu, settings, fresh[start : start + CHUNK], report)
@@ -278,14 +276,16 @@ async def _replay_chunk(kehu: Kehu, settings: LoyaltySettings, customer_ids: lis
     now = kehu.clock.now()
     async with write_scope(kehu, None, "loyalty.replayHistory", actor_label="loyalty history") as scope:
         rows = await bulk.select_in(
-            Interaction, ("id", "customer_id", "occurred_at", "amount", "kind"), "customer_id", customer_ids
+            Interaction,
+            ("id", "customer_id", "occurred_at", "amount"),
+            "customer_id",
+            customer_ids,
+            where="kind = 'PURCHASE' AND amount IS NOT NULL",
         )
         purchases: dict[int, list[_Purchase]] = {}
         for row in rows:
-            if getattr(row["kind"], "value", row["kind"]) != InteractionKind.PURCHASE.value or row["amount"] is None:
-                continue
             purchases.setdefault(row["customer_id"], []).append(
-                _Purchase(row["id"], min(row["occurred_at"], now), Decimal(row["amount"]))
+                _Purchase(row["id"], min(row["occurred_at"], now), row["amount"])
             )
         months: dict[int, int | None] = {}
         if settings.birthday_multiplier > 1:
@@ -319,7 +319,7 @@ async def _replay_chunk(kehu: Kehu, settings: LoyaltySettings, customer_ids: lis
                 )
             )
             report.customers += 1
-            report.purchases += sum(1 for e in replay.entries if e[1] == EntryKind.EARN.value)
+            report.purchases += sum(1 for e in replay.entries if e[1] == _EARN)
             report.expired += replay.expired
         await bulk.insert_rows(
             LoyaltyAccount,
