@@ -155,6 +155,12 @@ def _shape(value: Any) -> tuple[int, bool]:
 def amount(value: Any, field: str = "amount") -> Decimal | None:
     if value is None:
         return None
+    if isinstance(value, str):
+        return _amount_text(value, field)  # prices repeat: cached per distinct text
+    return _amount(value, field)
+
+
+def _amount(value: Any, field: str) -> Decimal:
     try:
         number = value if isinstance(value, Decimal) else Decimal(str(value).strip())
     except (InvalidOperation, ValueError):
@@ -165,9 +171,14 @@ def amount(value: Any, field: str = "amount") -> Decimal | None:
         raise ValidationError("must not be negative", field=field, code="NEGATIVE")
     if number > MAX_AMOUNT:
         raise ValidationError(f"must be at most {MAX_AMOUNT}", field=field, code="TOO_LARGE")
-    if number != number.quantize(Decimal("0.01")):
+    cents = number.quantize(_CENT)
+    if number != cents:
         raise ValidationError("has more than 2 decimal places", field=field)
-    return number.quantize(Decimal("0.01"))
+    return cents
+
+
+_CENT = Decimal("0.01")
+_amount_text = functools.lru_cache(maxsize=16384)(_amount)
 
 
 def moment(value: Any, field: str, *, zone: dt.tzinfo | None = None) -> dt.datetime | None:

@@ -39,7 +39,6 @@ from .transfer import (
     OwnerDirectory,
     Progress,
     bulk_loaded,
-    csv_value,
     import_actor,
     kehu_id,
     report_progress,
@@ -131,7 +130,10 @@ class InteractionImporter:
 
     def prepare(self, line: int, row: dict[str, Any], customer_id: int | None = None) -> _Row:
         """Check one row; raises ``ValidationError``."""
-        data = {k: csv_value(k, value) for k, value in row.items()} if self.cells else dict(row)
+        if self.cells:  # text cells: empty is null (no tags or attributes among these columns)
+            data = {k: (None if isinstance(v, str) and not v.strip() else v) for k, v in row.items()}
+        else:
+            data = dict(row)
         reference = None
         if customer_id is None:
             if data.get("customer_external_id") is not None:
