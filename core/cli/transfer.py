@@ -530,7 +530,13 @@ class _CustomerImporter:
 
     def prepare(self, line: int, row: dict[str, Any], extras: dict[str, Any]) -> _Row:
         """Check one row; raises ``ValidationError``."""
-        data = {k: csv_value(k, value) for k, value in row.items()} if self.cells else dict(row)
+        if self.cells:
+            data = {k: (None if isinstance(v, str) and not v.strip() else v) for k, v in row.items()}
+            for column in ("tags", "attributes"):
+                if data.get(column) is not None:
+                    data[column] = csv_value(column, data[column])
+        else:
+            data = dict(row)
         interactions = data.pop("interactions", None)
         if interactions is not None and not isinstance(interactions, list):
             raise ValidationError("must be a list of interactions", field="interactions")
