@@ -35,6 +35,7 @@ from .sources import open_source
 from .transfer import (
     BATCH_SIZE,
     ColumnPlan,
+    CustomerIds,
     ImportReport,
     OwnerDirectory,
     Progress,
@@ -123,7 +124,7 @@ class InteractionImporter:
         # Who logged an interaction years ago may have left since: any owner, active or not.
         self.owners = OwnerDirectory(active_only=False)
         self.cells = True  # CSV/XLSX text cells; False for JSON Lines, whose values are typed
-        self.customers: set[int] = set()
+        self.customers = CustomerIds()
         self.earliest: dt.datetime | None = None
         self.first_id: int | None = None
         self.last_id: int | None = None

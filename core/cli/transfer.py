@@ -99,6 +99,33 @@ _FIELD_COLUMNS = {"externalId": "external_id", "ownerId": "owner_email", "create
 Progress = Callable[..., Any]
 
 
+class CustomerIds:
+    """The customers a load touched, for ``kehu_bulk_loaded``: named while they are
+    few, only counted beyond ``NAMED_CUSTOMERS`` — memory stays flat however
+    large the file."""
+
+    def __init__(self) -> None:
+        self.ids: set[int] | None = set()
+        self.count = 0
+
+    def add(self, customer_id: int) -> None:
+        if self.ids is not None and customer_id not in self.ids:
+            self.ids.add(customer_id)
+            if len(self.ids) > NAMED_CUSTOMERS:
+                self.ids = None
+        self.count += 1
+
+    def update(self, other: Iterable[int]) -> None:
+        for customer_id in other:
+            self.add(customer_id)
+
+    def __bool__(self) -> bool:
+        return self.count > 0
+
+    def named(self) -> list[int] | None:
+        return sorted(self.ids) if self.ids is not None else None
+
+
 @dataclass
 class ImportReport:
     """What an import did: rows read; customers (or interactions) created, updated,
@@ -346,7 +373,7 @@ async def bulk_loaded(
     viewer: Viewer | None,
     *,
     reason: str,
-    customer_ids: set[int],
+    customer_ids: CustomerIds | set[int],
     interaction_ids: range | None = None,
     since: dt.datetime | None = None,
 ) -> float:
@@ -356,7 +383,7 @@ async def bulk_loaded(
     await kehu.hooks.dispatch_event(
         "kehu_bulk_loaded",
         reason=reason,
-        customer_ids=sorted(customer_ids) if len(customer_ids) <= NAMED_CUSTOMERS else None,
+        customer_ids=customer_ids.named() if isinstance(customer_ids, CustomerIds) else sorted(customer_ids),
         interaction_ids=interaction_ids,
         since=since,
         actor=viewer.owner if viewer else None,
@@ -524,7 +551,7 @@ class _CustomerImporter:
         self.now = now
         self.owners = OwnerDirectory()
         self.cells = True  # CSV/XLSX text cells; False for JSON Lines, whose values are typed
-        self.written: set[int] = set()
+        self.written = CustomerIds()
         self.earliest: dt.datetime | None = None
         self.history = None  # an InteractionImporter, once a customer carries interactions
 
@@ -760,6 +787,19 @@ class _CustomerImporter:
             )
 
 
+def _merged_ids(first: CustomerIds, second: CustomerIds | None) -> CustomerIds:
+    if second is None or not second:
+        return first
+    merged = CustomerIds()
+    for part in (first, second):
+        if part.ids is None:
+            merged.ids = None
+        elif merged.ids is not None:
+            merged.update(part.ids)
+    merged.count = first.count + second.count
+    return merged
+
+
 async def import_customers(
     kehu: Kehu,
     path: Path,
@@ -849,7 +889,7 @@ async def import_customers(
             kehu,
             viewer,
             reason="import",
-            customer_ids=importer.written | (history.customers if history else set()),
+            customer_ids=_merged_ids(importer.written, history.customers if history else None),
             interaction_ids=history.interaction_ids if history else None,
             since=since,
         )
