@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import datetime as dt
 import importlib.metadata
 import json
@@ -576,6 +577,8 @@ def print_table(rows: list[Row]) -> str:
 
 async def amain(args) -> int:
     s = QUICK if args.quick else FULL
+    if args.import_rows:
+        s = dataclasses.replace(s, w5_rows=args.import_rows)
     soak = args.soak if args.soak is not None else s.soak
     selected = set(args.workloads.split(","))
     plugins = available_plugins(args.plugins)
@@ -652,6 +655,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--soak", type=float, metavar="SECONDS", help="W8 duration (default 600, 20 with --quick)")
     parser.add_argument("--workloads", default="W1,W2,W3,W5,W7,W8", help="comma-separated subset")
     parser.add_argument("--plugins", help="comma-separated plugins to enable (default: every built-in installed)")
+    parser.add_argument("--import-rows", type=int, metavar="N", help="W5 file size (default 100,000; 10,000 quick)")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     parser.add_argument("--profile", action="store_true", help="print a pyinstrument profile of kehu during W1")
     return asyncio.run(amain(parser.parse_args(argv)))
