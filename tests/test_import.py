@@ -478,3 +478,27 @@ def test_log_interactions_costs_each_item_against_the_rate_limit(make_app, tmp_p
     errors = response.json()["data"]["logInteractions"]["userErrors"]
     assert [(e["field"], e["code"]) for e in errors] == [("items", "RATE_LIMITED")]
     assert app.run(all_interactions) == []
+
+
+def test_progress_bar_on_a_terminal_and_silence_elsewhere():
+    import io
+
+    from kehu.cli.main import Progress
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    screen = Terminal()
+    bar = Progress("importing customers", stream=screen)
+    bar.last = -1.0
+    bar(5000, 0.25)
+    assert "25%" in screen.getvalue() and "5,000 rows" in screen.getvalue() and "left" in screen.getvalue()
+    bar.close(20000)
+    assert screen.getvalue().endswith("\n")
+
+    pipe = io.StringIO()
+    quiet = Progress("importing customers", stream=pipe)
+    quiet(5000, 0.25)
+    quiet.close(5000)
+    assert pipe.getvalue() == ""
