@@ -322,7 +322,7 @@ async def w1_during_import(
     )
     started = time.perf_counter()
     during = Sample()
-    step = 0
+    step, died = 0, False
     while True:
         if proc.poll() is not None:
             if step == 0:
@@ -338,7 +338,15 @@ async def w1_during_import(
                 continue
             output += proc.stdout.read().decode()
             break
-        during.extend(await run_batch("127.0.0.1", server.port, 1, 5, request, workloads.check_graphql))
+        if server.proc.poll() is not None:  # the server died: say so, and let the import finish
+            died = True
+            await asyncio.sleep(0.5)
+            continue
+        try:
+            during.extend(await run_batch("127.0.0.1", server.port, 1, 5, request, workloads.check_graphql))
+        except OSError as exc:  # a dropped connection is a failed request, not the end of the run
+            during.failures.append(f"{type(exc).__name__}: {exc}")
+            await asyncio.sleep(0.1)
     seconds = time.perf_counter() - started
     ok = proc.returncode == 0
     summary = " / ".join(line.split(": ", 1)[-1] for line in output.splitlines() if " row(s) read " in line)
@@ -355,6 +363,8 @@ async def w1_during_import(
             note=(
                 f"{during.requests} requests, {len(during.failures)} failed, over the {seconds:.1f} s import"
                 + ("" if ok else " — IMPORT FAILED")
+                + (f" — THE SERVER DIED: {server.proc.stderr.read().decode()[-200:]!r}" if died else "")
+                + (f"; first failure: {during.failures[0][:80]}" if during.failures else "")
                 + (f": {summary[:140]}" if summary else "")
             ),
         ),
