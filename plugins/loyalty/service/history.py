@@ -215,25 +215,32 @@ def _purchase_points(*args: Any) -> int:
 
 _PENDING = """
 SELECT DISTINCT i.customer_id AS customer_id FROM kehu_interaction i
-WHERE i.kind = 'PURCHASE' AND i.amount IS NOT NULL {where}
-  AND i.id NOT IN (SELECT e.interaction_id FROM loyalty_ledger_entry e
-                   WHERE e.kind = 'EARN' AND e.interaction_id IS NOT NULL)"""
+WHERE i.kind = 'PURCHASE' AND i.amount IS NOT NULL {where} AND {unaccrued}"""
+# Purchases without an EARN entry. The ledger's interaction column has no index,
+# and each database turns a different form into one hashed pass: SQLite builds an
+# index for ``NOT IN (subquery)`` but runs ``NOT EXISTS`` row by row; PostgreSQL
+# plans ``NOT EXISTS`` as a hash anti-join but falls back to a scan per row for
+# ``NOT IN`` once the subquery outgrows work_mem (measured: minutes, not seconds).
+_UNACCRUED = {
+    "sqlite": "i.id NOT IN (SELECT e.interaction_id FROM loyalty_ledger_entry e "
+    "WHERE e.kind = 'EARN' AND e.interaction_id IS NOT NULL)",
+    "postgres": "NOT EXISTS (SELECT 1 FROM loyalty_ledger_entry e WHERE e.kind = 'EARN' AND e.interaction_id = i.id)",
+}
 
 
 async def _pending_customers(customer_ids: list[int] | None) -> list[int]:
-    """Customers with purchases that have no EARN entry yet. ``NOT IN`` a
-    subquery, not ``NOT EXISTS``: the ledger's interaction column has no index, and
-    both databases turn ``NOT IN`` into one hashed lookup."""
+    """Customers with purchases that have no EARN entry yet."""
     db = Interaction._meta.db
+    unaccrued = _UNACCRUED["postgres" if db.capabilities.dialect == "postgres" else "sqlite"]
     if customer_ids is not None:
         found: list[int] = []
         for start in range(0, len(customer_ids), 900):
             chunk = customer_ids[start : start + 900]
             where = f"AND i.customer_id IN ({bulk.placeholders(Interaction, len(chunk))})"
-            rows = await db.execute_query_dict(_PENDING.format(where=where), chunk)
+            rows = await db.execute_query_dict(_PENDING.format(where=where, unaccrued=unaccrued), chunk)
             found += [int(r["customer_id"]) for r in rows]
         return sorted(found)
-    rows = await db.execute_query_dict(_PENDING.format(where=""))
+    rows = await db.execute_query_dict(_PENDING.format(where="", unaccrued=unaccrued))
     return sorted(int(r["customer_id"]) for r in rows)
 
 
