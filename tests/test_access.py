@@ -39,6 +39,7 @@ MATRIX = {
     "archiveCustomer": (ANON, OK, OK, DENIED, DENIED),
     "assignOwner": (ANON, OK, OK, DENIED, DENIED),
     "logInteraction": (ANON, OK, OK, OK, DENIED),
+    "logInteractions": (ANON, OK, OK, OK, DENIED),
     "createAccountOwner": (ANON, OK, DENIED, DENIED, DENIED),
     "updateAccountOwner": (ANON, OK, DENIED, DENIED, DENIED),
     "createApiToken": (ANON, OK, DENIED, DENIED, DENIED),
@@ -175,6 +176,14 @@ def _check_log_interaction(app, role, result, variables):
     assert result["interaction"]["owner"] == {"email": f"{role}@example.com"}
 
 
+def _check_log_interactions(app, role, result, variables):
+    assert result["userErrors"] == []
+    [item] = result["results"]
+    assert item["userErrors"] == [] and item["created"] is True
+    assert item["interaction"]["customer"] == {"id": variables["id"]}
+    assert item["interaction"]["owner"] == {"email": f"{role}@example.com"}
+
+
 def _check_create_owner(app, role, result, variables):
     assert result["userErrors"] == []
     assert result["accountOwner"] == {"email": "newbie@example.com", "role": "AGENT", "team": "north"}
@@ -279,6 +288,16 @@ OPERATIONS = {
         " { interaction { kind customer { id } owner { email } } " + USER_ERRORS + " } }",
         _setup_customer,
         _check_log_interaction,
+    ),
+    "logInteractions": (
+        'mutation($id: ID!) { logInteractions(input: {items: [{customerId: $id, kind: CALL, subject: "hello"}]})'
+        " { results { created interaction { customer { id } owner { email } } "
+        + USER_ERRORS
+        + " } "
+        + USER_ERRORS
+        + " } }",
+        _setup_customer,
+        _check_log_interactions,
     ),
     "createAccountOwner": (
         'mutation { createAccountOwner(input: {name: "Newbie", email: "newbie@example.com", role: AGENT,'
