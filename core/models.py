@@ -56,6 +56,8 @@ class AccountOwner(Model):
     # Service accounts exist for API tokens; they cannot sign in with a password.
     is_service = fields.BooleanField(default=False)
     password_hash = fields.CharField(max_length=255, null=True)
+    # What the owner chose to read pages in (kehu.i18n.Language); null: the browser's.
+    language = fields.CharField(max_length=16, null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 

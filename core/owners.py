@@ -137,6 +137,24 @@ async def change_password(viewer: Viewer, current: str, new: str, now: dt.dateti
     record_change("AccountOwner", owner.id, {"password": ("***", "***")})
 
 
+async def set_language(viewer: Viewer, language: Any) -> AccountOwner:
+    """The viewer's own language for pages (``kehu.i18n.Language``); ``None``
+    goes back to following the browser."""
+    from .i18n import Language
+
+    try:
+        chosen = None if language is None else Language(language).value
+    except ValueError:
+        allowed = ", ".join(lang.value for lang in Language)
+        raise ValidationError(f"'{language}' is not one of {allowed}", field="language") from None
+    owner = await AccountOwner.get(id=viewer.id)
+    if owner.language != chosen:
+        record_change("AccountOwner", owner.id, {"language": (owner.language, chosen)})
+        owner.language = chosen
+        await owner.save(update_fields=["language", "updated_at"])
+    return owner
+
+
 async def create_api_token(
     viewer: Viewer, name: Any, role: Any, expires_at: dt.datetime | None
 ) -> tuple[str, AccessToken]:

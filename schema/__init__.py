@@ -9,7 +9,8 @@ shown from a model's rows (it derives ``id`` and ``is_type_of``),
 for IDs in arguments, ``GraphQLRegistry`` (handed to ``kehu_graphql``),
 ``batch_field`` for a field resolved for a whole page of parents in one call, and
 ``ValueTransform`` for a field extension that only changes a value (it keeps the
-field on the fast path).
+field on the fast path), and ``Language`` (the GraphQL enum of ``kehu.i18n.Language``)
+for a field or argument naming a language.
 """
 
 from kehu.ids import from_global_id, pk_from_global_id, pks_from_global_ids, to_global_id
@@ -19,7 +20,7 @@ from .extensions import ValueTransform
 from .loaders import nested_connection, nested_connections
 from .registry import GraphQLRegistry
 from .relay import Connection, ModelNode, Node, global_id_field, make_connection, paginate
-from .types import Payload, UserError
+from .types import Language, Payload, UserError
 
 
 def build_schema(kehu):
@@ -33,6 +34,7 @@ __all__ = [
     "ValueTransform",
     "batch_field",
     "Connection",
+    "Language",
     "ModelNode",
     "Node",
     "Payload",

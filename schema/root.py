@@ -29,6 +29,8 @@ from .types import (  # CustomerFilterInput: rebound to the composed input at bu
     Direction,
     InteractionFilterInput,
     InteractionKind,
+    InteractionOrder,
+    Language,
     OrderDirection,
     Payload,
     PluginInfo,
@@ -76,6 +78,16 @@ class ChangePasswordInput:
 @strawberry.type
 class ChangePasswordPayload(Payload):
     ok: bool = False
+
+
+@strawberry.input
+class SetMyLanguageInput:
+    language: Optional[Language] = strawberry.field(description="null: follow the browser's language.")
+
+
+@strawberry.type
+class SetMyLanguagePayload(Payload):
+    me: Optional["AccountOwner"] = None
 
 
 @strawberry.input
@@ -301,16 +313,19 @@ class CoreQuery:
         )
         return await relay.paginate(qs, first, after, info.context.kehu.config.kehu.page_size_default)
 
-    @strawberry.field(description="Interactions of customers the viewer may see, newest first.")
+    @strawberry.field(description="Interactions of customers the viewer may see, newest first unless ordered.")
     async def interactions(
         self,
         info: Info,
         first: Optional[int] = None,
         after: Optional[str] = None,
         filter: Optional[InteractionFilterInput] = None,
+        order_by: Optional[InteractionOrder] = None,
     ) -> Connection["Interaction"]:
         qs = interaction_service.filter_interactions(info.context.viewer, filter.to_domain() if filter else None)
-        return await relay.paginate(qs.order_by("-occurred_at", "-id"), first, after)
+        order = order_by or InteractionOrder()
+        qs = interaction_service.order_interactions(qs, order.field, order.direction == OrderDirection.DESC)
+        return await relay.paginate(qs, first, after)
 
     @strawberry.field
     async def account_owners(
@@ -420,6 +435,11 @@ class CoreMutation:
         viewer = require_viewer(info.context.viewer)
         await owner_service.change_password(viewer, input.current_password, input.new_password, _now(info))
         return ChangePasswordPayload(ok=True)
+
+    @strawberry.mutation(description="Choose the language you read kehu's pages in (any role).")
+    async def set_my_language(self, info: Info, input: SetMyLanguageInput) -> SetMyLanguagePayload:
+        owner = await owner_service.set_language(require_viewer(info.context.viewer), input.language)
+        return SetMyLanguagePayload(me=owner)
 
     @strawberry.mutation
     async def create_customer(self, info: Info, input: CreateCustomerInput) -> CustomerPayload:
@@ -583,6 +603,6 @@ async def _charge_items(info: Info, count: int) -> None:
 
 PUBLIC_QUERIES = frozenset()
 PUBLIC_MUTATIONS = frozenset({"login"})
-SELF_SERVICE_MUTATIONS = frozenset({"logout", "changePassword"})
+SELF_SERVICE_MUTATIONS = frozenset({"logout", "changePassword", "setMyLanguage"})
 # Manages its own write scope (see CoreMutation.login).
 UNSCOPED_MUTATIONS = frozenset({"login"})

@@ -34,6 +34,7 @@ MATRIX = {
     "login": (OK, OK, OK, OK, OK),
     "logout": (ANON, OK, OK, OK, OK),
     "changePassword": (ANON, OK, OK, OK, OK),
+    "setMyLanguage": (ANON, OK, OK, OK, OK),
     "createCustomer": (ANON, OK, OK, OK, DENIED),
     "updateCustomer": (ANON, OK, OK, OK, DENIED),
     "archiveCustomer": (ANON, OK, OK, DENIED, DENIED),
@@ -189,6 +190,10 @@ def _check_create_owner(app, role, result, variables):
     assert result["accountOwner"] == {"email": "newbie@example.com", "role": "AGENT", "team": "north"}
 
 
+def _check_set_my_language(app, role, result, variables):
+    assert result == {"me": {"email": f"{role}@example.com", "language": "ZH_CN"}, "userErrors": []}
+
+
 def _setup_update_owner(app, role):
     return {"id": owner_gid(app, "agent2")}
 
@@ -259,6 +264,11 @@ OPERATIONS = {
         " newPassword: $new}) { ok " + USER_ERRORS + " } }",
         lambda app, role: {"current": TEST_PASSWORD, "new": NEW_PASSWORD},
         _check_change_password,
+    ),
+    "setMyLanguage": (
+        "mutation { setMyLanguage(input: {language: ZH_CN}) { me { email language } " + USER_ERRORS + " } }",
+        lambda app, role: {},
+        _check_set_my_language,
     ),
     "createCustomer": (
         'mutation { createCustomer(input: {name: "New Co", email: "new@example.com"})'
