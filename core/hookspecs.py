@@ -66,6 +66,9 @@ def kehu_plugin_info() -> dict[str, Any]:
     * ``"hookspecs"``: a module (or its dotted name) of hook specs the plugin
       defines for other plugins — e.g. ``kehu_complaint_escalated``. They follow
       these same rules; a name clash stops start-up.
+    * ``"pages"``: ``{path: title}`` of pages a person opens in a browser (e.g.
+      ``{"/console": "web console"}``); ``kehu serve`` prints their URLs when it
+      starts.
 
     Called once at start-up.
     """

@@ -208,6 +208,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         + (" (GraphiQL in the browser)" if kehu.config.kehu.graphiql else "")
     )
     print("sign in with the `login` mutation; send the token as `Authorization: Bearer <token>`")
+    for record in kehu.plugins.records.values():
+        for path, title in (record.info.get("pages") or {}).items():
+            print(f"{title}: http://{shown}:{port}{path}")
     if args.workers > 1 or args.reload:
         os.environ["KEHU_CONFIG"] = str(config_path(args.config))
         uvicorn.run(
