@@ -83,3 +83,13 @@ async def kehu_survey_requested(customer, reason, reference, actor, kehu):
     from .service import request_survey
 
     await request_survey(kehu, customer, reason, reference, actor)
+
+
+@hookimpl(optionalhook=True)
+def kehu_console_messages():
+    """The console's texts for this plugin's vocabulary and panels (messages/<language>.json)."""
+    from pathlib import Path
+
+    from kehu.i18n import read_catalogues
+
+    return read_catalogues(Path(__file__).parent / "messages")
