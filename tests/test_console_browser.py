@@ -431,6 +431,10 @@ def test_a_managers_day_of_work(browser, server, permissions, segments, axe, sho
     title = f"满意度调查 {language} {width}"
     page.fill("input[name=title]", title)
     page.select_option("main select[name=language]", "ZH_CN")
+    # The suggested questions follow the page's language.
+    page.wait_for_function(
+        "() => document.querySelector('fieldset.question input[name=text]').value.startsWith('您有多大可能')"
+    )
     page.click("main form button[type=submit]")
     page.wait_for_selector(f"main h1 >> text={title}")
     console.settle()

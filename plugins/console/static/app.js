@@ -6,7 +6,7 @@ import { boardView } from "./board.js";
 import { customerFormView, customersView } from "./customers.js";
 import { customerView } from "./customer.js";
 import { dashboardsView } from "./dashboards.js";
-import { clear, h, problem } from "./dom.js";
+import { clear, errorText, h, problem } from "./dom.js";
 import { hasOperation, loadManifest, manifestValue, request, session, whenSignedOut } from "./gql.js";
 import { LANGUAGES, browserLanguage, currentLanguage, languageOf, label, missingKeys, rememberedLanguage, setCurrency, t, useLanguage } from "./i18n.js";
 import { myDayView } from "./myday.js";
@@ -82,7 +82,8 @@ function signInView() {
       const data = await request("Login", { email: email.value, password: password.value });
       const result = data.login;
       if (!result.token) {
-        message.textContent = t("signin.failed");
+        const error = result.userErrors[0];
+        message.textContent = !error || error.code === "INVALID_CREDENTIALS" ? t("signin.failed") : errorText(error);
         message.hidden = false;
         return;
       }

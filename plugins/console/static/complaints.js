@@ -2,7 +2,7 @@
 // that can move the case along its workflow (with a note where one is needed),
 // and the dialog that files a new complaint.
 
-import { actionForm, field, h, openDialog, select } from "./dom.js";
+import { actionForm, errorText, field, h, openDialog, problem, select } from "./dom.js";
 import { hasOperation, mutate, request } from "./gql.js";
 import { countdown, label, named, t } from "./i18n.js";
 import { can } from "./state.js";
@@ -45,10 +45,10 @@ export function complaintCard(c, { onMoved, showCustomer = true, headingLevel = 
       move.disabled = true;
       try {
         const payload = await mutate("TransitionComplaint", { input: { id: c.id, to: choose.value, note: note.value.trim() || null } });
-        if (payload.userErrors.length) feedback.textContent = payload.userErrors.map((e) => e.message).join("; ");
+        if (payload.userErrors.length) feedback.textContent = payload.userErrors.map(errorText).join(" ");
         else await onMoved?.(c.id, choose.value);
       } catch (error) {
-        feedback.textContent = error.message;
+        feedback.textContent = problem(error).textContent;
       } finally {
         move.disabled = false;
       }

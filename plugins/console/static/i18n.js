@@ -65,6 +65,18 @@ export async function useLanguage(tag, { remember = false } = {}) {
   document.title = t("app.title");
 }
 
+// Another language's catalogue (e.g. to write a survey's questions in the
+// language of its page), fetched once.
+const others = new Map();
+export async function textsOf(tag) {
+  if (tag === language) return texts;
+  if (!others.has(tag)) {
+    others.set(tag, fetch(`/console/messages/${encodeURIComponent(tag)}.json`, { cache: "no-cache" })
+      .then((response) => (response.ok ? response.json() : {})));
+  }
+  return others.get(tag);
+}
+
 // t("customer.interactions", {count: 3}): "{name}" placeholders; a key with ".one" /
 // ".other" forms is chosen by Intl.PluralRules when params.count is given.
 export function t(key, params = {}) {

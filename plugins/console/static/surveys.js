@@ -4,9 +4,9 @@
 // distributions, text answers as masking allows).
 
 import { distributionChart, lineChart, COLORS } from "./charts.js";
-import { actionForm, clear, copyText, field, h, nextId, openDialog, problem, select } from "./dom.js";
+import { actionForm, clear, copyText, errorText, field, h, nextId, openDialog, problem, select } from "./dom.js";
 import { hasOperation, mutate, request } from "./gql.js";
-import { LANGUAGES, currentLanguage, formatDate, formatMonth, formatNumber, formatPercent, label, languageOf, t } from "./i18n.js";
+import { LANGUAGES, currentLanguage, formatDate, formatMonth, formatNumber, formatPercent, label, languageOf, t, textsOf } from "./i18n.js";
 import { canRun, enabled } from "./state.js";
 
 const TYPES = ["NPS", "CSAT", "RATING", "SINGLE_CHOICE", "MULTI_CHOICE", "TEXT"];
@@ -83,10 +83,22 @@ export function surveyFormView(app) {
   const description = h("textarea", { name: "description", rows: 2 });
   const language = select("language", [...Object.keys(LANGUAGES).map((k) => [k, label("Language", k)]), ["", t("surveys.language.browser")]],
     { value: languageOf(currentLanguage()) });
+  const templates = ["nps", "csat", "text"].map((name) => `surveys.template.${name}`);
   const questions = h("div", { class: "questions" },
-    questionEditor({ type: "NPS", text: t("surveys.template.nps") }),
-    questionEditor({ type: "CSAT", text: t("surveys.template.csat") }),
-    questionEditor({ type: "TEXT", text: t("surveys.template.text"), required: false }));
+    questionEditor({ type: "NPS", text: t(templates[0]) }),
+    questionEditor({ type: "CSAT", text: t(templates[1]) }),
+    questionEditor({ type: "TEXT", text: t(templates[2]), required: false }));
+  // The suggested questions follow the page's language until someone edits them.
+  let shownIn = currentLanguage();
+  language.addEventListener("change", async () => {
+    const tag = LANGUAGES[language.value] || currentLanguage();
+    const [before, after] = await Promise.all([textsOf(shownIn), textsOf(tag)]);
+    questions.querySelectorAll("input[name=text]").forEach((input) => {
+      const key = templates.find((k) => before[k] === input.value);
+      if (key && after[key]) input.value = after[key];
+    });
+    shownIn = tag;
+  });
   const form = actionForm({
     permission: "surveys.manage",
     submitText: t("surveys.create"),
@@ -130,10 +142,12 @@ export function surveyView(app, id) {
           event.target.disabled = true;
           try {
             const payload = await mutate(operation, { id });
-            if (payload.userErrors.length) status.textContent = payload.userErrors.map((e) => e.message).join("; ");
+            status.classList.toggle("bad", payload.userErrors.length > 0);
+            if (payload.userErrors.length) status.textContent = payload.userErrors.map(errorText).join(" ");
             else { status.textContent = after; await render(); }
           } catch (error) {
-            status.textContent = error.message;
+            status.classList.add("bad");
+            status.textContent = problem(error).textContent;
           } finally {
             event.target.disabled = false;
           }
