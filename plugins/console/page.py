@@ -15,6 +15,7 @@ from kehu.i18n import LANGUAGES
 
 from .messages import console_catalogues
 from .service import available_operations
+from .settings import ConsoleSettings
 
 if TYPE_CHECKING:
     from kehu import Kehu
@@ -50,7 +51,7 @@ class _WithHeaders:
 
 def console_routes(kehu: Kehu) -> list:
     operations = available_operations(kehu)
-    settings = kehu.settings_for("console")
+    settings = kehu.settings_for("console", ConsoleSettings)
     manifest = {
         "operations": {name: {"sha256": op.sha256, "text": op.text} for name, op in operations.items()},
         "plugins": sorted(kehu.plugins.records),
