@@ -17,6 +17,7 @@ import time
 
 from serving import Server, connected, init, write_config
 
+from kehu.cli.transfer import BATCH_SIZE
 from kehu.ids import from_global_id
 from kehu.models import AuditEntry, Customer, CustomerTag, Interaction
 
@@ -140,8 +141,8 @@ def test_acknowledged_writes_survive_sigkill_and_nothing_is_half_written(db_url,
     assert counts["customers"] >= len(acked["customers"])
 
 
-IMPORT_ROWS = 60_000
-BATCH = 1000  # import_customers' default batch size, which the CLI uses
+IMPORT_ROWS = 30 * BATCH_SIZE  # large enough that the import is still running when killed
+BATCH = BATCH_SIZE  # import_customers' default batch size, which the CLI uses
 
 
 def _count_customers(config) -> int:
