@@ -140,8 +140,7 @@ def build_schema(kehu: Kehu) -> KehuSchema:
     registry.query(root.CoreQuery, public=root.PUBLIC_QUERIES)
     registry.mutation(root.CoreMutation, public=root.PUBLIC_MUTATIONS, self_service=root.SELF_SERVICE_MUTATIONS)
     registry.subscription(CoreSubscription)
-    caller = kehu.plugins.pm.hook.kehu_graphql
-    for impl in caller.get_hookimpls():
+    for impl in kehu.plugins.call_order("kehu_graphql"):
         registry.plugin = impl.plugin_name
         try:
             impl.function(graphql=registry)
@@ -149,6 +148,9 @@ def build_schema(kehu: Kehu) -> KehuSchema:
             raise
         except Exception as exc:
             raise PluginError(f"plugin '{impl.plugin_name}': kehu_graphql failed: {exc}") from exc
+    # The hooks ran in pluggy's order; the schema lists what they added in
+    # registration order, so its text does not depend on tryfirst/trylast.
+    registry.sort(list(kehu.plugins.records))
 
     composed = {name: _compose(name, base, registry.extensions[name]) for name, base in BASES.items()}
     filter_parts = [("core", CustomerFilterInput)] + [(c.plugin, c.cls) for c, _ in registry.customer_filters]

@@ -84,8 +84,8 @@ class Kehu:
         if self._field_guard is None:
             from ..policies import FieldGuard
 
-            guards = [g for _, g in self.plugins.each("kehu_field_guard", kehu=self) if g is not None]
-            self._field_guard = guards[0] if guards else FieldGuard()
+            answer = self.plugins.first("kehu_field_guard", kehu=self)
+            self._field_guard = answer[1] if answer is not None else FieldGuard()
         return self._field_guard
 
     @property
