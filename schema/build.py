@@ -11,11 +11,13 @@ settings) never lets one leak into another. See docs/internals.md.
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 import typing
 from typing import TYPE_CHECKING, Any
 
 import strawberry
+from graphql import GraphQLSchema
 from strawberry.annotation import StrawberryAnnotation
 from strawberry.exceptions import DuplicatedTypeName
 from strawberry.extensions import ParserCache
@@ -26,7 +28,7 @@ from strawberry.utils.str_converters import to_camel_case
 
 from kehu.errors import PluginError
 
-from . import root
+from . import compat, root
 from .executor import KehuExecutor
 from .extensions import IntrospectionGuard, KehuErrors, RootAccess, WriteOperation, _is_expected
 from .limits import LimitedValidationCache, QueryLimits, RateLimit
@@ -47,6 +49,13 @@ BASES = {"Customer": CustomerBase, "Interaction": InteractionBase, "AccountOwner
 class KehuSchema(strawberry.Schema):
     node_resolvers: dict[str, Any]
     registry: GraphQLRegistry
+    #: True when built on the plain path: strawberry's own resolvers and executor.
+    plain: bool
+
+    @functools.cached_property
+    def graphql_schema(self) -> GraphQLSchema:
+        """The graphql-core schema (validation, the node estimate, tests' document generators)."""
+        return compat.graphql_schema(self)
 
     def process_errors(self, errors, execution_context=None) -> None:
         """Log unexpected errors in full with the request id (the client sees only
@@ -135,7 +144,14 @@ def _referenced_types(cls: type) -> list[type]:
     return found
 
 
-def build_schema(kehu: Kehu) -> KehuSchema:
+def build_schema(kehu: Kehu, *, plain: bool | None = None) -> KehuSchema:
+    """The schema of ``kehu``'s enabled plugins. ``plain=True`` builds it without
+    kehu's executor and plain resolvers — strawberry's and graphql-core's own
+    execution, what the differential tests compare against; by default that
+    happens only when ``compat.fast_path()`` says the internals they use changed
+    (or ``KEHU_PLAIN_EXECUTION`` is set)."""
+    if plain is None:
+        plain = not compat.fast_path()
     registry = GraphQLRegistry()
     registry.query(root.CoreQuery, public=root.PUBLIC_QUERIES)
     registry.mutation(root.CoreMutation, public=root.PUBLIC_MUTATIONS, self_service=root.SELF_SERVICE_MUTATIONS)
@@ -210,14 +226,16 @@ def build_schema(kehu: Kehu) -> KehuSchema:
                 lambda: LimitedValidationCache(limits=limits, maxsize=512),
             ],
             config=StrawberryConfig(relay_max_results=100),
-            execution_context_class=KehuExecutor,
+            execution_context_class=None if plain else KehuExecutor,
         )
     except DuplicatedTypeName as exc:
         raise PluginError(f"two plugins define the GraphQL type '{exc.args[0] if exc.args else exc}'") from None
     check_node_types(schema)
     schema.node_resolvers = registry.node_resolvers
     schema.registry = registry
-    install_plain_resolvers(schema)
+    schema.plain = plain
+    if not plain:
+        install_plain_resolvers(schema)
     return schema
 
 

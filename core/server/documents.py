@@ -244,7 +244,7 @@ def collect(paths: Iterable[str | Path]) -> list[Candidate]:
 def check_against_schema(kehu: Kehu, candidates: list[Candidate]) -> None:
     """Refuse, naming the file, a document that does not parse or validate against
     the schema of the enabled plugins: it could never run."""
-    schema = kehu.schema._schema
+    schema = kehu.schema.graphql_schema
     for candidate in candidates:
         try:
             document = parse(candidate.text)
