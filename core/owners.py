@@ -8,9 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import validation as v
 from .access import Viewer, visible_owners
-from .errors import Conflict, NotFound, PermissionDenied, ValidationError
-from .models import AccessToken, AccountOwner, Role, TokenKind
-from .server.auth import (
+from .credentials import (
     LoginThrottleGuard,
     check_password_strength,
     hash_password,
@@ -18,6 +16,8 @@ from .server.auth import (
     throttle_keys,
     verify_password,
 )
+from .errors import Conflict, NotFound, PermissionDenied, ValidationError
+from .models import AccessToken, AccountOwner, Role, TokenKind
 from .writes import record_change
 
 if TYPE_CHECKING:

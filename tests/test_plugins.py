@@ -265,8 +265,8 @@ def test_enabling_a_plugin_later_keeps_existing_data(db_url):
 
 
 async def _token_for_admin():
+    from kehu.credentials import issue_token
     from kehu.models import AccountOwner, TokenKind
-    from kehu.server.auth import issue_token
 
     owner = await AccountOwner.get(email="admin@example.com")
     token, _ = await issue_token(owner, TokenKind.SESSION, None)

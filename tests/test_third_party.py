@@ -301,8 +301,8 @@ async def _count_rows(table):
 
 
 async def _token(email):
+    from kehu.credentials import issue_token
     from kehu.models import AccountOwner, TokenKind
-    from kehu.server.auth import issue_token
 
     token, _ = await issue_token(await AccountOwner.get(email=email), TokenKind.SESSION, None)
     return token

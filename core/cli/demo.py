@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from ..credentials import hash_password
 from ..models import (
     AccountOwner,
     Customer,
@@ -31,7 +32,6 @@ from ..models import (
     InteractionKind,
     Role,
 )
-from ..server.auth import hash_password
 from ..writes import write_scope
 from .transfer import bulk_create_with_ids, bulk_loaded
 

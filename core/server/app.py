@@ -108,7 +108,7 @@ class KehuGraphQL(GraphQL):
         from strawberry.exceptions import ConnectionRejectionError
         from strawberry.types.unset import UNSET
 
-        from .auth import viewer_for_token
+        from ..credentials import viewer_for_token
 
         if context.viewer is None:
             raw = str((context.connection_params or {}).get("authorization", ""))

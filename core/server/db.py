@@ -18,15 +18,11 @@ from tortoise.context import TortoiseContext
 from tortoise.fields.data import CharEnumFieldInstance, IntEnumFieldInstance
 from tortoise.migrations.executor import MigrationExecutor, MigrationTarget
 
+from ..config import is_sqlite as is_sqlite  # the runtime's modules import it from here
+from ..config import normalise_url
 from ..errors import ConfigError, MigrationsPending
 
 log = logging.getLogger("kehu.db")
-
-
-def normalise_url(url: str) -> str:
-    if url.startswith("postgresql://"):
-        return "postgres://" + url[len("postgresql://") :]
-    return url
 
 
 def tortoise_config(
@@ -55,10 +51,6 @@ def tortoise_config(
         "use_tz": True,
         "timezone": "UTC",
     }
-
-
-def is_sqlite(database_url: str) -> bool:
-    return normalise_url(database_url).startswith("sqlite://")
 
 
 async def open_context(config: dict[str, Any], *, global_fallback: bool = True) -> TortoiseContext:

@@ -143,7 +143,7 @@ class Kehu:
 
     async def viewer_for_request(self, request: Request) -> Viewer | None:
         """The signed-in viewer of an HTTP request (bearer token), or ``None``."""
-        from .auth import viewer_for_token
+        from ..credentials import viewer_for_token
 
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")

@@ -19,8 +19,8 @@ from typing import Any
 
 from ..clock import FrozenClock
 from ..config import parse_config
+from ..credentials import issue_token
 from ..models import AccountOwner, Role, TokenKind
-from ..server.auth import issue_token
 from ..server.runtime import Kehu
 
 TEST_PASSWORD = "correct-horse-battery"
@@ -42,7 +42,7 @@ _password_hash: str | None = None
 def password_hash() -> str:
     global _password_hash
     if _password_hash is None:
-        from ..server.auth import hash_password
+        from ..credentials import hash_password
 
         _password_hash = hash_password(TEST_PASSWORD)
     return _password_hash
