@@ -121,8 +121,8 @@ class LoginThrottleGuard:
                 locked_until=now + self.lockout
             )
 
-        row = await LoginThrottle.get_or_none(key=keys[0])
-        return row.failures if row else 1
+        account = await LoginThrottle.get_or_none(key=keys[0])
+        return account.failures if account else 1
 
     def delay_for(self, failures: int) -> float:
         """Seconds to hold a failed answer back: nothing for the first few mistakes,

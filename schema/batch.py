@@ -185,7 +185,7 @@ def _per_parent_resolver(spec: BatchSpec, function: Callable[..., Any]) -> Calla
     resolve.__qualname__ = function.__qualname__
     resolve.__module__ = function.__module__
     resolve.__doc__ = function.__doc__
-    resolve.__signature__ = signature.replace(
+    resolve.__signature__ = signature.replace(  # type: ignore[attr-defined]
         parameters=[
             inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD),
             inspect.Parameter("info", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Info),
@@ -193,7 +193,7 @@ def _per_parent_resolver(spec: BatchSpec, function: Callable[..., Any]) -> Calla
         ],
         return_annotation=_item_annotation(signature.return_annotation, spec.name),
     )
-    resolve._kehu_batch = spec
+    resolve._kehu_batch = spec  # type: ignore[attr-defined]
     return resolve
 
 

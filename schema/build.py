@@ -20,10 +20,10 @@ import strawberry
 from graphql import GraphQLSchema
 from strawberry.annotation import StrawberryAnnotation
 from strawberry.exceptions import DuplicatedTypeName
-from strawberry.extensions import ParserCache
+from strawberry.extensions import FieldExtension, ParserCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
-from strawberry.types.base import has_object_definition
+from strawberry.types.base import get_object_definition, has_object_definition
 from strawberry.utils.str_converters import to_camel_case
 
 from kehu.errors import PluginError
@@ -81,7 +81,7 @@ def _rebound(annotation: StrawberryAnnotation, names: dict[str, type]) -> Strawb
 def _rebind(cls: type, names: dict[str, type]) -> None:
     """Give ``cls`` its own copies of its fields (and their arguments), with
     annotations that resolve the core type names to this build's composed types."""
-    definition = cls.__strawberry_definition__
+    definition = get_object_definition(cls, strict=True)
     fields = []
     for field in definition.fields:
         new = copy.copy(field)
@@ -102,7 +102,7 @@ def _rebind(cls: type, names: dict[str, type]) -> None:
 def _check_unique_fields(type_name: str, parts: list[tuple[str, type]]) -> None:
     seen: dict[str, str] = {}
     for plugin, cls in parts:
-        for field in cls.__strawberry_definition__.fields:
+        for field in get_object_definition(cls, strict=True).fields:
             name = _field_name(field)
             if name in seen and seen[name] != plugin:
                 raise PluginError(
@@ -124,7 +124,7 @@ def _compose(type_name: str, base: type, contributions: list[Contribution]) -> t
 def _referenced_types(cls: type) -> list[type]:
     """Strawberry object types used by the fields of ``cls`` (one level)."""
     found = []
-    for field in cls.__strawberry_definition__.fields:
+    for field in get_object_definition(cls, strict=True).fields:
         try:
             t = field.type
         except Exception:  # unresolvable until rebound
@@ -135,7 +135,7 @@ def _referenced_types(cls: type) -> list[type]:
             if has_object_definition(t):
                 found.append(t)
                 # Connection[PluginType]: reach the type argument too.
-                specialized = getattr(t.__strawberry_definition__, "specialized_type_var_map", None) or {}
+                specialized = getattr(get_object_definition(t, strict=True), "specialized_type_var_map", None) or {}
                 stack.extend(a for a in specialized.values() if isinstance(a, type))
             for attr in ("of_type",):
                 if hasattr(t, attr):
@@ -173,7 +173,7 @@ def build_schema(kehu: Kehu, *, plain: bool | None = None) -> KehuSchema:
     _check_unique_fields("CustomerFilterInput", filter_parts)
     composed["CustomerFilterInput"] = strawberry.input(
         type("CustomerFilterInput", tuple(cls for _, cls in reversed(filter_parts)), {}),
-        description=CustomerFilterInput.__strawberry_definition__.description,
+        description=get_object_definition(CustomerFilterInput, strict=True).description,
     )
 
     query_parts = [(c.plugin, c.cls) for c in registry.queries]
@@ -254,7 +254,9 @@ def _install_policy_enforcers(kehu: Kehu, registry: GraphQLRegistry, types: dict
         cls = types.get(policy.type_name)
         field = None
         if cls is not None:
-            field = next((f for f in cls.__strawberry_definition__.fields if _field_name(f) == policy.field_name), None)
+            field = next(
+                (f for f in get_object_definition(cls, strict=True).fields if _field_name(f) == policy.field_name), None
+            )
         if field is None:
             if not registry.policy_enforcers:
                 continue
@@ -273,12 +275,12 @@ def _install_policy_enforcers(kehu: Kehu, registry: GraphQLRegistry, types: dict
 def _install_root_extensions(root_type: type, contributions: list[Contribution], *, mutation: bool) -> None:
     owner_of: dict[str, Contribution] = {}
     for contribution in contributions:
-        for field in contribution.cls.__strawberry_definition__.fields:
+        for field in get_object_definition(contribution.cls, strict=True).fields:
             owner_of[_field_name(field)] = contribution
-    for field in root_type.__strawberry_definition__.fields:
+    for field in get_object_definition(root_type, strict=True).fields:
         name = _field_name(field)
         contribution = owner_of[name]
-        extensions = [
+        extensions: list[FieldExtension] = [
             RootAccess(
                 public=name in contribution.public,
                 mutation=mutation,

@@ -67,7 +67,7 @@ from .batch import BATCH_EXTENSION, MISSING, BatchSpec, batch_store, store_resul
 SLOW, FAST_LEAF, FAST_OBJECT, FAST_LIST = 0, 1, 2, 3
 
 # Leaf types whose coerce_output_value returns a value of this exact class unchanged.
-_PASSTHROUGH = {GraphQLString: str, GraphQLID: str, GraphQLBoolean: bool}
+_PASSTHROUGH: dict[Any, type] = {GraphQLString: str, GraphQLID: str, GraphQLBoolean: bool}
 
 
 @dataclass(slots=True)
@@ -177,6 +177,7 @@ class KehuExecutor(compat.ExecutorBase):
         the lists walked or the values prefetched for earlier events, which would
         otherwise pile up for as long as the subscription lasts."""
         executor = super().build_per_event_executor(payload)
+        assert isinstance(executor, KehuExecutor)
         executor.forget_event()
         return executor
 
@@ -511,7 +512,7 @@ class KehuExecutor(compat.ExecutorBase):
     def _descend(self, step: _WalkStep, values: list, step_path: Path, below: list) -> None:
         if step.child is None:
             return
-        children = []
+        children: list[Any] = []
         for value in values:
             if value is None or value is MISSING:
                 continue
@@ -533,6 +534,7 @@ class KehuExecutor(compat.ExecutorBase):
             node = details[0].node
             raw_info = self.build_resolve_info(field_def, [d.node for d in details], parent_type, step_path)
             strawberry_field = compat.strawberry_field(field_def)
+            assert strawberry_field is not None and step.spec is not None  # a batch field of this schema
             strawberry_schema = compat.strawberry_schema(self.schema)
             info = compat.make_info(strawberry_schema, raw_info, strawberry_field)
             raw = (

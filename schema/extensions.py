@@ -171,10 +171,10 @@ class KehuErrors(MaskErrors):
             )
         if isinstance(error.original_error, KehuError) and not (error.extensions or {}).get("code"):
             original = error.original_error
-            extensions = {"code": original.code}
+            codes: dict[str, Any] = {"code": original.code}
             if original.field:
-                extensions["field"] = original.field
-            return GraphQLError(error.message, nodes=error.nodes, path=error.path, extensions=extensions)
+                codes["field"] = original.field
+            return GraphQLError(error.message, nodes=error.nodes, path=error.path, extensions=codes)
         message, extensions = error.message, error.extensions
         if self._hide_suggestions() and SUGGESTION_RE.search(message):
             message = SUGGESTION_RE.sub("", message)

@@ -51,7 +51,7 @@ def _attribute(name: str) -> Callable[[Any, Any], Any]:
     def fast(source: Any, context: Any) -> Any:
         return getattr(source, name)
 
-    fast._kehu_attr = name  # the executor reads the attribute itself
+    fast._kehu_attr = name  # type: ignore[attr-defined]  # the executor reads the attribute itself
     return fast
 
 
@@ -78,7 +78,7 @@ def _resolver(fast: Callable[[Any, Any], Any]) -> Callable[..., Any]:
     def resolve(source: Any, info: Any) -> Any:
         return fast(source, info.context)
 
-    resolve._kehu_fast = fast
+    resolve._kehu_fast = fast  # type: ignore[attr-defined]
     return resolve
 
 
@@ -100,7 +100,7 @@ def _direct_batch(original: Callable[..., Any]) -> Callable[..., Any]:
             return value
         return original(source, info, **kwargs)
 
-    resolve._kehu_batch_direct = True
+    resolve._kehu_batch_direct = True  # type: ignore[attr-defined]
     return resolve
 
 

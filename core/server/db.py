@@ -60,6 +60,7 @@ async def open_context(config: dict[str, Any], *, global_fallback: bool = True) 
     ctx.__enter__()
     try:
         await ctx.init(config=config, _enable_global_fallback=global_fallback)
+        assert ctx.apps is not None  # set by init()
         install_row_builders(ctx.apps.get_models_iterable())
         await ctx.db().execute_query("SELECT 1")
     except ConfigError:

@@ -138,8 +138,9 @@ class TrustedDocuments:
 
     async def prepare(
         self, query: str | None, extensions: dict[str, Any] | None, viewer: Viewer | None
-    ) -> str | GraphQLError:
-        """The document text to run, or the error to answer with."""
+    ) -> str | GraphQLError | None:
+        """The document text to run (None when the request has none: strawberry
+        answers that itself), or the error to answer with."""
         sha256 = requested_hash(extensions)
         if isinstance(sha256, GraphQLError):
             return sha256
@@ -250,7 +251,8 @@ def check_against_schema(kehu: Kehu, candidates: list[Candidate]) -> None:
             document = parse(candidate.text)
         except GraphQLSyntaxError as exc:
             raise ValidationError(
-                f"{candidate.source}: {exc.message} (line {exc.locations[0].line})", code="INVALID_DOCUMENT"
+                f"{candidate.source}: {exc.message} (line {exc.locations[0].line if exc.locations else '?'})",
+                code="INVALID_DOCUMENT",
             ) from None
         if not any(isinstance(d, OperationDefinitionNode) for d in document.definitions):
             raise ValidationError(f"{candidate.source}: holds no operation", code="INVALID_DOCUMENT")

@@ -14,6 +14,7 @@ because pluggy neither awaits nor says which plugin a result came from.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 import logging
@@ -86,7 +87,7 @@ def discover() -> dict[str, tuple[str, Callable[[], Any], str]]:
 
     for name, module in BUILTIN_PLUGINS.items():
         if builtin_available(name):
-            found[name] = ("built-in", lambda m=module: importlib.import_module(m), __version__)
+            found[name] = ("built-in", functools.partial(importlib.import_module, module), __version__)
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         if ep.name in found:
             continue  # a built-in name cannot be taken over by a third party
@@ -275,7 +276,8 @@ class PluginSet:
         return caller is not None and caller.spec is not None
 
     def is_firstresult(self, hook_name: str) -> bool:
-        return bool(self.caller(hook_name).spec.opts.get("firstresult"))
+        spec = self.caller(hook_name).spec
+        return spec is not None and bool(spec.opts.get("firstresult"))
 
     def each(self, hook_name: str, **kwargs: Any) -> list[tuple[str, Any]]:
         """Call a registration hook on each plugin, in pluggy's order, and return

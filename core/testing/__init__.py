@@ -128,7 +128,7 @@ class KehuHarness:
 
     def run(self, fn, *args: Any) -> Any:
         """Run ``await fn(*args)`` on the app's event loop (where Tortoise lives)."""
-        return self.client.portal.call(fn, *args)
+        return self.client.portal.call(fn, *args)  # type: ignore[union-attr]  # set while the client runs
 
     def post(
         self, query: str, variables: dict[str, Any] | None = None, *, as_: str | None = None, token: str | None = None
@@ -160,7 +160,7 @@ class QueryCounter:
     """Counts SQL statements sent through Tortoise (``with count_queries() as q:
     ...; q.count``). Used to keep N+1 queries from coming back."""
 
-    class _Handler(__import__("logging").Handler):
+    class _Handler(__import__("logging").Handler):  # type: ignore[misc]
         def __init__(self, sink: list[str]):
             super().__init__(level=0)
             self.sink = sink

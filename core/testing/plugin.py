@@ -123,7 +123,7 @@ class EventRecorder:
             self.record(hook_name, {k: v for k, v in kwargs.items() if k != "kehu"})
             await deliver(hook_name, **kwargs)
 
-        hooks.dispatch_event = dispatch_event
+        hooks.dispatch_event = dispatch_event  # type: ignore[method-assign]
 
 
 class GraphQLClient:
