@@ -45,7 +45,7 @@ from .config import is_sqlite, normalise_url
 if TYPE_CHECKING:
     from .server.runtime import Kehu
 
-log = logging.getLogger("kehu.jobs")
+log = logging.getLogger(__name__)
 
 Job = Callable[[], Awaitable[Any]]
 

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from .server.runtime import Kehu
 
 
-log = logging.getLogger("kehu.writes")
+log = logging.getLogger(__name__)
 
 
 class Rollback(Exception):

@@ -41,7 +41,7 @@ from .types import AccountOwnerBase, AuditEntry, CustomerBase, CustomerFilterInp
 if TYPE_CHECKING:
     from kehu.server.runtime import Kehu
 
-log = logging.getLogger("kehu.graphql")
+log = logging.getLogger(__name__)
 
 BASES = {"Customer": CustomerBase, "Interaction": InteractionBase, "AccountOwner": AccountOwnerBase}
 

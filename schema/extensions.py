@@ -24,7 +24,7 @@ from strawberry.types.base import has_object_definition
 from kehu.errors import KehuError, NotAuthenticated, PermissionDenied
 from kehu.writes import Rollback, write_scope
 
-log = logging.getLogger("kehu.graphql")
+log = logging.getLogger(__name__)
 
 INTROSPECTION_RE = re.compile(r"__schema\b|__type\b")
 SUGGESTION_RE = re.compile(r"\s*Did you mean [^?]*\?")

@@ -213,7 +213,7 @@ def test_failing_event_handler_is_logged_with_plugin_name_and_undoes_nothing(mak
         },
     )
     cid = app.data(CREATE, {"i": {"name": "Ma Li"}}, as_="agent")["createCustomer"]["customer"]["id"]
-    with caplog.at_level(logging.ERROR, logger="kehu.plugins"):
+    with caplog.at_level(logging.ERROR, logger="kehu.server.plugin_manager"):
         body = app.data(
             "mutation($c: ID!) { logInteraction(input: {customerId: $c, kind: CALL}) { interaction { id } userErrors { code } } }",
             {"c": cid},

@@ -31,7 +31,7 @@ from .runtime import Kehu
 if TYPE_CHECKING:
     from kehu.schema.context import Context
 
-log = logging.getLogger("kehu.app")
+log = logging.getLogger(__name__)
 
 
 class TrustedDocumentsWSHandler(BaseGraphQLTransportWSHandler):

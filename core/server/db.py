@@ -22,7 +22,7 @@ from ..config import is_sqlite as is_sqlite  # the runtime's modules import it f
 from ..config import normalise_url
 from ..errors import ConfigError, MigrationsPending
 
-log = logging.getLogger("kehu.db")
+log = logging.getLogger(__name__)
 
 
 def tortoise_config(

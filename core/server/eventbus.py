@@ -23,7 +23,7 @@ from .db import is_sqlite, normalise_url
 if TYPE_CHECKING:
     from .runtime import Kehu
 
-log = logging.getLogger("kehu.events")
+log = logging.getLogger(__name__)
 
 CHANNEL = "kehu_events"
 QUEUE_SIZE = 256

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from ..policies import FieldPolicy
     from .runtime import Kehu
 
-log = logging.getLogger("kehu.plugins")
+log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "kehu.plugins"
 

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from ..access import Viewer
     from ..clock import Clock
 
-log = logging.getLogger("kehu")
+log = logging.getLogger(__name__)
 
 SettingsModel = TypeVar("SettingsModel", bound=BaseModel)
 
