@@ -42,7 +42,7 @@ class Kehu:
             config.kehu.database_url, self.apps, statement_timeout=config.limits.request_timeout_seconds
         )
         self.field_policies = self.plugins.field_policies()
-        self._schema = None
+        self._composed_schema = None
         self._field_guard = None
         self.ctx: TortoiseContext | None = None
         from .ratelimit import RateLimiter
@@ -91,11 +91,11 @@ class Kehu:
     @property
     def schema(self):
         """The composed strawberry schema (built once, on first use)."""
-        if self._schema is None:
+        if self._composed_schema is None:
             from kehu.schema import build_schema
 
-            self._schema = build_schema(self)
-        return self._schema
+            self._composed_schema = build_schema(self)
+        return self._composed_schema
 
     def permissions_for(self, role: str) -> frozenset[str]:
         return self.plugins.permission_table.for_role(role)
