@@ -117,6 +117,16 @@ class Config(Strict):
         return self.model_copy(update={"kehu": self.kehu.model_copy(update={"database_url": url})})
 
 
+def normalise_url(url: str) -> str:
+    if url.startswith("postgresql://"):
+        return "postgres://" + url[len("postgresql://") :]
+    return url
+
+
+def is_sqlite(database_url: str) -> bool:
+    return normalise_url(database_url).startswith("sqlite://")
+
+
 def format_pydantic_error(prefix: str, error: PydanticError) -> str:
     """One line for the first problem: ``plugins.loyalty.points_per_unit: must be > 0``."""
     first = error.errors()[0]

@@ -19,6 +19,13 @@ Rules that hold for every hook:
   the plugin.
 * Implementations may be ``async def`` where the docstring says "may be async";
   kehu awaits them (pluggy itself does not).
+* Implementations run in pluggy's order: those marked
+  ``@hookimpl(tryfirst=True)`` first, then the others last-registered-first,
+  then those marked ``trylast``. kehu registers the core, then the enabled
+  built-in plugins in a fixed order, then third-party plugins by name, so a
+  third-party plugin runs before the built-ins and the core runs last. On a "first result wins" hook the first value
+  other than ``None`` ends the call. Hook wrappers (``hookwrapper=True``,
+  ``wrapper=True``) are refused at start-up.
 * Registration hooks (models, GraphQL, permissions, field policies, settings,
   routes, commands) run once at start-up; event hooks run after each write commits.
 """
@@ -314,9 +321,10 @@ def kehu_permissions() -> list[Permission]:
 # --------------------------------------------------------------------------- settings
 
 
-@hookspec(firstresult=True)
+@hookspec
 def kehu_settings_model() -> type[BaseModel]:
-    """Return the pydantic model of the plugin's ``[plugins.<name>]`` section.
+    """Return the pydantic model of the plugin's own ``[plugins.<name>]`` section
+    (each plugin answers for itself).
 
     The section is validated at start-up; an invalid value stops start-up with
     one line naming ``plugins.<name>.<key>``. Use ``model_config =

@@ -15,7 +15,7 @@ from . import validation as v
 from .access import Viewer, visible_interactions
 from .customers import get_visible_customer, resolve_owner_for
 from .errors import NotFound, ValidationError
-from .models import Customer, Direction, Interaction, InteractionKind
+from .models import AccountOwner, Customer, Direction, Interaction, InteractionKind
 from .writes import emit, record_change
 
 
@@ -78,7 +78,7 @@ async def log_interaction(
     if customer.archived_at is not None:
         raise ValidationError("archived customers cannot get new interactions", field="customerId", code="ARCHIVED")
     values = clean_interaction_fields(data, now)
-    owner = viewer.owner
+    owner: AccountOwner | None = viewer.owner
     if data.get("owner_id") is not None:
         owner = await resolve_owner_for(viewer, data["owner_id"], field="ownerId")
     values.update(customer=customer, owner=owner, idempotency_key=key)

@@ -40,12 +40,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .server.db import is_sqlite, normalise_url
+from .config import is_sqlite, normalise_url
 
 if TYPE_CHECKING:
     from .server.runtime import Kehu
 
-log = logging.getLogger("kehu.jobs")
+log = logging.getLogger(__name__)
 
 Job = Callable[[], Awaitable[Any]]
 

@@ -6,6 +6,7 @@ foreign key to them is ``RESTRICT``. All times are timezone-aware UTC; money is
 """
 
 from enum import Enum
+from typing import Any
 
 from tortoise import fields
 from tortoise.models import Model
@@ -83,9 +84,12 @@ class Customer(Model):
     region = fields.CharField(max_length=100, null=True, db_index=True)
     industry = fields.CharField(max_length=100, null=True)
     # Normalised, sorted, unique; mirrored into CustomerTag for indexed filtering.
-    tags = fields.JSONField(default=list)
-    attributes = fields.JSONField(default=dict)
-    owner = fields.ForeignKeyField("core.AccountOwner", related_name="customers", null=True, on_delete=fields.RESTRICT)
+    tags: fields.JSONField[list[str]] = fields.JSONField(default=list)
+    attributes: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
+    owner: fields.ForeignKeyNullableRelation[AccountOwner] = fields.ForeignKeyField(
+        "core.AccountOwner", related_name="customers", null=True, on_delete=fields.RESTRICT
+    )
+    owner_id: int | None  # Tortoise adds the column attribute of each foreign key
     last_interaction_at = fields.DatetimeField(null=True, db_index=True)
     archived_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True, db_index=True)
@@ -103,7 +107,10 @@ class CustomerTag(Model):
     """One row per (customer, tag): lets ``tags`` filters use an index."""
 
     id = fields.IntField(primary_key=True)
-    customer = fields.ForeignKeyField("core.Customer", related_name="tag_rows", on_delete=fields.CASCADE)
+    customer: fields.ForeignKeyRelation[Customer] = fields.ForeignKeyField(
+        "core.Customer", related_name="tag_rows", on_delete=fields.CASCADE
+    )
+    customer_id: int
     tag = fields.CharField(max_length=64)
 
     class Meta:
@@ -116,10 +123,14 @@ class Interaction(Model):
     """One touch point with a customer. PURCHASE interactions carry an amount."""
 
     id = fields.IntField(primary_key=True)
-    customer = fields.ForeignKeyField("core.Customer", related_name="interactions", on_delete=fields.RESTRICT)
-    owner = fields.ForeignKeyField(
+    customer: fields.ForeignKeyRelation[Customer] = fields.ForeignKeyField(
+        "core.Customer", related_name="interactions", on_delete=fields.RESTRICT
+    )
+    customer_id: int
+    owner: fields.ForeignKeyNullableRelation[AccountOwner] = fields.ForeignKeyField(
         "core.AccountOwner", related_name="interactions", null=True, on_delete=fields.RESTRICT
     )
+    owner_id: int | None
     kind = fields.CharEnumField(InteractionKind, max_length=16)
     direction = fields.CharEnumField(Direction, max_length=16, default=Direction.OUTBOUND)
     occurred_at = fields.DatetimeField(db_index=True)
@@ -144,7 +155,10 @@ class AccessToken(Model):
 
     id = fields.IntField(primary_key=True)
     token_hash = fields.CharField(max_length=64, unique=True)
-    owner = fields.ForeignKeyField("core.AccountOwner", related_name="tokens", on_delete=fields.RESTRICT)
+    owner: fields.ForeignKeyRelation[AccountOwner] = fields.ForeignKeyField(
+        "core.AccountOwner", related_name="tokens", on_delete=fields.RESTRICT
+    )
+    owner_id: int
     kind = fields.CharEnumField(TokenKind, max_length=16)
     name = fields.CharField(max_length=100, default="")
     created_at = fields.DatetimeField(auto_now_add=True)
@@ -181,7 +195,7 @@ class AuditEntry(Model):
     operation = fields.CharField(max_length=100)
     entity_type = fields.CharField(max_length=100, null=True, db_index=True)
     entity_id = fields.CharField(max_length=64, null=True)
-    changes = fields.JSONField(default=dict)
+    changes: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
     request_id = fields.CharField(max_length=64, null=True)
 
     class Meta:

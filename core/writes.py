@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from .server.runtime import Kehu
 
 
-log = logging.getLogger("kehu.writes")
+log = logging.getLogger(__name__)
 
 
 class Rollback(Exception):
@@ -90,7 +90,11 @@ class WriteScope:
             target[name] = {"before": audit_value(before), "after": audit_value(after)}
 
     def emit(self, hook: str, **kwargs: Any) -> None:
-        """Queue an event hook call (``"kehu_customer_created"``) for after the commit."""
+        """Queue an event hook call (``"kehu_customer_created"``) for after the commit.
+        A hook with no spec raises here, so the write fails instead of the event
+        going nowhere."""
+        if self.kehu is not None:
+            self.kehu.hooks.check(hook)
         self.events.append((hook, kwargs))
 
     def publish(self, event: Event) -> None:

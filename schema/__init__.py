@@ -23,10 +23,10 @@ from .relay import Connection, ModelNode, Node, global_id_field, make_connection
 from .types import Language, Payload, UserError
 
 
-def build_schema(kehu):
+def build_schema(kehu, *, plain=None):
     from .build import build_schema as _build
 
-    return _build(kehu)
+    return _build(kehu, plain=plain)
 
 
 __all__ = [

@@ -601,7 +601,7 @@ async def _charge_items(info: Info, count: int) -> None:
         )
 
 
-PUBLIC_QUERIES = frozenset()
+PUBLIC_QUERIES: frozenset[str] = frozenset()
 PUBLIC_MUTATIONS = frozenset({"login"})
 SELF_SERVICE_MUTATIONS = frozenset({"logout", "changePassword", "setMyLanguage"})
 # Manages its own write scope (see CoreMutation.login).

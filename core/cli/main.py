@@ -26,7 +26,7 @@ from .. import __version__
 from ..config import DEFAULT_CONFIG_FILE, config_path, load_config
 from ..errors import KehuError
 
-log = logging.getLogger("kehu.cli")
+log = logging.getLogger(__name__)
 
 
 # --------------------------------------------------------------------------- helpers
