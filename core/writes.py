@@ -3,9 +3,16 @@
 Every write — a GraphQL mutation of the core or of a plugin, a CLI import batch —
 runs inside ``write_scope``. Services record what they changed with
 ``record_change`` and what happened with ``emit``; the scope writes the audit
-entry in the same transaction as the change (no change without its entry, no
-entry without its change) and, only after the commit, hands the events to the
-plugins. A handler that fails is logged with its plugin's name; the write stands.
+entry and the events (the outbox, ``kehu.server.outbox``) in the same transaction
+as the change — no change without its entry and its events, none of them without
+the change — and, only after the commit, hands the events to the plugins. A
+handler that fails is logged with its plugin's name and retried later; the write
+stands.
+
+An event handler that writes passes the event's id: ``write_scope(kehu, None,
+"loyalty.accruePurchase", event_id=event_id)`` commits at most once per event and
+operation, however often the event is delivered; a repeated delivery raises
+``AlreadyHandled`` on entering the scope, which kehu counts as done.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
+from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from .events import Event, core_event
@@ -36,6 +44,12 @@ log = logging.getLogger("kehu.writes")
 
 class Rollback(Exception):
     """Raised inside a scope to undo it without an error reaching the caller."""
+
+
+class AlreadyHandled(Exception):
+    """A ``write_scope(event_id=...)`` whose event was handled before by the same
+    operation: nothing is written again. Event handlers let it pass; kehu's
+    delivery counts it as success."""
 
 
 def utcnow() -> dt.datetime:
@@ -132,14 +146,22 @@ async def write_scope(
     *,
     request_id: str | None = None,
     actor_label: str | None = None,
+    event_id: int | None = None,
 ) -> AsyncIterator[WriteScope]:
-    """Run a write: transaction + one audit entry + events after commit.
+    """Run a write: transaction + one audit entry + events (in the outbox) + their
+    delivery after the commit.
 
     Raise ``Rollback`` (or any exception) inside to undo everything, audit entry
-    included.
+    and events included. ``event_id``: the event whose handler makes this write;
+    the write then happens at most once per event and ``operation`` (else
+    ``AlreadyHandled``).
     """
+    if event_id is not None and await AuditEntry.exists(event_id=event_id, operation=operation):
+        raise AlreadyHandled(f"event {event_id}: {operation} was done before")
     scope = WriteScope(kehu, viewer, operation, request_id or uuid.uuid4().hex)
     token = _current.set(scope)
+    live: list[Event] = []
+    recorded: list[Any] = []
     try:
         async with in_transaction():
             yield scope
@@ -152,15 +174,21 @@ async def write_scope(
                 entity_id=scope.entity_id,
                 changes=scope.changes,
                 request_id=scope.request_id,
+                event_id=event_id,
             )
+            if kehu is not None:
+                live = [e for e in (core_event(hook, kwargs) for hook, kwargs in scope.events) if e] + scope.live
+                recorded = await kehu.outbox.record(scope, live, actor=viewer.owner if viewer else None)
+    except IntegrityError:
+        # Two deliveries of one event raced: the other one's entry is committed.
+        if event_id is not None and await AuditEntry.exists(event_id=event_id, operation=operation):
+            raise AlreadyHandled(f"event {event_id}: {operation} was done before") from None
+        raise
     finally:
         _current.reset(token)
     if kehu is None:
         return
-    actor = viewer.owner if viewer else None
-    for hook, kwargs in scope.events:
-        await kehu.hooks.dispatch_event(hook, actor=actor, **kwargs)
-    live = [e for e in (core_event(hook, kwargs) for hook, kwargs in scope.events) if e] + scope.live
+    await kehu.outbox.deliver_recorded(recorded)
     for event in live:
         try:
             await kehu.events.publish(event)
