@@ -202,8 +202,8 @@ def kehu_graphql(graphql):
 
 
 @hookimpl
-async def kehu_interaction_logged(interaction, kehu):
-    await service.note_purchase(kehu, interaction)
+async def kehu_interaction_logged(interaction, event_id, kehu):
+    await service.note_purchase(kehu, interaction, event_id)
 '''
 
 MODELS = '''\
@@ -298,13 +298,14 @@ async def count_visible(viewer: Viewer | None) -> int:
     return await Note.filter(customer_id__in=visible_customer_ids(viewer)).count()
 
 
-async def note_purchase(kehu: Kehu, interaction: Interaction) -> Note | None:
+async def note_purchase(kehu: Kehu, interaction: Interaction, event_id: int | None = None) -> Note | None:
     """The ``kehu_interaction_logged`` reaction: a note per purchase, if enabled.
-    The purchase is already committed; this is a write of its own, and a repeated
-    event writes nothing (one note per interaction)."""
+    The purchase is already committed; this is a write of its own, made once per
+    event (``event_id``: a repeated delivery raises ``AlreadyHandled``, which kehu
+    counts as done) and once per interaction."""
     if not settings_of(kehu).note_on_purchase or interaction.kind != InteractionKind.PURCHASE:
         return None
-    async with write_scope(kehu, None, f"{PLUGIN}.notePurchase", actor_label=PLUGIN):
+    async with write_scope(kehu, None, f"{PLUGIN}.notePurchase", actor_label=PLUGIN, event_id=event_id):
         if await Note.exists(interaction_id=interaction.id):
             return None
         note = await Note.create(
