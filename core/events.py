@@ -11,7 +11,8 @@ with ``kehu.writes.publish``; the core's come from its event hooks
 The same events reach plugins through the outbox, durably: a plugin implementing
 ``kehu_event_published(event, event_id)`` gets every one of them after its write
 committed, at least once (the webhooks plugin forwards them). ``RetryLater`` is
-what a handler raises to be called again later without counting as a failure.
+what a handler raises to be called again later without counting as a failure,
+``GiveUp`` what it raises to stop the retries at once.
 """
 
 from __future__ import annotations
@@ -47,6 +48,12 @@ class RetryLater(Exception):
         super().__init__(reason or f"retry in {seconds:g}s")
         self.seconds = max(float(seconds), 0.0)
         self.reason = reason
+
+
+class GiveUp(Exception):
+    """Raised by an event handler that keeps its own retry schedule (the webhooks
+    plugin does) once it is spent: the event is FAILED at once — listed by ``kehu
+    events failed``, and ``kehu events retry`` calls the handler again."""
 
 
 @dataclass(frozen=True)

@@ -84,6 +84,8 @@ class WriteScope:
     changes: dict[str, Any] = field(default_factory=dict)
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     live: list[Event] = field(default_factory=list)
+    # Events for the background delivery only (``emit_later``).
+    later: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
     def record_change(
         self, entity_type: str, entity_id: Any, changes: dict[str, tuple[Any, Any]] | None = None
@@ -107,6 +109,13 @@ class WriteScope:
         """Queue an event hook call (``"kehu_customer_created"``) for after the commit."""
         self.events.append((hook, kwargs))
 
+    def emit_later(self, hook: str, **kwargs: Any) -> None:
+        """Queue an event hook call that the worker does not deliver before its
+        response: the background delivery runs it (at once, in this worker, and
+        within ``[events] poll_seconds`` anywhere). For handlers that wait on the
+        network — sending a webhook, an e-mail."""
+        self.later.append((hook, kwargs))
+
     def publish(self, event: Event) -> None:
         """Queue a live event for subscribers, sent after the commit."""
         self.live.append(event)
@@ -128,6 +137,11 @@ def record_change(entity_type: str, entity_id: Any, changes: dict[str, tuple[Any
 
 def emit(hook: str, **kwargs: Any) -> None:
     current_scope().emit(hook, **kwargs)
+
+
+def emit_later(hook: str, **kwargs: Any) -> None:
+    """``emit``, but delivered in the background, not before the response."""
+    current_scope().emit_later(hook, **kwargs)
 
 
 def publish(topic: str, *, customer_id: int | None, node_id: str | None = None, **data: Any) -> None:

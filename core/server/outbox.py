@@ -49,7 +49,7 @@ from tortoise.expressions import Q, Subquery
 from tortoise.models import Model
 
 from ..errors import NotFound
-from ..events import PUBLISHED_HOOK, RetryLater
+from ..events import PUBLISHED_HOOK, GiveUp, RetryLater
 from ..models import AccountOwner, OutboxEvent, OutboxKind, OutboxState
 from .db import is_sqlite
 
@@ -265,16 +265,17 @@ class Outbox:
         """Write the scope's events in the current transaction. Events whose hook no
         enabled plugin implements are written as delivered (they stay visible to
         admins for ``keep_days``); live events only when a plugin takes them."""
-        calls = list(scope.events)
         hooks = self.kehu.hooks
+        inline = self.settings.deliver_inline
+        calls = [(hook, kwargs, inline) for hook, kwargs in scope.events]
         if live and hooks.implemented(PUBLISHED_HOOK):
-            calls += [(PUBLISHED_HOOK, {"event": event}) for event in live]
+            calls += [(PUBLISHED_HOOK, {"event": event}, inline) for event in live]
+        calls += [(hook, kwargs, False) for hook, kwargs in scope.later]
         if not calls:
             return []
         now = self.kehu.clock.now()
-        inline = self.settings.deliver_inline
         recorded = []
-        for hook, kwargs in calls:
+        for hook, kwargs, inline in calls:
             kwargs = dict(kwargs)
             who = kwargs.pop("actor", actor)  # an emit may name its own actor
             try:
@@ -313,11 +314,13 @@ class Outbox:
     async def deliver_recorded(self, recorded: list[Recorded]) -> None:
         """Deliver a committed write's events right away, in order, with the objects
         the write made (no reading back). Never raises: what fails is retried."""
-        if not self.settings.deliver_inline:
-            return
+        if any(item.row.locked_by is None and item.row.state is OutboxState.PENDING for item in recorded):
+            self.wake()  # events for the background: this worker's loop takes them now
         done = []
         try:
             for item in recorded:
+                if item.row.locked_by is None and item.row.state is OutboxState.PENDING:
+                    continue
                 # A hook nobody implements is written as delivered; dispatching it
                 # anyway (to no handler) is what tests' event recorders see.
                 failures = await self._dispatch(item.row, _reveal(item.arguments), item.actor)
@@ -486,7 +489,7 @@ class Outbox:
                     :ERROR_CHARS
                 ]
                 schedule = self.settings.retry_seconds
-                permanent = any(isinstance(e, GoneError) for e in errors.values())
+                permanent = any(isinstance(e, (GoneError, GiveUp)) for e in errors.values())
                 if attempts > len(schedule) or permanent:
                     values.update(state=OutboxState.FAILED, finished_at=now)
                     log.error(
@@ -497,6 +500,8 @@ class Outbox:
                     values["due_at"] = now + dt.timedelta(seconds=wait)
             else:
                 values["due_at"] = now + dt.timedelta(seconds=max(waits))
+                reasons = "; ".join(f"{n}: {e}" for n, e in failures.items())
+                values["last_error"] = f"waiting: {reasons}"[:ERROR_CHARS]
         values.update(locked_by=None, locked_until=None)
         updated = await OutboxEvent.filter(id=row.id, locked_by=row.locked_by).update(**values)
         if not updated:  # our claim ran out and another worker took the row over

@@ -43,6 +43,8 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "surveys": "kehu.plugins.surveys",
     "masking": "kehu.plugins.masking",
     "console": "kehu.plugins.console",
+    "webhooks": "kehu.plugins.webhooks",
+    "notifications": "kehu.plugins.notifications",
 }
 
 
@@ -313,7 +315,7 @@ class Hooks:
         A hook whose spec is not loaded (its plugin is disabled) has no listeners.
         Each handler gets the arguments ``kehu.field_guard.event_arguments`` allows
         its plugin."""
-        from ..events import RetryLater
+        from ..events import GiveUp, RetryLater
         from ..writes import AlreadyHandled
 
         caller = getattr(self.plugins.pm.hook, hook_name, None)
@@ -332,7 +334,7 @@ class Hooks:
                 await await_me_maybe(impl.function(**args))
             except AlreadyHandled:  # an earlier delivery of this event did the work
                 pass
-            except RetryLater as exc:
+            except (RetryLater, GiveUp) as exc:  # the handler's own decision: no traceback
                 failures[impl.plugin_name] = exc
             except Exception as exc:
                 log.exception("plugin '%s': %s handler failed", impl.plugin_name, hook_name)
