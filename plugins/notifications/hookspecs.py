@@ -22,9 +22,10 @@ if TYPE_CHECKING:
 
 @hookspec
 def kehu_notification_templates() -> list[Template]:
-    """Contribute message templates: ``[Template("loyalty.tier_up", "zh-CN",
-    subject="…", text="…"), Template("loyalty.tier_up", "en", …)]`` from
-    ``kehu.plugins.notifications.service``.
+    """Contribute message templates: ``[{"key": "loyalty.tier_up", "language":
+    "zh-CN", "subject": "…", "text": "…"}, {… "language": "en" …}]`` (dicts, so a
+    plugin need not import this one; ``kehu.plugins.notifications.service.Template``
+    objects work too).
 
     ``subject`` and ``text`` are ``string.Template`` texts: ``$name`` or ``${name}``
     take the message's context values (``$$`` is a dollar sign). Give each key a

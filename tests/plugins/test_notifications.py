@@ -227,7 +227,12 @@ def test_other_plugins_contribute_templates_and_channels(make_app, inbox):
     plugin = types.SimpleNamespace(
         kehu_notification_templates=hookimpl(
             lambda: [
-                Template("points.tier_up", "zh-CN", "恭喜升级为$tier", "$recipient，您已升级为$tier会员。"),
+                {
+                    "key": "points.tier_up",
+                    "language": "zh-CN",
+                    "subject": "恭喜升级为$tier",
+                    "text": "$recipient，您已升级为$tier会员。",
+                },
                 Template("points.tier_up", "en", "You are $tier now", "Dear $recipient, welcome to $tier."),
             ]
         ),

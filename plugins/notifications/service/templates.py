@@ -40,6 +40,8 @@ def templates(kehu: Kehu) -> dict[tuple[str, str], Template]:
         found = {}
         for plugin, contributed in kehu.plugins.each("kehu_notification_templates"):
             for template in contributed or ():
+                if isinstance(template, dict):  # plugins need not import this module
+                    template = Template(**template)
                 if template.language not in LANGUAGES:
                     raise PluginError(f"plugin '{plugin}': template {template.key} has language {template.language}")
                 if (template.key, template.language) in found:
