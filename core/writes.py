@@ -11,8 +11,8 @@ stands.
 
 An event handler that writes passes the event's id: ``write_scope(kehu, None,
 "loyalty.accruePurchase", event_id=event_id)`` commits at most once per event and
-operation, however often the event is delivered; a repeated delivery raises
-``AlreadyHandled`` on entering the scope, which kehu counts as done.
+operation, however often the event is delivered; a repeated delivery is rolled
+back and raises ``AlreadyHandled``, which kehu counts as done.
 """
 
 from __future__ import annotations
@@ -167,11 +167,11 @@ async def write_scope(
 
     Raise ``Rollback`` (or any exception) inside to undo everything, audit entry
     and events included. ``event_id``: the event whose handler makes this write;
-    the write then happens at most once per event and ``operation`` (else
-    ``AlreadyHandled``).
+    the write then happens at most once per event and ``operation``: a repeat is
+    rolled back at the commit, on the audit entry's unique (event, operation), and
+    raises ``AlreadyHandled`` (nothing is checked first: repeats are rare, and
+    every delivery would pay for the check).
     """
-    if event_id is not None and await AuditEntry.exists(event_id=event_id, operation=operation):
-        raise AlreadyHandled(f"event {event_id}: {operation} was done before")
     scope = WriteScope(kehu, viewer, operation, request_id or uuid.uuid4().hex)
     token = _current.set(scope)
     live: list[Event] = []
@@ -194,7 +194,7 @@ async def write_scope(
                 live = [e for e in (core_event(hook, kwargs) for hook, kwargs in scope.events) if e] + scope.live
                 recorded = await kehu.outbox.record(scope, live, actor=viewer.owner if viewer else None)
     except IntegrityError:
-        # Two deliveries of one event raced: the other one's entry is committed.
+        # This event's entry is committed already (an earlier or a racing delivery).
         if event_id is not None and await AuditEntry.exists(event_id=event_id, operation=operation):
             raise AlreadyHandled(f"event {event_id}: {operation} was done before") from None
         raise

@@ -139,24 +139,37 @@ def _erase_secrets(arguments: dict[str, Any]) -> dict[str, Any]:
 
 
 class _Decoder:
-    """Turns encoded arguments back into values, loading model instances (one query
-    per model and set of loaded relations)."""
+    """Turns encoded arguments back into values, loading the model instances of a
+    whole batch of events at once (one query per model and set of loaded
+    relations, not one per event)."""
 
     def __init__(self, kehu: Kehu):
         self.kehu = kehu
-
-    async def decode(self, arguments: dict[str, Any]) -> dict[str, Any]:
-        wanted: dict[tuple[str, tuple[str, ...]], set[Any]] = {}
-        self._collect(arguments, wanted)
         self.instances: dict[tuple[str, Any], Model] = {}
+        self.actors: dict[int, AccountOwner] = {}
+
+    async def load(self, rows: list[OutboxEvent]) -> None:
+        wanted: dict[tuple[str, tuple[str, ...]], set[Any]] = {}
+        for row in rows:
+            self._collect(row.arguments, wanted)
         for (full_name, loaded), pks in wanted.items():
-            model = self._model(full_name)
+            try:
+                model = self._model(full_name)
+            except GoneError:
+                continue  # those rows fail when decoded
             query = model.filter(pk__in=list(pks))
             if loaded:
                 query = query.select_related(*loaded)
             for instance in await query:
                 self.instances[(full_name, instance.pk)] = instance
-        return {name: self._value(value) for name, value in arguments.items()}
+        actor_ids = {row.actor_id for row in rows if row.actor_id is not None}
+        if actor_ids:
+            self.actors = {o.id: o for o in await AccountOwner.filter(id__in=list(actor_ids))}
+
+    def decode(self, row: OutboxEvent) -> tuple[dict[str, Any], AccountOwner | None]:
+        """The row's arguments and actor; ``GoneError`` if a record is gone."""
+        arguments = {name: self._value(value) for name, value in row.arguments.items()}
+        return arguments, self.actors.get(row.actor_id) if row.actor_id is not None else None
 
     def _model(self, full_name: str) -> type[Model]:
         app, _, name = full_name.partition(".")
@@ -401,6 +414,8 @@ class Outbox:
         if self._semaphore is None:
             self._semaphore = asyncio.Semaphore(self.settings.concurrency)
         done: list[OutboxEvent] = []
+        decoder = _Decoder(self.kehu)
+        await decoder.load([row for row in rows if row.kind is OutboxKind.EVENT])
 
         async def one(row: OutboxEvent) -> None:
             if row.kind is OutboxKind.JOB and row.name not in self.jobs:
@@ -409,7 +424,7 @@ class Outbox:
                 return
             async with self._semaphore:
                 try:
-                    failures = await self._deliver_claimed(row)
+                    failures = await self._deliver_claimed(row, decoder)
                 except Exception:  # the database went away: the claim expires, another try follows
                     log.exception("event %s (%s): delivery interrupted", row.id, row.name)
                     return
@@ -443,12 +458,11 @@ class Outbox:
             if _has_secret(row.arguments):  # delivered: the secret is not needed any more
                 await OutboxEvent.filter(id=row.id).update(arguments=_erase_secrets(row.arguments))
 
-    async def _deliver_claimed(self, row: OutboxEvent) -> dict[str, Exception]:
+    async def _deliver_claimed(self, row: OutboxEvent, decoder: _Decoder) -> dict[str, Exception]:
         if row.kind is OutboxKind.JOB:
             return await self._run_job(row)
         try:
-            arguments = await _Decoder(self.kehu).decode(row.arguments)
-            actor = await AccountOwner.get_or_none(id=row.actor_id) if row.actor_id is not None else None
+            arguments, actor = decoder.decode(row)
         except GoneError as exc:
             return {"kehu": exc}
         return await self._dispatch(row, arguments, actor)

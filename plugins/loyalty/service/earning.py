@@ -64,9 +64,9 @@ async def accrue_purchase(
 
     Idempotent per interaction: the entry's key is ``purchase:<id>``, so a
     repeated event credits nothing; with the event's ``event_id`` a repeated
-    delivery is rolled back whole (``AlreadyHandled``). Also pays the first-purchase bonus and the
-    referrer's bonus. Runs in its own write scope (the purchase itself is already
-    committed)."""
+    delivery is rolled back whole (``AlreadyHandled``). Also pays the
+    first-purchase bonus and the referrer's bonus. Runs in its own write scope (the
+    purchase itself is already committed)."""
     if interaction.kind != InteractionKind.PURCHASE or interaction.amount is None:
         return None
     settings = kehu.settings_for("loyalty", LoyaltySettings)
