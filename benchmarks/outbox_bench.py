@@ -34,7 +34,7 @@ import urllib.request
 import uuid
 from pathlib import Path
 
-RECORDER = '''
+RECORDER = """
 import os
 
 from kehu import hookimpl
@@ -49,7 +49,7 @@ async def kehu_customer_created(customer, event_id, kehu):
         record_change("Customer", customer.id, {"seen": (False, True)})
     with open(LOG, "a", encoding="utf-8") as log:  # one short line: O_APPEND keeps lines whole
         log.write(f"{event_id} {os.getpid()}\\n")
-'''
+"""
 
 
 def install_recorder(directory: Path) -> Path:

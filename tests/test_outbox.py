@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import re
 import types
 
 import pytest
@@ -317,3 +318,56 @@ def test_delivered_events_are_pruned_after_keep_days(flaky):
     assert app.run(app.kehu.outbox.prune) == 0
     app.clock.advance(days=2)
     assert app.run(app.kehu.outbox.prune) == 1
+
+
+def test_metrics_are_off_by_default_and_need_the_token_when_on(make_app, monkeypatch):
+    off = make_app()
+    assert off.client.get("/metrics").status_code == 404
+    off.__exit__(None, None, None)
+
+    monkeypatch.setenv("KEHU_METRICS_TOKEN", "s3cret-token")
+    app = make_app(config={"metrics": {"enabled": True}}, seed_accounts=False)
+    assert app.client.get("/metrics").status_code == 403
+    assert app.client.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 403
+    app.post("{ me { id } }")
+    page = app.client.get("/metrics", headers={"Authorization": "Bearer s3cret-token"})
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/plain")
+    text = page.text
+    assert 'kehu_outbox_events{state="PENDING"} 0.0' in text and 'kehu_outbox_events{state="FAILED"} 0.0' in text
+    assert "kehu_outbox_oldest_due_seconds" in text
+    assert re.search(r'kehu_graphql_requests_total\{kind="query",operation="me",outcome="\w+"\} \d', text)
+    assert "kehu_graphql_request_seconds_bucket" in text
+
+
+def test_metrics_count_deliveries_failures_and_the_dead_letters(flaky, monkeypatch):
+    monkeypatch.setenv("KEHU_METRICS_TOKEN", "t")
+    app, _ = flaky(fail_times=100, events={"retry_seconds": [5]}, metrics={"enabled": True})
+    app.data(CREATE, as_="admin")
+    app.clock.advance(seconds=5)
+    app.run(app.kehu.outbox.run_once)
+    text = app.client.get("/metrics", headers={"Authorization": "Bearer t"}).text
+    assert 'kehu_outbox_events{state="FAILED"} 1.0' in text
+    assert re.search(r'kehu_event_handler_failures_total\{hook="kehu_customer_created",plugin="flaky"\} [1-9]', text)
+    assert 'kehu_events_delivered_total{hook="kehu_customer_created"}' in text
+
+
+def test_the_cli_lists_dead_letters_and_retries_them(flaky, tmp_path, capsys):
+    from kehu.cli.main import main
+
+    app, handlers = flaky(fail_times=100, events={"retry_seconds": [5]})
+    app.data(CREATE, as_="admin")
+    app.clock.advance(seconds=5)
+    app.run(app.kehu.outbox.run_once)
+    [row] = _rows(app)
+    config = tmp_path / "cli.toml"
+    config.write_text(f'[kehu]\ndatabase_url = "{app.config.kehu.database_url}"\n', encoding="utf-8")
+    app.__exit__(None, None, None)  # the CLI opens the database itself
+
+    assert main(["--config", str(config), "events", "failed"]) == 0
+    out = capsys.readouterr().out
+    assert "0 pending, 1 failed" in out and f"{row.id:>8}  FAILED" in out and "receiver down" in out
+    assert main(["--config", str(config), "events", "retry", str(row.id)]) == 0
+    assert "due now" in capsys.readouterr().out
+    assert main(["--config", str(config), "events", "retry", "999999"]) == 1
+    assert main(["--config", str(config), "events", "list", "--state", "PENDING"]) == 0
+    assert "1 pending, 0 failed" in capsys.readouterr().out

@@ -223,3 +223,15 @@ def test_a_periodic_job_on_sqlite_runs_by_itself(tmp_path):
         assert periodic.task is None and periodic.runs >= 1
 
     asyncio.run(scenario())
+
+
+@needs_postgres
+def test_two_workers_deliver_every_event_once_between_them():
+    """``kehu serve --workers 2`` on PostgreSQL: each event goes to exactly one worker
+    (the full 10,000-event measurement is benchmarks/outbox_bench.py)."""
+    from benchmarks.outbox_bench import one_run
+
+    result = one_run(os.environ["KEHU_TEST_POSTGRES"], workers=2, events=600, poll=0.05, timeout=120)
+    assert result["handler_calls"] == result["distinct_events"] == 600  # no event delivered twice
+    assert result["done"] == result["audited"] == 600  # none lost
+    assert len(result["by_worker"]) == 2 and min(result["by_worker"]) > 0  # both took their share
