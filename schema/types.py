@@ -268,7 +268,7 @@ OutboxKind = strawberry.enum(models.OutboxKind)
     description="An event (or a periodic job's run) in the outbox: delivered to plugins' handlers after its "
     "write committed, retried with backoff, FAILED once the retries are spent."
 )
-class OutboxEvent(Node):
+class OutboxEvent(ModelNode, model=models.OutboxEvent):
     kind: OutboxKind
     name: str = strawberry.field(description="The event hook (kehu_interaction_logged) or the job's name.")
     topic: Optional[str] = strawberry.field(description="The live event's topic, for kehu_event_published.")
@@ -278,10 +278,6 @@ class OutboxEvent(Node):
     created_at: dt.datetime
     finished_at: Optional[dt.datetime]
     last_error: str
-
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(to_global_id("OutboxEvent", self.id))
 
     @strawberry.field(
         description="The number kehu's CLI shows (`kehu events retry NUMBER`), and handlers get as event_id."
@@ -296,10 +292,6 @@ class OutboxEvent(Node):
     @strawberry.field(description="The hook's arguments: records by reference; secrets shown as null.")
     def arguments(self) -> JSON:
         return _without_secrets(self.arguments)
-
-    @classmethod
-    def is_type_of(cls, obj, info) -> bool:
-        return isinstance(obj, models.OutboxEvent)
 
 
 def _without_secrets(value):

@@ -265,23 +265,29 @@ def test_a_killed_worker_loses_its_claims_to_another_after_the_lease(kehu_make_a
     assert handlers.calls == [(claimed.id, "Ma Li")]
 
 
-def test_a_sqlite_server_takes_over_a_dead_process_claims_at_start(kehu_make_app):
+def test_a_sqlite_server_takes_over_what_a_dead_process_claimed_at_start(kehu_make_app):
+    import socket
+
     handlers = Handlers()
     options = {"extra_plugins": {"flaky": handlers.module}, "config": {"events": {"deliver_inline": False}}}
     first = kehu_make_app(["flaky"], **options)
     first.data(CREATE, as_="admin")
-    first.run(first.kehu.outbox.claim, 10)
+    first.data(CREATE, as_="admin")
+    [dead, alive] = first.run(first.kehu.outbox.claim, 10)
+
+    async def claimed_by(row_id, worker):
+        await OutboxEvent.filter(id=row_id).update(locked_by=worker)
+
+    host = socket.gethostname()[:32]
+    first.run(claimed_by, dead.id, f"{host}:{2**22 + 17}:0badc0de/1")  # no such process
+    first.run(claimed_by, alive.id, f"{host}:{__import__('os').getpid()}:0badc0de/2")  # a running one
     kehu_make_app.close(first)
-    # A server (poll_seconds > 0) on SQLite is the only process delivering: it
-    # releases what a killed one held and delivers it straight away.
-    options["config"] = {"events": {"deliver_inline": False, "poll_seconds": 60}}
-    second = kehu_make_app(["flaky"], **options)
-    if not second.kehu.outbox.postgres:
-        for _ in range(200):
-            if handlers.calls:
-                break
-            second.run(__import__("asyncio").sleep, 0.01)
-        assert len(handlers.calls) == 1
+    # A server on SQLite releases the claims of processes that are gone and
+    # delivers their events straight away; a live process keeps its own.
+    second = kehu_make_app(["flaky"], **{**options, "config": {"events": {"deliver_inline": False}}})
+    assert second.run(second.kehu.outbox.release_dead_claims) == 1
+    assert second.run(second.kehu.outbox.run_once).ids == [dead.id]
+    assert handlers.calls == [(dead.id, "Ma Li")]
 
 
 def test_a_periodic_job_runs_once_per_slot_across_workers(db_url, clock):

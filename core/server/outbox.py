@@ -124,6 +124,16 @@ def encode(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} cannot be stored as an event argument")
 
 
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, someone else's
+        return True
+    return True
+
+
 def _reveal(arguments: dict[str, Any]) -> dict[str, Any]:
     from ..events import Secret
 
@@ -551,15 +561,31 @@ class Outbox:
 
     async def start(self) -> None:
         """Start this worker's background delivery (``[events] poll_seconds`` > 0).
-        SQLite is served by one process: claims left by an earlier process — one that
-        was killed — are released at once instead of waiting for them to run out."""
+        On SQLite (one machine), claims of processes of this host that are gone — a
+        killed server — are released at once instead of waiting for them to run out."""
         if self.settings.poll_seconds <= 0 or self._task is not None:
             return
         if not self.postgres:
-            await OutboxEvent.filter(state=OutboxState.PENDING, locked_by__not_isnull=True).update(
-                locked_by=None, locked_until=None
-            )
+            await self.release_dead_claims()
         self._task = asyncio.get_running_loop().create_task(self._loop(), name="kehu outbox")
+
+    async def release_dead_claims(self) -> int:
+        """Release the claims of this host's processes that no longer run (a claim
+        names its worker ``host:pid:…``); a live process's — a CLI import next to
+        the server — are left alone."""
+        host = socket.gethostname()[:32]
+        dead = []
+        for row in await OutboxEvent.filter(state=OutboxState.PENDING, locked_by__not_isnull=True).only(
+            "id", "locked_by"
+        ):
+            claim_host, _, rest = row.locked_by.partition(":")
+            pid = rest.partition(":")[0]
+            if claim_host == host and pid.isdigit() and not _process_alive(int(pid)):
+                dead.append(row.id)
+        if dead:
+            await OutboxEvent.filter(id__in=dead).update(locked_by=None, locked_until=None)
+            log.info("released %d event(s) a stopped process had claimed", len(dead))
+        return len(dead)
 
     def wake(self) -> None:
         self._wake.set()

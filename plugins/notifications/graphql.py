@@ -9,7 +9,7 @@ from strawberry.types import Info
 
 from kehu.access import require_viewer
 from kehu.errors import ValidationError
-from kehu.schema import to_global_id
+from kehu.schema import global_id_field
 from kehu.schema.types import Payload
 
 from . import models, service
@@ -30,17 +30,11 @@ class NotificationMessage:
     created_at: dt.datetime
     sent_at: Optional[dt.datetime]
 
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(to_global_id("NotificationMessage", self.id))
-
-    @strawberry.field(description="The recipient, when a staff member.")
-    def owner_id(self) -> Optional[strawberry.ID]:
-        return strawberry.ID(to_global_id("AccountOwner", self.owner_id)) if self.owner_id else None
-
-    @strawberry.field(description="The recipient, when a customer.")
-    def customer_id(self) -> Optional[strawberry.ID]:
-        return strawberry.ID(to_global_id("Customer", self.customer_id)) if self.customer_id else None
+    id = global_id_field("NotificationMessage")
+    owner_id = global_id_field("AccountOwner", "owner_id", optional=True, description="The recipient, when staff.")
+    customer_id = global_id_field(
+        "Customer", "customer_id", optional=True, description="The recipient, when a customer."
+    )
 
 
 @strawberry.type

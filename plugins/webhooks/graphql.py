@@ -10,7 +10,7 @@ import strawberry
 from strawberry.types import Info
 
 from kehu.access import require_viewer
-from kehu.schema import Node, pk_from_global_id, to_global_id
+from kehu.schema import ModelNode, global_id_field, pk_from_global_id
 from kehu.schema.types import Payload
 
 from . import models, service
@@ -32,17 +32,13 @@ class WebhookAttempt:
 
 
 @strawberry.type(description="One event sent to one endpoint, attempted until delivered or its retries are spent.")
-class WebhookDelivery(Node):
+class WebhookDelivery(ModelNode, model=models.WebhookDelivery):
     topic: str
     status: DeliveryStatusEnum
     attempts: int
     last_status_code: Optional[int]
     created_at: dt.datetime
     delivered_at: Optional[dt.datetime]
-
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(to_global_id("WebhookDelivery", self.id))
 
     @strawberry.field(description="The webhook-id header: the same on every attempt and replay.")
     def message_id(self) -> str:
@@ -52,21 +48,15 @@ class WebhookDelivery(Node):
     def body(self) -> str:
         return self.body
 
-    @strawberry.field(description="The endpoint's global ID.")
-    def endpoint_id(self) -> strawberry.ID:
-        return strawberry.ID(to_global_id("WebhookEndpoint", self.endpoint_id))
+    endpoint_id = global_id_field("WebhookEndpoint", "endpoint_id", description="The endpoint's global ID.")
 
     @strawberry.field(description="Every attempt, oldest first.")
     async def attempt_log(self) -> list[WebhookAttempt]:
         return await models.WebhookAttempt.filter(delivery_id=self.id).order_by("at", "id")
 
-    @classmethod
-    def is_type_of(cls, obj, info) -> bool:
-        return isinstance(obj, models.WebhookDelivery)
-
 
 @strawberry.type(description="A receiver of signed webhooks. Its secret is shown only when created or rotated.")
-class WebhookEndpoint(Node):
+class WebhookEndpoint(ModelNode, model=models.WebhookEndpoint):
     url: str
     description: str
     topics: list[str] = strawberry.field(description='Topics sent: exact ("complaint.filed"), a prefix, or "*".')
@@ -78,20 +68,12 @@ class WebhookEndpoint(Node):
     created_at: dt.datetime
     updated_at: dt.datetime
 
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(to_global_id("WebhookEndpoint", self.id))
-
     @strawberry.field(description="The delivery log, newest first.")
     async def deliveries(
         self, info: Info, status: Optional[DeliveryStatusEnum] = None, first: int = 20
     ) -> list[WebhookDelivery]:
         viewer = require_viewer(info.context.viewer)
         return await service.deliveries(viewer, self.id, status, limit=max(1, min(first, 100)))
-
-    @classmethod
-    def is_type_of(cls, obj, info) -> bool:
-        return isinstance(obj, models.WebhookEndpoint)
 
 
 @strawberry.type

@@ -41,7 +41,7 @@ messages_total = Counter("kehu_notifications", "Notification messages, by channe
 
 
 def settings_of(kehu: Kehu) -> NotificationSettings:
-    return kehu.settings_for("notifications") or NotificationSettings()
+    return kehu.settings_for("notifications", NotificationSettings)
 
 
 def absolute(kehu: Kehu, link: str) -> str:

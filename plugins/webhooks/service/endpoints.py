@@ -27,7 +27,7 @@ MAX_TOPICS = 50
 
 
 def settings_of(kehu: Kehu) -> WebhookSettings:
-    return kehu.settings_for("webhooks") or WebhookSettings()
+    return kehu.settings_for("webhooks", WebhookSettings)
 
 
 def matches(topics: list[str], topic: str) -> bool:
