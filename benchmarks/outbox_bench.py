@@ -35,16 +35,20 @@ import uuid
 from pathlib import Path
 
 RECORDER = """
+import asyncio
 import os
 
 from kehu import hookimpl
 from kehu.writes import record_change, write_scope
 
 LOG = os.environ["KEHU_BENCH_LOG"]
+WAIT = float(os.environ.get("KEHU_BENCH_HANDLER_MS", "0")) / 1000
 
 
 @hookimpl
 async def kehu_customer_created(customer, event_id, kehu):
+    if WAIT:  # a receiver's latency: what a webhook or an e-mail handler waits for
+        await asyncio.sleep(WAIT)
     async with write_scope(kehu, None, "bench.customerCreated", actor_label="bench", event_id=event_id):
         record_change("Customer", customer.id, {"seen": (False, True)})
     with open(LOG, "a", encoding="utf-8") as log:  # one short line: O_APPEND keeps lines whole
@@ -121,7 +125,7 @@ async def counts(url: str) -> dict[str, int]:
         await conn.close()
 
 
-def one_run(server: str, workers: int, events: int, poll: float, timeout: float) -> dict:
+def one_run(server: str, workers: int, events: int, poll: float, timeout: float, handler_ms: float = 0) -> dict:
     name = f"kehu_outbox_bench_{uuid.uuid4().hex[:8]}"
     url = f"{server.rstrip('/')}/{name}"
     asyncio.run(run_sql(server, f'CREATE DATABASE "{name}"'))
@@ -132,6 +136,7 @@ def one_run(server: str, workers: int, events: int, poll: float, timeout: float)
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]),
         "KEHU_BENCH_LOG": str(log),
+        "KEHU_BENCH_HANDLER_MS": str(handler_ms),
         "KEHU_DATABASE_URL": "",
     }
     config = write_config(directory, url, poll)
@@ -178,6 +183,7 @@ def one_run(server: str, workers: int, events: int, poll: float, timeout: float)
     return {
         "workers": workers,
         "events": events,
+        "handler_ms": handler_ms,
         "seconds": round(seconds, 2),
         "events_per_second": round(events / seconds),
         "handler_calls": len(ids),
@@ -196,6 +202,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--poll", type=float, default=0.05)
+    parser.add_argument(
+        "--handler-ms", type=float, default=0, help="each handler also waits this long (a receiver's latency)"
+    )
     parser.add_argument("--timeout", type=float, default=600)
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args(argv)
@@ -204,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for _ in range(args.rounds):
         for workers in args.workers:  # interleaved rounds: the machine's load hits both alike
-            result = one_run(args.postgres, workers, args.events, args.poll, args.timeout)
+            result = one_run(args.postgres, workers, args.events, args.poll, args.timeout, args.handler_ms)
             results.append(result)
             print(
                 f"{result['workers']} worker(s): {result['events']:,} events in {result['seconds']:.1f}s "
