@@ -9,7 +9,7 @@ from kehu.models import OutboxKind, OutboxState
 
 
 class Migration(migrations.Migration):
-    dependencies = [("core", "0004_trusted_document")]
+    dependencies = [("core", "0005_external_ids")]
 
     initial = False
 

@@ -5,7 +5,7 @@
     [plugins.notifications]
     public_base_url = "https://crm.example.com"   # links in messages are absolute
     default_language = "zh-CN"                    # or "en"; a customer's attributes.language wins
-    timezone = "Asia/Shanghai"                    # the digest's day
+    timezone = "Asia/Shanghai"                    # the digest's day (default: [kehu] timezone)
     digest_at = "08:00"                           # "" : no daily digest
     rate_per_minute = 60
 
@@ -57,7 +57,8 @@ class NotificationSettings(BaseModel):
     rate_per_minute: int = Field(60, ge=1, le=100_000)
     # Pauses before each retry of a message that could not be sent; then FAILED.
     retry_seconds: tuple[float, ...] = (60, 300, 1800, 7200, 21600, 43200)
-    timezone: str = "UTC"
+    # The digest's day; "" (the default): kehu's business calendar, [kehu] timezone.
+    timezone: str = ""
     digest_at: str = "08:00"
     # Follow-ups this many days overdue still appear in the digest.
     digest_overdue_days: int = Field(7, ge=0, le=90)
@@ -85,6 +86,8 @@ class NotificationSettings(BaseModel):
     @field_validator("timezone")
     @classmethod
     def _zone(cls, value: str) -> str:
+        if not value:
+            return value
         try:
             zoneinfo.ZoneInfo(value)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):

@@ -5,13 +5,12 @@ the job the same day sends nothing new."""
 from __future__ import annotations
 
 import datetime as dt
-import zoneinfo
 from typing import TYPE_CHECKING
 
 from kehu.models import AccountOwner, Customer, Interaction
 from kehu.writes import write_scope
 
-from .messages import queue, settings_of
+from .messages import queue, settings_of, zone_of
 from .triggers import _console_link, owner_recipient
 
 if TYPE_CHECKING:
@@ -28,7 +27,7 @@ def offset_seconds(kehu: Kehu) -> float | None:
     if not settings.digest_at:
         return None
     hours, minutes = (int(part) for part in settings.digest_at.split(":"))
-    zone = zoneinfo.ZoneInfo(settings.timezone)
+    zone = zone_of(kehu)
     utc_offset = kehu.clock.now().astimezone(zone).utcoffset() or dt.timedelta(0)
     return ((hours * 3600 + minutes * 60) - utc_offset.total_seconds()) % 86400
 
@@ -58,7 +57,7 @@ async def follow_ups(owner: AccountOwner, start: dt.datetime, end: dt.datetime) 
 async def send_digests(kehu: Kehu) -> int:
     """Queue today's digest for every active staff member with follow-ups due."""
     settings = settings_of(kehu)
-    zone = zoneinfo.ZoneInfo(settings.timezone)
+    zone = zone_of(kehu)
     local = kehu.clock.now().astimezone(zone)
     day_start = local.replace(hour=0, minute=0, second=0, microsecond=0)
     start = (day_start - dt.timedelta(days=settings.digest_overdue_days)).astimezone(dt.UTC)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import zoneinfo
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import Counter
@@ -42,6 +43,12 @@ messages_total = Counter("kehu_notifications", "Notification messages, by channe
 
 def settings_of(kehu: Kehu) -> NotificationSettings:
     return kehu.settings_for("notifications", NotificationSettings)
+
+
+def zone_of(kehu: Kehu) -> zoneinfo.ZoneInfo:
+    """The digest's and the messages' time zone: the plugin's, else [kehu] timezone."""
+    name = settings_of(kehu).timezone
+    return zoneinfo.ZoneInfo(name) if name else kehu.config.kehu.zone
 
 
 def absolute(kehu: Kehu, link: str) -> str:

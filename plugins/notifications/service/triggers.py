@@ -12,7 +12,7 @@ from kehu.models import AccountOwner, Customer, Role
 from kehu.writes import record_change, write_scope
 
 from .channels import Recipient, language_of
-from .messages import absolute, queue, settings_of
+from .messages import absolute, queue, settings_of, zone_of
 
 if TYPE_CHECKING:
     from kehu import Kehu
@@ -34,7 +34,7 @@ async def survey_invitation(kehu: Kehu, invitation: Any, survey: Any, customer: 
         "customer": customer.name,
         "survey": survey.title,
         "link": absolute(kehu, link),
-        "expires": invitation.expires_at.astimezone(_zone(settings)).strftime("%Y-%m-%d"),
+        "expires": invitation.expires_at.astimezone(zone_of(kehu)).strftime("%Y-%m-%d"),
         "sender": owner.name if owner is not None else settings.smtp.from_name,
     }
     recipient = Recipient(customer=customer, language=language_of(customer, settings))
@@ -132,9 +132,3 @@ async def requested(
     async with write_scope(kehu, None, "notifications.requested", actor_label="notifications", event_id=event_id):
         messages = await queue(kehu, template, recipients, context, f"event:{event_id}")
         record_change("NotificationRequest", event_id, {"messages": (None, len(messages))})
-
-
-def _zone(settings):
-    import zoneinfo
-
-    return zoneinfo.ZoneInfo(settings.timezone)
