@@ -9,7 +9,7 @@ from kehu.models import OutboxKind, OutboxState
 
 
 class Migration(migrations.Migration):
-    dependencies = [("core", "0005_external_ids")]
+    dependencies = [("core", "0006_account_owner_language")]
 
     initial = False
 

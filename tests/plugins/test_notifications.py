@@ -202,6 +202,17 @@ def test_the_daily_digest_lists_each_agents_follow_ups_once_a_day(make_app, inbo
     assert mail["To"] == "agent@example.com" and mail["Subject"] == "Follow-ups for 2026-01-01: 1 customer(s)"
     assert "Wang Fang" in mail.get_content() and "quote" in mail.get_content()
 
+    async def reads_chinese():  # what setMyLanguage stores
+        from kehu.models import AccountOwner
+
+        await AccountOwner.filter(email="agent@example.com").update(language="zh-CN")
+
+    app.run(reads_chinese)
+    app.clock.advance(days=1, hours=-1)  # the next day; the follow-up is overdue now
+    app.run(send_digests, app.kehu)
+    send(app)
+    assert inbox.messages[-1]["Subject"] == "今日回访提醒：1 位客户（2026-01-02）"
+
 
 def test_the_digest_runs_as_a_daily_job_at_its_local_time(make_app, inbox):
     from kehu import jobs

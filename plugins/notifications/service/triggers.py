@@ -11,6 +11,7 @@ from kehu.ids import to_global_id
 from kehu.models import AccountOwner, Customer, Role
 from kehu.writes import record_change, write_scope
 
+from ..settings import LANGUAGES
 from .channels import Recipient, language_of
 from .messages import absolute, queue, settings_of, zone_of
 
@@ -20,7 +21,9 @@ if TYPE_CHECKING:
 
 
 def owner_recipient(owner: AccountOwner, kehu: Kehu) -> Recipient:
-    return Recipient(owner=owner, language=settings_of(kehu).default_language)
+    """A staff member, in the language they chose (``setMyLanguage``), else the default."""
+    language = owner.language if owner.language in LANGUAGES else settings_of(kehu).default_language
+    return Recipient(owner=owner, language=language)
 
 
 async def survey_invitation(kehu: Kehu, invitation: Any, survey: Any, customer: Customer, link: str, event_id: int):
