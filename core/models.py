@@ -45,6 +45,17 @@ class TokenKind(str, Enum):
     API = "API"
 
 
+class OutboxKind(str, Enum):
+    EVENT = "EVENT"  # an event hook call
+    JOB = "JOB"  # one scheduled run of a periodic job (kehu.jobs)
+
+
+class OutboxState(str, Enum):
+    PENDING = "PENDING"  # not delivered yet, or waiting for its next attempt
+    DONE = "DONE"
+    FAILED = "FAILED"  # gave up after the last retry: the dead letters admins see
+
+
 class AccountOwner(Model):
     """A staff member who signs in and looks after customers (客户经理)."""
 
@@ -197,10 +208,14 @@ class AuditEntry(Model):
     entity_id = fields.CharField(max_length=64, null=True)
     changes: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
     request_id = fields.CharField(max_length=64, null=True)
+    # The outbox event whose handler made this write (``write_scope(event_id=...)``):
+    # one write per event and operation, however often the event is delivered.
+    event_id = fields.BigIntField(null=True)
 
     class Meta:
         table = "kehu_audit_entry"
         indexes = (("entity_type", "entity_id"),)
+        unique_together = (("event_id", "operation"),)
 
 
 class RateBucket(Model):
@@ -230,3 +245,37 @@ class TrustedDocument(Model):
 
     class Meta:
         table = "kehu_trusted_document"
+
+
+class OutboxEvent(Model):
+    """An event hook call (or a periodic job's run) waiting for delivery.
+
+    Written in the same transaction as the write that caused it, delivered after
+    the commit, at least once (kehu.server.outbox). ``remaining`` lists the
+    plugins whose handlers have not succeeded yet (null: every implementation).
+    """
+
+    id = fields.BigIntField(primary_key=True)
+    kind = fields.CharEnumField(OutboxKind, max_length=8, default=OutboxKind.EVENT)
+    # The hook (``kehu_interaction_logged``) or the job (``complaints.sla``).
+    name = fields.CharField(max_length=200)
+    # The live event topic (``customer.created``) of a ``kehu_event_published`` call.
+    topic = fields.CharField(max_length=100, null=True)
+    arguments: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
+    actor_id = fields.IntField(null=True)
+    request_id = fields.CharField(max_length=64, null=True)
+    # One row per key: a periodic job's slot (``job:complaints.sla:29401``).
+    dedupe_key = fields.CharField(max_length=200, null=True, unique=True)
+    state = fields.CharEnumField(OutboxState, max_length=8, default=OutboxState.PENDING)
+    remaining: fields.JSONField[list[str] | None] = fields.JSONField(null=True)
+    attempts = fields.IntField(default=0)
+    due_at = fields.DatetimeField()
+    locked_by = fields.CharField(max_length=64, null=True)
+    locked_until = fields.DatetimeField(null=True)
+    last_error = fields.TextField(default="")
+    created_at = fields.DatetimeField()
+    finished_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "kehu_outbox"
+        indexes = (("state", "due_at"),)

@@ -30,13 +30,13 @@ from kehu.errors import PluginError
 
 from . import compat, root
 from .executor import KehuExecutor
-from .extensions import IntrospectionGuard, KehuErrors, RootAccess, WriteOperation, _is_expected
+from .extensions import IntrospectionGuard, KehuErrors, RequestMetrics, RootAccess, WriteOperation, _is_expected
 from .limits import LimitedValidationCache, QueryLimits, RateLimit
 from .plain_resolvers import install_plain_resolvers
 from .registry import Contribution, GraphQLRegistry
 from .relay import Node, check_node_types
 from .subscriptions import CoreSubscription
-from .types import AccountOwnerBase, AuditEntry, CustomerBase, CustomerFilterInput, InteractionBase
+from .types import AccountOwnerBase, AuditEntry, CustomerBase, CustomerFilterInput, InteractionBase, OutboxEvent
 
 if TYPE_CHECKING:
     from kehu.server.runtime import Kehu
@@ -216,8 +216,9 @@ def build_schema(kehu: Kehu, *, plain: bool | None = None) -> KehuSchema:
             query=Query,
             mutation=Mutation,
             subscription=Subscription,
-            types=[*composed.values(), AuditEntry, *(c.cls for c in registry.extra_types)],
+            types=[*composed.values(), AuditEntry, OutboxEvent, *(c.cls for c in registry.extra_types)],
             extensions=[
+                RequestMetrics,
                 KehuErrors,
                 IntrospectionGuard,
                 lambda: QueryLimits(limits=limits, default_page=page_default),

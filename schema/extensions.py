@@ -15,6 +15,7 @@ from __future__ import annotations
 import inspect
 import logging
 import re
+import time
 from typing import Any
 
 from graphql import GraphQLError
@@ -22,6 +23,7 @@ from strawberry.extensions import FieldExtension, MaskErrors, SchemaExtension
 from strawberry.types.base import has_object_definition
 
 from kehu.errors import KehuError, NotAuthenticated, PermissionDenied
+from kehu.server import metrics
 from kehu.writes import Rollback, write_scope
 
 log = logging.getLogger(__name__)
@@ -140,6 +142,30 @@ def _is_expected(error: GraphQLError) -> bool:
     # at .occurredAt: …", raised by graphql-core or a strawberry scalar while
     # coercing variables, before anything runs) is the caller's mistake.
     return error.path is None and error.message.startswith("Variable '$")
+
+
+class RequestMetrics(SchemaExtension):
+    """Counts and times each operation for ``/metrics`` (kehu.server.metrics), by the
+    operation's name — or its first root field's when the document names none."""
+
+    def on_operation(self):
+        started = time.perf_counter()
+        yield
+        ec = self.execution_context
+        name, kind = None, "unknown"
+        try:
+            operation = ec._get_first_operation() if ec.graphql_document is not None else None
+            if operation is not None:
+                kind = operation.operation.value
+                name = ec.operation_name
+                if name is None and operation.selection_set.selections:
+                    name = getattr(operation.selection_set.selections[0], "name", None)
+                    name = name.value if name is not None else None
+        except Exception:  # an unparsable document is counted, unnamed
+            pass
+        result = ec.result
+        ok = not ec.pre_execution_errors and not (result is not None and result.errors)
+        metrics.graphql_answered(name, kind, ok, time.perf_counter() - started)
 
 
 class KehuErrors(MaskErrors):

@@ -15,8 +15,9 @@ from kehu.errors import KehuError, ValidationError
 from kehu.ids import from_global_id, pk_from_global_id
 from kehu.models import AccessToken, TokenKind
 from kehu.models import AuditEntry as AuditEntryModel
+from kehu.models import OutboxEvent as OutboxEventModel
 from kehu.server.plugin_manager import await_me_maybe
-from kehu.writes import write_scope
+from kehu.writes import record_change, write_scope
 
 from . import relay
 from .relay import Connection, Node
@@ -32,6 +33,8 @@ from .types import (  # CustomerFilterInput: rebound to the composed input at bu
     InteractionOrder,
     Language,
     OrderDirection,
+    OutboxEvent,
+    OutboxState,
     Payload,
     PluginInfo,
     Role,
@@ -240,6 +243,16 @@ class AccountOwnerFilterInput:
 
 
 @strawberry.input
+class RetryOutboxEventInput:
+    id: strawberry.ID
+
+
+@strawberry.type
+class OutboxEventPayload(Payload):
+    outbox_event: Optional[OutboxEvent] = None
+
+
+@strawberry.input
 class AuditLogFilterInput:
     actor_id: Optional[strawberry.ID] = None
     entity_type: Optional[str] = None
@@ -281,6 +294,8 @@ class CoreQuery:
             return await loaders.owner.load(pk)
         if type_name == "Interaction":
             return await interaction_service.filter_interactions(info.context.viewer).filter(id=pk).first()
+        if type_name == "OutboxEvent" and info.context.viewer.can("events.manage"):
+            return await OutboxEventModel.get_or_none(id=pk)
         if type_name == "AuditEntry" and info.context.viewer.can("audit.read"):
             entry = await AuditEntryModel.get_or_none(id=pk)
             return _audit_as_seen(info, [entry])[0] if entry else None
@@ -394,6 +409,20 @@ class CoreQuery:
         connection = await relay.paginate(qs.order_by("-id"), first, after)
         _audit_as_seen(info, [edge.node for edge in connection.edges])
         return connection
+
+    @strawberry.field(
+        description="The event outbox, newest first (admins): FAILED events are the dead letters, "
+        "PENDING ones wait for delivery or their next retry."
+    )
+    async def outbox_events(
+        self,
+        info: Info,
+        state: OutboxState = OutboxState.FAILED,
+        first: Optional[int] = None,
+        after: Optional[str] = None,
+    ) -> Connection[OutboxEvent]:
+        require_viewer(info.context.viewer).require("events.manage")
+        return await relay.paginate(OutboxEventModel.filter(state=state).order_by("-id"), first, after)
 
     @strawberry.field(description="API tokens (admins). Secrets are never shown again.")
     async def api_tokens(self, info: Info, include_revoked: bool = False) -> list[ApiToken]:
@@ -554,6 +583,16 @@ class CoreMutation:
             require_viewer(info.context.viewer), input.name, input.role, expires
         )
         return ApiTokenPayload(token=token, api_token=row)
+
+    @strawberry.mutation(description="Deliver a failed (or waiting) event again now, with fresh attempts (admins).")
+    async def retry_outbox_event(self, info: Info, input: RetryOutboxEventInput) -> OutboxEventPayload:
+        require_viewer(info.context.viewer).require("events.manage")
+        event_id = _pk(input.id, "OutboxEvent")
+        before = await OutboxEventModel.get_or_none(id=event_id)
+        row = await info.context.kehu.outbox.retry(event_id)  # NotFound unless the event exists
+        assert before is not None
+        record_change("OutboxEvent", row.id, {"state": (before.state, row.state), "attempts": (before.attempts, 0)})
+        return OutboxEventPayload(outbox_event=row)
 
     @strawberry.mutation
     async def revoke_api_token(self, info: Info, input: RevokeApiTokenInput) -> ApiTokenPayload:

@@ -260,6 +260,50 @@ class AuditEntry(ModelNode, model=models.AuditEntry):
     actor_id = global_id_field("AccountOwner", "actor_id", optional=True)
 
 
+OutboxState = strawberry.enum(models.OutboxState, description="Where an event is on its way to the plugins.")
+OutboxKind = strawberry.enum(models.OutboxKind)
+
+
+@strawberry.type(
+    description="An event (or a periodic job's run) in the outbox: delivered to plugins' handlers after its "
+    "write committed, retried with backoff, FAILED once the retries are spent."
+)
+class OutboxEvent(ModelNode, model=models.OutboxEvent):
+    kind: OutboxKind
+    name: str = strawberry.field(description="The event hook (kehu_interaction_logged) or the job's name.")
+    topic: Optional[str] = strawberry.field(description="The live event's topic, for kehu_event_published.")
+    state: OutboxState
+    attempts: int = strawberry.field(description="Failed attempts so far.")
+    due_at: dt.datetime = strawberry.field(description="When it is (or was) due for its next delivery.")
+    created_at: dt.datetime
+    finished_at: Optional[dt.datetime]
+    last_error: str
+
+    @strawberry.field(
+        description="The number kehu's CLI shows (`kehu events retry NUMBER`), and handlers get as event_id."
+    )
+    def number(self) -> str:
+        return str(self.id)
+
+    @strawberry.field(description="Plugins whose handlers have not succeeded yet (null: all of them).")
+    def remaining(self) -> Optional[list[str]]:
+        return self.remaining
+
+    @strawberry.field(description="The hook's arguments: records by reference; secrets shown as null.")
+    def arguments(self) -> JSON:
+        return _without_secrets(self.arguments)
+
+
+def _without_secrets(value):
+    if isinstance(value, dict):
+        if "$secret" in value:
+            return {"$secret": None}
+        return {k: _without_secrets(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_secrets(v) for v in value]
+    return value
+
+
 @strawberry.type(description="An API token for an integration. The secret is shown only when created.")
 class ApiToken:
     name: str

@@ -38,7 +38,10 @@ def test_reference_marks_first_result_hooks_and_shows_signatures():
     reference = docs.render_hook_reference()
     section = reference.split("#### `kehu_segment_members`")[1].split("#### ")[0]
     assert "First result wins" in section
-    assert "kehu_interaction_logged(interaction: Interaction, actor: AccountOwner | None, kehu: Kehu)" in reference
+    assert (
+        "kehu_interaction_logged(interaction: Interaction, actor: AccountOwner | None, event_id: int, kehu: Kehu)"
+        in reference
+    )
 
 
 def test_check_mode_reports_a_stale_file_and_leaves_it(tmp_path, capsys):

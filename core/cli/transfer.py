@@ -379,16 +379,29 @@ async def bulk_loaded(
     since: dt.datetime | None = None,
 ) -> float:
     """Tell the plugins, once, what a bulk load wrote (``kehu_bulk_loaded``);
-    returns the seconds they took."""
+    returns the seconds they took.
+
+    The event goes through the outbox like any other: a small write of its own
+    after the load (an audit entry ``bulkLoaded`` with the load's totals, and the
+    event, committed together), delivered right after, before this returns; a
+    handler that fails is retried, and a process killed before delivering it
+    leaves it for the next one to deliver."""
     started = time.perf_counter()
-    await kehu.hooks.dispatch_event(
-        "kehu_bulk_loaded",
-        reason=reason,
-        customer_ids=customer_ids.named() if isinstance(customer_ids, CustomerIds) else sorted(customer_ids),
-        interaction_ids=interaction_ids,
-        since=since,
-        actor=viewer.owner if viewer else None,
-    )
+    named = customer_ids.named() if isinstance(customer_ids, CustomerIds) else sorted(customer_ids)
+    async with write_scope(kehu, viewer, "bulkLoaded", actor_label=None if viewer else f"kehu {reason}") as scope:
+        scope.changes.update(
+            reason=reason,
+            customers=customer_ids.count if isinstance(customer_ids, CustomerIds) else len(customer_ids),
+            interactions=len(interaction_ids) if interaction_ids is not None else 0,
+        )
+        scope.emit(
+            "kehu_bulk_loaded",
+            reason=reason,
+            customer_ids=named,
+            interaction_ids=interaction_ids,
+            since=since,
+            actor=viewer.owner if viewer else None,
+        )
     return time.perf_counter() - started
 
 

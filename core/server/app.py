@@ -1,4 +1,4 @@
-"""The Starlette application: /graphql, /healthz and the plugins' routes."""
+"""The Starlette application: /graphql, /healthz, /metrics and the plugins' routes."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLRequestData
@@ -309,12 +309,25 @@ def create_app(kehu: Kehu, *, migrate: bool = False) -> Starlette:
             return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
         return JSONResponse({"status": "ok", "database": "ok", "plugins": sorted(kehu.plugins.records)})
 
+    async def metrics_endpoint(request: Request) -> Response:
+        """Prometheus scrapes (kehu.server.metrics): 404 unless enabled, 403 without
+        the token or an allowed address."""
+        from . import metrics
+
+        if not kehu.config.metrics.enabled:
+            return JSONResponse({"error": "metrics are off ([metrics] enabled = false)"}, status_code=404)
+        if not metrics.allowed(kehu, request):
+            return JSONResponse({"error": "send the metrics token as a bearer token"}, status_code=403)
+        body, content_type = await metrics.render(kehu)
+        return Response(body, media_type=content_type)
+
     routes = [
         Route("/graphql", graphql, methods=["GET", "POST"]),
         WebSocketRoute("/graphql", graphql),
         Route("/healthz", healthz, methods=["GET"]),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
     ]
-    taken: set[str | None] = {"/graphql", "/healthz"}
+    taken: set[str | None] = {"/graphql", "/healthz", "/metrics"}
     for plugin, extra in kehu.plugins.each("kehu_routes", kehu=kehu):
         for route in extra or ():
             path = getattr(route, "path", None)

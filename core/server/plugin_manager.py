@@ -18,7 +18,7 @@ import functools
 import importlib
 import inspect
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, TypedDict
@@ -51,6 +51,8 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "surveys": "kehu.plugins.surveys",
     "masking": "kehu.plugins.masking",
     "console": "kehu.plugins.console",
+    "webhooks": "kehu.plugins.webhooks",
+    "notifications": "kehu.plugins.notifications",
 }
 
 
@@ -384,21 +386,45 @@ class Hooks:
         the write commits, so a misspelled event fails the write, not silently)."""
         self.plugins.caller(hook_name)
 
-    async def dispatch_event(self, hook_name: str, **kwargs: Any) -> None:
-        """Call an event hook on every plugin, awaiting async ones. A failing handler
-        is logged with its plugin's name and does not stop the others. Each handler
-        gets the arguments ``kehu.field_guard.event_arguments`` allows its plugin."""
+    async def dispatch_event(
+        self, hook_name: str, *, plugins: Collection[str] | None = None, **kwargs: Any
+    ) -> dict[str, Exception]:
+        """Call an event hook on every plugin (or on ``plugins`` only) in pluggy's
+        order, awaiting async ones. A failing handler is logged with its plugin's name
+        and does not stop the others; the failures are returned by plugin name (the
+        outbox retries those). A hook whose spec is not loaded (its plugin was disabled
+        since the event was stored) has no listeners. Each handler gets the arguments
+        ``kehu.field_guard.event_arguments`` allows its plugin."""
+        from ..events import GiveUp, RetryLater
+        from ..writes import AlreadyHandled
+
+        failures: dict[str, Exception] = {}
+        if not self.plugins.is_defined(hook_name):
+            return failures
         impls = self.plugins.call_order(hook_name)
         kwargs.setdefault("kehu", self.kehu)
         guard = self.kehu.field_guard if self.kehu is not None and impls else None
         for impl in impls:
+            if plugins is not None and impl.plugin_name not in plugins:
+                continue
             args = arguments_for(impl, kwargs)
             try:
                 if guard is not None:  # personal data only for plugins trusted with it
                     args = guard.event_arguments(impl.plugin_name, hook_name, args)
                 await await_me_maybe(impl.function(**args))
-            except Exception:
+            except AlreadyHandled:  # an earlier delivery of this event did the work
+                pass
+            except (RetryLater, GiveUp) as exc:  # the handler's own decision: no traceback
+                failures[impl.plugin_name] = exc
+            except Exception as exc:
                 log.exception("plugin '%s': %s handler failed", impl.plugin_name, hook_name)
+                failures[impl.plugin_name] = exc
+        return failures
+
+    def implementers(self, hook_name: str) -> list[str]:
+        """The plugins implementing a hook, in registration order."""
+        caller = getattr(self.plugins.pm.hook, hook_name, None)
+        return [impl.plugin_name for impl in caller.get_hookimpls()] if caller is not None else []
 
     async def first(self, hook_name: str, **kwargs: Any) -> Any:
         """Call a ``firstresult`` hook, awaiting async implementations: the first

@@ -51,6 +51,9 @@ class Kehu:
         from .eventbus import EventBus
 
         self.events = EventBus(self)
+        from .outbox import Outbox
+
+        self.outbox = Outbox(self)
 
     # -- plugins ---------------------------------------------------------------
 
@@ -128,14 +131,19 @@ class Kehu:
         try:
             await self.events.start()
             await self.hooks.lifecycle("kehu_startup", self, strict=True)
+            await self.outbox.start()
         except BaseException:
             await self.disconnect()
             raise
 
     async def stop(self) -> None:
         try:
+            await self.outbox.stop()
             await self.hooks.lifecycle("kehu_shutdown", self, strict=False)
         finally:
+            from .. import jobs
+
+            await jobs.stop(self)  # those a plugin left running
             await self.events.stop()
             await self.disconnect()
 

@@ -90,6 +90,9 @@ class KehuHarness:
         raw = dict(config or {})
         raw.setdefault("kehu", {})
         raw["kehu"] = {**raw["kehu"], "database_url": database_url}
+        # Events are delivered in the request that made them; retries, job runs and
+        # redeliveries only when a test calls ``kehu.outbox.run_once()``.
+        raw["events"] = {"poll_seconds": 0, **raw.get("events", {})}
         raw["plugins"] = {"enabled": list(enabled), **(settings or {})}
         self.config = parse_config(raw)
         self.clock = clock or FrozenClock()

@@ -119,9 +119,9 @@ class EventRecorder:
         hooks = harness.kehu.hooks
         deliver = hooks.dispatch_event
 
-        async def dispatch_event(hook_name: str, **kwargs: Any) -> None:
-            self.record(hook_name, {k: v for k, v in kwargs.items() if k != "kehu"})
-            await deliver(hook_name, **kwargs)
+        async def dispatch_event(hook_name: str, **kwargs: Any) -> dict[str, Exception]:
+            self.record(hook_name, {k: v for k, v in kwargs.items() if k not in ("kehu", "plugins")})
+            return await deliver(hook_name, **kwargs)
 
         hooks.dispatch_event = dispatch_event  # type: ignore[method-assign]
 

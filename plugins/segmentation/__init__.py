@@ -41,6 +41,8 @@ def kehu_graphql(graphql):
 
 
 # --------------------------------------------------------------------------- events: re-score one customer
+# Each handler recomputes from the data as it is and records only changes, so a
+# repeated delivery of an event (same event_id) changes nothing: idempotent by nature.
 
 
 @hookimpl

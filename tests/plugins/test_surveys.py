@@ -8,6 +8,7 @@ import pytest
 from kehu import hookimpl
 from kehu.plugins.surveys.models import Answer, Invitation, Response
 from kehu.schema import to_global_id
+from kehu.writes import emit, write_scope
 
 SURVEY_FIELDS = "id title status version questions { id type text required choices { id label } }"
 CREATE = f"""mutation($i: CreateSurveyInput!) {{ createSurvey(input: $i) {{
@@ -590,9 +591,8 @@ def test_survey_requested_by_another_plugin_creates_an_invitation(make_app):
         from kehu.models import Customer
 
         customer = await Customer.get(name="Li Lei")
-        await app.kehu.hooks.dispatch_event(
-            "kehu_survey_requested", customer=customer, reason=reason, reference="Complaint:9", actor=None
-        )
+        async with write_scope(app.kehu, None, "test.requestSurvey"):  # as the complaints plugin does
+            emit("kehu_survey_requested", customer=customer, reason=reason, reference="Complaint:9")
         return await Invitation.filter(customer_id=customer.id).values("reason", "reference", "expires_at", "used_at")
 
     [row] = app.run(request, "complaint_resolved")
