@@ -11,12 +11,13 @@ from kehu import customers as customer_service
 from kehu import interactions as interaction_service
 from kehu import owners as owner_service
 from kehu.access import require_viewer, visible_owners
-from kehu.errors import ValidationError
+from kehu.errors import KehuError, ValidationError
 from kehu.ids import from_global_id, pk_from_global_id
 from kehu.models import AccessToken, TokenKind
 from kehu.models import AuditEntry as AuditEntryModel
+from kehu.models import OutboxEvent as OutboxEventModel
 from kehu.server.plugin_manager import await_me_maybe
-from kehu.writes import write_scope
+from kehu.writes import record_change, write_scope
 
 from . import relay
 from .relay import Connection, Node
@@ -29,7 +30,11 @@ from .types import (  # CustomerFilterInput: rebound to the composed input at bu
     Direction,
     InteractionFilterInput,
     InteractionKind,
+    InteractionOrder,
+    Language,
     OrderDirection,
+    OutboxEvent,
+    OutboxState,
     Payload,
     PluginInfo,
     Role,
@@ -79,6 +84,16 @@ class ChangePasswordPayload(Payload):
 
 
 @strawberry.input
+class SetMyLanguageInput:
+    language: Optional[Language] = strawberry.field(description="null: follow the browser's language.")
+
+
+@strawberry.type
+class SetMyLanguagePayload(Payload):
+    me: Optional["AccountOwner"] = None
+
+
+@strawberry.input
 class CreateCustomerInput:
     name: str
     kind: Optional[CustomerKind] = None
@@ -91,6 +106,9 @@ class CreateCustomerInput:
     attributes: Optional[JSON] = None
     owner_id: Optional[strawberry.ID] = strawberry.field(
         default=None, description="Defaults to the creator for managers and agents."
+    )
+    external_id: Optional[str] = strawberry.field(
+        default=None, description="The id other systems know the customer by; unique."
     )
 
 
@@ -106,6 +124,7 @@ class UpdateCustomerInput:
     industry: Optional[str] = strawberry.UNSET
     tags: Optional[list[str]] = strawberry.UNSET
     attributes: Optional[JSON] = strawberry.UNSET
+    external_id: Optional[str] = strawberry.UNSET
 
 
 @strawberry.input
@@ -140,11 +159,37 @@ class LogInteractionInput:
     idempotency_key: Optional[str] = strawberry.field(
         default=None, description="Retries with the same key return the first result and log nothing new."
     )
+    external_id: Optional[str] = strawberry.field(
+        default=None,
+        description="The record's id in the system it comes from (an order number); sent again, it logs nothing new.",
+    )
 
 
 @strawberry.type
 class InteractionPayload(Payload):
     interaction: Optional["Interaction"] = None
+
+
+@strawberry.input(description="Up to 1,000 interactions, logged in one transaction: all of them or none.")
+class LogInteractionsInput:
+    items: list[LogInteractionInput]
+
+
+@strawberry.type(description="The outcome of one item of logInteractions.")
+class LogInteractionsResult:
+    index: int = strawberry.field(description="The item's position in `items`, from 0.")
+    interaction: Optional["Interaction"] = None
+    created: bool = strawberry.field(
+        default=False, description="false: an item with this externalId or idempotencyKey was logged before."
+    )
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class LogInteractionsPayload(Payload):
+    results: list[LogInteractionsResult] = strawberry.field(
+        default_factory=list, description="One per item, in order. Empty when the call was refused as a whole."
+    )
 
 
 @strawberry.input
@@ -198,6 +243,16 @@ class AccountOwnerFilterInput:
 
 
 @strawberry.input
+class RetryOutboxEventInput:
+    id: strawberry.ID
+
+
+@strawberry.type
+class OutboxEventPayload(Payload):
+    outbox_event: Optional[OutboxEvent] = None
+
+
+@strawberry.input
 class AuditLogFilterInput:
     actor_id: Optional[strawberry.ID] = None
     entity_type: Optional[str] = None
@@ -239,6 +294,8 @@ class CoreQuery:
             return await loaders.owner.load(pk)
         if type_name == "Interaction":
             return await interaction_service.filter_interactions(info.context.viewer).filter(id=pk).first()
+        if type_name == "OutboxEvent" and info.context.viewer.can("events.manage"):
+            return await OutboxEventModel.get_or_none(id=pk)
         if type_name == "AuditEntry" and info.context.viewer.can("audit.read"):
             entry = await AuditEntryModel.get_or_none(id=pk)
             return _audit_as_seen(info, [entry])[0] if entry else None
@@ -271,16 +328,19 @@ class CoreQuery:
         )
         return await relay.paginate(qs, first, after, info.context.kehu.config.kehu.page_size_default)
 
-    @strawberry.field(description="Interactions of customers the viewer may see, newest first.")
+    @strawberry.field(description="Interactions of customers the viewer may see, newest first unless ordered.")
     async def interactions(
         self,
         info: Info,
         first: Optional[int] = None,
         after: Optional[str] = None,
         filter: Optional[InteractionFilterInput] = None,
+        order_by: Optional[InteractionOrder] = None,
     ) -> Connection["Interaction"]:
         qs = interaction_service.filter_interactions(info.context.viewer, filter.to_domain() if filter else None)
-        return await relay.paginate(qs.order_by("-occurred_at", "-id"), first, after)
+        order = order_by or InteractionOrder()
+        qs = interaction_service.order_interactions(qs, order.field, order.direction == OrderDirection.DESC)
+        return await relay.paginate(qs, first, after)
 
     @strawberry.field
     async def account_owners(
@@ -350,6 +410,20 @@ class CoreQuery:
         _audit_as_seen(info, [edge.node for edge in connection.edges])
         return connection
 
+    @strawberry.field(
+        description="The event outbox, newest first (admins): FAILED events are the dead letters, "
+        "PENDING ones wait for delivery or their next retry."
+    )
+    async def outbox_events(
+        self,
+        info: Info,
+        state: OutboxState = OutboxState.FAILED,
+        first: Optional[int] = None,
+        after: Optional[str] = None,
+    ) -> Connection[OutboxEvent]:
+        require_viewer(info.context.viewer).require("events.manage")
+        return await relay.paginate(OutboxEventModel.filter(state=state).order_by("-id"), first, after)
+
     @strawberry.field(description="API tokens (admins). Secrets are never shown again.")
     async def api_tokens(self, info: Info, include_revoked: bool = False) -> list[ApiToken]:
         require_viewer(info.context.viewer).require("tokens.manage")
@@ -391,6 +465,11 @@ class CoreMutation:
         await owner_service.change_password(viewer, input.current_password, input.new_password, _now(info))
         return ChangePasswordPayload(ok=True)
 
+    @strawberry.mutation(description="Choose the language you read kehu's pages in (any role).")
+    async def set_my_language(self, info: Info, input: SetMyLanguageInput) -> SetMyLanguagePayload:
+        owner = await owner_service.set_language(require_viewer(info.context.viewer), input.language)
+        return SetMyLanguagePayload(me=owner)
+
     @strawberry.mutation
     async def create_customer(self, info: Info, input: CreateCustomerInput) -> CustomerPayload:
         data = {k: getattr(input, k) for k in customer_service.EDITABLE}
@@ -424,20 +503,52 @@ class CoreMutation:
 
     @strawberry.mutation
     async def log_interaction(self, info: Info, input: LogInteractionInput) -> InteractionPayload:
-        data = {
-            "customer_id": _pk(input.customer_id, "Customer", "customerId"),
-            "kind": input.kind,
-            "direction": input.direction,
-            "occurred_at": input.occurred_at,
-            "subject": input.subject,
-            "notes": input.notes,
-            "amount": input.amount,
-            "next_follow_up_at": input.next_follow_up_at,
-            "owner_id": _pk(input.owner_id, "AccountOwner", "ownerId") if input.owner_id else None,
-            "idempotency_key": input.idempotency_key,
-        }
-        interaction = await interaction_service.log_interaction(require_viewer(info.context.viewer), data, _now(info))
+        interaction = await interaction_service.log_interaction(
+            require_viewer(info.context.viewer), _interaction_data(input), _now(info)
+        )
         return InteractionPayload(interaction=interaction)
+
+    @strawberry.mutation(
+        description="Log up to 1,000 interactions in one transaction (a shop or ERP pushing its orders): "
+        "every item is checked like logInteraction; if any fails, nothing is logged and each failure is "
+        "reported with its item. Items with an externalId are logged once, however often they are sent. "
+        "Costs limits.mutation_cost plus limits.bulk_item_cost per item against the rate limit."
+    )
+    async def log_interactions(self, info: Info, input: LogInteractionsInput) -> LogInteractionsPayload:
+        viewer = require_viewer(info.context.viewer)
+        items = input.items
+        if len(items) > interaction_service.MAX_BULK_ITEMS:
+            raise ValidationError(
+                f"at most {interaction_service.MAX_BULK_ITEMS} items per call, {len(items)} sent",
+                field="items",
+                code="TOO_MANY",
+            )
+        await _charge_items(info, len(items))
+        data, errors = [], {}
+        for index, item in enumerate(items):
+            try:
+                data.append(_interaction_data(item))
+            except KehuError as exc:
+                data.append(None)
+                errors[index] = exc
+        valid = [(i, d) for i, d in enumerate(data) if d is not None]
+        outcomes = await interaction_service.log_interactions(viewer, [d for _, d in valid], _now(info))
+        results = {i: LogInteractionsResult(index=i) for i in range(len(items))}
+        for (index, _), outcome in zip(valid, outcomes):
+            results[index].interaction = outcome.interaction
+            results[index].created = outcome.created
+            if outcome.error is not None:
+                errors[index] = outcome.error
+        user_errors = []
+        for index, exc in sorted(errors.items()):
+            where = f"items.{index}.{exc.field}" if exc.field else f"items.{index}"
+            results[index].user_errors = [UserError(field=exc.field, code=exc.code, message=exc.message)]
+            results[index].interaction = None
+            user_errors.append(UserError(field=where, code=exc.code, message=exc.message))
+        if user_errors:  # nothing is written: every item without an error is rolled back too
+            for result in results.values():
+                result.interaction, result.created = None, False
+        return LogInteractionsPayload(results=list(results.values()), user_errors=user_errors)
 
     @strawberry.mutation
     async def create_account_owner(self, info: Info, input: CreateAccountOwnerInput) -> AccountOwnerPayload:
@@ -473,6 +584,16 @@ class CoreMutation:
         )
         return ApiTokenPayload(token=token, api_token=row)
 
+    @strawberry.mutation(description="Deliver a failed (or waiting) event again now, with fresh attempts (admins).")
+    async def retry_outbox_event(self, info: Info, input: RetryOutboxEventInput) -> OutboxEventPayload:
+        require_viewer(info.context.viewer).require("events.manage")
+        event_id = _pk(input.id, "OutboxEvent")
+        before = await OutboxEventModel.get_or_none(id=event_id)
+        row = await info.context.kehu.outbox.retry(event_id)  # NotFound unless the event exists
+        assert before is not None
+        record_change("OutboxEvent", row.id, {"state": (before.state, row.state), "attempts": (before.attempts, 0)})
+        return OutboxEventPayload(outbox_event=row)
+
     @strawberry.mutation
     async def revoke_api_token(self, info: Info, input: RevokeApiTokenInput) -> ApiTokenPayload:
         row = await owner_service.revoke_api_token(
@@ -481,8 +602,46 @@ class CoreMutation:
         return ApiTokenPayload(api_token=row)
 
 
-PUBLIC_QUERIES = frozenset()
+def _interaction_data(input: LogInteractionInput) -> dict:
+    return {
+        "customer_id": _pk(input.customer_id, "Customer", "customerId"),
+        "kind": input.kind,
+        "direction": input.direction,
+        "occurred_at": input.occurred_at,
+        "subject": input.subject,
+        "notes": input.notes,
+        "amount": input.amount,
+        "next_follow_up_at": input.next_follow_up_at,
+        "owner_id": _pk(input.owner_id, "AccountOwner", "ownerId") if input.owner_id else None,
+        "idempotency_key": input.idempotency_key,
+        "external_id": input.external_id,
+    }
+
+
+async def _charge_items(info: Info, count: int) -> None:
+    """A bulk call costs its items on top of the mutation itself (``RateLimit``
+    charged that already): 500 items are not one request's worth of work."""
+    ctx = info.context
+    limiter = getattr(ctx.kehu, "rate_limiter", None)
+    cost = ctx.kehu.config.limits.bulk_item_cost * count
+    if limiter is None or not limiter.enabled or cost == 0 or ctx.viewer is None:
+        return
+    caller = f"token:{ctx.viewer.token_id}" if ctx.viewer.token_id else f"owner:{ctx.viewer.id}"
+    wait = await limiter.spend(caller, cost)
+    if wait is not None:
+        if ctx.response is not None:
+            ctx.response.status_code = 429
+            ctx.response.headers["Retry-After"] = str(max(1, round(wait)))
+        raise KehuError(
+            f"rate limit of {limiter.limit} points a minute reached by {count} items; retry in {wait:.0f}s "
+            "or send fewer items per call",
+            field="items",
+            code="RATE_LIMITED",
+        )
+
+
+PUBLIC_QUERIES: frozenset[str] = frozenset()
 PUBLIC_MUTATIONS = frozenset({"login"})
-SELF_SERVICE_MUTATIONS = frozenset({"logout", "changePassword"})
+SELF_SERVICE_MUTATIONS = frozenset({"logout", "changePassword", "setMyLanguage"})
 # Manages its own write scope (see CoreMutation.login).
 UNSCOPED_MUTATIONS = frozenset({"login"})
