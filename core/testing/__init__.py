@@ -56,9 +56,9 @@ def use_test_password_hashing() -> None:
     if not _test_hashing:
         from argon2 import PasswordHasher
 
-        from ..server.auth import use_password_hasher
+        from ..credentials import use_password_hasher
 
-        use_password_hasher(PasswordHasher(**TEST_HASH_COST))
+        use_password_hasher(PasswordHasher(**TEST_HASH_COST))  # type: ignore[arg-type]
         _test_hashing = True
 
 

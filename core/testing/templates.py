@@ -250,11 +250,12 @@ class Templates:
             if template is None:
                 template = self._made[key] = self._build(kehu, fresh)
         if fresh.path is not None:
+            assert template.path is not None  # a SQLite database's template is a file
             shutil.copyfile(template.path, fresh.path)
         else:
             statements = [f'DROP DATABASE IF EXISTS "{fresh.name}"'] if fresh.created else []
             statements.append(f'CREATE DATABASE "{fresh.name}" TEMPLATE "{template.name}"')
-            postgres_admin(fresh.server, *statements)
+            postgres_admin(fresh.server or "", *statements)
             fresh.created = True
 
     def _build(self, kehu: Kehu, fresh: FreshDatabase) -> Template:
@@ -266,7 +267,7 @@ class Templates:
             template = Template(f"sqlite://{path}", path=path)
         else:
             name = f"kehu_template_{os.getpid()}_{number}_{uuid.uuid4().hex[:6]}"
-            postgres_admin(fresh.server, f'CREATE DATABASE "{name}"')
+            postgres_admin(fresh.server or "", f'CREATE DATABASE "{name}"')
             template = Template(f"{fresh.server}/{name}", server=fresh.server, name=name)
         try:
             run_sync(lambda: _migrate(kehu, template))
@@ -284,7 +285,7 @@ class Templates:
                     os.unlink(f"{template.path}{suffix}")
         else:
             with contextlib.suppress(Exception):
-                postgres_admin(template.server, f'DROP DATABASE IF EXISTS "{template.name}" WITH (FORCE)')
+                postgres_admin(template.server or "", f'DROP DATABASE IF EXISTS "{template.name}" WITH (FORCE)')
 
     def remove_all(self) -> None:
         with self._lock:
@@ -367,4 +368,4 @@ def share_schema(kehu: Kehu) -> None:
             _schemas.popitem(last=False)
     else:
         _schemas.move_to_end(key)
-        kehu._schema = schema  # the property's own cache: this app now has a schema
+        kehu._composed_schema = schema  # the property's own cache: this app now has a schema
