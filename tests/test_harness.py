@@ -170,6 +170,6 @@ def test_test_apps_hash_passwords_cheaply_and_the_server_at_argon2s_cost(app):
     )
     assert login["login"]["token"]
     # Outside a test app (the server, the CLI) kehu keeps argon2-cffi's default cost.
-    script = "from kehu.server.auth import hash_password; print(hash_password('correct-horse-battery'))"
+    script = "from kehu.credentials import hash_password; print(hash_password('correct-horse-battery'))"
     hashed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
     assert hashed.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
