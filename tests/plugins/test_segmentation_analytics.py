@@ -492,7 +492,8 @@ def test_export_segments_writes_every_column_in_csv_jsonl_and_xlsx(base, tmp_pat
     assert records and all(r["value_tier"] == "GENERAL" for r in records)
     assert records[0]["explanation"].startswith("一般客户") and isinstance(records[0]["monetary"], str)
 
-    openpyxl = pytest.importorskip("openpyxl")
+    import openpyxl
+
     path = tmp_path / "segments.xlsx"
     args = export_args(base, "-o", str(path))
     base.run(args.handler, base.kehu, args)
