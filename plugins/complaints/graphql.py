@@ -308,10 +308,14 @@ class ComplaintQuery:
         qs = service.filter_complaints(info.context.viewer, filter.to_domain() if filter else None, _now(info))
         return await paginate(qs, first, after)
 
-    @strawberry.field(description="Complaint figures for a period (default: the last 30 days).")
+    @strawberry.field(
+        description="Complaint figures for a period (default: the last 30 calendar days in [kehu] timezone, up to now)."
+    )
     async def complaint_stats(self, info: Info, period: Optional[ComplaintTimeRange] = None) -> ComplaintStats:
         period = period or ComplaintTimeRange()
-        stats = await service.complaint_stats(info.context.viewer, period.start, period.end, _now(info))
+        stats = await service.complaint_stats(
+            info.context.viewer, period.start, period.end, _now(info), info.context.kehu.calendar
+        )
         return ComplaintStats(
             start=stats.start,
             end=stats.end,
