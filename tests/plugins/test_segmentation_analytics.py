@@ -550,3 +550,18 @@ def test_segmentation_results_page_through_every_visible_customer(base):
     assert all(e["node"]["valueTier"] == "CORE" for e in core["edges"])
     missing = base.gql(RESULTS, {"f": {"segment": "nope"}}, as_="admin")
     assert missing["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+
+
+def test_a_rule_segment_of_customers_likely_to_buy_again(base):
+    create = (
+        "mutation($i: CreateSegmentInput!) { createSegment(input: $i) { segment { size } userErrors { message } } }"
+    )
+    rule = {"field": "probabilityAlive", "op": "gte", "value": 0.5}
+    data = base.data(create, {"i": {"key": "alive", "name": "Likely alive", "rule": rule}}, as_="admin")
+    expected = base.run(lambda: Classification.filter(p_alive__gte=0.5, archived=False).count())
+    assert data["createSegment"]["segment"]["size"] == expected > 0
+    bad = {"field": "probabilityAlive", "op": "gte", "value": 1.5}
+    data = base.data(create, {"i": {"key": "bad", "name": "Bad", "rule": bad}}, as_="admin")
+    assert data["createSegment"]["userErrors"][0]["message"] == (
+        "rule.value: probabilityAlive needs a number from 0 to 1"
+    )
