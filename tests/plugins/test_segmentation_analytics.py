@@ -103,6 +103,22 @@ def test_hard_parameter_regions_stay_finite():
     assert np.isfinite(ll).all()
 
 
+@pytest.mark.parametrize(
+    "a, b, z, expected",
+    [
+        # log ₂F₁(a, b; a+1; z) near z = 1, by mpmath at 30 digits.
+        (3.2, 1.6, 0.99, 4.24063586232664),
+        (52.4, 2.0, 0.9804, 6.98548237336847),  # b an integer: the formula's removable pole
+        (1.63, 1.0, 0.9999989, 3.05287685053015),
+        (20.5, 12.25, 0.999, 78.3114017991155),
+        (0.7, 2.0, 0.99945, 7.1502614087847),  # Γ(a+1−b) < 0: the first term changes sign
+    ],
+)
+def test_the_hypergeometric_function_near_one_matches_a_high_precision_reference(a, b, z, expected):
+    value = btyd._log_hyp2f1_a1(np.array([a]), b, np.array([z]))[0]
+    assert value == pytest.approx(expected, rel=1e-6)
+
+
 # --------------------------------------------------------------------------- as of a date
 
 

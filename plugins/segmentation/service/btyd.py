@@ -117,7 +117,7 @@ def _pareto_nbd_terms(params, x, t_x, age):
     """The log-likelihood's common factor and its two terms (alive at the end of
     the observation / died between the last purchase and the end), in logs."""
     import numpy as np
-    from scipy.special import gammaln, hyp2f1
+    from scipy.special import gammaln
 
     r, alpha, s, beta = params
     c = r + s + x
@@ -127,12 +127,11 @@ def _pareto_nbd_terms(params, x, t_x, age):
         larger, b = beta, r + x
     gap = abs(alpha - beta)
     with np.errstate(all="ignore"):
-        f1 = np.log(hyp2f1(c, b, c + 1, gap / (larger + t_x))) - c * np.log(larger + t_x)
-        f2 = np.log(hyp2f1(c, b, c + 1, gap / (larger + age))) - c * np.log(larger + age)
+        f1 = _log_hyp2f1_a1(c, b, gap / (larger + t_x)) - c * np.log(larger + t_x)
+        f2 = _log_hyp2f1_a1(c, b, gap / (larger + age)) - c * np.log(larger + age)
         # log(A0) = log(exp(f1) − exp(f2)); f1 ≥ f2 since t_x ≤ age (equal: A0 = 0).
         died = np.log(s / c) + f1 + np.log(-np.expm1(np.minimum(f2 - f1, 0.0)))
-    # hyp2f1 overflows or loses all precision for some shapes when one of α, β is
-    # much larger than the other (z near 1): those get the integral by quadrature.
+    # What neither hypergeometric route evaluates gets the integral by quadrature.
     bad = ~np.isfinite(died) & (age > t_x)
     if bad.any():
         died = np.where(bad, -np.inf, died)
@@ -140,6 +139,49 @@ def _pareto_nbd_terms(params, x, t_x, age):
     head = gammaln(r + x) - gammaln(r) + r * np.log(alpha) + s * np.log(beta)
     alive = -(r + x) * np.log(alpha + age) - s * np.log(beta + age)
     return head, alive, died
+
+
+# Above this z, 2F1 goes through the 1 − z connection formula (scipy's series
+# there is slow and overflows for many rows; the formula converges fast).
+_NEAR_ONE = 0.98
+
+
+def _log_hyp2f1_a1(a, b, z):
+    """log ₂F₁(a, b; a+1; z) for 0 ≤ z < 1 (arrays; non-finite where it cannot).
+
+    scipy's ``hyp2f1`` below ``_NEAR_ONE``; above, Abramowitz & Stegun 15.3.6 with
+    c = a+1, whose first term is closed (₂F₁(a, b; b; 1−z) = z^−a):
+    ₂F₁ = Γ(a+1)Γ(1−b)/Γ(a+1−b)·z^−a + (1−z)^(1−b)·a/(b−1)·₂F₁(1, a+1−b; 2−b; 1−z),
+    the last series in powers of 1 − z ≤ 0.02, summed in logs with signs. b an
+    integer is a removable singularity of the formula: b is moved off it by 2e-7."""
+    import numpy as np
+    from scipy.special import gammaln, gammasgn, hyp2f1
+
+    a, z = np.asarray(a, dtype=float), np.asarray(z, dtype=float)
+    b = np.broadcast_to(np.asarray(b, dtype=float), np.broadcast(a, z).shape)
+    a, z = np.broadcast_to(a, b.shape), np.broadcast_to(z, b.shape)
+    out = np.log(hyp2f1(a, b, a + 1, np.where(z < _NEAR_ONE, z, 0.0)))
+    near = z >= _NEAR_ONE
+    if near.any():
+        a1, z1 = a[near], z[near]
+        b1 = b[near]
+        b1 = np.where(np.abs(b1 - np.round(b1)) < 1e-7, b1 + 2e-7, b1)
+        w = 1.0 - z1
+        first = gammaln(a1 + 1) + gammaln(1 - b1) - gammaln(a1 + 1 - b1) - a1 * np.log(z1)
+        first_sign = gammasgn(1 - b1) * gammasgn(a1 + 1 - b1)
+        term, series = np.ones_like(a1), np.ones_like(a1)
+        for n in range(200):
+            term = term * (a1 + 1 - b1 + n) / (2 - b1 + n) * w
+            series = series + term
+            if np.all(np.abs(term) <= 1e-17 * np.abs(series)):
+                break
+        second = (1 - b1) * np.log(w) + np.log(a1) - np.log(np.abs(b1 - 1)) + np.log(np.abs(series))
+        second_sign = np.sign(b1 - 1) * np.sign(series)
+        top = np.maximum(first, second)
+        total = first_sign * np.exp(first - top) + second_sign * np.exp(second - top)
+        out = np.array(out)
+        out[near] = top + np.log(total)  # NaN where the sum is not positive: quadrature
+    return out
 
 
 _NODES = 32
