@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
 import logging
 import time
 from typing import Any
@@ -137,8 +136,8 @@ def _fit(model: str, shapes: list[dict], spends: list[dict], start):
     return fit, spend
 
 
-def _predict(state: dict[str, Any], shapes: list[tuple[int, int, int]]) -> list[list[float]]:
-    """``[x, t_x, age, p_alive, purchases, discounted]`` per shape."""
+def _predict(state: dict[str, Any], shapes: list[tuple[int, int, int]]) -> list[tuple]:
+    """``(x, t_x, age, p_alive, purchases, discounted)`` per shape."""
     import numpy as np
 
     if not shapes:
@@ -149,13 +148,14 @@ def _predict(state: dict[str, Any], shapes: list[tuple[int, int, int]]) -> list[
     p_alive, purchases, discounted = btyd.predict(
         state["model"], params, *columns, float(state["horizon_days"]), float(state["discount_rate"])
     )
-    p_alive = np.clip(np.nan_to_num(p_alive, nan=0.0), 0.0, 1.0)
-    purchases = np.maximum(np.nan_to_num(purchases, nan=0.0, posinf=0.0), 0.0)
-    discounted = np.maximum(np.nan_to_num(discounted, nan=0.0, posinf=0.0), 0.0)
-    return [
-        [int(x), int(t), int(a), float(p), float(e), float(v)]
-        for (x, t, a), p, e, v in zip(shapes, p_alive, purchases, discounted)
-    ]
+    figures = np.column_stack(
+        [
+            np.clip(np.nan_to_num(p_alive, nan=0.0), 0.0, 1.0),
+            np.maximum(np.nan_to_num(purchases, nan=0.0, posinf=0.0), 0.0),
+            np.maximum(np.nan_to_num(discounted, nan=0.0, posinf=0.0), 0.0),
+        ]
+    ).tolist()
+    return [(*shape, *values) for shape, values in zip(shapes, figures)]
 
 
 def uses_cells(state: dict[str, Any] | None) -> bool:
@@ -181,9 +181,9 @@ async def write_cells(conn, d: Dialect, state: dict[str, Any], ids: IdRange | No
         await _insert_cells(conn, d, cells[lo : lo + _CELL_CHUNK])
 
 
-async def _insert_cells(conn, d: Dialect, cells: list[list[float]]) -> None:
+async def _insert_cells(conn, d: Dialect, cells: list[tuple]) -> None:
     columns = "x, t_x, age, p_alive, purchases, discounted"
-    if d.postgres:
+    if d.postgres:  # one statement: the columns as arrays
         arrays = [list(col) for col in zip(*cells)]
         await conn.execute_query(
             f"INSERT INTO {CLV_CELL} ({columns}) SELECT * FROM unnest($1::int[], $2::int[], $3::int[], "
@@ -191,12 +191,8 @@ async def _insert_cells(conn, d: Dialect, cells: list[list[float]]) -> None:
             arrays,
         )
         return
-    picks = ", ".join(f"json_extract(value, '$[{i}]')" for i in range(6))
-    # "WHERE 1 = 1": SQLite needs it to parse ON CONFLICT after INSERT … SELECT.
-    await conn.execute_query(
-        f"INSERT INTO {CLV_CELL} ({columns}) SELECT {picks} FROM json_each(?) WHERE 1 = 1 "
-        "ON CONFLICT (x, t_x, age) DO NOTHING",
-        [json.dumps(cells)],
+    await conn.execute_many(
+        f"INSERT INTO {CLV_CELL} ({columns}) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (x, t_x, age) DO NOTHING", cells
     )
 
 
