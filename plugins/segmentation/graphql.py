@@ -48,6 +48,15 @@ class ClvModel(str, enum.Enum):
     RUN_RATE = "run_rate"
 
 
+@strawberry.enum(description="Why a recompute used the run-rate CLV model instead of the one the settings ask for.")
+class ClvFallbackCode(enum.Enum):
+    NO_NUMERICS = strawberry.enum_value("NO_NUMERICS", description="numpy and scipy are not installed.")
+    TOO_FEW_CUSTOMERS = strawberry.enum_value(
+        "TOO_FEW_CUSTOMERS", description="Fewer customers than clv.min_customers or clv.min_repeat_customers."
+    )
+    NOT_CONVERGED = strawberry.enum_value("NOT_CONVERGED", description="The maximum-likelihood fit did not converge.")
+
+
 def _money(cents: Optional[int]) -> Decimal:
     return (Decimal(int(cents or 0)) / 100).quantize(Decimal("0.01"))
 
@@ -311,6 +320,7 @@ class ClvModelFit:
     model: ClvModel
     requested: ClvModel = strawberry.field(description="The model the settings ask for.")
     fallback: Optional[str] = strawberry.field(description="Why the run-rate model was used instead; null if not.")
+    fallback_code: Optional[ClvFallbackCode] = strawberry.field(description="The same as a code; null if not.")
     as_of: Optional[dt.date] = strawberry.field(description="The date the model was fitted as of.")
     fitted_at: Optional[dt.datetime]
     parameters: Optional[JSON] = strawberry.field(
@@ -350,6 +360,7 @@ class SegmentationRun:
                 model=ClvModel(m["model"]),
                 requested=ClvModel(m.get("requested", m["model"])),
                 fallback=m.get("fallback"),
+                fallback_code=ClvFallbackCode(m["fallback_reason"]["code"]) if m.get("fallback_reason") else None,
                 as_of=dt.date.fromisoformat(m["as_of"]) if m.get("as_of") else None,
                 fitted_at=dt.datetime.fromisoformat(m["fitted_at"]) if m.get("fitted_at") else None,
                 parameters=m.get("params"),

@@ -153,12 +153,20 @@ def test_a_base_too_small_to_fit_gets_the_run_rate_clv_and_says_why(seg):
     assert got["c1"].expected_purchases == pytest.approx(1 / 365 * 1095 * fade)
     for name in ("prospect", "lapsed", "archived"):
         assert got[name].clv_predicted_cents == 0
-    text = seg.data(
-        "query($id: ID!) { customer(id: $id) { segmentation { explanation } } }",
-        {"id": to_global_id("Customer", seg.ids["c10"])},
-        as_="admin",
-    )["customer"]["segmentation"]["explanation"]
-    assert "at the customer's own purchase rate (too few customers to fit" in text
+    explanation = {
+        language: seg.data(
+            "query($id: ID!, $l: String) { customer(id: $id) { segmentation { explanation(language: $l) } } }",
+            {"id": to_global_id("Customer", seg.ids["c10"]), "l": language},
+            as_="admin",
+        )["customer"]["segmentation"]["explanation"]
+        for language in ("en", "zh-CN")
+    }
+    assert "at the customer's own purchase rate (too few customers to fit" in explanation["en"]
+    assert (
+        "按客户自身的购买频率估算（客户太少，无法拟合模型：有购买的客户 11 位（至少需 100 位）" in explanation["zh-CN"]
+    )
+    fit = seg.data("{ segmentationRun { clvModel { fallback fallbackCode } } }", as_="admin")["segmentationRun"]
+    assert fit["clvModel"] == {"fallback": model["fallback"], "fallbackCode": "TOO_FEW_CUSTOMERS"}
 
 
 def test_score_borders_are_recorded_for_explanations(seg):

@@ -79,19 +79,24 @@ async def fit_model(
         "repeat_customers": repeaters,
         "params": None,
         "spend": None,
+        # Why the run-rate model was used: a sentence (``fallback``) and the same as a
+        # code with its figures (``fallback_reason``), which explanations put in words.
         "fallback": None,
+        "fallback_reason": None,
     }
     if c.model == "run_rate":
         return state
-    reason = btyd.numerics_missing()
-    if reason is None and (buyers < c.min_customers or repeaters < c.min_repeat_customers):
-        reason = (
-            f"too few customers to fit: {buyers} with purchases (at least {c.min_customers}), "
-            f"{repeaters} who bought again (at least {c.min_repeat_customers})"
-        )
-    if reason is not None:
-        state["fallback"] = reason
-        return state
+    if btyd.numerics_missing():
+        return _fell_back(state, {"code": "NO_NUMERICS"})
+    if buyers < c.min_customers or repeaters < c.min_repeat_customers:
+        reason = {
+            "code": "TOO_FEW_CUSTOMERS",
+            "customers": buyers,
+            "min_customers": c.min_customers,
+            "repeat_customers": repeaters,
+            "min_repeat_customers": c.min_repeat_customers,
+        }
+        return _fell_back(state, reason)
     started = time.perf_counter()
     sample = _sample(d, buyers, c.fit_sample_size)
     shapes = await conn.execute_query_dict(
@@ -111,7 +116,7 @@ async def fit_model(
     state["log_likelihood"] = round(fit.log_likelihood, 3)
     state["iterations"] = fit.iterations
     if not fit.usable():
-        state["fallback"] = f"the {c.model} fit did not converge ({fit.message})"
+        _fell_back(state, {"code": "NOT_CONVERGED", "model": c.model, "message": fit.message})
         log.warning("segmentation: CLV %s", state["fallback"])
         return state
     state["model"] = c.model
@@ -119,6 +124,25 @@ async def fit_model(
     if spend is not None and spend.usable() and spend.params["p"] + spend.params["q"] > 1:
         state["spend"] = spend.params
         state["spend_log_likelihood"] = round(spend.log_likelihood, 3)
+    return state
+
+
+def fallback_text(reason: dict[str, Any]) -> str:
+    """A run's ``fallback_reason`` as the English sentence it records."""
+    code = reason.get("code")
+    if code == "NO_NUMERICS":
+        return btyd.NEEDS_EXTRA
+    if code == "TOO_FEW_CUSTOMERS":
+        return (
+            f"too few customers to fit: {reason['customers']} with purchases (at least {reason['min_customers']}), "
+            f"{reason['repeat_customers']} who bought again (at least {reason['min_repeat_customers']})"
+        )
+    return f"the {reason.get('model')} fit did not converge ({reason.get('message')})"
+
+
+def _fell_back(state: dict[str, Any], reason: dict[str, Any]) -> dict[str, Any]:
+    state["fallback_reason"] = reason
+    state["fallback"] = fallback_text(reason)
     return state
 
 

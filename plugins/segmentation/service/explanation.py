@@ -62,6 +62,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "clv_model": "CLV {clv} over {horizon}: {purchases} more purchases expected, {alive} likely to still be buying ({model} fitted as of {fitted})",
         "clv_run_rate": "CLV {clv} over {horizon} at the customer's own purchase rate ({reason})",
         "run_rate_chosen": "run-rate model chosen in the settings",
+        "fallback_NO_NUMERICS": "numpy and scipy are not installed (pip install 'kehu[analytics]')",
+        "fallback_TOO_FEW_CUSTOMERS": "too few customers to fit: {customers} with purchases (at least "
+        "{min_customers}), {repeat_customers} who bought again (at least {min_repeat_customers})",
+        "fallback_NOT_CONVERGED": "the {model} fit did not converge",
         "no_clv": "no CLV (no purchase)",
         "horizon_years": "{n} years",
         "horizon_year": "1 year",
@@ -112,6 +116,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "clv_model": "未来{horizon}预测 CLV {clv}：预计再购买 {purchases} 次，仍在购买的概率 {alive}（{model} 模型，截至 {fitted} 拟合）",
         "clv_run_rate": "未来{horizon}预测 CLV {clv}，按客户自身的购买频率估算（{reason}）",
         "run_rate_chosen": "设置中选择了按购买频率估算",
+        "fallback_NO_NUMERICS": "未安装 numpy 和 scipy（pip install 'kehu[analytics]'）",
+        "fallback_TOO_FEW_CUSTOMERS": "客户太少，无法拟合模型：有购买的客户 {customers} 位（至少需 {min_customers} 位），"
+        "复购客户 {repeat_customers} 位（至少需 {min_repeat_customers} 位）",
+        "fallback_NOT_CONVERGED": "{model} 模型拟合未收敛",
         "no_clv": "无预测 CLV（尚未购买）",
         "horizon_years": " {n} 年",
         "horizon_year": " 1 年",
@@ -122,11 +130,6 @@ TEXTS: dict[str, dict[str, str]] = {
         "bg_nbd": "BG/NBD",
         "percent": "{n}%",
     },
-}
-
-# Why a customer fell back to the run-rate model, in Chinese (the run records English).
-FALLBACK_ZH = {
-    btyd.NEEDS_EXTRA: "未安装 numpy 和 scipy（pip install 'kehu[analytics]'）",
 }
 
 
@@ -241,12 +244,22 @@ def _clv(row: Classification, run: RecomputeRun | None, s: SegmentationSettings,
             model=t[model["model"]],
             fitted=model.get("as_of") or "",
         )
-    reason = model.get("fallback") or (btyd.NEEDS_EXTRA if btyd.numerics_missing() else None)
-    if reason is None:
-        reason = t["run_rate_chosen"]
-    elif language == "zh-CN":
-        reason = FALLBACK_ZH.get(reason, reason)
-    return t["clv_run_rate"].format(clv=clv, horizon=horizon, reason=reason)
+    return t["clv_run_rate"].format(clv=clv, horizon=horizon, reason=_fallback(model, t))
+
+
+def _fallback(model: dict[str, Any], t: dict[str, str]) -> str:
+    """Why the run-rate model was used, in the explanation's language."""
+    reason = model.get("fallback_reason")
+    if model.get("requested") == "run_rate":
+        return t["run_rate_chosen"]
+    if reason is None and (model.get("fallback") == btyd.NEEDS_EXTRA or (not model and btyd.numerics_missing())):
+        reason = {"code": "NO_NUMERICS"}
+    if reason is None:  # a run recorded before reasons had codes: its sentence as it is
+        return model.get("fallback") or t["run_rate_chosen"]
+    figures = {k: v for k, v in reason.items() if k != "code"}
+    if "model" in figures:
+        figures["model"] = t.get(figures["model"], figures["model"])
+    return t["fallback_" + reason["code"]].format(**figures)
 
 
 def explain(row: Classification, run: RecomputeRun | None, s: SegmentationSettings, language: str | None = None) -> str:
