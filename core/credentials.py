@@ -1,4 +1,5 @@
-"""Sign-in, bearer tokens and the login throttle.
+"""Sign-in, bearer tokens and the login throttle: the account rules that
+``kehu.owners`` applies and the server authenticates requests with.
 
 Tokens are 256-bit random strings shown once; the database keeps only their
 SHA-256, so a leaked database does not leak sessions. Passwords are hashed with
@@ -17,13 +18,13 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from tortoise.expressions import F
 
-from ..access import Viewer
-from ..errors import ValidationError
-from ..ids import digest as token_digest
-from ..models import AccessToken, AccountOwner, LoginThrottle, TokenKind
+from .access import Viewer
+from .errors import ValidationError
+from .ids import digest as token_digest
+from .models import AccessToken, AccountOwner, LoginThrottle, TokenKind
 
 if TYPE_CHECKING:
-    from .runtime import Kehu
+    from .server.runtime import Kehu
 
 _hasher = PasswordHasher()
 # Verified against when the e-mail is unknown, so timing does not reveal accounts.
@@ -120,8 +121,8 @@ class LoginThrottleGuard:
                 locked_until=now + self.lockout
             )
 
-        row = await LoginThrottle.get_or_none(key=keys[0])
-        return row.failures if row else 1
+        account = await LoginThrottle.get_or_none(key=keys[0])
+        return account.failures if account else 1
 
     def delay_for(self, failures: int) -> float:
         """Seconds to hold a failed answer back: nothing for the first few mistakes,
