@@ -741,6 +741,8 @@ def build_parser(kehu_for_plugins=None) -> argparse.ArgumentParser:
     q.add_argument("--format", choices=["csv", "jsonl"], default="csv")
     q.add_argument("--output", "-o", help="file to write (default: standard output)")
     q.set_defaults(handler=cmd_export)
+    if kehu_for_plugins is not None:
+        kehu_for_plugins.plugins.each("kehu_export_commands", subparsers=what)
 
     p = sub.add_parser("demo", help="seed a demo data set (owners, customers, interactions)")
     p.add_argument("--customers", type=int, default=300)
