@@ -9,6 +9,8 @@ import datetime as dt
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING
 
+from tortoise.exceptions import IntegrityError
+
 from kehu import validation as v
 from kehu.access import Viewer
 from kehu.models import AccountOwner, Customer, Interaction, InteractionKind
@@ -75,9 +77,17 @@ async def accrue_purchase(
     ):
         from .history import catch_up
 
-        await catch_up(kehu, [customer_id])
-        entry = await find_entry(customer_id, f"purchase:{interaction.id}")
-        return Posting(entry, created=True) if entry is not None else None
+        try:
+            await catch_up(kehu, [customer_id])
+        except IntegrityError:
+            # Another delivery (another purchase of this new customer, or this one
+            # again, in another task or worker) replayed the history at the same
+            # time and committed first: its account stands, ours was rolled back
+            # whole. Credit this purchase the ordinary way, idempotent by its key.
+            pass
+        else:
+            entry = await find_entry(customer_id, f"purchase:{interaction.id}")
+            return Posting(entry, created=True) if entry is not None else None
     viewer = viewer_for(kehu, actor) if actor is not None else None
     async with write_scope(
         kehu, viewer, "loyalty.accruePurchase", actor_label=None if actor else "loyalty", event_id=event_id
