@@ -7,6 +7,8 @@ import datetime as dt
 
 
 class SystemClock:
+    """The real clock: ``now()`` in UTC; ``sleep`` waits."""
+
     def now(self) -> dt.datetime:
         return dt.datetime.now(dt.UTC)
 

@@ -52,6 +52,8 @@ Job = Callable[[], Awaitable[Any]]
 
 @dataclass
 class PeriodicJob:
+    """A job started with ``every``: its schedule in this worker (``stop()`` ends it)."""
+
     name: str
     seconds: float
     job: Job

@@ -40,6 +40,7 @@ _password_hash: str | None = None
 
 
 def password_hash() -> str:
+    """The hash of ``TEST_PASSWORD`` (computed once: argon2 is slow on purpose)."""
     global _password_hash
     if _password_hash is None:
         from ..credentials import hash_password
@@ -50,6 +51,9 @@ def password_hash() -> str:
 
 @contextlib.contextmanager
 def database_url(tmp_path: Path) -> Iterator[str]:
+    """A fresh database URL for one test: an SQLite file under ``tmp_path``, or a
+    new PostgreSQL database (dropped afterwards) when ``KEHU_TEST_POSTGRES``
+    names a server (``postgres://user:password@host:5432``)."""
     server = os.environ.get("KEHU_TEST_POSTGRES")
     if not server:
         yield f"sqlite://{tmp_path / 'kehu-test.db'}"
@@ -183,6 +187,11 @@ class QueryCounter:
 
 @contextlib.contextmanager
 def count_queries() -> Iterator[QueryCounter]:
+    """Count the SQL statements Tortoise sends inside the block::
+
+    with count_queries() as statements:
+        kehu_client("agent").data(PAGE_OF_CUSTOMERS)
+    assert statements.count <= 6   # not one per customer"""
     import logging
 
     counter = QueryCounter()
