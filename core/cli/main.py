@@ -347,9 +347,16 @@ def cmd_plugins_uninstall(args: argparse.Namespace) -> int:
 def cmd_new_plugin(args: argparse.Namespace) -> int:
     from .scaffold import create_plugin, names
 
-    target = create_plugin(args.name, args.directory)
-    values = names(args.name)
-    print(f"wrote {target}/ (package {values['package']}, plugin '{args.name}')")
+    purpose = args.purpose
+    if purpose is None and sys.stdin.isatty():
+        purpose = input("What is the plugin for, in one line (e.g. 'Sales opportunities per customer')? ")
+    target = create_plugin(args.name, args.directory, purpose=purpose, entity=args.entity)
+    values = names(args.name, purpose, args.entity)
+    print(f"wrote {target}/ (package {values['package']}, plugin '{args.name}': {values['purpose']})")
+    print(
+        f"  it keeps {values['entities_words']} per customer ({values['Entity']}): rename and add fields in "
+        "models.py, then `kehu makemigrations`"
+    )
     print("next:")
     print(f"  pip install -e '{target}[test]'")
     print(f"  (cd {target} && python -m pytest)")
@@ -760,6 +767,16 @@ def build_parser(kehu_for_plugins=None) -> argparse.ArgumentParser:
     p = sub.add_parser("new-plugin", help="write a new plugin package (kehu-NAME/) with tests, ready to install")
     p.add_argument("name", metavar="NAME", help="the plugin's name: lower-case letters, digits, '_'")
     p.add_argument("--directory", default=".", help="where to create kehu-NAME/ (default: here)")
+    p.add_argument(
+        "--purpose",
+        metavar="TEXT",
+        help="what the plugin is for, one line: its description, docstrings and README (asked on a terminal)",
+    )
+    p.add_argument(
+        "--entity",
+        metavar="NAME",
+        help="what it keeps per customer, singular (default: NAME without its final s, e.g. deals -> deal)",
+    )
     p.set_defaults(handler=cmd_new_plugin)
 
     p = sub.add_parser("schema", help="print the GraphQL schema (SDL)")
