@@ -7,9 +7,11 @@ once per interval across all workers::
 
     from kehu import jobs
 
+
     @hookimpl
     def kehu_startup(kehu):
         jobs.every(kehu, "complaints.sla", minutes * 60, lambda: check_sla(kehu))
+
 
     @hookimpl
     async def kehu_shutdown(kehu):
