@@ -312,7 +312,14 @@ def _model_fields(model: Any) -> list[tuple[str, str, str]]:
     comments = field_comments(model)
     rows = []
     meta = model._meta
+    # Once Tortoise is initialised (in a running app) the map also holds each foreign
+    # key's `_id` column and the reverse relations: the page must not depend on that.
+    relations = set(meta.fk_fields) | set(meta.o2o_fields)
+    skip = {f"{name}_id" for name in relations} | set(meta.backward_fk_fields) | set(meta.backward_o2o_fields)
+    skip |= set(meta.m2m_fields)
     for name, field in meta.fields_map.items():
+        if name in skip:
+            continue
         flags = []
         if name in meta.fk_fields or name in meta.o2o_fields:
             target = field.model_name.split(".")[-1]
