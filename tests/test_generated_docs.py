@@ -12,9 +12,6 @@ from kehu.server.plugin_manager import BUILTIN_PLUGINS
 
 ROOT = Path(__file__).resolve().parent.parent
 GUIDE = ROOT / "docs" / "plugins.md"
-# Written by the segmentation work with a reference of its own; it gets the markers
-# (and so this check) when that page lands.
-PAGES_WITHOUT_GENERATED_REFERENCE = {"segmentation"}
 
 PARTS = {str(part.path.relative_to(ROOT)): part for part in docs.generated_parts(GUIDE)}
 
@@ -27,8 +24,6 @@ def test_the_generated_part_is_current(path):
 
 def test_every_built_in_plugin_has_a_page_with_its_generated_reference():
     for name in BUILTIN_PLUGINS:
-        if name in PAGES_WITHOUT_GENERATED_REFERENCE:
-            continue
         page = f"docs/plugins/{name}.md"
         assert page in PARTS, f"{page} is missing, or lacks the lines {docs.PLUGIN_START!r} and {docs.PLUGIN_END!r}"
 

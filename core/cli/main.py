@@ -850,6 +850,8 @@ def build_parser(kehu_for_plugins=None) -> argparse.ArgumentParser:
     q.add_argument("--format", choices=["csv", "jsonl"], default="csv", help="file format (default: %(default)s)")
     q.add_argument("--output", "-o", help="file to write (default: standard output)")
     q.set_defaults(handler=cmd_export)
+    if kehu_for_plugins is not None:
+        kehu_for_plugins.plugins.each("kehu_export_commands", subparsers=what)
 
     p = sub.add_parser("demo", help="seed a demo data set (owners, customers, interactions)")
     p.add_argument("--customers", type=int, default=300, help="how many customers to create (default: %(default)s)")

@@ -49,6 +49,7 @@ API_MODULES = (
     "kehu.figures",
     "kehu.i18n",
     "kehu.bulk",
+    "kehu.csvsafe",
     "kehu.config",
     "kehu.schema",
     "kehu.testing",

@@ -83,6 +83,14 @@ class Kehu:
             raise PluginError(f"plugin '{plugin}' has no settings: is it enabled?")
         raise PluginError(f"plugin '{plugin}': its settings are a {type(settings).__name__}, not a {model.__name__}")
 
+    @property
+    def calendar(self):
+        """The business calendar (``kehu.clock.BusinessCalendar``): days, weeks and
+        months in ``[kehu] timezone``."""
+        from ..clock import BusinessCalendar
+
+        return BusinessCalendar(self.config.kehu.zone)
+
     def is_enabled(self, plugin: str) -> bool:
         return self.plugins.is_enabled(plugin)
 

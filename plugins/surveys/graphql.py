@@ -311,7 +311,9 @@ def _figures(f: service.Figures) -> dict:
 
 @strawberry.type
 class SurveyTrendPoint(SurveyFigures):
-    period_start: dt.date = strawberry.field(description="Monday of the ISO week, or the 1st of the month (UTC).")
+    period_start: dt.date = strawberry.field(
+        description="Monday of the ISO week, or the 1st of the month, on the business calendar ([kehu] timezone)."
+    )
 
 
 @strawberry.type

@@ -29,16 +29,13 @@ def _round(value: Decimal, settings: LoyaltySettings) -> int:
     return int(value.quantize(Decimal(1), rounding=mode))
 
 
-def _birthday_month(customer: Customer, settings: LoyaltySettings, now: dt.datetime) -> bool:
-    raw = (customer.attributes or {}).get(settings.birthday_attribute)
-    if not isinstance(raw, str):
-        return False
-    parts = raw.strip().split("-")
-    try:
-        month = int(parts[-2])
-    except (IndexError, ValueError):
-        return False
-    return month == now.month
+def _birthday_month(customer: Customer, settings: LoyaltySettings, at: dt.datetime, zone: dt.tzinfo) -> bool:
+    """Whether ``at`` falls in the customer's birthday month on the business
+    calendar (``[kehu] timezone``): 23:30 on 31 May in Shanghai is May there."""
+    from .history import _birthday_month as month_of
+
+    month = month_of(customer.attributes, settings)
+    return month is not None and month == at.astimezone(zone).month
 
 
 def purchase_points(settings: LoyaltySettings, amount: Decimal, tier: TierSettings, birthday: bool = False) -> int:
@@ -88,7 +85,7 @@ async def accrue_purchase(
         await ensure_account(settings, customer_id, at)
         customer = await Customer.get(id=customer_id)
         tier = settings.tier(await tier_held(settings, customer_id, at))
-        birthday = settings.birthday_multiplier > 1 and _birthday_month(customer, settings, at)
+        birthday = settings.birthday_multiplier > 1 and _birthday_month(customer, settings, at, kehu.calendar.zone)
         points = purchase_points(settings, interaction.amount, tier, birthday)
         reason = f"purchase of {interaction.amount} at {tier.name} ×{tier.multiplier}" + (
             " (birthday month)" if birthday else ""
