@@ -8,6 +8,8 @@ import functools
 
 
 class SystemClock:
+    """The real clock: ``now()`` in UTC; ``sleep`` waits."""
+
     def now(self) -> dt.datetime:
         return dt.datetime.now(dt.UTC)
 

@@ -29,6 +29,13 @@ SettingsModel = TypeVar("SettingsModel", bound=BaseModel)
 
 
 class Kehu:
+    """The application: one configuration, its plugins, its database and its schema.
+
+    Every hook that takes ``kehu`` receives this object. Plugins use
+    ``settings_for`` (their typed settings), ``clock`` (``kehu.clock.now()``),
+    ``config`` (read only), ``is_enabled`` and ``viewer_for_request`` (in routes);
+    the rest serves the server and the CLI."""
+
     def __init__(self, config: Config, *, extra_plugins: dict[str, Any] | None = None, clock: Clock | None = None):
         from ..clock import SystemClock
 

@@ -52,9 +52,11 @@ def add_export_commands(subparsers) -> None:
     q.add_argument("--format", choices=FORMATS, help="default: from the --output suffix, else csv")
     q.add_argument("--output", "-o", help="file to write (default: standard output; XLSX needs a file)")
     q.add_argument("--segment", metavar="KEY", help="only the members of this segment")
-    q.add_argument("--value-tier", choices=[v.value for v in ValueTier])
-    q.add_argument("--lifecycle-stage", choices=[v.value for v in LifecycleStage])
-    q.add_argument("--abc-class", choices=[v.value for v in AbcClass])
+    q.add_argument("--value-tier", choices=[v.value for v in ValueTier], help="only customers of this value tier")
+    q.add_argument(
+        "--lifecycle-stage", choices=[v.value for v in LifecycleStage], help="only customers at this lifecycle stage"
+    )
+    q.add_argument("--abc-class", choices=[v.value for v in AbcClass], help="only customers of this ABC class")
     q.add_argument("--language", choices=["en", "zh-CN"], help="of the tier rule and explanation columns")
     q.set_defaults(handler=export_command)
 
