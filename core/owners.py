@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import secrets
 from typing import TYPE_CHECKING, Any
@@ -85,21 +86,26 @@ async def update_account_owner(
 
 async def authenticate(kehu: Kehu, email: Any, password: Any, client: str | None) -> AccountOwner:
     """Check credentials against the throttle. Every failure raises the same
-    ValidationError, so the answer does not reveal which accounts exist. Failure
-    counts are written at once (not inside the caller's transaction)."""
+    ValidationError, so the answer does not reveal which accounts exist. Attempts
+    are counted before the password is checked, at once (not inside the caller's
+    transaction): see ``LoginThrottleGuard``."""
     email = (v.text(email, "email", max_length=254, required=True) or "").lower()
     guard = LoginThrottleGuard(kehu)
     keys = throttle_keys(email, client)
-    if await guard.locked(keys):
+    attempts = await guard.reserve(keys)
+    if attempts is None:
         raise ValidationError("too many failed sign-ins: try again later", field="email", code="LOCKED_OUT")
     owner = await AccountOwner.filter(email=email, active=True, is_service=False).first()
     ok = isinstance(password, str) and 0 < len(password) <= 1024
-    if not (ok and verify_password(owner.password_hash if owner else None, password)):
-        delay = guard.delay_for(await guard.failure(keys))
+    # argon2 releases the GIL: checked in a thread, the event loop keeps serving
+    # (and keeps counting the other attempts of a burst) meanwhile.
+    if not (ok and await asyncio.to_thread(verify_password, owner.password_hash if owner else None, password)):
+        delay = guard.delay_for(attempts)
         if delay:
             await kehu.clock.sleep(delay)  # slowed, then locked
         raise ValidationError("e-mail or password is wrong", field="password", code="INVALID_CREDENTIALS")
-    await guard.success([keys[0]])
+    if not await guard.success(keys[0]):
+        raise ValidationError("too many failed sign-ins: try again later", field="email", code="LOCKED_OUT")
     return owner
 
 

@@ -357,6 +357,67 @@ def test_api_token_secret_is_stored_only_as_its_hash(app):
     assert stored == hashlib.sha256(secret.encode()).hexdigest()
 
 
+class CountingHasher:
+    """Stands in for the argon2 hasher and counts the password checks."""
+
+    def __init__(self, real):
+        self.real = real
+        self.verifications = 0
+
+    def verify(self, password_hash, password):
+        self.verifications += 1
+        return self.real.verify(password_hash, password)
+
+
+def burst(app, attempts):
+    """Send every (email, password) at once over HTTP; returns the login payloads."""
+    import asyncio
+
+    import httpx
+
+    async def send_all():
+        transport = httpx.ASGITransport(app=app.app, client=("198.51.100.7", 40000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://kehu") as client:
+            responses = await asyncio.gather(
+                *(
+                    client.post("/graphql", json={"query": LOGIN, "variables": {"email": e, "password": p}})
+                    for e, p in attempts
+                )
+            )
+        return [r.json()["data"]["login"] for r in responses]
+
+    return app.run(send_all)
+
+
+@pytest.mark.parametrize("right_at", ["first", "last"])
+def test_a_parallel_burst_checks_at_most_the_limit_and_signs_nobody_in(app, monkeypatch, right_at):
+    from kehu.server import auth
+
+    hasher = CountingHasher(auth._hasher)
+    monkeypatch.setattr(auth, "_hasher", hasher)
+    wrong = [("agent@example.com", f"wrong-password-{i}") for i in range(30)]
+    right = ("agent@example.com", TEST_PASSWORD)
+    answers = burst(app, [right, *wrong] if right_at == "first" else [*wrong, right])
+    assert hasher.verifications <= 10
+    assert [a["token"] for a in answers] == [None] * 31
+    outcomes = sorted(e["code"] for a in answers for e in a["userErrors"])
+    assert outcomes.count("LOCKED_OUT") >= 21
+    assert set(outcomes) == {"LOCKED_OUT", "INVALID_CREDENTIALS"}
+    # The account stays locked afterwards, for the right password too.
+    assert codes(login(app, "agent@example.com")) == [("email", "LOCKED_OUT")]
+
+
+def test_a_burst_across_accounts_checks_at_most_the_address_limit(make_app, monkeypatch):
+    from kehu.server import auth
+
+    app = make_app(config={"auth": {"max_failed_logins": 2}})  # the address: 5 x 2
+    hasher = CountingHasher(auth._hasher)
+    monkeypatch.setattr(auth, "_hasher", hasher)
+    answers = burst(app, [(f"guess{i}@example.com", "wrong-password-1") for i in range(25)])
+    assert hasher.verifications <= 10
+    assert sum(a["userErrors"][0]["code"] == "LOCKED_OUT" for a in answers) >= 15
+
+
 def test_failed_sign_ins_are_slowed_before_the_lock(app):
     """Held back from the fourth failure on, longer each time (capped), then locked."""
     login = (
