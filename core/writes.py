@@ -70,6 +70,9 @@ class WriteScope:
     changes: dict[str, Any] = field(default_factory=dict)
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     live: list[Event] = field(default_factory=list)
+    # Account owners and tokens this write changed: their live sessions are read again.
+    owners: set[int] = field(default_factory=set)
+    tokens: set[int] = field(default_factory=set)
 
     def record_change(
         self, entity_type: str, entity_id: Any, changes: dict[str, tuple[Any, Any]] | None = None
@@ -80,6 +83,8 @@ class WriteScope:
         other entities in the same write (a complaint that also logs an
         interaction) are kept under ``"<Type>:<id>"`` in the same entry.
         """
+        if entity_type in SESSION_ENTITIES and entity_id is not None:
+            getattr(self, SESSION_ENTITIES[entity_type]).add(int(entity_id))
         entity_id = None if entity_id is None else str(entity_id)
         if self.entity_type is None:
             self.entity_type, self.entity_id = entity_type, entity_id
@@ -97,6 +102,9 @@ class WriteScope:
         """Queue a live event for subscribers, sent after the commit."""
         self.live.append(event)
 
+
+# A change to one of these ends or alters the sessions of an owner / of one token.
+SESSION_ENTITIES = {"AccountOwner": "owners", "AccessToken": "tokens"}
 
 _current: ContextVar[WriteScope | None] = ContextVar("kehu_write_scope", default=None)
 
@@ -153,10 +161,14 @@ async def write_scope(
                 changes=scope.changes,
                 request_id=scope.request_id,
             )
+            if kehu is not None and (scope.owners or scope.tokens):
+                await kehu.events.sessions_changed(scope.tokens, scope.owners)
     finally:
         _current.reset(token)
     if kehu is None:
         return
+    if scope.owners or scope.tokens:
+        kehu.events.sessions_committed(scope.tokens, scope.owners)
     actor = viewer.owner if viewer else None
     for hook, kwargs in scope.events:
         await kehu.hooks.dispatch_event(hook, actor=actor, **kwargs)

@@ -28,7 +28,7 @@ from kehu.errors import PluginError
 
 from . import root
 from .executor import KehuExecutor
-from .extensions import IntrospectionGuard, KehuErrors, RootAccess, WriteOperation, _is_expected
+from .extensions import IntrospectionGuard, KehuErrors, LiveAccess, RootAccess, WriteOperation, _is_expected
 from .limits import LimitedValidationCache, QueryLimits, RateLimit
 from .plain_resolvers import install_plain_resolvers
 from .registry import Contribution, GraphQLRegistry
@@ -190,6 +190,8 @@ def build_schema(kehu: Kehu) -> KehuSchema:
     _install_policy_enforcers(kehu, registry, {**composed, **{c.cls.__name__: c.cls for c in registry.extra_types}})
     _install_root_extensions(Query, registry.queries, mutation=False)
     _install_root_extensions(Mutation, registry.mutations, mutation=True)
+    for field in Subscription.__strawberry_definition__.fields:
+        field.extensions = [LiveAccess(), *field.extensions]
 
     limits = kehu.config.limits
     page_default = kehu.config.kehu.page_size_default

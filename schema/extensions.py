@@ -85,6 +85,39 @@ class RootAccess(FieldExtension):
         return result
 
 
+class LiveAccess(FieldExtension):
+    """Every root subscription field: a signed-in viewer to start, and before each
+    event the viewer as it is then (``Context.begin_event``): a WebSocket session
+    that ended delivers nothing more, a changed role or team applies at once."""
+
+    def resolve(self, next_, source, info, **kwargs):  # pragma: no cover - subscriptions are async
+        raise RuntimeError("kehu subscriptions must be async generators")
+
+    async def resolve_async(self, next_, source, info, **kwargs):
+        if info.context.viewer is None:
+            raise NotAuthenticated("sign in first: send {authorization: 'Bearer <token>'} in connection_init")
+        events = next_(source, info, **kwargs)
+        if inspect.isawaitable(events):
+            events = await events
+        return _checked_events(info.context, events)
+
+
+async def _checked_events(context, events):
+    from kehu.server.sessions import SessionEnded
+
+    try:
+        async for event in events:
+            try:
+                await context.begin_event()
+            except SessionEnded:
+                return
+            yield event
+    finally:
+        closing = getattr(events, "aclose", None)
+        if closing is not None:
+            await closing()
+
+
 class WriteOperation(FieldExtension):
     """Runs a mutation inside ``write_scope``; see module docstring."""
 

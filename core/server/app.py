@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import gc
 import json
 import logging
 import math
+from contextvars import ContextVar
 from typing import Any
 
 import orjson
@@ -29,32 +31,115 @@ from .runtime import Kehu
 log = logging.getLogger("kehu.app")
 
 
-class TrustedDocumentsWSHandler(BaseGraphQLTransportWSHandler):
-    """graphql-transport-ws with trusted documents: a subscribe message names a
-    registered document (or sends its hash only) like an HTTP request does."""
+# The context of the operation whose task is being created (see KehuWSHandler.context).
+_OPERATION: ContextVar[Any] = ContextVar("kehu_ws_operation", default=None)
+
+
+class KehuWSHandler(BaseGraphQLTransportWSHandler):
+    """graphql-transport-ws, the one WebSocket protocol kehu speaks, with:
+
+    * a live session (kehu.server.sessions): every operation started on the socket
+      reads the token from the database again and runs with a context of its own
+      (that viewer, its own request id and loaders), like an HTTP request; the
+      session is checked before every event; when it ends, nothing more is sent
+      and the socket is closed with 4401 and the reason;
+    * trusted documents: a subscribe message names a registered document (or sends
+      its hash only) like an HTTP request does.
+    """
+
+    # strawberry's run_operation passes ``self.context`` to the schema from inside
+    # the operation's own task. The task is created in handle_subscribe below, after
+    # _OPERATION is set, so it inherits that operation's context (asyncio copies
+    # context variables into a new task). Everywhere else this is the connection's
+    # context, whose viewer is None once the socket is acknowledged: an operation
+    # that ever ran without its own context would run signed out (fail closed).
+    @property
+    def context(self):
+        return _OPERATION.get() or self._connection
+
+    @context.setter
+    def context(self, value) -> None:
+        self._connection = value
+
+    async def handle_connection_init(self, message) -> None:
+        from .sessions import CLOSE_TOO_MANY_SOCKETS, TooManySockets
+
+        try:
+            await super().handle_connection_init(message)
+        except TooManySockets as exc:
+            await self.websocket.close(code=CLOSE_TOO_MANY_SOCKETS, reason=str(exc))
+            return
+        session = self._connection.session
+        if session is not None:
+            if self.connection_acknowledged:
+                session.bind(self._session_ended)
+            else:
+                self.view.kehu.sessions.close(session)
 
     async def handle_subscribe(self, message) -> None:
+        from .sessions import SessionEnded
+
+        session = self._connection.session
+        if not self.connection_acknowledged or session is None:
+            await super().handle_subscribe(message)  # closes the socket: 4401 Unauthorized
+            return
+        try:
+            viewer = await session.refresh()
+        except SessionEnded:
+            return  # the session closes the socket
+        except Exception:
+            await self.send_message({"id": message["id"], "type": "error", "payload": [_internal_error()]})
+            return
+        context = self._connection.for_operation(viewer)
         payload = message.get("payload") or {}
         documents: TrustedDocuments = self.view.documents
-        if self.connection_acknowledged and documents.engaged(payload.get("extensions")):
-            outcome = await documents.prepare(payload.get("query"), payload.get("extensions"), self.context.viewer)
+        if documents.engaged(payload.get("extensions")):
+            outcome = await documents.prepare(payload.get("query"), payload.get("extensions"), viewer)
             if not isinstance(outcome, str):
                 await self.send_message({"id": message["id"], "type": "error", "payload": [outcome.formatted]})
                 return
             message["payload"] = {**payload, "query": outcome}
-        await super().handle_subscribe(message)
+        token = _OPERATION.set(context)
+        try:
+            await super().handle_subscribe(message)
+        finally:
+            _OPERATION.reset(token)
+
+    async def send_message(self, message) -> None:
+        session = self._connection.session
+        if session is not None and session.ended is not None:
+            return  # the session is over: not one more message
+        await super().send_message(message)
+
+    async def _session_ended(self, code: int, reason: str) -> None:
+        for operation_id in list(self.operations):
+            await self.cleanup_operation(operation_id)
+        with contextlib.suppress(Exception):  # already closed by the other side
+            await self.websocket.close(code=code, reason=reason)
+
+    async def shutdown(self) -> None:
+        session = self._connection.session
+        if session is not None:
+            self.view.kehu.sessions.close(session)
+        await super().shutdown()
+
+
+def _internal_error() -> dict[str, Any]:
+    return {"message": "Internal error", "extensions": {"code": "INTERNAL_ERROR"}}
 
 
 class KehuGraphQL(GraphQL):
     """strawberry's ASGI view with kehu's per-request context, orjson encoding and
     trusted documents (kehu.server.documents)."""
 
-    graphql_transport_ws_handler_class = TrustedDocumentsWSHandler
+    graphql_transport_ws_handler_class = KehuWSHandler
 
     def __init__(self, kehu: Kehu, **kwargs: Any):
-        if kehu.config.documents.trusted_only:
-            # The legacy graphql-ws protocol would bypass the check above.
-            kwargs.setdefault("subscription_protocols", (GRAPHQL_TRANSPORT_WS_PROTOCOL,))
+        # Only graphql-transport-ws: the legacy graphql-ws protocol (unmaintained
+        # since 2021) would need every check of KehuWSHandler a second time.
+        kwargs.setdefault("subscription_protocols", (GRAPHQL_TRANSPORT_WS_PROTOCOL,))
+        # A socket that has not signed in within 10 s is closed (4408), not kept a minute.
+        kwargs.setdefault("connection_init_wait_timeout", dt.timedelta(seconds=10))
         super().__init__(
             kehu.schema,
             graphql_ide="graphiql" if kehu.config.kehu.graphiql else None,
@@ -94,30 +179,35 @@ class KehuGraphQL(GraphQL):
         )
 
     async def get_context(self, request, response):
+        from starlette.websockets import WebSocket
+
         from kehu.schema.context import Context
 
-        viewer = await self.kehu.viewer_for_request(request)
+        # A WebSocket signs in at connection_init (on_ws_connect), not here.
+        viewer = None if isinstance(request, WebSocket) else await self.kehu.viewer_for_request(request)
         client = request.client.host if request.client else None
         return Context(kehu=self.kehu, viewer=viewer, request=request, response=response, client=client)
 
     async def on_ws_connect(self, context):
         """Browsers cannot set headers on a WebSocket, so the token comes in the
-        connection_init payload: ``{"authorization": "Bearer <token>"}``. Without a
-        valid one the connection is closed (4403): subscriptions are for signed-in
-        users only."""
+        connection_init payload: ``{"authorization": "Bearer <token>"}`` (or in the
+        handshake's Authorization header). Without a valid one the connection is
+        closed (4403): subscriptions are for signed-in users only. Over
+        ``[limits] max_sockets_per_user`` it is closed with 4429."""
         from strawberry.exceptions import ConnectionRejectionError
         from strawberry.types.unset import UNSET
 
-        from .auth import viewer_for_token
-
-        if context.viewer is None:
-            raw = str((context.connection_params or {}).get("authorization", ""))
-            token = raw.split(" ", 1)[1] if raw.lower().startswith("bearer ") else raw
-            context.viewer = await viewer_for_token(self.kehu, token.strip()) if token.strip() else None
-        if context.viewer is None:
+        raw = str((context.connection_params or {}).get("authorization", ""))
+        if not raw.strip() and context.request is not None:
+            raw = context.request.headers.get("authorization", "")
+        token = raw.split(" ", 1)[1] if raw.lower().startswith("bearer ") else raw
+        session = await self.kehu.sessions.open(token.strip())
+        if session is None:
             raise ConnectionRejectionError(
                 {"message": "sign in: send {authorization: 'Bearer <token>'} in connection_init"}
             )
+        context.session = session
+        context.viewer = None  # each operation gets a context with the viewer read then
         return UNSET
 
     def encode_json(self, data: object) -> str:

@@ -89,17 +89,17 @@ async def check_token(kehu: Kehu, digest: str, *, touch: bool = True) -> TokenCh
     now = kehu.clock.now()
     if row is None:
         return TokenCheck(None, "unknown")
-    if row.revoked_at is not None:
-        return TokenCheck(None, "revoked", row.id)
+    credential = hashlib.sha256((row.owner.password_hash or "").encode("utf-8")).hexdigest()
+    if not row.owner.active and not row.owner.is_service:
+        return TokenCheck(None, "deactivated", row.id, credential=credential)  # (which revokes its tokens too)
+    if row.revoked_at is not None or not row.owner.active:
+        return TokenCheck(None, "revoked", row.id, credential=credential)
     if row.expires_at is not None and row.expires_at <= now:
-        return TokenCheck(None, "expired", row.id)
-    if not row.owner.active:
-        return TokenCheck(None, "deactivated", row.id)
+        return TokenCheck(None, "expired", row.id, credential=credential)
     if touch and (row.last_used_at is None or now - row.last_used_at > LAST_USED_RESOLUTION):
         # At most one write per token per minute: enough to spot stale API tokens.
         await AccessToken.filter(id=row.id).update(last_used_at=now)
     viewer = Viewer(owner=row.owner, permissions=kehu.permissions_for(row.owner.role), token_id=row.id)
-    credential = hashlib.sha256((row.owner.password_hash or "").encode("utf-8")).hexdigest()
     return TokenCheck(viewer, None, row.id, row.expires_at, credential)
 
 

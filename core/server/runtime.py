@@ -51,6 +51,9 @@ class Kehu:
         from .eventbus import EventBus
 
         self.events = EventBus(self)
+        from .sessions import LiveSessions
+
+        self.sessions = LiveSessions(self)
 
     # -- plugins ---------------------------------------------------------------
 
@@ -136,6 +139,7 @@ class Kehu:
         try:
             await self.hooks.lifecycle("kehu_shutdown", self, strict=False)
         finally:
+            await self.sessions.stop()
             await self.events.stop()
             await self.disconnect()
 
