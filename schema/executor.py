@@ -57,7 +57,7 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import CustomGraphQLEnumType, GraphQLCoreConverter
 from strawberry.types.arguments import convert_arguments
 
-from .batch import BATCH_EXTENSION, MISSING, BatchSpec, batch_store, store_results, stored_value
+from .batch import BATCH_EXTENSION, MISSING, BatchSpec, batch_store, permitted_parents, store_results, stored_value
 
 # Field plan kinds (see _field_plan).
 SLOW, FAST_LEAF, FAST_OBJECT, FAST_LIST = 0, 1, 2, 3
@@ -544,6 +544,10 @@ class KehuExecutor(StrawberryGraphQLCoreExecutionContext):
             )
             for extension in strawberry_field.extensions:
                 arguments = extension.map_arguments(arguments)
-            return await step.spec.call(sources, info, arguments)
+            # Denied parents never reach the function. In place: the caller stores
+            # the outcome for this same list, so they get no value and their own
+            # resolver's permission check refuses them as usual.
+            sources[:] = await permitted_parents(strawberry_field, sources, info, arguments)
+            return await step.spec.call(sources, info, arguments) if sources else []
         except Exception as error:  # noqa: BLE001 - reported at each parent's path by completion
             return error

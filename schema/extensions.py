@@ -18,6 +18,7 @@ import re
 from typing import Any
 
 from graphql import GraphQLError
+from strawberry.exceptions import StrawberryGraphQLError
 from strawberry.extensions import FieldExtension, MaskErrors, SchemaExtension
 from strawberry.types.base import has_object_definition
 
@@ -167,7 +168,8 @@ def code_for(message: str, has_path: bool) -> str:
 
 def _is_expected(error: GraphQLError) -> bool:
     original = error.original_error
-    if original is None or isinstance(original, KehuError):
+    if original is None or isinstance(original, (KehuError, StrawberryGraphQLError)):
+        # (strawberry raises StrawberryGraphQLError when a permission class denies)
         return True
     # A variable value that does not fit its type ("Variable '$i' has invalid value
     # at .occurredAt: …", raised by graphql-core or a strawberry scalar while
@@ -211,6 +213,8 @@ class KehuErrors(MaskErrors):
                 message, extensions = error.message, error.extensions
                 if self._hide_suggestions() and SUGGESTION_RE.search(message):
                     message = SUGGESTION_RE.sub("", message)
+                if type(error.original_error) is StrawberryGraphQLError and not (extensions or {}).get("code"):
+                    extensions = {**(extensions or {}), "code": PermissionDenied.code}  # a permission class
                 if not (extensions or {}).get("code"):
                     extensions = {**(extensions or {}), "code": code_for(message, error.path is not None)}
                 if (message, extensions) != (error.message, error.extensions):
