@@ -89,7 +89,7 @@ async def check_token(kehu: Kehu, digest: str, *, touch: bool = True) -> TokenCh
     now = kehu.clock.now()
     if row is None:
         return TokenCheck(None, "unknown")
-    credential = hashlib.sha256((row.owner.password_hash or "").encode("utf-8")).hexdigest()
+    credential = token_digest(row.owner.password_hash or "")
     if not row.owner.active and not row.owner.is_service:
         return TokenCheck(None, "deactivated", row.id, credential=credential)  # (which revokes its tokens too)
     if row.revoked_at is not None or not row.owner.active:
