@@ -348,6 +348,56 @@ class RequestGuard:
                 await self._reply(send, 503, "TIMEOUT", f"the request took longer than {self.timeout:g}s")
 
 
+class SecurityHeaders:
+    """ASGI middleware: the one place that gives every HTTP response kehu sends —
+    the API, GraphiQL, the console, a plugin's page, an error — its security
+    headers, decided by the response's content type, so no new page can forget them.
+
+    Every response: ``X-Content-Type-Options: nosniff`` and ``Referrer-Policy:
+    no-referrer`` (URLs may hold secrets: survey links). HTML also gets
+    ``X-Frame-Options: DENY`` and a Content-Security-Policy with
+    ``frame-ancestors 'none'``: added to the page's own policy when it has one
+    (the console's, the survey page's), else ``frame-ancestors 'none'; base-uri
+    'none'; object-src 'none'`` — which forbids framing without touching how a page
+    loads its own scripts and styles (GraphiQL). A header the response set itself
+    is kept."""
+
+    ALWAYS = ((b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer"))
+    HTML = ((b"x-frame-options", b"DENY"),)
+    FRAMING = b"frame-ancestors 'none'"
+    DEFAULT_POLICY = b"frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": self.secured(list(message.get("headers") or ()))}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+    @classmethod
+    def secured(cls, headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+        names = {name.lower(): i for i, (name, _) in enumerate(headers)}
+        content_type = headers[names[b"content-type"]][1].lower() if b"content-type" in names else b""
+        wanted = list(cls.ALWAYS)
+        if content_type.startswith((b"text/html", b"application/xhtml")):
+            wanted += cls.HTML
+            if b"content-security-policy" in names:
+                i = names[b"content-security-policy"]
+                policy = headers[i][1]
+                if b"frame-ancestors" not in policy:
+                    headers[i] = (headers[i][0], policy.rstrip(b"; ") + b"; " + cls.FRAMING)
+            else:
+                wanted.append((b"content-security-policy", cls.DEFAULT_POLICY))
+        return headers + [(name, value) for name, value in wanted if name not in names]
+
+
 class _BodyTooLarge(Exception):
     pass
 
@@ -429,6 +479,8 @@ def create_app(kehu: Kehu, *, migrate: bool = False) -> Starlette:
             )
         )
     middleware.append(Middleware(RequestGuard, max_body=limits.max_body_bytes, timeout=limits.request_timeout_seconds))
+    # Outermost: its headers reach every response, the other middlewares' included.
+    middleware.insert(0, Middleware(SecurityHeaders))
     app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
     app.state.kehu = kehu
     return app
