@@ -343,7 +343,9 @@ class RequestGuard:
             if not started:
                 await self._reply(send, 413, "BODY_TOO_LARGE", too_large)
         except TimeoutError:
-            log.warning("request to %s ran over %ss", scope.get("path"), self.timeout)
+            log.warning(
+                "request to %s ran over %ss", RedactedPaths.installed().path(scope.get("path", "")), self.timeout
+            )
             if not started:
                 await self._reply(send, 503, "TIMEOUT", f"the request took longer than {self.timeout:g}s")
 
@@ -400,6 +402,54 @@ class SecurityHeaders:
 
 class _BodyTooLarge(Exception):
     pass
+
+
+class RedactedPaths(logging.Filter):
+    """Access logs without secrets: a path that matches a route with path
+    parameters is logged as the route's template (``/s/{token}``, never the
+    survey link's token), and query strings (GraphQL variables in a GET, which may
+    hold personal data) are dropped. Installed once per process on uvicorn's
+    loggers; every app built in the process adds its routes (``learn``), so a
+    plugin's new parameterised route is covered without asking."""
+
+    LOGGERS = ("uvicorn.access", "uvicorn.error")
+
+    def __init__(self):
+        super().__init__()
+        self.templates: dict[str, Any] = {}
+
+    def learn(self, routes) -> None:
+        for route in routes:
+            if getattr(route, "param_convertors", None) and isinstance(route, (Route, WebSocketRoute)):
+                self.templates.setdefault(route.path, route.path_regex)
+
+    def path(self, raw: str) -> str:
+        from urllib.parse import unquote
+
+        path, query, _ = raw.partition("?")
+        plain = unquote(path)
+        for template, regex in self.templates.items():
+            if regex.match(plain):
+                path = template
+                break
+        return path + ("?…" if query else "")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and any(isinstance(a, str) and a.startswith("/") for a in record.args):
+            record.args = tuple(self.path(a) if isinstance(a, str) and a.startswith("/") else a for a in record.args)
+        return True
+
+    @classmethod
+    def installed(cls) -> RedactedPaths:
+        global _redacted_paths
+        if _redacted_paths is None:
+            _redacted_paths = cls()
+            for name in cls.LOGGERS:
+                logging.getLogger(name).addFilter(_redacted_paths)
+        return _redacted_paths
+
+
+_redacted_paths: RedactedPaths | None = None
 
 
 def tune_gc() -> None:
@@ -481,6 +531,7 @@ def create_app(kehu: Kehu, *, migrate: bool = False) -> Starlette:
     middleware.append(Middleware(RequestGuard, max_body=limits.max_body_bytes, timeout=limits.request_timeout_seconds))
     # Outermost: its headers reach every response, the other middlewares' included.
     middleware.insert(0, Middleware(SecurityHeaders))
+    RedactedPaths.installed().learn(routes)
     app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
     app.state.kehu = kehu
     return app
