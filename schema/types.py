@@ -23,6 +23,7 @@ from kehu.interactions import InteractionFilter
 
 from . import relay
 from .batch import batch_field
+from .limits import max_items
 from .relay import Connection, ModelNode, global_id_field
 
 Role = strawberry.enum(models.Role, description="What an account owner may do.")
@@ -249,4 +250,4 @@ class UserError:
 
 @strawberry.type(description="What every mutation returns: the result and problems the user can fix.")
 class Payload:
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
+    user_errors: list[UserError] = strawberry.field(default_factory=list, metadata=max_items(20))
