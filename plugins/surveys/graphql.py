@@ -280,7 +280,8 @@ class SurveyQuestionResults:
     nps_breakdown: Optional[NpsBreakdown]
     csat_breakdown: Optional[CsatBreakdown]
     distribution: list[SurveyBucket] = strawberry.field(
-        description="Every score of the scale (or every choice), zero counts included."
+        description="Every score of the scale (or every choice), zero counts included.",
+        metadata=max_items(max(service.MAX_CHOICES, 11)),  # choices, or NPS's 0..10 (the widest scale)
     )
     _scope: strawberry.Private[service.ResultScope]
 
