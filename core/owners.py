@@ -50,7 +50,7 @@ async def create_account_owner(viewer: Viewer | None, data: dict[str, Any]) -> A
     password = data.get("password")
     if password is None:
         raise ValidationError("an initial password is required", field="password", code="REQUIRED")
-    password_hash = hash_password(password)
+    password_hash = hash_password(password, email=values["email"], name=values["name"])
     if await AccountOwner.filter(email=values["email"]).exists():
         raise ValidationError("an account owner with this e-mail exists", field="email", code="DUPLICATE")
     owner = await AccountOwner.create(**values, password_hash=password_hash)
@@ -129,10 +129,10 @@ async def change_password(viewer: Viewer, current: str, new: str, now: dt.dateti
         raise PermissionDenied("service accounts have no password")
     if not verify_password(owner.password_hash, current or ""):
         raise ValidationError("current password is wrong", field="currentPassword", code="INVALID_CREDENTIALS")
-    check_password_strength(new, "newPassword")
+    check_password_strength(new, "newPassword", email=owner.email, name=owner.name)
     if new == current:
         raise ValidationError("must differ from the current password", field="newPassword")
-    owner.password_hash = hash_password(new)
+    owner.password_hash = hash_password(new, email=owner.email, name=owner.name)
     await owner.save(update_fields=["password_hash", "updated_at"])
     # Other sessions end: a changed password is often a response to a leak.
     await (

@@ -144,6 +144,43 @@ def test_change_password_refuses_bad_input_and_keeps_the_old_password(app, curre
 # --------------------------------------------------------------------------- lockout
 
 
+CREATE_OWNER = """mutation($e: String!, $p: String!) { createAccountOwner(input: {name: "Wang Fang", email: $e,
+  role: AGENT, password: $p}) { accountOwner { id } userErrors { field code message } } }"""
+
+
+@pytest.mark.parametrize(
+    "password, code",
+    [
+        ("qwertyuiop", "COMMON_PASSWORD"),
+        ("1234567890", "COMMON_PASSWORD"),
+        ("PassWord123", "COMMON_PASSWORD"),  # the list is compared without case
+        ("wang.fang@example.com", "PASSWORD_IS_EMAIL"),
+        ("Wang.Fang@Example.COM", "PASSWORD_IS_EMAIL"),
+        ("wangfang2024", "WEAK_PASSWORD"),  # the name and a year: guessed at once
+        ("aaaaaaaaaaaa", "WEAK_PASSWORD"),
+        ("short", "WEAK_PASSWORD"),
+    ],
+)
+def test_common_guessable_or_own_email_passwords_are_refused(app, password, code):
+    payload = app.data(CREATE_OWNER, {"e": "wang.fang@example.com", "p": password}, as_="admin")["createAccountOwner"]
+    assert payload["accountOwner"] is None
+    [error] = payload["userErrors"]
+    assert (error["field"], error["code"]) == ("password", code)
+    assert password.lower() not in error["message"].lower()
+
+
+def test_a_strong_password_is_accepted(app):
+    payload = app.data(CREATE_OWNER, {"e": "wang.fang@example.com", "p": "violet-harbour-engine"}, as_="admin")
+    assert payload["createAccountOwner"]["userErrors"] == []
+
+
+def test_change_password_refuses_a_common_password_or_the_email(app):
+    for new, code in (("iloveyou123", "COMMON_PASSWORD"), ("agent@example.com", "PASSWORD_IS_EMAIL")):
+        data = app.data(CHANGE_PASSWORD, {"current": TEST_PASSWORD, "new": new}, as_="agent")
+        assert [(e["field"], e["code"]) for e in data["changePassword"]["userErrors"]] == [("newPassword", code)]
+    assert login(app, "agent@example.com")["token"]  # the old password still works
+
+
 def fail(app, email, times):
     for _ in range(times):
         assert codes(login(app, email, WRONG)) == [("password", "INVALID_CREDENTIALS")]

@@ -10,6 +10,7 @@ for ``lockout_minutes`` — even the right password is refused until then.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import secrets
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -34,16 +35,57 @@ IP_LIMIT_FACTOR = 5
 LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
 
 
-def hash_password(password: str) -> str:
-    check_password_strength(password)
+def hash_password(password: str, *, email: str | None = None, name: str | None = None) -> str:
+    check_password_strength(password, email=email, name=name)
     return _hasher.hash(password)
 
 
-def check_password_strength(password: str, field: str = "password") -> None:
+def check_password_strength(
+    password: str, field: str = "password", *, email: str | None = None, name: str | None = None
+) -> None:
+    """Refuse a password that is short, is the account's e-mail address, is one of
+    the most common passwords, or is otherwise quickly guessed.
+
+    The common passwords and the guessability score come from ``zxcvbn`` (a
+    maintained port of Dropbox's estimator, pure Python): its list of the 30,000
+    most common passwords, plus English words, names and keyboard patterns, with
+    the account's e-mail and name counted as known words. The message never
+    repeats the password."""
     if len(password) < MIN_PASSWORD_LENGTH:
         raise ValidationError(f"must be at least {MIN_PASSWORD_LENGTH} characters", field=field, code="WEAK_PASSWORD")
     if len(password) > 1024:
         raise ValidationError("must be at most 1024 characters", field=field, code="TOO_LONG")
+    lowered = password.strip().lower()
+    address = (email or "").strip().lower()
+    if address and lowered in (address, address.partition("@")[0]):
+        raise ValidationError("must not be your e-mail address", field=field, code="PASSWORD_IS_EMAIL")
+    if lowered in _common_passwords():
+        raise ValidationError("is one of the most common passwords", field=field, code="COMMON_PASSWORD")
+    if len(password) <= ZXCVBN_MAX_LENGTH:  # longer ones are long enough
+        from zxcvbn import zxcvbn
+
+        local = address.partition("@")[0]
+        # The e-mail and the name as they are, and run together ("wang.fang", "Wang Fang": "wangfang").
+        known = [w for w in (address, local, name or "") for w in (w, "".join(filter(str.isalnum, w))) if w]
+        result = zxcvbn(password, user_inputs=known)
+        if result["score"] < MIN_PASSWORD_SCORE:
+            hint = result["feedback"].get("warning") or "add another uncommon word or two"
+            raise ValidationError(
+                f"is too easy to guess: {hint.rstrip('.').lower()}", field=field, code="WEAK_PASSWORD"
+            )
+
+
+# zxcvbn's scores run 0..4; 3 is "safely unguessable: moderate protection from an
+# offline slow-hash attack" (< 10^10 guesses). zxcvbn refuses longer input than 72.
+MIN_PASSWORD_SCORE = 3
+ZXCVBN_MAX_LENGTH = 72
+
+
+@functools.cache
+def _common_passwords() -> frozenset[str]:
+    from zxcvbn.frequency_lists import FREQUENCY_LISTS
+
+    return frozenset(FREQUENCY_LISTS["passwords"])
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:

@@ -350,7 +350,7 @@ def demo_phones(app):
 
 def test_demo_data_is_encrypted_on_disk_and_exact_lookup_still_works(make_app, key, db_url):
     app = make_app(enabled=("masking",), settings=encrypted_settings())
-    app.run(lambda: seed_demo(app.kehu))
+    app.run(lambda: seed_demo(app.kehu, force=True))  # beside the test accounts
     phones = demo_phones(app)
     assert len(phones) > 50
     if db_url.startswith("sqlite://"):

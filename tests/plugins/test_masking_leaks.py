@@ -47,7 +47,7 @@ ROLES_MASKED = ("analyst",)
 @pytest.fixture
 def leak_app(make_app):
     app = make_app(enabled=PLUGINS, config=LIMITS)
-    app.run(lambda: seed_demo(app.kehu))
+    app.run(lambda: seed_demo(app.kehu, force=True))  # beside the test accounts
 
     async def secrets():
         rows = await Customer.all().values_list("id", "email", "phone")
