@@ -120,14 +120,12 @@ class AccountOwnerBase(ModelNode, model=models.AccountOwner):
         self, info: Info, first: Optional[int] = None, after: Optional[str] = None
     ) -> Connection["Customer"]:
         from kehu.access import visible_customers
-        from kehu.policies import Strategy
+        from kehu.policies import order_unmasked
 
         viewer = info.context.viewer
         qs = visible_customers(viewer).filter(owner_id=self.id, archived_at__isnull=True)
-        # Ordered by name only for a viewer who sees names in clear: the order of
-        # masked names would tell them apart.
-        by_name = info.context.kehu.field_guard.strategy(viewer, "Customer.name") is Strategy.CLEAR
-        return await relay.paginate(qs.order_by("name", "id") if by_name else qs.order_by("id"), first, after)
+        # By name for a viewer who sees names in clear, by id for one who does not.
+        return await relay.paginate(order_unmasked(info.context.kehu, viewer, qs, "name", "id"), first, after)
 
 
 @strawberry.type(name="Customer", description="A person or organization the company does business with.")
