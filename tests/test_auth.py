@@ -428,7 +428,7 @@ def burst(app, attempts):
 
 @pytest.mark.parametrize("right_at", ["first", "last"])
 def test_a_parallel_burst_checks_at_most_the_limit_and_signs_nobody_in(app, monkeypatch, right_at):
-    from kehu.server import auth
+    from kehu import credentials as auth
 
     hasher = CountingHasher(auth._hasher)
     monkeypatch.setattr(auth, "_hasher", hasher)
@@ -445,7 +445,7 @@ def test_a_parallel_burst_checks_at_most_the_limit_and_signs_nobody_in(app, monk
 
 
 def test_a_burst_across_accounts_checks_at_most_the_address_limit(make_app, monkeypatch):
-    from kehu.server import auth
+    from kehu import credentials as auth
 
     app = make_app(config={"auth": {"max_failed_logins": 2}})  # the address: 5 x 2
     hasher = CountingHasher(auth._hasher)

@@ -1,4 +1,4 @@
-"""The Starlette application: /graphql, /healthz and the plugins' routes."""
+"""The Starlette application: /graphql, /healthz, /metrics and the plugins' routes."""
 
 from __future__ import annotations
 
@@ -10,25 +10,30 @@ import json
 import logging
 import math
 from contextvars import ContextVar
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import orjson
+from graphql import GraphQLError
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLRequestData
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import ErrorMessage
 
 from ..errors import PluginError
 from .documents import TrustedDocuments
 from .runtime import Kehu
 
-log = logging.getLogger("kehu.app")
+if TYPE_CHECKING:
+    from kehu.schema.context import Context
+
+log = logging.getLogger(__name__)
 
 
 # The context of the operation whose task is being created (see KehuWSHandler.context).
@@ -59,7 +64,7 @@ class KehuWSHandler(BaseGraphQLTransportWSHandler):
 
     @context.setter
     def context(self, value) -> None:
-        self._connection = value
+        self._connection = cast("Context", value)
 
     async def handle_connection_init(self, message) -> None:
         from .sessions import CLOSE_TOO_MANY_SOCKETS, TooManySockets
@@ -74,7 +79,7 @@ class KehuWSHandler(BaseGraphQLTransportWSHandler):
             if self.connection_acknowledged:
                 session.bind(self._session_ended)
             else:
-                self.view.kehu.sessions.close(session)
+                cast("KehuGraphQL", self.view).kehu.sessions.close(session)
 
     async def handle_subscribe(self, message) -> None:
         from .sessions import SessionEnded
@@ -92,11 +97,12 @@ class KehuWSHandler(BaseGraphQLTransportWSHandler):
             return
         context = self._connection.for_operation(viewer)
         payload = message.get("payload") or {}
-        documents: TrustedDocuments = self.view.documents
+        documents = cast("KehuGraphQL", self.view).documents
         if documents.engaged(payload.get("extensions")):
             outcome = await documents.prepare(payload.get("query"), payload.get("extensions"), viewer)
-            if not isinstance(outcome, str):
-                await self.send_message({"id": message["id"], "type": "error", "payload": [outcome.formatted]})
+            if isinstance(outcome, GraphQLError):
+                error: ErrorMessage = {"id": message["id"], "type": "error", "payload": [outcome.formatted]}
+                await self.send_message(error)
                 return
             message["payload"] = {**payload, "query": outcome}
         token = _OPERATION.set(context)
@@ -120,7 +126,7 @@ class KehuWSHandler(BaseGraphQLTransportWSHandler):
     async def shutdown(self) -> None:
         session = self._connection.session
         if session is not None:
-            self.view.kehu.sessions.close(session)
+            cast("KehuGraphQL", self.view).kehu.sessions.close(session)
         await super().shutdown()
 
 
@@ -485,18 +491,32 @@ def create_app(kehu: Kehu, *, migrate: bool = False) -> Starlette:
 
     async def healthz(request: Request) -> JSONResponse:
         try:
+            assert kehu.ctx is not None, "not connected"
             await kehu.ctx.db().execute_query("SELECT 1")
         except Exception as exc:  # report, never raise: this is what monitors poll
             log.warning("health check failed: %s", exc)
             return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
         return JSONResponse({"status": "ok", "database": "ok", "plugins": sorted(kehu.plugins.records)})
 
+    async def metrics_endpoint(request: Request) -> Response:
+        """Prometheus scrapes (kehu.server.metrics): 404 unless enabled, 403 without
+        the token or an allowed address."""
+        from . import metrics
+
+        if not kehu.config.metrics.enabled:
+            return JSONResponse({"error": "metrics are off ([metrics] enabled = false)"}, status_code=404)
+        if not metrics.allowed(kehu, request):
+            return JSONResponse({"error": "send the metrics token as a bearer token"}, status_code=403)
+        body, content_type = await metrics.render(kehu)
+        return Response(body, media_type=content_type)
+
     routes = [
         Route("/graphql", graphql, methods=["GET", "POST"]),
         WebSocketRoute("/graphql", graphql),
         Route("/healthz", healthz, methods=["GET"]),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
     ]
-    taken = {"/graphql", "/healthz"}
+    taken: set[str | None] = {"/graphql", "/healthz", "/metrics"}
     for plugin, extra in kehu.plugins.each("kehu_routes", kehu=kehu):
         for route in extra or ():
             path = getattr(route, "path", None)

@@ -23,7 +23,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from ..access import Viewer
     from .runtime import Kehu
 
-log = logging.getLogger("kehu.events")
+log = logging.getLogger(__name__)
 
 CHANNEL = "kehu_events"
 SESSIONS_CHANNEL = "kehu_sessions"
@@ -67,7 +67,7 @@ class EventBus:
         self.kehu = kehu
         self.shared = not is_sqlite(kehu.config.kehu.database_url)
         self._subscribers: set[Subscriber] = set()
-        self._listener = None
+        self._listener: Any = None  # an asyncpg connection (untyped)
         self._inbox: asyncio.Queue[Event] | None = None
         self._dispatcher: asyncio.Task | None = None
         self._reconnecting: asyncio.Task | None = None

@@ -31,7 +31,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-from .auth import TokenCheck, check_token
+from ..credentials import TokenCheck, check_token
 
 if TYPE_CHECKING:
     from ..access import Viewer
@@ -161,7 +161,7 @@ class LiveSessions:
     async def open(self, token: str) -> LiveSession | None:
         """A live session for ``token``, or None when it does not sign in.
         Raises ``TooManySockets`` over ``[limits] max_sockets_per_user``."""
-        from .auth import token_digest
+        from ..ids import digest as token_digest
 
         if not token or len(token) > 200:
             return None

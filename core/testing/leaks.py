@@ -203,18 +203,18 @@ def _customer_lists(value: Any, found: list[list[int]]) -> None:
     from kehu.ids import from_global_id
 
     if isinstance(value, list):
-        pks = []
+        pks: list[int] = []
         for item in value:
             node = item.get("node", item) if isinstance(item, dict) else None
             gid = node.get("id") if isinstance(node, dict) else None
             try:
-                type_name, pk = from_global_id(gid) if isinstance(gid, str) else (None, None)
+                type_name, pk = from_global_id(gid) if isinstance(gid, str) else (None, 0)
             except Exception:
-                type_name = None
+                type_name, pk = None, 0
             if type_name != "Customer":
                 pks = []
                 break
-            pks.append(int(pk))
+            pks.append(pk)
         if len(pks) >= 8:
             found.append(pks)
         for item in value:
