@@ -11,7 +11,9 @@ them alike. The csv module quotes separators and double quotes.
 ``restore`` undoes it on import, so an export imports again unchanged: a cell of
 apostrophes followed by one of those characters loses one apostrophe (and
 ``neutralise`` adds one to such a cell, so values that really start that way
-survive the round trip). JSON Lines exports need none of this and stay exact.
+survive the round trip). The importers apply it to every CSV cell and every text
+cell of a workbook (a CSV export opened in a spreadsheet and saved as .xlsx keeps
+the apostrophe as text). JSON Lines exports need none of this and stay exact.
 
 Every CSV kehu writes goes through ``writer`` (tests/test_transfer.py checks the
 tree for any other ``csv.writer``); plugins that write CSV should use it too.

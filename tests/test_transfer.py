@@ -452,6 +452,55 @@ def test_csv_export_neutralises_formula_cells_and_imports_back_unchanged(app, tm
     assert {(r["industry"], r["region"]) for r in records} == {("=1+1", "@here")}
 
 
+def _customers_jsonl(capsys) -> list[dict]:
+    from kehu.cli.main import main as kehu_main
+
+    capsys.readouterr()
+    assert kehu_main(["export", "customers", "--format", "jsonl"]) == 0
+    return [_without_ids(json.loads(line)) for line in capsys.readouterr().out.splitlines()]
+
+
+def test_a_phone_with_a_plus_survives_export_and_import_through_the_commands(tmp_path, db_url, capsys, monkeypatch):
+    """+86 … is quoted in the CSV ('+86 …, no formula), and the import takes the
+    quote off again: the same customer, unchanged, whichever way it comes back."""
+    from kehu.cli.main import main as kehu_main
+
+    config = tmp_path / "plugins.toml"
+    config.write_text(f'[kehu]\ndatabase_url = "{db_url}"\n', encoding="utf-8")
+    monkeypatch.setenv("KEHU_CONFIG", str(config))
+    assert kehu_main(["migrate"]) == 0
+    rows = [
+        {"name": "王芳", "phone": "+86 138 0013 8000", "region": "-", "industry": "@home"},
+        {"name": "=1+1", "phone": None, "region": "'+quoted", "industry": None},
+    ]
+    source = write(tmp_path, "source.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    assert kehu_main(["import", "customers", str(source)]) == 0
+    before = _customers_jsonl(capsys)
+    assert before[0]["phone"] == "+86 138 0013 8000"
+
+    exported = tmp_path / "customers.csv"
+    assert kehu_main(["export", "customers", "--output", str(exported)]) == 0
+    text = exported.read_text(encoding="utf-8")
+    assert "'+86 138 0013 8000" in text and "\n+86" not in text and ",+86" not in text
+    assert kehu_main(["import", "customers", str(exported), "--on-conflict", "update"]) == 0
+    assert "2 unchanged" in capsys.readouterr().out
+    assert _customers_jsonl(capsys) == before
+
+    # Opened in a spreadsheet and saved as a workbook, the quote is text in the cell.
+    import csv
+
+    from openpyxl import Workbook
+
+    book = Workbook()
+    for record in csv.reader(io.StringIO(text)):
+        book.active.append(record)
+    saved = tmp_path / "customers.xlsx"
+    book.save(saved)
+    assert kehu_main(["import", "customers", str(saved), "--on-conflict", "update"]) == 0
+    assert "2 unchanged" in capsys.readouterr().out
+    assert _customers_jsonl(capsys) == before
+
+
 def test_the_error_report_of_an_import_neutralises_what_the_file_held(app, tmp_path):
     path = write(tmp_path, "bad.csv", HEADER + "=1+1,ALIEN,,,,,,,,\n")
     report = run_import(app, path)

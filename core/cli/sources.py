@@ -401,8 +401,12 @@ def parse_json(text: str) -> Any:
 
 def _xlsx_cell(value: Any) -> Any:
     """Spreadsheet cells as the importers take them: text, or ``datetime``."""
-    if value is None or isinstance(value, str):
+    if value is None:
         return value
+    if isinstance(value, str):
+        # A CSV export opened in a spreadsheet and saved as a workbook keeps its
+        # quote against formulas ('+86 …) as text: taken off like the CSV's.
+        return csvsafe.restore(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
