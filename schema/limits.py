@@ -29,9 +29,10 @@ from graphql import (
 )
 from graphql.type import GraphQLInterfaceType, GraphQLList, GraphQLNonNull, GraphQLObjectType, GraphQLUnionType
 from strawberry.extensions import SchemaExtension, ValidationCache
-from strawberry.schema.schema_converter import GraphQLCoreConverter
 
 from kehu.config import LimitSettings
+
+from . import compat
 
 
 def _error(code: str, message: str, node=None) -> GraphQLError:
@@ -149,7 +150,7 @@ def list_bound(field_def) -> int | None:
         return None
     if not isinstance(get_named_type(t), (GraphQLObjectType, GraphQLInterfaceType, GraphQLUnionType)):
         return None
-    strawberry_field = (field_def.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
+    strawberry_field = compat.strawberry_field(field_def)
     bound = (getattr(strawberry_field, "metadata", None) or {}).get(MAX_ITEMS, DEFAULT_LIST_BOUND)
     return None if bound == PAGED else int(bound)
 

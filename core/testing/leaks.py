@@ -228,9 +228,10 @@ def policy_leaks(app: Any, *, as_: str = "analyst", depth: int = 4, planted: Can
     """Plant canaries (unless ``planted`` is given), walk the schema as ``as_`` and
     return every leak found; ``[]`` is the answer to hope for. See the module doc."""
     from kehu.ids import from_global_id
+    from kehu.schema import compat
 
     canaries = planted or app.run(plant_canaries, app.kehu)
-    schema = app.kehu.schema._schema
+    schema = compat.graphql_schema(app.kehu.schema)
     plain, by_id = _root_fields(schema)
     answers: list[tuple[str, str]] = []
     unwalked: list[str] = []
