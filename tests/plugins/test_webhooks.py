@@ -5,6 +5,7 @@ addresses refused, role views masked."""
 from __future__ import annotations
 
 import ipaddress
+import json
 
 import pytest
 from webhook_receiver import Receiver
@@ -205,6 +206,25 @@ def test_an_endpoint_with_a_role_gets_that_roles_masked_view(make_app):
         assert seen_by_analyst["id"] == seen_by_admin["id"]
         assert seen_by_analyst["name"] != "Li Lei" and seen_by_analyst["email"] != "li@example.com"
         assert "object" not in plain.requests[0].body["data"]
+
+
+def test_the_delivery_log_shows_an_admins_view_no_clearer_than_its_reader_sees(make_app):
+    """A manager given webhooks.manage, who sees phones partly masked, reads the log
+    of an endpoint with an admin's view: the body's phone is masked for them."""
+    settings = {**ALLOW_LOCAL, "masking": {"fields": {"Customer.phone": {"MANAGER": "PARTIAL"}}}}
+    app = make_app(
+        enabled=("masking", "webhooks"), settings=settings, config={"roles": {"MANAGER": ["webhooks.manage"]}}
+    )
+    register(app, "http://127.0.0.1:9/hook", ["customer.created"], role="ADMIN")
+    app.data(CREATE_CUSTOMER, {"name": "Li Lei"}, as_="agent")
+    log = "{ webhookDeliveries { body } }"
+    [as_admin] = app.data(log, as_="admin")["webhookDeliveries"]
+    [as_manager] = app.data(log, as_="manager")["webhookDeliveries"]
+    assert '"phone":"13812345678"' in as_admin["body"]
+    seen = json.loads(as_manager["body"])["data"]["object"]
+    assert seen["phone"] != "13812345678" and seen["phone"].endswith("5678")
+    assert seen["name"] == "Li Lei"  # what the manager sees in clear stays clear
+    assert "13812345678" not in as_manager["body"]
 
 
 def test_topics_choose_what_an_endpoint_gets(make_app):
