@@ -11,7 +11,11 @@ every plugin it enables, built-in or third-party, without a list of known paths:
    and ``node(id)`` with the IDs the first pass met;
 3. every answer, read as a viewer who sees those fields masked (ANALYST by
    default), is searched for canaries. A canary in an answer is a field that
-   shows the column (or a copy of it) without the policy compiled on;
+   shows the column (or a copy of it) without the policy compiled on. For the
+   walk the viewer's role holds every permission (it only reads): a field
+   behind a permission the role lacks by default — an admin's log, another
+   plugin's settings — is walked too, since plugins.toml may grant it to a
+   role that sees the data masked;
 4. every list of customers in the answers is checked for the order of the
    canaries in their names: a list ordered by the clear name is an oracle, even
    when the names themselves are masked.
@@ -31,6 +35,8 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -224,9 +230,36 @@ def _customer_lists(value: Any, found: list[list[int]]) -> None:
             _customer_lists(item, found)
 
 
-def policy_leaks(app: Any, *, as_: str = "analyst", depth: int = 4, planted: Canaries | None = None) -> list[Leak]:
+@contextmanager
+def every_permission(kehu: Any, role: Any) -> Iterator[None]:
+    """``role`` holds every permission while the block runs (read-only roles too:
+    the walk sends queries only)."""
+    from kehu.models import Role
+
+    table = kehu.plugins.permission_table
+    name = Role(role).value
+    before = table.by_role[name]
+    table.by_role = {**table.by_role, name: frozenset(table.permissions)}
+    try:
+        yield
+    finally:
+        table.by_role = {**table.by_role, name: before}
+
+
+def policy_leaks(
+    app: Any,
+    *,
+    as_: str = "analyst",
+    depth: int = 4,
+    planted: Canaries | None = None,
+    all_permissions: bool = True,
+) -> list[Leak]:
     """Plant canaries (unless ``planted`` is given), walk the schema as ``as_`` and
-    return every leak found; ``[]`` is the answer to hope for. See the module doc."""
+    return every leak found; ``[]`` is the answer to hope for. See the module doc.
+    ``all_permissions=False`` walks with the role's own permissions only."""
+    if all_permissions:
+        with every_permission(app.kehu, app.accounts[as_].role):
+            return policy_leaks(app, as_=as_, depth=depth, planted=planted, all_permissions=False)
     from kehu.ids import from_global_id
     from kehu.schema import compat
 
