@@ -288,9 +288,30 @@ class OutboxEvent(ModelNode, model=models.OutboxEvent):
     def remaining(self) -> Optional[list[str]]:
         return self.remaining
 
-    @strawberry.field(description="The hook's arguments: records by reference; secrets shown as null.")
-    def arguments(self) -> JSON:
-        return _without_secrets(self.arguments)
+    @strawberry.field(
+        description="The hook's arguments: records by reference; secrets shown as null; the values"
+        " in `changes` masked as you see those fields."
+    )
+    def arguments(self, info: Info) -> JSON:
+        return _masked_changes(info.context.kehu, info.context.viewer, _without_secrets(self.arguments))
+
+
+def _masked_changes(kehu, viewer, arguments):
+    """An event about one record (``kehu_customer_updated``) keeps the before/after
+    values of its ``changes``: shown as the viewer may read those fields of the
+    record's type, like the audit log (``FieldGuard.audit_changes``)."""
+    changes = arguments.get("changes") if isinstance(arguments, dict) else None
+    records = [v["$model"] for v in (arguments or {}).values() if isinstance(v, dict) and "$model" in v]
+    if not isinstance(changes, dict) or len(records) != 1:
+        return arguments
+    pairs = {
+        name: {"before": change["$tuple"][0], "after": change["$tuple"][1]}
+        for name, change in changes.items()
+        if isinstance(change, dict) and len(change.get("$tuple") or ()) == 2
+    }
+    masked = kehu.field_guard.audit_changes(viewer, records[0].rpartition(".")[2], pairs)
+    shown = {name: {"$tuple": [pair["before"], pair["after"]]} for name, pair in masked.items()}
+    return {**arguments, "changes": {**changes, **shown}}
 
 
 def _without_secrets(value):

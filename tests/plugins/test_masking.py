@@ -407,6 +407,32 @@ def test_updates_audit_values_and_event_arguments_are_stored_encrypted(make_app,
     assert app.data(SEARCH, {"s": "+86 138 1234 5678"}, as_="admin")["customers"]["totalCount"] == 0
 
 
+def test_the_outbox_shows_an_events_changes_as_its_reader_sees_those_fields(make_app):
+    """A manager given events.manage, who sees phones partly masked, reads a
+    customer's old and new phone in the outbox no more clearly than on the customer."""
+    app = make_app(
+        enabled=("masking",),
+        settings={"masking": {"fields": {"Customer.phone": {"MANAGER": "PARTIAL"}}}},
+        config={"roles": {"MANAGER": ["events.manage"]}},
+    )
+    customer_id = make_customer(app)
+    app.data(
+        'mutation($id: ID!) { updateCustomer(input: {id: $id, phone: "+86 139 8765 4321"}) { userErrors { code } } }',
+        {"id": customer_id},
+        as_="admin",
+    )
+    events = "{ outboxEvents(state: DONE) { edges { node { name arguments } } } }"
+
+    def changes(as_):
+        edges = app.data(events, as_=as_)["outboxEvents"]["edges"]
+        [updated] = [e["node"]["arguments"] for e in edges if e["node"]["name"] == "kehu_customer_updated"]
+        return updated["changes"]["phone"]["$tuple"]
+
+    assert changes("admin") == ["+86 138 1234 5678", "+86 139 8765 4321"]
+    before, after = changes("manager")
+    assert "1234 5678" not in before and "8765 4321" not in after and after.endswith("4321")
+
+
 def test_existing_clear_values_are_encrypted_at_startup(db_url, key, monkeypatch):
     with KehuHarness(db_url, enabled=("masking",)) as app:  # masking without encryption
         customer_id = make_customer(app)
