@@ -9,8 +9,12 @@ import pytest
 from live import Closed, LiveSocket
 from seed import owner_gid
 
+from kehu import hookimpl
+from kehu.events import RetryLater
+from kehu.ids import to_global_id
 from kehu.models import AccessToken
 from kehu.testing import TEST_PASSWORD
+from kehu.writes import publish, write_scope
 
 LOGIN = (
     """mutation($e: String!, $p: String!) { login(input: {email: $e, password: $p}) { token userErrors { code } } }"""
@@ -268,3 +272,42 @@ def test_an_event_about_no_customer_reaches_every_signed_in_subscriber_without_a
         app.run(app.kehu.events.publish, Event("system.notice", None, None, {"n": 1}))
         assert live.event()["data"] == {"n": 1}
         assert app.kehu.events.visibility_queries == before
+
+
+class LaterNotice:
+    """A plugin that publishes a live event from the outbox's background delivery:
+    the first (inline) delivery of each customer's creation asks to be retried."""
+
+    def __init__(self):
+        self.tried: set[int] = set()
+
+    @hookimpl
+    async def kehu_customer_created(self, customer, event_id, kehu):
+        if customer.id not in self.tried:
+            self.tried.add(customer.id)
+            raise RetryLater(0, "in the background, please")
+        async with write_scope(kehu, None, "later.notice", event_id=event_id):
+            publish("later.notice", customer_id=customer.id, node_id=to_global_id("Customer", customer.id))
+
+
+def test_events_a_background_delivery_publishes_follow_each_session_as_it_is_then(make_app):
+    app = make_app(enabled=("later",), extra_plugins={"later": LaterNotice()})
+    agent_token = sign_in(app)
+    with LiveSocket(app, app.tokens["manager"]) as manager, LiveSocket(app, agent_token) as agent:
+        for live in (manager, agent):
+            live.acknowledged()
+            live.subscribe(["later"])
+        create_customer(app, owner="agent", name="North")
+        manager.silent(0.2)  # not delivered in the request: the outbox has it
+        app.data(
+            'mutation($id: ID!) { updateAccountOwner(input: {id: $id, team: "south"}) { accountOwner { team } } }',
+            {"id": owner_gid(app, "manager")},
+            as_="admin",
+        )
+        app.data("mutation { logout { ok } }", token=agent_token)
+        assert_ended(agent, "signed out")
+        assert app.run(app.kehu.outbox.run_once).ids  # the notice about North goes out now
+        manager.silent()  # North is team north's: no longer the manager's
+        south = create_customer(app, owner="agent_south", name="South")
+        app.run(app.kehu.outbox.run_once)
+        assert manager.event()["customerId"] == south
