@@ -115,6 +115,33 @@ def test_spent_retries_fail_the_delivery_and_leave_a_dead_letter(make_app, recei
     assert delivery["status"] == "DELIVERED"
 
 
+def test_a_token_in_an_endpoints_url_stays_out_of_logs_errors_and_the_audit_log(make_app, receiver, caplog):
+    """Chat bots take webhooks at URLs that carry their token (…/hook/<token>,
+    ?access_token=…): whoever reads the server's log must not get to post with it."""
+    app = make_app(enabled=("webhooks",), settings={"webhooks": {**ALLOW_LOCAL["webhooks"], "retry_seconds": [5]}})
+    url = receiver.url.rstrip("/") + "/bot/hook/SECRET-PATH-TOKEN?access_token=SECRET-QUERY-TOKEN"
+    endpoint = register(app, url)["webhookEndpoint"]["id"]
+    app.data(
+        "mutation($i: UpdateWebhookEndpointInput!) { updateWebhookEndpoint(input: $i) { userErrors { code } } }",
+        {"i": {"id": endpoint, "url": url.replace("SECRET-QUERY-TOKEN", "SECRET-NEW-TOKEN")}},
+        as_="admin",
+    )
+    receiver.fail_times = 100
+    app.data(CREATE_CUSTOMER, {"name": "Li Lei"}, as_="agent")
+    deliver(app)
+    app.clock.advance(seconds=5)
+    deliver(app)  # the last try: FAILED, logged as an error
+    [dead] = app.run(lambda: OutboxEvent.filter(state=OutboxState.FAILED))
+    audit = app.data("{ auditLog(first: 50) { edges { node { changes } } } }", as_="admin")
+    seen = caplog.text + dead.last_error + str(audit)
+    assert "HTTP 500" in dead.last_error and "127.0.0.1" in dead.last_error
+    assert "SECRET" not in seen
+    # The endpoint itself still holds and shows its URL to those who manage it.
+    assert app.data("{ webhookEndpoints { url } }", as_="admin")["webhookEndpoints"][0]["url"].endswith(
+        "SECRET-NEW-TOKEN"
+    )
+
+
 @pytest.mark.parametrize(
     "url",
     [
