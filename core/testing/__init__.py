@@ -304,3 +304,20 @@ def count_queries() -> Iterator[QueryCounter]:
     finally:
         logger.removeHandler(handler)
         logger.setLevel(previous)
+
+
+from .leaks import WALK_LIMITS, Canaries, Leak, plant_canaries, policy_leaks  # noqa: E402 - the harness first
+
+__all__ = [
+    "ACCOUNTS",
+    "TEST_PASSWORD",
+    "Canaries",
+    "KehuHarness",
+    "Leak",
+    "QueryCounter",
+    "WALK_LIMITS",
+    "count_queries",
+    "database_url",
+    "plant_canaries",
+    "policy_leaks",
+]

@@ -18,6 +18,7 @@ from tortoise.expressions import Subquery
 
 from kehu.access import require_viewer, visible_customers
 from kehu.errors import PermissionDenied
+from kehu.policies import order_unmasked
 from kehu.schema import (
     Connection,
     ModelNode,
@@ -210,11 +211,12 @@ class Segment(ModelNode, model=models.Segment):
     async def size(self, info: Info) -> int:
         return await service.visible_members(info.context.viewer, self).count()
 
-    @strawberry.field(description="Active members the viewer may see, by name.")
+    @strawberry.field(description="Active members the viewer may see, by name (by id when names are masked).")
     async def customers(
         self, info: Info, first: Optional[int] = None, after: Optional[str] = None
     ) -> Connection["Customer"]:
-        qs = service.visible_members(info.context.viewer, self).order_by("name", "id")
+        viewer = info.context.viewer
+        qs = order_unmasked(info.context.kehu, viewer, service.visible_members(viewer, self), "name", "id")
         return await paginate(qs, first, after)
 
 
