@@ -15,8 +15,10 @@ rejection carries ``extensions.code`` and says by how much.
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
+import strawberry
 from graphql import (
     ExecutionResult,
     FieldNode,
@@ -145,7 +147,29 @@ def max_items(n: int) -> dict[str, int]:
     return {MAX_ITEMS: n}
 
 
-def list_bound(field_def) -> int | None:
+def declared_bounds(schema: strawberry.Schema) -> dict[tuple[str, str], int | str]:
+    """``max_items`` of every field that declares it, by (GraphQL type, GraphQL field):
+    read from strawberry's type definitions through its public API, so the estimate
+    is the same on the fast path and on the plain path (whose graphql-core schema is
+    rebuilt from the SDL and carries no strawberry metadata). Computed once per schema."""
+    found = _declared.get(schema)
+    if found is None:
+        found = {}
+        names = schema.config.name_converter
+        for type_name in compat.graphql_schema(schema).type_map:
+            definition = schema.get_type_by_name(type_name)
+            for field in getattr(definition, "fields", None) or ():
+                bound = (getattr(field, "metadata", None) or {}).get(MAX_ITEMS)
+                if bound is not None:
+                    found[(type_name, names.get_graphql_name(field))] = bound
+        _declared[schema] = found
+    return found
+
+
+_declared: weakref.WeakKeyDictionary[strawberry.Schema, dict[tuple[str, str], int | str]] = weakref.WeakKeyDictionary()
+
+
+def list_bound(parent_type, field_name: str, field_def, declared: dict[tuple[str, str], int | str]) -> int | None:
     """How many objects a plain list field may return, or None for anything else
     (a single object, a leaf or a list of leaves, a connection's edges)."""
     t = field_def.type
@@ -155,17 +179,18 @@ def list_bound(field_def) -> int | None:
         return None
     if not isinstance(get_named_type(t), (GraphQLObjectType, GraphQLInterfaceType, GraphQLUnionType)):
         return None
-    strawberry_field = compat.strawberry_field(field_def)
-    bound = (getattr(strawberry_field, "metadata", None) or {}).get(MAX_ITEMS, DEFAULT_LIST_BOUND)
+    bound = declared.get((parent_type.name, field_name), DEFAULT_LIST_BOUND)
     return None if bound == PAGED else int(bound)
 
 
 def estimate_nodes(
-    schema, document, operation_name: str | None, variables: dict[str, Any] | None, default_page: int
+    schema: strawberry.Schema, document, operation_name: str | None, variables: dict[str, Any] | None, default_page: int
 ) -> int:
     """Upper bound of the objects a query can return, multiplying each connection's
     page size, and each plain list's bound, through its children. Fragments are counted once each (memoised),
     so amplification through nested fragments costs linear time here."""
+    declared = declared_bounds(schema)
+    graphql_schema = compat.graphql_schema(schema)
     fragments = {d.name.value: d for d in document.definitions if getattr(d, "kind", "") == "fragment_definition"}
     operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
     if operation_name:
@@ -173,9 +198,11 @@ def estimate_nodes(
     if not operations:
         return 0
     operation = operations[0]
-    root = {"query": schema.query_type, "mutation": schema.mutation_type, "subscription": schema.subscription_type}[
-        operation.operation.value
-    ]
+    root = {
+        "query": graphql_schema.query_type,
+        "mutation": graphql_schema.mutation_type,
+        "subscription": graphql_schema.subscription_type,
+    }[operation.operation.value]
     variables = variables or {}
     memo: dict[tuple[str, str], int] = {}
 
@@ -200,12 +227,14 @@ def estimate_nodes(
                 child_type = get_named_type(field_def.type)
                 n = page_size(field_def, selection)
                 if n is None:
-                    n = list_bound(field_def)
+                    n = list_bound(parent_type, selection.name.value, field_def, declared)
                 inner = count(selection.selection_set, child_type, visiting)
                 total += (n + n * inner) if n is not None else inner
             elif isinstance(selection, InlineFragmentNode):
                 target = (
-                    schema.get_type(selection.type_condition.name.value) if selection.type_condition else parent_type
+                    graphql_schema.get_type(selection.type_condition.name.value)
+                    if selection.type_condition
+                    else parent_type
                 )
                 total += count(selection.selection_set, target, visiting)
             elif isinstance(selection, FragmentSpreadNode):
@@ -213,7 +242,7 @@ def estimate_nodes(
                 fragment = fragments.get(name)
                 if fragment is None or name in visiting:
                     continue
-                target = schema.get_type(fragment.type_condition.name.value)
+                target = graphql_schema.get_type(fragment.type_condition.name.value)
                 key = (name, getattr(target, "name", ""))
                 if key not in memo:
                     memo[key] = count(fragment.selection_set, target, visiting | {name})
@@ -242,9 +271,7 @@ class QueryLimits(SchemaExtension):
     def on_execute(self):
         ec = self.execution_context
         if ec.result is None and ec.graphql_document is not None:
-            nodes = estimate_nodes(
-                ec.schema.graphql_schema, ec.graphql_document, ec.operation_name, ec.variables, self.default_page
-            )
+            nodes = estimate_nodes(ec.schema, ec.graphql_document, ec.operation_name, ec.variables, self.default_page)
             limit = self.limits.max_nodes
             if nodes > limit:
                 ec.result = ExecutionResult(

@@ -154,7 +154,7 @@ def selection(type_: Any, depth: int, page: int | None = None) -> str:
         # is a separate PostgreSQL issue, schema/loaders.py): left out.
         if name == "totalCount":
             continue
-        if any(is_non_null_type(a.type) and a.default_value is Undefined for a in gql_field.args.values()):
+        if any(is_non_null_type(a.type) and not has_default(a) for a in gql_field.args.values()):
             continue
         inner = get_named_type(gql_field.type)
         if isinstance(inner, (GraphQLScalarType, GraphQLEnumType)):
@@ -170,14 +170,19 @@ def selection(type_: Any, depth: int, page: int | None = None) -> str:
     return "{ " + " ".join(parts or ["__typename"]) + " }"
 
 
+def has_default(argument: Any) -> bool:
+    """Whether an argument has a default. strawberry's schema sets ``default_value``;
+    graphql-core 3.3's ``build_schema`` (the plain path's schema, rebuilt from the
+    SDL) keeps the literal in ``default`` and leaves ``default_value`` Undefined."""
+    return argument.default_value is not Undefined or getattr(argument, "default", None) is not None
+
+
 def _root_fields(schema: Any) -> tuple[list[tuple[str, Any]], list[tuple[str, str, Any]]]:
     """Root fields that need no argument, ``(name, type)``; and those that need
     exactly one ID argument, ``(name, argument, type)``, for the second pass."""
     plain, by_id = [], []
     for name, gql_field in schema.query_type.fields.items():
-        required = [
-            a for a, arg in gql_field.args.items() if is_non_null_type(arg.type) and arg.default_value is Undefined
-        ]
+        required = [a for a, arg in gql_field.args.items() if is_non_null_type(arg.type) and not has_default(arg)]
         inner = get_named_type(gql_field.type)
         if not required:
             plain.append((name, inner))

@@ -18,7 +18,6 @@ from graphql import (
     GraphQLEnumType,
     GraphQLObjectType,
     GraphQLScalarType,
-    Undefined,
     get_named_type,
     is_non_null_type,
 )
@@ -28,7 +27,10 @@ from hypothesis import strategies as st
 from kehu.cli.demo import seed_demo
 from kehu.models import Customer
 from kehu.testing import KehuHarness, database_url
-from kehu.testing.leaks import selection  # every field of a type, a few levels down
+from kehu.testing.leaks import (
+    has_default,
+    selection,  # every field of a type, a few levels down
+)
 
 PLUGINS = ("segmentation", "loyalty", "complaints", "surveys", "masking")
 LIMITS = {
@@ -88,9 +90,7 @@ def everything_queries(app, depth: int) -> list[str]:
     query_type = schema.query_type
     parts = []
     for name, field in query_type.fields.items():
-        if name in ("node",) or any(
-            is_non_null_type(a.type) and a.default_value is Undefined for a in field.args.values()
-        ):
+        if name in ("node",) or any(is_non_null_type(a.type) and not has_default(a) for a in field.args.values()):
             continue
         inner = get_named_type(field.type)
         if isinstance(inner, GraphQLObjectType):
