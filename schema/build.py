@@ -26,6 +26,7 @@ from strawberry.utils.str_converters import to_camel_case
 
 from kehu.errors import PluginError
 
+from . import duplicates as duplicates_schema
 from . import root
 from .executor import KehuExecutor
 from .extensions import IntrospectionGuard, KehuErrors, RootAccess, WriteOperation, _is_expected
@@ -139,6 +140,7 @@ def build_schema(kehu: Kehu) -> KehuSchema:
     registry = GraphQLRegistry()
     registry.query(root.CoreQuery, public=root.PUBLIC_QUERIES)
     registry.mutation(root.CoreMutation, public=root.PUBLIC_MUTATIONS, self_service=root.SELF_SERVICE_MUTATIONS)
+    duplicates_schema.register(registry)
     registry.subscription(CoreSubscription)
     caller = kehu.plugins.pm.hook.kehu_graphql
     for impl in caller.get_hookimpls():

@@ -3,7 +3,6 @@ score of a pair — no database."""
 
 from __future__ import annotations
 
-import phonenumbers
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from ..duplicates import apply_keys
 from ..models import (
     AccountOwner,
     Customer,
@@ -285,6 +286,8 @@ async def seed_demo(
         owners = await _create_owners(now)
         plans = _plan_customers(rnd, owners, customers, now)
         customer_rows = [p.customer for p in plans]
+        for customer in customer_rows:
+            apply_keys(kehu, customer)
         await bulk_create_with_ids(Customer, customer_rows)
         await CustomerTag.bulk_create([CustomerTag(customer_id=c.pk, tag=t) for c in customer_rows for t in c.tags])
         interactions = []

@@ -26,3 +26,19 @@ def kehu_field_policies():
         FieldPolicy("Customer", "phone", kind="phone", roles={**staff, "ANALYST": Strategy.PARTIAL}),
         FieldPolicy("Customer", "address", kind="address", roles={**staff, "ANALYST": Strategy.REDACT}),
     ]
+
+
+@hookimpl
+async def kehu_startup(kehu):
+    # Customers stored without their normalised keys (written before keys existed,
+    # or by a raw insert) get them now; with none, this is one indexed query.
+    from ..duplicates import rekey
+
+    await rekey(kehu, only_missing=True)
+
+
+@hookimpl
+async def kehu_bulk_loaded(kehu):
+    from ..duplicates import rekey
+
+    await rekey(kehu, only_missing=True)
