@@ -13,7 +13,9 @@ from .sql import CHANGE, CLASSIFICATION, STAGING, Dialect, IdRange, Params, _in_
 
 
 def inputs_sql(d: Dialect, s: SegmentationSettings, now: dt.datetime, ids: IdRange) -> tuple[str, Params]:
-    """INSERT the inputs of the customers ``ids`` into staging."""
+    """INSERT the inputs of the customers ``ids`` into staging. Customers merged
+    into another are left out: their purchases are the survivor's now, and the
+    swap deletes what they were classified as."""
     params = Params(d)
     window_start = now - dt.timedelta(days=s.window_days)
     ws, nw = d.ts(window_start), d.ts(now)
@@ -42,7 +44,7 @@ LEFT JOIN (
     WHERE kind = 'PURCHASE' AND amount IS NOT NULL AND occurred_at <= {nw} AND {ids.on("customer_id", params)}
     GROUP BY customer_id
 ) p ON p.customer_id = c.id
-WHERE {ids.on("c.id", params)}"""
+WHERE {ids.on("c.id", params)} AND c.merged_into_id IS NULL"""
     return sql, params
 
 
