@@ -8,14 +8,14 @@ from enum import Enum
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
-from tortoise.expressions import Q
+from tortoise.expressions import Q, RawSQL
 from tortoise.transactions import in_transaction
 
 from . import validation as v
 from .access import Viewer, visible_interactions
 from .customers import get_visible_customer, resolve_owner_for
 from .errors import NotFound, ValidationError
-from .models import Customer, Direction, Interaction, InteractionKind
+from .models import AccountOwner, Customer, Direction, Interaction, InteractionKind
 from .writes import emit, record_change
 
 
@@ -78,7 +78,7 @@ async def log_interaction(
     if customer.archived_at is not None:
         raise ValidationError("archived customers cannot get new interactions", field="customerId", code="ARCHIVED")
     values = clean_interaction_fields(data, now)
-    owner = viewer.owner
+    owner: AccountOwner | None = viewer.owner
     if data.get("owner_id") is not None:
         owner = await resolve_owner_for(viewer, data["owner_id"], field="ownerId")
     values.update(customer=customer, owner=owner, idempotency_key=key)
@@ -190,6 +190,49 @@ class InteractionFilter:
     kinds: list[InteractionKind] | None = None
     occurred_after: dt.datetime | None = None
     occurred_before: dt.datetime | None = None
+    next_follow_up_after: dt.datetime | None = None
+    next_follow_up_before: dt.datetime | None = None
+    # True: a follow-up is set and not yet answered — no contact with the customer
+    # (a call, visit, e-mail, meeting or message) was logged after it; False: the others.
+    follow_up_open: bool | None = None
+
+
+class InteractionOrderField(Enum):
+    OCCURRED_AT = "occurred_at"
+    NEXT_FOLLOW_UP_AT = "next_follow_up_at"
+
+
+def order_interactions(qs, field: InteractionOrderField = InteractionOrderField.OCCURRED_AT, descending: bool = True):
+    """Order ``qs`` by ``field`` (then by id the same way, so pages are stable)."""
+    sign = "-" if descending else ""
+    return qs.order_by(f"{sign}{field.value}", f"{sign}id")
+
+
+# Kinds that are a contact with the customer: the next one answers a follow-up.
+# A purchase, a note or an internal entry does not.
+CONTACT_KINDS = (
+    InteractionKind.CALL,
+    InteractionKind.VISIT,
+    InteractionKind.EMAIL,
+    InteractionKind.MEETING,
+    InteractionKind.MESSAGE,
+)
+
+
+def _open_follow_up() -> Q:
+    """Interactions with a follow-up that no later contact has answered yet.
+
+    An id subquery (``NOT EXISTS`` over the same table, which the ORM cannot
+    express): callers such as nested connections add joins of their own. It reads
+    the (customer_id, occurred_at) index; only constants are spliced in."""
+    table = Interaction._meta.db_table
+    kinds = ", ".join(f"'{kind.value}'" for kind in CONTACT_KINDS)
+    sql = (
+        f"SELECT i.id FROM {table} i WHERE i.next_follow_up_at IS NOT NULL AND NOT EXISTS ("
+        f"SELECT 1 FROM {table} j WHERE j.customer_id = i.customer_id AND j.occurred_at > i.occurred_at"
+        f" AND j.kind IN ({kinds}) AND j.direction <> '{Direction.INTERNAL.value}')"
+    )
+    return Q(id__in=RawSQL(f"({sql})"))
 
 
 def apply_interaction_filter(qs, f: InteractionFilter | None):
@@ -205,6 +248,12 @@ def apply_interaction_filter(qs, f: InteractionFilter | None):
         qs = qs.filter(occurred_at__gte=f.occurred_after)
     if f.occurred_before:
         qs = qs.filter(occurred_at__lt=f.occurred_before)
+    if f.next_follow_up_after:
+        qs = qs.filter(next_follow_up_at__gte=f.next_follow_up_after)
+    if f.next_follow_up_before:
+        qs = qs.filter(next_follow_up_at__lt=f.next_follow_up_before)
+    if f.follow_up_open is not None:
+        qs = qs.filter(_open_follow_up()) if f.follow_up_open else qs.filter(~_open_follow_up())
     return qs
 
 

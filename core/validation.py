@@ -11,6 +11,7 @@ import functools
 import json
 import re
 from decimal import Decimal, InvalidOperation
+from enum import Enum
 from typing import Any
 
 from .errors import ValidationError
@@ -252,7 +253,7 @@ def _loose_datetime(text: str, original: Any, field: str) -> dt.datetime:
         raise ValidationError(f"'{original}' is not an ISO 8601 date-time", field=field) from None
 
 
-def choice(value: Any, enum: type, field: str) -> Any:
+def choice(value: Any, enum: type[Enum], field: str) -> Any:
     if isinstance(value, enum):
         return value
     try:

@@ -14,6 +14,7 @@ from typing import Any, Generic, Optional, TypeVar
 
 import strawberry
 from graphql import GraphQLError
+from strawberry.types.base import get_object_definition
 
 from kehu.errors import KehuError, PluginError
 from kehu.ids import MAX_PK, BadRequest, to_global_id
@@ -88,11 +89,13 @@ class ModelNode(Node):
         model = model or getattr(cls, "_kehu_model", None)
         if model is None:
             raise TypeError(f"{cls.__name__}: name its model, e.g. class {cls.__name__}(ModelNode, model=MyModel)")
-        cls._kehu_model = model
+        cls._kehu_model = model  # type: ignore[attr-defined]
         if "id" not in cls.__dict__:
-            cls.id = strawberry.field(resolver=_global_id_of(lambda: cls.__strawberry_definition__.name, "id"))
+            cls.id = strawberry.field(
+                resolver=_global_id_of(lambda: get_object_definition(cls, strict=True).name, "id")
+            )
         if "is_type_of" not in cls.__dict__:
-            cls.is_type_of = classmethod(_instance_check(model))
+            cls.is_type_of = classmethod(_instance_check(model))  # type: ignore[attr-defined]
 
 
 def global_id_field(type_name: str, attribute: str = "id", *, optional: bool = False, description: str | None = None):

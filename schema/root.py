@@ -16,8 +16,9 @@ from kehu.errors import KehuError, ValidationError
 from kehu.ids import from_global_id, pk_from_global_id
 from kehu.models import AccessToken, TokenKind
 from kehu.models import AuditEntry as AuditEntryModel
+from kehu.models import OutboxEvent as OutboxEventModel
 from kehu.server.plugin_manager import await_me_maybe
-from kehu.writes import write_scope
+from kehu.writes import record_change, write_scope
 
 from . import relay
 from .relay import Connection, Node
@@ -30,7 +31,11 @@ from .types import (  # CustomerFilterInput: rebound to the composed input at bu
     Direction,
     InteractionFilterInput,
     InteractionKind,
+    InteractionOrder,
+    Language,
     OrderDirection,
+    OutboxEvent,
+    OutboxState,
     Payload,
     PluginInfo,
     Role,
@@ -77,6 +82,16 @@ class ChangePasswordInput:
 @strawberry.type
 class ChangePasswordPayload(Payload):
     ok: bool = False
+
+
+@strawberry.input
+class SetMyLanguageInput:
+    language: Optional[Language] = strawberry.field(description="null: follow the browser's language.")
+
+
+@strawberry.type
+class SetMyLanguagePayload(Payload):
+    me: Optional["AccountOwner"] = None
 
 
 @strawberry.input
@@ -255,6 +270,16 @@ class AccountOwnerFilterInput:
 
 
 @strawberry.input
+class RetryOutboxEventInput:
+    id: strawberry.ID
+
+
+@strawberry.type
+class OutboxEventPayload(Payload):
+    outbox_event: Optional[OutboxEvent] = None
+
+
+@strawberry.input
 class AuditLogFilterInput:
     actor_id: Optional[strawberry.ID] = None
     entity_type: Optional[str] = None
@@ -296,6 +321,8 @@ class CoreQuery:
             return await loaders.owner.load(pk)
         if type_name == "Interaction":
             return await interaction_service.filter_interactions(info.context.viewer).filter(id=pk).first()
+        if type_name == "OutboxEvent" and info.context.viewer.can("events.manage"):
+            return await OutboxEventModel.get_or_none(id=pk)
         if type_name == "AuditEntry" and info.context.viewer.can("audit.read"):
             entry = await AuditEntryModel.get_or_none(id=pk)
             return _audit_as_seen(info, [entry])[0] if entry else None
@@ -328,16 +355,19 @@ class CoreQuery:
         )
         return await relay.paginate(qs, first, after, info.context.kehu.config.kehu.page_size_default)
 
-    @strawberry.field(description="Interactions of customers the viewer may see, newest first.")
+    @strawberry.field(description="Interactions of customers the viewer may see, newest first unless ordered.")
     async def interactions(
         self,
         info: Info,
         first: Optional[int] = None,
         after: Optional[str] = None,
         filter: Optional[InteractionFilterInput] = None,
+        order_by: Optional[InteractionOrder] = None,
     ) -> Connection["Interaction"]:
         qs = interaction_service.filter_interactions(info.context.viewer, filter.to_domain() if filter else None)
-        return await relay.paginate(qs.order_by("-occurred_at", "-id"), first, after)
+        order = order_by or InteractionOrder()
+        qs = interaction_service.order_interactions(qs, order.field, order.direction == OrderDirection.DESC)
+        return await relay.paginate(qs, first, after)
 
     @strawberry.field
     async def account_owners(
@@ -407,6 +437,20 @@ class CoreQuery:
         _audit_as_seen(info, [edge.node for edge in connection.edges])
         return connection
 
+    @strawberry.field(
+        description="The event outbox, newest first (admins): FAILED events are the dead letters, "
+        "PENDING ones wait for delivery or their next retry."
+    )
+    async def outbox_events(
+        self,
+        info: Info,
+        state: OutboxState = OutboxState.FAILED,
+        first: Optional[int] = None,
+        after: Optional[str] = None,
+    ) -> Connection[OutboxEvent]:
+        require_viewer(info.context.viewer).require("events.manage")
+        return await relay.paginate(OutboxEventModel.filter(state=state).order_by("-id"), first, after)
+
     @strawberry.field(description="API tokens (admins). Secrets are never shown again.")
     async def api_tokens(self, info: Info, include_revoked: bool = False) -> list[ApiToken]:
         require_viewer(info.context.viewer).require("tokens.manage")
@@ -447,6 +491,11 @@ class CoreMutation:
         viewer = require_viewer(info.context.viewer)
         await owner_service.change_password(viewer, input.current_password, input.new_password, _now(info))
         return ChangePasswordPayload(ok=True)
+
+    @strawberry.mutation(description="Choose the language you read kehu's pages in (any role).")
+    async def set_my_language(self, info: Info, input: SetMyLanguageInput) -> SetMyLanguagePayload:
+        owner = await owner_service.set_language(require_viewer(info.context.viewer), input.language)
+        return SetMyLanguagePayload(me=owner)
 
     @strawberry.mutation
     async def create_customer(self, info: Info, input: CreateCustomerInput) -> CustomerPayload:
@@ -573,6 +622,16 @@ class CoreMutation:
         )
         return ApiTokenPayload(token=token, api_token=row)
 
+    @strawberry.mutation(description="Deliver a failed (or waiting) event again now, with fresh attempts (admins).")
+    async def retry_outbox_event(self, info: Info, input: RetryOutboxEventInput) -> OutboxEventPayload:
+        require_viewer(info.context.viewer).require("events.manage")
+        event_id = _pk(input.id, "OutboxEvent")
+        before = await OutboxEventModel.get_or_none(id=event_id)
+        row = await info.context.kehu.outbox.retry(event_id)  # NotFound unless the event exists
+        assert before is not None
+        record_change("OutboxEvent", row.id, {"state": (before.state, row.state), "attempts": (before.attempts, 0)})
+        return OutboxEventPayload(outbox_event=row)
+
     @strawberry.mutation
     async def revoke_api_token(self, info: Info, input: RevokeApiTokenInput) -> ApiTokenPayload:
         row = await owner_service.revoke_api_token(
@@ -619,8 +678,8 @@ async def _charge_items(info: Info, count: int) -> None:
         )
 
 
-PUBLIC_QUERIES = frozenset()
+PUBLIC_QUERIES: frozenset[str] = frozenset()
 PUBLIC_MUTATIONS = frozenset({"login"})
-SELF_SERVICE_MUTATIONS = frozenset({"logout", "changePassword"})
+SELF_SERVICE_MUTATIONS = frozenset({"logout", "changePassword", "setMyLanguage"})
 # Manages its own write scope (see CoreMutation.login).
 UNSCOPED_MUTATIONS = frozenset({"login"})

@@ -18,8 +18,9 @@ from strawberry.types import Info
 
 from kehu import models
 from kehu.customers import CustomerFilter, CustomerOrderField
+from kehu.i18n import Language as LanguageEnum
 from kehu.ids import pks_from_global_ids
-from kehu.interactions import InteractionFilter
+from kehu.interactions import InteractionFilter, InteractionOrderField
 
 from . import relay
 from .batch import batch_field
@@ -30,6 +31,10 @@ CustomerKind = strawberry.enum(models.CustomerKind)
 InteractionKind = strawberry.enum(models.InteractionKind)
 Direction = strawberry.enum(models.Direction)
 CustomerOrderFieldEnum = strawberry.enum(CustomerOrderField, name="CustomerOrderField")
+InteractionOrderFieldEnum = strawberry.enum(InteractionOrderField, name="InteractionOrderField")
+Language = strawberry.enum(
+    LanguageEnum, name="Language", description="A language kehu's pages are written in (zh-CN, en)."
+)
 
 
 @strawberry.enum
@@ -48,6 +53,17 @@ class InteractionFilterInput:
     kinds: Optional[list[InteractionKind]] = None
     occurred_after: Optional[dt.datetime] = None
     occurred_before: Optional[dt.datetime] = None
+    next_follow_up_after: Optional[dt.datetime] = strawberry.field(
+        default=None, description="A follow-up is due at or after this moment."
+    )
+    next_follow_up_before: Optional[dt.datetime] = strawberry.field(
+        default=None, description="A follow-up is due before this moment (overdue ones included)."
+    )
+    follow_up_open: Optional[bool] = strawberry.field(
+        default=None,
+        description="true: a follow-up is set and not yet answered — no later contact with the customer "
+        "(a call, visit, e-mail, meeting or message that is not internal) has been logged; false: the others.",
+    )
 
     def to_domain(self) -> InteractionFilter:
         return InteractionFilter(
@@ -56,7 +72,16 @@ class InteractionFilterInput:
             kinds=self.kinds,
             occurred_after=self.occurred_after,
             occurred_before=self.occurred_before,
+            next_follow_up_after=self.next_follow_up_after,
+            next_follow_up_before=self.next_follow_up_before,
+            follow_up_open=self.follow_up_open,
         )
+
+
+@strawberry.input
+class InteractionOrder:
+    field: InteractionOrderFieldEnum = InteractionOrderField.OCCURRED_AT
+    direction: OrderDirection = OrderDirection.DESC
 
 
 @strawberry.input(description="Narrows a customer list; all conditions must hold.")
@@ -113,6 +138,26 @@ class AccountOwnerBase(ModelNode, model=models.AccountOwner):
     active: bool
     is_service: bool
     created_at: dt.datetime
+    language: Optional[Language] = strawberry.field(
+        description="The language the owner reads kehu's pages in; null: their browser's."
+    )
+
+    @strawberry.field(description="What this owner's role may do: permission names, e.g. customers.create.")
+    def permissions(self, info: Info) -> list[str]:
+        return sorted(info.context.kehu.permissions_for(self.role))
+
+    @strawberry.field(
+        description="Fields (Type.field) this owner's role sees masked, e.g. Customer.name: "
+        "they are shown altered and cannot be searched or ordered by."
+    )
+    def masked_fields(self, info: Info) -> list[str]:
+        from kehu.access import Viewer
+        from kehu.policies import Strategy
+
+        kehu = info.context.kehu
+        viewer = Viewer(owner=self, permissions=kehu.permissions_for(self.role))
+        guard = kehu.field_guard
+        return sorted(p.key for p in kehu.field_policies if guard.strategy(viewer, p.key) is not Strategy.CLEAR)
 
     @strawberry.field(description="Customers this owner looks after (only those the viewer may see).")
     async def customers(
@@ -222,6 +267,50 @@ class AuditEntry(ModelNode, model=models.AuditEntry):
     request_id: Optional[str]
 
     actor_id = global_id_field("AccountOwner", "actor_id", optional=True)
+
+
+OutboxState = strawberry.enum(models.OutboxState, description="Where an event is on its way to the plugins.")
+OutboxKind = strawberry.enum(models.OutboxKind)
+
+
+@strawberry.type(
+    description="An event (or a periodic job's run) in the outbox: delivered to plugins' handlers after its "
+    "write committed, retried with backoff, FAILED once the retries are spent."
+)
+class OutboxEvent(ModelNode, model=models.OutboxEvent):
+    kind: OutboxKind
+    name: str = strawberry.field(description="The event hook (kehu_interaction_logged) or the job's name.")
+    topic: Optional[str] = strawberry.field(description="The live event's topic, for kehu_event_published.")
+    state: OutboxState
+    attempts: int = strawberry.field(description="Failed attempts so far.")
+    due_at: dt.datetime = strawberry.field(description="When it is (or was) due for its next delivery.")
+    created_at: dt.datetime
+    finished_at: Optional[dt.datetime]
+    last_error: str
+
+    @strawberry.field(
+        description="The number kehu's CLI shows (`kehu events retry NUMBER`), and handlers get as event_id."
+    )
+    def number(self) -> str:
+        return str(self.id)
+
+    @strawberry.field(description="Plugins whose handlers have not succeeded yet (null: all of them).")
+    def remaining(self) -> Optional[list[str]]:
+        return self.remaining
+
+    @strawberry.field(description="The hook's arguments: records by reference; secrets shown as null.")
+    def arguments(self) -> JSON:
+        return _without_secrets(self.arguments)
+
+
+def _without_secrets(value):
+    if isinstance(value, dict):
+        if "$secret" in value:
+            return {"$secret": None}
+        return {k: _without_secrets(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_secrets(v) for v in value]
+    return value
 
 
 @strawberry.type(description="An API token for an integration. The secret is shown only when created.")

@@ -19,8 +19,9 @@ import datetime as dt
 import random
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from ..credentials import hash_password
 from ..duplicates import apply_keys
 from ..models import (
     AccountOwner,
@@ -32,7 +33,6 @@ from ..models import (
     InteractionKind,
     Role,
 )
-from ..server.auth import hash_password
 from ..writes import write_scope
 from .transfer import bulk_create_with_ids, bulk_loaded
 
@@ -341,6 +341,7 @@ def _identity(rnd: random.Random, index: int) -> dict:
     """Name, kind, contact details, region and industry of one customer."""
     chinese = rnd.random() < 0.6
     organization = rnd.random() < 0.35
+    industry: str | None
     if chinese:
         city_cn, city_en, region, streets = rnd.choice(CN_CITIES)
         domain_tail = ".cn"
@@ -401,7 +402,7 @@ def _plan_customers(rnd: random.Random, owners: list[AccountOwner], count: int, 
             tags.add("b2b")
             if behaviour.basket > 1000 and rnd.random() < 0.5:
                 tags.add("key account")
-        attributes = {"source": rnd.choice(SOURCES)}
+        attributes: dict[str, Any] = {"source": rnd.choice(SOURCES)}
         if organization:
             attributes["employees"] = rnd.choice([8, 25, 60, 150, 400, 1200])
         elif rnd.random() < 0.3:

@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from .. import bulk
 from ..errors import ValidationError
@@ -135,7 +135,7 @@ class InteractionImporter:
             data = {k: (None if isinstance(v, str) and not v.strip() else v) for k, v in row.items()}
         else:
             data = dict(row)
-        reference = None
+        reference: tuple[str, Any] | None = None
         if customer_id is None:
             if data.get("customer_external_id") is not None:
                 value = data["customer_external_id"]
@@ -270,8 +270,9 @@ class InteractionImporter:
             ids = await bulk.insert_rows(Interaction, _INSERT_COLUMNS, tuples, with_ids=True) or []
             latest: dict[int, dt.datetime] = {}
             for r in rows:
-                if r.values["occurred_at"] > latest.get(r.customer_id, r.values["occurred_at"] - dt.timedelta(1)):
-                    latest[r.customer_id] = r.values["occurred_at"]
+                customer_id = cast(int, r.customer_id)  # every row's customer is resolved by now
+                if r.values["occurred_at"] > latest.get(customer_id, r.values["occurred_at"] - dt.timedelta(1)):
+                    latest[customer_id] = r.values["occurred_at"]
             await _advance_last_interaction(latest)
             scope.entity_type = "Interaction"
             scope.changes["imported"] = len(rows)
@@ -288,7 +289,7 @@ class InteractionImporter:
             self.first_id = ids[0] if self.first_id is None else min(self.first_id, ids[0])
             self.last_id = ids[-1] if self.last_id is None else max(self.last_id, ids[-1])
         for r in rows:
-            self.customers.add(r.customer_id)
+            self.customers.add(cast(int, r.customer_id))
             if self.earliest is None or r.values["occurred_at"] < self.earliest:
                 self.earliest = r.values["occurred_at"]
 
@@ -310,7 +311,7 @@ class InteractionImporter:
             if key is None:
                 new.append(r)
                 continue
-            mine = _fingerprint(r.customer_id, r.values["kind"], r.values["occurred_at"], r.values["amount"])
+            mine = _fingerprint(cast(int, r.customer_id), r.values["kind"], r.values["occurred_at"], r.values["amount"])
             if key not in seen:
                 seen[key] = mine
                 new.append(r)
@@ -331,7 +332,9 @@ class InteractionImporter:
 
     @property
     def interaction_ids(self) -> range | None:
-        return range(self.first_id, self.last_id + 1) if self.first_id is not None else None
+        if self.first_id is None or self.last_id is None:
+            return None
+        return range(self.first_id, self.last_id + 1)
 
 
 def _fingerprint(customer_id: int, kind: Any, occurred_at: dt.datetime, amount: Any) -> tuple:
@@ -367,13 +370,13 @@ async def _advance_last_interaction(latest: dict[int, dt.datetime]) -> None:
             "UPDATE kehu_customer SET last_interaction_at = $1 WHERE id = $2 "
             "AND (last_interaction_at IS NULL OR last_interaction_at < $1)"
         )
-        await db.execute_many(sql, [(at, cid) for cid, at in latest.items()])
+        await db.execute_many(sql, [[at, cid] for cid, at in latest.items()])
     else:
         sql = (
             "UPDATE kehu_customer SET last_interaction_at = ? WHERE id = ? "
             "AND (last_interaction_at IS NULL OR last_interaction_at < ?)"
         )
-        await db.execute_many(sql, [(at, cid, at) for cid, at in latest.items()])
+        await db.execute_many(sql, [[at, cid, at] for cid, at in latest.items()])
 
 
 async def import_interactions(

@@ -26,7 +26,7 @@ from .. import __version__
 from ..config import DEFAULT_CONFIG_FILE, config_path, load_config
 from ..errors import KehuError
 
-log = logging.getLogger("kehu.cli")
+log = logging.getLogger(__name__)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -208,8 +208,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
         + (" (GraphiQL in the browser)" if kehu.config.kehu.graphiql else "")
     )
     print("sign in with the `login` mutation; send the token as `Authorization: Bearer <token>`")
+    for record in kehu.plugins.records.values():
+        for path, title in (record.info.get("pages") or {}).items():
+            print(f"{title}: http://{shown}:{port}{path}")
     if args.workers > 1 or args.reload:
         os.environ["KEHU_CONFIG"] = str(config_path(args.config))
+        if args.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            # /metrics adds up every worker's counters (prometheus_client's
+            # multi-process mode); a fresh directory per run starts them at zero.
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="kehu-metrics-")
         uvicorn.run(
             "kehu.server.app:app_from_environment",
             factory=True,
@@ -573,6 +580,92 @@ def cmd_restore(args: argparse.Namespace) -> int:
     return 0
 
 
+def _event_line(row) -> str:
+    when = (row.finished_at or row.due_at).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    what = row.topic or row.name
+    error = row.last_error.splitlines()[0][:100] if row.last_error else ""
+    return f"{row.id:>8}  {row.state.value:<7}  {what:<36}  {row.attempts:>3}  {when}  {error}"
+
+
+def cmd_events_list(args: argparse.Namespace) -> int:
+    from ..models import OutboxState
+
+    kehu = build_kehu(args)
+    state = OutboxState("FAILED" if args.events_command == "failed" else args.state)
+
+    async def run():
+        rows = await kehu.outbox.listing(state, args.limit)
+        depth = await kehu.outbox.depth()
+        print(f"{depth['PENDING']} pending, {depth['FAILED']} failed; showing {len(rows)} {state.value.lower()}")
+        if rows:
+            print(f"{'ID':>8}  {'STATE':<7}  {'EVENT':<36}  {'TRY':>3}  {'WHEN':<19}  LAST ERROR")
+        for row in rows:
+            print(_event_line(row))
+        return 0
+
+    return asyncio.run(with_database(kehu, run))
+
+
+def cmd_events_show(args: argparse.Namespace) -> int:
+    from ..models import OutboxEvent
+
+    kehu = build_kehu(args)
+
+    async def run():
+        row = await OutboxEvent.get_or_none(id=args.id)
+        if row is None:
+            return fail(f"no event {args.id}", 1)
+        print(_event_line(row))
+        print(f"kind: {row.kind.value}  created: {row.created_at.isoformat()}  due: {row.due_at.isoformat()}")
+        if row.remaining:
+            print(f"handlers still to succeed: {', '.join(row.remaining)}")
+        print("arguments: " + json.dumps(row.arguments, ensure_ascii=False, sort_keys=True))
+        if row.last_error:
+            print("last error: " + row.last_error)
+        return 0
+
+    return asyncio.run(with_database(kehu, run))
+
+
+def cmd_events_retry(args: argparse.Namespace) -> int:
+    from ..errors import NotFound
+    from ..models import OutboxEvent, OutboxState
+
+    kehu = build_kehu(args)
+
+    async def run():
+        ids = list(args.ids)
+        if args.all_failed:
+            ids += await OutboxEvent.filter(state=OutboxState.FAILED).order_by("id").values_list("id", flat=True)
+        if not ids:
+            return fail("name the events to retry (IDs), or --all-failed")
+        status = 0
+        for event_id in ids:
+            try:
+                await kehu.outbox.retry(event_id)
+                print(f"event {event_id}: due now (a running server delivers it within [events] poll_seconds)")
+            except NotFound:
+                print(f"event {event_id}: no failed or pending event with this id", file=sys.stderr)
+                status = 1
+        return status
+
+    return asyncio.run(with_database(kehu, run))
+
+
+def cmd_events_deliver(args: argparse.Namespace) -> int:
+    kehu = build_kehu(args)
+
+    async def run():
+        report = await kehu.outbox.run_once(limit=args.limit)
+        print(
+            f"{report.delivered} delivered, {report.retrying} to retry later, {report.failed} failed"
+            f" ({report.seconds:.1f}s)"
+        )
+        return 0
+
+    return asyncio.run(with_database(kehu, run))
+
+
 def cmd_makemigrations(args: argparse.Namespace) -> int:
     """Write migrations for the enabled apps whose models changed (core and plugins).
 
@@ -756,6 +849,26 @@ def build_parser(kehu_for_plugins=None) -> argparse.ArgumentParser:
     p.add_argument("file")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     p.set_defaults(handler=cmd_restore)
+
+    p = sub.add_parser("events", help="the outbox: events waiting for delivery, failed ones, retries")
+    what = p.add_subparsers(dest="events_command", metavar="ACTION", required=True)
+    q = what.add_parser("failed", help="events whose handlers failed on every retry (dead letters)")
+    q.add_argument("--limit", type=int, default=50)
+    q.set_defaults(handler=cmd_events_list)
+    q = what.add_parser("list", help="events in one state, newest first")
+    q.add_argument("--state", choices=["PENDING", "FAILED", "DONE"], default="PENDING")
+    q.add_argument("--limit", type=int, default=50)
+    q.set_defaults(handler=cmd_events_list)
+    q = what.add_parser("show", help="one event: its arguments and its last error")
+    q.add_argument("id", type=int)
+    q.set_defaults(handler=cmd_events_show)
+    q = what.add_parser("retry", help="deliver failed events again, with a fresh set of attempts")
+    q.add_argument("ids", type=int, nargs="*", metavar="ID")
+    q.add_argument("--all-failed", action="store_true", help="every failed event")
+    q.set_defaults(handler=cmd_events_retry)
+    q = what.add_parser("deliver", help="deliver the events and job runs that are due now, here (no server needed)")
+    q.add_argument("--limit", type=int, default=None)
+    q.set_defaults(handler=cmd_events_deliver)
 
     p = sub.add_parser("makemigrations", help="write migrations for enabled apps whose models changed")
     p.add_argument("app", nargs="?", help="check that this app is enabled")

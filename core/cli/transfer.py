@@ -31,10 +31,10 @@ import io
 import json
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
+from typing import TYPE_CHECKING, Any, BinaryIO, TextIO, cast
 
 from tortoise.exceptions import BaseORMException
 from tortoise.models import Model
@@ -51,6 +51,7 @@ from .sources import RowError, Source, open_source, parse_json
 
 if TYPE_CHECKING:
     from ..server.runtime import Kehu
+    from .history import InteractionImporter
 
 __all__ = ["COLUMNS", "ImportReport", "RowError", "export_customers", "import_customers"]
 
@@ -396,16 +397,29 @@ async def bulk_loaded(
     since: dt.datetime | None = None,
 ) -> float:
     """Tell the plugins, once, what a bulk load wrote (``kehu_bulk_loaded``);
-    returns the seconds they took."""
+    returns the seconds they took.
+
+    The event goes through the outbox like any other: a small write of its own
+    after the load (an audit entry ``bulkLoaded`` with the load's totals, and the
+    event, committed together), delivered right after, before this returns; a
+    handler that fails is retried, and a process killed before delivering it
+    leaves it for the next one to deliver."""
     started = time.perf_counter()
-    await kehu.hooks.dispatch_event(
-        "kehu_bulk_loaded",
-        reason=reason,
-        customer_ids=customer_ids.named() if isinstance(customer_ids, CustomerIds) else sorted(customer_ids),
-        interaction_ids=interaction_ids,
-        since=since,
-        actor=viewer.owner if viewer else None,
-    )
+    named = customer_ids.named() if isinstance(customer_ids, CustomerIds) else sorted(customer_ids)
+    async with write_scope(kehu, viewer, "bulkLoaded", actor_label=None if viewer else f"kehu {reason}") as scope:
+        scope.changes.update(
+            reason=reason,
+            customers=customer_ids.count if isinstance(customer_ids, CustomerIds) else len(customer_ids),
+            interactions=len(interaction_ids) if interaction_ids is not None else 0,
+        )
+        scope.emit(
+            "kehu_bulk_loaded",
+            reason=reason,
+            customer_ids=named,
+            interaction_ids=interaction_ids,
+            since=since,
+            actor=viewer.owner if viewer else None,
+        )
     return time.perf_counter() - started
 
 
@@ -504,7 +518,7 @@ async def run_batches(
 # --------------------------------------------------------------------------- writing
 
 
-async def bulk_create_with_ids(model: type[Model], objects: list[Model]) -> None:
+async def bulk_create_with_ids(model: type[Model], objects: Sequence[Model]) -> None:
     """``bulk_create`` that also gives each object its primary key (the demo
     builds model instances; imports write tuples through ``kehu.cli.bulk``).
     Must run inside a transaction (``write_scope``); see ``bulk.insert_rows``."""
@@ -596,7 +610,7 @@ class _CustomerImporter:
         self.cells = True  # CSV/XLSX text cells; False for JSON Lines, whose values are typed
         self.written = CustomerIds()
         self.earliest: dt.datetime | None = None
-        self.history = None  # an InteractionImporter, once a customer carries interactions
+        self.history: InteractionImporter | None = None  # once a customer carries interactions
 
     def prepare(self, line: int, row: dict[str, Any], extras: dict[str, Any]) -> _Row:
         """Check one row; raises ``ValidationError``."""
@@ -803,6 +817,7 @@ class _CustomerImporter:
                     counts["skipped"] += 1
                     outcomes.append((row, "skipped"))
                 elif self.on_conflict == "error":
+                    assert row.key is not None  # it matched by its key
                     what = f"external id '{row.key[1]}'" if row.key[0] == "external_id" else f"id {row.key[1]}"
                     rejected.append(
                         (
@@ -851,11 +866,12 @@ class _CustomerImporter:
         report.skipped += counts["skipped"]
         report.batches += 1
         for row in new:
+            assert row.id is not None  # given by the insert
             self.written.add(row.id)
             created = row.values.get("created_at", self.now)
             if self.earliest is None or created < self.earliest:
                 self.earliest = created
-        self.written.update(row.id for row, _, _ in changed)
+        self.written.update(cast(int, row.id) for row, _, _ in changed)  # matched rows have ids
         if report.ids is not None:
             for row, outcome in outcomes:
                 external = row.values.get("external_id") or ""
@@ -954,7 +970,7 @@ class _CustomerImporter:
         ids = [r.id for r in new] + [row.id for row, _, _ in changed]
         customers = {c.id: c for c in await Customer.filter(id__in=ids)}
         for row in new:
-            scope.emit("kehu_customer_created", customer=customers[row.id])
+            scope.emit("kehu_customer_created", customer=customers[cast(int, row.id)])
         for row, diff, match in changed:
             scope.emit(
                 "kehu_customer_updated",
@@ -1190,15 +1206,18 @@ async def export_customers(
     if viewer is not None and not viewer.can("customers.export"):
         raise PermissionDenied(f"your role ({viewer.role.value}) may not export customers (customers.export)")
     binary = not isinstance(out, io.TextIOBase) and "b" in getattr(out, "mode", "b")
-    text: TextIO = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=True) if binary else out  # type: ignore[arg-type]
+    wrapper = (
+        io.TextIOWrapper(cast(BinaryIO, out), encoding="utf-8", newline="", write_through=True) if binary else None
+    )
+    text: TextIO = wrapper if wrapper is not None else cast(TextIO, out)
     try:
         return await _export(
             kehu, text, format, viewer or _everyone(), filter or CustomerFilter(), progress, masked=viewer is not None
         )
     finally:
         text.flush()
-        if binary:
-            text.detach()
+        if wrapper is not None:
+            wrapper.detach()
 
 
 async def _export(kehu, out: TextIO, format: str, viewer: Viewer, f: CustomerFilter, progress, *, masked: bool) -> int:

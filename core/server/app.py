@@ -1,4 +1,4 @@
-"""The Starlette application: /graphql, /healthz and the plugins' routes."""
+"""The Starlette application: /graphql, /healthz, /metrics and the plugins' routes."""
 
 from __future__ import annotations
 
@@ -8,25 +8,30 @@ import gc
 import json
 import logging
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import orjson
+from graphql import GraphQLError
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLRequestData
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import ErrorMessage
 
 from ..errors import PluginError
 from .documents import TrustedDocuments
 from .runtime import Kehu
 
-log = logging.getLogger("kehu.app")
+if TYPE_CHECKING:
+    from kehu.schema.context import Context
+
+log = logging.getLogger(__name__)
 
 
 class TrustedDocumentsWSHandler(BaseGraphQLTransportWSHandler):
@@ -35,11 +40,13 @@ class TrustedDocumentsWSHandler(BaseGraphQLTransportWSHandler):
 
     async def handle_subscribe(self, message) -> None:
         payload = message.get("payload") or {}
-        documents: TrustedDocuments = self.view.documents
+        documents = cast("KehuGraphQL", self.view).documents
         if self.connection_acknowledged and documents.engaged(payload.get("extensions")):
-            outcome = await documents.prepare(payload.get("query"), payload.get("extensions"), self.context.viewer)
-            if not isinstance(outcome, str):
-                await self.send_message({"id": message["id"], "type": "error", "payload": [outcome.formatted]})
+            viewer = cast("Context", self.context).viewer
+            outcome = await documents.prepare(payload.get("query"), payload.get("extensions"), viewer)
+            if isinstance(outcome, GraphQLError):
+                error: ErrorMessage = {"id": message["id"], "type": "error", "payload": [outcome.formatted]}
+                await self.send_message(error)
                 return
             message["payload"] = {**payload, "query": outcome}
         await super().handle_subscribe(message)
@@ -108,7 +115,7 @@ class KehuGraphQL(GraphQL):
         from strawberry.exceptions import ConnectionRejectionError
         from strawberry.types.unset import UNSET
 
-        from .auth import viewer_for_token
+        from ..credentials import viewer_for_token
 
         if context.viewer is None:
             raw = str((context.connection_params or {}).get("authorization", ""))
@@ -295,18 +302,32 @@ def create_app(kehu: Kehu, *, migrate: bool = False) -> Starlette:
 
     async def healthz(request: Request) -> JSONResponse:
         try:
+            assert kehu.ctx is not None, "not connected"
             await kehu.ctx.db().execute_query("SELECT 1")
         except Exception as exc:  # report, never raise: this is what monitors poll
             log.warning("health check failed: %s", exc)
             return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
         return JSONResponse({"status": "ok", "database": "ok", "plugins": sorted(kehu.plugins.records)})
 
+    async def metrics_endpoint(request: Request) -> Response:
+        """Prometheus scrapes (kehu.server.metrics): 404 unless enabled, 403 without
+        the token or an allowed address."""
+        from . import metrics
+
+        if not kehu.config.metrics.enabled:
+            return JSONResponse({"error": "metrics are off ([metrics] enabled = false)"}, status_code=404)
+        if not metrics.allowed(kehu, request):
+            return JSONResponse({"error": "send the metrics token as a bearer token"}, status_code=403)
+        body, content_type = await metrics.render(kehu)
+        return Response(body, media_type=content_type)
+
     routes = [
         Route("/graphql", graphql, methods=["GET", "POST"]),
         WebSocketRoute("/graphql", graphql),
         Route("/healthz", healthz, methods=["GET"]),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
     ]
-    taken = {"/graphql", "/healthz"}
+    taken: set[str | None] = {"/graphql", "/healthz", "/metrics"}
     for plugin, extra in kehu.plugins.each("kehu_routes", kehu=kehu):
         for route in extra or ():
             path = getattr(route, "path", None)

@@ -41,6 +41,8 @@ def kehu_graphql(graphql):
 
 
 # --------------------------------------------------------------------------- events: re-score one customer
+# Each handler recomputes from the data as it is and records only changes, so a
+# repeated delivery of an event (same event_id) changes nothing: idempotent by nature.
 
 
 @hookimpl
@@ -127,3 +129,13 @@ def kehu_commands(subparsers):
     from .cli import add_commands
 
     add_commands(subparsers)
+
+
+@hookimpl(optionalhook=True)
+def kehu_console_messages():
+    """The console's texts for this plugin's vocabulary and panels (messages/<language>.json)."""
+    from pathlib import Path
+
+    from kehu.i18n import read_catalogues
+
+    return read_catalogues(Path(__file__).parent / "messages")

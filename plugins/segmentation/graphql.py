@@ -223,6 +223,11 @@ class SegmentationCustomerFilter:
     lifecycle_stage: Optional[LifecycleStage] = None
     abc_class: Optional[AbcClass] = None
     segment: Optional[str] = strawberry.field(default=None, description="A segment key.")
+    stage_changed_after: Optional[dt.datetime] = strawberry.field(
+        default=None,
+        description="The lifecycle stage changed from another stage at or after this moment (into `lifecycleStage`, "
+        "when that is given too); a first classification is not a change.",
+    )
 
 
 async def apply_filter(qs, filter, info: Info):
@@ -234,6 +239,10 @@ async def apply_filter(qs, filter, info: Info):
         value = getattr(filter, attr, None)
         if value is not None:
             qs = qs.filter(id__in=service.classified(info.context.viewer, **{column: value.value}))
+    since = getattr(filter, "stage_changed_after", None)
+    if since is not None:
+        stage = getattr(filter, "lifecycle_stage", None)
+        qs = qs.filter(id__in=service.stage_changed_since(since, stage.value if stage is not None else None))
     key = getattr(filter, "segment", None)
     if key is not None:
         segment = await models.Segment.get_or_none(key=key)

@@ -18,6 +18,7 @@ from kehu.access import require_viewer
 from kehu.figures import percent
 from kehu.schema import (
     Connection,
+    Language,
     ModelNode,
     Payload,
     UserError,
@@ -99,6 +100,9 @@ class SurveyNode(ModelNode, model=models.Survey):
     updated_at: dt.datetime
     published_at: Optional[dt.datetime]
     closed_at: Optional[dt.datetime]
+    language: Optional[Language] = strawberry.field(
+        description="The language of the answering page; null: the respondent's browser's."
+    )
 
     @strawberry.field(description="The current version's number (1 + edits made after responses arrived).")
     async def version(self) -> int:
@@ -446,6 +450,9 @@ class CreateSurveyInput:
     title: str
     description: Optional[str] = None
     questions: list[SurveyQuestionInput]
+    language: Optional[Language] = strawberry.field(
+        default=None, description="The answering page's language; null: the respondent's browser's."
+    )
 
 
 @strawberry.input(description="Only the fields sent change; `questions` replaces the whole list.")
@@ -454,6 +461,7 @@ class UpdateSurveyInput:
     title: Optional[str] = strawberry.UNSET
     description: Optional[str] = strawberry.UNSET
     questions: Optional[list[SurveyQuestionInput]] = strawberry.UNSET
+    language: Optional[Language] = strawberry.UNSET
 
 
 @strawberry.input
@@ -567,7 +575,12 @@ class SurveyMutation:
     async def create_survey(self, info: Info, input: CreateSurveyInput) -> SurveyPayload:
         survey = await service.create_survey(
             require_viewer(info.context.viewer),
-            {"title": input.title, "description": input.description, "questions": _question_specs(input.questions)},
+            {
+                "title": input.title,
+                "description": input.description,
+                "language": input.language,
+                "questions": _question_specs(input.questions),
+            },
             _now(info),
         )
         return SurveyPayload(survey=survey)
@@ -575,7 +588,7 @@ class SurveyMutation:
     @strawberry.mutation(description="Edit a survey; once it has responses, question edits make a new version.")
     async def update_survey(self, info: Info, input: UpdateSurveyInput) -> SurveyPayload:
         data = {}
-        for name in ("title", "description"):
+        for name in ("title", "description", "language"):
             if getattr(input, name) is not strawberry.UNSET:
                 data[name] = getattr(input, name)
         if input.questions not in (strawberry.UNSET, None):

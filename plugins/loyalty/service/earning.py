@@ -52,7 +52,9 @@ def purchase_points(settings: LoyaltySettings, amount: Decimal, tier: TierSettin
     return max(0, _round(value, settings))
 
 
-async def accrue_purchase(kehu: Kehu, interaction: Interaction, actor: AccountOwner | None = None) -> Posting | None:
+async def accrue_purchase(
+    kehu: Kehu, interaction: Interaction, actor: AccountOwner | None = None, *, event_id: int | None = None
+) -> Posting | None:
     """Credit the points for a logged PURCHASE (the ``kehu_interaction_logged``
     handler), as of the purchase's date: the entry is dated at the purchase, at
     the tier the customer held then, and expires relative to it; points already
@@ -61,9 +63,10 @@ async def accrue_purchase(kehu: Kehu, interaction: Interaction, actor: AccountOw
     leaves the tiers as if it had arrived live.
 
     Idempotent per interaction: the entry's key is ``purchase:<id>``, so a
-    repeated event credits nothing. Also pays the first-purchase bonus and the
-    referrer's bonus. Runs in its own write scope (the purchase itself is already
-    committed)."""
+    repeated event credits nothing; with the event's ``event_id`` a repeated
+    delivery is rolled back whole (``AlreadyHandled``). Also pays the
+    first-purchase bonus and the referrer's bonus. Runs in its own write scope (the
+    purchase itself is already committed)."""
     if interaction.kind != InteractionKind.PURCHASE or interaction.amount is None:
         return None
     settings = kehu.settings_for("loyalty", LoyaltySettings)
@@ -79,7 +82,9 @@ async def accrue_purchase(kehu: Kehu, interaction: Interaction, actor: AccountOw
         entry = await find_entry(customer_id, f"purchase:{interaction.id}")
         return Posting(entry, created=True) if entry is not None else None
     viewer = viewer_for(kehu, actor) if actor is not None else None
-    async with write_scope(kehu, viewer, "loyalty.accruePurchase", actor_label=None if actor else "loyalty"):
+    async with write_scope(
+        kehu, viewer, "loyalty.accruePurchase", actor_label=None if actor else "loyalty", event_id=event_id
+    ):
         await ensure_account(settings, customer_id, at)
         customer = await Customer.get(id=customer_id)
         tier = settings.tier(await tier_held(settings, customer_id, at))
