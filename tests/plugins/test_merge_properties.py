@@ -2,12 +2,13 @@
 
 Random customers get data in every plugin through the API — purchases and calls,
 points awarded and redeemed, referrals, complaints with their timelines, survey
-invitations and responses, static segments, reveals of masked fields — then are
+invitations and responses (each invitation e-mailed: a message in the
+notifications log), static segments, reveals of masked fields — then are
 merged in random groups (a survivor and one or more others, sometimes a survivor
 merged again). After each merge:
 
 * totals are unchanged: interactions, revenue, loyalty points, complaints (and
-  timeline entries), survey responses, disclosures;
+  timeline entries), survey responses, disclosures, messages to customers;
 * every loyalty balance is its ledger's sum and lifetime points its earnings
   (``kehu loyalty check`` finds nothing), and no customer is its own referrer;
 * no row of any enabled app refers to a merged customer, except
@@ -30,13 +31,15 @@ from kehu.plugins.complaints.models import Complaint, ComplaintTimelineEntry
 from kehu.plugins.loyalty.models import LedgerEntry, Referral
 from kehu.plugins.loyalty.service import check_ledger
 from kehu.plugins.masking.models import Disclosure
+from kehu.plugins.notifications.models import Message
 from kehu.plugins.surveys.models import Response
 
 NOW = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
-PLUGINS = ("segmentation", "loyalty", "complaints", "surveys", "masking")
+PLUGINS = ("segmentation", "loyalty", "complaints", "surveys", "masking", "webhooks", "notifications")
 SETTINGS = {
     "loyalty": {"tiers": TIERS, "schedule_hours": 0, "referral_bonus": 50},
     "segmentation": {"recompute_interval_minutes": 0},
+    "notifications": {"public_base_url": "https://crm.example.com"},  # queued, never sent here
 }
 
 OPS = st.lists(
@@ -169,6 +172,7 @@ def test_merges_keep_every_plugins_data_and_leave_nothing_on_a_merged_customer(m
             "timeline": await ComplaintTimelineEntry.all().count(),
             "responses": await Response.all().count(),
             "disclosures": await Disclosure.all().count(),
+            "messages": await Message.filter(customer_id__isnull=False).count(),
         }
 
     async def references_to_merged() -> list[str]:
