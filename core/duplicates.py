@@ -45,7 +45,7 @@ from .access import Viewer, visible_customers
 from .errors import NotFound, ValidationError
 from .ids import to_global_id
 from .models import Customer, DuplicatePair, DuplicateSource, DuplicateStatus
-from .policies import FieldGuard
+from .policies import FieldGuard, Strategy
 from .writes import current_scope, record_change, write_scope
 
 if TYPE_CHECKING:
@@ -225,8 +225,30 @@ class EntryCheck:
     """What ``check_new_values`` found, for ``note_entry`` once the customer is written."""
 
     matches: list[Match] = field(default_factory=list)
-    visible_ids: set[int] = field(default_factory=set)
+    told_ids: set[int] = field(default_factory=set)  # the matches the writer was (or may be) told of
     allowed: bool = False
+
+
+async def reportable(
+    kehu: Kehu | None, viewer: Viewer | None, matches: Sequence[tuple[int, int | None, Sequence[str]]]
+) -> set[int]:
+    """Of ``matches`` — ``(customer id, its owner id, the fields that matched)`` —
+    the customers the writer may be told of: those they may see, with every
+    matched field shown to them in clear. Telling a writer "customer X already has
+    this phone number" reveals X's number; a writer who sees it masked (an
+    analyst, a role the masking plugin limits) is told nothing, and the pair is
+    flagged for review instead."""
+    if not matches:
+        return set()
+    ids = [pk for pk, _, _ in matches]
+    visible = set(await visible_customers(viewer).filter(id__in=ids).values_list("id", flat=True))
+    guard = _guard(current_kehu(kehu))
+    return {
+        pk
+        for pk, owner_id, fields in matches
+        if pk in visible
+        and all(guard.strategy(viewer, f"Customer.{name}", owner_id=owner_id) is Strategy.CLEAR for name in fields)
+    }
 
 
 async def check_new_values(
@@ -239,21 +261,19 @@ async def check_new_values(
     kehu: Kehu | None = None,
 ) -> EntryCheck:
     """Before a customer is created (``customer_id`` None) or given this e-mail
-    or phone: raise ``DuplicateCustomer`` if a customer the viewer may see has
-    them — unless ``allow`` (a deliberate duplicate). Customers the viewer may not
-    see change nothing here: the caller learns nothing of them."""
+    or phone: raise ``DuplicateCustomer`` if a customer the viewer may be told of
+    (``reportable``) has them — unless ``allow`` (a deliberate duplicate). Other
+    customers change nothing here: the caller learns nothing of them."""
     exclude = [customer_id] if customer_id is not None else []
     if customer_id is not None:
         exclude += await Customer.filter(merged_into_id=customer_id).values_list("id", flat=True)
     matches = await exact_matches(kehu, email=email, phone=phone, exclude=exclude)
     if not matches:
         return EntryCheck()
-    ids = [m.customer.id for m in matches]
-    visible_ids = set(await visible_customers(viewer).filter(id__in=ids).values_list("id", flat=True))
-    visible = [m for m in matches if m.customer.id in visible_ids]
-    if visible and not allow:
-        raise DuplicateCustomer(visible)
-    return EntryCheck(matches, visible_ids, allow)
+    told = await reportable(kehu, viewer, [(m.customer.id, m.customer.owner_id, m.fields) for m in matches])
+    if told and not allow:
+        raise DuplicateCustomer([m for m in matches if m.customer.id in told])
+    return EntryCheck(matches, told, allow)
 
 
 async def note_entry(kehu: Kehu | None, viewer: Viewer | None, customer: Customer, check: EntryCheck) -> int:
@@ -282,7 +302,7 @@ async def note_entry(kehu: Kehu | None, viewer: Viewer | None, customer: Custome
         status = DuplicateStatus.OPEN
         if match is not None:
             reasons = list(dict.fromkeys([*(REASON_OF[f] for f in match.fields), *reasons]))
-            if check.allowed and other.id in check.visible_ids:
+            if check.allowed and other.id in check.told_ids:
                 status = DuplicateStatus.DISMISSED
         elif score < matching.CANDIDATE_SCORE:
             continue
@@ -384,16 +404,52 @@ async def upsert_pair(
 # --------------------------------------------------------------------------- review
 
 
+# What a pair's score and reasons are drawn from: a viewer who sees any of them
+# masked would learn from a pair what the masking hides ("these two have the same
+# phone number"), so such a viewer is shown no pairs (or only pairs of their own
+# customers, where the masking plugin's owner_sees_clear shows those in clear).
+MATCHED_FIELDS = (
+    "Customer.name",
+    "Customer.email",
+    "Customer.phone",
+    "Customer.address",
+    "Customer.region",
+    "Customer.attributes",
+)
+
+
+def pair_scope(kehu: Kehu | None, viewer: Viewer | None) -> str:
+    """Which candidate pairs ``viewer`` may see, as far as masking goes: ``all``
+    (every matched field in clear), ``own`` (in clear on the customers they own
+    only) or ``none``."""
+    guard = _guard(current_kehu(kehu))
+    if all(guard.strategy(viewer, key) is Strategy.CLEAR for key in MATCHED_FIELDS):
+        return "all"
+    if viewer is not None and all(
+        guard.strategy(viewer, key, owner_id=viewer.id) is Strategy.CLEAR for key in MATCHED_FIELDS
+    ):
+        return "own"
+    return "none"
+
+
 def visible_pairs(
     viewer: Viewer | None,
     *,
     status: DuplicateStatus | None = DuplicateStatus.OPEN,
     customer_id: int | None = None,
     min_score: int | None = None,
+    kehu: Kehu | None = None,
 ):
-    """The pairs whose two customers the viewer may both see — nothing else, so
-    a pair never tells of a customer outside the viewer's scope."""
-    ids = Subquery(visible_customers(viewer).values("id"))
+    """The pairs whose two customers the viewer may both see, with every field
+    the pair's score rests on in clear (``pair_scope``) — nothing else, so a pair
+    never tells of a customer outside the viewer's scope, nor of a masked value."""
+    scope = pair_scope(kehu, viewer)
+    if scope == "none":
+        return DuplicatePair.filter(id__lt=0)
+    customers = visible_customers(viewer)
+    if scope == "own":
+        customers = customers.filter(owner_id=viewer.id if viewer is not None else None)
+    ids = Subquery(customers.values("id"))
     qs = DuplicatePair.filter(customer_a_id__in=ids).filter(customer_b_id__in=ids)
     if status is not None:
         qs = qs.filter(status=status)

@@ -144,7 +144,9 @@ class DuplicateQuery:
             pk = pk_from_global_id(f.customer_id, "Customer", "filter.customerId")
             customer_id = (await resolve_customer_ids([pk]))[pk]
         status = models.DuplicateStatus(f.status.value) if f.status is not None else None
-        qs = duplicate_service.visible_pairs(viewer, status=status, customer_id=customer_id, min_score=f.min_score)
+        qs = duplicate_service.visible_pairs(
+            viewer, status=status, customer_id=customer_id, min_score=f.min_score, kehu=info.context.kehu
+        )
         return await relay.paginate(qs.order_by("-score", "-id"), first, after)
 
 
@@ -286,7 +288,8 @@ class DuplicateMutation:
 
 
 async def _candidate_node(info: Info, pk: int):
-    return await duplicate_service.visible_pairs(info.context.viewer, status=None).filter(id=pk).first()
+    pairs = duplicate_service.visible_pairs(info.context.viewer, status=None, kehu=info.context.kehu)
+    return await pairs.filter(id=pk).first()
 
 
 def register(graphql: GraphQLRegistry) -> None:

@@ -164,3 +164,52 @@ def test_analysts_who_see_names_masked_cannot_search_them_by_pinyin(make_app):
     assert app.data(SEARCH, {"s": "zhangwei"}, as_="admin")["customers"]["totalCount"] == 1
     for term in ("zhangwei", "zw", "张伟", "13812345678"):
         assert app.data(SEARCH, {"s": term}, as_="analyst")["customers"]["totalCount"] == 0, term
+
+
+# --------------------------------------------------------------------------- masking
+
+
+NODE = "query($id: ID!) { node(id: $id) { id ... on DuplicateCandidate { reasons } } }"
+
+
+def test_a_role_that_sees_contact_details_masked_is_shown_no_candidates(make_app):
+    app = make_app(enabled=("masking",))
+    create(app, name="王芳", phone="139 1111 2222")
+    create(app, name="Wang Fang", phone="+86 13911112222", allowDuplicate=True)
+    app.run(lambda: DuplicatePair.all().update(status=DuplicateStatus.OPEN))
+    pair = candidates(app, "admin")["edges"][0]["node"]
+    assert "SAME_PHONE" in pair["reasons"]
+    # Analysts read every customer, but see phone numbers partly hidden: a pair
+    # "same phone" would tell them what the masking hides.
+    assert candidates(app, "analyst") == {"totalCount": 0, "edges": []}
+    assert app.data(NODE, {"id": pair["id"]}, as_="analyst")["node"] is None
+
+
+def test_a_writer_who_sees_the_matched_field_masked_is_told_nothing(make_app):
+    masked = {"masking": {"fields": {"Customer.email": {"AGENT": "PARTIAL"}}}}
+    app = make_app(enabled=("masking",), settings=masked)
+    mine = create(app, "agent", name="Li Na", email="lina@example.com")["customer"]
+    # The agent's own customer: visible, but its e-mail is shown to them as l***@example.com.
+    again = create(app, "agent", name="Li Na", email="LiNa@example.com")
+    assert again["userErrors"] == [] and again["duplicates"] == []
+    assert candidates(app, "agent")["totalCount"] == 0
+    found = candidates(app, "admin")["edges"]
+    assert {c["id"] for c in found[0]["node"]["customers"]} == {mine["id"], again["customer"]["id"]}
+    assert found[0]["node"]["status"] == "OPEN"  # not a deliberate duplicate: waits for review
+
+
+def test_an_owner_who_sees_their_own_customers_in_clear_sees_their_pairs_only(make_app):
+    settings = {"masking": {"owner_sees_clear": True, "fields": {"Customer.phone": {"AGENT": "PARTIAL"}}}}
+    app = make_app(enabled=("masking",), settings=settings)
+    create(app, "agent", name="赵敏", phone="13700001111")
+    refused = create(app, "agent", name="Zhao Min", phone="137 0000 1111")
+    assert [e["code"] for e in refused["userErrors"]] == ["DUPLICATE_CUSTOMER"]  # their own: shown in clear
+    create(app, "agent", name="Zhao Min", phone="137 0000 1111", allowDuplicate=True)
+    app.run(lambda: DuplicatePair.all().update(status=DuplicateStatus.OPEN))
+    assert candidates(app, "agent")["totalCount"] == 1
+    create(app, "agent2", name="Zhou Li", phone="13600002222")
+    create(app, "agent2", name="Zhou Li", phone="13600002222", allowDuplicate=True)
+    app.run(lambda: DuplicatePair.all().update(status=DuplicateStatus.OPEN))
+    assert candidates(app, "agent2")["totalCount"] == 1
+    assert candidates(app, "manager")["totalCount"] == 2  # managers see phones in clear
+

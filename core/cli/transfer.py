@@ -41,7 +41,7 @@ from tortoise.models import Model
 
 from .. import bulk, duplicates, matching
 from .. import validation as v
-from ..access import Viewer, visible_customers
+from ..access import Viewer
 from ..customers import CustomerFilter, clean_customer_fields, filter_customers
 from ..errors import PermissionDenied, ValidationError
 from ..ids import BadRequest, from_global_id, to_global_id
@@ -693,23 +693,30 @@ class _CustomerImporter:
     ) -> tuple[list[_Row], list[tuple[_Row, dict[str, Any], list[str]]]]:
         """Rows that match no customer by key but have an existing customer's
         e-mail or phone: ``--on-conflict`` decides, as for a key match — unless
-        ``allow_duplicates``, or the importing account may not see that customer
-        (it then learns nothing of it): those are created and the pair flagged for
-        review. Returns the rows to create, and the pairs to flag once they exist."""
+        ``allow_duplicates``, or the importing account may not be told of that
+        customer (``kehu.duplicates.reportable``: it learns nothing of it): those
+        are created and the pair flagged for review. Returns the rows to create, and the pairs to flag once they exist."""
         found = await self.duplicates_of([r for r in new if r.keys is not None])
         if not found:
             return new, []
-        visible: set[int] | None = None
+        told: set[int] | None = None  # None: the system imports, and sees everything
         if self.viewer is not None:
-            ids = {record["id"] for matches in found.values() for record, _ in matches}
-            visible = set(await visible_customers(self.viewer).filter(id__in=list(ids)).values_list("id", flat=True))
+            told = await duplicates.reportable(
+                self.kehu,
+                self.viewer,
+                [
+                    (record["id"], record["owner_id"], fields)
+                    for matches in found.values()
+                    for record, fields in matches
+                ],
+            )
         create, flag = [], []
         for row in new:
             matches = found.get(row.line)
             if not matches:
                 create.append(row)
                 continue
-            seen = [(r, f) for r, f in matches if visible is None or r["id"] in visible]
+            seen = [(r, f) for r, f in matches if told is None or r["id"] in told]
             if not seen or self.allow_duplicates:
                 create.append(row)
                 flag += [(row, record, fields) for record, fields in matches]
