@@ -663,7 +663,8 @@ async def scan(
     """Find candidate pairs among all active customers and store them.
 
     Pairs found are added (or, if still open, re-scored); dismissed pairs stay
-    dismissed; open pairs no longer found (the data changed) are removed. With
+    dismissed; open pairs an earlier scan found and this one does not (the data
+    changed) are removed. With
     ``dry_run`` nothing is stored. The stored result is one write with one audit
     entry (operation ``dedupeScan``)."""
     if not 1 <= min_score <= 100:
@@ -688,9 +689,9 @@ async def _store_scan(kehu: Kehu, report: ScanReport, actor_label: str) -> None:
     now = kehu.clock.now()
     async with write_scope(kehu, None, "dedupeScan", actor_label=actor_label) as scope:
         existing = {
-            (a, b): (pk, status)
-            for pk, a, b, status in await DuplicatePair.all().values_list(
-                "id", "customer_a_id", "customer_b_id", "status"
+            (a, b): (pk, status, source)
+            for pk, a, b, status, source in await DuplicatePair.all().values_list(
+                "id", "customer_a_id", "customer_b_id", "status", "source"
             )
         }
         found = set()
@@ -717,7 +718,14 @@ async def _store_scan(kehu: Kehu, report: ScanReport, actor_label: str) -> None:
             await DuplicatePair.bulk_create(new[start : start + 1000])
         for pk, pair in updates:
             await DuplicatePair.filter(id=pk).update(score=pair.score, reasons=pair.reasons)
-        stale = [pk for key, (pk, status) in existing.items() if status == DuplicateStatus.OPEN and key not in found]
+        # Only what an earlier scan found goes: a pair flagged when a customer was
+        # written or imported (an exact match the writer could not see) stays until
+        # someone decides, whatever the scan scores it now.
+        stale = [
+            pk
+            for key, (pk, status, source) in existing.items()
+            if status == DuplicateStatus.OPEN and source == DuplicateSource.SCAN and key not in found
+        ]
         for start in range(0, len(stale), 500):
             await DuplicatePair.filter(id__in=stale[start : start + 500]).delete()
         report.new, report.updated, report.removed = len(new), len(updates), len(stale)

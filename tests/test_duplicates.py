@@ -213,3 +213,18 @@ def test_an_owner_who_sees_their_own_customers_in_clear_sees_their_pairs_only(ma
     assert candidates(app, "agent2")["totalCount"] == 1
     assert candidates(app, "manager")["totalCount"] == 2  # managers see phones in clear
 
+
+def test_a_scan_keeps_the_pairs_flagged_on_entry_and_removes_its_own_stale_ones(app):
+    archive = "mutation($id: ID!) { archiveCustomer(input: {id: $id}) { customer { id } } }"
+    theirs = create(app, "agent_south", name="Chen Jie", email="cj@example.com")["customer"]
+    create(app, "agent", name="陈杰", email="cj@example.com")  # flagged: the agent could not see theirs
+    app.data(archive, {"id": theirs["id"]}, as_="admin")  # archived customers are not scanned
+    ada = create(app, name="Ada Lovelace", email="ada@example.com")["customer"]
+    create(app, name="Ada Lovelace", email="ada@example.com", allowDuplicate=True)
+    app.run(lambda: DuplicatePair.filter(source="ENTRY", status="DISMISSED").delete())
+    app.run(lambda: scan(app.kehu))
+    assert sorted(e["node"]["source"] for e in candidates(app, "admin")["edges"]) == ["ENTRY", "SCAN"]
+    app.data(UPDATE, {"input": {"id": ada["id"], "email": None}}, as_="admin")  # two namesakes now
+    report = app.run(lambda: scan(app.kehu))
+    assert report.removed == 1
+    assert [e["node"]["source"] for e in candidates(app, "admin")["edges"]] == ["ENTRY"]

@@ -824,7 +824,7 @@ def build_parser(kehu_for_plugins=None) -> argparse.ArgumentParser:
         help="compare every active customer with the likely ones and store the candidate pairs",
         description="Compares customers that share a blocking key (e-mail, phone or name in pinyin, exactly or "
         "but for one character) and stores each pair scoring --min-score or more as a candidate with its score "
-        "and reasons. Pairs dismissed as not duplicates stay dismissed; open pairs no longer found are removed.",
+        "and reasons. Pairs dismissed as not duplicates stay dismissed; open pairs an earlier scan found and this one does not are removed.",
     )
     q.add_argument("--min-score", type=int, default=50, help="0-100: the probability in per cent (default 50)")
     q.add_argument("--dry-run", action="store_true", help="report what would be stored, store nothing")
