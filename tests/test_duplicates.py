@@ -54,6 +54,12 @@ def test_a_visible_duplicate_is_refused_with_its_code_and_the_existing_customer(
     assert app.run(lambda: Customer.all().count()) == 1  # nothing written
 
 
+def test_a_landline_written_with_its_area_code_in_brackets_is_the_same_number(app):
+    create(app, name="北京华信科技有限公司", kind="ORGANIZATION", phone="010-6552-9988")
+    again = create(app, name="华信科技", kind="ORGANIZATION", phone="(010) 6552 9988")
+    assert [(e["field"], e["code"]) for e in again["userErrors"]] == [("phone", "DUPLICATE_CUSTOMER")]
+
+
 def test_allow_duplicate_creates_it_and_records_the_decision(app):
     first = create(app, email="li@example.com")["customer"]
     second = create(app, email="li@example.com", allowDuplicate=True)
