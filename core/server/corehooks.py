@@ -31,10 +31,14 @@ def kehu_field_policies():
 @hookimpl
 async def kehu_startup(kehu):
     # Customers stored without their normalised keys (written before keys existed,
-    # or by a raw insert) get them now; with none, this is one indexed query.
+    # or by a raw insert) get them now; with none, this is one indexed query. Not
+    # before the core's migrations: `kehu init` starts plugins, then migrates (the
+    # next start-up does it).
     from ..duplicates import rekey
+    from .db import pending_migrations
 
-    await rekey(kehu, only_missing=True)
+    if not await pending_migrations(kehu.ctx, {"core": kehu.apps["core"]}):
+        await rekey(kehu, only_missing=True)
 
 
 @hookimpl
