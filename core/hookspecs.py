@@ -303,9 +303,10 @@ def kehu_customers_merged(
     :param actor: who merges (an account owner holding ``customers.merge`` who may
         see every record involved).
     :param kehu: the running application (settings, clock).
-    :return: counts of what you moved or combined, e.g. ``{"notes": 3}`` (or
-        ``None``): they are shown in ``mergeCustomers``' answer and in the merge's
-        one audit entry, under your plugin's name.
+    :return: counts of what you moved or combined, e.g. ``{"notes": 3}`` (a
+        plain number counts as ``rows``; or ``None``): they are shown in
+        ``mergeCustomers``' answer and in the merge's one audit entry, under your
+        plugin's name.
 
     May be async. Runs in the caller's transaction and write scope: do not open
     ``write_scope`` or a transaction of your own, do not commit, and do not wait

@@ -334,12 +334,28 @@ async def _call_plugins(
     except PluginError as exc:
         raise MergeFailed(f"{exc.message}; nothing was merged") from exc
     for plugin, moved in answers:
-        if moved:
-            if not isinstance(moved, dict):
-                raise MergeFailed(f"plugin '{plugin}': {HOOK} must return a dict of counts or None; nothing was merged")
-            counts = {str(k): int(n) for k, n in moved.items() if n}
-            if counts:
-                result.moved[plugin] = counts
+        counts = _counts(moved)
+        if counts is None:
+            # What was moved is checked below, table by table; a return value the
+            # audit entry cannot show is no reason to refuse the merge.
+            log.warning("plugin '%s': %s returned %r, not a dict of counts; not shown", plugin, HOOK, moved)
+        elif counts:
+            result.moved[plugin] = counts
+
+
+def _counts(moved: Any) -> dict[str, int] | None:
+    """A hook's answer as ``{item: count}``: a dict of counts, one number (its
+    rows), or nothing; ``None`` for anything else."""
+    if moved is None or moved is True or moved is False:
+        return {}
+    if isinstance(moved, int):
+        return {"rows": moved} if moved else {}
+    if not isinstance(moved, dict):
+        return None
+    try:
+        return {str(k): int(n) for k, n in moved.items() if n}
+    except (TypeError, ValueError):
+        return None
 
 
 async def _check_nothing_left(kehu: Kehu | None, survivor: Customer, merged_ids: list[int]) -> None:

@@ -195,6 +195,22 @@ def test_a_plugin_that_implements_the_hook_is_carried_over(make_app):
     assert stickers["customer"]["stickers"] == ["star", "star"]
 
 
+def test_a_plugin_may_answer_with_a_plain_count(make_app):
+    @hookimpl
+    async def kehu_customers_merged(survivor, merged):
+        from sample_plugin.models import Sticker
+
+        return await Sticker.filter(customer_id__in=[c.id for c in merged]).update(customer_id=survivor.id)
+
+    hooks = {name: getattr(sample_plugin, name) for name in dir(sample_plugin) if name.startswith("kehu_")}
+    plugin = types.SimpleNamespace(**hooks, kehu_customers_merged=kehu_customers_merged)
+    app = make_app(enabled=("stickers",), extra_plugins={"stickers": plugin})
+    a, b = customer(app, name="A"), customer(app, name="B")
+    app.data(ADD_STICKER, {"id": b}, as_="admin")
+    result = merge(app, a, [b])
+    assert result["userErrors"] == [] and {"part": "stickers", "item": "rows", "count": 1} in result["moved"]
+
+
 def test_a_plugin_that_fails_undoes_the_whole_merge(make_app):
     @hookimpl
     async def kehu_customers_merged(survivor):
