@@ -151,7 +151,7 @@ async def create_customer(viewer: Viewer, data: dict[str, Any], *, allow_duplica
     keys = duplicates.stored_keys(kehu, values["name"], values.get("email"), values.get("phone"))
     try:
         async with in_transaction():  # a savepoint: a concurrent duplicate undoes only this
-            customer = await Customer.create(**values, **keys, owner=owner)
+            customer = await Customer.create(**{**values, **keys}, owner=owner)
     except IntegrityError:
         if values.get("external_id") is None:
             raise
@@ -285,12 +285,13 @@ def search_conditions(viewer: Viewer | None, term: str, *, kehu: Kehu | None = N
                 out.append(Q(name_pinyin__contains=compact))
                 if compact.isalpha() and " " not in term.strip() and 2 <= len(compact) <= 6:
                     out.append(Q(name_initials__startswith=compact))
-        elif column == "email" and "@" in term:
-            out.append(guard.key_condition("email", matching.email_key(term)))
+        elif column == "email" and "@" in term and (email := matching.email_key(term)):
+            out.append(guard.key_condition("email", email))
         elif column == "phone" and _PHONE_LIKE.match(term):
             digits = "".join(ch for ch in term if ch.isdigit())
-            if len(digits) >= 5:
-                out.append(guard.key_condition("phone", matching.phone_key(term, region)))
+            phone = matching.phone_key(term, region)
+            if len(digits) >= 5 and phone:
+                out.append(guard.key_condition("phone", phone))
                 partial = guard.key_condition("phone", digits, contains=True)
                 if partial is not None:
                     out.append(partial)

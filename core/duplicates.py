@@ -241,7 +241,7 @@ async def reportable(
     if not matches:
         return set()
     ids = [pk for pk, _, _ in matches]
-    visible = set(await visible_customers(viewer).filter(id__in=ids).values_list("id", flat=True))
+    visible = {pk for (pk,) in await visible_customers(viewer).filter(id__in=ids).values_list("id")}
     guard = _guard(current_kehu(kehu))
     return {
         pk
@@ -264,9 +264,10 @@ async def check_new_values(
     or phone: raise ``DuplicateCustomer`` if a customer the viewer may be told of
     (``reportable``) has them — unless ``allow`` (a deliberate duplicate). Other
     customers change nothing here: the caller learns nothing of them."""
-    exclude = [customer_id] if customer_id is not None else []
+    exclude: list[int] = []
     if customer_id is not None:
-        exclude += await Customer.filter(merged_into_id=customer_id).values_list("id", flat=True)
+        merged_into_it = await Customer.filter(merged_into_id=customer_id).values_list("id")
+        exclude = [customer_id, *(pk for (pk,) in merged_into_it)]
     matches = await exact_matches(kehu, email=email, phone=phone, exclude=exclude)
     if not matches:
         return EntryCheck()

@@ -172,7 +172,7 @@ _ROMAN_TOKEN = re.compile(f"([{_HAN_RANGES}])|([^\\W_{_HAN_RANGES}]+)")
 
 def has_han(text: str | None) -> bool:
     """Whether ``text`` holds a Chinese character."""
-    return bool(text) and _HAN.search(text) is not None
+    return text is not None and _HAN.search(text) is not None
 
 
 def _toneless(reading: str) -> str:

@@ -225,7 +225,7 @@ async def _apply_fields(
         values["attributes"] = v.attributes(values["attributes"], "fields.attributes")
     except ValidationError as exc:
         raise ValidationError(
-            f"{exc.message} once merged: choose one record's {exc.field.split('.')[-1]} in fields",
+            f"{exc.message} once merged: choose one record's {(exc.field or '').split('.')[-1]} in fields",
             field=exc.field,
             code=exc.code,
         ) from None
@@ -293,7 +293,8 @@ async def _rehome_pairs(survivor_id: int, merged_ids: list[int]) -> int:
     target = {pk: survivor_id for pk in merged_ids}
     pairs = await DuplicatePair.filter(Q(customer_a_id__in=ids) | Q(customer_b_id__in=ids)).order_by("id")
     kept: dict[tuple[int, int], DuplicatePair] = {}
-    drop, move = [], []
+    drop: list[int] = []
+    move: list[DuplicatePair] = []
     # The survivor's own pairs first: where both it and a merged record had a pair
     # with the same customer, the survivor's is the one kept.
     for pair in sorted(pairs, key=lambda p: (survivor_id not in (p.customer_a_id, p.customer_b_id), p.id)):
@@ -362,7 +363,7 @@ async def _check_nothing_left(kehu: Kehu | None, survivor: Customer, merged_ids:
     """Every foreign key to ``core.Customer`` in every enabled app: no row may
     still point at a merged customer (``Customer.merged_into`` aside)."""
     ctx = getattr(kehu, "ctx", None)
-    if ctx is None:
+    if kehu is None or ctx is None:
         return
     for app in kehu.apps:
         for model in ctx.apps[app].values():

@@ -116,9 +116,10 @@ class Customer(Model):
     name_initials = fields.CharField(max_length=100, null=True)
     # Set on a customer archived by a merge: the customer it now is. Its global
     # id resolves there (kehu.customers.resolve_customer_ids).
-    merged_into = fields.ForeignKeyField(
+    merged_into: fields.ForeignKeyNullableRelation["Customer"] = fields.ForeignKeyField(
         "core.Customer", related_name="merged_customers", null=True, on_delete=fields.RESTRICT
     )
+    merged_into_id: int | None
 
     class Meta:
         table = "kehu_customer"
@@ -144,15 +145,24 @@ class DuplicatePair(Model):
     the score and reasons that say why, until merged or dismissed."""
 
     id = fields.IntField(primary_key=True)
-    customer_a = fields.ForeignKeyField("core.Customer", related_name=False, on_delete=fields.RESTRICT)
-    customer_b = fields.ForeignKeyField("core.Customer", related_name=False, on_delete=fields.RESTRICT)
+    customer_a: fields.ForeignKeyRelation[Customer] = fields.ForeignKeyField(
+        "core.Customer", related_name=False, on_delete=fields.RESTRICT
+    )
+    customer_a_id: int
+    customer_b: fields.ForeignKeyRelation[Customer] = fields.ForeignKeyField(
+        "core.Customer", related_name=False, on_delete=fields.RESTRICT
+    )
+    customer_b_id: int
     score = fields.SmallIntField()
-    reasons = fields.JSONField(default=list)
+    reasons: fields.JSONField[list[str]] = fields.JSONField(default=list)
     status = fields.CharEnumField(DuplicateStatus, max_length=16, default=DuplicateStatus.OPEN)
     source = fields.CharEnumField(DuplicateSource, max_length=16)
     found_at = fields.DatetimeField()
     decided_at = fields.DatetimeField(null=True)
-    decided_by = fields.ForeignKeyField("core.AccountOwner", related_name=False, null=True, on_delete=fields.RESTRICT)
+    decided_by: fields.ForeignKeyNullableRelation[AccountOwner] = fields.ForeignKeyField(
+        "core.AccountOwner", related_name=False, null=True, on_delete=fields.RESTRICT
+    )
+    decided_by_id: int | None
     note = fields.CharField(max_length=500, default="")
 
     class Meta:

@@ -89,7 +89,8 @@ class FieldGuard:
         if contains:
             return Q(**{f"{column}_key__contains": key})
         forms = self.stored_forms(column, key)
-        return Q(**{f"{column}_key": forms[0]}) if len(forms) == 1 else Q(**{f"{column}_key__in": forms})
+        condition: dict[str, Any] = {f"{column}_key": forms[0]} if len(forms) == 1 else {f"{column}_key__in": forms}
+        return Q(**condition)
 
     def event_arguments(self, plugin: str, hook: str, arguments: dict[str, Any]) -> dict[str, Any]:
         """The arguments ``plugin``'s handler of event ``hook`` receives."""

@@ -117,7 +117,7 @@ class Loaders:
         """``node(id)`` and ``customer(id)``: the id of a customer merged into
         another loads that one (``kehu.customers.resolve_customer_ids``)."""
         rows = await self.customers_by_id(ids)
-        unsure = [i for i in ids if rows.get(i) is None or rows[i].merged_into_id is not None]
+        unsure = [i for i in ids if (row := rows.get(i)) is None or row.merged_into_id is not None]
         if unsure:
             moved = {i: t for i, t in (await resolve_customer_ids(unsure)).items() if t != i}
             if moved:

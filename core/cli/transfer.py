@@ -766,6 +766,7 @@ class _CustomerImporter:
     async def _flag(self, flag: list[tuple[_Row, dict[str, Any], list[str]]]) -> None:
         """Record the pairs of customers created although their key was taken."""
         for row, record, fields in flag:
+            assert row.id is not None  # written before the pairs are flagged
             mine = matching.Profile.of(row.id, phone_region=self.region, **_profile_fields(row.values))
             theirs = matching.Profile.of(record["id"], phone_region=self.region, **_profile_fields(record))
             score, reasons = matching.compare(mine, theirs, matching.Frequencies.of([mine, theirs]))
@@ -1002,8 +1003,8 @@ def _duplicate_error(matches: list[tuple[dict[str, Any], list[str]]], prefix: st
 
 def _profile_fields(values: dict[str, Any]) -> dict[str, Any]:
     kind = values.get("kind") or CustomerKind.PERSON
-    attributes = values.get("attributes") if isinstance(values.get("attributes"), dict) else {}
-    company = attributes.get("company")
+    attributes = values.get("attributes")
+    company = attributes.get("company") if isinstance(attributes, dict) else None
     return {
         "name": values.get("name"),
         "kind": getattr(kind, "value", kind),
