@@ -82,8 +82,8 @@ async def check_external_id_free(external_id: str | None, *, other_than: int | N
 
 
 async def get_visible_customer(viewer: Viewer | None, customer_id: int, field: str = "id") -> Customer:
-    """The customer ``customer_id`` names, if the viewer may see it — or, for a
-    customer merged into another, that one (an old id still works)."""
+    """The customer, if the viewer may see it (archived ones too); ``NotFound`` on ``field`` otherwise.
+    A customer merged into another stands for that one: an old id still works."""
     customer = await visible_customers(viewer).filter(id=customer_id).first()
     if customer is None or customer.merged_into_id is not None:
         survivor = (await resolve_customer_ids([customer_id])).get(customer_id, customer_id)
@@ -131,10 +131,14 @@ async def _sync_tags(customer: Customer, tags: list[str]) -> None:
 
 
 async def create_customer(viewer: Viewer, data: dict[str, Any], *, allow_duplicate: bool = False) -> Customer:
-    """Create a customer. An e-mail or phone number another customer the viewer
-    may see already has is refused (``kehu.duplicates.DuplicateCustomer``, code
-    ``DUPLICATE_CUSTOMER``) unless ``allow_duplicate``; one the viewer may not
-    see is flagged for review without a word to the viewer (kehu.duplicates)."""
+    """Create a customer from ``data`` (the GraphQL input's fields, snake_case).
+    Needs ``customers.create``; agents and managers own what they create unless
+    ``owner_id`` names someone they may assign. Emits ``kehu_customer_created``.
+
+    An e-mail or phone number another customer the viewer may see already has is
+    refused (``kehu.duplicates.DuplicateCustomer``, code ``DUPLICATE_CUSTOMER``)
+    unless ``allow_duplicate``; one the viewer may not see is flagged for review
+    without a word to the viewer (kehu.duplicates)."""
     viewer.require("customers.create")
     values = clean_customer_fields(data, creating=True)
     if data.get("owner_id") is not None:
@@ -168,7 +172,9 @@ async def create_customer(viewer: Viewer, data: dict[str, Any], *, allow_duplica
 async def update_customer(
     viewer: Viewer, customer_id: int, data: dict[str, Any], *, allow_duplicate: bool = False
 ) -> Customer:
-    """Change a customer's fields; a new e-mail or phone number is checked for
+    """Change the fields present in ``data``; an archived customer cannot be
+    edited. Needs ``customers.update``. Emits ``kehu_customer_updated`` with the
+    changes, when there are any. A new e-mail or phone number is checked for
     duplicates as in ``create_customer``."""
     viewer.require("customers.update")
     customer = await get_visible_customer(viewer, customer_id)
@@ -202,6 +208,7 @@ async def update_customer(
 
 
 async def archive_customer(viewer: Viewer, customer_id: int, now: dt.datetime) -> Customer:
+    """Archive a visible customer as of ``now``. Needs ``customers.archive``. Emits ``kehu_customer_archived``."""
     viewer.require("customers.archive")
     customer = await get_visible_customer(viewer, customer_id)
     if customer.archived_at is not None:
@@ -214,6 +221,9 @@ async def archive_customer(viewer: Viewer, customer_id: int, now: dt.datetime) -
 
 
 async def assign_owner(viewer: Viewer, customer_id: int, owner_id: int | None) -> Customer:
+    """Give a visible customer to ``owner_id`` (``None``: nobody; managers must
+    name someone of their team). Needs ``customers.assign``. Emits
+    ``kehu_owner_assigned`` when the owner changes."""
     viewer.require("customers.assign")
     customer = await get_visible_customer(viewer, customer_id)
     owner = await resolve_owner_for(viewer, owner_id, field="ownerId")
@@ -241,6 +251,10 @@ class CustomerOrderField(Enum):
 
 @dataclass
 class CustomerFilter:
+    """The filters of ``customers(filter: …)`` in domain terms (``filter_customers``).
+    ``archived``: ``False`` (the default) leaves archived customers out, ``True``
+    keeps only them, ``None`` takes both."""
+
     owner_ids: list[int] | None = None
     unassigned: bool | None = None
     tags: list[str] = field(default_factory=list)

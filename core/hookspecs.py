@@ -381,12 +381,19 @@ def kehu_segment_members(
 def kehu_field_policies() -> list[FieldPolicy]:
     """Declare which GraphQL fields carry personal data, and how they may be shown.
 
-    Return ``[FieldPolicy("Customer", "phone", kind="phone"), ...]`` for each
-    personal field the plugin adds (the core declares its own). A policy may name a
-    default strategy per role; plugins.toml can override them. Policies are
-    compiled into the schema once at start-up, so fields without one cost nothing
-    per request. Without the masking plugin enabled, policies are recorded but
-    values are shown in clear.
+    Return ``[FieldPolicy("Customer", "phone", kind="phone", columns=("core.Customer.phone",)), ...]``
+    for each personal field the plugin adds (the core declares its own). A policy
+    may name a default strategy per role; plugins.toml can override them. Name the
+    model columns the field shows (``columns``, ``"app.Model.column"``): no list is
+    then ordered by them for a viewer who sees them masked
+    (``kehu.policies.order_unmasked``), and ``kehu.testing.policy_leaks`` checks that
+    no other field of the schema shows them without the policy. Free text about a
+    customer (notes, comments, anything typed) takes the one free-text policy:
+    ``kehu.policies.free_text("Ticket", "notes", "tickets.Ticket.notes")``. A field
+    that shows a copy of classified data (a description copied into notes) needs a
+    policy too. Policies are compiled into the schema once at start-up, so fields
+    without one cost nothing per request. Without the masking plugin enabled,
+    policies are recorded but values are shown in clear.
     """
 
 
@@ -467,6 +474,18 @@ def kehu_commands(subparsers: argparse._SubParsersAction) -> None:
     Add a parser with ``p = subparsers.add_parser("loyalty", help=...)`` and set
     ``p.set_defaults(handler=fn)``; ``fn(kehu, args)`` may be async and runs with the
     database connected. Return an ``int`` exit status or ``None`` (0).
+    """
+
+
+@hookspec
+def kehu_export_commands(subparsers: argparse._SubParsersAction) -> None:
+    """Add what ``kehu export`` can export, next to ``customers``: e.g. the
+    segmentation plugin's ``kehu export segments``.
+
+    ``subparsers`` is the ``WHAT`` of ``kehu export WHAT``; add a parser and set
+    ``handler=fn`` as for ``kehu_commands``. Offer the formats people expect
+    (``--format csv|jsonl|xlsx``, ``--output FILE``) and write CSV through
+    ``kehu.csvsafe`` so that cells cannot run as spreadsheet formulas.
     """
 
 

@@ -21,6 +21,7 @@ from kehu.ids import MAX_PK, BadRequest, to_global_id
 from kehu.ids import b64 as _b64
 
 from .batch import batch_field
+from .limits import MAX_ITEMS, PAGED
 
 T = TypeVar("T")
 
@@ -185,7 +186,8 @@ class Edge(Generic[T]):
 
 @strawberry.type(description="A page of results, Relay style.")
 class Connection(Generic[T]):
-    edges: list[Edge[T]]
+    # As many as the connection's `first`: the query-size estimate counts them there.
+    edges: list[Edge[T]] = strawberry.field(metadata={MAX_ITEMS: PAGED})
     page_info: PageInfo
     _count: strawberry.Private[Callable[[], Awaitable[int]]]
     # Connections of many parents that one statement can count: (counter, parent),

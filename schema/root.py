@@ -21,6 +21,7 @@ from kehu.server.plugin_manager import await_me_maybe
 from kehu.writes import record_change, write_scope
 
 from . import relay
+from .limits import max_items
 from .relay import Connection, Node
 from .types import (  # CustomerFilterInput: rebound to the composed input at build time
     ApiToken,
@@ -209,13 +210,20 @@ class LogInteractionsResult:
     created: bool = strawberry.field(
         default=False, description="false: an item with this externalId or idempotencyKey was logged before."
     )
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
+    # (an item's first error only)
+    user_errors: list[UserError] = strawberry.field(default_factory=list, metadata=max_items(1))
 
 
 @strawberry.type
 class LogInteractionsPayload(Payload):
     results: list[LogInteractionsResult] = strawberry.field(
-        default_factory=list, description="One per item, in order. Empty when the call was refused as a whole."
+        default_factory=list,
+        description="One per item, in order. Empty when the call was refused as a whole.",
+        metadata=max_items(interaction_service.MAX_BULK_ITEMS),
+    )
+    # One per item that failed.
+    user_errors: list[UserError] = strawberry.field(
+        default_factory=list, metadata=max_items(interaction_service.MAX_BULK_ITEMS)
     )
 
 

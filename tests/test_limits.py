@@ -132,3 +132,66 @@ def test_postgres_statements_have_a_timeout(app, db_url):
         return rows[0]["statement_timeout"]
 
     assert app.run(setting) == "30s"
+
+
+# --------------------------------------------------------------------------- plain lists
+
+
+def _lists_plugin():
+    import types
+
+    import strawberry
+
+    from kehu import hookimpl
+    from kehu.schema import max_items
+
+    @strawberry.type
+    class Tag:
+        name: str
+
+    @strawberry.type
+    class CustomerLists:
+        @strawberry.field(description="An unbounded plain list: counted as a full page.")
+        def labels(self) -> list[Tag]:
+            return [Tag(name="a")]
+
+        @strawberry.field(description="A list whose field says how long it gets.", metadata=max_items(3))
+        def top_three(self) -> list[Tag]:
+            return [Tag(name="a")]
+
+        @strawberry.field(description="Strings are not objects: not counted.")
+        def words(self) -> list[str]:
+            return ["a"]
+
+    return types.SimpleNamespace(kehu_graphql=hookimpl(lambda graphql: graphql.extend("Customer", CustomerLists)))
+
+
+@pytest.fixture
+def lists_app(make_app):
+    return make_app(enabled=("lists",), extra_plugins={"lists": _lists_plugin()})
+
+
+def test_a_plain_list_counts_as_a_full_page_unless_its_field_says_less(lists_app):
+    # 100 customers x (1 + 100 labels): over 10,000 — before, a plain list counted as one.
+    error = error_of(lists_app.gql("{ customers(first: 100) { edges { node { labels { name } } } } }", as_="admin"))
+    assert error["extensions"]["code"] == "QUERY_TOO_LARGE"
+    assert "10,100" in error["message"]
+    # max_items(3): 100 x (1 + 3) is fine; lists of strings are not objects.
+    body = lists_app.gql("{ customers(first: 100) { edges { node { topThree { name } words } } } }", as_="admin")
+    assert "errors" not in body
+
+
+def test_plain_lists_add_up_under_each_parent(lists_app):
+    query = "{ customers(first: 30) { edges { node { labels { name } topThree { name } } } } }"
+    assert "errors" not in lists_app.gql(query, as_="admin")  # 30 x (1 + 100 + 3) = 3,120
+    query = query.replace("first: 30", "first: 99")  # 99 x 104 = 10,296
+    assert error_of(lists_app.gql(query, as_="admin"))["extensions"]["code"] == "QUERY_TOO_LARGE"
+
+
+def test_the_built_in_plugins_plain_lists_are_counted(make_app):
+    app = make_app(enabled=("loyalty",))
+    # 60 customers x (1 + 100 vouchers + 100 referrals) = 12,060: refused; 40 x 201 = 8,040: fine.
+    query = "{ customers(first: 60) { edges { node { loyalty { vouchers { code } referrals { createdAt } } } } } }"
+    error = error_of(app.gql(query, as_="admin"))
+    assert error["extensions"]["code"] == "QUERY_TOO_LARGE" and "12,060" in error["message"]
+    assert "errors" not in app.gql(query.replace("first: 60", "first: 40"), as_="admin")

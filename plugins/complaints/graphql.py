@@ -313,10 +313,14 @@ class ComplaintQuery:
         require_viewer(info.context.viewer)
         return list(_settings(info).categories)
 
-    @strawberry.field(description="Complaint figures for a period (default: the last 30 days).")
+    @strawberry.field(
+        description="Complaint figures for a period (default: the last 30 calendar days in [kehu] timezone, up to now)."
+    )
     async def complaint_stats(self, info: Info, period: Optional[ComplaintTimeRange] = None) -> ComplaintStats:
         period = period or ComplaintTimeRange()
-        stats = await service.complaint_stats(info.context.viewer, period.start, period.end, _now(info))
+        stats = await service.complaint_stats(
+            info.context.viewer, period.start, period.end, _now(info), info.context.kehu.calendar
+        )
         return ComplaintStats(
             start=stats.start,
             end=stats.end,

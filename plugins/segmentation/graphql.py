@@ -6,6 +6,7 @@ queries. Every customer read goes through ``kehu.access.visible_customers``.
 """
 
 import datetime as dt
+import enum
 from collections import defaultdict
 from decimal import Decimal
 from typing import Optional
@@ -16,9 +17,21 @@ from strawberry.types import Info
 from tortoise.expressions import Subquery
 
 from kehu.access import require_viewer, visible_customers
-from kehu.schema import Connection, ModelNode, Payload, batch_field, paginate, pk_from_global_id, pks_from_global_ids
+from kehu.errors import PermissionDenied
+from kehu.policies import order_unmasked
+from kehu.schema import (
+    Connection,
+    ModelNode,
+    Payload,
+    batch_field,
+    paginate,
+    pk_from_global_id,
+    pks_from_global_ids,
+    to_global_id,
+)
 
 from . import models, service
+from .service import export
 from .settings import SegmentationSettings
 
 ValueTier = strawberry.enum(models.ValueTier, description="Customer value tier: 核心 / 潜力 / 一般客户.")
@@ -29,8 +42,34 @@ SegmentKind = strawberry.enum(models.SegmentKind)
 SegmentChangeDimension = strawberry.enum(models.ChangeDimension, name="SegmentChangeDimension")
 
 
+@strawberry.enum(description="The model behind a predicted CLV.")
+class ClvModel(str, enum.Enum):
+    PARETO_NBD = "pareto_nbd"
+    BG_NBD = "bg_nbd"
+    RUN_RATE = "run_rate"
+
+
+@strawberry.enum(description="Why a recompute used the run-rate CLV model instead of the one the settings ask for.")
+class ClvFallbackCode(enum.Enum):
+    NO_NUMERICS = strawberry.enum_value("NO_NUMERICS", description="numpy and scipy are not installed.")
+    TOO_FEW_CUSTOMERS = strawberry.enum_value(
+        "TOO_FEW_CUSTOMERS", description="Fewer customers than clv.min_customers or clv.min_repeat_customers."
+    )
+    NOT_CONVERGED = strawberry.enum_value("NOT_CONVERGED", description="The maximum-likelihood fit did not converge.")
+
+
 def _money(cents: Optional[int]) -> Decimal:
     return (Decimal(int(cents or 0)) / 100).quantize(Decimal("0.01"))
+
+
+def _language(info: Info, settings: SegmentationSettings, asked: Optional[str] = None) -> str:
+    """``asked`` (an argument), else the viewer's choice, the request's
+    Accept-Language, the ``language`` setting."""
+    if asked in service.LANGUAGES:
+        return asked
+    request = getattr(info.context, "request", None)
+    header = request.headers.get("accept-language") if request is not None else None
+    return service.explanation_language(settings, info.context.viewer, header)
 
 
 # --------------------------------------------------------------------------- loaders
@@ -62,12 +101,21 @@ class Rfm:
     segment: Optional[str] = strawberry.field(description="Named RFM segment, e.g. champions, at_risk.")
 
 
-@strawberry.type(description="Customer lifetime value.")
+@strawberry.type(description='Customer lifetime value (docs/plugins/segmentation.md, "CLV").')
 class Clv:
-    historical: Decimal = strawberry.field(description="Revenue so far (all purchases).")
+    historical: Decimal = strawberry.field(description="Revenue so far (all purchases up to the as-of date).")
     predicted: Decimal = strawberry.field(
-        description="Average order value × purchases per year × margin × discounted remaining lifetime."
+        description="Margin × expected spend over the horizon, each month discounted at the discount rate."
     )
+    expected_purchases: Optional[float] = strawberry.field(
+        description="Purchases (purchase days) expected over the horizon; null without a purchase."
+    )
+    expected_revenue: Decimal = strawberry.field(description="Expected spend over the horizon, undiscounted.")
+    probability_alive: Optional[float] = strawberry.field(
+        description="Probability that the customer is still buying (null: run-rate model, no probability)."
+    )
+    horizon_days: int
+    model: Optional[ClvModel] = strawberry.field(description="The model that predicted it; null without a purchase.")
 
 
 @strawberry.type(description="A customer's classification and why.")
@@ -109,11 +157,33 @@ class Segmentation:
 
     @strawberry.field
     def clv(self) -> Clv:
-        return Clv(historical=_money(self._row.lifetime_revenue_cents), predicted=_money(self._row.clv_predicted_cents))
+        row = self._row
+        model = (self._run.clv_model if self._run else None) or {}
+        name = model.get("model") if row.lifetime_purchases else None
+        return Clv(
+            historical=_money(row.lifetime_revenue_cents),
+            predicted=_money(row.clv_predicted_cents),
+            expected_purchases=row.expected_purchases,
+            expected_revenue=_money(row.expected_revenue_cents),
+            probability_alive=row.p_alive,
+            horizon_days=int(model.get("horizon_days") or self._settings.clv.horizon_days),
+            model=ClvModel(name) if name else None,
+        )
 
-    @strawberry.field(description='E.g. "core: R=5 (3 days), F=4 (9 purchases), M=5 (¥48,200), ABC=A".')
-    def explanation(self) -> str:
-        return service.explain(self._row, self._run, self._settings)
+    @strawberry.field(description="The date these figures are as of (the end of that day, business time zone).")
+    def as_of(self) -> Optional[dt.date]:
+        return self._row.as_of
+
+    @strawberry.field(description='The value-tier rule that placed the customer, e.g. "ABC A or B and R ≥ 2".')
+    def tier_rule(self, info: Info, language: Optional[str] = None) -> Optional[str]:
+        return service.tier_rule(self._row, self._settings, _language(info, self._settings, language))
+
+    @strawberry.field(
+        description='E.g. "potential: ABC A or B and R ≥ 2; R=2 (130 days), …; as of 2026-01-01 (UTC)". '
+        "In `language` (en, zh-CN), else the viewer's language, the request's Accept-Language, the setting."
+    )
+    def explanation(self, info: Info, language: Optional[str] = None) -> str:
+        return service.explain(self._row, self._run, self._settings, _language(info, self._settings, language))
 
     @strawberry.field(description="The inputs and the thresholds in force.")
     def inputs(self) -> JSON:
@@ -141,11 +211,12 @@ class Segment(ModelNode, model=models.Segment):
     async def size(self, info: Info) -> int:
         return await service.visible_members(info.context.viewer, self).count()
 
-    @strawberry.field(description="Active members the viewer may see, by name.")
+    @strawberry.field(description="Active members the viewer may see, by name (by id when names are masked).")
     async def customers(
         self, info: Info, first: Optional[int] = None, after: Optional[str] = None
     ) -> Connection["Customer"]:
-        qs = service.visible_members(info.context.viewer, self).order_by("name", "id")
+        viewer = info.context.viewer
+        qs = order_unmasked(info.context.kehu, viewer, service.visible_members(viewer, self), "name", "id")
         return await paginate(qs, first, after)
 
 
@@ -182,12 +253,140 @@ class RetentionPeriod:
 @strawberry.type
 class SegmentationSummary:
     computed_at: Optional[dt.datetime] = strawberry.field(description="When the last full recompute finished.")
+    as_of: Optional[dt.date] = strawberry.field(description="The date the last full recompute was as of.")
     tiers: list[SegmentationGroup]
     stages: list[SegmentationGroup]
     abc_classes: list[SegmentationGroup] = strawberry.field(
         description="Customers and revenue share per ABC class (customers with purchases)."
     )
     periods: list[RetentionPeriod]
+
+
+@strawberry.type(description="One customer's classification as a flat row: what `kehu export segments` writes.")
+class SegmentationResult:
+    customer_id: strawberry.ID = strawberry.field(description="The customer's global id.")
+    external_id: Optional[str] = strawberry.field(description="The id other systems know the customer by.")
+    as_of: Optional[dt.date]
+    recency_days: Optional[int]
+    frequency: int
+    monetary: Decimal
+    r: Optional[int]
+    f: Optional[int]
+    m: Optional[int]
+    rfm_score: Optional[str]
+    rfm_segment: Optional[str]
+    abc_class: Optional[AbcClass]
+    frequency_class: FrequencyClass
+    value_tier: ValueTier
+    tier_rule: Optional[str]
+    lifecycle_stage: LifecycleStage
+    lifetime_purchases: int
+    purchase_days: int
+    lifetime_revenue: Decimal
+    clv_predicted: Decimal
+    expected_purchases: Optional[float]
+    expected_revenue: Decimal
+    probability_alive: Optional[float]
+    clv_model: Optional[ClvModel]
+    explanation: str
+
+    @classmethod
+    def from_record(cls, record: dict) -> "SegmentationResult":
+        """From a row of ``service.export.record`` (the export's columns)."""
+        values = {k: v for k, v in record.items() if k != "name"}
+        values["customer_id"] = strawberry.ID(to_global_id("Customer", record["customer_id"]))
+        for column, kind in _RESULT_ENUMS.items():
+            values[column] = kind(record[column]) if record[column] else None
+        return cls(**values)
+
+
+_RESULT_ENUMS = {
+    "abc_class": models.AbcClass,
+    "frequency_class": models.FrequencyClass,
+    "value_tier": models.ValueTier,
+    "lifecycle_stage": models.LifecycleStage,
+    "clv_model": ClvModel,
+}
+
+
+@strawberry.input(description="Narrows segmentationResults; all given conditions hold.")
+class SegmentationResultFilter:
+    segment: Optional[str] = strawberry.field(default=None, description="Only the members of this segment (its key).")
+    value_tier: Optional[ValueTier] = None
+    lifecycle_stage: Optional[LifecycleStage] = None
+    abc_class: Optional[AbcClass] = None
+
+
+@strawberry.type(description="The CLV model a recompute used: fitted parameters, or why it fell back.")
+class ClvModelFit:
+    model: ClvModel
+    requested: ClvModel = strawberry.field(description="The model the settings ask for.")
+    fallback: Optional[str] = strawberry.field(description="Why the run-rate model was used instead; null if not.")
+    fallback_code: Optional[ClvFallbackCode] = strawberry.field(description="The same as a code; null if not.")
+    as_of: Optional[dt.date] = strawberry.field(description="The date the model was fitted as of.")
+    fitted_at: Optional[dt.datetime]
+    parameters: Optional[JSON] = strawberry.field(
+        description="Transaction model parameters (time in days): Pareto/NBD r, alpha, s, beta; BG/NBD r, alpha, a, b."
+    )
+    spend_parameters: Optional[JSON] = strawberry.field(
+        description="Gamma-Gamma p, q, gamma (null: each customer's own average spend)."
+    )
+    log_likelihood: Optional[float]
+    customers: int = strawberry.field(description="Customers with a purchase as of the date.")
+    fit_customers: Optional[int] = strawberry.field(description="Customers the fit used (a sample above the cap).")
+    repeat_customers: int
+    horizon_days: int
+    margin: Decimal
+    discount_rate: Decimal
+    seconds: Optional[float] = strawberry.field(description="Time the fit took.")
+
+
+@strawberry.type(description="A full recompute: when, as of which date, over whom, and its CLV model.")
+class SegmentationRun:
+    id: int
+    as_of: Optional[dt.date]
+    timezone: str
+    started_at: dt.datetime
+    finished_at: Optional[dt.datetime]
+    customers: int
+    population: int = strawberry.field(description="Customers with a purchase in the window (scored).")
+    changes: int
+    clv_model: Optional[ClvModelFit]
+
+    @classmethod
+    def from_run(cls, run: models.RecomputeRun) -> "SegmentationRun":
+        m = run.clv_model or {}
+        fit = None
+        if m.get("model"):
+            fit = ClvModelFit(
+                model=ClvModel(m["model"]),
+                requested=ClvModel(m.get("requested", m["model"])),
+                fallback=m.get("fallback"),
+                fallback_code=ClvFallbackCode(m["fallback_reason"]["code"]) if m.get("fallback_reason") else None,
+                as_of=dt.date.fromisoformat(m["as_of"]) if m.get("as_of") else None,
+                fitted_at=dt.datetime.fromisoformat(m["fitted_at"]) if m.get("fitted_at") else None,
+                parameters=m.get("params"),
+                spend_parameters=m.get("spend"),
+                log_likelihood=m.get("log_likelihood"),
+                customers=int(m.get("customers", 0)),
+                fit_customers=m.get("fit_customers"),
+                repeat_customers=int(m.get("repeat_customers", 0)),
+                horizon_days=int(m.get("horizon_days", 0)),
+                margin=Decimal(str(m.get("margin", "0"))),
+                discount_rate=Decimal(str(m.get("discount_rate", "0"))),
+                seconds=m.get("seconds"),
+            )
+        return cls(
+            id=run.id,
+            as_of=run.as_of,
+            timezone=run.timezone,
+            started_at=run.started_at,
+            finished_at=run.finished_at,
+            customers=run.customers,
+            population=run.population,
+            changes=run.changes,
+            clv_model=fit,
+        )
 
 
 # --------------------------------------------------------------------------- Customer fields
@@ -278,6 +477,54 @@ class SegmentationQuery:
         return await paginate(qs, first, after)
 
     @strawberry.field(
+        description="Every visible active customer's classification as a flat row, by customer id: "
+        "what `kehu export segments` writes. A segment's members with `filter: {segment: KEY}`."
+    )
+    async def segmentation_results(
+        self,
+        info: Info,
+        first: Optional[int] = None,
+        after: Optional[str] = None,
+        filter: Optional[SegmentationResultFilter] = None,
+        language: Optional[str] = None,
+    ) -> Connection[SegmentationResult]:
+        viewer = require_viewer(info.context.viewer)
+        f = filter or SegmentationResultFilter()
+        qs = await export.results(
+            viewer,
+            export.ResultFilter(
+                segment=f.segment,
+                value_tier=f.value_tier.value if f.value_tier else None,
+                lifecycle_stage=f.lifecycle_stage.value if f.lifecycle_stage else None,
+                abc_class=f.abc_class.value if f.abc_class else None,
+            ),
+        )
+        page = await paginate(qs, first, after)
+        rows = [edge.node for edge in page.edges]
+        settings = info.context.kehu.settings_for("segmentation", SegmentationSettings)
+        lang = _language(info, settings, language)
+        customers = await export.customer_fields([r.customer_id for r in rows])
+        runs = await export.runs_of(rows, info.context.loader("segmentation.runs", dict))
+        for edge, row in zip(page.edges, rows):
+            record = export.record(row, customers.get(row.customer_id), runs.get(row.run_id), settings, lang)
+            edge.node = SegmentationResult.from_record(record)
+        return page
+
+    @strawberry.field(
+        description="The latest full recompute (or the one with `id`): as-of date, time zone, CLV model fitted. "
+        "Needs the segmentation.model permission."
+    )
+    async def segmentation_run(self, info: Info, id: Optional[int] = None) -> Optional[SegmentationRun]:
+        viewer = require_viewer(info.context.viewer)
+        if not viewer.can("segmentation.model"):
+            raise PermissionDenied(f"your role ({viewer.role.value}) may not do this (segmentation.model)")
+        if id is None:
+            run = await service.latest_run()
+        else:
+            run = await models.RecomputeRun.filter(id=id, finished_at__isnull=False).first()
+        return SegmentationRun.from_run(run) if run else None
+
+    @strawberry.field(
         description="Customers and revenue share per tier, stage and ABC class; retention and churn per period."
     )
     async def segmentation_summary(self, info: Info) -> SegmentationSummary:
@@ -293,6 +540,7 @@ class SegmentationQuery:
 
         return SegmentationSummary(
             computed_at=data["computed_at"],
+            as_of=data["as_of"],
             tiers=groups(data["value_tier"]),
             stages=groups(data["lifecycle_stage"]),
             abc_classes=groups(data["abc_class"]),

@@ -24,6 +24,7 @@ from kehu.schema import (
     UserError,
     batch_field,
     global_id_field,
+    max_items,
     nested_connections,
     paginate,
     pk_from_global_id,
@@ -69,7 +70,10 @@ class SurveyQuestion:
 
     id = global_id_field("SurveyQuestion")
 
-    @strawberry.field(description="Options of SINGLE_CHOICE and MULTI_CHOICE questions, in order.")
+    @strawberry.field(
+        description="Options of SINGLE_CHOICE and MULTI_CHOICE questions, in order.",
+        metadata=max_items(service.MAX_CHOICES),
+    )
     async def choices(self) -> list[SurveyChoice]:
         ordered = getattr(self, "ordered_choices", None)
         if ordered is None:
@@ -153,7 +157,7 @@ class IssuedSurveyInvitation:
 class SurveyAnswer:
     question: SurveyQuestion
     score: Optional[int] = None
-    choices: list[SurveyChoice] = strawberry.field(default_factory=list)
+    choices: list[SurveyChoice] = strawberry.field(default_factory=list, metadata=max_items(service.MAX_CHOICES))
     text: Optional[str] = None
 
 
@@ -280,7 +284,8 @@ class SurveyQuestionResults:
     nps_breakdown: Optional[NpsBreakdown]
     csat_breakdown: Optional[CsatBreakdown]
     distribution: list[SurveyBucket] = strawberry.field(
-        description="Every score of the scale (or every choice), zero counts included."
+        description="Every score of the scale (or every choice), zero counts included.",
+        metadata=max_items(max(service.MAX_CHOICES, 11)),  # choices, or NPS's 0..10 (the widest scale)
     )
     _scope: strawberry.Private[service.ResultScope]
 
@@ -311,7 +316,9 @@ def _figures(f: service.Figures) -> dict:
 
 @strawberry.type
 class SurveyTrendPoint(SurveyFigures):
-    period_start: dt.date = strawberry.field(description="Monday of the ISO week, or the 1st of the month (UTC).")
+    period_start: dt.date = strawberry.field(
+        description="Monday of the ISO week, or the 1st of the month, on the business calendar ([kehu] timezone)."
+    )
 
 
 @strawberry.type
@@ -365,7 +372,7 @@ class SurveyResults:
             SurveyOwnerFigures(_owner_id=owner_id, **_figures(f)) for owner_id, f in await service.by_owner(self._scope)
         ]
 
-    @strawberry.field(description="Figures per customer segment (needs a segmentation plugin).")
+    @strawberry.field(description="Figures per customer segment (needs a segmentation plugin).", metadata=max_items(20))
     async def by_segment(self, info: Info, segment_keys: list[str]) -> list[SurveySegmentFigures]:
         out = []
         for key, f in await service.by_segment(info.context.kehu, self._scope, segment_keys):
