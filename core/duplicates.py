@@ -75,6 +75,7 @@ def current_kehu(kehu: Kehu | None = None) -> Kehu | None:
 
 
 def phone_region(kehu: Kehu | None) -> str:
+    """Where a phone number without a country code is: ``[kehu] phone_region``."""
     return kehu.config.kehu.phone_region if kehu is not None else matching.DEFAULT_PHONE_REGION
 
 
@@ -507,6 +508,8 @@ SCAN_PAGE = 5000
 
 @dataclass
 class FoundPair:
+    """A pair the scan found: the two customer ids (``a < b``), score and reasons."""
+
     a: int
     b: int
     score: int

@@ -285,6 +285,9 @@ class CustomerKeys:
 def customer_keys(
     name: str | None, email: str | None, phone: str | None, region: str | None = DEFAULT_PHONE_REGION
 ) -> CustomerKeys:
+    """The normalised keys of a customer with this name, e-mail and phone (a
+    phone without a country code read in ``region``), as clear values;
+    ``kehu.duplicates.stored_keys`` gives what is stored."""
     tokens = romanize(name)
     return CustomerKeys(
         email_key=email_key(email),

@@ -68,6 +68,9 @@ class MergeFailed(KehuError):
 
 @dataclass
 class MergeResult:
+    """What ``merge_customers`` did: the survivor as merged, the merged customers
+    as they were, what each part moved, and the survivor's field changes."""
+
     survivor: Customer
     merged: list[Customer]
     # What each part moved: {"core": {"interactions": 12}, "loyalty": {"ledger_entries": 3}}.
