@@ -35,6 +35,8 @@ def kehu_field_policies():
         # Free text (kehu.policies.FREE_TEXT_ROLES): plugins log their notes here too.
         free_text("Interaction", "subject", "core.Interaction.subject"),
         free_text("Interaction", "notes", "core.Interaction.notes"),
+        # Why two customers are not one ("mother and daughter"), as its decider wrote it.
+        free_text("DuplicateCandidate", "note", "core.DuplicatePair.note"),
     ]
 
 
