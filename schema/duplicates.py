@@ -212,7 +212,7 @@ class MergeCustomersInput:
 @strawberry.type(description="How many records of one kind a merge moved to the survivor.")
 class MergeCount:
     part: str = strawberry.field(description='Who moved them: "core" or a plugin\'s name.')
-    item: str = strawberry.field(description='What they are: "interactions", "ledger_entries", "complaints" …')
+    item: str = strawberry.field(description='What they are: "interactions", "ledger_entries" …')
     count: int = strawberry.field(description="How many.")
 
 
