@@ -8,8 +8,8 @@ classes, so the validation cache keeps working (STACK-NOTES: per-request limiter
 classes cost ~5× throughput). The node
 estimate needs the variables, so it runs at the start of execution: like GitHub's
 API, each connection's ``first`` (or the default page size) multiplies through
-its children, and so does every plain list of objects, by the most items it can
-hold (``max_items``; a full page, 100, when its field does not say). Every
+its children, and so does every plain list of objects whose field declares the
+most items it can hold (``max_items``); an undeclared plain list counts as one. Every
 rejection carries ``extensions.code`` and says by how much.
 """
 
@@ -128,15 +128,20 @@ class LimitedValidationCache(ValidationCache):
 MAX_ITEMS = "kehu.max_items"
 #: The ``MAX_ITEMS`` of a connection's ``edges``: counted by the connection's ``first``.
 PAGED = "paged"
-#: A plain list of objects whose field does not say how long it gets counts as a full page.
-DEFAULT_LIST_BOUND = 100
+#: A plain list of objects whose field does not say how long it gets counts as one
+#: object, as every plain list did before ``max_items``. Counting it as a full page
+#: (100) was tried and refused the console's own screens and a documented
+#: third-party plugin's queries at the default ``max_nodes``: worst-case bounds
+#: multiply (a page of survey responses x 100 answers x 50 choices). Fields declare
+#: their bound with ``max_items`` to be priced by it.
+DEFAULT_LIST_BOUND = 1
 
 
 def max_items(n: int) -> dict[str, int]:
     """Field metadata for a plain list: ``strawberry.field(metadata=max_items(12))``.
     The query-size estimate (``[limits] max_nodes``) multiplies what is selected
-    below the field by ``n``; without it, by a full page (100). Say the real bound
-    — the most the resolver can return — or make the field a connection."""
+    below the field by ``n``; without it, the list counts as one object. Say the
+    real bound — the most the resolver can return — or make the field a connection."""
     return {MAX_ITEMS: n}
 
 

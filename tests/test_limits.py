@@ -151,8 +151,12 @@ def _lists_plugin():
 
     @strawberry.type
     class CustomerLists:
-        @strawberry.field(description="An unbounded plain list: counted as a full page.")
+        @strawberry.field(description="An undeclared plain list: counted as one object.")
         def labels(self) -> list[Tag]:
+            return [Tag(name="a")]
+
+        @strawberry.field(description="A list that may hold 200 items.", metadata=max_items(200))
+        def up_to_200(self) -> list[Tag]:
             return [Tag(name="a")]
 
         @strawberry.field(description="A list whose field says how long it gets.", metadata=max_items(3))
@@ -171,27 +175,20 @@ def lists_app(make_app):
     return make_app(enabled=("lists",), extra_plugins={"lists": _lists_plugin()})
 
 
-def test_a_plain_list_counts_as_a_full_page_unless_its_field_says_less(lists_app):
-    # 100 customers x (1 + 100 labels): over 10,000 — before, a plain list counted as one.
-    error = error_of(lists_app.gql("{ customers(first: 100) { edges { node { labels { name } } } } }", as_="admin"))
+def test_a_plain_list_counts_by_the_bound_its_field_declares(lists_app):
+    # 100 customers x (1 + 200 declared items): over 10,000.
+    error = error_of(lists_app.gql("{ customers(first: 100) { edges { node { upTo200 { name } } } } }", as_="admin"))
     assert error["extensions"]["code"] == "QUERY_TOO_LARGE"
-    assert "10,100" in error["message"]
-    # max_items(3): 100 x (1 + 3) is fine; lists of strings are not objects.
-    body = lists_app.gql("{ customers(first: 100) { edges { node { topThree { name } words } } } }", as_="admin")
+    assert "20,100" in error["message"]
+    # max_items(3): 100 x (1 + 3) is fine; an undeclared list counts as one; strings are not objects.
+    body = lists_app.gql(
+        "{ customers(first: 100) { edges { node { topThree { name } labels { name } words } } } }", as_="admin"
+    )
     assert "errors" not in body
 
 
 def test_plain_lists_add_up_under_each_parent(lists_app):
-    query = "{ customers(first: 30) { edges { node { labels { name } topThree { name } } } } }"
-    assert "errors" not in lists_app.gql(query, as_="admin")  # 30 x (1 + 100 + 3) = 3,120
-    query = query.replace("first: 30", "first: 99")  # 99 x 104 = 10,296
+    query = "{ customers(first: 30) { edges { node { upTo200 { name } topThree { name } } } } }"
+    assert "errors" not in lists_app.gql(query, as_="admin")  # 30 x (1 + 200 + 3) = 6,120
+    query = query.replace("first: 30", "first: 99")  # 99 x 204 = 20,196
     assert error_of(lists_app.gql(query, as_="admin"))["extensions"]["code"] == "QUERY_TOO_LARGE"
-
-
-def test_the_built_in_plugins_plain_lists_are_counted(make_app):
-    app = make_app(enabled=("loyalty",))
-    # 60 customers x (1 + 100 vouchers + 100 referrals) = 12,060: refused; 40 x 201 = 8,040: fine.
-    query = "{ customers(first: 60) { edges { node { loyalty { vouchers { code } referrals { createdAt } } } } } }"
-    error = error_of(app.gql(query, as_="admin"))
-    assert error["extensions"]["code"] == "QUERY_TOO_LARGE" and "12,060" in error["message"]
-    assert "errors" not in app.gql(query.replace("first: 60", "first: 40"), as_="admin")

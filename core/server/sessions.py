@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from ..access import Viewer
     from .runtime import Kehu
 
-log = logging.getLogger("kehu.sessions")
+log = logging.getLogger(__name__)
 
 #: The close code of a socket whose session ended (graphql-transport-ws: Unauthorized).
 CLOSE_SESSION_ENDED = 4401
