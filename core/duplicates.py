@@ -62,6 +62,8 @@ KEYED_FIELDS = ("name", "email", "phone")
 # unique by itself: DUPLICATE_EXTERNAL_ID).
 EXACT_FIELDS = ("email", "phone")
 REASON_OF = {"email": matching.Reason.SAME_EMAIL, "phone": matching.Reason.SAME_PHONE}
+# The most existing customers one check names (a shared inbox may have many).
+MAX_EXACT_MATCHES = 20
 
 
 def current_kehu(kehu: Kehu | None = None) -> Kehu | None:
@@ -169,7 +171,7 @@ async def exact_matches(
     kehu: Kehu | None, *, email: str | None = None, phone: str | None = None, exclude: Iterable[int] = ()
 ) -> list[Match]:
     """Customers (any owner, archived included, merged-away ones not) whose
-    e-mail or phone key equals that of ``email`` / ``phone``; at most 20."""
+    e-mail or phone key equals that of ``email`` / ``phone``; at most ``MAX_EXACT_MATCHES``."""
     kehu = current_kehu(kehu)
     guard = _guard(kehu)
     wanted = {
@@ -185,7 +187,7 @@ async def exact_matches(
         qs = qs.exclude(id__in=exclude)
     matches = []
     region = phone_region(kehu)
-    for customer in await qs.order_by("id").limit(20):
+    for customer in await qs.order_by("id").limit(MAX_EXACT_MATCHES):
         # Which field matched, from the clear values in memory (stored keys may be digests).
         clear = matching.customer_keys(None, customer.email, customer.phone, region)
         fields = [n for n in EXACT_FIELDS if wanted[n] and getattr(clear, f"{n}_key") == wanted[n]]

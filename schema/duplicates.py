@@ -21,6 +21,7 @@ from kehu.ids import pk_from_global_id, pks_from_global_ids, to_global_id
 
 from . import relay
 from .batch import batch_field
+from .limits import max_items
 from .registry import GraphQLRegistry
 from .relay import Connection, ModelNode
 from .types import Payload
@@ -82,7 +83,7 @@ class DuplicateCandidate(ModelNode, model=models.DuplicatePair):
     decided_at: Optional[dt.datetime] = strawberry.field(description="When the pair was dismissed.")
     note: str = strawberry.field(description="Why the pair was dismissed, as its decider wrote it.")
 
-    @batch_field(description="The two customers, the older record first.")
+    @batch_field(description="The two customers, the older record first.", metadata=max_items(2))
     async def customers(candidates: list["DuplicateCandidate"], info: Info) -> list[list["Customer"]]:
         ids = [pk for pair in candidates for pk in (pair.customer_a_id, pair.customer_b_id)]
         found = await info.context.loaders.customers_by_id(ids)
@@ -223,7 +224,9 @@ class MergeCustomersPayload(Payload):
         default_factory=list, description="The customers merged into it (archived now)."
     )
     moved: list[MergeCount] = strawberry.field(
-        default_factory=list, description="What moved to the survivor: the same counts as the merge's audit entry."
+        default_factory=list,
+        description="What moved to the survivor: the same counts as the merge's audit entry.",
+        metadata=max_items(100),
     )
 
 

@@ -11,7 +11,7 @@ from kehu import customers as customer_service
 from kehu import interactions as interaction_service
 from kehu import owners as owner_service
 from kehu.access import require_viewer, visible_owners
-from kehu.duplicates import DuplicateCustomer, Match
+from kehu.duplicates import MAX_EXACT_MATCHES, DuplicateCustomer, Match
 from kehu.errors import KehuError, ValidationError
 from kehu.ids import from_global_id, pk_from_global_id
 from kehu.models import AccessToken, TokenKind
@@ -158,6 +158,7 @@ class CustomerPayload(Payload):
         description="With a DUPLICATE_CUSTOMER user error (one per field: email, phone): the existing customers "
         "that already have the value, as far as the viewer may see them. Open one of them, or send again with "
         "allowDuplicate: true.",
+        metadata=max_items(MAX_EXACT_MATCHES),
     )
 
 
