@@ -15,7 +15,8 @@ does, and compares its pairs with the truth:
   all pairs the scan reports.
 
 The import is not timed; the scan is, from reading the customers to storing the
-pairs. Exit status 1 when recall < 95 %, false pairs > 5 % or the scan takes a
+pairs (wall clock, and the CPU time of the process: SQLite runs in it, so on a
+machine shared with other work the CPU time is what the scan needs alone). Exit status 1 when recall < 95 %, false pairs > 5 % or the scan takes a
 minute or more — the acceptance line of duplicate management.
 """
 
@@ -78,9 +79,9 @@ async def run(url: str, csv_path: Path, data, min_score: int, show: int) -> dict
         if imported.errors:
             print(f"unexpected import errors, first: {imported.errors[0]}", file=sys.stderr)
         row_of = {pk: int(ext[1:]) for pk, ext in await Customer.all().values_list("id", "external_id")}
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         report = await scan(kehu, min_score=min_score, actor_label="dedupe_bench")
-        scan_seconds = time.perf_counter() - started
+        scan_seconds, scan_cpu = time.perf_counter() - started, time.process_time() - cpu
     finally:
         await kehu.disconnect()
     customer = customer_of(len(data.rows), data.duplicate_of)
@@ -100,6 +101,7 @@ async def run(url: str, csv_path: Path, data, min_score: int, show: int) -> dict
     return {
         "import_seconds": import_seconds,
         "scan_seconds": scan_seconds,
+        "scan_cpu": scan_cpu,
         "customers": report.customers,
         "compared": report.compared,
         "pairs": len(report.pairs),
@@ -129,7 +131,7 @@ def main() -> int:
     false_share = r["false"] / max(r["pairs"], 1)
     print(
         f"{r['customers']:,} customers ({r['planted']:,} planted duplicates, seed {args.seed}, {url.split(':')[0]}): "
-        f"scan {r['scan_seconds']:.1f}s ({r['compared']:,} pairs compared, {r['skipped_blocks']:,} blocks skipped), "
+        f"scan {r['scan_seconds']:.1f}s, {r['scan_cpu']:.1f}s CPU ({r['compared']:,} pairs compared, {r['skipped_blocks']:,} blocks skipped), "
         f"import {r['import_seconds']:.1f}s\n"
         f"found {r['found']:,} of {r['planted']:,} planted duplicates ({recall:.1%}); "
         f"{r['pairs']:,} pairs reported, {r['false']:,} false ({false_share:.1%})"
