@@ -37,6 +37,9 @@ CORE_PERMISSIONS = (
     Permission("customers.update", "Edit visible customers", ("ADMIN", "MANAGER", "AGENT")),
     Permission("customers.archive", "Archive visible customers", ("ADMIN", "MANAGER")),
     Permission("customers.assign", "Assign customers to account owners", ("ADMIN", "MANAGER")),
+    Permission(
+        "customers.merge", "Merge duplicate customers they may all see, and dismiss candidates", ("ADMIN", "MANAGER")
+    ),
     Permission("customers.export", "Export customers", ("ADMIN", "MANAGER", "ANALYST"), read=True),
     Permission("interactions.log", "Log interactions on visible customers", ("ADMIN", "MANAGER", "AGENT")),
     Permission("owners.manage", "Create and edit account owners", ("ADMIN",)),

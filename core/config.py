@@ -40,6 +40,20 @@ class ServerSettings(Strict):
     # The business calendar (an IANA name such as "Asia/Shanghai"): where a day
     # begins and ends, and the zone of imported times written without an offset.
     timezone: str = "UTC"
+    # Where a phone number written without a country code is (ISO 3166 code,
+    # e.g. "CN", "GB"): "138 1234 5678" and "+86 138-1234-5678" are then one
+    # number to duplicate checks and search. `kehu dedupe rekey` after a change.
+    phone_region: str = "CN"
+
+    @field_validator("phone_region")
+    @classmethod
+    def _known_region(cls, value: str) -> str:
+        from .matching import phone_region_valid
+
+        value = value.strip().upper()
+        if not phone_region_valid(value):
+            raise ValueError(f"'{value}' is not a region code the phone library knows (e.g. 'CN', 'GB', 'US')")
+        return value
 
     @field_validator("timezone")
     @classmethod

@@ -121,6 +121,21 @@ class Customer(Model):
     archived_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True, db_index=True)
     updated_at = fields.DatetimeField(auto_now=True)
+    # Normalised keys (kehu.matching), kept with every write of name, e-mail and
+    # phone: exact duplicate lookups by index, search by pinyin and by a phone
+    # number written any way. Where e-mail or phone is encrypted at rest, its key
+    # holds a keyed digest instead (kehu.policies.FieldGuard.stored_key).
+    email_key = fields.CharField(max_length=254, null=True, db_index=True)
+    phone_key = fields.CharField(max_length=100, null=True, db_index=True)
+    name_key = fields.CharField(max_length=200, null=True, db_index=True)
+    name_pinyin = fields.CharField(max_length=400, null=True, db_index=True)
+    name_initials = fields.CharField(max_length=100, null=True)
+    # Set on a customer archived by a merge: the customer it now is. Its global
+    # id resolves there (kehu.customers.resolve_customer_ids).
+    merged_into: fields.ForeignKeyNullableRelation["Customer"] = fields.ForeignKeyField(
+        "core.Customer", related_name="merged_customers", null=True, on_delete=fields.RESTRICT
+    )
+    merged_into_id: int | None
 
     class Meta:
         table = "kehu_customer"
@@ -128,6 +143,48 @@ class Customer(Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class DuplicateStatus(str, Enum):
+    OPEN = "OPEN"  # waiting for someone to merge or dismiss it
+    DISMISSED = "DISMISSED"  # "not a duplicate": never proposed again
+
+
+class DuplicateSource(str, Enum):
+    SCAN = "SCAN"  # kehu dedupe scan
+    ENTRY = "ENTRY"  # found when the customer was created or changed
+    IMPORT = "IMPORT"  # an import created it although its key was taken
+
+
+class DuplicatePair(Model):
+    """Two customers that may be one (``customer_a_id < customer_b_id``), with
+    the score and reasons that say why, until merged or dismissed."""
+
+    id = fields.IntField(primary_key=True)
+    customer_a: fields.ForeignKeyRelation[Customer] = fields.ForeignKeyField(
+        "core.Customer", related_name=False, on_delete=fields.RESTRICT
+    )
+    customer_a_id: int
+    customer_b: fields.ForeignKeyRelation[Customer] = fields.ForeignKeyField(
+        "core.Customer", related_name=False, on_delete=fields.RESTRICT
+    )
+    customer_b_id: int
+    score = fields.SmallIntField()
+    reasons: fields.JSONField[list[str]] = fields.JSONField(default=list)
+    status = fields.CharEnumField(DuplicateStatus, max_length=16, default=DuplicateStatus.OPEN)
+    source = fields.CharEnumField(DuplicateSource, max_length=16)
+    found_at = fields.DatetimeField()
+    decided_at = fields.DatetimeField(null=True)
+    decided_by: fields.ForeignKeyNullableRelation[AccountOwner] = fields.ForeignKeyField(
+        "core.AccountOwner", related_name=False, null=True, on_delete=fields.RESTRICT
+    )
+    decided_by_id: int | None
+    note = fields.CharField(max_length=500, default="")
+
+    class Meta:
+        table = "kehu_duplicate_pair"
+        unique_together = (("customer_a_id", "customer_b_id"),)
+        indexes = (("status", "score"), ("customer_b_id",))
 
 
 class CustomerTag(Model):

@@ -113,6 +113,31 @@ class FieldGuard:
 
         return Q(**{f"{column}__icontains": term})
 
+    def stored_key(self, column: str, key: str | None) -> str | None:
+        """What kehu stores as the normalised key of a customer's ``column``
+        (``email``, ``phone``; ``kehu.matching``) in ``<column>_key``: the key
+        itself, or — where the field is encrypted at rest — a keyed digest of it,
+        so that no clear value reaches the database."""
+        return key
+
+    def stored_forms(self, column: str, key: str) -> list[str]:
+        """Every form ``key`` may be stored in (several while an encryption key
+        is being rotated): what an exact lookup of ``<column>_key`` looks for."""
+        return [key]
+
+    def key_condition(self, column: str, key: str, *, contains: bool = False) -> Any:
+        """The Tortoise ``Q`` matching customers whose normalised ``column`` is
+        ``key`` (whatever the viewer; callers scope by visibility). With
+        ``contains``, those whose key holds ``key`` — or ``None`` where stored keys
+        cannot be searched that way (keyed digests match only whole values)."""
+        from tortoise.expressions import Q
+
+        if contains:
+            return Q(**{f"{column}_key__contains": key})
+        forms = self.stored_forms(column, key)
+        condition: dict[str, Any] = {f"{column}_key": forms[0]} if len(forms) == 1 else {f"{column}_key__in": forms}
+        return Q(**condition)
+
     def event_arguments(self, plugin: str, hook: str, arguments: dict[str, Any]) -> dict[str, Any]:
         """The arguments ``plugin``'s handler of event ``hook`` receives."""
         return arguments

@@ -17,7 +17,8 @@ from typing import Any
 from .errors import ValidationError
 
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-PHONE_RE = re.compile(r"^\+?[0-9][0-9 ()\-.]{3,38}$")
+# An area code may open in brackets: "(010) 6552 9988", "(415) 555-0100".
+PHONE_RE = re.compile(r"^(?=[^0-9]*[0-9])\+?[0-9(][0-9 ()\-.]{3,38}$")
 TAG_RE = re.compile(r"^[\w][\w\-.:/ ]*$", re.UNICODE)
 MAX_AMOUNT = Decimal("999999999999.99")
 MAX_JSON_DEPTH = 10

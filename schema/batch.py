@@ -211,9 +211,11 @@ def batch_field(
     permission_classes: list[type] | None = None,
     extensions: list[Any] | None = None,
     directives: Sequence[object] = (),
+    metadata: dict[str, Any] | None = None,
 ) -> Any:
     """Declare a field of a strawberry type that is resolved for many parents in
-    one call (see the module docstring). Takes strawberry.field's options."""
+    one call (see the module docstring). Takes strawberry.field's options
+    (``metadata``: e.g. ``max_items(2)``, the bound of a plain list)."""
 
     def wrap(function: Callable[..., Any]) -> Any:
         parameters = inspect.signature(function).parameters
@@ -226,6 +228,7 @@ def batch_field(
             permission_classes=permission_classes or [],
             extensions=extensions or [],
             directives=directives,
+            metadata=metadata,
         )
 
     return wrap(function) if function is not None else wrap

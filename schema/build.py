@@ -29,6 +29,7 @@ from strawberry.utils.str_converters import to_camel_case
 from kehu.errors import PluginError
 
 from . import compat, root
+from . import duplicates as duplicates_schema
 from .executor import KehuExecutor
 from .extensions import (
     IntrospectionGuard,
@@ -163,6 +164,7 @@ def build_schema(kehu: Kehu, *, plain: bool | None = None) -> KehuSchema:
     registry = GraphQLRegistry()
     registry.query(root.CoreQuery, public=root.PUBLIC_QUERIES)
     registry.mutation(root.CoreMutation, public=root.PUBLIC_MUTATIONS, self_service=root.SELF_SERVICE_MUTATIONS)
+    duplicates_schema.register(registry)
     registry.subscription(CoreSubscription)
     for impl in kehu.plugins.call_order("kehu_graphql"):
         registry.plugin = impl.plugin_name

@@ -11,6 +11,7 @@ from kehu import customers as customer_service
 from kehu import interactions as interaction_service
 from kehu import owners as owner_service
 from kehu.access import require_viewer, visible_owners
+from kehu.duplicates import MAX_EXACT_MATCHES, DuplicateCustomer, Match
 from kehu.errors import KehuError, ValidationError
 from kehu.ids import from_global_id, pk_from_global_id
 from kehu.models import AccessToken, TokenKind
@@ -111,6 +112,11 @@ class CreateCustomerInput:
     external_id: Optional[str] = strawberry.field(
         default=None, description="The id other systems know the customer by; unique."
     )
+    allow_duplicate: bool = strawberry.field(
+        default=False,
+        description="Create the customer although one the viewer may see already has this e-mail or phone "
+        "(without it, the answer is a DUPLICATE_CUSTOMER user error and `duplicates`).",
+    )
 
 
 @strawberry.input(description="Only the fields sent are changed; send null to clear one.")
@@ -126,6 +132,11 @@ class UpdateCustomerInput:
     tags: Optional[list[str]] = strawberry.UNSET
     attributes: Optional[JSON] = strawberry.UNSET
     external_id: Optional[str] = strawberry.UNSET
+    allow_duplicate: bool = strawberry.field(
+        default=False,
+        description="Save a new e-mail or phone although another customer the viewer may see has it "
+        "(without it: DUPLICATE_CUSTOMER and `duplicates`).",
+    )
 
 
 @strawberry.input
@@ -142,6 +153,23 @@ class AssignOwnerInput:
 @strawberry.type
 class CustomerPayload(Payload):
     customer: Optional["Customer"] = None
+    duplicates: list["Customer"] = strawberry.field(
+        default_factory=list,
+        description="With a DUPLICATE_CUSTOMER user error (one per field: email, phone): the existing customers "
+        "that already have the value, as far as the viewer may see them. Open one of them, or send again with "
+        "allowDuplicate: true.",
+        metadata=max_items(MAX_EXACT_MATCHES),
+    )
+
+
+def _duplicate_payload(exc: DuplicateCustomer) -> CustomerPayload:
+    """A refused duplicate: one user error per field that matched, and the customers."""
+    errors = [
+        UserError(field=name, code=exc.code, message=DuplicateCustomer([Match(customers[0], [name])]).message)
+        for name, customers in exc.by_field()
+    ]
+    seen = list({m.customer.id: m.customer for m in exc.matches}.values())
+    return CustomerPayload(user_errors=errors, duplicates=seen)
 
 
 @strawberry.input
@@ -483,15 +511,26 @@ class CoreMutation:
         data = {k: getattr(input, k) for k in customer_service.EDITABLE}
         if input.owner_id is not None:
             data["owner_id"] = _pk(input.owner_id, "AccountOwner", "ownerId")
-        customer = await customer_service.create_customer(require_viewer(info.context.viewer), data)
+        try:
+            customer = await customer_service.create_customer(
+                require_viewer(info.context.viewer), data, allow_duplicate=input.allow_duplicate
+            )
+        except DuplicateCustomer as exc:
+            return _duplicate_payload(exc)
         return CustomerPayload(customer=customer)
 
     @strawberry.mutation(description="Change a customer's details; only the fields sent change.")
     async def update_customer(self, info: Info, input: UpdateCustomerInput) -> CustomerPayload:
         data = _given(input, *customer_service.EDITABLE)
-        customer = await customer_service.update_customer(
-            require_viewer(info.context.viewer), _pk(input.id, "Customer"), data
-        )
+        try:
+            customer = await customer_service.update_customer(
+                require_viewer(info.context.viewer),
+                _pk(input.id, "Customer"),
+                data,
+                allow_duplicate=input.allow_duplicate,
+            )
+        except DuplicateCustomer as exc:
+            return _duplicate_payload(exc)
         return CustomerPayload(customer=customer)
 
     @strawberry.mutation(description="Archive a customer: hidden from lists, history kept.")

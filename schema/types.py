@@ -197,6 +197,15 @@ class CustomerBase(ModelNode, model=models.Customer):
         owners = await info.context.loaders.owners_by_id([c.owner_id for c in customers])
         return [owners.get(c.owner_id) for c in customers]
 
+    @batch_field(
+        description="Set on a customer archived by a merge: the customer it became (null if the viewer may not "
+        "see it). This customer's global id resolves there too: `node`, `customer` and mutations taking a customer "
+        "id act on that customer."
+    )
+    async def merged_into(customers: list["Customer"], info: Info) -> list[Optional["Customer"]]:
+        survivors = await info.context.loaders.customers_by_id([c.merged_into_id for c in customers])
+        return [survivors.get(c.merged_into_id) if c.merged_into_id else None for c in customers]
+
     @batch_field(description="This customer's interactions, newest first.")
     async def interactions(
         customers: list["Customer"],

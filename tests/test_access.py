@@ -8,7 +8,7 @@ exactly as it was; an allowed one is checked for the value it returns.
 import pytest
 from seed import add_api_token, add_customer, add_interaction, error_code, gid, owner_gid, pk, snapshot
 
-from kehu.models import Customer, OutboxEvent, OutboxKind, OutboxState
+from kehu.models import Customer, DuplicatePair, DuplicateSource, OutboxEvent, OutboxKind, OutboxState
 from kehu.testing import ACCOUNTS, TEST_PASSWORD
 
 OK = "ok"
@@ -31,6 +31,7 @@ MATRIX = {
     "auditLog": (ANON, OK, DENIED, DENIED, DENIED),
     "apiTokens": (ANON, OK, DENIED, DENIED, DENIED),
     "outboxEvents": (ANON, OK, DENIED, DENIED, DENIED),
+    "duplicateCandidates": (ANON, OK, OK, OK, OK),
     # mutations
     "login": (OK, OK, OK, OK, OK),
     "logout": (ANON, OK, OK, OK, OK),
@@ -47,6 +48,9 @@ MATRIX = {
     "createApiToken": (ANON, OK, DENIED, DENIED, DENIED),
     "revokeApiToken": (ANON, OK, DENIED, DENIED, DENIED),
     "retryOutboxEvent": (ANON, OK, DENIED, DENIED, DENIED),
+    "dismissDuplicateCandidate": (ANON, OK, OK, DENIED, DENIED),
+    "reopenDuplicateCandidate": (ANON, OK, OK, DENIED, DENIED),
+    "mergeCustomers": (ANON, OK, OK, DENIED, DENIED),
 }
 
 NEW_PASSWORD = "a-brand-new-passphrase"
@@ -242,6 +246,37 @@ def _check_retry_event(app, role, result, variables):
     assert result["outboxEvent"] == {"id": variables["id"], "state": "PENDING", "attempts": 0}
 
 
+def _setup_pair(app, role, status="OPEN"):
+    """Two of the agent's customers that may be one, as a candidate pair."""
+    a = add_customer(app, "agent", "Target Ltd", email="target@example.com")
+    b = add_customer(app, "agent", "Target Limited", email="target@example.com")
+
+    async def make():
+        row = await DuplicatePair.create(
+            customer_a_id=a, customer_b_id=b, score=90, reasons=["SAME_EMAIL"], status=status,
+            source=DuplicateSource.SCAN, found_at=app.clock.now(),
+        )  # fmt: skip
+        return row.id
+
+    return {"id": gid("DuplicateCandidate", app.run(make)), "a": gid("Customer", a), "b": gid("Customer", b)}
+
+
+def _check_candidates(app, role, result, variables):
+    assert [e["node"]["id"] for e in result["edges"]] == [variables["id"]]
+
+
+def _check_decided(status):
+    def check(app, role, result, variables):
+        assert result["userErrors"] == [] and result["candidate"] == {"id": variables["id"], "status": status}
+
+    return check
+
+
+def _check_merge(app, role, result, variables):
+    assert result["userErrors"] == []
+    assert result["customer"]["id"] == variables["a"] and result["mergedIds"] == [variables["b"]]
+
+
 OPERATIONS = {
     "me": ("{ me { email role } }", lambda app, role: {}, _check_me),
     "node": (
@@ -368,6 +403,31 @@ OPERATIONS = {
         + " } }",
         _setup_failed_event,
         _check_retry_event,
+    ),
+    "duplicateCandidates": (
+        "{ duplicateCandidates { edges { node { id } } } }",
+        _setup_pair,
+        _check_candidates,
+    ),
+    "dismissDuplicateCandidate": (
+        "mutation($id: ID!) { dismissDuplicateCandidate(input: {id: $id}) { candidate { id status } "
+        + USER_ERRORS
+        + " } }",
+        _setup_pair,
+        _check_decided("DISMISSED"),
+    ),
+    "reopenDuplicateCandidate": (
+        "mutation($id: ID!) { reopenDuplicateCandidate(input: {id: $id}) { candidate { id status } "
+        + USER_ERRORS
+        + " } }",
+        lambda app, role: _setup_pair(app, role, status="DISMISSED"),
+        _check_decided("OPEN"),
+    ),
+    "mergeCustomers": (
+        "mutation($a: ID!, $b: ID!) { mergeCustomers(input: {survivorId: $a, mergedIds: [$b]}) "
+        "{ customer { id } mergedIds " + USER_ERRORS + " } }",
+        _setup_pair,
+        _check_merge,
     ),
 }
 

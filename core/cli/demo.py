@@ -25,6 +25,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from ..credentials import hash_password, verify_password
+from ..duplicates import apply_keys
 from ..errors import ConfigError
 from ..models import (
     AccountOwner,
@@ -309,6 +310,8 @@ async def seed_demo(
         owners = await _create_owners(now)
         plans = _plan_customers(rnd, owners, customers, now)
         customer_rows = [p.customer for p in plans]
+        for customer in customer_rows:
+            apply_keys(kehu, customer)
         await bulk_create_with_ids(Customer, customer_rows)
         await CustomerTag.bulk_create([CustomerTag(customer_id=c.pk, tag=t) for c in customer_rows for t in c.tags])
         interactions = []

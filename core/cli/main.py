@@ -455,7 +455,14 @@ def cmd_import(args: argparse.Namespace) -> int:
                 return fail(f"--as {args.actor}: no active account owner has this e-mail")
         if args.what == "customers":
             report = await import_customers(
-                kehu, path, on_conflict=args.on_conflict, ids=bool(args.ids), actor=actor, progress=progress, **options
+                kehu,
+                path,
+                on_conflict=args.on_conflict,
+                ids=bool(args.ids),
+                actor=actor,
+                progress=progress,
+                allow_duplicates=args.allow_duplicates,
+                **options,
             )
         else:
             report = await import_interactions(kehu, path, actor=actor, progress=progress, **options)
@@ -474,6 +481,10 @@ def cmd_import(args: argparse.Namespace) -> int:
         if getattr(args, "ids", None) and report.ids is not None:
             report.write_ids(Path(args.ids))
             print(f"ids: {args.ids}")
+        if getattr(report, "duplicates", None):
+            duplicates_path = Path(f"{path}.duplicates.csv")
+            report.write_duplicates(duplicates_path)
+            print(f"{len(report.duplicates):,} row(s) had an existing customer's e-mail or phone: {duplicates_path}")
         if report.errors:
             report_path = Path(args.errors or f"{path}.errors.csv")
             report.write_errors(report_path)
@@ -517,7 +528,10 @@ JSON Lines only: "interactions": [{...}, ...] with the columns of
 `kehu import interactions` (without the customer columns).
 
 A row that names an existing customer (by external_id, else id) and equals it
-changes nothing; one that differs follows --on-conflict.
+changes nothing; one that differs follows --on-conflict. So does a row that names
+none but has an existing customer's e-mail or phone number (any case, any format):
+rejected as DUPLICATE_CUSTOMER, skipped, or an update of that customer; those rows
+are listed in FILE.duplicates.csv. --allow-duplicates creates them instead.
 """
 
 INTERACTION_COLUMNS_HELP = """\
@@ -535,6 +549,55 @@ columns (kind and occurred_at required, and one customer column):
 Plugins then bring their data up to date once, as of each record's date
 (loyalty points dated at each purchase, one segmentation recompute).
 """
+
+
+def cmd_dedupe_scan(args: argparse.Namespace) -> int:
+    from ..duplicates import scan
+
+    if not 1 <= args.min_score <= 100:
+        return fail("--min-score: must be between 1 and 100")
+    kehu = build_kehu(args)
+    progress = Progress("reading customers")
+
+    async def run():
+        report = await scan(kehu, min_score=args.min_score, dry_run=args.dry_run, progress=lambda _, n: progress(n))
+        progress.close(report.customers)
+        print(("dry run: " if args.dry_run else "") + report.summary())
+        if report.skipped_blocks:
+            print(f"  {report.skipped_blocks:,} blocking key(s) shared by too many customers were not compared")
+        if args.output:
+            from .. import csvsafe
+            from ..ids import to_global_id
+
+            with open(args.output, "w", encoding="utf-8", newline="") as out:
+                writer = csvsafe.writer(out, lineterminator="\n")
+                writer.writerow(("customer_a", "customer_b", "score", "reasons"))
+                for pair in report.pairs:
+                    writer.writerow(
+                        (
+                            to_global_id("Customer", pair.a),
+                            to_global_id("Customer", pair.b),
+                            pair.score,
+                            ";".join(pair.reasons),
+                        )
+                    )
+            print(f"pairs: {args.output}")
+        return 0
+
+    return asyncio.run(with_database(kehu, run))
+
+
+def cmd_dedupe_rekey(args: argparse.Namespace) -> int:
+    from ..duplicates import rekey
+
+    kehu = build_kehu(args)
+
+    async def run():
+        done = await rekey(kehu)
+        print(f"{done:,} customer(s) given new keys")
+        return 0
+
+    return asyncio.run(with_database(kehu, run))
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -833,6 +896,12 @@ def build_parser(kehu_for_plugins=None) -> argparse.ArgumentParser:
                 "leave the customer as it is, or update it with the row's columns",
             )
             q.add_argument("--ids", metavar="FILE", help="write line,external_id,id,outcome for each row to FILE")
+            q.add_argument(
+                "--allow-duplicates",
+                action="store_true",
+                help="create rows whose e-mail or phone an existing customer has (each pair is listed for review "
+                "in duplicateCandidates); without it --on-conflict decides for them too",
+            )
         q.add_argument(
             "--extra-columns",
             choices=["error", "ignore", "attributes"] if name == "customers" else ["error", "ignore"],
@@ -866,6 +935,31 @@ def build_parser(kehu_for_plugins=None) -> argparse.ArgumentParser:
     q.set_defaults(handler=cmd_export)
     if kehu_for_plugins is not None:
         kehu_for_plugins.plugins.each("kehu_export_commands", subparsers=what)
+
+    p = sub.add_parser(
+        "dedupe",
+        help="find duplicate customers across the whole base",
+        description="Duplicate customers (docs/duplicates.md): candidates are reviewed and merged with "
+        "duplicateCandidates and mergeCustomers, or in the console.",
+    )
+    what = p.add_subparsers(dest="what", metavar="WHAT", required=True)
+    q = what.add_parser(
+        "scan",
+        help="compare every active customer with the likely ones and store the candidate pairs",
+        description="Compares customers that share a blocking key (e-mail, phone or name in pinyin, exactly or "
+        "but for one character) and stores each pair scoring --min-score or more as a candidate with its score "
+        "and reasons. Pairs dismissed as not duplicates stay dismissed; open pairs an earlier scan found and this one does not are removed.",
+    )
+    q.add_argument("--min-score", type=int, default=50, help="0-100: the probability in per cent (default 50)")
+    q.add_argument("--dry-run", action="store_true", help="report what would be stored, store nothing")
+    q.add_argument("--output", "-o", metavar="FILE", help="also write the pairs found as CSV to FILE")
+    q.set_defaults(handler=cmd_dedupe_scan)
+    q = what.add_parser(
+        "rekey",
+        help="recompute every customer's normalised e-mail, phone and name keys",
+        description="After changing [kehu] phone_region, or which fields the masking plugin encrypts.",
+    )
+    q.set_defaults(handler=cmd_dedupe_rekey)
 
     p = sub.add_parser("demo", help="seed a demo data set (owners, customers, interactions)")
     p.add_argument("--customers", type=int, default=300, help="how many customers to create (default: %(default)s)")

@@ -35,4 +35,26 @@ def kehu_field_policies():
         # Free text (kehu.policies.FREE_TEXT_ROLES): plugins log their notes here too.
         free_text("Interaction", "subject", "core.Interaction.subject"),
         free_text("Interaction", "notes", "core.Interaction.notes"),
+        # Why two customers are not one ("mother and daughter"), as its decider wrote it.
+        free_text("DuplicateCandidate", "note", "core.DuplicatePair.note"),
     ]
+
+
+@hookimpl
+async def kehu_startup(kehu):
+    # Customers stored without their normalised keys (written before keys existed,
+    # or by a raw insert) get them now; with none, this is one indexed query. Not
+    # before the core's migrations: `kehu init` starts plugins, then migrates (the
+    # next start-up does it).
+    from ..duplicates import rekey
+    from .db import pending_migrations
+
+    if not await pending_migrations(kehu.ctx, {"core": kehu.apps["core"]}):
+        await rekey(kehu, only_missing=True)
+
+
+@hookimpl
+async def kehu_bulk_loaded(kehu):
+    from ..duplicates import rekey
+
+    await rekey(kehu, only_missing=True)

@@ -67,6 +67,14 @@ def kehu_graphql(graphql):
 
 
 @hookimpl
+async def kehu_customers_merged(survivor, merged):
+    """Complaints, with their timelines, move to the survivor."""
+    from .service.merging import merge_cases
+
+    return await merge_cases(survivor.id, [c.id for c in merged])
+
+
+@hookimpl
 def kehu_commands(subparsers):
     from .cli import add_commands
 

@@ -77,6 +77,15 @@ async def kehu_bulk_loaded(customer_ids, kehu):
 
 
 @hookimpl
+async def kehu_customers_merged(survivor, merged, kehu):
+    """Ledger, vouchers, tier history and referrals move to the survivor; its
+    balance is recomputed from the ledger and its tier is the best earned."""
+    from .service import merge_members
+
+    return await merge_members(kehu, survivor.id, [c.id for c in merged])
+
+
+@hookimpl
 def kehu_startup(kehu):
     from .service import start_scheduler
 

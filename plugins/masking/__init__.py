@@ -106,6 +106,14 @@ async def kehu_bulk_loaded(customer_ids, kehu):
 
 
 @hookimpl
+async def kehu_customers_merged(survivor, merged):
+    """The disclosure log follows the person; encrypted fields stay encrypted."""
+    from .service.merging import merge_disclosures
+
+    return await merge_disclosures(survivor.id, [c.id for c in merged])
+
+
+@hookimpl
 def kehu_commands(subparsers):
     from .cli import add_commands
 

@@ -77,6 +77,14 @@ def kehu_commands(subparsers):
 
 
 @hookimpl
+async def kehu_customers_merged(survivor, merged):
+    """The message log follows the person: the merged customers' messages move."""
+    from .service.merging import merge_recipients
+
+    return await merge_recipients(survivor.id, [c.id for c in merged])
+
+
+@hookimpl
 def kehu_notification_templates():
     from .service import BUILTIN
 

@@ -90,6 +90,15 @@ async def kehu_owner_assigned(customer, kehu):
 
 
 @hookimpl
+async def kehu_customers_merged(survivor, merged):
+    """Memberships and history move; the survivor is re-scored after the commit
+    (kehu_customer_updated, above)."""
+    from .service.merging import merge_classified
+
+    return await merge_classified(survivor.id, [c.id for c in merged])
+
+
+@hookimpl
 async def kehu_bulk_loaded(reason, kehu):
     """An import or the demo wrote many records at once, without an event each:
     one full recompute, whose history rows (cause ``IMPORT``, ``DEMO``) show each

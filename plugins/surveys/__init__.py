@@ -83,6 +83,14 @@ async def kehu_bulk_loaded(reason, customer_ids, kehu):
 
 
 @hookimpl
+async def kehu_customers_merged(survivor, merged):
+    """Invitations and responses move to the survivor."""
+    from .service.merging import merge_respondents
+
+    return await merge_respondents(survivor.id, [c.id for c in merged])
+
+
+@hookimpl
 async def kehu_survey_requested(customer, reason, reference, actor, event_id, kehu):
     from .service import request_survey
 

@@ -18,8 +18,9 @@ from kehu.plugins.webhooks.settings import STANDARD_RETRIES
 ALLOW_LOCAL = {"webhooks": {"allow_private": ["127.0.0.1"]}}
 CREATE_ENDPOINT = """mutation($i: CreateWebhookEndpointInput!) { createWebhookEndpoint(input: $i) {
   webhookEndpoint { id url topics active role } secret userErrors { field code message } } }"""
+# The same contact details each time: deliberate duplicates (allowDuplicate), not refused ones.
 CREATE_CUSTOMER = """mutation($name: String!) { createCustomer(input: {name: $name, email: "li@example.com",
-  phone: "13812345678"}) { customer { id } } }"""
+  phone: "13812345678", allowDuplicate: true}) { customer { id } } }"""
 DELIVERIES = """{ webhookDeliveries(first: 10) { id messageId status attempts lastStatusCode topic
   attemptLog { statusCode latencyMs responseExcerpt error replay } } }"""
 REPLAY = "mutation($id: ID!) { replayWebhookDelivery(input: {id: $id}) { webhookDelivery { id } userErrors { code } } }"

@@ -29,6 +29,9 @@ export const ENUM_KEYS = {
   "AbcClass": "segmentation.abcClass",
   "SurveyStatus": "surveys.status",
   "SurveyQuestionType": "surveys.questionType",
+  "DuplicateReason": "duplicates.reason",
+  "DuplicateStatus": "duplicates.status",
+  "DuplicateSource": "duplicates.source",
 };
 
 export const LANGUAGES = { ZH_CN: "zh-CN", EN: "en" }; // the GraphQL Language enum

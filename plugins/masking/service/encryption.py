@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from tortoise.transactions import in_transaction
 
+from kehu.duplicates import apply_keys
 from kehu.errors import ConfigError
 from kehu.models import Customer
 
@@ -26,6 +27,8 @@ log = logging.getLogger(__name__)
 
 
 PERSONAL_COLUMNS = ("phone", "email", "address", "attributes")
+# Encrypted columns that also have a normalised key column (``<column>_key``).
+KEYED_COLUMNS = frozenset({"phone", "email"})
 
 
 async def reseal(kehu: Kehu, *, batch_size: int = 500, progress=None) -> dict[str, int]:
@@ -50,7 +53,8 @@ async def reseal(kehu: Kehu, *, batch_size: int = 500, progress=None) -> dict[st
     last = 0
     while True:
         rows = await db.execute_query_dict(
-            f"SELECT id, phone, email, address, attributes FROM kehu_customer WHERE id > {mark} ORDER BY id LIMIT {mark2}",
+            f"SELECT id, phone, email, address, attributes, phone_key, email_key FROM kehu_customer "
+            f"WHERE id > {mark} ORDER BY id LIMIT {mark2}",
             [last, batch_size],
         )
         if not rows:
@@ -62,7 +66,9 @@ async def reseal(kehu: Kehu, *, batch_size: int = 500, progress=None) -> dict[st
             async with in_transaction():
                 customers = await Customer.filter(id__in=ids)  # opened (clear) in memory
                 for customer in customers:
-                    await customer.save(update_fields=[c for c in PERSONAL_COLUMNS])
+                    # Keys of encrypted fields become digests under the current key.
+                    keyed = apply_keys(kehu, customer)
+                    await customer.save(update_fields=[*PERSONAL_COLUMNS, *keyed])
                 await storage.write_blind_indexes(sealer, customers)
             counts["customers"] += len(customers)
         if progress is not None:
@@ -84,6 +90,9 @@ def _needs_work(sealer: storage.Sealer, row: dict[str, Any]) -> bool:
         value = row[column]
         if value is not None and (not is_sealed(value) or sealer.keyring.needs_reseal(value)):
             return True
+        key = row.get(f"{column}_key")
+        if key is not None and not key.startswith(storage.KEY_PREFIX):
+            return True  # a clear key of an encrypted field
     if sealer.attributes:
         attributes = row["attributes"]
         if isinstance(attributes, str):
@@ -174,12 +183,16 @@ async def check_stored_keys(kehu: Kehu) -> None:
 
 
 async def clear_value_count(kehu: Kehu) -> int:
-    """Customers with a clear value in an encrypted column."""
+    """Customers with a clear value in an encrypted column, or its clear key."""
     masking = masking_of(kehu)
     if masking.sealer is None or not masking.sealer.columns:
         return 0
-    condition = " OR ".join(f"({c} IS NOT NULL AND {c} NOT LIKE 'kehu:e1:%')" for c in sorted(masking.sealer.columns))
-    rows = await kehu.ctx.db().execute_query_dict(f"SELECT COUNT(*) AS n FROM kehu_customer WHERE {condition}")
+    parts = []
+    for column in sorted(masking.sealer.columns):
+        parts.append(f"({column} IS NOT NULL AND {column} NOT LIKE 'kehu:e1:%')")
+        if column in KEYED_COLUMNS:
+            parts.append(f"({column}_key IS NOT NULL AND {column}_key NOT LIKE '{storage.KEY_PREFIX}%')")
+    rows = await kehu.ctx.db().execute_query_dict(f"SELECT COUNT(*) AS n FROM kehu_customer WHERE {' OR '.join(parts)}")
     return int(rows[0]["n"])
 
 
@@ -198,6 +211,31 @@ async def start(kehu: Kehu) -> None:
     if masking.settings.encrypt_existing_on_startup and await clear_value_count(kehu):
         counts = await reseal(kehu)
         log.info("masking: encrypted %d existing customers", counts["customers"])
+    if await blind_index_outdated(kehu):
+        done = await index_customers(kehu, None)
+        log.info("masking: rebuilt the blind index of %d customers (its normalisation changed)", done)
+
+
+async def blind_index_outdated(kehu: Kehu) -> bool:
+    """Whether the stored blind index was computed with another normalisation of
+    values than this version's (phone numbers in E.164 since kehu 0.1): checked
+    on one customer per encrypted column."""
+    from ..models import BlindIndex
+
+    sealer = masking_of(kehu).sealer
+    if sealer is None:
+        return False
+    for column in sorted(sealer.columns):
+        row = await BlindIndex.filter(field=f"Customer.{column}").order_by("id").first()
+        if row is None:
+            continue
+        customer = await Customer.get_or_none(id=row.customer_id)
+        value = getattr(customer, column, None) if customer is not None else None
+        if isinstance(value, str) and value and not is_sealed(value):
+            expected = sealer.keyring.blind_indexes(sealer.index_value(column, value), f"Customer.{column}")
+            if row.digest not in expected:
+                return True
+    return False
 
 
 async def index_customers(kehu: Kehu, customer_ids: list[int] | None, batch_size: int = 1000) -> int:

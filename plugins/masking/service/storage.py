@@ -30,6 +30,7 @@ from typing import Any
 from tortoise.context import TortoiseContext, get_current_context
 from tortoise.signals import post_save
 
+from kehu.matching import email_key, phone_key
 from kehu.models import AuditEntry, Customer, OutboxEvent
 
 from ..settings import ENCRYPTABLE_COLUMNS
@@ -39,10 +40,13 @@ from .crypto import Keyring, is_sealed
 class Sealer:
     """What one application encrypts, and with which keys."""
 
-    def __init__(self, keyring: Keyring, columns: tuple[str, ...], attributes: tuple[str, ...]):
+    def __init__(
+        self, keyring: Keyring, columns: tuple[str, ...], attributes: tuple[str, ...], phone_region: str | None = None
+    ):
         self.keyring = keyring
         self.columns = frozenset(columns)
         self.attributes = frozenset(attributes)
+        self.phone_region = phone_region
 
     # -- columns and attributes -----------------------------------------------------
 
@@ -81,7 +85,7 @@ class Sealer:
             value = getattr(customer, column, None)
             if isinstance(value, str) and value and not is_sealed(value):
                 key = f"Customer.{column}"
-                rows.append((key, self.keyring.blind_indexes(normalise(column, value), key)[0]))
+                rows.append((key, self.keyring.blind_indexes(self.index_value(column, value), key)[0]))
         attributes = getattr(customer, "attributes", None) or {}
         for name in sorted(self.attributes):
             value = attributes.get(name) if isinstance(attributes, dict) else None
@@ -89,6 +93,25 @@ class Sealer:
                 key = f"Customer.attributes.{name}"
                 rows.append((key, self.keyring.blind_indexes(normalise(name, str(value)), key)[0]))
         return rows
+
+    def index_value(self, column: str, value: str) -> str:
+        """What the blind index of an encrypted column holds a digest of: the
+        value's normalised key (``kehu.matching``: an e-mail case-folded, a phone
+        number in E.164), so an exact lookup matches it however it is written."""
+        if column == "phone":
+            return phone_key(value, self.phone_region) or value.strip()
+        if column == "email":
+            return email_key(value) or value.strip()
+        return value.strip()
+
+    def key_digest(self, column: str, key: str) -> str:
+        """The stored form of a customer's ``<column>_key`` while the column is
+        encrypted: the blind-index digest under the current key, marked."""
+        return KEY_PREFIX + self.keyring.blind_indexes(key, f"Customer.{column}")[0]
+
+    def key_digests(self, column: str, key: str) -> list[str]:
+        """Every stored form ``key`` may have (current and previous keys)."""
+        return [KEY_PREFIX + digest for digest in self.keyring.blind_indexes(key, f"Customer.{column}")]
 
     # -- audit entries --------------------------------------------------------------
 
@@ -159,9 +182,14 @@ class Sealer:
         return self._convert_arguments(arguments, self._open)
 
 
+# Marks a key column's value as a digest (never the clear key of an encrypted field).
+KEY_PREFIX = "kehu:b1:"
+
+
 def normalise(kind_or_column: str, value: str) -> str:
-    """What exact-match lookup compares: phone numbers by their digits (and a
-    leading +), e-mail addresses case-insensitively, anything else trimmed."""
+    """What pseudonyms (HASH) and attribute lookups compare: phone numbers by
+    their digits (and a leading +), e-mail addresses case-insensitively, anything
+    else trimmed. (Encrypted columns' blind indexes use ``Sealer.index_value``.)"""
     value = value.strip()
     if "phone" in kind_or_column:
         return ("+" if value.startswith("+") else "") + "".join(ch for ch in value if ch.isdigit())

@@ -50,7 +50,9 @@ class AsOf:
 
 
 def inputs_sql(d: Dialect, s: SegmentationSettings, at: AsOf, ids: IdRange) -> tuple[str, Params]:
-    """INSERT the inputs of the customers ``ids`` into staging."""
+    """INSERT the inputs of the customers ``ids`` into staging. Customers merged
+    into another are left out: their purchases are the survivor's now, and the
+    swap deletes what they were classified as."""
     params = Params(d)
     ws = d.ts(at.window_start(s.window_days))
     cents = d.cents("amount")
@@ -90,7 +92,7 @@ LEFT JOIN (
       AND {ids.on("customer_id", params)}
     GROUP BY customer_id
 ) p ON p.customer_id = c.id
-WHERE {ids.on("c.id", params)}"""
+WHERE {ids.on("c.id", params)} AND c.merged_into_id IS NULL"""
     return sql, params
 
 
