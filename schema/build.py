@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 import strawberry
 from strawberry.annotation import StrawberryAnnotation
 from strawberry.exceptions import DuplicatedTypeName
-from strawberry.extensions import ParserCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types.base import has_object_definition
@@ -29,7 +28,7 @@ from kehu.errors import PluginError
 from . import root
 from .executor import KehuExecutor
 from .extensions import IntrospectionGuard, KehuErrors, RootAccess, WriteOperation, _is_expected
-from .limits import LimitedValidationCache, QueryLimits, RateLimit
+from .limits import KehuParserCache, LimitedValidationCache, QueryLimits, RateLimit
 from .plain_resolvers import install_plain_resolvers
 from .registry import Contribution, GraphQLRegistry
 from .relay import Node, check_node_types
@@ -204,7 +203,7 @@ def build_schema(kehu: Kehu) -> KehuSchema:
                 IntrospectionGuard,
                 lambda: QueryLimits(limits=limits, default_page=page_default),
                 RateLimit,
-                lambda: ParserCache(maxsize=512),
+                lambda: KehuParserCache(maxsize=512),
                 lambda: LimitedValidationCache(limits=limits, maxsize=512),
             ],
             config=StrawberryConfig(relay_max_results=100),
