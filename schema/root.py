@@ -259,6 +259,8 @@ class CoreQuery:
         after: Optional[str] = None,
         filter: Optional["CustomerFilterInput"] = None,
         order_by: Optional[CustomerOrder] = None,
+        last: Optional[int] = None,
+        before: Optional[str] = None,
     ) -> Connection["Customer"]:
         kehu = info.context.kehu
         qs = customer_service.filter_customers(info.context.viewer, filter.to_domain() if filter else None, kehu=kehu)
@@ -266,10 +268,18 @@ class CoreQuery:
             for _, apply in kehu.schema.registry.customer_filters:
                 qs = await await_me_maybe(apply(qs, filter, info))
         order = order_by or CustomerOrder()
-        qs = customer_service.order_customers(
-            qs, order.field, order.direction == OrderDirection.DESC, viewer=info.context.viewer, kehu=kehu
+        descending = order.direction == OrderDirection.DESC
+        # Refuses an ordering the viewer may not use (names they see masked).
+        qs = customer_service.order_customers(qs, order.field, descending, viewer=info.context.viewer, kehu=kehu)
+        return await relay.paginate(
+            qs,
+            first,
+            after,
+            kehu.config.kehu.page_size_default,
+            last=last,
+            before=before,
+            order_by=customer_service.customer_order(order.field, descending),
         )
-        return await relay.paginate(qs, first, after, info.context.kehu.config.kehu.page_size_default)
 
     @strawberry.field(description="Interactions of customers the viewer may see, newest first.")
     async def interactions(
@@ -278,9 +288,11 @@ class CoreQuery:
         first: Optional[int] = None,
         after: Optional[str] = None,
         filter: Optional[InteractionFilterInput] = None,
+        last: Optional[int] = None,
+        before: Optional[str] = None,
     ) -> Connection["Interaction"]:
         qs = interaction_service.filter_interactions(info.context.viewer, filter.to_domain() if filter else None)
-        return await relay.paginate(qs.order_by("-occurred_at", "-id"), first, after)
+        return await relay.paginate(qs, first, after, last=last, before=before, order_by=("-occurred_at", "-id"))
 
     @strawberry.field
     async def account_owners(
@@ -289,6 +301,8 @@ class CoreQuery:
         first: Optional[int] = None,
         after: Optional[str] = None,
         filter: Optional[AccountOwnerFilterInput] = None,
+        last: Optional[int] = None,
+        before: Optional[str] = None,
     ) -> Connection["AccountOwner"]:
         qs = visible_owners(info.context.viewer)
         if filter:
@@ -300,7 +314,7 @@ class CoreQuery:
                 qs = qs.filter(active=filter.active)
             if filter.search:
                 qs = qs.filter(name__icontains=filter.search[:200])
-        return await relay.paginate(qs.order_by("name", "id"), first, after)
+        return await relay.paginate(qs, first, after, last=last, before=before, order_by=("name", "id"))
 
     @strawberry.field(description="Installed plugins and whether each is enabled.")
     async def plugins(self, info: Info) -> list[PluginInfo]:
@@ -330,6 +344,8 @@ class CoreQuery:
         first: Optional[int] = None,
         after: Optional[str] = None,
         filter: Optional[AuditLogFilterInput] = None,
+        last: Optional[int] = None,
+        before: Optional[str] = None,
     ) -> Connection[AuditEntry]:
         require_viewer(info.context.viewer).require("audit.read")
         qs = AuditEntryModel.all()
@@ -346,7 +362,7 @@ class CoreQuery:
                 qs = qs.filter(at__gte=filter.after)
             if filter.before is not None:
                 qs = qs.filter(at__lt=filter.before)
-        connection = await relay.paginate(qs.order_by("-id"), first, after)
+        connection = await relay.paginate(qs, first, after, last=last, before=before, order_by=("-id",))
         _audit_as_seen(info, [edge.node for edge in connection.edges])
         return connection
 

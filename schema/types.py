@@ -112,7 +112,12 @@ class AccountOwnerBase(ModelNode, model=models.AccountOwner):
 
     @strawberry.field(description="Customers this owner looks after (only those the viewer may see).")
     async def customers(
-        self, info: Info, first: Optional[int] = None, after: Optional[str] = None
+        self,
+        info: Info,
+        first: Optional[int] = None,
+        after: Optional[str] = None,
+        last: Optional[int] = None,
+        before: Optional[str] = None,
     ) -> Connection["Customer"]:
         from kehu.access import visible_customers
         from kehu.policies import Strategy
@@ -122,7 +127,8 @@ class AccountOwnerBase(ModelNode, model=models.AccountOwner):
         # Ordered by name only for a viewer who sees names in clear: the order of
         # masked names would tell them apart.
         by_name = info.context.kehu.field_guard.strategy(viewer, "Customer.name") is Strategy.CLEAR
-        return await relay.paginate(qs.order_by("name", "id") if by_name else qs.order_by("id"), first, after)
+        order = ("name", "id") if by_name else ("id",)
+        return await relay.paginate(qs, first, after, last=last, before=before, order_by=order)
 
 
 @strawberry.type(name="Customer", description="A person or organization the company does business with.")
