@@ -1,7 +1,7 @@
 """The core's root query and mutation fields."""
 
 import datetime as dt
-from typing import Optional
+from typing import Annotated, Optional
 
 import strawberry
 from strawberry.scalars import JSON
@@ -19,6 +19,7 @@ from kehu.server.plugin_manager import await_me_maybe
 from kehu.writes import write_scope
 
 from . import relay
+from .nodes import load_nodes
 from .relay import Connection, Node
 from .types import (  # CustomerFilterInput: rebound to the composed input at build time
     ApiToken,
@@ -230,22 +231,19 @@ class CoreQuery:
         return viewer.owner if viewer else None
 
     @strawberry.field(description="Any object by its global ID; null if it does not exist or is not visible.")
-    async def node(self, info: Info, id: strawberry.ID) -> Optional[Node]:
-        type_name, pk = from_global_id(id)
-        loaders = info.context.loaders
-        if type_name == "Customer":
-            return await loaders.customer.load(pk)
-        if type_name == "AccountOwner":
-            return await loaders.owner.load(pk)
-        if type_name == "Interaction":
-            return await interaction_service.filter_interactions(info.context.viewer).filter(id=pk).first()
-        if type_name == "AuditEntry" and info.context.viewer.can("audit.read"):
-            entry = await AuditEntryModel.get_or_none(id=pk)
-            return _audit_as_seen(info, [entry])[0] if entry else None
-        entry = info.context.kehu.schema.node_resolvers.get(type_name)
-        if entry is not None:
-            return await entry[1](info, pk)
-        return None
+    async def node(
+        self, info: Info, id: Annotated[strawberry.ID, strawberry.argument(description="A global ID.")]
+    ) -> Optional[Node]:
+        return (await load_nodes(info, [id], field="id"))[0]
+
+    @strawberry.field(
+        description="Many objects by their global IDs (at most 100), in the order asked; null for each that "
+        "does not exist or is not visible. The same rules as `node`."
+    )
+    async def nodes(
+        self, info: Info, ids: Annotated[list[strawberry.ID], strawberry.argument(description="Global IDs.")]
+    ) -> list[Optional[Node]]:
+        return await load_nodes(info, ids)
 
     @strawberry.field
     async def customer(self, info: Info, id: strawberry.ID) -> Optional["Customer"]:

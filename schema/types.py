@@ -212,7 +212,7 @@ class AuditEntry(ModelNode, model=models.AuditEntry):
 
 
 @strawberry.type(description="An API token for an integration. The secret is shown only when created.")
-class ApiToken:
+class ApiToken(Node):
     name: str
     created_at: dt.datetime
     expires_at: Optional[dt.datetime]
@@ -224,6 +224,10 @@ class ApiToken:
     @strawberry.field
     def role(self) -> Role:
         return self.owner.role
+
+    @classmethod
+    def is_type_of(cls, obj, info) -> bool:
+        return isinstance(obj, models.AccessToken)
 
 
 @strawberry.type(description="An installed plugin.")
