@@ -103,3 +103,19 @@ def test_urql_runs_a_query_a_persisted_query_and_a_subscription(server):
     assert hashed[-1]["status"] == 200
     assert report["event"]["data"]["events"]["customerId"] == report["createdId"]
     assert report["errorOnBadQuery"]["codes"] == ["PAGE_TOO_LARGE"]
+
+
+def test_the_console_operations_pass_graphql_js_validation_as_one_project(tmp_path):
+    from serving import kehu
+
+    config = write_config(
+        tmp_path,
+        f"sqlite://{tmp_path / 'k.db'}",
+        enabled=["segmentation", "loyalty", "complaints", "surveys", "masking", "console"],
+    )
+    sdl = tmp_path / "schema.graphql"
+    sdl.write_text(kehu(config, "schema").stdout)
+    operations = Path(__file__).parent.parent / "plugins" / "console" / "operations"
+    result = node("validate-documents.mjs", str(sdl), str(operations))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip().endswith("0 problem(s)")
