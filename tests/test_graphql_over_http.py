@@ -270,3 +270,42 @@ def test_a_subscription_over_plain_http_is_refused_with_a_pointer_to_the_websock
     assert response.status_code == 400
     assert code(response) == "OPERATION_NOT_SUPPORTED"
     assert "WebSocket" in response.json()["errors"][0]["message"]
+
+
+# --------------------------------------------------------------------------- GraphiQL
+
+
+def test_graphiql_page_loads_only_kehus_own_files_and_no_inline_script(app):
+    import re
+
+    response = app.client.get("/graphql", headers={"Accept": "text/html"})
+    assert response.status_code == 200
+    html = response.text
+    sources = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert sources and all(s.startswith("graphiql/") for s in sources), sources
+    assert "<style" not in html
+    assert len(re.findall(r"<script", html)) == len(re.findall(r"<script src=", html))
+    assert "script-src 'self'" in response.headers["content-security-policy"]
+    for source in sources:
+        assert app.client.get("/" + source).status_code == 200, source
+
+
+def test_the_bundled_files_are_the_ones_versions_json_names():
+    import hashlib
+    import json
+
+    from kehu.server.graphiql import STATIC
+
+    versions = json.loads((STATIC / "VERSIONS.json").read_text())
+    for package, info in versions.items():
+        assert (STATIC / f"LICENSE.{package}").exists()
+        for name, digest in info["files"].items():
+            assert hashlib.sha256((STATIC / name).read_bytes()).hexdigest() == digest, name
+
+
+def test_graphiql_is_not_served_when_turned_off(make_app):
+    app = make_app(config={"kehu": {"graphiql": False}})
+    response = app.client.get("/graphql", headers={"Accept": "text/html"})
+    assert response.status_code == 404
+    assert response.json()["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+    assert app.client.get("/graphiql/graphiql.min.js").status_code == 404

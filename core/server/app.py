@@ -112,6 +112,16 @@ class KehuGraphQL(GraphQL):
             and super().should_render_graphql_ide(request)
         )
 
+    async def render_graphql_ide(self, request) -> Response:
+        """GraphiQL from kehu's own files (kehu.server.graphiql): no CDN."""
+        from starlette.responses import HTMLResponse
+
+        from .graphiql import CONTENT_SECURITY_POLICY, page
+
+        return HTMLResponse(
+            page(), headers={"content-security-policy": CONTENT_SECURITY_POLICY, "x-content-type-options": "nosniff"}
+        )
+
     async def get_sub_response(self, request) -> Response:
         sub_response = await super().get_sub_response(request)
         sub_response.media_type = request.scope.get("kehu.media_type", graphql_http.JSON)
@@ -418,7 +428,11 @@ def create_app(kehu: Kehu, *, migrate: bool = False) -> Starlette:
         WebSocketRoute("/graphql", graphql),
         Route("/healthz", healthz, methods=["GET"]),
     ]
-    taken = {"/graphql", "/healthz"}
+    if kehu.config.kehu.graphiql:
+        from .graphiql import routes as graphiql_routes
+
+        routes += graphiql_routes()
+    taken = {"/graphql", "/healthz", "/graphiql"}
     for plugin, extra in kehu.plugins.each("kehu_routes", kehu=kehu):
         for route in extra or ():
             path = getattr(route, "path", None)
