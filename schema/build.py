@@ -26,6 +26,7 @@ from strawberry.utils.str_converters import to_camel_case
 from kehu.errors import PluginError
 
 from . import root
+from .descriptions import describe_conventions
 from .executor import KehuExecutor
 from .extensions import IntrospectionGuard, KehuErrors, RootAccess, WriteOperation, _is_expected
 from .limits import KehuParserCache, LimitedValidationCache, QueryLimits, RateLimit
@@ -41,6 +42,13 @@ if TYPE_CHECKING:
 log = logging.getLogger("kehu.graphql")
 
 BASES = {"Customer": CustomerBase, "Interaction": InteractionBase, "AccountOwner": AccountOwnerBase}
+ROOT_DESCRIPTIONS = {
+    "Query": "Reads. Everything but public fields needs a signed-in caller (`Authorization: Bearer <token>`).",
+    "Mutation": "Writes: each runs in one transaction with one audit entry; problems the user can fix come back "
+    "as `userErrors` in the payload, and nothing is written.",
+    "Subscription": "Live updates over WebSocket (graphql-transport-ws at the same path); sign in with "
+    '`{"authorization": "Bearer <token>"}` in the connection_init payload.',
+}
 
 
 class KehuSchema(strawberry.Schema):
@@ -101,14 +109,20 @@ def _check_unique_fields(type_name: str, parts: list[tuple[str, type]]) -> None:
             seen[name] = plugin
 
 
+def _merged(name: str, types: tuple[type, ...], description: str) -> type:
+    """strawberry's ``merge_types``, keeping a description (it drops the parts')."""
+    merged = merge_types(name, types)
+    merged.__strawberry_definition__.description = description
+    return merged
+
+
 def _compose(type_name: str, base: type, contributions: list[Contribution]) -> type:
     parts = [("core", base)] + [(c.plugin, c.cls) for c in contributions]
     _check_unique_fields(type_name, parts)
-    if not contributions:
-        return merge_types(type_name, (base,))
     # Mixins first so plugins can add, base last so the core's `id` and
     # `is_type_of` stay in charge.
-    return merge_types(type_name, tuple(c.cls for c in reversed(contributions)) + (base,))
+    types = tuple(c.cls for c in reversed(contributions)) + (base,)
+    return _merged(type_name, types, base.__strawberry_definition__.description)
 
 
 def _referenced_types(cls: type) -> list[type]:
@@ -161,11 +175,13 @@ def build_schema(kehu: Kehu) -> KehuSchema:
     mutation_parts = [(c.plugin, c.cls) for c in registry.mutations]
     _check_unique_fields("Query", query_parts)
     _check_unique_fields("Mutation", mutation_parts)
-    Query = merge_types("Query", tuple(cls for _, cls in reversed(query_parts)))
-    Mutation = merge_types("Mutation", tuple(cls for _, cls in reversed(mutation_parts)))
+    Query = _merged("Query", tuple(cls for _, cls in reversed(query_parts)), ROOT_DESCRIPTIONS["Query"])
+    Mutation = _merged("Mutation", tuple(cls for _, cls in reversed(mutation_parts)), ROOT_DESCRIPTIONS["Mutation"])
     subscription_parts = [(c.plugin, c.cls) for c in registry.subscriptions]
     _check_unique_fields("Subscription", subscription_parts)
-    Subscription = merge_types("Subscription", tuple(cls for _, cls in reversed(subscription_parts)))
+    Subscription = _merged(
+        "Subscription", tuple(cls for _, cls in reversed(subscription_parts)), ROOT_DESCRIPTIONS["Subscription"]
+    )
 
     # Rebind every type that may name a core type by string: the composed types,
     # the roots, the plugins' own types, and (one level down) the payload and
@@ -214,6 +230,7 @@ def build_schema(kehu: Kehu) -> KehuSchema:
     check_node_types(schema)
     schema.node_resolvers = registry.node_resolvers
     schema.registry = registry
+    describe_conventions(schema._schema)
     install_plain_resolvers(schema)
     return schema
 

@@ -21,12 +21,17 @@ from kehu.interactions import filter_interactions
 MAX_NODES = 100
 
 
+# Customers and owners through the request's DataLoaders: a `node` beside a
+# `customer(id)` in the same operation is one query, and batch fields below them
+# see their parents together.
+
+
 async def _customers(info: Any, pks: list[int]) -> dict[int, Any]:
-    return await info.context.loaders.customers_by_id(pks)
+    return dict(zip(pks, await info.context.loaders.customer.load_many(pks)))
 
 
 async def _owners(info: Any, pks: list[int]) -> dict[int, Any]:
-    return await info.context.loaders.owners_by_id(pks)
+    return dict(zip(pks, await info.context.loaders.owner.load_many(pks)))
 
 
 async def _interactions(info: Any, pks: list[int]) -> dict[int, Any]:

@@ -369,8 +369,8 @@ class Edge(Generic[T]):
 
 @strawberry.type(description="A page of results, Relay style.")
 class Connection(Generic[T]):
-    edges: list[Edge[T]]
-    page_info: PageInfo
+    edges: list[Edge[T]] = strawberry.field(description="The items of this page, each with its cursor.")
+    page_info: PageInfo = strawberry.field(description="Whether more pages follow or precede, and their cursors.")
     _count: strawberry.Private[Callable[[], Awaitable[int]]]
     # Connections of many parents that one statement can count: (counter, parent),
     # where ``await counter([parent, …])`` is the list of their counts.

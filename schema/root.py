@@ -50,46 +50,46 @@ def _now(info: Info) -> dt.datetime:
 # --------------------------------------------------------------------------- inputs & payloads
 
 
-@strawberry.input
+@strawberry.input(description="Credentials to sign in with.")
 class LoginInput:
-    email: str
-    password: str
+    email: str = strawberry.field(description="The account owner's e-mail address.")
+    password: str = strawberry.field(description="Their password.")
 
 
-@strawberry.type
+@strawberry.type(description="A new session, or why there is none.")
 class LoginPayload(Payload):
     token: Optional[str] = strawberry.field(default=None, description="Send as `Authorization: Bearer <token>`.")
-    expires_at: Optional[dt.datetime] = None
-    viewer: Optional["AccountOwner"] = None
+    expires_at: Optional[dt.datetime] = strawberry.field(default=None, description="When the session ends.")
+    viewer: Optional["AccountOwner"] = strawberry.field(default=None, description="Who signed in.")
 
 
-@strawberry.type
+@strawberry.type(description="The session has ended.")
 class LogoutPayload(Payload):
-    ok: bool = False
+    ok: bool = strawberry.field(default=False, description="true: the token no longer works.")
 
 
-@strawberry.input
+@strawberry.input(description="A new password for the signed-in account owner.")
 class ChangePasswordInput:
-    current_password: str
-    new_password: str
+    current_password: str = strawberry.field(description="The password in use now.")
+    new_password: str = strawberry.field(description="The new one (long enough, not a common password).")
 
 
-@strawberry.type
+@strawberry.type(description="The password was changed, or why not.")
 class ChangePasswordPayload(Payload):
-    ok: bool = False
+    ok: bool = strawberry.field(default=False, description="true: changed; other sessions have ended.")
 
 
-@strawberry.input
+@strawberry.input(description="A new customer: only the name is required.")
 class CreateCustomerInput:
-    name: str
-    kind: Optional[CustomerKind] = None
-    email: Optional[str] = None
-    phone: Optional[str] = None
-    address: Optional[str] = None
-    region: Optional[str] = None
-    industry: Optional[str] = None
-    tags: Optional[list[str]] = None
-    attributes: Optional[JSON] = None
+    name: str = strawberry.field(description="The person's or organization's name.")
+    kind: Optional[CustomerKind] = strawberry.field(default=None, description="Defaults to PERSON.")
+    email: Optional[str] = strawberry.field(default=None, description="E-mail address.")
+    phone: Optional[str] = strawberry.field(default=None, description="Phone number.")
+    address: Optional[str] = strawberry.field(default=None, description="Postal address.")
+    region: Optional[str] = strawberry.field(default=None, description="Region.")
+    industry: Optional[str] = strawberry.field(default=None, description="Industry.")
+    tags: Optional[list[str]] = strawberry.field(default=None, description="Tags; normalised and de-duplicated.")
+    attributes: Optional[JSON] = strawberry.field(default=None, description="A JSON object of free-form fields.")
     owner_id: Optional[strawberry.ID] = strawberry.field(
         default=None, description="Defaults to the creator for managers and agents."
     )
@@ -97,115 +97,125 @@ class CreateCustomerInput:
 
 @strawberry.input(description="Only the fields sent are changed; send null to clear one.")
 class UpdateCustomerInput:
-    id: strawberry.ID
-    name: Optional[str] = strawberry.UNSET
-    kind: Optional[CustomerKind] = strawberry.UNSET
-    email: Optional[str] = strawberry.UNSET
-    phone: Optional[str] = strawberry.UNSET
-    address: Optional[str] = strawberry.UNSET
-    region: Optional[str] = strawberry.UNSET
-    industry: Optional[str] = strawberry.UNSET
-    tags: Optional[list[str]] = strawberry.UNSET
-    attributes: Optional[JSON] = strawberry.UNSET
+    id: strawberry.ID = strawberry.field(description="The customer to change.")
+    name: Optional[str] = strawberry.field(default=strawberry.UNSET, description="A new name (cannot be cleared).")
+    kind: Optional[CustomerKind] = strawberry.field(default=strawberry.UNSET, description="Person or organization.")
+    email: Optional[str] = strawberry.field(default=strawberry.UNSET, description="E-mail address.")
+    phone: Optional[str] = strawberry.field(default=strawberry.UNSET, description="Phone number.")
+    address: Optional[str] = strawberry.field(default=strawberry.UNSET, description="Postal address.")
+    region: Optional[str] = strawberry.field(default=strawberry.UNSET, description="Region.")
+    industry: Optional[str] = strawberry.field(default=strawberry.UNSET, description="Industry.")
+    tags: Optional[list[str]] = strawberry.field(default=strawberry.UNSET, description="All the tags (replaces them).")
+    attributes: Optional[JSON] = strawberry.field(
+        default=strawberry.UNSET, description="All the free-form fields (replaces them)."
+    )
 
 
-@strawberry.input
+@strawberry.input(description="The customer to archive.")
 class ArchiveCustomerInput:
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(description="The customer's global ID.")
 
 
-@strawberry.input
+@strawberry.input(description="Who looks after a customer.")
 class AssignOwnerInput:
-    customer_id: strawberry.ID
+    customer_id: strawberry.ID = strawberry.field(description="The customer.")
     owner_id: Optional[strawberry.ID] = strawberry.field(default=None, description="null unassigns.")
 
 
-@strawberry.type
+@strawberry.type(description="The customer as written, or why nothing was.")
 class CustomerPayload(Payload):
-    customer: Optional["Customer"] = None
+    customer: Optional["Customer"] = strawberry.field(default=None, description="null when there are userErrors.")
 
 
-@strawberry.input
+@strawberry.input(description="One touch point with a customer.")
 class LogInteractionInput:
-    customer_id: strawberry.ID
-    kind: InteractionKind
-    direction: Optional[Direction] = None
+    customer_id: strawberry.ID = strawberry.field(description="The customer it was with.")
+    kind: InteractionKind = strawberry.field(description="How it happened.")
+    direction: Optional[Direction] = strawberry.field(default=None, description="Defaults to OUTBOUND.")
     occurred_at: Optional[dt.datetime] = strawberry.field(default=None, description="Defaults to now.")
-    subject: Optional[str] = None
-    notes: Optional[str] = None
+    subject: Optional[str] = strawberry.field(default=None, description="A one-line summary.")
+    notes: Optional[str] = strawberry.field(default=None, description="Free text.")
     amount: Optional[str] = strawberry.field(
         default=None, description='Decimal as a string ("250.00"); required for PURCHASE.'
     )
-    next_follow_up_at: Optional[dt.datetime] = None
+    next_follow_up_at: Optional[dt.datetime] = strawberry.field(
+        default=None, description="When someone should follow up."
+    )
     owner_id: Optional[strawberry.ID] = strawberry.field(default=None, description="Defaults to the viewer.")
     idempotency_key: Optional[str] = strawberry.field(
         default=None, description="Retries with the same key return the first result and log nothing new."
     )
 
 
-@strawberry.type
+@strawberry.type(description="The interaction as logged, or why nothing was.")
 class InteractionPayload(Payload):
-    interaction: Optional["Interaction"] = None
+    interaction: Optional["Interaction"] = strawberry.field(default=None, description="null when there are userErrors.")
 
 
-@strawberry.input
+@strawberry.input(description="A new account owner (admins).")
 class CreateAccountOwnerInput:
-    name: str
-    email: str
-    role: Role
-    team: Optional[str] = None
+    name: str = strawberry.field(description="Full name.")
+    email: str = strawberry.field(description="Sign-in e-mail address; unique.")
+    role: Role = strawberry.field(description="What they may do.")
+    team: Optional[str] = strawberry.field(default=None, description="Their team; none if left out.")
     password: str = strawberry.field(description="Initial password; the owner changes it with changePassword.")
 
 
-@strawberry.input
+@strawberry.input(description="Only the fields sent are changed.")
 class UpdateAccountOwnerInput:
-    id: strawberry.ID
-    name: Optional[str] = strawberry.UNSET
-    email: Optional[str] = strawberry.UNSET
-    role: Optional[Role] = strawberry.UNSET
-    team: Optional[str] = strawberry.UNSET
-    active: Optional[bool] = strawberry.UNSET
+    id: strawberry.ID = strawberry.field(description="The account owner to change.")
+    name: Optional[str] = strawberry.field(default=strawberry.UNSET, description="Full name.")
+    email: Optional[str] = strawberry.field(default=strawberry.UNSET, description="Sign-in e-mail address.")
+    role: Optional[Role] = strawberry.field(default=strawberry.UNSET, description="What they may do.")
+    team: Optional[str] = strawberry.field(default=strawberry.UNSET, description="Their team.")
+    active: Optional[bool] = strawberry.field(
+        default=strawberry.UNSET, description="false: they can no longer sign in; their sessions end."
+    )
 
 
-@strawberry.type
+@strawberry.type(description="The account owner as written, or why nothing was.")
 class AccountOwnerPayload(Payload):
-    account_owner: Optional["AccountOwner"] = None
+    account_owner: Optional["AccountOwner"] = strawberry.field(
+        default=None, description="null when there are userErrors."
+    )
 
 
-@strawberry.input
+@strawberry.input(description="A new API token (admins).")
 class CreateApiTokenInput:
-    name: str
-    role: Role
+    name: str = strawberry.field(description="What the token is for.")
+    role: Role = strawberry.field(description="The role it acts with.")
     expires_in_days: Optional[int] = strawberry.field(default=None, description="null: no expiry.")
 
 
-@strawberry.type
+@strawberry.type(description="An API token as written, or why nothing was.")
 class ApiTokenPayload(Payload):
     token: Optional[str] = strawberry.field(default=None, description="The secret: shown this once only.")
-    api_token: Optional[ApiToken] = None
+    api_token: Optional[ApiToken] = strawberry.field(default=None, description="The token's record.")
 
 
-@strawberry.input
+@strawberry.input(description="The API token to revoke.")
 class RevokeApiTokenInput:
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(description="The token's global ID.")
 
 
-@strawberry.input
+@strawberry.input(description="Narrows the list of account owners; all conditions must hold.")
 class AccountOwnerFilterInput:
-    roles: Optional[list[Role]] = None
-    team: Optional[str] = None
-    active: Optional[bool] = None
-    search: Optional[str] = None
+    roles: Optional[list[Role]] = strawberry.field(default=None, description="Owners with any of these roles.")
+    team: Optional[str] = strawberry.field(default=None, description="Owners of this team.")
+    active: Optional[bool] = strawberry.field(default=None, description="Active (true) or deactivated (false) owners.")
+    search: Optional[str] = strawberry.field(default=None, description="Text found in the name.")
 
 
-@strawberry.input
+@strawberry.input(description="Narrows the audit log; all conditions must hold.")
 class AuditLogFilterInput:
-    actor_id: Optional[strawberry.ID] = None
-    entity_type: Optional[str] = None
-    entity_id: Optional[strawberry.ID] = None
-    operation: Optional[str] = None
-    after: Optional[dt.datetime] = None
-    before: Optional[dt.datetime] = None
+    actor_id: Optional[strawberry.ID] = strawberry.field(default=None, description="Writes by this account owner.")
+    entity_type: Optional[str] = strawberry.field(default=None, description="Writes to this kind of record.")
+    entity_id: Optional[strawberry.ID] = strawberry.field(
+        default=None, description="Writes to this record (its global ID)."
+    )
+    operation: Optional[str] = strawberry.field(default=None, description="Writes by this mutation or command.")
+    after: Optional[dt.datetime] = strawberry.field(default=None, description="Writes at or after this time.")
+    before: Optional[dt.datetime] = strawberry.field(default=None, description="Writes before this time.")
 
 
 # --------------------------------------------------------------------------- queries
@@ -245,8 +255,10 @@ class CoreQuery:
     ) -> list[Optional[Node]]:
         return await load_nodes(info, ids)
 
-    @strawberry.field
-    async def customer(self, info: Info, id: strawberry.ID) -> Optional["Customer"]:
+    @strawberry.field(description="A customer by global ID; null if it does not exist or is not visible.")
+    async def customer(
+        self, info: Info, id: Annotated[strawberry.ID, strawberry.argument(description="The customer's global ID.")]
+    ) -> Optional["Customer"]:
         return await info.context.loaders.customer.load(_pk(id, "Customer"))
 
     @strawberry.field(description="Customers the viewer may see (active ones unless filtered otherwise).")
@@ -255,8 +267,12 @@ class CoreQuery:
         info: Info,
         first: Optional[int] = None,
         after: Optional[str] = None,
+        # Not Annotated: the string is rebound to the input composed with the plugins'
+        # fields (build.py); its description comes from the connection conventions.
         filter: Optional["CustomerFilterInput"] = None,
-        order_by: Optional[CustomerOrder] = None,
+        order_by: Annotated[
+            Optional[CustomerOrder], strawberry.argument(description="Defaults to oldest first.")
+        ] = None,
         last: Optional[int] = None,
         before: Optional[str] = None,
     ) -> Connection["Customer"]:
@@ -285,20 +301,24 @@ class CoreQuery:
         info: Info,
         first: Optional[int] = None,
         after: Optional[str] = None,
-        filter: Optional[InteractionFilterInput] = None,
+        filter: Annotated[
+            Optional[InteractionFilterInput], strawberry.argument(description="Only the interactions matching it.")
+        ] = None,
         last: Optional[int] = None,
         before: Optional[str] = None,
     ) -> Connection["Interaction"]:
         qs = interaction_service.filter_interactions(info.context.viewer, filter.to_domain() if filter else None)
         return await relay.paginate(qs, first, after, last=last, before=before, order_by=("-occurred_at", "-id"))
 
-    @strawberry.field
+    @strawberry.field(description="Account owners the viewer may see, by name.")
     async def account_owners(
         self,
         info: Info,
         first: Optional[int] = None,
         after: Optional[str] = None,
-        filter: Optional[AccountOwnerFilterInput] = None,
+        filter: Annotated[
+            Optional[AccountOwnerFilterInput], strawberry.argument(description="Only the owners matching it.")
+        ] = None,
         last: Optional[int] = None,
         before: Optional[str] = None,
     ) -> Connection["AccountOwner"]:
@@ -341,7 +361,9 @@ class CoreQuery:
         info: Info,
         first: Optional[int] = None,
         after: Optional[str] = None,
-        filter: Optional[AuditLogFilterInput] = None,
+        filter: Annotated[
+            Optional[AuditLogFilterInput], strawberry.argument(description="Only the entries matching it.")
+        ] = None,
         last: Optional[int] = None,
         before: Optional[str] = None,
     ) -> Connection[AuditEntry]:
@@ -365,7 +387,11 @@ class CoreQuery:
         return connection
 
     @strawberry.field(description="API tokens (admins). Secrets are never shown again.")
-    async def api_tokens(self, info: Info, include_revoked: bool = False) -> list[ApiToken]:
+    async def api_tokens(
+        self,
+        info: Info,
+        include_revoked: Annotated[bool, strawberry.argument(description="Also list revoked tokens.")] = False,
+    ) -> list[ApiToken]:
         require_viewer(info.context.viewer).require("tokens.manage")
         qs = AccessToken.filter(kind=TokenKind.API).select_related("owner").order_by("name", "id")
         if not include_revoked:
@@ -399,13 +425,13 @@ class CoreMutation:
         await owner_service.logout(require_viewer(info.context.viewer), _now(info))
         return LogoutPayload(ok=True)
 
-    @strawberry.mutation
+    @strawberry.mutation(description="Change the signed-in account owner's password; their other sessions end.")
     async def change_password(self, info: Info, input: ChangePasswordInput) -> ChangePasswordPayload:
         viewer = require_viewer(info.context.viewer)
         await owner_service.change_password(viewer, input.current_password, input.new_password, _now(info))
         return ChangePasswordPayload(ok=True)
 
-    @strawberry.mutation
+    @strawberry.mutation(description="Create a customer.")
     async def create_customer(self, info: Info, input: CreateCustomerInput) -> CustomerPayload:
         data = {k: getattr(input, k) for k in customer_service.EDITABLE}
         if input.owner_id is not None:
@@ -428,7 +454,7 @@ class CoreMutation:
         )
         return CustomerPayload(customer=customer)
 
-    @strawberry.mutation
+    @strawberry.mutation(description="Give a customer an account owner, or none.")
     async def assign_owner(self, info: Info, input: AssignOwnerInput) -> CustomerPayload:
         owner_id = _pk(input.owner_id, "AccountOwner", "ownerId") if input.owner_id is not None else None
         customer = await customer_service.assign_owner(
@@ -436,7 +462,7 @@ class CoreMutation:
         )
         return CustomerPayload(customer=customer)
 
-    @strawberry.mutation
+    @strawberry.mutation(description="Log a touch point with a customer (a purchase carries an amount).")
     async def log_interaction(self, info: Info, input: LogInteractionInput) -> InteractionPayload:
         data = {
             "customer_id": _pk(input.customer_id, "Customer", "customerId"),
@@ -453,7 +479,7 @@ class CoreMutation:
         interaction = await interaction_service.log_interaction(require_viewer(info.context.viewer), data, _now(info))
         return InteractionPayload(interaction=interaction)
 
-    @strawberry.mutation
+    @strawberry.mutation(description="Create an account owner (admins).")
     async def create_account_owner(self, info: Info, input: CreateAccountOwnerInput) -> AccountOwnerPayload:
         owner = await owner_service.create_account_owner(
             require_viewer(info.context.viewer),
@@ -467,7 +493,7 @@ class CoreMutation:
         )
         return AccountOwnerPayload(account_owner=owner)
 
-    @strawberry.mutation
+    @strawberry.mutation(description="Change an account owner; only the fields sent change (admins).")
     async def update_account_owner(self, info: Info, input: UpdateAccountOwnerInput) -> AccountOwnerPayload:
         data = _given(input, *owner_service.OWNER_FIELDS)
         owner = await owner_service.update_account_owner(
@@ -487,7 +513,7 @@ class CoreMutation:
         )
         return ApiTokenPayload(token=token, api_token=row)
 
-    @strawberry.mutation
+    @strawberry.mutation(description="Revoke an API token: it stops working at once (admins).")
     async def revoke_api_token(self, info: Info, input: RevokeApiTokenInput) -> ApiTokenPayload:
         row = await owner_service.revoke_api_token(
             require_viewer(info.context.viewer), _pk(input.id, "ApiToken"), _now(info)

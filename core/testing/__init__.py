@@ -2,7 +2,8 @@
 
 ``KehuHarness`` runs a real kehu app (real database, real HTTP stack through
 Starlette's TestClient) with a chosen set of plugins, and signs requests in as
-any seeded account. ``database_url()`` gives a fresh SQLite file, or a fresh
+any seeded account. ``assert_schema_documented`` checks that every element of
+the schema has a description. ``database_url()`` gives a fresh SQLite file, or a fresh
 PostgreSQL database when ``KEHU_TEST_POSTGRES`` names a server
 (``postgres://user:pass@host:5432``).
 """
@@ -193,3 +194,15 @@ def count_queries() -> Iterator[QueryCounter]:
     finally:
         logger.removeHandler(handler)
         logger.setLevel(previous)
+
+
+def assert_schema_documented(kehu: Kehu) -> None:
+    """Fail, listing them, if any type, field, argument, input field or enum value
+    of ``kehu``'s schema (``harness.kehu``, with your plugin enabled) has no
+    description: they are what IDE hints, GraphiQL's documentation pane and
+    generated client docs show. A connection's paging arguments, a mutation's
+    ``input`` and a Node's ``id`` are described by kehu itself."""
+    from kehu.schema.descriptions import undocumented
+
+    missing = undocumented(kehu.schema._schema)
+    assert not missing, f"{len(missing)} schema element(s) without a description: " + ", ".join(missing)

@@ -1,0 +1,50 @@
+"""Every type, field, argument, input field and enum value of the composed
+schema — the core and every built-in plugin — has a description."""
+
+import pytest
+
+from kehu.schema.descriptions import describe_enum_values, undocumented
+from kehu.testing import assert_schema_documented
+
+
+def test_the_core_schema_is_fully_described(app):
+    assert_schema_documented(app.kehu)
+
+
+def test_the_check_names_each_undocumented_element(app):
+    import strawberry
+
+    @strawberry.type
+    class Bare:
+        size: int
+
+    @strawberry.type
+    class Query:
+        @strawberry.field
+        def bare(self, colour: str) -> Bare:
+            return Bare(size=1)
+
+    schema = strawberry.Schema(query=Query)._schema
+    assert undocumented(schema) == ["Bare", "Bare.size", "Query", "Query.bare", "Query.bare(colour)"]
+    with pytest.raises(AssertionError, match="5 schema element"):
+        assert_schema_documented(type("K", (), {"schema": type("S", (), {"_schema": schema})()})())
+
+
+def test_enum_values_must_all_be_described():
+    from enum import Enum
+
+    import strawberry
+
+    class Colour(Enum):
+        RED = "red"
+        BLUE = "blue"
+
+    with pytest.raises(ValueError, match=r"without a description \['BLUE'\]"):
+        describe_enum_values(strawberry.enum(Colour, description="A colour."), {"RED": "Red."})
+
+
+def test_a_description_in_the_code_wins_over_the_conventional_one(app):
+    schema = app.kehu.schema._schema
+    # `filter` is described by the convention on customers, by the code on accountOwners.
+    assert schema.query_type.fields["customers"].args["filter"].description.startswith("Only the items")
+    assert schema.query_type.fields["accountOwners"].args["filter"].description == "Only the owners matching it."
