@@ -23,6 +23,7 @@ MATRIX = {
     # queries
     "me": (ANON, OK, OK, OK, OK),
     "node": (ANON, OK, OK, OK, OK),
+    "nodes": (ANON, OK, OK, OK, OK),
     "customer": (ANON, OK, OK, OK, OK),
     "customers": (ANON, OK, OK, OK, OK),
     "interactions": (ANON, OK, OK, OK, OK),
@@ -210,6 +211,11 @@ OPERATIONS = {
         "query($id: ID!) { node(id: $id) { id ... on Customer { name } } }",
         _setup_customer,
         _check_target_name,
+    ),
+    "nodes": (
+        "query($id: ID!) { nodes(ids: [$id]) { id ... on Customer { name } } }",
+        _setup_customer,
+        lambda app, role, result, variables: _check_target_name(app, role, result[0], variables),
     ),
     "customer": ("query($id: ID!) { customer(id: $id) { id name } }", _setup_customer, _check_target_name),
     "customers": (
