@@ -206,3 +206,21 @@ def assert_schema_documented(kehu: Kehu) -> None:
 
     missing = undocumented(kehu.schema._schema)
     assert not missing, f"{len(missing)} schema element(s) without a description: " + ", ".join(missing)
+
+
+def sdl_without_descriptions(kehu: Kehu) -> str:
+    """The schema's SDL with every description left out: one line per field and
+    argument list, for tests that look for a signature such as
+    ``"addNote(input: AddNoteInput!): AddNotePayload!"``."""
+    import dataclasses
+
+    from graphql import parse, print_ast, visit
+    from graphql.language import Visitor
+
+    class DropDescriptions(Visitor):
+        def enter(self, node, *_):
+            if getattr(node, "description", None) is not None:
+                return dataclasses.replace(node, description=None)  # AST nodes are frozen
+            return None
+
+    return print_ast(visit(parse(kehu.schema.as_str()), DropDescriptions()))
