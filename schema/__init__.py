@@ -7,14 +7,16 @@ shown from a model's rows (it derives ``id`` and ``is_type_of``),
 ``global_id_field`` for the ``id`` of other types and for references,
 ``to_global_id``/``from_global_id``/``pk_from_global_id``/``pks_from_global_ids``
 for IDs in arguments, ``GraphQLRegistry`` (handed to ``kehu_graphql``),
-``batch_field`` for a field resolved for a whole page of parents in one call, and
+``batch_field`` for a field resolved for a whole page of parents in one call,
 ``ValueTransform`` for a field extension that only changes a value (it keeps the
-field on the fast path).
+field on the fast path), and ``describe_enum_values`` to describe the values of an
+enum made from a Python ``Enum`` (every schema element needs a description).
 """
 
 from kehu.ids import from_global_id, pk_from_global_id, pks_from_global_ids, to_global_id
 
 from .batch import batch_field
+from .descriptions import describe_enum_values
 from .extensions import ValueTransform
 from .loaders import nested_connection, nested_connections
 from .registry import GraphQLRegistry
@@ -38,6 +40,7 @@ __all__ = [
     "Payload",
     "UserError",
     "build_schema",
+    "describe_enum_values",
     "from_global_id",
     "global_id_field",
     "make_connection",

@@ -184,7 +184,7 @@ class AccountOwnerBase(ModelNode, model=models.AccountOwner):
         viewer = info.context.viewer
         qs = visible_customers(viewer).filter(owner_id=self.id, archived_at__isnull=True)
         # Ordered by name only for a viewer who sees names in clear: the order of
-        # masked names would tell them apart.
+        # masked names would tell them apart, and a cursor holds its row's name.
         by_name = info.context.kehu.field_guard.strategy(viewer, "Customer.name") is Strategy.CLEAR
         order = ("name", "id") if by_name else ("id",)
         return await relay.paginate(qs, first, after, last=last, before=before, order_by=order)

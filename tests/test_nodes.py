@@ -2,10 +2,12 @@
 ``node(id)``/``nodes(ids)`` fetch any of them under the same visibility rules."""
 
 import pytest
+from graphql import GraphQLNonNull, GraphQLObjectType, get_named_type
 
 from kehu.ids import to_global_id
 
 NODES = "query($ids: [ID!]!) { nodes(ids: $ids) { __typename id ... on Customer { name } } }"
+ALL_PLUGINS = ("segmentation", "loyalty", "complaints", "surveys", "masking", "console")
 
 
 def create(app, name, owner="agent"):
@@ -64,3 +66,64 @@ def test_bad_ids_are_coded_errors(app, ids, code, field):
     body = app.gql(NODES, {"ids": ids}, as_="admin")
     error = body["errors"][0]
     assert (error["extensions"]["code"], error["extensions"]["field"]) == (code, field)
+
+
+def test_every_type_with_a_global_id_is_a_node_that_node_can_fetch(make_app):
+    from kehu.schema.nodes import CORE_NODES
+
+    app = make_app(enabled=ALL_PLUGINS)
+    schema = app.kehu.schema._schema
+    node_types = set()
+    for name, gql_type in schema.type_map.items():
+        if not isinstance(gql_type, GraphQLObjectType) or name.startswith("__") or "id" not in gql_type.fields:
+            continue
+        id_type = gql_type.fields["id"].type
+        if isinstance(id_type, GraphQLNonNull) and get_named_type(id_type).name == "ID":
+            assert "Node" in [i.name for i in gql_type.interfaces], f"{name} has a global id but is not a Node"
+            node_types.add(name)
+    resolvable = set(CORE_NODES) | set(app.kehu.schema.node_resolvers)
+    assert node_types - resolvable == set(), "node(id) cannot fetch these"
+
+
+def test_plugin_objects_with_global_ids_round_trip_through_node(make_app):
+    """Survey questions, choices and invitations and complaint timeline entries are
+    Nodes: node(id) fetches each, and what is tied to a customer stays hidden from
+    those who may not see the customer."""
+    app = make_app(enabled=("surveys", "complaints"))
+    customer = create(app, "Node Ltd")
+    survey = app.data(
+        """mutation($i: CreateSurveyInput!) { createSurvey(input: $i) {
+             survey { id questions { id choices { id } } } userErrors { code } } }""",
+        {"i": {"title": "S", "questions": [{"type": "SINGLE_CHOICE", "text": "Q?", "choices": ["a", "b"]}]}},
+        as_="manager",
+    )["createSurvey"]["survey"]
+    app.data(
+        "mutation($id: ID!) { publishSurvey(input: {id: $id}) { userErrors { code } } }",
+        {"id": survey["id"]},
+        as_="manager",
+    )
+    invitation = app.data(
+        """mutation($s: ID!, $c: ID!) { inviteToSurvey(input: {surveyId: $s, customerIds: [$c]}) {
+             invitations { invitation { id } } userErrors { code } } }""",
+        {"s": survey["id"], "c": customer},
+        as_="manager",
+    )["inviteToSurvey"]["invitations"][0]["invitation"]
+    complaint = app.data(
+        """mutation($c: ID!) { fileComplaint(input: {customerId: $c, channel: HOTLINE, category: "service",
+             description: "late"}) { complaint { timeline { id } } userErrors { code } } }""",
+        {"c": customer},
+        as_="agent",
+    )["fileComplaint"]["complaint"]
+    question = survey["questions"][0]
+    expected = {
+        question["id"]: "SurveyQuestion",
+        question["choices"][0]["id"]: "SurveyChoice",
+        invitation["id"]: "SurveyInvitation",
+        complaint["timeline"][0]["id"]: "ComplaintTimelineEntry",
+    }
+    query = "query($ids: [ID!]!) { nodes(ids: $ids) { __typename id } }"
+    got = app.data(query, {"ids": list(expected)}, as_="agent")["nodes"]
+    assert [(n["__typename"], n["id"]) for n in got] == [(t, i) for i, t in expected.items()]
+    # Another team's agent sees the survey's definition, not what concerns the customer.
+    hidden = app.data(query, {"ids": list(expected)}, as_="agent_south")["nodes"]
+    assert [n and n["__typename"] for n in hidden] == ["SurveyQuestion", "SurveyChoice", None, None]

@@ -6,9 +6,15 @@ import pytest
 from kehu.schema.descriptions import describe_enum_values, undocumented
 from kehu.testing import assert_schema_documented
 
+ALL = ("segmentation", "loyalty", "complaints", "surveys", "masking", "console")
+
 
 def test_the_core_schema_is_fully_described(app):
     assert_schema_documented(app.kehu)
+
+
+def test_the_schema_with_every_built_in_plugin_is_fully_described(make_app):
+    assert_schema_documented(make_app(enabled=ALL).kehu)
 
 
 def test_the_check_names_each_undocumented_element(app):

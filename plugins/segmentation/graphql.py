@@ -8,7 +8,7 @@ queries. Every customer read goes through ``kehu.access.visible_customers``.
 import datetime as dt
 from collections import defaultdict
 from decimal import Decimal
-from typing import Optional
+from typing import Annotated, Optional
 
 import strawberry
 from strawberry.scalars import JSON
@@ -16,17 +16,73 @@ from strawberry.types import Info
 from tortoise.expressions import Subquery
 
 from kehu.access import require_viewer, visible_customers
-from kehu.schema import Connection, ModelNode, Payload, batch_field, paginate, pk_from_global_id, pks_from_global_ids
+from kehu.policies import Strategy
+from kehu.schema import (
+    Connection,
+    ModelNode,
+    Payload,
+    batch_field,
+    describe_enum_values,
+    paginate,
+    pk_from_global_id,
+    pks_from_global_ids,
+)
 
 from . import models, service
 from .settings import SegmentationSettings
 
-ValueTier = strawberry.enum(models.ValueTier, description="Customer value tier: 核心 / 潜力 / 一般客户.")
-LifecycleStage = strawberry.enum(models.LifecycleStage, description="Where the customer is in their lifecycle.")
-AbcClass = strawberry.enum(models.AbcClass, description="Share of revenue: A top, B next, C the rest.")
-FrequencyClass = strawberry.enum(models.FrequencyClass)
-SegmentKind = strawberry.enum(models.SegmentKind)
-SegmentChangeDimension = strawberry.enum(models.ChangeDimension, name="SegmentChangeDimension")
+ValueTier = describe_enum_values(
+    strawberry.enum(models.ValueTier, description="Customer value tier: 核心 / 潜力 / 一般客户."),
+    {
+        "CORE": "Core customers (核心客户): the conditions of [plugins.segmentation] value_tiers.core.",
+        "POTENTIAL": "Potential customers (潜力客户): value_tiers.potential.",
+        "GENERAL": "General customers (一般客户): everyone else, and archived customers.",
+    },
+)
+LifecycleStage = describe_enum_values(
+    strawberry.enum(models.LifecycleStage, description="Where the customer is in their lifecycle."),
+    {
+        "PROSPECT": "Has never bought.",
+        "NEW": "First bought less than lifecycle.new_days ago.",
+        "ACTIVE": "Buys, but not (yet) often enough to be loyal.",
+        "LOYAL": "At least lifecycle.loyal_min_purchases purchases within the window.",
+        "AT_RISK": "No purchase for lifecycle.at_risk_days.",
+        "CHURNED": "No purchase for lifecycle.churned_days, or archived.",
+    },
+)
+AbcClass = describe_enum_values(
+    strawberry.enum(models.AbcClass, description="Share of revenue: A top, B next, C the rest."),
+    {
+        "A": "The customers who make up the first abc.a_share of revenue within the window.",
+        "B": "The next ones, up to abc.b_share of revenue.",
+        "C": "The rest, including customers without purchases.",
+    },
+)
+FrequencyClass = describe_enum_values(
+    strawberry.enum(models.FrequencyClass, description="How often the customer bought within the window."),
+    {
+        "HIGH": "At least frequency.high_min purchases.",
+        "LOW": "At least one purchase, fewer than frequency.high_min.",
+        "ZERO": "No purchase.",
+    },
+)
+SegmentKind = describe_enum_values(
+    strawberry.enum(models.SegmentKind, description="How a segment's members are chosen."),
+    {
+        "RULE": "By a rule over customer data, re-evaluated on every recompute.",
+        "STATIC": "By hand: a list of customers (分组).",
+    },
+)
+SegmentChangeDimension = describe_enum_values(
+    strawberry.enum(
+        models.ChangeDimension, name="SegmentChangeDimension", description="What changed about a customer."
+    ),
+    {
+        "VALUE_TIER": "The value tier.",
+        "LIFECYCLE_STAGE": "The lifecycle stage.",
+        "SEGMENT": "Membership of a segment (segmentKey): IN or OUT.",
+    },
+)
 
 
 def _money(cents: Optional[int]) -> Decimal:
@@ -53,9 +109,9 @@ class Rfm:
     recency: Optional[int] = strawberry.field(description="Days since the last purchase (null: never bought).")
     frequency: int = strawberry.field(description="Purchases within the window.")
     monetary: Decimal = strawberry.field(description="Sum of purchases within the window.")
-    r: Optional[int]
-    f: Optional[int]
-    m: Optional[int]
+    r: Optional[int] = strawberry.field(description="Recency score, 1 (longest ago) to rfm_bins (most recent).")
+    f: Optional[int] = strawberry.field(description="Frequency score, 1 (fewest purchases) to rfm_bins.")
+    m: Optional[int] = strawberry.field(description="Monetary score, 1 (least spent) to rfm_bins.")
     score: Optional[str] = strawberry.field(
         description='The RFM cell, e.g. "545"; null without purchases in the window.'
     )
@@ -76,7 +132,7 @@ class Segmentation:
     _run: strawberry.Private[Optional[models.RecomputeRun]]
     _settings: strawberry.Private[object]
 
-    @strawberry.field
+    @strawberry.field(description="Recency, frequency and monetary value, and their scores.")
     def rfm(self) -> Rfm:
         row = self._row
         score = f"{row.r}{row.f}{row.m}" if row.r is not None else None
@@ -91,23 +147,23 @@ class Segmentation:
             segment=row.rfm_segment,
         )
 
-    @strawberry.field
+    @strawberry.field(description="ABC class by share of revenue; null for archived customers.")
     def abc_class(self) -> Optional[AbcClass]:
         return models.AbcClass(self._row.abc_class) if self._row.abc_class else None
 
-    @strawberry.field
+    @strawberry.field(description="How often the customer bought within the window.")
     def frequency_class(self) -> FrequencyClass:
         return models.FrequencyClass(self._row.frequency_class)
 
-    @strawberry.field
+    @strawberry.field(description="The value tier.")
     def value_tier(self) -> ValueTier:
         return models.ValueTier(self._row.value_tier)
 
-    @strawberry.field
+    @strawberry.field(description="The lifecycle stage.")
     def lifecycle_stage(self) -> LifecycleStage:
         return models.LifecycleStage(self._row.lifecycle_stage)
 
-    @strawberry.field
+    @strawberry.field(description="Lifetime value, so far and predicted.")
     def clv(self) -> Clv:
         return Clv(historical=_money(self._row.lifetime_revenue_cents), predicted=_money(self._row.clv_predicted_cents))
 
@@ -119,19 +175,19 @@ class Segmentation:
     def inputs(self) -> JSON:
         return service.inputs(self._row, self._run, self._settings)
 
-    @strawberry.field
+    @strawberry.field(description="When this classification was computed.")
     def computed_at(self) -> dt.datetime:
         return self._row.computed_at
 
 
 @strawberry.type(description="A customer segment: a rule over customer data, or a hand-picked list.")
 class Segment(ModelNode, model=models.Segment):
-    key: str
-    name: str
-    description: str
-    kind: SegmentKind
-    created_at: dt.datetime
-    updated_at: dt.datetime
+    key: str = strawberry.field(description="Stable identifier: lower-case letters, digits, '-' and '_'.")
+    name: str = strawberry.field(description="The name people read.")
+    description: str = strawberry.field(description="What the segment is for; may be empty.")
+    kind: SegmentKind = strawberry.field(description="Rule-based or hand-picked.")
+    created_at: dt.datetime = strawberry.field(description="When it was created.")
+    updated_at: dt.datetime = strawberry.field(description="When it was last changed.")
 
     @strawberry.field(description="The rule tree (null for a static segment).")
     def rule(self) -> Optional[JSON]:
@@ -141,51 +197,63 @@ class Segment(ModelNode, model=models.Segment):
     async def size(self, info: Info) -> int:
         return await service.visible_members(info.context.viewer, self).count()
 
-    @strawberry.field(description="Active members the viewer may see, by name.")
+    @strawberry.field(
+        description="Active members the viewer may see, by name (by creation for roles that see names masked)."
+    )
     async def customers(
-        self, info: Info, first: Optional[int] = None, after: Optional[str] = None
+        self,
+        info: Info,
+        first: Optional[int] = None,
+        after: Optional[str] = None,
+        last: Optional[int] = None,
+        before: Optional[str] = None,
     ) -> Connection["Customer"]:
-        qs = service.visible_members(info.context.viewer, self).order_by("name", "id")
-        return await paginate(qs, first, after)
+        viewer = info.context.viewer
+        qs = service.visible_members(viewer, self)
+        # By name only for a viewer who sees names in clear: the order of masked
+        # names would tell them apart, and a cursor holds its row's name.
+        by_name = info.context.kehu.field_guard.strategy(viewer, "Customer.name") is Strategy.CLEAR
+        order = ("name", "id") if by_name else ("id",)
+        return await paginate(qs, first, after, last=last, before=before, order_by=order)
 
 
 @strawberry.type(description="One change of a customer's value tier, lifecycle stage or segment membership.")
 class SegmentChange:
-    dimension: SegmentChangeDimension
-    segment_key: Optional[str]
+    dimension: SegmentChangeDimension = strawberry.field(description="What changed.")
+    segment_key: Optional[str] = strawberry.field(description="The segment, for a membership change.")
     old_value: Optional[str] = strawberry.field(description="Tier or stage before; IN/OUT for segments.")
-    new_value: Optional[str]
+    new_value: Optional[str] = strawberry.field(description="Tier or stage after; IN/OUT for segments.")
     cause: str = strawberry.field(description="RECOMPUTE, INTERACTION, CUSTOMER_CHANGE, MANUAL, SEGMENT_…")
-    changed_at: dt.datetime
+    changed_at: dt.datetime = strawberry.field(description="When it changed.")
 
 
-@strawberry.type
+@strawberry.type(description="Customers and revenue of one tier, stage or ABC class.")
 class SegmentationGroup:
     key: str = strawberry.field(description="The tier or stage.")
-    customers: int
+    customers: int = strawberry.field(description="How many customers (those the viewer may see).")
     revenue: Decimal = strawberry.field(description="Their revenue within the window.")
-    revenue_share: Decimal
+    revenue_share: Decimal = strawberry.field(description="Their share of the revenue within the window, 0 to 1.")
 
 
 @strawberry.type(description="Of the customers who bought in the previous period, how many bought again.")
 class RetentionPeriod:
-    start: dt.datetime
-    end: dt.datetime
-    customers_at_start: int
-    retained: int
-    retention_rate: Optional[Decimal]
-    churn_rate: Optional[Decimal]
+    start: dt.datetime = strawberry.field(description="The period's first instant.")
+    end: dt.datetime = strawberry.field(description="The instant after the period.")
+    customers_at_start: int = strawberry.field(description="Customers who bought in the previous period.")
+    retained: int = strawberry.field(description="Of those, how many bought again in this one.")
+    retention_rate: Optional[Decimal] = strawberry.field(description="retained / customersAtStart; null if none.")
+    churn_rate: Optional[Decimal] = strawberry.field(description="1 - retentionRate; null if none.")
 
 
-@strawberry.type
+@strawberry.type(description="The customer base by tier, stage and ABC class, and retention over time.")
 class SegmentationSummary:
     computed_at: Optional[dt.datetime] = strawberry.field(description="When the last full recompute finished.")
-    tiers: list[SegmentationGroup]
-    stages: list[SegmentationGroup]
+    tiers: list[SegmentationGroup] = strawberry.field(description="Customers and revenue share per value tier.")
+    stages: list[SegmentationGroup] = strawberry.field(description="Customers and revenue share per lifecycle stage.")
     abc_classes: list[SegmentationGroup] = strawberry.field(
         description="Customers and revenue share per ABC class (customers with purchases)."
     )
-    periods: list[RetentionPeriod]
+    periods: list[RetentionPeriod] = strawberry.field(description="Retention and churn, period by period.")
 
 
 # --------------------------------------------------------------------------- Customer fields
@@ -217,9 +285,11 @@ class CustomerSegmentation:
 
 @strawberry.input
 class SegmentationCustomerFilter:
-    value_tier: Optional[ValueTier] = None
-    lifecycle_stage: Optional[LifecycleStage] = None
-    abc_class: Optional[AbcClass] = None
+    value_tier: Optional[ValueTier] = strawberry.field(default=None, description="Customers in this value tier.")
+    lifecycle_stage: Optional[LifecycleStage] = strawberry.field(
+        default=None, description="Customers at this lifecycle stage."
+    )
+    abc_class: Optional[AbcClass] = strawberry.field(default=None, description="Customers of this ABC class.")
     segment: Optional[str] = strawberry.field(default=None, description="A segment key.")
 
 
@@ -251,20 +321,28 @@ class SegmentationQuery:
         require_viewer(info.context.viewer)
         return await models.Segment.all().order_by("key")
 
-    @strawberry.field
-    async def segment(self, info: Info, key: str) -> Optional[Segment]:
+    @strawberry.field(description="A segment by key; null if there is none.")
+    async def segment(
+        self, info: Info, key: Annotated[str, strawberry.argument(description="The segment's key.")]
+    ) -> Optional[Segment]:
         require_viewer(info.context.viewer)
         return await models.Segment.get_or_none(key=key)
 
     @strawberry.field(description="Changes of tier, stage and segment membership of a customer, newest first.")
     async def segment_history(
-        self, info: Info, customer_id: strawberry.ID, first: Optional[int] = None, after: Optional[str] = None
+        self,
+        info: Info,
+        customer_id: Annotated[strawberry.ID, strawberry.argument(description="The customer.")],
+        first: Optional[int] = None,
+        after: Optional[str] = None,
+        last: Optional[int] = None,
+        before: Optional[str] = None,
     ) -> Connection[SegmentChange]:
         pk = pk_from_global_id(customer_id, "Customer", "customerId")
+        qs = models.SegmentChange.filter(customer_id=pk)
         if not await visible_customers(info.context.viewer).filter(id=pk).exists():
-            return await paginate(models.SegmentChange.filter(id__lt=0), first, after)
-        qs = models.SegmentChange.filter(customer_id=pk).order_by("-changed_at", "-id")
-        return await paginate(qs, first, after)
+            qs = models.SegmentChange.filter(id__lt=0)
+        return await paginate(qs, first, after, last=last, before=before, order_by=("-changed_at", "-id"))
 
     @strawberry.field(
         description="Customers and revenue share per tier, stage and ABC class; retention and churn per period."
@@ -289,11 +367,11 @@ class SegmentationQuery:
         )
 
 
-@strawberry.input
+@strawberry.input(description="A new segment: a rule, or a list of customers.")
 class CreateSegmentInput:
     key: str = strawberry.field(description="Stable identifier: lower-case letters, digits, '-' and '_'.")
-    name: str
-    description: Optional[str] = None
+    name: str = strawberry.field(description="The name people read.")
+    description: Optional[str] = strawberry.field(default=None, description="What the segment is for.")
     rule: Optional[JSON] = strawberry.field(
         default=None,
         description='A rule tree, e.g. {"and": [{"field": "valueTier", "op": "eq", "value": "CORE"}]}; '
@@ -306,32 +384,38 @@ class CreateSegmentInput:
 
 @strawberry.input(description="Only the fields sent change.")
 class UpdateSegmentInput:
-    key: str
-    name: Optional[str] = strawberry.UNSET
-    description: Optional[str] = strawberry.UNSET
-    rule: Optional[JSON] = strawberry.UNSET
-    add_customer_ids: Optional[list[strawberry.ID]] = None
-    remove_customer_ids: Optional[list[strawberry.ID]] = None
+    key: str = strawberry.field(description="The segment to change.")
+    name: Optional[str] = strawberry.field(default=strawberry.UNSET, description="A new name.")
+    description: Optional[str] = strawberry.field(default=strawberry.UNSET, description="A new description.")
+    rule: Optional[JSON] = strawberry.field(
+        default=strawberry.UNSET, description="A new rule tree (rule-based segments)."
+    )
+    add_customer_ids: Optional[list[strawberry.ID]] = strawberry.field(
+        default=None, description="Customers to add (static segments)."
+    )
+    remove_customer_ids: Optional[list[strawberry.ID]] = strawberry.field(
+        default=None, description="Customers to remove (static segments)."
+    )
 
 
-@strawberry.input
+@strawberry.input(description="The segment to delete.")
 class DeleteSegmentInput:
-    key: str
+    key: str = strawberry.field(description="The segment's key.")
 
 
-@strawberry.type
+@strawberry.type(description="The segment as written, or why nothing was.")
 class SegmentPayload(Payload):
-    segment: Optional[Segment] = None
+    segment: Optional[Segment] = strawberry.field(default=None, description="null when there are userErrors.")
 
 
-@strawberry.type
+@strawberry.type(description="The deleted segment's key, or why nothing was deleted.")
 class DeleteSegmentPayload(Payload):
-    key: Optional[str] = None
+    key: Optional[str] = strawberry.field(default=None, description="The key of the segment deleted.")
 
 
 @strawberry.type
 class SegmentationMutation:
-    @strawberry.mutation
+    @strawberry.mutation(description="Create a segment; its members are computed at once.")
     async def create_segment(self, info: Info, input: CreateSegmentInput) -> SegmentPayload:
         segment = await service.create_segment(
             info.context.kehu,
@@ -344,7 +428,7 @@ class SegmentationMutation:
         )
         return SegmentPayload(segment=segment)
 
-    @strawberry.mutation
+    @strawberry.mutation(description="Change a segment; only the fields sent change.")
     async def update_segment(self, info: Info, input: UpdateSegmentInput) -> SegmentPayload:
         changes = {
             n: getattr(input, n) for n in ("name", "description", "rule") if getattr(input, n) is not strawberry.UNSET
