@@ -298,6 +298,11 @@ async def count_visible(viewer: Viewer | None) -> int:
     return await Note.filter(customer_id__in=visible_customer_ids(viewer)).count()
 
 
+async def visible_note(viewer: Viewer | None, note_id: int) -> Note | None:
+    """The note, if the viewer may see its customer."""
+    return await Note.filter(id=note_id, customer_id__in=visible_customer_ids(viewer)).first()
+
+
 async def note_purchase(kehu: Kehu, interaction: Interaction) -> Note | None:
     """The ``kehu_interaction_logged`` reaction: a note per purchase, if enabled.
     The purchase is already committed; this is a write of its own, and a repeated
@@ -331,22 +336,21 @@ import strawberry
 from strawberry.types import Info
 
 from kehu.access import require_viewer
-from kehu.schema import Payload, batch_field, from_global_id, to_global_id
+from kehu.schema import ModelNode, Payload, batch_field, from_global_id
 
-from . import service
+from . import models, service
 
 
+# Every type, field, argument and input field has a description: they are what
+# GraphiQL's documentation pane and frontend tooling show (the tests check it).
+# A Node: node(id) and nodes(ids) fetch notes by their global ID.
 @strawberry.type(name="{{Name}}Note", description="A note about a customer.")
-class NoteType:
-    body: str
-    created_at: dt.datetime
-
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(to_global_id("{{Name}}Note", self.id))
+class NoteType(ModelNode, model=models.Note):
+    body: str = strawberry.field(description="The note's text.")
+    created_at: dt.datetime = strawberry.field(description="When it was written.")
 
 
-@strawberry.type
+@strawberry.type(description="The {{name}} plugin's fields on Customer.")
 class CustomerFields:
     @batch_field(description="Notes about this customer, newest first.")
     async def {{name}}_notes(customers: list["Customer"]) -> list[list[NoteType]]:
@@ -356,26 +360,26 @@ class CustomerFields:
         return [notes[c.id] for c in customers]
 
 
-@strawberry.type
+@strawberry.type(description="The {{name}} plugin's queries.")
 class Query:
     @strawberry.field(description="How many notes exist on the customers you may see.")
     async def {{name}}_note_count(self, info: Info) -> int:
         return await service.count_visible(info.context.viewer)
 
 
-@strawberry.input
+@strawberry.input(description="A new note about a customer.")
 class Add{{Name}}NoteInput:
-    customer_id: strawberry.ID
-    body: str
+    customer_id: strawberry.ID = strawberry.field(description="The customer.")
+    body: str = strawberry.field(description="The note's text.")
 
 
-@strawberry.type
+@strawberry.type(description="The note written, or why nothing was.")
 class Add{{Name}}NotePayload(Payload):
-    note: Optional[NoteType] = None
-    customer: Optional["Customer"] = None
+    note: Optional[NoteType] = strawberry.field(default=None, description="null when there are userErrors.")
+    customer: Optional["Customer"] = strawberry.field(default=None, description="The customer, with the new note.")
 
 
-@strawberry.type
+@strawberry.type(description="The {{name}} plugin's mutations.")
 class Mutation:
     @strawberry.mutation(description="Add a note to a customer ({{name}}.write).")
     async def add_{{name}}_note(self, info: Info, input: Add{{Name}}NoteInput) -> Add{{Name}}NotePayload:
@@ -386,10 +390,15 @@ class Mutation:
         return Add{{Name}}NotePayload(note=note, customer=customer)
 
 
+async def resolve_note_node(info: Info, pk: int):
+    return await service.visible_note(info.context.viewer, pk)
+
+
 def register(graphql) -> None:
     graphql.extend("Customer", CustomerFields)
     graphql.query(Query)
     graphql.mutation(Mutation)
+    graphql.node("{{Name}}Note", resolve_note_node)
 '''
 
 SETTINGS = '''\
@@ -534,6 +543,23 @@ def test_disabling_the_plugin_keeps_its_notes(kehu_make_app):
     kehu_make_app.close(without)
     again = kehu_make_app(plugins=["{{name}}"])
     assert again.data(NOTES, {"c": cid}, as_="agent")["customer"]["{{camel}}Notes"] == [{"body": "kept"}]
+
+
+def test_every_schema_element_is_described(kehu_app):
+    from kehu.testing import assert_schema_documented
+
+    assert_schema_documented(kehu_app.kehu)
+
+
+def test_a_note_is_a_node_for_those_who_see_its_customer(kehu_client):
+    agent = kehu_client("agent")
+    cid = create_customer(agent)
+    note = agent.data(
+        "mutation($c: ID!) { add{{Name}}Note(input: {customerId: $c, body: \\"hi\\"}) { note { id } } }", {"c": cid}
+    )["add{{Name}}Note"]["note"]
+    query = "query($id: ID!) { node(id: $id) { __typename ... on {{Name}}Note { body } } }"
+    assert agent.data(query, {"id": note["id"]})["node"] == {"__typename": "{{Name}}Note", "body": "hi"}
+    assert kehu_client("agent_south").data(query, {"id": note["id"]})["node"] is None
 
 
 def create_customer_as(app, account):
