@@ -208,10 +208,10 @@ def assert_schema_documented(kehu: Kehu) -> None:
     assert not missing, f"{len(missing)} schema element(s) without a description: " + ", ".join(missing)
 
 
-def sdl_without_descriptions(kehu: Kehu) -> str:
-    """The schema's SDL with every description left out: one line per field and
-    argument list, for tests that look for a signature such as
-    ``"addNote(input: AddNoteInput!): AddNotePayload!"``."""
+def sdl_without_descriptions(kehu: Kehu | str) -> str:
+    """The schema's SDL (of an app, or SDL text) with every description left out:
+    one line per field and argument list, for tests that look for a signature such
+    as ``"addNote(input: AddNoteInput!): AddNotePayload!"``."""
     import dataclasses
 
     from graphql import parse, print_ast, visit
@@ -223,4 +223,5 @@ def sdl_without_descriptions(kehu: Kehu) -> str:
                 return dataclasses.replace(node, description=None)  # AST nodes are frozen
             return None
 
-    return print_ast(visit(parse(kehu.schema.as_str()), DropDescriptions()))
+    sdl = kehu if isinstance(kehu, str) else kehu.schema.as_str()
+    return print_ast(visit(parse(sdl), DropDescriptions()))
