@@ -23,8 +23,8 @@ from pathlib import Path
 
 from kehu.cli.transfer import COLUMNS, import_customers
 from kehu.config import parse_config
+from kehu.credentials import hash_password
 from kehu.models import AccountOwner, Customer, CustomerTag, Role
-from kehu.server.auth import hash_password
 from kehu.server.runtime import Kehu
 
 REGIONS = ["Shanghai", "Beijing", "Guangdong", "Zhejiang", "Sichuan", "London", "Berlin", "New York"]

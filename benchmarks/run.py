@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import csv
+import dataclasses
 import datetime as dt
 import importlib.metadata
 import json
 import os
 import platform
-import random
 import socket
 import subprocess
 import sys
@@ -28,7 +27,7 @@ from pathlib import Path
 
 import orjson
 
-from . import dataset, workloads
+from . import dataset, import_workload, workloads
 from .client import HTTPConnection, Sample, run_batch
 from .workloads import AUTH, graphql_body
 
@@ -461,62 +460,6 @@ async def w8(servers, db, plugins, s: Settings, log, seconds: float) -> list[Row
     ]
 
 
-async def w5(db: str, url: str, plugins: tuple[str, ...], rows: int, log) -> list[Row]:
-    log(f"  W5 CSV import of {rows:,} customers")
-    try:
-        from kehu.cli.transfer import COLUMNS, import_customers
-    except ImportError:
-        return [Row("W5 CSV import", db, "kehu", 1, note="skipped: kehu.cli.transfer.import_customers not available")]
-    from kehu.config import parse_config
-    from kehu.models import AccountOwner, Role
-    from kehu.server.runtime import Kehu
-
-    rng = random.Random(dataset.SEED)
-    tmp = Path(tempfile.mkdtemp(prefix="kehu-bench-import-"))
-    path = tmp / "customers.csv"
-    with path.open("w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(COLUMNS)
-        for i in range(rows):
-            record = {
-                "name": f"Imported {i:06d}",
-                "kind": "ORGANIZATION" if i % 3 == 0 else "PERSON",
-                "email": f"import{i:06d}@example.com",
-                "phone": f"+86 10 {rng.randint(10**7, 10**8 - 1)}",
-                "address": "",
-                "region": rng.choice(dataset.REGIONS),
-                "industry": rng.choice(dataset.INDUSTRIES),
-                "tags": "vip;b2b" if i % 2 else "",
-                "owner_email": "importer@bench.kehu.invalid" if i % 3 == 0 else "",
-                "attributes": '{"source": "import"}' if i % 3 == 0 else "",
-            }
-            writer.writerow([record.get(c, "") for c in COLUMNS])
-    # Tortoise caches each model's INSERT statement per process, keyed by connection
-    # name and table but not by dialect: after SQLite's run, PostgreSQL would get
-    # SQLite's statements ("syntax error at or near ','").
-    from tortoise.backends.base.executor import EXECUTOR_CACHE
-
-    EXECUTOR_CACHE.clear()
-    kehu = Kehu(parse_config({"kehu": {"database_url": url}, "plugins": {"enabled": list(plugins)}}))
-    await kehu.connect(migrate=True)
-    try:
-        await AccountOwner.create(name="Importer", email="importer@bench.kehu.invalid", role=Role.MANAGER, team="north")
-        t0 = time.perf_counter()
-        try:
-            report = await import_customers(kehu, path, actor="benchmark")
-        except Exception as exc:  # report, do not lose the other workloads' results
-            return [Row("W5 CSV import (rows/s)", db, "kehu", 1, note=f"FAILED: {type(exc).__name__}: {str(exc)[:80]}")]
-        seconds = time.perf_counter() - t0
-    finally:
-        await kehu.disconnect()
-    rate = report.imported / seconds
-    verdict = "met" if rate >= 50_000 else "MISSED"
-    note = f"{report.imported:,} rows in {seconds:.2f} s; target ≥50,000 rows/s {verdict}"
-    if report.errors:
-        note += f"; {len(report.errors)} rows rejected: {report.errors[0]}"
-    return [Row("W5 CSV import (rows/s)", db, "kehu", 1, None, None, rate, None, None, None, note)]
-
-
 # --------------------------------------------------------------------------- the run
 
 
@@ -616,6 +559,8 @@ async def run_database(
             rows += await w7(servers, db, plugins, s, log)
         if "W8" in selected and soak > 0:
             rows += await w8(servers, db, plugins, s, log, soak)
+        if "W5" in selected:  # last: it adds customers to the data set
+            rows += await import_workload.w1_during_import(servers["kehu"], db, url, plugins, s.w5_rows, log, Row, ROOT)
     finally:
         for server in servers.values():
             server.stop()
@@ -632,6 +577,8 @@ def print_table(rows: list[Row]) -> str:
 
 async def amain(args) -> int:
     s = QUICK if args.quick else FULL
+    if args.import_rows:
+        s = dataclasses.replace(s, w5_rows=args.import_rows)
     soak = args.soak if args.soak is not None else s.soak
     selected = set(args.workloads.split(","))
     plugins = available_plugins(args.plugins)
@@ -661,16 +608,17 @@ async def amain(args) -> int:
             rows += r
             counts[db] = c
             if "W5" in selected:
-                import_url = (
-                    f"sqlite://{tmp}/import.db"
-                    if server is None
-                    else await asyncio.to_thread(dataset.create_pg_database, server)
-                )
-                try:
-                    rows += await w5(db, import_url, plugins, s.w5_rows, log)
-                finally:
+
+                async def new_database(tmp=tmp, server=server) -> str:
+                    if server is None:
+                        return f"sqlite://{tempfile.mkdtemp(dir=tmp)}/import.db"
+                    return await asyncio.to_thread(dataset.create_pg_database, server)
+
+                async def drop_database(import_url: str, server=server) -> None:
                     if server is not None:
                         await asyncio.to_thread(dataset.drop_pg_database, import_url)
+
+                rows += await import_workload.w5(db, new_database, drop_database, plugins, s.w5_rows, log, Row)
         finally:
             if server is not None:
                 await asyncio.to_thread(dataset.drop_pg_database, url)
@@ -707,6 +655,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--soak", type=float, metavar="SECONDS", help="W8 duration (default 600, 20 with --quick)")
     parser.add_argument("--workloads", default="W1,W2,W3,W5,W7,W8", help="comma-separated subset")
     parser.add_argument("--plugins", help="comma-separated plugins to enable (default: every built-in installed)")
+    parser.add_argument("--import-rows", type=int, metavar="N", help="W5 file size (default 100,000; 10,000 quick)")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     parser.add_argument("--profile", action="store_true", help="print a pyinstrument profile of kehu during W1")
     return asyncio.run(amain(parser.parse_args(argv)))

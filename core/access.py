@@ -42,6 +42,7 @@ CORE_PERMISSIONS = (
     Permission("owners.manage", "Create and edit account owners", ("ADMIN",)),
     Permission("tokens.manage", "Create, list and revoke API tokens", ("ADMIN",)),
     Permission("audit.read", "Read the audit log", ("ADMIN",), read=True),
+    Permission("events.manage", "See the event outbox and retry failed events", ("ADMIN",)),
 )
 
 # Roles that may never write, whatever plugins.toml grants.

@@ -12,8 +12,9 @@ import os
 import tomllib
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic import ValidationError as PydanticError
 
 from .errors import ConfigError
@@ -32,6 +33,22 @@ class ServerSettings(Strict):
     page_size_default: int = Field(20, ge=1, le=100)
     # Garbage collection tuned for a server (see core/app.py): on by default.
     tune_gc: bool = True
+    # The business calendar (an IANA name such as "Asia/Shanghai"): where a day
+    # begins and ends, and the zone of imported times written without an offset.
+    timezone: str = "UTC"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"'{value}' is not an IANA time zone name (e.g. 'Asia/Shanghai', 'UTC')") from None
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
 
 
 class AuthSettings(Strict):
@@ -62,6 +79,8 @@ class LimitSettings(Strict):
     # address; a query costs 1, a mutation mutation_cost. 0 turns rate limiting off.
     rate_per_minute: int = Field(3000, ge=0, le=10_000_000)
     mutation_cost: int = Field(5, ge=1, le=1000)
+    # What each item of a bulk mutation (logInteractions) adds to its call's cost.
+    bulk_item_cost: int = Field(1, ge=0, le=1000)
 
 
 class CorsSettings(Strict):
@@ -90,6 +109,41 @@ class DocumentSettings(Strict):
     allow_admin_graphiql: bool = True
 
 
+class EventSettings(Strict):
+    """The outbox: how events reach plugins' handlers (kehu.server.outbox)."""
+
+    # Deliver a write's events in the worker that made it, right after the commit and
+    # before the response: the next request sees the handlers' effects. Off: only the
+    # background delivery runs them (within poll_seconds).
+    deliver_inline: bool = True
+    # How often each worker looks for due retries, job runs and the events of a
+    # worker that died; 0 turns background delivery off (tests drive it themselves).
+    poll_seconds: float = Field(1, ge=0, le=3600)
+    # A worker's claim on an event lasts this long: a worker killed while delivering
+    # loses its events to the others after at most this (SQLite: at restart).
+    lease_seconds: float = Field(60, gt=0, le=24 * 3600)
+    batch_size: int = Field(100, ge=1, le=10_000)
+    # Events delivered at once by one worker (handlers waiting on the network).
+    concurrency: int = Field(8, ge=1, le=256)
+    # The pause before each retry of a failing handler (about a day in all); after
+    # the last one the event is FAILED: `kehu events failed`, `kehu events retry ID`.
+    retry_seconds: tuple[float, ...] = (5, 30, 120, 600, 1800, 3600, 7200, 14400, 28800, 28800)
+    # Delivered events are kept this long for inspection, then deleted.
+    keep_days: float = Field(7, ge=0, le=3650)
+
+
+class MetricsSettings(Strict):
+    """``/metrics`` in the Prometheus text format; off by default (it tells anyone who
+    can read it how busy the business is, and which operations the clients run)."""
+
+    enabled: bool = False
+    # Scrapers send ``Authorization: Bearer <token>``, the token taken from this
+    # environment variable (never from plugins.toml, which is often shared).
+    token_env: str = "KEHU_METRICS_TOKEN"
+    # Client addresses that may read it without a token (a scraper on the same host).
+    allow_from: tuple[str, ...] = ()
+
+
 class Config(Strict):
     """The validated content of plugins.toml."""
 
@@ -98,6 +152,8 @@ class Config(Strict):
     limits: LimitSettings = LimitSettings()
     cors: CorsSettings = CorsSettings()
     documents: DocumentSettings = DocumentSettings()
+    events: EventSettings = EventSettings()
+    metrics: MetricsSettings = MetricsSettings()
     enabled: tuple[str, ...] = ()
     plugin_settings: dict[str, dict[str, Any]] = {}
     role_grants: dict[str, tuple[str, ...]] = {}
@@ -105,6 +161,16 @@ class Config(Strict):
 
     def with_database(self, url: str) -> "Config":
         return self.model_copy(update={"kehu": self.kehu.model_copy(update={"database_url": url})})
+
+
+def normalise_url(url: str) -> str:
+    if url.startswith("postgresql://"):
+        return "postgres://" + url[len("postgresql://") :]
+    return url
+
+
+def is_sqlite(database_url: str) -> bool:
+    return normalise_url(database_url).startswith("sqlite://")
 
 
 def format_pydantic_error(prefix: str, error: PydanticError) -> str:
@@ -161,7 +227,7 @@ def parse_config(raw: dict[str, Any]) -> Config:
     """Validate the parsed TOML document; plugin sections are validated later by
     each plugin's settings model, once the plugins are loaded."""
     raw = dict(raw)
-    unknown = set(raw) - {"kehu", "auth", "limits", "cors", "documents", "plugins", "roles"}
+    unknown = set(raw) - {"kehu", "auth", "limits", "cors", "documents", "events", "metrics", "plugins", "roles"}
     if unknown:
         raise ConfigError(f"{sorted(unknown)[0]}: unknown section in plugins.toml")
     plugins = raw.get("plugins", {})
@@ -196,12 +262,18 @@ def parse_config(raw: dict[str, Any]) -> Config:
     if "*" in cors.allow_origins and cors.allow_credentials:
         raise ConfigError("cors.allow_origins: '*' cannot be combined with allow_credentials = true")
     documents = _section(raw, "documents", DocumentSettings)
+    events = _section(raw, "events", EventSettings)
+    if any(seconds <= 0 for seconds in events.retry_seconds):
+        raise ConfigError("events.retry_seconds: every pause must be more than 0 seconds")
+    metrics = _section(raw, "metrics", MetricsSettings)
     return Config(
         kehu=kehu,
         auth=auth,
         limits=limits,
         cors=cors,
         documents=documents,
+        events=events,
+        metrics=metrics,
         enabled=tuple(enabled),
         plugin_settings=plugins,
         role_grants=grants,

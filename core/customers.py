@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
+from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q, Subquery
+from tortoise.transactions import in_transaction
 
 from . import validation as v
 from .access import Viewer, visible_customers, visible_owners
@@ -24,7 +26,18 @@ from .writes import emit, record_change
 if TYPE_CHECKING:
     from .server.runtime import Kehu
 
-EDITABLE = ("name", "kind", "email", "phone", "address", "region", "industry", "tags", "attributes")
+EDITABLE = (
+    "name",
+    "kind",
+    "email",
+    "phone",
+    "address",
+    "region",
+    "industry",
+    "tags",
+    "attributes",
+    "external_id",
+)
 
 
 def clean_customer_fields(data: dict[str, Any], *, creating: bool) -> dict[str, Any]:
@@ -47,7 +60,22 @@ def clean_customer_fields(data: dict[str, Any], *, creating: bool) -> dict[str, 
         out["tags"] = v.tags(data["tags"])
     if "attributes" in data:
         out["attributes"] = v.attributes(data["attributes"])
+    if "external_id" in data:
+        out["external_id"] = v.external_id(data["external_id"])
     return out
+
+
+async def check_external_id_free(external_id: str | None, *, other_than: int | None = None) -> None:
+    """Refuse an external id another customer already has (DUPLICATE_EXTERNAL_ID)."""
+    if external_id is None:
+        return
+    taken = Customer.filter(external_id=external_id)
+    if other_than is not None:
+        taken = taken.exclude(id=other_than)
+    if await taken.exists():
+        raise ValidationError(
+            "another customer already has this external id", field="externalId", code="DUPLICATE_EXTERNAL_ID"
+        )
 
 
 async def get_visible_customer(viewer: Viewer | None, customer_id: int, field: str = "id") -> Customer:
@@ -87,7 +115,16 @@ async def create_customer(viewer: Viewer, data: dict[str, Any]) -> Customer:
         owner = viewer.owner  # otherwise the creator could not see what they made
     else:
         owner = None
-    customer = await Customer.create(**values, owner=owner)
+    await check_external_id_free(values.get("external_id"))
+    try:
+        async with in_transaction():  # a savepoint: a concurrent duplicate undoes only this
+            customer = await Customer.create(**values, owner=owner)
+    except IntegrityError:
+        if values.get("external_id") is None:
+            raise
+        raise ValidationError(
+            "another customer already has this external id", field="externalId", code="DUPLICATE_EXTERNAL_ID"
+        ) from None
     await _sync_tags(customer, values.get("tags", []))
     record_change("Customer", customer.id, {k: (None, getattr(customer, k)) for k in (*values, "owner_id")})
     emit("kehu_customer_created", customer=customer)
@@ -100,6 +137,8 @@ async def update_customer(viewer: Viewer, customer_id: int, data: dict[str, Any]
     if customer.archived_at is not None:
         raise ValidationError("archived customers cannot be edited", field="id", code="ARCHIVED")
     values = clean_customer_fields(data, creating=False)
+    if "external_id" in values:
+        await check_external_id_free(values["external_id"], other_than=customer.id)
     changes = {k: (getattr(customer, k), new) for k, new in values.items() if getattr(customer, k) != new}
     if changes:
         for name, (_, new) in changes.items():
@@ -163,6 +202,7 @@ class CustomerFilter:
     last_interaction_after: dt.datetime | None = None
     last_interaction_before: dt.datetime | None = None
     archived: bool | None = False
+    external_ids: list[str] | None = None
 
 
 # Personal fields the search looks in: (column, policy key).
@@ -193,6 +233,8 @@ def filter_customers(viewer: Viewer | None, f: CustomerFilter | None = None, *, 
         qs = qs.filter(id__in=Subquery(CustomerTag.filter(tag=tag).values("customer_id")))
     if f.regions is not None:
         qs = qs.filter(region__in=f.regions)
+    if f.external_ids is not None:
+        qs = qs.filter(external_id__in=[str(x).strip() for x in f.external_ids])
     if f.kinds is not None:
         qs = qs.filter(kind__in=[k.value if isinstance(k, Enum) else k for k in f.kinds])
     if f.search:

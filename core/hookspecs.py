@@ -19,12 +19,29 @@ Rules that hold for every hook:
   the plugin.
 * Implementations may be ``async def`` where the docstring says "may be async";
   kehu awaits them (pluggy itself does not).
+* Implementations run in pluggy's order: those marked
+  ``@hookimpl(tryfirst=True)`` first, then the others last-registered-first,
+  then those marked ``trylast``. kehu registers the core, then the enabled
+  built-in plugins in a fixed order, then third-party plugins by name, so a
+  third-party plugin runs before the built-ins and the core runs last. On a "first result wins" hook the first value
+  other than ``None`` ends the call. Hook wrappers (``hookwrapper=True``,
+  ``wrapper=True``) are refused at start-up.
 * Registration hooks (models, GraphQL, permissions, field policies, settings,
   routes, commands) run once at start-up; event hooks run after each write commits.
+* Event hooks are delivered through the outbox: at least once, so possibly more
+  than once. Each call gets ``event_id``, the event's id, the same on every
+  delivery; a handler must be idempotent by it — write through
+  ``kehu.writes.write_scope(kehu, None, "plugin.operation", event_id=event_id)``
+  (at most one commit per event and operation), or key what it does by it.
+  A handler that raises is retried with backoff (about a day), then the event is
+  listed by ``kehu events failed``; a handler that cannot act yet raises
+  ``kehu.events.RetryLater(seconds)``. Handlers run after the commit and, in the
+  worker that made the write, before its response is sent.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +56,7 @@ if TYPE_CHECKING:
     from kehu.schema.registry import GraphQLRegistry
 
     from .access import Permission, Viewer
+    from .events import Event
     from .models import AccountOwner, Customer, Interaction
     from .policies import FieldGuard, FieldPolicy
     from .server.plugin_manager import ModelsSpec
@@ -65,6 +83,9 @@ def kehu_plugin_info() -> dict[str, Any]:
     * ``"hookspecs"``: a module (or its dotted name) of hook specs the plugin
       defines for other plugins — e.g. ``kehu_complaint_escalated``. They follow
       these same rules; a name clash stops start-up.
+    * ``"pages"``: ``{path: title}`` of pages a person opens in a browser (e.g.
+      ``{"/console": "web console"}``); ``kehu serve`` prints their URLs when it
+      starts.
 
     Called once at start-up.
     """
@@ -117,38 +138,49 @@ def kehu_graphql(graphql: GraphQLRegistry) -> None:
 
 
 @hookspec
-def kehu_customer_created(customer: Customer, actor: AccountOwner | None, kehu: Kehu) -> Awaitable[None] | None:
+def kehu_customer_created(
+    customer: Customer, actor: AccountOwner | None, event_id: int, kehu: Kehu
+) -> Awaitable[None] | None:
     """Called after a new customer has been committed.
 
     :param customer: the new customer.
     :param actor: who created it (``None`` for system jobs such as an import).
+    :param event_id: this event's id, the same on every delivery: be idempotent by it.
     :param kehu: the running application (settings, hooks).
 
-    May be async. An exception is logged with the plugin's name; it neither undoes
-    the customer nor stops other plugins' handlers.
+    May be async. An exception is logged with the plugin's name and the handler is
+    called again later; it neither undoes the customer nor stops other plugins'
+    handlers.
     """
 
 
 @hookspec
 def kehu_customer_updated(
-    customer: Customer, changes: dict[str, tuple[Any, Any]], actor: AccountOwner | None, kehu: Kehu
+    customer: Customer, changes: dict[str, tuple[Any, Any]], actor: AccountOwner | None, event_id: int, kehu: Kehu
 ) -> Awaitable[None] | None:
     """Called after changes to a customer have been committed.
 
-    :param customer: the customer as it is now.
+    :param customer: the customer as it is now (on a later delivery: as it is then).
     :param changes: ``{field: (before, after)}`` for each changed field.
     :param actor: who changed it.
+    :param event_id: this event's id, the same on every delivery: be idempotent by it.
     :param kehu: the running application.
 
-    May be async. Failures are logged with the plugin's name and undo nothing.
+    May be async. Failures are logged with the plugin's name, undo nothing, and
+    are retried.
     """
 
 
 @hookspec
-def kehu_customer_archived(customer: Customer, actor: AccountOwner | None, kehu: Kehu) -> Awaitable[None] | None:
+def kehu_customer_archived(
+    customer: Customer, actor: AccountOwner | None, event_id: int, kehu: Kehu
+) -> Awaitable[None] | None:
     """Called after a customer has been archived (customers are never deleted).
 
-    May be async. Failures are logged with the plugin's name and undo nothing.
+    :param event_id: this event's id, the same on every delivery: be idempotent by it.
+
+    May be async. Failures are logged with the plugin's name, undo nothing, and
+    are retried.
     """
 
 
@@ -158,55 +190,82 @@ def kehu_owner_assigned(
     previous_owner: AccountOwner | None,
     owner: AccountOwner | None,
     actor: AccountOwner | None,
+    event_id: int,
     kehu: Kehu,
 ) -> Awaitable[None] | None:
     """Called after a customer's account owner has changed and the change committed.
 
     :param previous_owner: the owner before (``None`` if there was none).
     :param owner: the new owner (``None`` when unassigned).
+    :param event_id: this event's id, the same on every delivery: be idempotent by it.
 
-    May be async. Failures are logged with the plugin's name and undo nothing.
+    May be async. Failures are logged with the plugin's name, undo nothing, and
+    are retried.
     """
 
 
 @hookspec
-def kehu_interaction_logged(interaction: Interaction, actor: AccountOwner | None, kehu: Kehu) -> Awaitable[None] | None:
+def kehu_interaction_logged(
+    interaction: Interaction, actor: AccountOwner | None, event_id: int, kehu: Kehu
+) -> Awaitable[None] | None:
     """Called after an interaction has been committed.
 
     :param interaction: the new interaction, with ``customer`` loaded
         (``interaction.customer``); purchases carry ``amount`` (Decimal).
     :param actor: who logged it.
+    :param event_id: this event's id, the same on every delivery: be idempotent by it.
     :param kehu: the running application.
 
     May be async. This is where segmentation re-scores and loyalty accrues points;
-    such handlers should be idempotent per interaction id. Failures are logged with
-    the plugin's name and never undo or lose the interaction.
+    such handlers must be idempotent (by ``event_id``, or by the interaction's id).
+    Failures are logged with the plugin's name, retried, and never undo or lose the
+    interaction.
     """
 
 
 @hookspec
 def kehu_bulk_loaded(
-    reason: str, customer_ids: list[int] | None, actor: AccountOwner | None, kehu: Kehu
+    reason: str,
+    customer_ids: list[int] | None,
+    interaction_ids: range | None,
+    since: dt.datetime | None,
+    actor: AccountOwner | None,
+    event_id: int,
+    kehu: Kehu,
 ) -> Awaitable[None] | None:
-    """Called after many records were written at once without per-record events —
-    an import, the demo data set.
+    """Called once after many records were written at once without per-record
+    events — an import (``kehu import customers|interactions``), the demo data set.
 
-    Bring derived data up to date in one pass instead of one per record
-    (segmentation recomputes scores, loyalty credits purchases). Bulk loads skip
+    The records carry their own dates: years of purchases imported today happened
+    years ago. Bring derived data up to date in one pass, *as of each record's
+    date*, not one event per record and not as if everything happened now — e.g.
+    loyalty credits each purchase dated at the purchase, at the tier the customer
+    held then, and expires in the same run what has expired since; segmentation
+    recomputes once and records the state before and after the load as one change
+    (cause ``IMPORT``) instead of a history row per record. Bulk loads skip
     ``kehu_customer_created``/``kehu_interaction_logged`` because a handler per
-    row turns a five-second import into minutes.
+    row turns a five-second import into minutes. Handlers should be idempotent:
+    a load may be repeated, and an import that stopped half-way is run again.
 
     :param reason: ``"import"`` or ``"demo"`` (plugins may add others).
-    :param customer_ids: the customers written, or ``None`` when unknown or many.
+    :param customer_ids: the customers written (created, updated or given new
+        interactions), or ``None`` when unknown or many (over 10,000).
+    :param interaction_ids: the ids of the new interactions, as a ``range``
+        (``None`` when none were written). It may include interactions others
+        logged meanwhile: treat those as you would any other.
+    :param since: the earliest date among the loaded records (an interaction's
+        ``occurred_at``, a customer's ``created_at``), or ``None``.
     :param actor: who ran the load (``None`` for the CLI).
+    :param event_id: this event's id, the same on every delivery: be idempotent by it.
 
-    May be async. Failures are logged with the plugin's name and undo nothing.
+    May be async. Failures are logged with the plugin's name, undo nothing, and
+    are retried.
     """
 
 
 @hookspec
 def kehu_survey_requested(
-    customer: Customer, reason: str, reference: str | None, actor: AccountOwner | None, kehu: Kehu
+    customer: Customer, reason: str, reference: str | None, actor: AccountOwner | None, event_id: int, kehu: Kehu
 ) -> Awaitable[None] | None:
     """A plugin asks for a satisfaction survey to be sent to ``customer``.
 
@@ -218,8 +277,30 @@ def kehu_survey_requested(
     :param reason: a short machine-readable reason, e.g. ``"complaint_resolved"``.
     :param reference: what the survey is about, e.g. a complaint's global ID.
     :param actor: who caused the request.
+    :param event_id: this event's id, the same on every delivery: invite once per id.
 
-    May be async. Failures are logged with the plugin's name and undo nothing.
+    May be async. Failures are logged with the plugin's name, undo nothing, and
+    are retried.
+    """
+
+
+@hookspec
+def kehu_event_published(event: Event, actor: AccountOwner | None, event_id: int, kehu: Kehu) -> Awaitable[None] | None:
+    """Called, through the outbox, for every live event after its write committed:
+    the core's (``customer.created``, ``customer.updated``, ``customer.archived``,
+    ``customer.owner_assigned``, ``interaction.logged``) and those plugins publish
+    with ``kehu.writes.publish`` (``complaint.filed``, ``survey.response_received`` …)
+    — the same events the ``events`` subscription shows, for plugins that forward
+    them elsewhere (the webhooks plugin does).
+
+    :param event: a ``kehu.events.Event``: ``topic``, ``customer_id`` (whose
+        customer it concerns), ``node_id`` (the object's global ID), ``data`` (a few
+        non-personal facts), ``at`` (ISO time).
+    :param actor: who made the write (``None`` for the system).
+    :param event_id: this event's id, the same on every delivery: be idempotent by it.
+
+    May be async. Failures are logged with the plugin's name and retried. Only
+    written to the outbox while some enabled plugin implements this hook.
     """
 
 
@@ -293,9 +374,10 @@ def kehu_permissions() -> list[Permission]:
 # --------------------------------------------------------------------------- settings
 
 
-@hookspec(firstresult=True)
+@hookspec
 def kehu_settings_model() -> type[BaseModel]:
-    """Return the pydantic model of the plugin's ``[plugins.<name>]`` section.
+    """Return the pydantic model of the plugin's own ``[plugins.<name>]`` section
+    (each plugin answers for itself).
 
     The section is validated at start-up; an invalid value stops start-up with
     one line naming ``plugins.<name>.<key>``. Use ``model_config =

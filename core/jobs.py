@@ -1,4 +1,4 @@
-"""Periodic jobs that run in one worker only.
+"""Periodic jobs that run once per schedule, whichever worker runs them.
 
 ``kehu serve --workers N`` starts N processes, and every one of them runs the
 plugins' ``kehu_startup``. A scheduler started there (an SLA check, a points
@@ -15,91 +15,39 @@ once per interval across all workers::
     async def kehu_shutdown(kehu):
         await jobs.stop(kehu, "complaints.sla")
 
-How one worker is chosen:
+How: a job's schedule is cut into slots of ``seconds``, counted from the Unix epoch
+(plus ``offset``): a daily job's slots begin at 00:00 UTC. When a slot begins, each
+worker running the job writes that slot's run into the outbox
+(``kehu.server.outbox``) under a unique key — the first one succeeds, the others
+find it written — and the run is then claimed and run by exactly one worker, like
+any event: a run that raises is retried with the outbox's backoff and, after the
+last retry, listed by ``kehu events failed``. A worker that dies during a run
+loses it to the others when its claim runs out. Slots that began while no worker
+was running are not caught up; the first slot a worker schedules is the first
+that begins after it started.
 
-- **PostgreSQL**: each process keeps one extra connection (outside the request
-  pool) and, per job, tries ``pg_try_advisory_lock`` on a key derived from the job's
-  name. The process holding the lock is the job's leader and runs it every
-  ``seconds``; the others only re-try the lock at each tick. When the leader stops
-  or dies, its connection closes, PostgreSQL releases the lock, and another worker
-  takes over at its next tick — no lease to expire, no row to clean up.
-- **SQLite**: kehu serves SQLite from one process, so the job simply runs.
-
-A job should still be idempotent (the built-in ones are): a leader can lose its
-connection in the middle of a run, and its successor then runs the job again.
-A failing run is logged with the job's name; the next tick runs anyway.
+A job should still be idempotent (the built-in ones are): a retried run, or one
+whose worker died half-way, runs again.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
+import math
 import weakref
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .server.db import is_sqlite, normalise_url
-
 if TYPE_CHECKING:
+    import datetime as dt
+
     from .server.runtime import Kehu
 
-log = logging.getLogger("kehu.jobs")
+log = logging.getLogger(__name__)
 
 Job = Callable[[], Awaitable[Any]]
-
-
-def lock_key(name: str) -> int:
-    """A stable signed 64-bit advisory-lock key for a job name."""
-    return int.from_bytes(hashlib.sha256(f"kehu.jobs:{name}".encode()).digest()[:8], "big", signed=True)
-
-
-class _Leadership:
-    """One process's dedicated PostgreSQL connection and the job locks it holds."""
-
-    def __init__(self, database_url: str):
-        self.dsn = normalise_url(database_url).replace("postgres://", "postgresql://", 1)
-        self.connection: Any = None
-        self.held: set[str] = set()
-        self.lock = asyncio.Lock()
-
-    async def leads(self, name: str) -> bool:
-        async with self.lock:
-            try:
-                if self.connection is None or self.connection.is_closed():
-                    import asyncpg
-
-                    self.held.clear()  # locks die with their connection
-                    self.connection = await asyncpg.connect(self.dsn)
-                if name not in self.held and await self.connection.fetchval(
-                    "SELECT pg_try_advisory_lock($1)", lock_key(name)
-                ):
-                    self.held.add(name)
-            except Exception as exc:  # the database is away: lead nothing this tick
-                log.warning("job %s: cannot check leadership: %s", name, exc)
-                await self._drop()
-            return name in self.held
-
-    async def release(self, name: str) -> None:
-        async with self.lock:
-            if name in self.held and self.connection is not None and not self.connection.is_closed():
-                try:
-                    await self.connection.execute("SELECT pg_advisory_unlock($1)", lock_key(name))
-                except Exception:  # the connection is going anyway
-                    pass
-            self.held.discard(name)
-            if not self.held:
-                await self._drop()
-
-    async def _drop(self) -> None:
-        connection, self.connection = self.connection, None
-        self.held.clear()
-        if connection is not None:
-            try:
-                await connection.close(timeout=5)
-            except Exception:
-                connection.terminate()
 
 
 @dataclass
@@ -107,22 +55,31 @@ class PeriodicJob:
     name: str
     seconds: float
     job: Job
+    offset: float = 0.0
     task: asyncio.Task | None = None
     runs: int = 0
-    _leadership: _Leadership | None = field(default=None, repr=False)
+    # The last slot this worker wrote (or found written); slots up to it are done.
+    scheduled: int = 0
 
-    async def _loop(self) -> None:
+    def slot(self, now: dt.datetime) -> int:
+        """The number of the slot ``now`` falls in."""
+        return math.floor((now.timestamp() - self.offset) / self.seconds)
+
+    def seconds_to_next_slot(self, now: dt.datetime) -> float:
+        start = (self.slot(now) + 1) * self.seconds + self.offset
+        return max(start - now.timestamp(), 0.0)
+
+    async def _loop(self, kehu: Kehu) -> None:
         while True:
-            await asyncio.sleep(self.seconds)
-            if self._leadership is not None and not await self._leadership.leads(self.name):
-                continue
+            # Real time, but measured on kehu's clock: a frozen test clock never
+            # reaches the next slot by itself (tests call kehu.outbox.run_once()).
+            await asyncio.sleep(min(self.seconds_to_next_slot(kehu.clock.now()) + 0.01, self.seconds))
             try:
-                await self.job()
-                self.runs += 1
+                await kehu.outbox.run_once()
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("job %s failed; it runs again in %ss", self.name, self.seconds)
+            except Exception:  # the database is away: the next slot tries again
+                log.exception("job %s: could not schedule or run", self.name)
 
     async def stop(self) -> None:
         if self.task is not None:
@@ -132,22 +89,23 @@ class PeriodicJob:
             except asyncio.CancelledError:
                 pass
             self.task = None
-        if self._leadership is not None:
-            await self._leadership.release(self.name)
 
 
-# Per Kehu app: its jobs by name, and its leadership connection.
+# Per Kehu app: its jobs by name.
 _jobs: "weakref.WeakKeyDictionary[Kehu, dict[str, PeriodicJob]]" = weakref.WeakKeyDictionary()
-_leaderships: "weakref.WeakKeyDictionary[Kehu, _Leadership]" = weakref.WeakKeyDictionary()
 
 
-def every(kehu: Kehu, name: str, seconds: float, job: Job) -> PeriodicJob:
-    """Run ``await job()`` every ``seconds`` in one worker of this deployment.
+def every(kehu: Kehu, name: str, seconds: float, job: Job, *, offset: float = 0) -> PeriodicJob:
+    """Run ``await job()`` once per ``seconds`` across all workers of this deployment.
 
     :param name: unique across the deployment, by convention ``"<plugin>.<job>"``;
         workers that use the same name share one schedule.
-    :param seconds: the interval; the first run is one interval after start-up.
-    :param job: a coroutine function taking no arguments.
+    :param seconds: the interval; runs begin at multiples of it since the Unix
+        epoch, plus ``offset`` seconds (``every(kehu, "x.daily", 86400, fn,
+        offset=8 * 3600)``: daily at 08:00 UTC). The first run is at the first such
+        moment after start-up.
+    :param job: a coroutine function taking no arguments. Raising
+        ``kehu.events.RetryLater(seconds)`` runs it again then.
     Call from ``kehu_startup`` (inside the running event loop). Starting a name
     that is already running in this app is an error.
     """
@@ -156,21 +114,19 @@ def every(kehu: Kehu, name: str, seconds: float, job: Job) -> PeriodicJob:
     running = _jobs.setdefault(kehu, {})
     if name in running:
         raise ValueError(f"job {name!r} is already running")
-    leadership = None
-    if not is_sqlite(kehu.config.kehu.database_url):
-        leadership = _leaderships.get(kehu)
-        if leadership is None:
-            leadership = _leaderships[kehu] = _Leadership(kehu.config.kehu.database_url)
-    periodic = PeriodicJob(name, seconds, job, _leadership=leadership)
-    periodic.task = asyncio.get_running_loop().create_task(periodic._loop(), name=f"kehu job {name}")
+    periodic = PeriodicJob(name, seconds, job, offset=offset)
+    periodic.scheduled = periodic.slot(kehu.clock.now())
+    periodic.task = asyncio.get_running_loop().create_task(periodic._loop(kehu), name=f"kehu job {name}")
     running[name] = periodic
+    kehu.outbox.jobs[name] = periodic
     return periodic
 
 
 async def stop(kehu: Kehu, name: str | None = None) -> None:
-    """Stop one job of this app (``name``), or all of them; releases its lock."""
+    """Stop one job of this app (``name``), or all of them."""
     running = _jobs.get(kehu, {})
     for job_name in [name] if name is not None else list(running):
         periodic = running.pop(job_name, None)
         if periodic is not None:
+            kehu.outbox.jobs.pop(job_name, None)
             await periodic.stop()

@@ -6,6 +6,7 @@ foreign key to them is ``RESTRICT``. All times are timezone-aware UTC; money is
 """
 
 from enum import Enum
+from typing import Any
 
 from tortoise import fields
 from tortoise.models import Model
@@ -44,6 +45,17 @@ class TokenKind(str, Enum):
     API = "API"
 
 
+class OutboxKind(str, Enum):
+    EVENT = "EVENT"  # an event hook call
+    JOB = "JOB"  # one scheduled run of a periodic job (kehu.jobs)
+
+
+class OutboxState(str, Enum):
+    PENDING = "PENDING"  # not delivered yet, or waiting for its next attempt
+    DONE = "DONE"
+    FAILED = "FAILED"  # gave up after the last retry: the dead letters admins see
+
+
 class AccountOwner(Model):
     """A staff member who signs in and looks after customers (客户经理)."""
 
@@ -56,6 +68,8 @@ class AccountOwner(Model):
     # Service accounts exist for API tokens; they cannot sign in with a password.
     is_service = fields.BooleanField(default=False)
     password_hash = fields.CharField(max_length=255, null=True)
+    # What the owner chose to read pages in (kehu.i18n.Language); null: the browser's.
+    language = fields.CharField(max_length=16, null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 
@@ -70,6 +84,9 @@ class Customer(Model):
     """A person or organization the company does business with."""
 
     id = fields.IntField(primary_key=True)
+    # The id other systems know the customer by (an old CRM, a shop): the key of
+    # upserts and history imports. Unique when set; NULLs do not collide.
+    external_id = fields.CharField(max_length=200, null=True, unique=True)
     name = fields.CharField(max_length=200)
     kind = fields.CharEnumField(CustomerKind, max_length=16, default=CustomerKind.PERSON)
     email = fields.CharField(max_length=254, null=True, db_index=True)
@@ -78,9 +95,12 @@ class Customer(Model):
     region = fields.CharField(max_length=100, null=True, db_index=True)
     industry = fields.CharField(max_length=100, null=True)
     # Normalised, sorted, unique; mirrored into CustomerTag for indexed filtering.
-    tags = fields.JSONField(default=list)
-    attributes = fields.JSONField(default=dict)
-    owner = fields.ForeignKeyField("core.AccountOwner", related_name="customers", null=True, on_delete=fields.RESTRICT)
+    tags: fields.JSONField[list[str]] = fields.JSONField(default=list)
+    attributes: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
+    owner: fields.ForeignKeyNullableRelation[AccountOwner] = fields.ForeignKeyField(
+        "core.AccountOwner", related_name="customers", null=True, on_delete=fields.RESTRICT
+    )
+    owner_id: int | None  # Tortoise adds the column attribute of each foreign key
     last_interaction_at = fields.DatetimeField(null=True, db_index=True)
     archived_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True, db_index=True)
@@ -100,7 +120,10 @@ class CustomerTag(Model):
     """One row per (customer, tag): lets ``tags`` filters use an index."""
 
     id = fields.IntField(primary_key=True)
-    customer = fields.ForeignKeyField("core.Customer", related_name="tag_rows", on_delete=fields.CASCADE)
+    customer: fields.ForeignKeyRelation[Customer] = fields.ForeignKeyField(
+        "core.Customer", related_name="tag_rows", on_delete=fields.CASCADE
+    )
+    customer_id: int
     tag = fields.CharField(max_length=64)
 
     class Meta:
@@ -113,10 +136,14 @@ class Interaction(Model):
     """One touch point with a customer. PURCHASE interactions carry an amount."""
 
     id = fields.IntField(primary_key=True)
-    customer = fields.ForeignKeyField("core.Customer", related_name="interactions", on_delete=fields.RESTRICT)
-    owner = fields.ForeignKeyField(
+    customer: fields.ForeignKeyRelation[Customer] = fields.ForeignKeyField(
+        "core.Customer", related_name="interactions", on_delete=fields.RESTRICT
+    )
+    customer_id: int
+    owner: fields.ForeignKeyNullableRelation[AccountOwner] = fields.ForeignKeyField(
         "core.AccountOwner", related_name="interactions", null=True, on_delete=fields.RESTRICT
     )
+    owner_id: int | None
     kind = fields.CharEnumField(InteractionKind, max_length=16)
     direction = fields.CharEnumField(Direction, max_length=16, default=Direction.OUTBOUND)
     occurred_at = fields.DatetimeField(db_index=True)
@@ -126,6 +153,9 @@ class Interaction(Model):
     next_follow_up_at = fields.DatetimeField(null=True, db_index=True)
     # Sent by clients that retry: the same key never logs a second interaction.
     idempotency_key = fields.CharField(max_length=100, null=True, unique=True)
+    # The id of the record in the system it came from (an order number): an
+    # import or a bulk push that runs twice finds it and writes nothing new.
+    external_id = fields.CharField(max_length=200, null=True, unique=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
@@ -138,7 +168,10 @@ class AccessToken(Model):
 
     id = fields.IntField(primary_key=True)
     token_hash = fields.CharField(max_length=64, unique=True)
-    owner = fields.ForeignKeyField("core.AccountOwner", related_name="tokens", on_delete=fields.RESTRICT)
+    owner: fields.ForeignKeyRelation[AccountOwner] = fields.ForeignKeyField(
+        "core.AccountOwner", related_name="tokens", on_delete=fields.RESTRICT
+    )
+    owner_id: int
     kind = fields.CharEnumField(TokenKind, max_length=16)
     name = fields.CharField(max_length=100, default="")
     created_at = fields.DatetimeField(auto_now_add=True)
@@ -175,12 +208,16 @@ class AuditEntry(Model):
     operation = fields.CharField(max_length=100)
     entity_type = fields.CharField(max_length=100, null=True, db_index=True)
     entity_id = fields.CharField(max_length=64, null=True)
-    changes = fields.JSONField(default=dict)
+    changes: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
     request_id = fields.CharField(max_length=64, null=True)
+    # The outbox event whose handler made this write (``write_scope(event_id=...)``):
+    # one write per event and operation, however often the event is delivered.
+    event_id = fields.BigIntField(null=True)
 
     class Meta:
         table = "kehu_audit_entry"
         indexes = (("entity_type", "entity_id"),)
+        unique_together = (("event_id", "operation"),)
 
 
 class RateBucket(Model):
@@ -210,3 +247,37 @@ class TrustedDocument(Model):
 
     class Meta:
         table = "kehu_trusted_document"
+
+
+class OutboxEvent(Model):
+    """An event hook call (or a periodic job's run) waiting for delivery.
+
+    Written in the same transaction as the write that caused it, delivered after
+    the commit, at least once (kehu.server.outbox). ``remaining`` lists the
+    plugins whose handlers have not succeeded yet (null: every implementation).
+    """
+
+    id = fields.BigIntField(primary_key=True)
+    kind = fields.CharEnumField(OutboxKind, max_length=8, default=OutboxKind.EVENT)
+    # The hook (``kehu_interaction_logged``) or the job (``complaints.sla``).
+    name = fields.CharField(max_length=200)
+    # The live event topic (``customer.created``) of a ``kehu_event_published`` call.
+    topic = fields.CharField(max_length=100, null=True)
+    arguments: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
+    actor_id = fields.IntField(null=True)
+    request_id = fields.CharField(max_length=64, null=True)
+    # One row per key: a periodic job's slot (``job:complaints.sla:29401``).
+    dedupe_key = fields.CharField(max_length=200, null=True, unique=True)
+    state = fields.CharEnumField(OutboxState, max_length=8, default=OutboxState.PENDING)
+    remaining: fields.JSONField[list[str] | None] = fields.JSONField(null=True)
+    attempts = fields.IntField(default=0)
+    due_at = fields.DatetimeField()
+    locked_by = fields.CharField(max_length=64, null=True)
+    locked_until = fields.DatetimeField(null=True)
+    last_error = fields.TextField(default="")
+    created_at = fields.DatetimeField()
+    finished_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "kehu_outbox"
+        indexes = (("state", "due_at"),)

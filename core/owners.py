@@ -8,9 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import validation as v
 from .access import Viewer, visible_owners
-from .errors import Conflict, NotFound, PermissionDenied, ValidationError
-from .models import AccessToken, AccountOwner, Role, TokenKind
-from .server.auth import (
+from .credentials import (
     LoginThrottleGuard,
     check_password_strength,
     hash_password,
@@ -18,6 +16,8 @@ from .server.auth import (
     throttle_keys,
     verify_password,
 )
+from .errors import Conflict, NotFound, PermissionDenied, ValidationError
+from .models import AccessToken, AccountOwner, Role, TokenKind
 from .writes import record_change
 
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ def clean_owner_fields(data: dict[str, Any], *, creating: bool) -> dict[str, Any
     if creating or "name" in data:
         out["name"] = v.text(data.get("name"), "name", max_length=200, required=True)
     if creating or "email" in data:
-        out["email"] = v.email(data.get("email"), required=True).lower()
+        out["email"] = (v.email(data.get("email"), required=True) or "").lower()
     if creating or "role" in data:
         out["role"] = v.choice(data.get("role"), Role, "role")
     if "team" in data:
@@ -100,6 +100,7 @@ async def authenticate(kehu: Kehu, email: Any, password: Any, client: str | None
             await kehu.clock.sleep(delay)  # slowed, then locked
         raise ValidationError("e-mail or password is wrong", field="password", code="INVALID_CREDENTIALS")
     await guard.success([keys[0]])
+    assert owner is not None  # verify_password refuses a missing hash
     return owner
 
 
@@ -135,6 +136,24 @@ async def change_password(viewer: Viewer, current: str, new: str, now: dt.dateti
         .update(revoked_at=now)
     )
     record_change("AccountOwner", owner.id, {"password": ("***", "***")})
+
+
+async def set_language(viewer: Viewer, language: Any) -> AccountOwner:
+    """The viewer's own language for pages (``kehu.i18n.Language``); ``None``
+    goes back to following the browser."""
+    from .i18n import Language
+
+    try:
+        chosen = None if language is None else Language(language).value
+    except ValueError:
+        allowed = ", ".join(lang.value for lang in Language)
+        raise ValidationError(f"'{language}' is not one of {allowed}", field="language") from None
+    owner = await AccountOwner.get(id=viewer.id)
+    if owner.language != chosen:
+        record_change("AccountOwner", owner.id, {"language": (owner.language, chosen)})
+        owner.language = chosen
+        await owner.save(update_fields=["language", "updated_at"])
+    return owner
 
 
 async def create_api_token(

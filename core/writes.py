@@ -3,9 +3,16 @@
 Every write — a GraphQL mutation of the core or of a plugin, a CLI import batch —
 runs inside ``write_scope``. Services record what they changed with
 ``record_change`` and what happened with ``emit``; the scope writes the audit
-entry in the same transaction as the change (no change without its entry, no
-entry without its change) and, only after the commit, hands the events to the
-plugins. A handler that fails is logged with its plugin's name; the write stands.
+entry and the events (the outbox, ``kehu.server.outbox``) in the same transaction
+as the change — no change without its entry and its events, none of them without
+the change — and, only after the commit, hands the events to the plugins. A
+handler that fails is logged with its plugin's name and retried later; the write
+stands.
+
+An event handler that writes passes the event's id: ``write_scope(kehu, None,
+"loyalty.accruePurchase", event_id=event_id)`` commits at most once per event and
+operation, however often the event is delivered; a repeated delivery is rolled
+back and raises ``AlreadyHandled``, which kehu counts as done.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
+from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from .events import Event, core_event
@@ -31,11 +39,17 @@ if TYPE_CHECKING:
     from .server.runtime import Kehu
 
 
-log = logging.getLogger("kehu.writes")
+log = logging.getLogger(__name__)
 
 
 class Rollback(Exception):
     """Raised inside a scope to undo it without an error reaching the caller."""
+
+
+class AlreadyHandled(Exception):
+    """A ``write_scope(event_id=...)`` whose event was handled before by the same
+    operation: nothing is written again. Event handlers let it pass; kehu's
+    delivery counts it as success."""
 
 
 def utcnow() -> dt.datetime:
@@ -70,6 +84,8 @@ class WriteScope:
     changes: dict[str, Any] = field(default_factory=dict)
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     live: list[Event] = field(default_factory=list)
+    # Events for the background delivery only (``emit_later``).
+    later: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
     def record_change(
         self, entity_type: str, entity_id: Any, changes: dict[str, tuple[Any, Any]] | None = None
@@ -90,8 +106,19 @@ class WriteScope:
             target[name] = {"before": audit_value(before), "after": audit_value(after)}
 
     def emit(self, hook: str, **kwargs: Any) -> None:
-        """Queue an event hook call (``"kehu_customer_created"``) for after the commit."""
+        """Queue an event hook call (``"kehu_customer_created"``) for after the commit.
+        A hook with no spec raises here, so the write fails instead of the event
+        going nowhere."""
+        if self.kehu is not None:
+            self.kehu.hooks.check(hook)
         self.events.append((hook, kwargs))
+
+    def emit_later(self, hook: str, **kwargs: Any) -> None:
+        """Queue an event hook call that the worker does not deliver before its
+        response: the background delivery runs it (at once, in this worker, and
+        within ``[events] poll_seconds`` anywhere). For handlers that wait on the
+        network — sending a webhook, an e-mail."""
+        self.later.append((hook, kwargs))
 
     def publish(self, event: Event) -> None:
         """Queue a live event for subscribers, sent after the commit."""
@@ -116,6 +143,11 @@ def emit(hook: str, **kwargs: Any) -> None:
     current_scope().emit(hook, **kwargs)
 
 
+def emit_later(hook: str, **kwargs: Any) -> None:
+    """``emit``, but delivered in the background, not before the response."""
+    current_scope().emit_later(hook, **kwargs)
+
+
 def publish(topic: str, *, customer_id: int | None, node_id: str | None = None, **data: Any) -> None:
     """Tell subscribers, after the commit, that something happened:
     ``publish("complaint.status_changed", customer_id=c.id, node_id=gid, status="RESOLVED")``.
@@ -132,14 +164,22 @@ async def write_scope(
     *,
     request_id: str | None = None,
     actor_label: str | None = None,
+    event_id: int | None = None,
 ) -> AsyncIterator[WriteScope]:
-    """Run a write: transaction + one audit entry + events after commit.
+    """Run a write: transaction + one audit entry + events (in the outbox) + their
+    delivery after the commit.
 
     Raise ``Rollback`` (or any exception) inside to undo everything, audit entry
-    included.
+    and events included. ``event_id``: the event whose handler makes this write;
+    the write then happens at most once per event and ``operation``: a repeat is
+    rolled back at the commit, on the audit entry's unique (event, operation), and
+    raises ``AlreadyHandled`` (nothing is checked first: repeats are rare, and
+    every delivery would pay for the check).
     """
     scope = WriteScope(kehu, viewer, operation, request_id or uuid.uuid4().hex)
     token = _current.set(scope)
+    live: list[Event] = []
+    recorded: list[Any] = []
     try:
         async with in_transaction():
             yield scope
@@ -152,15 +192,21 @@ async def write_scope(
                 entity_id=scope.entity_id,
                 changes=scope.changes,
                 request_id=scope.request_id,
+                event_id=event_id,
             )
+            if kehu is not None:
+                live = [e for e in (core_event(hook, kwargs) for hook, kwargs in scope.events) if e] + scope.live
+                recorded = await kehu.outbox.record(scope, live, actor=viewer.owner if viewer else None)
+    except IntegrityError:
+        # This event's entry is committed already (an earlier or a racing delivery).
+        if event_id is not None and await AuditEntry.exists(event_id=event_id, operation=operation):
+            raise AlreadyHandled(f"event {event_id}: {operation} was done before") from None
+        raise
     finally:
         _current.reset(token)
     if kehu is None:
         return
-    actor = viewer.owner if viewer else None
-    for hook, kwargs in scope.events:
-        await kehu.hooks.dispatch_event(hook, actor=actor, **kwargs)
-    live = [e for e in (core_event(hook, kwargs) for hook, kwargs in scope.events) if e] + scope.live
+    await kehu.outbox.deliver_recorded(recorded)
     for event in live:
         try:
             await kehu.events.publish(event)

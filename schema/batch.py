@@ -51,6 +51,8 @@ from strawberry.types import Info
 
 from kehu.errors import PluginError
 
+from . import compat
+
 #: Key of a GraphQLField's ``extensions`` entry holding its :class:`BatchSpec`.
 BATCH_EXTENSION = "kehu.batch"
 
@@ -160,12 +162,11 @@ def _per_parent_resolver(spec: BatchSpec, function: Callable[..., Any]) -> Calla
             raise PluginError(f"batch field '{spec.name}': GraphQL arguments must be named parameters ('{p.name}')")
 
     async def resolve(self, info: Info, **kwargs: Any) -> Any:
-        raw = info._raw_info
-        node = raw.field_nodes[0]
-        store = batch_store(info.context)
-        value = stored_value(store, node, self)
-        if value is not MISSING:
-            return value
+        store = getattr(info.context, "batch_results", None)
+        if store:  # filled by kehu's executor, on the fast path only
+            value = stored_value(store, compat.field_node(info), self)
+            if value is not MISSING:
+                return value
         loaders = getattr(info.context, "plugin_loaders", None)
         if loaders is None:
             return (await spec.call([self], info, kwargs))[0]
@@ -184,7 +185,7 @@ def _per_parent_resolver(spec: BatchSpec, function: Callable[..., Any]) -> Calla
     resolve.__qualname__ = function.__qualname__
     resolve.__module__ = function.__module__
     resolve.__doc__ = function.__doc__
-    resolve.__signature__ = signature.replace(
+    resolve.__signature__ = signature.replace(  # type: ignore[attr-defined]
         parameters=[
             inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD),
             inspect.Parameter("info", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Info),
@@ -192,7 +193,7 @@ def _per_parent_resolver(spec: BatchSpec, function: Callable[..., Any]) -> Calla
         ],
         return_annotation=_item_annotation(signature.return_annotation, spec.name),
     )
-    resolve._kehu_batch = spec
+    resolve._kehu_batch = spec  # type: ignore[attr-defined]
     return resolve
 
 

@@ -11,35 +11,38 @@ settings) never lets one leak into another. See docs/internals.md.
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 import typing
 from typing import TYPE_CHECKING, Any
 
 import strawberry
+from graphql import GraphQLSchema
 from strawberry.annotation import StrawberryAnnotation
 from strawberry.exceptions import DuplicatedTypeName
+from strawberry.extensions import FieldExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
-from strawberry.types.base import has_object_definition
+from strawberry.types.base import get_object_definition, has_object_definition
 from strawberry.utils.str_converters import to_camel_case
 
 from kehu.errors import PluginError
 
-from . import root
+from . import compat, root
 from .descriptions import describe_conventions
 from .executor import KehuExecutor
-from .extensions import IntrospectionGuard, KehuErrors, RootAccess, WriteOperation, _is_expected
+from .extensions import IntrospectionGuard, KehuErrors, RequestMetrics, RootAccess, WriteOperation, _is_expected
 from .limits import KehuParserCache, LimitedValidationCache, QueryLimits, RateLimit
 from .plain_resolvers import install_plain_resolvers
 from .registry import Contribution, GraphQLRegistry
 from .relay import Node, check_node_types
 from .subscriptions import CoreSubscription
-from .types import AccountOwnerBase, AuditEntry, CustomerBase, CustomerFilterInput, InteractionBase
+from .types import AccountOwnerBase, AuditEntry, CustomerBase, CustomerFilterInput, InteractionBase, OutboxEvent
 
 if TYPE_CHECKING:
     from kehu.server.runtime import Kehu
 
-log = logging.getLogger("kehu.graphql")
+log = logging.getLogger(__name__)
 
 BASES = {"Customer": CustomerBase, "Interaction": InteractionBase, "AccountOwner": AccountOwnerBase}
 ROOT_DESCRIPTIONS = {
@@ -54,6 +57,13 @@ ROOT_DESCRIPTIONS = {
 class KehuSchema(strawberry.Schema):
     node_resolvers: dict[str, Any]
     registry: GraphQLRegistry
+    #: True when built on the plain path: strawberry's own resolvers and executor.
+    plain: bool
+
+    @functools.cached_property
+    def graphql_schema(self) -> GraphQLSchema:
+        """The graphql-core schema (validation, the node estimate, tests' document generators)."""
+        return compat.graphql_schema(self)
 
     def process_errors(self, errors, execution_context=None) -> None:
         """Log unexpected errors in full with the request id (the client sees only
@@ -79,7 +89,7 @@ def _rebound(annotation: StrawberryAnnotation, names: dict[str, type]) -> Strawb
 def _rebind(cls: type, names: dict[str, type]) -> None:
     """Give ``cls`` its own copies of its fields (and their arguments), with
     annotations that resolve the core type names to this build's composed types."""
-    definition = cls.__strawberry_definition__
+    definition = get_object_definition(cls, strict=True)
     fields = []
     for field in definition.fields:
         new = copy.copy(field)
@@ -100,7 +110,7 @@ def _rebind(cls: type, names: dict[str, type]) -> None:
 def _check_unique_fields(type_name: str, parts: list[tuple[str, type]]) -> None:
     seen: dict[str, str] = {}
     for plugin, cls in parts:
-        for field in cls.__strawberry_definition__.fields:
+        for field in get_object_definition(cls, strict=True).fields:
             name = _field_name(field)
             if name in seen and seen[name] != plugin:
                 raise PluginError(
@@ -128,7 +138,7 @@ def _compose(type_name: str, base: type, contributions: list[Contribution]) -> t
 def _referenced_types(cls: type) -> list[type]:
     """Strawberry object types used by the fields of ``cls`` (one level)."""
     found = []
-    for field in cls.__strawberry_definition__.fields:
+    for field in get_object_definition(cls, strict=True).fields:
         try:
             t = field.type
         except Exception:  # unresolvable until rebound
@@ -139,7 +149,7 @@ def _referenced_types(cls: type) -> list[type]:
             if has_object_definition(t):
                 found.append(t)
                 # Connection[PluginType]: reach the type argument too.
-                specialized = getattr(t.__strawberry_definition__, "specialized_type_var_map", None) or {}
+                specialized = getattr(get_object_definition(t, strict=True), "specialized_type_var_map", None) or {}
                 stack.extend(a for a in specialized.values() if isinstance(a, type))
             for attr in ("of_type",):
                 if hasattr(t, attr):
@@ -148,13 +158,19 @@ def _referenced_types(cls: type) -> list[type]:
     return found
 
 
-def build_schema(kehu: Kehu) -> KehuSchema:
+def build_schema(kehu: Kehu, *, plain: bool | None = None) -> KehuSchema:
+    """The schema of ``kehu``'s enabled plugins. ``plain=True`` builds it without
+    kehu's executor and plain resolvers — strawberry's and graphql-core's own
+    execution, what the differential tests compare against; by default that
+    happens only when ``compat.fast_path()`` says the internals they use changed
+    (or ``KEHU_PLAIN_EXECUTION`` is set)."""
+    if plain is None:
+        plain = not compat.fast_path()
     registry = GraphQLRegistry()
     registry.query(root.CoreQuery, public=root.PUBLIC_QUERIES)
     registry.mutation(root.CoreMutation, public=root.PUBLIC_MUTATIONS, self_service=root.SELF_SERVICE_MUTATIONS)
     registry.subscription(CoreSubscription)
-    caller = kehu.plugins.pm.hook.kehu_graphql
-    for impl in caller.get_hookimpls():
+    for impl in kehu.plugins.call_order("kehu_graphql"):
         registry.plugin = impl.plugin_name
         try:
             impl.function(graphql=registry)
@@ -162,13 +178,16 @@ def build_schema(kehu: Kehu) -> KehuSchema:
             raise
         except Exception as exc:
             raise PluginError(f"plugin '{impl.plugin_name}': kehu_graphql failed: {exc}") from exc
+    # The hooks ran in pluggy's order; the schema lists what they added in
+    # registration order, so its text does not depend on tryfirst/trylast.
+    registry.sort(list(kehu.plugins.records))
 
     composed = {name: _compose(name, base, registry.extensions[name]) for name, base in BASES.items()}
     filter_parts = [("core", CustomerFilterInput)] + [(c.plugin, c.cls) for c, _ in registry.customer_filters]
     _check_unique_fields("CustomerFilterInput", filter_parts)
     composed["CustomerFilterInput"] = strawberry.input(
         type("CustomerFilterInput", tuple(cls for _, cls in reversed(filter_parts)), {}),
-        description=CustomerFilterInput.__strawberry_definition__.description,
+        description=get_object_definition(CustomerFilterInput, strict=True).description,
     )
 
     query_parts = [(c.plugin, c.cls) for c in registry.queries]
@@ -213,8 +232,9 @@ def build_schema(kehu: Kehu) -> KehuSchema:
             query=Query,
             mutation=Mutation,
             subscription=Subscription,
-            types=[*composed.values(), AuditEntry, *(c.cls for c in registry.extra_types)],
+            types=[*composed.values(), AuditEntry, OutboxEvent, *(c.cls for c in registry.extra_types)],
             extensions=[
+                RequestMetrics,
                 KehuErrors,
                 IntrospectionGuard,
                 lambda: QueryLimits(limits=limits, default_page=page_default),
@@ -223,15 +243,17 @@ def build_schema(kehu: Kehu) -> KehuSchema:
                 lambda: LimitedValidationCache(limits=limits, maxsize=512),
             ],
             config=StrawberryConfig(relay_max_results=100),
-            execution_context_class=KehuExecutor,
+            execution_context_class=None if plain else KehuExecutor,
         )
     except DuplicatedTypeName as exc:
         raise PluginError(f"two plugins define the GraphQL type '{exc.args[0] if exc.args else exc}'") from None
     check_node_types(schema)
     schema.node_resolvers = registry.node_resolvers
     schema.registry = registry
-    describe_conventions(schema._schema)
-    install_plain_resolvers(schema)
+    describe_conventions(schema.graphql_schema)
+    schema.plain = plain
+    if not plain:
+        install_plain_resolvers(schema)
     return schema
 
 
@@ -250,7 +272,9 @@ def _install_policy_enforcers(kehu: Kehu, registry: GraphQLRegistry, types: dict
         cls = types.get(policy.type_name)
         field = None
         if cls is not None:
-            field = next((f for f in cls.__strawberry_definition__.fields if _field_name(f) == policy.field_name), None)
+            field = next(
+                (f for f in get_object_definition(cls, strict=True).fields if _field_name(f) == policy.field_name), None
+            )
         if field is None:
             if not registry.policy_enforcers:
                 continue
@@ -269,12 +293,12 @@ def _install_policy_enforcers(kehu: Kehu, registry: GraphQLRegistry, types: dict
 def _install_root_extensions(root_type: type, contributions: list[Contribution], *, mutation: bool) -> None:
     owner_of: dict[str, Contribution] = {}
     for contribution in contributions:
-        for field in contribution.cls.__strawberry_definition__.fields:
+        for field in get_object_definition(contribution.cls, strict=True).fields:
             owner_of[_field_name(field)] = contribution
-    for field in root_type.__strawberry_definition__.fields:
+    for field in get_object_definition(root_type, strict=True).fields:
         name = _field_name(field)
         contribution = owner_of[name]
-        extensions = [
+        extensions: list[FieldExtension] = [
             RootAccess(
                 public=name in contribution.public,
                 mutation=mutation,

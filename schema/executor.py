@@ -31,13 +31,19 @@ nothing, and the field goes through graphql-core's ``execute_field`` from the
 start. The short cuts only read (getters and ``is_type_of`` have no effects), so
 running that field again is safe. Errors raised further down are handled with
 graphql-core's own ``handle_field_error`` at the same paths, so every error, null
-propagation and message is graphql-core's (tests/test_executor.py compares).
+propagation and message is graphql-core's (tests/test_executor.py compares
+with the plain path: no kehu executor, no plain resolvers).
 Middleware (a schema extension with ``resolve``) turns both off.
+
+What this executor needs of graphql-core's and strawberry's internals is reached
+through schema/compat.py, which checks it at start-up; when the check fails the
+schema is built without this executor.
 """
 
 from __future__ import annotations
 
 import asyncio
+import weakref
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -49,21 +55,19 @@ from graphql import (
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLString,
+    get_argument_values,
     is_leaf_type,
 )
-from graphql.execution.values import get_argument_values
 from graphql.pyutils import Path, Undefined, gather_with_cancel
-from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
-from strawberry.schema.schema_converter import CustomGraphQLEnumType, GraphQLCoreConverter
-from strawberry.types.arguments import convert_arguments
 
+from . import compat
 from .batch import BATCH_EXTENSION, MISSING, BatchSpec, batch_store, store_results, stored_value
 
 # Field plan kinds (see _field_plan).
 SLOW, FAST_LEAF, FAST_OBJECT, FAST_LIST = 0, 1, 2, 3
 
 # Leaf types whose coerce_output_value returns a value of this exact class unchanged.
-_PASSTHROUGH = {GraphQLString: str, GraphQLID: str, GraphQLBoolean: bool}
+_PASSTHROUGH: dict[Any, type] = {GraphQLString: str, GraphQLID: str, GraphQLBoolean: bool}
 
 
 @dataclass(slots=True)
@@ -107,18 +111,18 @@ def _unwrap(gql_type: Any) -> tuple[Any, bool]:
     return gql_type, False
 
 
+# One fast coercion per enum type of a schema; it goes with the schema.
+_ENUM_COERCERS: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+
+
 def _coercer(leaf_type: Any) -> Any:
     """``leaf_type.coerce_output_value``, or an equivalent that is faster on the
     values resolvers return. strawberry's enum type finds a member's name by
     scanning every value of the enum (~11% of W1's time): here a dict does it."""
-    wrapped = getattr(leaf_type, "wrapped_cls", None)
-    if (
-        not isinstance(leaf_type, CustomGraphQLEnumType)
-        or not isinstance(wrapped, type)
-        or not issubclass(wrapped, Enum)
-    ):
+    wrapped = compat.enum_class(leaf_type)
+    if wrapped is None or not issubclass(wrapped, Enum):
         return leaf_type.coerce_output_value
-    cached = getattr(leaf_type, "_kehu_coerce", None)
+    cached = _ENUM_COERCERS.get(leaf_type)
     if cached is not None:
         return cached
     names: dict[Any, str] = {}
@@ -136,7 +140,7 @@ def _coercer(leaf_type: Any) -> Any:
                 return name
         return slow(value)
 
-    leaf_type._kehu_coerce = coerce  # one per enum type of the schema
+    _ENUM_COERCERS[leaf_type] = coerce
     return coerce
 
 
@@ -152,15 +156,15 @@ def fast_getter(field_def: Any) -> Any:
     return getattr(field_def.resolve, "_kehu_fast", None)
 
 
-class KehuExecutor(StrawberryGraphQLCoreExecutionContext):
-    #: False runs graphql-core's own algorithm throughout (batch fields then go
-    #: through their DataLoaders): what tests compare the short cuts against.
-    shortcuts = True
+class KehuExecutor(compat.ExecutorBase):
+    """strawberry's graphql-core executor with the two short cuts. Used only when
+    ``compat.fast_path()`` says the internals it relies on are as tested; the
+    schema is built without it (and without plain resolvers) otherwise."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         manager = self.middleware_manager
-        self._shortcuts = self.shortcuts and (manager is None or not getattr(manager, "middlewares", ()))
+        self._shortcuts = manager is None or not getattr(manager, "middlewares", ())
         self._field_plans: dict[tuple[Any, int], list[tuple]] = {}
         self._walk_plans: dict[tuple[Any, int], _WalkPlan] = {}
         self._walked: set[int] = set()
@@ -173,10 +177,14 @@ class KehuExecutor(StrawberryGraphQLCoreExecutionContext):
         the lists walked or the values prefetched for earlier events, which would
         otherwise pile up for as long as the subscription lasts."""
         executor = super().build_per_event_executor(payload)
-        executor._walked = set()
-        executor._keep = []
-        executor._store.clear()
+        assert isinstance(executor, KehuExecutor)
+        executor.forget_event()
         return executor
+
+    def forget_event(self) -> None:
+        self._walked = set()
+        self._keep = []
+        self._store.clear()
 
     # ------------------------------------------------------------------ plain fields
 
@@ -504,7 +512,7 @@ class KehuExecutor(StrawberryGraphQLCoreExecutionContext):
     def _descend(self, step: _WalkStep, values: list, step_path: Path, below: list) -> None:
         if step.child is None:
             return
-        children = []
+        children: list[Any] = []
         for value in values:
             if value is None or value is MISSING:
                 continue
@@ -525,9 +533,10 @@ class KehuExecutor(StrawberryGraphQLCoreExecutionContext):
             details = step.details
             node = details[0].node
             raw_info = self.build_resolve_info(field_def, [d.node for d in details], parent_type, step_path)
-            strawberry_field = field_def.extensions[GraphQLCoreConverter.DEFINITION_BACKREF]
-            strawberry_schema = self.schema._strawberry_schema
-            info = strawberry_schema.config.info_class(_raw_info=raw_info, _field=strawberry_field)
+            strawberry_field = compat.strawberry_field(field_def)
+            assert strawberry_field is not None and step.spec is not None  # a batch field of this schema
+            strawberry_schema = compat.strawberry_schema(self.schema)
+            info = compat.make_info(strawberry_schema, raw_info, strawberry_field)
             raw = (
                 get_argument_values(
                     field_def, node, self.variable_values, details[0].fragment_variable_values, self.hide_suggestions
@@ -535,13 +544,7 @@ class KehuExecutor(StrawberryGraphQLCoreExecutionContext):
                 if field_def.args or node.arguments
                 else {}
             )
-            arguments = convert_arguments(
-                raw,
-                strawberry_field.arguments,
-                scalar_registry=strawberry_schema.schema_converter.scalar_registry,
-                config=strawberry_schema.config,
-                info=info,
-            )
+            arguments = compat.convert_arguments(raw, strawberry_field, strawberry_schema, info)
             for extension in strawberry_field.extensions:
                 arguments = extension.map_arguments(arguments)
             return await step.spec.call(sources, info, arguments)

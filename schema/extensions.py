@@ -15,6 +15,7 @@ from __future__ import annotations
 import inspect
 import logging
 import re
+import time
 from typing import Any
 
 from graphql import GraphQLError
@@ -23,9 +24,10 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError
 from strawberry.types.base import has_object_definition
 
 from kehu.errors import KehuError, NotAuthenticated, PermissionDenied
+from kehu.server import metrics
 from kehu.writes import Rollback, write_scope
 
-log = logging.getLogger("kehu.graphql")
+log = logging.getLogger(__name__)
 
 INTROSPECTION_RE = re.compile(r"__schema\b|__type\b")
 SUGGESTION_RE = re.compile(r"\s*Did you mean [^?]*\?")
@@ -167,12 +169,41 @@ def _is_expected(error: GraphQLError) -> bool:
     return error.path is None and error.message.startswith("Variable '$")
 
 
+class RequestMetrics(SchemaExtension):
+    """Counts and times each operation for ``/metrics`` (kehu.server.metrics), by the
+    operation's name — or its first root field's when the document names none."""
+
+    def on_operation(self):
+        started = time.perf_counter()
+        yield
+        ec = self.execution_context
+        name, kind = None, "unknown"
+        try:
+            operation = ec._get_first_operation() if ec.graphql_document is not None else None
+            if operation is not None:
+                kind = operation.operation.value
+                name = ec.operation_name
+                if name is None and operation.selection_set.selections:
+                    name = getattr(operation.selection_set.selections[0], "name", None)
+                    name = name.value if name is not None else None
+        except Exception:  # an unparsable document is counted, unnamed
+            pass
+        result = ec.result
+        ok = not ec.pre_execution_errors and not (result is not None and result.errors)
+        metrics.graphql_answered(name, kind, ok, time.perf_counter() - started)
+
+
 class KehuErrors(MaskErrors):
     """Masks unexpected errors as "Internal error" with a request id; gives domain
-    errors their stable code in ``extensions``."""
+    errors their stable code in ``extensions``.
+
+    strawberry's ``MaskErrors`` asks ``should_mask_error`` about each error of a
+    result and puts ``anonymise_error(error)`` in the place of those it says yes
+    to. kehu says yes to every error and decides in ``anonymise_error`` what each
+    becomes — only the public names of ``MaskErrors`` are used."""
 
     def __init__(self, *, execution_context=None):
-        super().__init__(should_mask_error=lambda e: not _is_expected(e))
+        super().__init__(should_mask_error=lambda error: True)
         if execution_context is not None:
             self.execution_context = execution_context
 
@@ -180,37 +211,31 @@ class KehuErrors(MaskErrors):
         return getattr(self.execution_context.context, "request_id", "-")
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
-        rid = self._request_id()
-        return GraphQLError(
-            message=f"Internal error (request {rid})",
-            nodes=error.nodes,
-            path=error.path,
-            extensions={"code": "INTERNAL_ERROR", "requestId": rid},
-        )
-
-    def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
-        out = []
-        for error in errors:
-            if not _is_expected(error):
-                out.append(self.anonymise_error(error))
-            elif isinstance(error.original_error, CannotGetOperationTypeError):
-                out.append(operation_error(error.original_error))
-            elif isinstance(error.original_error, KehuError) and not (error.extensions or {}).get("code"):
-                original = error.original_error
-                extensions = {"code": original.code}
-                if original.field:
-                    extensions["field"] = original.field
-                out.append(GraphQLError(error.message, nodes=error.nodes, path=error.path, extensions=extensions))
-            else:
-                message, extensions = error.message, error.extensions
-                if self._hide_suggestions() and SUGGESTION_RE.search(message):
-                    message = SUGGESTION_RE.sub("", message)
-                if not (extensions or {}).get("code"):
-                    extensions = {**(extensions or {}), "code": code_for(message, error.path is not None)}
-                if (message, extensions) != (error.message, error.extensions):
-                    error = GraphQLError(message, nodes=error.nodes, path=error.path, extensions=extensions)
-                out.append(error)
-        return out
+        """``error`` as the client sees it (see the class docstring)."""
+        if not _is_expected(error):
+            rid = self._request_id()
+            return GraphQLError(
+                message=f"Internal error (request {rid})",
+                nodes=error.nodes,
+                path=error.path,
+                extensions={"code": "INTERNAL_ERROR", "requestId": rid},
+            )
+        if isinstance(error.original_error, CannotGetOperationTypeError):
+            return operation_error(error.original_error)
+        if isinstance(error.original_error, KehuError) and not (error.extensions or {}).get("code"):
+            original = error.original_error
+            codes: dict[str, Any] = {"code": original.code}
+            if original.field:
+                codes["field"] = original.field
+            return GraphQLError(error.message, nodes=error.nodes, path=error.path, extensions=codes)
+        message, extensions = error.message, error.extensions
+        if self._hide_suggestions() and SUGGESTION_RE.search(message):
+            message = SUGGESTION_RE.sub("", message)
+        if not (extensions or {}).get("code"):
+            extensions = {**(extensions or {}), "code": code_for(message, error.path is not None)}
+        if (message, extensions) != (error.message, error.extensions):
+            error = GraphQLError(message, nodes=error.nodes, path=error.path, extensions=extensions)
+        return error
 
     def _hide_suggestions(self) -> bool:
         """Suggestions (did you mean 'totalCount'?) let a caller enumerate the schema

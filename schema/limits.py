@@ -217,7 +217,7 @@ class QueryLimits(SchemaExtension):
         ec = self.execution_context
         if ec.result is None and ec.graphql_document is not None:
             nodes = estimate_nodes(
-                ec.schema._schema, ec.graphql_document, ec.operation_name, ec.variables, self.default_page
+                ec.schema.graphql_schema, ec.graphql_document, ec.operation_name, ec.variables, self.default_page
             )
             limit = self.limits.max_nodes
             if nodes > limit:

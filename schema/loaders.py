@@ -10,6 +10,7 @@ their own lists; ``nested_connection`` does it per parent through a DataLoader.
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Hashable, Iterable, Sequence
 from operator import itemgetter
@@ -174,7 +175,7 @@ async def nested_connections(
         return (await counter([parent_id]))[0]
 
     return [
-        relay.make_connection(pages.get(pid, []), offset, limit, lambda pid=pid: count_one(pid), (counter, pid))
+        relay.make_connection(pages.get(pid, []), offset, limit, functools.partial(count_one, pid), (counter, pid))
         for pid in parent_ids
     ]
 

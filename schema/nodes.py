@@ -53,6 +53,12 @@ async def _api_tokens(info: Any, pks: list[int]) -> dict[int, Any]:
     return {row.id: row for row in rows}
 
 
+async def _outbox_events(info: Any, pks: list[int]) -> dict[int, Any]:
+    if not info.context.viewer.can("events.manage"):
+        return {}
+    return {row.id: row for row in await models.OutboxEvent.filter(id__in=pks)}
+
+
 #: The core's node types: type name -> ``async (info, pks) -> {pk: object}``.
 CORE_NODES: dict[str, Callable[[Any, list[int]], Awaitable[dict[int, Any]]]] = {
     "Customer": _customers,
@@ -60,6 +66,7 @@ CORE_NODES: dict[str, Callable[[Any, list[int]], Awaitable[dict[int, Any]]]] = {
     "Interaction": _interactions,
     "AuditEntry": _audit_entries,
     "ApiToken": _api_tokens,
+    "OutboxEvent": _outbox_events,
 }
 
 

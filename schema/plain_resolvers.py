@@ -41,8 +41,8 @@ from collections.abc import Callable
 from typing import Any
 
 from graphql import GraphQLObjectType
-from strawberry.schema.schema_converter import GraphQLCoreConverter
 
+from . import compat
 from .batch import BATCH_EXTENSION, MISSING, batch_spec, batch_store, stored_value
 from .extensions import ValueTransform
 
@@ -51,7 +51,7 @@ def _attribute(name: str) -> Callable[[Any, Any], Any]:
     def fast(source: Any, context: Any) -> Any:
         return getattr(source, name)
 
-    fast._kehu_attr = name  # the executor reads the attribute itself
+    fast._kehu_attr = name  # type: ignore[attr-defined]  # the executor reads the attribute itself
     return fast
 
 
@@ -78,7 +78,7 @@ def _resolver(fast: Callable[[Any, Any], Any]) -> Callable[..., Any]:
     def resolve(source: Any, info: Any) -> Any:
         return fast(source, info.context)
 
-    resolve._kehu_fast = fast
+    resolve._kehu_fast = fast  # type: ignore[attr-defined]
     return resolve
 
 
@@ -100,26 +100,28 @@ def _direct_batch(original: Callable[..., Any]) -> Callable[..., Any]:
             return value
         return original(source, info, **kwargs)
 
-    resolve._kehu_batch_direct = True
+    resolve._kehu_batch_direct = True  # type: ignore[attr-defined]
     return resolve
 
 
 def _fields(schema):
-    for gql_type in schema._schema.type_map.values():
+    core = compat.graphql_schema(schema)
+    for gql_type in core.type_map.values():
         if (
             not isinstance(gql_type, GraphQLObjectType)
             or gql_type.name.startswith("__")
-            or gql_type is schema._schema.subscription_type
+            or gql_type is core.subscription_type
         ):
             continue
         for gql_field in gql_type.fields.values():
-            field = (gql_field.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
+            field = compat.strawberry_field(gql_field)
             if field is not None:
                 yield gql_field, field
 
 
 def install_plain_resolvers(schema) -> int:
-    """Replace eligible fields' resolvers (see module docstring); returns how many."""
+    """Replace eligible fields' resolvers (see module docstring); returns how many.
+    Only on the fast path (``compat.fast_path()``): this reads strawberry's internals."""
     replaced = 0
     for gql_field, field in _fields(schema):
         spec = batch_spec(field)
@@ -129,8 +131,7 @@ def install_plain_resolvers(schema) -> int:
         if not field.extensions and not getattr(field, "permission_classes", None):
             gql_field.resolve = _direct_batch(gql_field.resolve)
             replaced += 1
-    converter = getattr(schema, "schema_converter", None)
-    if schema.config.default_resolver is not getattr or getattr(converter, "_exception_handler_specs", None):
+    if schema.config.default_resolver is not getattr or compat.has_exception_handlers(schema):
         return replaced  # strawberry would do more per field than a plain getattr
     for gql_field, field in _fields(schema):
         if getattr(field, "permission_classes", None) or any(

@@ -38,6 +38,20 @@ class GraphQLRegistry:
     policy_enforcers: list[tuple[str, Callable[..., Any]]] = field(default_factory=list)
     plugin: str = "core"
 
+    def sort(self, plugins: list[str]) -> None:
+        """Order every list of contributions by ``plugins`` (registration order;
+        stable, so a plugin's own contributions keep the order it made them in)."""
+        rank = {name: i for i, name in enumerate(plugins)}
+
+        def key(plugin: str) -> int:
+            return rank.get(plugin, len(rank))
+
+        for contributions in (*self.extensions.values(), self.queries, self.mutations, self.subscriptions):
+            contributions.sort(key=lambda c: key(c.plugin))
+        self.extra_types.sort(key=lambda c: key(c.plugin))
+        self.customer_filters.sort(key=lambda item: key(item[0].plugin))
+        self.policy_enforcers.sort(key=lambda item: key(item[0]))
+
     def _check(self, cls: type, what: str) -> None:
         if not has_object_definition(cls):
             raise PluginError(f"plugin '{self.plugin}': {what} {cls!r} is not a @strawberry.type")

@@ -29,6 +29,7 @@ from typing import Any, Generic, Optional, TypeVar
 
 import strawberry
 from graphql import GraphQLError
+from strawberry.types.base import get_object_definition
 from tortoise import fields as tortoise_fields
 from tortoise.expressions import Q
 
@@ -262,11 +263,13 @@ class ModelNode(Node):
         model = model or getattr(cls, "_kehu_model", None)
         if model is None:
             raise TypeError(f"{cls.__name__}: name its model, e.g. class {cls.__name__}(ModelNode, model=MyModel)")
-        cls._kehu_model = model
+        cls._kehu_model = model  # type: ignore[attr-defined]
         if "id" not in cls.__dict__:
-            cls.id = strawberry.field(resolver=_global_id_of(lambda: cls.__strawberry_definition__.name, "id"))
+            cls.id = strawberry.field(
+                resolver=_global_id_of(lambda: get_object_definition(cls, strict=True).name, "id")
+            )
         if "is_type_of" not in cls.__dict__:
-            cls.is_type_of = classmethod(_instance_check(model))
+            cls.is_type_of = classmethod(_instance_check(model))  # type: ignore[attr-defined]
 
 
 def global_id_field(type_name: str, attribute: str = "id", *, optional: bool = False, description: str | None = None):

@@ -11,12 +11,13 @@ from kehu import customers as customer_service
 from kehu import interactions as interaction_service
 from kehu import owners as owner_service
 from kehu.access import require_viewer, visible_owners
-from kehu.errors import ValidationError
+from kehu.errors import KehuError, ValidationError
 from kehu.ids import from_global_id, pk_from_global_id
 from kehu.models import AccessToken, TokenKind
 from kehu.models import AuditEntry as AuditEntryModel
+from kehu.models import OutboxEvent as OutboxEventModel
 from kehu.server.plugin_manager import await_me_maybe
-from kehu.writes import write_scope
+from kehu.writes import record_change, write_scope
 
 from . import relay
 from .nodes import load_nodes
@@ -30,7 +31,11 @@ from .types import (  # CustomerFilterInput: rebound to the composed input at bu
     Direction,
     InteractionFilterInput,
     InteractionKind,
+    InteractionOrder,
+    Language,
     OrderDirection,
+    OutboxEvent,
+    OutboxState,
     Payload,
     PluginInfo,
     Role,
@@ -79,6 +84,16 @@ class ChangePasswordPayload(Payload):
     ok: bool = strawberry.field(default=False, description="true: changed; other sessions have ended.")
 
 
+@strawberry.input(description="The language you read kehu's pages in.")
+class SetMyLanguageInput:
+    language: Optional[Language] = strawberry.field(description="null: follow the browser's language.")
+
+
+@strawberry.type(description="Your account with its language, or why it was not changed.")
+class SetMyLanguagePayload(Payload):
+    me: Optional["AccountOwner"] = strawberry.field(default=None, description="You, with the language chosen.")
+
+
 @strawberry.input(description="A new customer: only the name is required.")
 class CreateCustomerInput:
     name: str = strawberry.field(description="The person's or organization's name.")
@@ -92,6 +107,9 @@ class CreateCustomerInput:
     attributes: Optional[JSON] = strawberry.field(default=None, description="A JSON object of free-form fields.")
     owner_id: Optional[strawberry.ID] = strawberry.field(
         default=None, description="Defaults to the creator for managers and agents."
+    )
+    external_id: Optional[str] = strawberry.field(
+        default=None, description="The id other systems know the customer by; unique."
     )
 
 
@@ -108,6 +126,9 @@ class UpdateCustomerInput:
     tags: Optional[list[str]] = strawberry.field(default=strawberry.UNSET, description="All the tags (replaces them).")
     attributes: Optional[JSON] = strawberry.field(
         default=strawberry.UNSET, description="All the free-form fields (replaces them)."
+    )
+    external_id: Optional[str] = strawberry.field(
+        default=strawberry.UNSET, description="The id other systems know the customer by; unique."
     )
 
 
@@ -145,11 +166,43 @@ class LogInteractionInput:
     idempotency_key: Optional[str] = strawberry.field(
         default=None, description="Retries with the same key return the first result and log nothing new."
     )
+    external_id: Optional[str] = strawberry.field(
+        default=None,
+        description="The record's id in the system it comes from (an order number); sent again, it logs nothing new.",
+    )
 
 
 @strawberry.type(description="The interaction as logged, or why nothing was.")
 class InteractionPayload(Payload):
     interaction: Optional["Interaction"] = strawberry.field(default=None, description="null when there are userErrors.")
+
+
+@strawberry.input(description="Up to 1,000 interactions, logged in one transaction: all of them or none.")
+class LogInteractionsInput:
+    items: list[LogInteractionInput] = strawberry.field(
+        description="The interactions, each as logInteraction takes it."
+    )
+
+
+@strawberry.type(description="The outcome of one item of logInteractions.")
+class LogInteractionsResult:
+    index: int = strawberry.field(description="The item's position in `items`, from 0.")
+    interaction: Optional["Interaction"] = strawberry.field(
+        default=None, description="The interaction logged (or logged before: see `created`); null if none was."
+    )
+    created: bool = strawberry.field(
+        default=False, description="false: an item with this externalId or idempotencyKey was logged before."
+    )
+    user_errors: list[UserError] = strawberry.field(
+        default_factory=list, description="Why this item was refused; empty if it was not."
+    )
+
+
+@strawberry.type(description="Every item's outcome; with userErrors, nothing was logged.")
+class LogInteractionsPayload(Payload):
+    results: list[LogInteractionsResult] = strawberry.field(
+        default_factory=list, description="One per item, in order. Empty when the call was refused as a whole."
+    )
 
 
 @strawberry.input(description="A new account owner (admins).")
@@ -204,6 +257,18 @@ class AccountOwnerFilterInput:
     team: Optional[str] = strawberry.field(default=None, description="Owners of this team.")
     active: Optional[bool] = strawberry.field(default=None, description="Active (true) or deactivated (false) owners.")
     search: Optional[str] = strawberry.field(default=None, description="Text found in the name.")
+
+
+@strawberry.input(description="The outbox event to deliver again.")
+class RetryOutboxEventInput:
+    id: strawberry.ID = strawberry.field(description="The event's global ID.")
+
+
+@strawberry.type(description="The event, due again, or why not.")
+class OutboxEventPayload(Payload):
+    outbox_event: Optional[OutboxEvent] = strawberry.field(
+        default=None, description="The event with fresh attempts; null when there are userErrors."
+    )
 
 
 @strawberry.input(description="Narrows the audit log; all conditions must hold.")
@@ -295,7 +360,7 @@ class CoreQuery:
             order_by=customer_service.customer_order(order.field, descending),
         )
 
-    @strawberry.field(description="Interactions of customers the viewer may see, newest first.")
+    @strawberry.field(description="Interactions of customers the viewer may see, newest first unless ordered.")
     async def interactions(
         self,
         info: Info,
@@ -304,11 +369,16 @@ class CoreQuery:
         filter: Annotated[
             Optional[InteractionFilterInput], strawberry.argument(description="Only the interactions matching it.")
         ] = None,
+        order_by: Annotated[
+            Optional[InteractionOrder], strawberry.argument(description="Newest first (by occurredAt) if left out.")
+        ] = None,
         last: Optional[int] = None,
         before: Optional[str] = None,
     ) -> Connection["Interaction"]:
         qs = interaction_service.filter_interactions(info.context.viewer, filter.to_domain() if filter else None)
-        return await relay.paginate(qs, first, after, last=last, before=before, order_by=("-occurred_at", "-id"))
+        order = order_by or InteractionOrder()
+        columns = interaction_service.interaction_order(order.field, order.direction == OrderDirection.DESC)
+        return await relay.paginate(qs, first, after, last=last, before=before, order_by=columns)
 
     @strawberry.field(description="Account owners the viewer may see, by name.")
     async def account_owners(
@@ -386,6 +456,25 @@ class CoreQuery:
         _audit_as_seen(info, [edge.node for edge in connection.edges])
         return connection
 
+    @strawberry.field(
+        description="The event outbox, newest first (admins): FAILED events are the dead letters, "
+        "PENDING ones wait for delivery or their next retry."
+    )
+    async def outbox_events(
+        self,
+        info: Info,
+        state: Annotated[
+            OutboxState, strawberry.argument(description="Which events: the dead letters (FAILED) by default.")
+        ] = OutboxState.FAILED,
+        first: Optional[int] = None,
+        after: Optional[str] = None,
+        last: Optional[int] = None,
+        before: Optional[str] = None,
+    ) -> Connection[OutboxEvent]:
+        require_viewer(info.context.viewer).require("events.manage")
+        qs = OutboxEventModel.filter(state=state)
+        return await relay.paginate(qs, first, after, last=last, before=before, order_by=("-id",))
+
     @strawberry.field(description="API tokens (admins). Secrets are never shown again.")
     async def api_tokens(
         self,
@@ -431,6 +520,11 @@ class CoreMutation:
         await owner_service.change_password(viewer, input.current_password, input.new_password, _now(info))
         return ChangePasswordPayload(ok=True)
 
+    @strawberry.mutation(description="Choose the language you read kehu's pages in (any role).")
+    async def set_my_language(self, info: Info, input: SetMyLanguageInput) -> SetMyLanguagePayload:
+        owner = await owner_service.set_language(require_viewer(info.context.viewer), input.language)
+        return SetMyLanguagePayload(me=owner)
+
     @strawberry.mutation(description="Create a customer.")
     async def create_customer(self, info: Info, input: CreateCustomerInput) -> CustomerPayload:
         data = {k: getattr(input, k) for k in customer_service.EDITABLE}
@@ -464,20 +558,52 @@ class CoreMutation:
 
     @strawberry.mutation(description="Log a touch point with a customer (a purchase carries an amount).")
     async def log_interaction(self, info: Info, input: LogInteractionInput) -> InteractionPayload:
-        data = {
-            "customer_id": _pk(input.customer_id, "Customer", "customerId"),
-            "kind": input.kind,
-            "direction": input.direction,
-            "occurred_at": input.occurred_at,
-            "subject": input.subject,
-            "notes": input.notes,
-            "amount": input.amount,
-            "next_follow_up_at": input.next_follow_up_at,
-            "owner_id": _pk(input.owner_id, "AccountOwner", "ownerId") if input.owner_id else None,
-            "idempotency_key": input.idempotency_key,
-        }
-        interaction = await interaction_service.log_interaction(require_viewer(info.context.viewer), data, _now(info))
+        interaction = await interaction_service.log_interaction(
+            require_viewer(info.context.viewer), _interaction_data(input), _now(info)
+        )
         return InteractionPayload(interaction=interaction)
+
+    @strawberry.mutation(
+        description="Log up to 1,000 interactions in one transaction (a shop or ERP pushing its orders): "
+        "every item is checked like logInteraction; if any fails, nothing is logged and each failure is "
+        "reported with its item. Items with an externalId are logged once, however often they are sent. "
+        "Costs limits.mutation_cost plus limits.bulk_item_cost per item against the rate limit."
+    )
+    async def log_interactions(self, info: Info, input: LogInteractionsInput) -> LogInteractionsPayload:
+        viewer = require_viewer(info.context.viewer)
+        items = input.items
+        if len(items) > interaction_service.MAX_BULK_ITEMS:
+            raise ValidationError(
+                f"at most {interaction_service.MAX_BULK_ITEMS} items per call, {len(items)} sent",
+                field="items",
+                code="TOO_MANY",
+            )
+        await _charge_items(info, len(items))
+        data, errors = [], {}
+        for index, item in enumerate(items):
+            try:
+                data.append(_interaction_data(item))
+            except KehuError as exc:
+                data.append(None)
+                errors[index] = exc
+        valid = [(i, d) for i, d in enumerate(data) if d is not None]
+        outcomes = await interaction_service.log_interactions(viewer, [d for _, d in valid], _now(info))
+        results = {i: LogInteractionsResult(index=i) for i in range(len(items))}
+        for (index, _), outcome in zip(valid, outcomes):
+            results[index].interaction = outcome.interaction
+            results[index].created = outcome.created
+            if outcome.error is not None:
+                errors[index] = outcome.error
+        user_errors = []
+        for index, exc in sorted(errors.items()):
+            where = f"items.{index}.{exc.field}" if exc.field else f"items.{index}"
+            results[index].user_errors = [UserError(field=exc.field, code=exc.code, message=exc.message)]
+            results[index].interaction = None
+            user_errors.append(UserError(field=where, code=exc.code, message=exc.message))
+        if user_errors:  # nothing is written: every item without an error is rolled back too
+            for result in results.values():
+                result.interaction, result.created = None, False
+        return LogInteractionsPayload(results=list(results.values()), user_errors=user_errors)
 
     @strawberry.mutation(description="Create an account owner (admins).")
     async def create_account_owner(self, info: Info, input: CreateAccountOwnerInput) -> AccountOwnerPayload:
@@ -513,6 +639,16 @@ class CoreMutation:
         )
         return ApiTokenPayload(token=token, api_token=row)
 
+    @strawberry.mutation(description="Deliver a failed (or waiting) event again now, with fresh attempts (admins).")
+    async def retry_outbox_event(self, info: Info, input: RetryOutboxEventInput) -> OutboxEventPayload:
+        require_viewer(info.context.viewer).require("events.manage")
+        event_id = _pk(input.id, "OutboxEvent")
+        before = await OutboxEventModel.get_or_none(id=event_id)
+        row = await info.context.kehu.outbox.retry(event_id)  # NotFound unless the event exists
+        assert before is not None
+        record_change("OutboxEvent", row.id, {"state": (before.state, row.state), "attempts": (before.attempts, 0)})
+        return OutboxEventPayload(outbox_event=row)
+
     @strawberry.mutation(description="Revoke an API token: it stops working at once (admins).")
     async def revoke_api_token(self, info: Info, input: RevokeApiTokenInput) -> ApiTokenPayload:
         row = await owner_service.revoke_api_token(
@@ -521,8 +657,46 @@ class CoreMutation:
         return ApiTokenPayload(api_token=row)
 
 
-PUBLIC_QUERIES = frozenset()
+def _interaction_data(input: LogInteractionInput) -> dict:
+    return {
+        "customer_id": _pk(input.customer_id, "Customer", "customerId"),
+        "kind": input.kind,
+        "direction": input.direction,
+        "occurred_at": input.occurred_at,
+        "subject": input.subject,
+        "notes": input.notes,
+        "amount": input.amount,
+        "next_follow_up_at": input.next_follow_up_at,
+        "owner_id": _pk(input.owner_id, "AccountOwner", "ownerId") if input.owner_id else None,
+        "idempotency_key": input.idempotency_key,
+        "external_id": input.external_id,
+    }
+
+
+async def _charge_items(info: Info, count: int) -> None:
+    """A bulk call costs its items on top of the mutation itself (``RateLimit``
+    charged that already): 500 items are not one request's worth of work."""
+    ctx = info.context
+    limiter = getattr(ctx.kehu, "rate_limiter", None)
+    cost = ctx.kehu.config.limits.bulk_item_cost * count
+    if limiter is None or not limiter.enabled or cost == 0 or ctx.viewer is None:
+        return
+    caller = f"token:{ctx.viewer.token_id}" if ctx.viewer.token_id else f"owner:{ctx.viewer.id}"
+    wait = await limiter.spend(caller, cost)
+    if wait is not None:
+        if ctx.response is not None:
+            ctx.response.status_code = 429
+            ctx.response.headers["Retry-After"] = str(max(1, round(wait)))
+        raise KehuError(
+            f"rate limit of {limiter.limit} points a minute reached by {count} items; retry in {wait:.0f}s "
+            "or send fewer items per call",
+            field="items",
+            code="RATE_LIMITED",
+        )
+
+
+PUBLIC_QUERIES: frozenset[str] = frozenset()
 PUBLIC_MUTATIONS = frozenset({"login"})
-SELF_SERVICE_MUTATIONS = frozenset({"logout", "changePassword"})
+SELF_SERVICE_MUTATIONS = frozenset({"logout", "changePassword", "setMyLanguage"})
 # Manages its own write scope (see CoreMutation.login).
 UNSCOPED_MUTATIONS = frozenset({"login"})

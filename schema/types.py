@@ -18,8 +18,9 @@ from strawberry.types import Info
 
 from kehu import models
 from kehu.customers import CustomerFilter, CustomerOrderField
+from kehu.i18n import Language as LanguageEnum
 from kehu.ids import pks_from_global_ids
-from kehu.interactions import InteractionFilter
+from kehu.interactions import InteractionFilter, InteractionOrderField
 
 from . import relay
 from .batch import batch_field
@@ -65,6 +66,20 @@ CustomerOrderFieldEnum = describe_enum_values(
         "first on SQLite.",
     },
 )
+InteractionOrderFieldEnum = describe_enum_values(
+    strawberry.enum(
+        InteractionOrderField, name="InteractionOrderField", description="What an interaction list is ordered by."
+    ),
+    {
+        "OCCURRED_AT": "When the interaction happened (the default).",
+        "NEXT_FOLLOW_UP_AT": "When a follow-up is due; interactions without one come last ascending on "
+        "PostgreSQL, first on SQLite.",
+    },
+)
+Language = describe_enum_values(
+    strawberry.enum(LanguageEnum, name="Language", description="A language kehu's pages are written in (zh-CN, en)."),
+    {"ZH_CN": "Simplified Chinese (zh-CN).", "EN": "English (en)."},
+)
 
 
 @strawberry.enum(description="Ascending or descending.")
@@ -91,6 +106,17 @@ class InteractionFilterInput:
     occurred_before: Optional[dt.datetime] = strawberry.field(
         default=None, description="Interactions before this time."
     )
+    next_follow_up_after: Optional[dt.datetime] = strawberry.field(
+        default=None, description="A follow-up is due at or after this moment."
+    )
+    next_follow_up_before: Optional[dt.datetime] = strawberry.field(
+        default=None, description="A follow-up is due before this moment (overdue ones included)."
+    )
+    follow_up_open: Optional[bool] = strawberry.field(
+        default=None,
+        description="true: a follow-up is set and not yet answered — no later contact with the customer "
+        "(a call, visit, e-mail, meeting or message that is not internal) has been logged; false: the others.",
+    )
 
     def to_domain(self) -> InteractionFilter:
         return InteractionFilter(
@@ -99,7 +125,18 @@ class InteractionFilterInput:
             kinds=self.kinds,
             occurred_after=self.occurred_after,
             occurred_before=self.occurred_before,
+            next_follow_up_after=self.next_follow_up_after,
+            next_follow_up_before=self.next_follow_up_before,
+            follow_up_open=self.follow_up_open,
         )
+
+
+@strawberry.input(description="The order of an interaction list; ties are broken by id, in the same direction.")
+class InteractionOrder:
+    field: InteractionOrderFieldEnum = strawberry.field(
+        default=InteractionOrderField.OCCURRED_AT, description="What to order by."
+    )
+    direction: OrderDirection = strawberry.field(default=OrderDirection.DESC, description="Which way.")
 
 
 @strawberry.input(description="Narrows a customer list; all conditions must hold.")
@@ -129,6 +166,9 @@ class CustomerFilterInput:
     archived: Optional[bool] = strawberry.field(
         default=False, description="false (default): active only; true: archived only; null: both."
     )
+    external_ids: Optional[list[str]] = strawberry.field(
+        default=None, description="Customers with one of these external ids."
+    )
 
     def to_domain(self) -> CustomerFilter:
         return CustomerFilter(
@@ -143,6 +183,7 @@ class CustomerFilterInput:
             last_interaction_after=self.last_interaction_after,
             last_interaction_before=self.last_interaction_before,
             archived=self.archived,
+            external_ids=self.external_ids,
         )
 
 
@@ -168,6 +209,26 @@ class AccountOwnerBase(ModelNode, model=models.AccountOwner):
         description="A service account behind API tokens; it cannot sign in with a password."
     )
     created_at: dt.datetime = strawberry.field(description="When the account was created.")
+    language: Optional[Language] = strawberry.field(
+        description="The language the owner reads kehu's pages in; null: their browser's."
+    )
+
+    @strawberry.field(description="What this owner's role may do: permission names, e.g. customers.create.")
+    def permissions(self, info: Info) -> list[str]:
+        return sorted(info.context.kehu.permissions_for(self.role))
+
+    @strawberry.field(
+        description="Fields (Type.field) this owner's role sees masked, e.g. Customer.name: "
+        "they are shown altered and cannot be searched or ordered by."
+    )
+    def masked_fields(self, info: Info) -> list[str]:
+        from kehu.access import Viewer
+        from kehu.policies import Strategy
+
+        kehu = info.context.kehu
+        viewer = Viewer(owner=self, permissions=kehu.permissions_for(self.role))
+        guard = kehu.field_guard
+        return sorted(p.key for p in kehu.field_policies if guard.strategy(viewer, p.key) is not Strategy.CLEAR)
 
     @strawberry.field(description="Customers this owner looks after (only those the viewer may see).")
     async def customers(
@@ -192,6 +253,9 @@ class AccountOwnerBase(ModelNode, model=models.AccountOwner):
 
 @strawberry.type(name="Customer", description="A person or organization the company does business with.")
 class CustomerBase(ModelNode, model=models.Customer):
+    external_id: Optional[str] = strawberry.field(
+        description="The id other systems know this customer by; unique when set (the key of imports)."
+    )
     name: str = strawberry.field(description="The person's or organization's name.")
     kind: CustomerKind = strawberry.field(description="Person or organization.")
     email: Optional[str] = strawberry.field(description="E-mail address (may be masked for some roles).")
@@ -253,6 +317,9 @@ class InteractionBase(ModelNode, model=models.Interaction):
         description="When someone should follow up; null if nobody needs to."
     )
     created_at: dt.datetime = strawberry.field(description="When it was logged.")
+    external_id: Optional[str] = strawberry.field(
+        description="The id of this record in the system it came from (an order number); unique when set."
+    )
 
     @batch_field(description="The customer it was with; null if the viewer may no longer see them.")
     async def customer(interactions: list["Interaction"], info: Info) -> list[Optional["Customer"]]:
@@ -283,6 +350,62 @@ class AuditEntry(ModelNode, model=models.AuditEntry):
         optional=True,
         description="The account owner who wrote; null for anonymous and system writes.",
     )
+
+
+OutboxState = describe_enum_values(
+    strawberry.enum(models.OutboxState, description="Where an event is on its way to the plugins."),
+    {
+        "PENDING": "Not delivered yet, or waiting for its next attempt.",
+        "DONE": "Every plugin's handler has succeeded.",
+        "FAILED": "Given up after the last retry: a dead letter, for an admin to retry or leave.",
+    },
+)
+OutboxKind = describe_enum_values(
+    strawberry.enum(models.OutboxKind, description="What an outbox row delivers."),
+    {"EVENT": "An event hook call, after the write that caused it.", "JOB": "One scheduled run of a periodic job."},
+)
+
+
+@strawberry.type(
+    description="An event (or a periodic job's run) in the outbox: delivered to plugins' handlers after its "
+    "write committed, retried with backoff, FAILED once the retries are spent."
+)
+class OutboxEvent(ModelNode, model=models.OutboxEvent):
+    kind: OutboxKind = strawberry.field(description="An event or a job's run.")
+    name: str = strawberry.field(description="The event hook (kehu_interaction_logged) or the job's name.")
+    topic: Optional[str] = strawberry.field(description="The live event's topic, for kehu_event_published.")
+    state: OutboxState = strawberry.field(description="Waiting, delivered or given up.")
+    attempts: int = strawberry.field(description="Failed attempts so far.")
+    due_at: dt.datetime = strawberry.field(description="When it is (or was) due for its next delivery.")
+    created_at: dt.datetime = strawberry.field(description="When it was written, with the write that caused it.")
+    finished_at: Optional[dt.datetime] = strawberry.field(
+        description="When it was delivered or given up; null while PENDING."
+    )
+    last_error: str = strawberry.field(description="The last failure's message; empty if none failed.")
+
+    @strawberry.field(
+        description="The number kehu's CLI shows (`kehu events retry NUMBER`), and handlers get as event_id."
+    )
+    def number(self) -> str:
+        return str(self.id)
+
+    @strawberry.field(description="Plugins whose handlers have not succeeded yet (null: all of them).")
+    def remaining(self) -> Optional[list[str]]:
+        return self.remaining
+
+    @strawberry.field(description="The hook's arguments: records by reference; secrets shown as null.")
+    def arguments(self) -> JSON:
+        return _without_secrets(self.arguments)
+
+
+def _without_secrets(value):
+    if isinstance(value, dict):
+        if "$secret" in value:
+            return {"$secret": None}
+        return {k: _without_secrets(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_secrets(v) for v in value]
+    return value
 
 
 @strawberry.type(description="An API token for an integration. The secret is shown only when created.")

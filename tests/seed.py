@@ -2,6 +2,7 @@
 straight to the database (for setup), global IDs, and a snapshot of every core
 table (to prove that a refused call wrote nothing)."""
 
+from kehu.credentials import issue_token
 from kehu.ids import from_global_id, to_global_id
 from kehu.models import (
     AccessToken,
@@ -13,7 +14,6 @@ from kehu.models import (
     InteractionKind,
     TokenKind,
 )
-from kehu.server.auth import issue_token
 
 CORE_MODELS = (AccountOwner, Customer, CustomerTag, Interaction, AccessToken, AuditEntry)
 

@@ -4,6 +4,7 @@ back afterwards through kehu's own models."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -155,3 +156,63 @@ async def connected(config: Path):
         yield app
     finally:
         await app.disconnect()
+
+
+class Worker:
+    """A Kehu app with a Tortoise context of its own, served by a task of its own:
+    what a worker process is, for tests that need two at once in one process."""
+
+    def __init__(self, database_url: str, clock, settings: dict | None = None):
+        from kehu.config import parse_config
+        from kehu.server.runtime import Kehu
+
+        self.kehu = Kehu(parse_config({"kehu": {"database_url": database_url}, **(settings or {})}), clock=clock)
+        self.queue: asyncio.Queue = asyncio.Queue()
+
+    async def start(self, *, migrate: bool = False) -> Worker:
+        ready = asyncio.get_running_loop().create_future()
+        self.task = asyncio.create_task(self._serve(migrate, ready))
+        await ready
+        return self
+
+    async def _serve(self, migrate: bool, ready) -> None:
+        from kehu.server import db
+
+        self.kehu.ctx = await db.open_context(self.kehu.tortoise_config, global_fallback=False)
+        if migrate:
+            await db.migrate(self.kehu.ctx, self.kehu.apps)
+        ready.set_result(None)
+        while True:
+            fn, done = await self.queue.get()
+            try:
+                done.set_result(await fn(self.kehu))
+            except Exception as exc:
+                done.set_exception(exc)
+
+    async def call(self, fn):
+        done = asyncio.get_running_loop().create_future()
+        await self.queue.put((fn, done))
+        return await done
+
+    async def close(self) -> None:
+        from kehu import jobs
+        from kehu.server import db
+
+        await self.call(jobs.stop)
+        await db.close_context(self.kehu.ctx)
+        self.task.cancel()
+
+
+def counting_job(name: str, seconds: float, runs: list, label: object):
+    """For ``Worker.call``: start job ``name`` in that worker, appending ``label`` to
+    ``runs`` at each run."""
+
+    async def job():
+        runs.append(label)
+
+    async def start(kehu):
+        from kehu import jobs
+
+        jobs.every(kehu, name, seconds, job)
+
+    return start

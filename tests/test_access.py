@@ -35,11 +35,13 @@ MATRIX = {
     "login": (OK, OK, OK, OK, OK),
     "logout": (ANON, OK, OK, OK, OK),
     "changePassword": (ANON, OK, OK, OK, OK),
+    "setMyLanguage": (ANON, OK, OK, OK, OK),
     "createCustomer": (ANON, OK, OK, OK, DENIED),
     "updateCustomer": (ANON, OK, OK, OK, DENIED),
     "archiveCustomer": (ANON, OK, OK, DENIED, DENIED),
     "assignOwner": (ANON, OK, OK, DENIED, DENIED),
     "logInteraction": (ANON, OK, OK, OK, DENIED),
+    "logInteractions": (ANON, OK, OK, OK, DENIED),
     "createAccountOwner": (ANON, OK, DENIED, DENIED, DENIED),
     "updateAccountOwner": (ANON, OK, DENIED, DENIED, DENIED),
     "createApiToken": (ANON, OK, DENIED, DENIED, DENIED),
@@ -176,9 +178,21 @@ def _check_log_interaction(app, role, result, variables):
     assert result["interaction"]["owner"] == {"email": f"{role}@example.com"}
 
 
+def _check_log_interactions(app, role, result, variables):
+    assert result["userErrors"] == []
+    [item] = result["results"]
+    assert item["userErrors"] == [] and item["created"] is True
+    assert item["interaction"]["customer"] == {"id": variables["id"]}
+    assert item["interaction"]["owner"] == {"email": f"{role}@example.com"}
+
+
 def _check_create_owner(app, role, result, variables):
     assert result["userErrors"] == []
     assert result["accountOwner"] == {"email": "newbie@example.com", "role": "AGENT", "team": "north"}
+
+
+def _check_set_my_language(app, role, result, variables):
+    assert result == {"me": {"email": f"{role}@example.com", "language": "ZH_CN"}, "userErrors": []}
 
 
 def _setup_update_owner(app, role):
@@ -257,6 +271,11 @@ OPERATIONS = {
         lambda app, role: {"current": TEST_PASSWORD, "new": NEW_PASSWORD},
         _check_change_password,
     ),
+    "setMyLanguage": (
+        "mutation { setMyLanguage(input: {language: ZH_CN}) { me { email language } " + USER_ERRORS + " } }",
+        lambda app, role: {},
+        _check_set_my_language,
+    ),
     "createCustomer": (
         'mutation { createCustomer(input: {name: "New Co", email: "new@example.com"})'
         " { customer { name owner { email } } " + USER_ERRORS + " } }",
@@ -285,6 +304,16 @@ OPERATIONS = {
         " { interaction { kind customer { id } owner { email } } " + USER_ERRORS + " } }",
         _setup_customer,
         _check_log_interaction,
+    ),
+    "logInteractions": (
+        'mutation($id: ID!) { logInteractions(input: {items: [{customerId: $id, kind: CALL, subject: "hello"}]})'
+        " { results { created interaction { customer { id } owner { email } } "
+        + USER_ERRORS
+        + " } "
+        + USER_ERRORS
+        + " } }",
+        _setup_customer,
+        _check_log_interactions,
     ),
     "createAccountOwner": (
         'mutation { createAccountOwner(input: {name: "Newbie", email: "newbie@example.com", role: AGENT,'

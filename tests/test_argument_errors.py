@@ -30,7 +30,9 @@ from graphql import (
 )
 from graphql.pyutils import Undefined
 
-PLUGINS = ("segmentation", "loyalty", "complaints", "surveys", "masking")
+from kehu.server.plugin_manager import BUILTIN_PLUGINS
+
+PLUGINS = tuple(BUILTIN_PLUGINS)
 SETTINGS = {
     "segmentation": {"recompute_interval_minutes": 0},
     "loyalty": {"schedule_hours": 0},
@@ -181,7 +183,7 @@ def walked(tmp_path_factory):
     directory = tmp_path_factory.mktemp("arguments")
     with database_url(directory) as url:
         with KehuHarness(url, enabled=PLUGINS, settings=SETTINGS, config=CONFIG) as app:
-            schema = app.kehu.schema._schema
+            schema = app.kehu.schema.graphql_schema
             outcomes = []
             for root, root_type in (("query", schema.query_type), ("mutation", schema.mutation_type)):
                 for name, field in root_type.fields.items():

@@ -103,6 +103,7 @@ CASES = {
                 "region": {"before": None, "after": None},
                 "industry": {"before": None, "after": None},
                 "attributes": {"before": None, "after": {}},
+                "external_id": {"before": None, "after": None},
             },
         ),
     ),

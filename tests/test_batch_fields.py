@@ -139,7 +139,7 @@ def test_only_visible_parents_reach_the_function(probed, make_app):
 
 
 def test_a_failing_function_fails_the_field_of_each_parent_at_its_own_path(probed, caplog):
-    with caplog.at_level(logging.ERROR, logger="kehu.graphql"):
+    with caplog.at_level(logging.ERROR, logger="kehu.schema"):
         body = probed.gql("{ customers(first: 3) { edges { node { name failing } } } }", as_="admin")
     names = [e["node"]["name"] for e in body["data"]["customers"]["edges"]]
     assert names == ["Probe 00", "Probe 01", "Probe 02"]
@@ -152,7 +152,7 @@ def test_a_failing_function_fails_the_field_of_each_parent_at_its_own_path(probe
 
 
 def test_a_function_returning_the_wrong_number_of_values_is_an_error_not_a_misaligned_answer(probed, caplog):
-    with caplog.at_level(logging.ERROR, logger="kehu.graphql"):
+    with caplog.at_level(logging.ERROR, logger="kehu.schema"):
         body = probed.gql("{ customers(first: 2) { edges { node { misaligned } } } }", as_="admin")
     assert [e["node"]["misaligned"] for e in body["data"]["customers"]["edges"]] == [None, None]
     assert {e["extensions"]["code"] for e in body["errors"]} == {"INTERNAL_ERROR"}

@@ -237,6 +237,81 @@ def test_interactions_are_listed_newest_first_with_filters(app):
     assert nested["customer"]["interactions"] == {"totalCount": 1, "edges": [{"node": {"amount": "9.00"}}]}
 
 
+FOLLOW_UPS = """query($f: InteractionFilterInput, $o: InteractionOrder) {
+  interactions(filter: $f, orderBy: $o) { totalCount edges { node { subject nextFollowUpAt customer { name } } } }
+}"""
+
+
+def _log(app, customer, day, subject, follow_up_day=None, as_="admin", **extra):
+    fields = {
+        "customerId": customer["id"],
+        "kind": "CALL",
+        "subject": subject,
+        "occurredAt": f"2025-03-{day:02d}T09:00:00Z",
+        **extra,
+    }
+    if follow_up_day is not None:
+        fields["nextFollowUpAt"] = f"2025-03-{follow_up_day:02d}T09:00:00Z"
+    body = app.data(LOG, {"i": fields}, as_=as_)["logInteraction"]
+    assert body["userErrors"] == []
+
+
+def test_open_follow_ups_due_by_a_moment_are_listed_soonest_first(app):
+    wang, li, zhao = create(app, name="Wang"), create(app, name="Li"), create(app, name="Zhao")
+    _log(app, wang, 1, "wang: call back on the 10th", 10)
+    _log(app, li, 2, "li: call back on the 5th", 5)
+    _log(app, zhao, 3, "zhao: call back on the 20th", 20)
+    due_by_12th = {"followUpOpen": True, "nextFollowUpBefore": "2025-03-12T00:00:00Z"}
+    body = app.data(
+        FOLLOW_UPS, {"f": due_by_12th, "o": {"field": "NEXT_FOLLOW_UP_AT", "direction": "ASC"}}, as_="admin"
+    )
+    assert [e["node"]["subject"] for e in body["interactions"]["edges"]] == [
+        "li: call back on the 5th",
+        "wang: call back on the 10th",
+    ]
+    assert body["interactions"]["totalCount"] == 2
+    later = {"followUpOpen": True, "nextFollowUpAfter": "2025-03-12T00:00:00Z"}
+    body = app.data(FOLLOW_UPS, {"f": later}, as_="admin")
+    assert [e["node"]["customer"]["name"] for e in body["interactions"]["edges"]] == ["Zhao"]
+
+
+def test_the_next_contact_answers_an_open_follow_up(app):
+    wang = create(app, name="Wang")
+    _log(app, wang, 1, "asked to call back", 10)
+    # Neither a purchase, nor a note, nor an internal entry is a contact.
+    _log(app, wang, 2, "bought", kind="PURCHASE", amount="10.00")
+    _log(app, wang, 2, "noted", kind="NOTE")
+    _log(app, wang, 2, "discussed with the team", direction="INTERNAL")
+    assert app.data(FOLLOW_UPS, {"f": {"followUpOpen": True}}, as_="admin")["interactions"]["totalCount"] == 1
+    _log(app, wang, 2, "called back", kind="MESSAGE")  # no new follow-up: nothing is open any more
+    body = app.data(FOLLOW_UPS, {"f": {"followUpOpen": True}}, as_="admin")
+    assert body["interactions"]["totalCount"] == 0
+    answered = app.data(
+        FOLLOW_UPS, {"f": {"followUpOpen": False, "nextFollowUpBefore": "2025-04-01T00:00:00Z"}}, as_="admin"
+    )
+    assert [e["node"]["subject"] for e in answered["interactions"]["edges"]] == ["asked to call back"]
+    _log(app, wang, 3, "promised a quote", 15)
+    body = app.data(FOLLOW_UPS, {"f": {"followUpOpen": True}}, as_="admin")
+    assert [e["node"]["subject"] for e in body["interactions"]["edges"]] == ["promised a quote"]
+    # A back-dated entry is not a later contact: the follow-up stays open.
+    _log(app, wang, 2, "back-dated note")
+    assert app.data(FOLLOW_UPS, {"f": {"followUpOpen": True}}, as_="admin")["interactions"]["totalCount"] == 1
+    nested = app.data(
+        "query($c: ID!) { customer(id: $c) { interactions(filter: {followUpOpen: true}) { totalCount } } }",
+        {"c": wang["id"]},
+        as_="admin",
+    )
+    assert nested["customer"]["interactions"]["totalCount"] == 1
+
+
+def test_agents_see_only_the_follow_ups_of_their_customers(app):
+    mine, theirs = create(app, as_="agent", name="Mine"), create(app, as_="agent_south", name="Theirs")
+    _log(app, mine, 1, "mine", 5, as_="agent")
+    _log(app, theirs, 1, "theirs", 5, as_="agent_south")
+    body = app.data(FOLLOW_UPS, {"f": {"followUpOpen": True}}, as_="agent")
+    assert [e["node"]["subject"] for e in body["interactions"]["edges"]] == ["mine"]
+
+
 # --------------------------------------------------------------------------- pagination and errors
 
 

@@ -12,11 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import http.client
+import os
 import threading
 import time
+from pathlib import Path
 
-from serving import Server, connected, init, write_config
+import pytest
+from serving import Server, connected, init, kehu, write_config
 
+from kehu.cli.transfer import BATCH_SIZE
 from kehu.ids import from_global_id
 from kehu.models import AuditEntry, Customer, CustomerTag, Interaction
 
@@ -140,8 +144,8 @@ def test_acknowledged_writes_survive_sigkill_and_nothing_is_half_written(db_url,
     assert counts["customers"] >= len(acked["customers"])
 
 
-IMPORT_ROWS = 60_000
-BATCH = 1000  # import_customers' default batch size, which the CLI uses
+IMPORT_ROWS = 30 * BATCH_SIZE  # large enough that the import is still running when killed
+BATCH = BATCH_SIZE  # import_customers' default batch size, which the CLI uses
 
 
 def _count_customers(config) -> int:
@@ -193,3 +197,208 @@ def test_a_killed_import_leaves_only_whole_batches(db_url, tmp_path):
             assert names == set(range(total)), "batches are committed in file order, none skipped"
 
     asyncio.run(check())
+
+
+# --------------------------------------------------------------------------- events after a crash
+
+CUSTOMER = 'mutation { createCustomer(input: {name: "Li Lei", email: "lilei@example.com"}) { customer { id } } }'
+PURCHASE = """mutation($c: ID!) { logInteraction(input: {customerId: $c, kind: PURCHASE, amount: "100.00"}) {
+  interaction { id } userErrors { message } } }"""
+BALANCE = "query($c: ID!) { customer(id: $c) { loyalty { balance } } }"
+# The first server commits but never delivers (no inline delivery, no background
+# pass before it is killed): "killed after the commit, before the handlers".
+HOLD_EVENTS = "[events]\ndeliver_inline = false\npoll_seconds = 0\n"
+# The restarted one delivers in the background within a fraction of a second; on
+# PostgreSQL a killed worker's claims run out after lease_seconds.
+DELIVER = "[events]\npoll_seconds = 0.1\nlease_seconds = 2\n"
+
+
+def _wait_for(check, timeout: float = 30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.1)
+    return check()
+
+
+def _ledger(config, interaction_gid: str):
+    from kehu.plugins.loyalty.models import LedgerEntry
+
+    async def read():
+        async with connected(config):
+            pk = from_global_id(interaction_gid)[1]
+            return await LedgerEntry.filter(interaction_id=pk).values_list("points", flat=True)
+
+    return asyncio.run(read())
+
+
+def _outbox_states(config, name: str) -> list[str]:
+    from kehu.models import OutboxEvent
+
+    async def read():
+        async with connected(config):
+            return [s.value for s in await OutboxEvent.filter(name=name).values_list("state", flat=True)]
+
+    return asyncio.run(read())
+
+
+def test_a_purchase_committed_before_a_kill_is_credited_once_after_the_restart(db_url, tmp_path):
+    loyalty = "[plugins.loyalty]\nschedule_hours = 0\n"
+    config = write_config(tmp_path, db_url, enabled=["loyalty"], extra=LIMITS + loyalty + HOLD_EVENTS)
+    init(config)
+    with Server(config) as server:
+        token = server.login()
+        customer = server.gql(CUSTOMER, token=token)[1]["data"]["createCustomer"]["customer"]["id"]
+        body = server.gql(PURCHASE, {"c": customer}, token=token)[1]
+        interaction = body["data"]["logInteraction"]["interaction"]["id"]
+        assert _ledger(config, interaction) == []  # committed, not credited
+        server.kill()
+    assert _outbox_states(config, "kehu_interaction_logged") == ["PENDING"]
+
+    write_config(tmp_path, db_url, enabled=["loyalty"], extra=LIMITS + loyalty + DELIVER)
+    with Server(config) as server:
+        token = server.login()
+        balance = _wait_for(
+            lambda: server.gql(BALANCE, {"c": customer}, token=token)[1]["data"]["customer"]["loyalty"]["balance"]
+        )
+        assert balance == 100
+        time.sleep(0.5)  # a few more background passes: nothing is credited twice
+    assert _ledger(config, interaction) == [100]
+    assert _outbox_states(config, "kehu_interaction_logged") == ["DONE"]
+
+
+KILLER = """
+import os, signal
+from pathlib import Path
+
+from kehu import hookimpl
+
+MARK = Path(os.environ["KEHU_KILLER_MARK"])
+
+
+@hookimpl
+def kehu_interaction_logged(event_id):
+    # Registered after the built-ins: loyalty has credited the purchase and
+    # committed; the server dies before recording that the event was delivered.
+    if not MARK.exists():
+        MARK.write_text(str(event_id))
+        os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def _install_killer(tmp_path, monkeypatch) -> Path:
+    """A plugin that SIGKILLs its own server the first time it sees a purchase."""
+    site = tmp_path / "killer-site"
+    (site / "kehu_killer-0.1.dist-info").mkdir(parents=True)
+    (site / "kehu_killer.py").write_text(KILLER, encoding="utf-8")
+    (site / "kehu_killer-0.1.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: kehu-killer\nVersion: 0.1\n", encoding="utf-8"
+    )
+    (site / "kehu_killer-0.1.dist-info" / "entry_points.txt").write_text(
+        "[kehu.plugins]\nkiller = kehu_killer\n", encoding="utf-8"
+    )
+    mark = tmp_path / "killed-at-event"
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]))
+    monkeypatch.setenv("KEHU_KILLER_MARK", str(mark))
+    monkeypatch.syspath_prepend(str(site))  # so this process can read the database with the same plugins
+    return mark
+
+
+def test_a_kill_after_the_accrual_and_before_the_delivery_is_recorded_credits_once(db_url, tmp_path, monkeypatch):
+    mark = _install_killer(tmp_path, monkeypatch)
+    extra = LIMITS + "[plugins.loyalty]\nschedule_hours = 0\n" + DELIVER
+    config = write_config(tmp_path, db_url, enabled=["loyalty", "killer"], extra=extra)
+    init(config)
+    with Server(config) as server:
+        token = server.login()
+        customer = server.gql(CUSTOMER, token=token)[1]["data"]["createCustomer"]["customer"]["id"]
+        with pytest.raises((OSError, http.client.HTTPException)):
+            server.gql(PURCHASE, {"c": customer}, token=token)  # the server dies answering it
+        server.process.wait(timeout=30)
+    assert mark.exists()
+    assert _outbox_states(config, "kehu_interaction_logged") == ["PENDING"]  # delivered, not recorded
+
+    with Server(config) as server:  # the same plugins: the event is delivered again
+        _wait_for(lambda: _outbox_states(config, "kehu_interaction_logged") == ["DONE"])
+        token = server.login()
+        assert server.gql(BALANCE, {"c": customer}, token=token)[1]["data"]["customer"]["loyalty"]["balance"] == 100
+
+    async def accruals():
+        async with connected(config):
+            return await AuditEntry.filter(operation="loyalty.accruePurchase").values_list("event_id", flat=True)
+
+    assert asyncio.run(accruals()) == [int(mark.read_text())]  # once, for that event
+
+
+def test_a_webhook_for_a_write_committed_before_a_kill_is_delivered_once(db_url, tmp_path):
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent / "plugins"))
+    from webhook_receiver import Receiver
+
+    webhooks = '[plugins.webhooks]\nallow_private = ["127.0.0.1"]\n'
+    config = write_config(tmp_path, db_url, enabled=["webhooks"], extra=LIMITS + webhooks + HOLD_EVENTS)
+    init(config)
+    with Receiver() as receiver:
+        added = kehu(config, "webhooks", "add", receiver.url, "--topic", "customer.created").stdout
+        receiver.secrets = [added.split("(shown once): ")[1].strip()]
+        with Server(config) as server:
+            server.gql(CUSTOMER, token=server.login())
+            server.kill()
+        assert receiver.requests == []
+        write_config(tmp_path, db_url, enabled=["webhooks"], extra=LIMITS + webhooks + DELIVER)
+        with Server(config):
+            assert _wait_for(lambda: receiver.requests)
+            time.sleep(1)  # more background passes: no second request
+        [request] = receiver.requests
+        assert request.verified_with and request.body["type"] == "customer.created"
+
+
+def test_an_invitation_email_for_a_write_committed_before_a_kill_is_sent_once(db_url, tmp_path):
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent / "plugins"))
+    from test_notifications import Inbox
+
+    inbox = Inbox()
+    inbox.start()
+    try:
+        notifications = (
+            f'[plugins.notifications]\npublic_base_url = "http://crm.example.com"\n'
+            f'smtp = {{ host = "127.0.0.1", port = {inbox.port} }}\n'
+        )
+        enabled = ["surveys", "notifications"]
+        config = write_config(tmp_path, db_url, enabled=enabled, extra=LIMITS + notifications + HOLD_EVENTS)
+        init(config)
+        with Server(config) as server:
+            token = server.login()
+            customer = server.gql(CUSTOMER, token=token)[1]["data"]["createCustomer"]["customer"]["id"]
+            survey = server.gql(
+                'mutation { createSurvey(input: {title: "满意度", questions: [{type: NPS, text: "推荐吗？"}]}) '
+                "{ survey { id } } }",
+                token=token,
+            )[1]["data"]["createSurvey"]["survey"]["id"]
+            server.gql(
+                "mutation($id: ID!) { publishSurvey(input: {id: $id}) { userErrors { code } } }",
+                {"id": survey},
+                token=token,
+            )
+            invited = server.gql(
+                "mutation($s: ID!, $c: ID!) { inviteToSurvey(input: {surveyId: $s, customerIds: [$c]}) "
+                "{ userErrors { code message } } }",
+                {"s": survey, "c": customer},
+                token=token,
+            )[1]
+            assert invited["data"]["inviteToSurvey"]["userErrors"] == []
+            server.kill()
+        assert inbox.messages == []
+        write_config(tmp_path, db_url, enabled=enabled, extra=LIMITS + notifications + DELIVER)
+        with Server(config):
+            assert _wait_for(lambda: inbox.messages)
+            time.sleep(1)
+        [mail] = inbox.messages
+        assert mail["To"] == "lilei@example.com" and "http://crm.example.com/s/" in mail.get_content()
+    finally:
+        inbox.stop()

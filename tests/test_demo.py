@@ -183,3 +183,27 @@ def test_demo_can_fire_the_usual_events_oldest_first(make_app):
     app.run(lambda: seed_demo(app.kehu, customers=20, events=True))
     assert len(seen) == app.run(lambda: Interaction.all().count())
     assert [at for at, _, _ in seen] == sorted(at for at, _, _ in seen)
+
+
+def test_demo_loyalty_history_spans_the_demo_two_years(make_app):
+    # The demo ends like an import: loyalty credits each purchase as of its date,
+    # so the liability chart covers the two years, not the day of seeding.
+    from kehu.plugins.loyalty import service
+    from kehu.plugins.loyalty.models import EntryKind, LedgerEntry
+
+    app = make_app(enabled=("loyalty",), settings={"loyalty": {"schedule_hours": 0}})
+    seed(app, customers=60)
+    now = app.kehu.clock.now()
+    earned = app.run(lambda: LedgerEntry.filter(kind=EntryKind.EARN).values_list("created_at", flat=True))
+    purchases = app.run(lambda: Interaction.filter(kind=InteractionKind.PURCHASE).count())
+    assert len(earned) == purchases
+    assert min(earned) < now - dt.timedelta(days=600)
+    assert app.run(lambda: LedgerEntry.filter(kind=EntryKind.EXPIRE).exists())
+    assert app.run(service.check_ledger) == []
+    summary = app.data(
+        """query($from: DateTime!, $to: DateTime!) { loyaltySummary(from: $from, to: $to, period: MONTH) {
+          periods { issued expired } } }""",
+        {"from": (now - dt.timedelta(days=730)).isoformat(), "to": now.isoformat()},
+        as_="admin",
+    )["loyaltySummary"]["periods"]
+    assert sum(1 for p in summary[:12] if p["issued"] > 0) >= 6  # points issued across the first year too

@@ -4,9 +4,11 @@ documents that lean on each short cut (fragments, aliases, directives, masked
 fields, failing batch fields, nested pages, interfaces) and for random documents
 over the whole schema with every built-in plugin enabled.
 
-The reference is the same app with ``KehuExecutor.shortcuts`` off: no prefetch and
-no in-place completion, batch fields through their DataLoaders. Error order is
-not part of GraphQL's contract, so errors are compared as a sorted list."""
+The reference is the same app serving a schema built on the plain path
+(``build_schema(kehu, plain=True)``): strawberry's own resolvers and graphql-core's
+own executor — no kehu executor, no plain resolvers, batch fields through their
+DataLoaders. Error order is not part of GraphQL's contract, so errors are compared
+as a sorted list."""
 
 from __future__ import annotations
 
@@ -20,7 +22,9 @@ from hypothesis import strategies as st
 from test_fuzz import CONFIG, FUZZ_SETTINGS, SETTINGS, _seed, _seed_plugins
 
 from kehu.plugins.masking.service.crypto import generate_key
+from kehu.schema import build_schema, compat
 from kehu.schema.executor import KehuExecutor
+from kehu.server.app import KehuGraphQL
 from kehu.testing import KehuHarness, count_queries, database_url
 
 PLUGINS = ("segmentation", "loyalty", "complaints", "surveys", "masking")
@@ -35,6 +39,7 @@ def both(tmp_path_factory):
             with KehuHarness(url, enabled=PLUGINS, settings=SETTINGS, config=CONFIG) as app:
                 app.ids = app.run(_seed, app)
                 _seed_plugins(app, app.ids)
+                app.reference = build_schema(app.kehu, plain=True)
                 yield app
 
 
@@ -50,13 +55,14 @@ def normalised(body: dict) -> dict:
 
 
 def answers(app: KehuHarness, document: str, variables: dict | None = None, *, as_: str) -> tuple[dict, dict]:
-    """(with the short cuts, without them)"""
+    """(as served, as the plain-path schema answers on the same app and data)"""
     fast = app.post(document, variables, as_=as_)
-    KehuExecutor.shortcuts = False
+    view = next(route.app for route in app.app.routes if isinstance(route.app, KehuGraphQL))
+    served, view.schema = view.schema, app.reference
     try:
         reference = app.post(document, variables, as_=as_)
     finally:
-        KehuExecutor.shortcuts = True
+        view.schema = served
     assert fast.status_code == reference.status_code == 200, (fast.text, reference.text)
     return normalised(fast.json()), normalised(reference.json())
 
@@ -89,6 +95,12 @@ DOCUMENTS = {
         edges { node { id } } } x: customers(first: 2) { edges { node { interactions(first: 0) {
         pageInfo { hasNextPage startCursor } edges { cursor } } } } } }""",
 }
+
+
+def test_the_reference_is_the_plain_path_and_the_app_the_fast_one_unless_the_check_fails(both):
+    assert both.reference.plain
+    assert both.reference.execution_context_class is not KehuExecutor
+    assert both.kehu.schema.plain is bool(compat.problems())
 
 
 FAILING = {"bad cursor under every customer", "page too large under every customer"}
@@ -164,7 +176,7 @@ SCHEMA_BOX: dict = {}
 def _answerable(app: KehuHarness) -> st.SearchStrategy[str]:
     """Random documents under the list roots whose arguments pass, so that most of
     them return pages for the short cuts to produce (test_fuzz.py sends garbage)."""
-    schema = SCHEMA_BOX["schema"] = app.kehu.schema._schema
+    schema = SCHEMA_BOX["schema"] = app.kehu.schema.graphql_schema
     roots = [
         name
         for name in ("customers", "interactions", "accountOwners", "complaints")

@@ -363,7 +363,7 @@ def _root_fields(schema: graphql.GraphQLSchema, mutation: bool) -> list[str]:
 
 
 def _documents(app: KehuHarness, mutation: bool) -> st.SearchStrategy[str]:
-    schema = app.kehu.schema._schema
+    schema = app.kehu.schema.graphql_schema
     make = hypothesis_graphql.mutations if mutation else hypothesis_graphql.queries
     scalars = _scalars(app.ids)
     per_field = {name: make(schema, fields=[name], custom_scalars=scalars) for name in _root_fields(schema, mutation)}
@@ -381,7 +381,7 @@ FUZZ_SETTINGS = dict(
 
 @pytest.mark.parametrize("role", ROLES, ids=lambda r: r or "anonymous")
 def test_fuzzed_queries_never_fail_internally_or_leak(fuzz_app, role):
-    schema = fuzz_app.kehu.schema._schema
+    schema = fuzz_app.kehu.schema.graphql_schema
 
     @seed(ROLES.index(role))  # fixed, but a different document stream per role
     @settings(max_examples=QUERY_EXAMPLES, **FUZZ_SETTINGS)
@@ -395,7 +395,7 @@ def test_fuzzed_queries_never_fail_internally_or_leak(fuzz_app, role):
 
 @pytest.mark.parametrize("role", ROLES, ids=lambda r: r or "anonymous")
 def test_fuzzed_mutations_never_fail_internally_or_leak(fuzz_app, role):
-    schema = fuzz_app.kehu.schema._schema
+    schema = fuzz_app.kehu.schema.graphql_schema
 
     @seed(100 + ROLES.index(role))
     @settings(max_examples=MUTATION_EXAMPLES, **FUZZ_SETTINGS)

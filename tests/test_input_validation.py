@@ -168,7 +168,7 @@ def test_csv_import_rejects_invalid_utf8_and_control_characters_row_by_row(app, 
     )
     report = app.run(import_customers, app.kehu, path)
     assert report.imported == 2
-    problems = {line: (field, message) for line, field, message in report.errors}
+    problems = {line: (field, message) for line, field, message, _ in report.errors}
     assert "not valid UTF-8" in problems[3][1]
     assert problems[4] == ("name", "contains a control character")
     assert problems[5][0] == "attributes" and "deeper" in problems[5][1]

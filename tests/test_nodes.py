@@ -72,7 +72,7 @@ def test_every_type_with_a_global_id_is_a_node_that_node_can_fetch(make_app):
     from kehu.schema.nodes import CORE_NODES
 
     app = make_app(enabled=ALL_PLUGINS)
-    schema = app.kehu.schema._schema
+    schema = app.kehu.schema.graphql_schema
     node_types = set()
     for name, gql_type in schema.type_map.items():
         if not isinstance(gql_type, GraphQLObjectType) or name.startswith("__") or "id" not in gql_type.fields:

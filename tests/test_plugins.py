@@ -214,7 +214,7 @@ def test_failing_event_handler_is_logged_with_plugin_name_and_undoes_nothing(mak
         },
     )
     cid = app.data(CREATE, {"i": {"name": "Ma Li"}}, as_="agent")["createCustomer"]["customer"]["id"]
-    with caplog.at_level(logging.ERROR, logger="kehu.plugins"):
+    with caplog.at_level(logging.ERROR, logger="kehu.server.plugin_manager"):
         body = app.data(
             "mutation($c: ID!) { logInteraction(input: {customerId: $c, kind: CALL}) { interaction { id } userErrors { code } } }",
             {"c": cid},
@@ -266,8 +266,8 @@ def test_enabling_a_plugin_later_keeps_existing_data(db_url):
 
 
 async def _token_for_admin():
+    from kehu.credentials import issue_token
     from kehu.models import AccountOwner, TokenKind
-    from kehu.server.auth import issue_token
 
     owner = await AccountOwner.get(email="admin@example.com")
     token, _ = await issue_token(owner, TokenKind.SESSION, None)

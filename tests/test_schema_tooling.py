@@ -7,8 +7,10 @@ from pathlib import Path
 import pytest
 from serving import kehu, write_config
 
+from kehu.server.plugin_manager import BUILTIN_PLUGINS
+
 CONSOLE_OPERATIONS = Path(__file__).parent.parent / "plugins" / "console" / "operations"
-ALL = ["segmentation", "loyalty", "complaints", "surveys", "masking", "console"]
+ALL = list(BUILTIN_PLUGINS)
 
 
 @pytest.fixture(scope="module")

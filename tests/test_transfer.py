@@ -11,6 +11,7 @@ from kehu.access import Viewer
 from kehu.cli.transfer import COLUMNS, RowError, export_customers, import_customers
 from kehu.customers import CustomerFilter
 from kehu.errors import PermissionDenied, ValidationError
+from kehu.ids import to_global_id
 from kehu.models import AuditEntry, Customer, CustomerKind, CustomerTag
 
 HEADER = "name,kind,email,phone,address,region,industry,tags,owner_email,attributes\n"
@@ -108,7 +109,7 @@ def test_nothing_of_a_bad_row_is_written(app, tmp_path):
     report = run_import(app, path, batch_size=1)
 
     assert report.imported == 1
-    assert report.errors == [RowError(3, "email", "is not a valid e-mail address")]
+    assert report.errors == [RowError(3, "email", "is not a valid e-mail address", "INVALID_EMAIL")]
     assert sorted(app.run(customers_by_name)) == ["Good"]
     assert app.run(tag_rows) == [("Good", "vip")]
 
@@ -124,7 +125,8 @@ def test_invalid_utf8_line_is_reported_and_the_other_rows_imported(app, tmp_path
     report = run_import(app, write(tmp_path, "mixed.csv", content))
 
     assert report.imported == 2
-    assert report.errors == [RowError(3, None, "is not valid UTF-8 (byte 0xe9 at position 4)")]
+    assert [tuple(e)[:2] + (e.code,) for e in report.errors] == [(3, None, "INVALID_ENCODING")]
+    assert report.errors[0].message.startswith("is not valid UTF-8 (byte 0xe9 at position 4)")
     assert sorted(app.run(customers_by_name)) == ["Zhang Wei", "王芳"]
 
 
@@ -175,6 +177,8 @@ def test_unknown_column_rejects_the_whole_file_before_writing(app, tmp_path):
 
 def test_unsupported_file_type_is_rejected(app, tmp_path):
     with pytest.raises(ValidationError, match="unsupported file type"):
+        run_import(app, write(tmp_path, "customers.doc", b"PK"))
+    with pytest.raises(ValidationError, match="not a readable XLSX workbook"):
         run_import(app, write(tmp_path, "customers.xlsx", b"PK"))
 
 
@@ -202,9 +206,9 @@ def test_each_batch_commits_with_one_audit_entry(app, tmp_path):
 
     audit = app.run(entries)
     assert [(e.entity_type, e.changes) for e in audit] == [
-        ("Customer", {"imported": 10}),
-        ("Customer", {"imported": 10}),
-        ("Customer", {"imported": 5}),
+        ("Customer", {"imported": 10, "created": 10}),
+        ("Customer", {"imported": 10, "created": 10}),
+        ("Customer", {"imported": 5, "created": 5}),
     ]
     assert all(e.actor_label == "ops@example.com import customers.csv" for e in audit)
 
@@ -274,23 +278,43 @@ ROUND_TRIP_ROWS = [
 ]
 
 
+def _without_ids(record):
+    return {k: value for k, value in record.items() if k not in ("id", "external_id", "created_at")}
+
+
 @pytest.mark.parametrize("format", ["csv", "jsonl"])
-def test_export_then_import_gives_the_same_customers(app, tmp_path, format):
+def test_export_then_import_updates_the_same_customers_instead_of_duplicating(app, tmp_path, format):
     source = "\n".join(json.dumps(r, ensure_ascii=False) for r in ROUND_TRIP_ROWS) + "\n"
     assert run_import(app, write(tmp_path, "source.jsonl", source)).imported == 2
 
     exported = io.BytesIO()
     assert run_export(app, exported, format=format) == 2
     path = write(tmp_path, f"export.{format}", exported.getvalue())
-    report = run_import(app, path)
+    report = run_import(app, path, on_conflict="update")
     assert report.errors == []
-    assert report.imported == 2
+    assert (report.created, report.updated, report.unchanged) == (0, 0, 2)
 
     again = io.StringIO()
-    assert run_export(app, again, format="jsonl") == 4
+    assert run_export(app, again, format="jsonl") == 2  # the count is unchanged
     records = [json.loads(line) for line in again.getvalue().splitlines()]
-    assert records[:2] == ROUND_TRIP_ROWS
-    assert records[2:] == ROUND_TRIP_ROWS
+    assert [_without_ids(r) for r in records] == ROUND_TRIP_ROWS
+
+
+def test_exported_customers_changed_in_the_file_are_updated_by_id(app, tmp_path):
+    source = "\n".join(json.dumps(r, ensure_ascii=False) for r in ROUND_TRIP_ROWS) + "\n"
+    run_import(app, write(tmp_path, "source.jsonl", source))
+    exported = io.StringIO()
+    run_export(app, exported, format="csv")
+    edited = exported.getvalue().replace("+86 138 0000 0001", "+86 139 1111 2222")
+    path = write(tmp_path, "edited.csv", edited)
+
+    refused = run_import(app, path)  # on_conflict="error" by default
+    assert [(e.field, e.code) for e in refused.errors] == [("id", "DUPLICATE")]
+    assert "phone" in refused.errors[0].message
+    report = run_import(app, path, on_conflict="update")
+    assert (report.created, report.updated, report.unchanged, report.errors) == (0, 1, 1, [])
+    phones = app.run(lambda: Customer.all().order_by("id").values_list("phone", flat=True))
+    assert phones == ["+86 139 1111 2222", None]
 
 
 def test_csv_export_has_the_import_columns(app, tmp_path):
@@ -299,7 +323,8 @@ def test_csv_export_has_the_import_columns(app, tmp_path):
     run_export(app, out)
     header, first = out.getvalue().split("\n", 1)
     assert tuple(header.split(",")) == COLUMNS
-    assert first.startswith("Li Lei,PERSON,li@example.com,+86 138 0000 0001,")
+    customer_id = app.run(lambda: Customer.all().values_list("id", flat=True))[0]
+    assert first.startswith(f"{to_global_id('Customer', customer_id)},,Li Lei,PERSON,li@example.com,+86 138 0000 0001,")
     assert "vip;wholesale,agent@example.com," in first
 
 
@@ -359,13 +384,13 @@ def test_a_row_the_database_refuses_is_reported_and_the_rest_of_its_batch_writte
     # an owner that vanished after the import started), only that row is lost.
     from kehu.cli import transfer
 
-    load_owners = transfer._Importer.load_owners
+    load_owners = transfer.OwnerDirectory.load
 
     async def with_vanished_owner(self):
         await load_owners(self)
-        self.owners["gone@example.com"] = 987654
+        self.by_email["gone@example.com"] = 987654
 
-    monkeypatch.setattr(transfer._Importer, "load_owners", with_vanished_owner)
+    monkeypatch.setattr(transfer.OwnerDirectory, "load", with_vanished_owner)
     rows = "".join(f"C{i},{'gone@example.com' if i == 5 else ''},t{i}\n" for i in range(8))
     report = run_import(app, write(tmp_path, "c.csv", "name,owner_email,tags\n" + rows), batch_size=8)
 

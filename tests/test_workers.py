@@ -6,8 +6,8 @@ while the client's connection is still open, the server-side socket with the
 client's port belongs to exactly one worker process. No header or log line in kehu
 is needed for it, and every request goes over a new connection.
 
-Also: ``kehu.jobs.every`` runs a periodic job in one worker only, and another worker
-takes it over when that one stops.
+Also: ``kehu.jobs.every`` runs a periodic job once per slot across workers, and the
+other worker runs it alone when one stops.
 """
 
 from __future__ import annotations
@@ -171,55 +171,67 @@ def test_two_workers_share_sign_in_lockouts_and_rate_limits(two_workers):
 
 
 @needs_postgres
-def test_a_periodic_job_runs_in_one_worker_and_fails_over(db_url):
-    """Two Kehu apps on one PostgreSQL database stand for two workers: each has its
-    own leadership connection, exactly as two processes would."""
-    from kehu import jobs
-    from kehu.config import parse_config
-    from kehu.server.runtime import Kehu
+def test_a_periodic_job_runs_once_per_slot_and_another_worker_takes_over(db_url):
+    """Two Kehu apps on one PostgreSQL database stand for two workers, each with its
+    own connections, exactly as two processes would."""
+    from serving import Worker, counting_job
+
+    from kehu.clock import FrozenClock
+
+    clock = FrozenClock()
+    runs: list[int] = []
 
     async def scenario():
-        apps = [Kehu(parse_config({"kehu": {"database_url": db_url}})) for _ in range(2)]
-        runs = [0, 0]
-
-        def counter(i):
-            async def job():
-                runs[i] += 1
-
-            return job
-
-        for i, app in enumerate(apps):
-            jobs.every(app, "test.tick", 0.05, counter(i))
-        await asyncio.sleep(1.0)
-        assert sorted(runs)[0] == 0 and sorted(runs)[1] >= 5, runs  # one leader, the other idle
-        leader = runs.index(max(runs))
-        follower = 1 - leader
-        await jobs.stop(apps[leader])  # the leader's worker stops: its lock goes with it
-        before = runs[follower]
-        await asyncio.sleep(0.6)
-        assert runs[follower] > before, runs
-        await jobs.stop(apps[follower])
+        workers = [await Worker(db_url, clock).start(migrate=i == 0) for i in range(2)]
+        for i, worker in enumerate(workers):
+            await worker.call(counting_job("test.tick", 60, runs, i))
+        for _ in range(6):
+            clock.advance(minutes=1)
+            await asyncio.gather(*(w.call(lambda k: k.outbox.run_once()) for w in workers))
+        assert len(runs) == 6, runs  # once per slot, never twice
+        await workers[0].close()  # a worker stops: the other runs every slot alone
+        for _ in range(3):
+            clock.advance(minutes=1)
+            await workers[1].call(lambda k: k.outbox.run_once())
+        assert len(runs) == 9 and runs[-3:] == [1, 1, 1], runs
+        await workers[1].close()
 
     asyncio.run(scenario())
 
 
-def test_a_periodic_job_on_sqlite_simply_runs(tmp_path):
+def test_a_periodic_job_on_sqlite_runs_by_itself(tmp_path):
+    from serving import Worker
+
     from kehu import jobs
-    from kehu.config import parse_config
-    from kehu.server.runtime import Kehu
 
     async def scenario():
-        app = Kehu(parse_config({"kehu": {"database_url": f"sqlite://{tmp_path / 'k.db'}"}}))
+        worker = await Worker(f"sqlite://{tmp_path / 'k.db'}", None).start(migrate=True)
         done = asyncio.Event()
 
         async def job():
             done.set()
 
-        periodic = jobs.every(app, "test.sqlite", 0.01, job)
-        await asyncio.wait_for(done.wait(), 5)
-        with pytest.raises(ValueError):
-            jobs.every(app, "test.sqlite", 1, job)
-        await jobs.stop(app)
+        async def start(kehu):
+            jobs.every(kehu, "test.sqlite", 0.2, job)
+            with pytest.raises(ValueError):
+                jobs.every(kehu, "test.sqlite", 1, job)
+            return jobs._jobs[kehu]["test.sqlite"]
+
+        periodic = await worker.call(start)
+        await asyncio.wait_for(done.wait(), 10)  # real time: the system clock moves by itself
+        await worker.close()
         assert periodic.task is None and periodic.runs >= 1
 
     asyncio.run(scenario())
+
+
+@needs_postgres
+def test_two_workers_deliver_every_event_once_between_them():
+    """``kehu serve --workers 2`` on PostgreSQL: each event goes to exactly one worker
+    (the full 10,000-event measurement is benchmarks/outbox_bench.py)."""
+    from benchmarks.outbox_bench import one_run
+
+    result = one_run(os.environ["KEHU_TEST_POSTGRES"], workers=2, events=600, poll=0.05, timeout=120)
+    assert result["handler_calls"] == result["distinct_events"] == 600  # no event delivered twice
+    assert result["done"] == result["audited"] == 600  # none lost
+    assert len(result["by_worker"]) == 2 and min(result["by_worker"]) > 0  # both took their share

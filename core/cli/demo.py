@@ -19,8 +19,9 @@ import datetime as dt
 import random
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from ..credentials import hash_password
 from ..models import (
     AccountOwner,
     Customer,
@@ -31,9 +32,8 @@ from ..models import (
     InteractionKind,
     Role,
 )
-from ..server.auth import hash_password
 from ..writes import write_scope
-from .transfer import bulk_create_with_ids
+from .transfer import bulk_create_with_ids, bulk_loaded
 
 if TYPE_CHECKING:
     from ..server.runtime import Kehu
@@ -269,8 +269,9 @@ async def seed_demo(
     """Seed the demo data set and return ``{role: (email, password)}`` of the demo
     accounts. Does nothing (but return them) when the demo accounts already exist.
 
-    One transaction and one audit entry (``seedDemo``); then ``kehu_bulk_loaded``
-    so enabled plugins bring their data up to date in one pass. With ``events``,
+    One transaction and one audit entry (``seedDemo``); then ``kehu_bulk_loaded``,
+    as after an import, so enabled plugins bring their data up to date in one pass
+    as of each record's date. With ``events``,
     the per-record ``kehu_customer_created``/``kehu_interaction_logged`` events are
     sent instead, oldest first, as if everything had been entered by hand (much
     slower with plugins enabled: about 18 s against a second or two).
@@ -299,9 +300,17 @@ async def seed_demo(
                 scope.emit("kehu_customer_created", customer=customer)
             for interaction in interactions:
                 scope.emit("kehu_interaction_logged", interaction=interaction)
-    if not events:
-        await kehu.hooks.dispatch_event(
-            "kehu_bulk_loaded", reason="demo", customer_ids=[c.pk for c in customer_rows], actor=None
+    if not events and customer_rows:
+        # The same end of a load as an import's: plugins rebuild their data as of
+        # each record's date (loyalty's ledger then spans the demo's two years).
+        ids = [i.pk for i in interactions]
+        await bulk_loaded(
+            kehu,
+            None,
+            reason="demo",
+            customer_ids={c.pk for c in customer_rows},
+            interaction_ids=range(min(ids), max(ids) + 1) if ids else None,
+            since=min(c.created_at for c in customer_rows),
         )
     return demo_credentials()
 
@@ -329,6 +338,7 @@ def _identity(rnd: random.Random, index: int) -> dict:
     """Name, kind, contact details, region and industry of one customer."""
     chinese = rnd.random() < 0.6
     organization = rnd.random() < 0.35
+    industry: str | None
     if chinese:
         city_cn, city_en, region, streets = rnd.choice(CN_CITIES)
         domain_tail = ".cn"
@@ -389,7 +399,7 @@ def _plan_customers(rnd: random.Random, owners: list[AccountOwner], count: int, 
             tags.add("b2b")
             if behaviour.basket > 1000 and rnd.random() < 0.5:
                 tags.add("key account")
-        attributes = {"source": rnd.choice(SOURCES)}
+        attributes: dict[str, Any] = {"source": rnd.choice(SOURCES)}
         if organization:
             attributes["employees"] = rnd.choice([8, 25, 60, 150, 400, 1200])
         elif rnd.random() < 0.3:

@@ -26,7 +26,7 @@ from .. import __version__
 from ..config import DEFAULT_CONFIG_FILE, config_path, load_config
 from ..errors import KehuError
 
-log = logging.getLogger("kehu.cli")
+log = logging.getLogger(__name__)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -57,7 +57,10 @@ async def with_database(kehu, fn: Callable[..., Any], *args: Any, migrate: bool 
 
 
 class Progress:
-    """A one-line progress counter on a terminal; silent when stderr is not one."""
+    """A progress bar on a terminal (rows, rate, share of the file, time left);
+    silent when stderr is not a terminal, so logs and pipes stay clean."""
+
+    WIDTH = 28
 
     def __init__(self, label: str, stream=sys.stderr):
         self.label = label
@@ -66,18 +69,25 @@ class Progress:
         self.started = time.monotonic()
         self.last = 0.0
 
-    def __call__(self, done: int) -> None:
+    def __call__(self, done: int, fraction: float | None = None) -> None:
         now = time.monotonic()
         if not self.enabled or now - self.last < 0.1:
             return
         self.last = now
-        rate = done / max(now - self.started, 1e-6)
-        self.stream.write(f"\r{self.label}: {done:,} rows ({rate:,.0f}/s)")
+        elapsed = max(now - self.started, 1e-6)
+        rate = done / elapsed
+        text = f"{self.label}: {done:,} rows ({rate:,.0f}/s)"
+        if fraction is not None and 0 < fraction <= 1:
+            filled = int(self.WIDTH * fraction)
+            left = elapsed * (1 - fraction) / fraction
+            bar = "█" * filled + "░" * (self.WIDTH - filled)
+            text = f"{self.label} {bar} {fraction:4.0%}  {done:,} rows ({rate:,.0f}/s, {left:,.0f}s left)"
+        self.stream.write(f"\r{text}\x1b[K")
         self.stream.flush()
 
     def close(self, done: int) -> None:
         if self.enabled:
-            self.stream.write(f"\r{self.label}: {done:,} rows in {time.monotonic() - self.started:.1f}s\n")
+            self.stream.write(f"\r{self.label}: {done:,} rows in {time.monotonic() - self.started:.1f}s\x1b[K\n")
 
 
 # --------------------------------------------------------------------------- commands
@@ -198,8 +208,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
         + (" (GraphiQL in the browser)" if kehu.config.kehu.graphiql else "")
     )
     print("sign in with the `login` mutation; send the token as `Authorization: Bearer <token>`")
+    for record in kehu.plugins.records.values():
+        for path, title in (record.info.get("pages") or {}).items():
+            print(f"{title}: http://{shown}:{port}{path}")
     if args.workers > 1 or args.reload:
         os.environ["KEHU_CONFIG"] = str(config_path(args.config))
+        if args.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            # /metrics adds up every worker's counters (prometheus_client's
+            # multi-process mode); a fresh directory per run starts them at zero.
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="kehu-metrics-")
         uvicorn.run(
             "kehu.server.app:app_from_environment",
             factory=True,
@@ -290,7 +307,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
     from . import frontend
 
     kehu = build_kehu(args)
-    schema = kehu.schema._schema
+    schema = kehu.schema.graphql_schema
     if args.check:
         path = Path(args.check)
         if not path.is_file():
@@ -359,25 +376,58 @@ def cmd_documents_list(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
+    from .history import import_interactions
+    from .sources import parse_column_map
     from .transfer import import_customers
 
     path = Path(args.file)
     if not path.exists():
         return fail(f"{path}: no such file")
-    if path.suffix.lower() not in (".csv", ".jsonl"):
-        return fail(f"{path}: expected a .csv or .jsonl file")
     kehu = build_kehu(args)
-    progress = Progress("importing")
+    progress = Progress(f"importing {args.what}")
+    options = dict(
+        extra_columns=args.extra_columns,
+        encoding=args.encoding,
+        delimiter=args.delimiter,
+        columns=parse_column_map(args.column or []),
+        events=args.events,
+        batch_size=args.batch_size,
+    )
 
     async def run():
-        report = await import_customers(kehu, path, progress=progress)
-        progress.close(report.imported + len(report.errors))
-        print(f"imported {report.imported:,} customer(s); {len(report.errors):,} row(s) rejected")
+        from ..models import AccountOwner
+
+        actor = "kehu"
+        if args.actor:
+            actor = await AccountOwner.filter(email__iexact=args.actor.strip(), active=True).first()
+            if actor is None:
+                return fail(f"--as {args.actor}: no active account owner has this e-mail")
+        if args.what == "customers":
+            report = await import_customers(
+                kehu, path, on_conflict=args.on_conflict, ids=bool(args.ids), actor=actor, progress=progress, **options
+            )
+        else:
+            report = await import_interactions(kehu, path, actor=actor, progress=progress, **options)
+        progress.close(report.rows)
+        noun = "customer" if args.what == "customers" else "interaction"
+        print(
+            f"{report.rows:,} row(s) read ({report.encoding or 'xlsx'}) in {report.seconds:.1f}s: "
+            f"{report.created:,} {noun}(s) created, {report.updated:,} updated, {report.unchanged:,} unchanged, "
+            f"{report.skipped:,} skipped, {report.rejected:,} rejected"
+        )
+        if report.interactions is not None:
+            nested = report.interactions
+            print(f"  their interactions: {nested.created:,} created, {nested.unchanged:,} unchanged")
+        if report.plugin_seconds:
+            print(f"  plugins brought their data up to date in {report.plugin_seconds:.1f}s of that")
+        if getattr(args, "ids", None) and report.ids is not None:
+            report.write_ids(Path(args.ids))
+            print(f"ids: {args.ids}")
         if report.errors:
             report_path = Path(args.errors or f"{path}.errors.csv")
             report.write_errors(report_path)
-            for line, field, message in report.errors[:10]:
-                print(f"  line {line}: {field}: {message}", file=sys.stderr)
+            for line, field, message, code in sorted(report.errors)[:10]:
+                print(f"  line {line}: {field or 'row'}: {message} [{code}]", file=sys.stderr)
             if len(report.errors) > 10:
                 print(f"  … {len(report.errors) - 10:,} more", file=sys.stderr)
             print(f"error report: {report_path}")
@@ -385,6 +435,55 @@ def cmd_import(args: argparse.Namespace) -> int:
         return 0
 
     return asyncio.run(with_database(kehu, run))
+
+
+IMPORT_EPILOG = """\
+files:
+  .csv / .tsv / .txt  a header row, then one row per record; the delimiter (comma,
+                      tab, semicolon) is read from the header. Encodings: UTF-8
+                      (with or without BOM), UTF-16 (Excel's "Unicode text"),
+                      GB18030/GBK (Excel on Chinese Windows) and others, detected;
+                      --encoding overrides.
+  .xlsx               the first sheet; its first non-empty row is the header.
+  .jsonl              one JSON object per line (keys as the columns).
+  Column names are matched loosely ("Customer Name", "customerName" and
+  "customer_name" are the same); --column renames ("--column 姓名=name").
+  Times without an offset are in [kehu] timezone; a date alone is its midnight.
+  A bad row is reported with its line and a code and nothing of it is written;
+  the other rows are imported. See docs/import.md.
+"""
+
+CUSTOMER_COLUMNS_HELP = """\
+columns (only name is required):
+  id            kehu's id (from an export): matches an existing customer
+  external_id   the id your other system knows the customer by: matches or creates
+  name kind email phone address region industry
+  tags          separated by ; or |  (a list in JSON Lines)
+  owner_email   an active account owner
+  attributes    a JSON object
+  created_at    "customer since" (default: now)
+JSON Lines only: "interactions": [{...}, ...] with the columns of
+`kehu import interactions` (without the customer columns).
+
+A row that names an existing customer (by external_id, else id) and equals it
+changes nothing; one that differs follows --on-conflict.
+"""
+
+INTERACTION_COLUMNS_HELP = """\
+columns (kind and occurred_at required, and one customer column):
+  customer_external_id | customer_id | customer_email   the customer
+  external_id       the record's id in your system (an order number): a row
+                    imported before is not written again
+  kind              PURCHASE CALL VISIT EMAIL MEETING MESSAGE NOTE (or 购买 电话 …)
+  occurred_at       when it happened
+  amount            PURCHASE only, required there: 1234.50
+  direction         INBOUND OUTBOUND INTERNAL (default OUTBOUND)
+  subject notes next_follow_up_at
+  owner_email       who handled it (any account owner, active or not)
+
+Plugins then bring their data up to date once, as of each record's date
+(loyalty points dated at each purchase, one segmentation recompute).
+"""
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -442,6 +541,92 @@ def cmd_restore(args: argparse.Namespace) -> int:
     tables = restore(config.kehu.database_url, Path(args.file))
     print(f"restored {tables} tables from {args.file}; run `kehu migrate` if the backup is older than this kehu")
     return 0
+
+
+def _event_line(row) -> str:
+    when = (row.finished_at or row.due_at).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    what = row.topic or row.name
+    error = row.last_error.splitlines()[0][:100] if row.last_error else ""
+    return f"{row.id:>8}  {row.state.value:<7}  {what:<36}  {row.attempts:>3}  {when}  {error}"
+
+
+def cmd_events_list(args: argparse.Namespace) -> int:
+    from ..models import OutboxState
+
+    kehu = build_kehu(args)
+    state = OutboxState("FAILED" if args.events_command == "failed" else args.state)
+
+    async def run():
+        rows = await kehu.outbox.listing(state, args.limit)
+        depth = await kehu.outbox.depth()
+        print(f"{depth['PENDING']} pending, {depth['FAILED']} failed; showing {len(rows)} {state.value.lower()}")
+        if rows:
+            print(f"{'ID':>8}  {'STATE':<7}  {'EVENT':<36}  {'TRY':>3}  {'WHEN':<19}  LAST ERROR")
+        for row in rows:
+            print(_event_line(row))
+        return 0
+
+    return asyncio.run(with_database(kehu, run))
+
+
+def cmd_events_show(args: argparse.Namespace) -> int:
+    from ..models import OutboxEvent
+
+    kehu = build_kehu(args)
+
+    async def run():
+        row = await OutboxEvent.get_or_none(id=args.id)
+        if row is None:
+            return fail(f"no event {args.id}", 1)
+        print(_event_line(row))
+        print(f"kind: {row.kind.value}  created: {row.created_at.isoformat()}  due: {row.due_at.isoformat()}")
+        if row.remaining:
+            print(f"handlers still to succeed: {', '.join(row.remaining)}")
+        print("arguments: " + json.dumps(row.arguments, ensure_ascii=False, sort_keys=True))
+        if row.last_error:
+            print("last error: " + row.last_error)
+        return 0
+
+    return asyncio.run(with_database(kehu, run))
+
+
+def cmd_events_retry(args: argparse.Namespace) -> int:
+    from ..errors import NotFound
+    from ..models import OutboxEvent, OutboxState
+
+    kehu = build_kehu(args)
+
+    async def run():
+        ids = list(args.ids)
+        if args.all_failed:
+            ids += await OutboxEvent.filter(state=OutboxState.FAILED).order_by("id").values_list("id", flat=True)
+        if not ids:
+            return fail("name the events to retry (IDs), or --all-failed")
+        status = 0
+        for event_id in ids:
+            try:
+                await kehu.outbox.retry(event_id)
+                print(f"event {event_id}: due now (a running server delivers it within [events] poll_seconds)")
+            except NotFound:
+                print(f"event {event_id}: no failed or pending event with this id", file=sys.stderr)
+                status = 1
+        return status
+
+    return asyncio.run(with_database(kehu, run))
+
+
+def cmd_events_deliver(args: argparse.Namespace) -> int:
+    kehu = build_kehu(args)
+
+    async def run():
+        report = await kehu.outbox.run_once(limit=args.limit)
+        print(
+            f"{report.delivered} delivered, {report.retrying} to retry later, {report.failed} failed"
+            f" ({report.seconds:.1f}s)"
+        )
+        return 0
+
+    return asyncio.run(with_database(kehu, run))
 
 
 def cmd_makemigrations(args: argparse.Namespace) -> int:
@@ -531,12 +716,59 @@ def build_parser(kehu_for_plugins=None) -> argparse.ArgumentParser:
     q = what.add_parser("list", help="registered documents and those of enabled plugins")
     q.set_defaults(handler=cmd_documents_list)
 
-    p = sub.add_parser("import", help="import records")
+    p = sub.add_parser(
+        "import",
+        help="import customers or their history from CSV, XLSX or JSON Lines",
+        description="Import customers, then their history (purchases, calls, …).",
+        epilog=IMPORT_EPILOG + "\n" + CUSTOMER_COLUMNS_HELP + "\n" + INTERACTION_COLUMNS_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     what = p.add_subparsers(dest="what", metavar="WHAT", required=True)
-    q = what.add_parser("customers", help="import customers from FILE.csv or FILE.jsonl")
-    q.add_argument("file")
-    q.add_argument("--errors", help="where to write the report of rejected rows")
-    q.set_defaults(handler=cmd_import)
+    for name, summary, columns_help in (
+        ("customers", "import customers (upserts by external_id or id)", CUSTOMER_COLUMNS_HELP),
+        ("interactions", "import interactions: purchases, calls, visits … with their dates", INTERACTION_COLUMNS_HELP),
+    ):
+        q = what.add_parser(
+            name,
+            help=summary,
+            description=summary,
+            epilog=columns_help + "\n" + IMPORT_EPILOG,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        q.add_argument("file", help="a .csv, .tsv, .xlsx or .jsonl file")
+        if name == "customers":
+            q.add_argument(
+                "--on-conflict",
+                choices=["error", "skip", "update"],
+                default="error",
+                help="a row that matches an existing customer but differs from it: reject it (default), "
+                "leave the customer as it is, or update it with the row's columns",
+            )
+            q.add_argument("--ids", metavar="FILE", help="write line,external_id,id,outcome for each row to FILE")
+        q.add_argument(
+            "--extra-columns",
+            choices=["error", "ignore", "attributes"] if name == "customers" else ["error", "ignore"],
+            default="error",
+            help="columns kehu does not know: refuse the file (default), ignore them"
+            + (", or keep them in the customer's attributes" if name == "customers" else ""),
+        )
+        q.add_argument("--encoding", help="the file's encoding (default: detected), e.g. utf-8, gb18030, utf-16")
+        q.add_argument("--delimiter", help="CSV delimiter (default: read from the header line)")
+        q.add_argument(
+            "--column",
+            action="append",
+            metavar="FILE_COLUMN=COLUMN",
+            help="read the file's FILE_COLUMN as COLUMN (repeat for several)",
+        )
+        q.add_argument("--as", dest="actor", metavar="EMAIL", help="the account owner recorded as the importer")
+        q.add_argument("--errors", metavar="FILE", help="where to write the rejected rows (default: FILE.errors.csv)")
+        q.add_argument(
+            "--events",
+            action="store_true",
+            help="fire the per-record events plugins get from the API (slow; for small files)",
+        )
+        q.add_argument("--batch-size", type=int, default=5000, help="rows per transaction (default 5000)")
+        q.set_defaults(handler=cmd_import)
 
     p = sub.add_parser("export", help="export records")
     what = p.add_subparsers(dest="what", metavar="WHAT", required=True)
@@ -557,6 +789,26 @@ def build_parser(kehu_for_plugins=None) -> argparse.ArgumentParser:
     p.add_argument("file")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     p.set_defaults(handler=cmd_restore)
+
+    p = sub.add_parser("events", help="the outbox: events waiting for delivery, failed ones, retries")
+    what = p.add_subparsers(dest="events_command", metavar="ACTION", required=True)
+    q = what.add_parser("failed", help="events whose handlers failed on every retry (dead letters)")
+    q.add_argument("--limit", type=int, default=50)
+    q.set_defaults(handler=cmd_events_list)
+    q = what.add_parser("list", help="events in one state, newest first")
+    q.add_argument("--state", choices=["PENDING", "FAILED", "DONE"], default="PENDING")
+    q.add_argument("--limit", type=int, default=50)
+    q.set_defaults(handler=cmd_events_list)
+    q = what.add_parser("show", help="one event: its arguments and its last error")
+    q.add_argument("id", type=int)
+    q.set_defaults(handler=cmd_events_show)
+    q = what.add_parser("retry", help="deliver failed events again, with a fresh set of attempts")
+    q.add_argument("ids", type=int, nargs="*", metavar="ID")
+    q.add_argument("--all-failed", action="store_true", help="every failed event")
+    q.set_defaults(handler=cmd_events_retry)
+    q = what.add_parser("deliver", help="deliver the events and job runs that are due now, here (no server needed)")
+    q.add_argument("--limit", type=int, default=None)
+    q.set_defaults(handler=cmd_events_deliver)
 
     p = sub.add_parser("makemigrations", help="write migrations for enabled apps whose models changed")
     p.add_argument("app", nargs="?", help="check that this app is enabled")

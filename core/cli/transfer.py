@@ -1,44 +1,63 @@
-"""Import and export of customers: CSV and JSON Lines, streamed both ways.
+"""Import and export of customers: CSV, JSON Lines and XLSX, streamed both ways.
 
-Both formats carry the same columns (``COLUMNS``), so an export imports again.
-Imports read the file line by line and never hold more than one batch in memory.
-Every row is checked with ``clean_customer_fields`` — the rules of the GraphQL API —
-before anything is written; a bad row is reported with its line number, the field
-and the reason, and never reaches the database. Good rows are written in batches,
-each batch one ``write_scope`` (one transaction, one audit entry), so a long import
-does not hold SQLite's single write lock for its whole duration.
+Exports carry the import columns (``COLUMNS``), kehu's ``id`` included, so an
+export imports again — as updates of the same customers with
+``on_conflict="update"``, never as duplicates. Imports read the file row by row
+(``kehu.cli.sources``: encodings, delimiters, broken lines) and never hold more
+than one batch in memory. Every row is checked with ``clean_customer_fields`` —
+the rules of the GraphQL API — before anything is written; a bad row is reported
+with its line number, the field, a code and the reason, and never reaches the
+database. Good rows are written in batches, each batch one ``write_scope`` (one
+transaction, one audit entry), so a long import does not hold SQLite's single
+write lock for its whole duration and the API keeps answering.
+
+A customer is matched by ``external_id`` (the id other systems know it by) or,
+without one, by kehu's ``id``. ``on_conflict`` says what a row that matches an
+existing customer does: ``error`` (report it), ``skip``, or ``update`` (set the
+columns the file has). A row equal to the customer it matches changes nothing and
+is counted as unchanged in every mode, so running an import twice writes nothing
+the second time.
 
 No command-line code here: ``kehu import customers`` / ``kehu export customers``
-call these functions.
+call these functions; ``kehu.cli.history`` imports interactions.
 """
 
 from __future__ import annotations
 
-import codecs
+import asyncio
 import csv
 import datetime as dt
 import io
 import json
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple, TextIO
+from typing import TYPE_CHECKING, Any, BinaryIO, TextIO, cast
 
 from tortoise.exceptions import BaseORMException
 from tortoise.models import Model
 
+from .. import bulk
+from .. import validation as v
 from ..access import Viewer
 from ..customers import CustomerFilter, clean_customer_fields, filter_customers
 from ..errors import PermissionDenied, ValidationError
+from ..ids import BadRequest, from_global_id, to_global_id
 from ..models import AccountOwner, Customer, CustomerKind, CustomerTag, Role
 from ..writes import write_scope
+from .sources import RowError, Source, open_source, parse_json
 
 if TYPE_CHECKING:
     from ..server.runtime import Kehu
+    from .history import InteractionImporter
+
+__all__ = ["COLUMNS", "ImportReport", "RowError", "export_customers", "import_customers"]
 
 COLUMNS = (
+    "id",
+    "external_id",
     "name",
     "kind",
     "email",
@@ -49,34 +68,94 @@ COLUMNS = (
     "tags",
     "owner_email",
     "attributes",
+    "created_at",
 )
 FORMATS = ("csv", "jsonl")
+# A customer's interactions in JSON Lines: the interaction columns less the customer's.
+NESTED_INTERACTION_COLUMNS = (
+    "external_id",
+    "kind",
+    "occurred_at",
+    "direction",
+    "amount",
+    "subject",
+    "notes",
+    "owner_email",
+    "next_follow_up_at",
+)
+ON_CONFLICT = ("error", "skip", "update")
+EXTRA_COLUMNS = ("error", "ignore", "attributes")
 TAG_SEPARATORS = re.compile(r"[;|]")
 EXPORT_PAGE_SIZE = 1000
 IMPORT_OPERATION = "importCustomers"
+# Rows per transaction. Large enough that commits (an fsync each) are not what an
+# import waits on, small enough that SQLite's one write lock is held for a
+# fraction of a second at a time.
+BATCH_SIZE = 5000
+# Up to this many customers, the end-of-load hook names them; beyond, None ("many").
+NAMED_CUSTOMERS = 10_000
+# The API's camelCase field names in errors, as the file's columns.
+_FIELD_COLUMNS = {"externalId": "external_id", "ownerId": "owner_email", "createdAt": "created_at"}
 
-Progress = Callable[[int], Any]
+Progress = Callable[..., Any]
 
 
-class RowError(NamedTuple):
-    """One rejected row: its (first) line number in the file, the column at fault
-    (``None`` when the whole line is unreadable) and why."""
+class CustomerIds:
+    """The customers a load touched, for ``kehu_bulk_loaded``: named while they are
+    few, only counted beyond ``NAMED_CUSTOMERS`` — memory stays flat however
+    large the file."""
 
-    line: int
-    field: str | None
-    message: str
+    def __init__(self) -> None:
+        self.ids: set[int] | None = set()
+        self.count = 0
+
+    def add(self, customer_id: int) -> None:
+        if self.ids is not None and customer_id not in self.ids:
+            self.ids.add(customer_id)
+            if len(self.ids) > NAMED_CUSTOMERS:
+                self.ids = None
+        self.count += 1
+
+    def update(self, other: Iterable[int]) -> None:
+        for customer_id in other:
+            self.add(customer_id)
+
+    def __bool__(self) -> bool:
+        return self.count > 0
+
+    def named(self) -> list[int] | None:
+        return sorted(self.ids) if self.ids is not None else None
 
 
 @dataclass
 class ImportReport:
-    """What an import did: rows read, rows imported, and each rejected row."""
+    """What an import did: rows read; customers (or interactions) created, updated,
+    left unchanged or skipped; each rejected row; and, when asked for, the key
+    each row was matched by and the kehu id it ended up with."""
 
     path: Path
     rows: int = 0
-    imported: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped: int = 0
     batches: int = 0
     errors: list[RowError] = field(default_factory=list)
-    seconds: float = 0.0
+    seconds: float = 0.0  # the whole import, plugins' catching up included
+    plugin_seconds: float = 0.0  # of which: kehu_bulk_loaded (plugins rebuilding their data)
+    encoding: str | None = None
+    ids: list[tuple[int, str, str, str]] | None = None  # (line, external id, kehu id, outcome)
+    # Customers that carry their interactions (JSON Lines): what became of those.
+    interactions: ImportReport | None = None
+
+    @property
+    def imported(self) -> int:
+        """Rows that were written: created plus updated."""
+        return self.created + self.updated
+
+    @property
+    def rejected(self) -> int:
+        return len(self.errors)
 
     @property
     def ok(self) -> bool:
@@ -86,199 +165,354 @@ class ImportReport:
     def rows_per_second(self) -> float:
         return self.rows / self.seconds if self.seconds > 0 else 0.0
 
-    def summary(self) -> str:
-        text = f"{self.imported} of {self.rows} rows imported from {self.path.name}"
-        if self.errors:
-            text += f"; {len(self.errors)} rejected"
-        return text
+    def summary(self, noun: str = "rows") -> str:
+        return (
+            f"{self.rows:,} {noun} read from {self.path.name}: {self.created:,} created, {self.updated:,} updated, "
+            f"{self.unchanged:,} unchanged, {self.skipped:,} skipped, {self.rejected:,} rejected"
+        )
+
+    def reject(self, line: int, exc: ValidationError) -> None:
+        column = _FIELD_COLUMNS.get(exc.field or "", exc.field)
+        self.errors.append(RowError(line, column, exc.message, exc.code))
 
     def write_errors(self, out: TextIO | Path) -> int:
-        """Write the rejected rows as CSV (``line,field,message``), sorted by line.
-        Returns the number of errors written."""
+        """Write the rejected rows as CSV (``line,field,code,message``), sorted by
+        line. Returns the number of errors written."""
         if isinstance(out, Path):
             with out.open("w", encoding="utf-8", newline="") as f:
                 return self.write_errors(f)
         writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(("line", "field", "message"))
+        writer.writerow(("line", "field", "code", "message"))
         for error in sorted(self.errors):
-            writer.writerow((error.line, error.field or "", error.message))
+            writer.writerow((error.line, error.field or "", error.code, error.message))
         return len(self.errors)
 
-
-# --------------------------------------------------------------------------- reading
-
-
-def _decoded_lines(raw_lines: Iterable[bytes], bad: dict[int, str]) -> Iterator[str]:
-    """Decode UTF-8 line by line, so one bad byte costs one row, not the file.
-
-    An undecodable line is still yielded (with U+FFFD in place of the bad bytes) so
-    that a CSV reader stays in step; its number and the reason go into ``bad``.
-    """
-    for number, raw in enumerate(raw_lines, start=1):
-        if number == 1 and raw.startswith(codecs.BOM_UTF8):  # spreadsheet exports
-            raw = raw[len(codecs.BOM_UTF8) :]
-        try:
-            yield raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            bad[number] = f"is not valid UTF-8 (byte 0x{raw[exc.start]:02x} at position {exc.start + 1})"
-            yield raw.decode("utf-8", "replace")
+    def write_ids(self, out: TextIO | Path) -> int:
+        """Write ``line,external_id,id,outcome`` for each row written or matched:
+        the kehu id (as the API shows it) each external id now has."""
+        if isinstance(out, Path):
+            with out.open("w", encoding="utf-8", newline="") as f:
+                return self.write_ids(f)
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(("line", "external_id", "id", "outcome"))
+        for row in self.ids or []:
+            writer.writerow(row)
+        return len(self.ids or [])
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not allowed in JSON")
+# --------------------------------------------------------------------------- columns
 
 
-def _parse_json(text: str) -> Any:
-    # NaN and Infinity are not JSON, and PostgreSQL's jsonb refuses them.
-    return json.loads(text, parse_constant=_reject_constant)
+@dataclass
+class ColumnPlan:
+    """Which of a file's columns kehu knows, and what happens to the others
+    (``extra_columns``: ``error`` refuses the file, ``ignore`` drops them,
+    ``attributes`` keeps them in ``Customer.attributes`` under their own name)."""
 
+    known: tuple[str, ...]
+    extra_columns: str = "error"
+    allow_attributes: bool = True
 
-def _check_header(header: list[str]) -> list[str]:
-    names = [h.strip().lower() for h in header]
-    unknown = [h for h in names if h not in COLUMNS]
-    if unknown:
-        raise ValidationError(
-            f"unknown column(s) {', '.join(repr(h) for h in unknown)}; the columns are {', '.join(COLUMNS)}",
-            field="header",
-            code="UNKNOWN_COLUMN",
+    def __post_init__(self) -> None:
+        if self.extra_columns not in EXTRA_COLUMNS:
+            raise ValidationError(
+                f"'{self.extra_columns}' is not one of {', '.join(EXTRA_COLUMNS)}",
+                field="extra_columns",
+                code="INVALID_OPTION",
+            )
+        if self.extra_columns == "attributes" and not self.allow_attributes:
+            raise ValidationError(
+                "interactions have no attributes: use --extra-columns ignore",
+                field="extra_columns",
+                code="INVALID_OPTION",
+            )
+
+    def unknown_message(self, unknown: list[str]) -> str:
+        return (
+            f"unknown column(s) {', '.join(repr(u) for u in unknown)}; the columns are {', '.join(self.known)} "
+            f"(use --extra-columns ignore{' or attributes' if self.allow_attributes else ''} to accept others, "
+            "or --column FILE_COLUMN=COLUMN to rename)"
         )
-    duplicates = sorted({h for h in names if names.count(h) > 1})
-    if duplicates:
-        raise ValidationError(f"column(s) {', '.join(duplicates)} appear more than once", field="header")
-    if "name" not in names:
-        raise ValidationError("the header has no 'name' column", field="header", code="REQUIRED")
-    return names
+
+    def check_header(self, source: Source, required: Iterable[str] = ()) -> dict[str, str]:
+        """Check a CSV/XLSX header; returns ``{normalised extra column: its name as written}``."""
+        names = source.header or []
+        duplicates = sorted({n for n in names if n and names.count(n) > 1})
+        if duplicates:
+            raise ValidationError(
+                f"column(s) {', '.join(duplicates)} appear more than once", field="header", code="DUPLICATE_COLUMN"
+            )
+        if "" in names:
+            raise ValidationError(
+                f"column {names.index('') + 1} has no name in the header", field="header", code="REQUIRED"
+            )
+        unknown = [n for n in names if n not in self.known]
+        if unknown and self.extra_columns == "error":
+            raise ValidationError(self.unknown_message(unknown), field="header", code="UNKNOWN_COLUMN")
+        for column in required:
+            if column not in names:
+                raise ValidationError(f"the header has no '{column}' column", field="header", code="REQUIRED")
+        raw = source.raw_header or names
+        return {n: raw[i] for i, n in enumerate(names) if n in unknown}
+
+    def split(self, row: dict[str, Any], extras: dict[str, str] | None, line: int) -> tuple[dict, dict]:
+        """A row's known values, and its extra ones (for attributes). JSON Lines
+        rows are checked key by key; ``extras`` is ``None`` for them."""
+        if extras is None:
+            unknown = [k for k in row if k not in self.known]
+            if not unknown:
+                return row, {}
+            if self.extra_columns == "error":
+                raise ValidationError(self.unknown_message(unknown), field=unknown[0], code="UNKNOWN_COLUMN")
+            known = {k: value for k, value in row.items() if k in self.known}
+            if self.extra_columns == "ignore":
+                return known, {}
+            return known, {k: row[k] for k in unknown if row[k] is not None and row[k] != ""}
+        if not extras:
+            return row, {}
+        known = {k: value for k, value in row.items() if k not in extras}
+        if self.extra_columns == "ignore":
+            return known, {}
+        kept = {}
+        for column, name in extras.items():
+            value = row.get(column)
+            if isinstance(value, dt.datetime | dt.date):
+                value = value.isoformat()
+            if value is not None and value != "":
+                kept[name] = value
+        return known, kept
 
 
-def _csv_cell(column: str, value: str) -> Any:
+# --------------------------------------------------------------------------- shared row helpers
+
+
+def csv_value(column: str, value: Any) -> Any:
+    """A CSV or spreadsheet cell as the API would receive it: empty is null, tags
+    are split on ``;`` or ``|``, attributes are JSON text."""
+    if not isinstance(value, str):
+        return value
     if column == "tags":
-        return TAG_SEPARATORS.split(value)
+        return [t for t in TAG_SEPARATORS.split(value) if t.strip()]
     if column == "attributes":
         if not value.strip():
             return None
         try:
-            return _parse_json(value)
+            return parse_json(value)
         except ValueError as exc:
             raise ValidationError(f"is not valid JSON: {exc}", field="attributes") from None
-    if column == "kind" and not value.strip():
+    if not value.strip():
         return None
     return value
 
 
-Record = tuple[int, "dict[str, Any] | RowError"]
+def kehu_id(value: Any, type_name: str, field: str) -> int | None:
+    """kehu's id of a record: the global id the API shows, or the number inside it."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, str) and value.strip().isdigit():
+        number = int(value.strip())
+    else:
+        try:
+            return from_global_id(str(value).strip(), type_name, field=field)[1]
+        except BadRequest as exc:
+            raise ValidationError(exc.message, field=field, code="INVALID_ID") from None
+    if not 0 < number < 2**31:
+        raise ValidationError("is not a valid id", field=field, code="INVALID_ID")
+    return number
 
 
-def _blank(record: list[str]) -> bool:
-    # Spreadsheets like to leave lines of bare separators after the data.
-    return not any(cell.strip() for cell in record)
+class OwnerDirectory:
+    """Account owners by e-mail (a staff directory of tens to thousands: one query,
+    then every row's ``owner_email`` is a dictionary lookup)."""
+
+    def __init__(self, *, active_only: bool = True) -> None:
+        self.by_email: dict[str, int] = {}
+        self.active_only = active_only
+
+    async def load(self) -> None:
+        owners = AccountOwner.filter(active=True) if self.active_only else AccountOwner.all()
+        for owner_id, email in await owners.values_list("id", "email"):
+            self.by_email[email.lower()] = owner_id
+
+    def lookup(self, value: Any, field: str = "owner_email") -> int | None:
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise ValidationError("must be text", field=field)
+        email = value.strip()
+        if not email:
+            return None
+        owner_id = self.by_email.get(email.lower())
+        if owner_id is None:
+            which = "active account owner" if self.active_only else "account owner"
+            raise ValidationError(f"no {which} has the e-mail '{email}'", field=field, code="UNKNOWN_OWNER")
+        return owner_id
 
 
-def _read_csv(path: Path) -> Iterator[Record]:
-    """Yield ``(line, row)`` for each CSV record, or ``(line, RowError)`` for one
-    that cannot be read; ``line`` is where the record starts."""
-    bad: dict[int, str] = {}
-    with path.open("rb") as f:
-        reader = csv.reader(_decoded_lines(f, bad), strict=True)
-        header: list[str] | None = None
-        last = 0
-        while True:
-            first = last + 1
+def import_actor(kehu: Kehu, actor: AccountOwner | str | None, path: Path) -> tuple[Viewer | None, str]:
+    """Who runs an import: an ``AccountOwner`` (recorded as the audit actor and
+    passed to event handlers) or a label for the audit log."""
+    if isinstance(actor, AccountOwner):
+        viewer = Viewer(owner=actor, permissions=kehu.permissions_for(actor.role))
+        return viewer, f"{viewer.label} import {path.name}"[:300]
+    return None, f"{actor or 'kehu'} import {path.name}"[:300]
+
+
+def report_progress(progress: Progress | None, report: ImportReport, source: Source) -> None:
+    if progress is None:
+        return
+    try:
+        progress(report.rows, source.fraction)
+    except TypeError:  # a one-argument callback (list.append, say)
+        progress(report.rows)
+
+
+async def bulk_loaded(
+    kehu: Kehu,
+    viewer: Viewer | None,
+    *,
+    reason: str,
+    customer_ids: CustomerIds | set[int],
+    interaction_ids: range | None = None,
+    since: dt.datetime | None = None,
+) -> float:
+    """Tell the plugins, once, what a bulk load wrote (``kehu_bulk_loaded``);
+    returns the seconds they took.
+
+    The event goes through the outbox like any other: a small write of its own
+    after the load (an audit entry ``bulkLoaded`` with the load's totals, and the
+    event, committed together), delivered right after, before this returns; a
+    handler that fails is retried, and a process killed before delivering it
+    leaves it for the next one to deliver."""
+    started = time.perf_counter()
+    named = customer_ids.named() if isinstance(customer_ids, CustomerIds) else sorted(customer_ids)
+    async with write_scope(kehu, viewer, "bulkLoaded", actor_label=None if viewer else f"kehu {reason}") as scope:
+        scope.changes.update(
+            reason=reason,
+            customers=customer_ids.count if isinstance(customer_ids, CustomerIds) else len(customer_ids),
+            interactions=len(interaction_ids) if interaction_ids is not None else 0,
+        )
+        scope.emit(
+            "kehu_bulk_loaded",
+            reason=reason,
+            customer_ids=named,
+            interaction_ids=interaction_ids,
+            since=since,
+            actor=viewer.owner if viewer else None,
+        )
+    return time.perf_counter() - started
+
+
+async def write_or_split(write_batch: Callable[[list], Any], batch: list, report: ImportReport) -> None:
+    """Write a batch in one transaction. Should the database still refuse it
+    (every row already passed validation, so this is rare), split the batch to
+    find the refused rows, report them, and write the rest."""
+    try:
+        await write_batch(batch)
+    except BaseORMException as exc:
+        if len(batch) == 1:
+            report.errors.append(RowError(batch[0].line, None, f"the database refused the row: {exc}", "REFUSED"))
+            return
+        middle = len(batch) // 2
+        await write_or_split(write_batch, batch[:middle], report)
+        await write_or_split(write_batch, batch[middle:], report)
+
+
+class Pipeline:
+    """Writes one batch while the next is read. The database works in its own
+    thread (aiosqlite; asyncpg's I/O) and the sqlite3 module lets go of the GIL
+    while a statement runs, so reading and checking rows overlaps with writing
+    them: on two cores an import runs at about the speed of the slower of the two
+    instead of their sum. Batches are still written one after another, each
+    after the previous one committed."""
+
+    YIELD_EVERY = 256  # rows read between turns of the event loop
+
+    def __init__(self, write: Callable[[list], Any]):
+        self._write = write
+        self._pending: asyncio.Future | None = None
+        self._count = 0
+
+    async def submit(self, batch: list) -> None:
+        await self.drain()
+        self._pending = asyncio.ensure_future(self._write(batch))
+
+    async def tick(self) -> None:
+        """Call per row read: now and then lets the writing task take its turn."""
+        self._count += 1
+        if self._pending is not None and self._count % self.YIELD_EVERY == 0:
+            await asyncio.sleep(0)
+
+    async def drain(self) -> None:
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            await pending
+
+
+async def run_batches(
+    source: Source,
+    report: ImportReport,
+    prepare: Callable[[int, dict[str, Any]], Any],
+    write: Callable[[list], Any],
+    batch_size: int,
+    progress: Progress | None,
+    *,
+    key: Callable[[Any], Any] | None = None,
+) -> None:
+    """Read ``source`` row by row, ``prepare`` each (a ``ValidationError`` rejects
+    the row), and ``write`` them in batches through a ``Pipeline``. Rows with the
+    same ``key`` never share a batch: the first is committed before the second is
+    looked at."""
+    pipeline = Pipeline(write)
+    batch: list = []
+    keys: set = set()
+    try:
+        for line, row in source.records():
+            report.rows += 1
+            await pipeline.tick()
+            if isinstance(row, RowError):
+                report.errors.append(row)
+                continue
             try:
-                record = next(reader)
-            except StopIteration:
-                break
-            except csv.Error as exc:
-                last = reader.line_num
-                yield first, RowError(first, None, f"is not valid CSV: {exc}")
-                continue
-            last = reader.line_num
-            broken = [n for n in range(first, last + 1) if n in bad]
-            if header is None:
-                if broken:
-                    raise ValidationError(f"the header line {bad[broken[0]]}", field="header", code="INVALID_ENCODING")
-                if record and not _blank(record):
-                    header = _check_header(record)
-                continue
-            if broken:
-                reason = bad[broken[0]]
-                for n in broken:
-                    del bad[n]
-                yield first, RowError(broken[0], None, reason)
-                continue
-            if _blank(record):
-                continue
-            if len(record) != len(header):
-                yield first, RowError(first, None, f"has {len(record)} values but the header has {len(header)} columns")
-                continue
-            try:
-                yield first, {column: _csv_cell(column, value) for column, value in zip(header, record)}
+                prepared = prepare(line, row)
             except ValidationError as exc:
-                yield first, RowError(first, exc.field, exc.message)
-    if header is None:
-        raise ValidationError("the file is empty (a header line is needed)", field="header", code="REQUIRED")
-
-
-def _read_jsonl(path: Path) -> Iterator[Record]:
-    """Yield ``(line, object)`` for each JSON Lines record, or ``(line, RowError)``."""
-    bad: dict[int, str] = {}
-    with path.open("rb") as f:
-        for number, line in enumerate(_decoded_lines(f, bad), start=1):
-            if number in bad:
-                yield number, RowError(number, None, bad.pop(number))
+                report.reject(line, exc)
                 continue
-            if not line.strip():
-                continue
-            try:
-                row = _parse_json(line)
-            except ValueError as exc:
-                yield number, RowError(number, None, f"is not valid JSON: {exc}")
-                continue
-            if not isinstance(row, dict):
-                yield number, RowError(number, None, "must be a JSON object")
-                continue
-            unknown = [k for k in row if k not in COLUMNS]
-            if unknown:
-                yield number, RowError(number, unknown[0], f"unknown field; the fields are {', '.join(COLUMNS)}")
-                continue
-            yield number, row
-
-
-def _reader_for(path: Path):
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        return _read_csv
-    if suffix in (".jsonl", ".ndjson"):
-        return _read_jsonl
-    raise ValidationError(f"{path.name}: unsupported file type (use .csv or .jsonl)", field="path", code="UNSUPPORTED")
+            if key is not None and (k := key(prepared)) is not None:
+                if k in keys:
+                    await pipeline.submit(batch)
+                    batch, keys = [], set()
+                keys.add(k)
+            batch.append(prepared)
+            if len(batch) >= batch_size:
+                await pipeline.submit(batch)
+                batch, keys = [], set()
+                report_progress(progress, report, source)
+        if batch:
+            await pipeline.submit(batch)
+    finally:
+        await pipeline.drain()
 
 
 # --------------------------------------------------------------------------- writing
 
 
-async def bulk_create_with_ids(model: type[Model], objects: list[Model]) -> None:
-    """``bulk_create`` that also gives each object its primary key.
-
-    Tortoise's ``bulk_create`` does not report generated keys, but dependent rows
-    (customer tags, interactions) need them. PostgreSQL: reserve the keys from the
-    table's sequence first (safe with concurrent writers). SQLite: insert, then read
-    the newest keys back — sound because a transaction holds SQLite's write lock
-    from its first insert to its commit, so no other row can slip in between.
-    Must run inside a transaction (``write_scope``).
-    """
+async def bulk_create_with_ids(model: type[Model], objects: Sequence[Model]) -> None:
+    """``bulk_create`` that also gives each object its primary key (the demo
+    builds model instances; imports write tuples through ``kehu.cli.bulk``).
+    Must run inside a transaction (``write_scope``); see ``bulk.insert_rows``."""
     if not objects:
         return
-    db = model._meta.db
-    table, pk = model._meta.db_table, model._meta.db_pk_column
-    if db.capabilities.dialect == "postgres":
-        rows = await db.execute_query_dict(
-            f"SELECT nextval(pg_get_serial_sequence('{table}', '{pk}')) AS id FROM generate_series(1, $1)",
-            [len(objects)],
-        )
-        for obj, key in zip(objects, sorted(r["id"] for r in rows)):
+    if bulk.is_postgres(model):
+        for obj, key in zip(objects, await bulk.reserve_ids(model, len(objects))):
             obj.pk = key
             obj._custom_generated_pk = True
         await model.bulk_create(objects)
     else:
+        db = model._meta.db
+        table, pk = model._meta.db_table, model._meta.db_pk_column
         await model.bulk_create(objects)
         rows = await db.execute_query_dict(
             f'SELECT "{pk}" AS id FROM "{table}" ORDER BY "{pk}" DESC LIMIT ?', [len(objects)]
@@ -289,81 +523,297 @@ async def bulk_create_with_ids(model: type[Model], objects: list[Model]) -> None
         obj._saved_in_db = True
 
 
+# Customer columns an import writes, in the order of the INSERT.
+_INSERT_COLUMNS = (
+    "external_id",
+    "name",
+    "kind",
+    "email",
+    "phone",
+    "address",
+    "region",
+    "industry",
+    "tags",
+    "attributes",
+    "owner_id",
+    "created_at",
+    "updated_at",
+)
+# Columns compared and updated on a match (the file's columns decide which).
+_UPDATABLE = tuple(c for c in _INSERT_COLUMNS if c != "updated_at")
+
+
 @dataclass
-class _PendingRow:
+class _Row:
     line: int
-    customer: Customer
+    values: dict[str, Any]  # cleaned, in model column names
+    key: tuple[str, Any] | None  # ("external_id", "C-17") or ("id", 17)
+    extras: dict[str, Any]
+    id: int | None = None
+    interactions: list | None = None  # JSON Lines: the customer's history, written after it
 
 
-class _Importer:
-    def __init__(
-        self, kehu: Kehu, path: Path, report: ImportReport, viewer: Viewer | None, actor_label: str, events: bool
-    ):
+class _CustomerImporter:
+    def __init__(self, kehu: Kehu, report: ImportReport, viewer, label, *, on_conflict, events, columns, now):
         self.kehu = kehu
-        self.events = events
-        self.path = path
         self.report = report
         self.viewer = viewer
-        self.actor_label = actor_label
-        self.owners: dict[str, int] = {}
+        self.label = label
+        self.on_conflict = on_conflict
+        self.events = events
+        self.columns = columns  # the file's known columns (None: JSON Lines, per row)
+        self.now = now
+        self.owners = OwnerDirectory()
+        self.cells = True  # CSV/XLSX text cells; False for JSON Lines, whose values are typed
+        self.written = CustomerIds()
+        self.earliest: dt.datetime | None = None
+        self.history: InteractionImporter | None = None  # once a customer carries interactions
 
-    async def load_owners(self) -> None:
-        # Account owners are a staff directory (tens to thousands): one query, then
-        # every row's owner_email is a dictionary lookup.
-        for owner_id, email in await AccountOwner.filter(active=True).values_list("id", "email"):
-            self.owners[email.lower()] = owner_id
+    def prepare(self, line: int, row: dict[str, Any], extras: dict[str, Any]) -> _Row:
+        """Check one row; raises ``ValidationError``."""
+        if self.cells:
+            data = {k: (None if isinstance(v, str) and not v.strip() else v) for k, v in row.items()}
+            for column in ("tags", "attributes"):
+                if data.get(column) is not None:
+                    data[column] = csv_value(column, data[column])
+        else:
+            data = dict(row)
+        interactions = data.pop("interactions", None)
+        if interactions is not None and not isinstance(interactions, list):
+            raise ValidationError("must be a list of interactions", field="interactions")
+        row_id = kehu_id(data.pop("id", None), "Customer", "id")
+        owner_given = "owner_email" in data
+        owner_id = self.owners.lookup(data.pop("owner_email", None)) if owner_given else None
+        created_given = "created_at" in data
+        created_at = v.moment(data.pop("created_at", None), "created_at", zone=self.kehu.config.kehu.zone)
+        if created_at is not None and created_at > self.now:
+            raise ValidationError("must not be in the future", field="created_at", code="IN_FUTURE")
+        values = clean_customer_fields(data, creating=True)
+        if owner_given:
+            values["owner_id"] = owner_id
+        if created_given and created_at is not None:
+            values["created_at"] = created_at
+        key = None
+        if values.get("external_id") is not None:
+            key = ("external_id", values["external_id"])
+        elif row_id is not None:
+            key = ("id", row_id)
+        return _Row(line, values, key, extras, interactions=interactions or None)
 
-    def prepare(self, row: dict[str, Any], now: dt.datetime) -> Customer:
-        """Build an unsaved customer from a row; raises ``ValidationError``."""
-        values = clean_customer_fields({k: v for k, v in row.items() if k != "owner_email"}, creating=True)
-        owner_id = None
-        owner_email = row.get("owner_email")
-        if owner_email is not None:
-            if not isinstance(owner_email, str):
-                raise ValidationError("must be text", field="owner_email")
-            if owner_email.strip():
-                owner_id = self.owners.get(owner_email.strip().lower())
-                if owner_id is None:
-                    raise ValidationError(
-                        f"no active account owner has the e-mail '{owner_email.strip()}'",
-                        field="owner_email",
-                        code="UNKNOWN_OWNER",
+    async def matches(self, rows: list[_Row]) -> dict[tuple[str, Any], dict[str, Any]]:
+        """Existing customers the rows' keys name, keyed like ``_Row.key``."""
+        found: dict[tuple[str, Any], dict[str, Any]] = {}
+        fields = ("id", "archived_at", *_UPDATABLE)
+        for column in ("external_id", "id"):
+            keys = list({r.key[1] for r in rows if r.key and r.key[0] == column})
+            for record in await bulk.select_in(Customer, fields, column, keys):
+                found[(column, record[column])] = record
+        return found
+
+    async def write(self, batch: list[_Row]) -> None:
+        await write_or_split(self._write_batch, batch, self.report)
+
+    async def _write_batch(self, batch: list[_Row]) -> None:
+        report = self.report
+        counts = {"created": 0, "updated": 0, "unchanged": 0, "skipped": 0}
+        outcomes: list[tuple[_Row, str]] = []
+        async with write_scope(self.kehu, self.viewer, IMPORT_OPERATION, actor_label=self.label) as scope:
+            existing = await self.matches(batch)
+            new: list[_Row] = []
+            changed: list[tuple[_Row, dict[str, Any], dict[str, Any]]] = []
+            rejected: list[tuple[int, ValidationError]] = []
+            for row in batch:
+                match = existing.get(row.key) if row.key else None
+                if match is None:
+                    if row.key and row.key[0] == "id":
+                        rejected.append(
+                            (
+                                row.line,
+                                ValidationError(
+                                    f"no customer has id {row.key[1]} here (ids are each database's own; "
+                                    "match customers across systems with external_id)",
+                                    field="id",
+                                    code="UNKNOWN_ID",
+                                ),
+                            )
+                        )
+                        continue
+                    new.append(row)
+                    continue
+                row.id = match["id"]
+                values = self._merged(row, match)
+                diff = {k: value for k, value in values.items() if match.get(k) != value}
+                if not diff:
+                    counts["unchanged"] += 1
+                    outcomes.append((row, "unchanged"))
+                elif self.on_conflict == "skip":
+                    counts["skipped"] += 1
+                    outcomes.append((row, "skipped"))
+                elif self.on_conflict == "error":
+                    assert row.key is not None  # it matched by its key
+                    what = f"external id '{row.key[1]}'" if row.key[0] == "external_id" else f"id {row.key[1]}"
+                    rejected.append(
+                        (
+                            row.line,
+                            ValidationError(
+                                f"a customer with {what} exists and differs in {', '.join(sorted(diff))} "
+                                "(--on-conflict update changes it, skip leaves it)",
+                                field=row.key[0],
+                                code="DUPLICATE",
+                            ),
+                        )
                     )
-        values.setdefault("kind", CustomerKind.PERSON)
-        return Customer(**values, owner_id=owner_id, created_at=now)
-
-    async def write(self, batch: list[_PendingRow]) -> None:
-        """Write a batch in one transaction. Should the database still refuse it
-        (every row already passed validation, so this is rare), split the batch to
-        find the refused rows, report them, and write the rest."""
-        try:
-            await self._write_batch(batch)
-        except BaseORMException as exc:
-            if len(batch) == 1:
-                self.report.errors.append(RowError(batch[0].line, None, f"the database refused the row: {exc}"))
-                return
-            for row in batch:  # undo the keys the failed attempt handed out
-                row.customer.pk = None
-                row.customer._custom_generated_pk = False
-                row.customer._saved_in_db = False
-            middle = len(batch) // 2
-            await self.write(batch[:middle])
-            await self.write(batch[middle:])
-
-    async def _write_batch(self, batch: list[_PendingRow]) -> None:
-        customers = [row.customer for row in batch]
-        async with write_scope(self.kehu, self.viewer, IMPORT_OPERATION, actor_label=self.actor_label) as scope:
-            await bulk_create_with_ids(Customer, customers)
-            tags = [CustomerTag(customer_id=c.pk, tag=t) for c in customers for t in c.tags]
-            if tags:
-                await CustomerTag.bulk_create(tags)
+                elif match["archived_at"] is not None:
+                    rejected.append(
+                        (row.line, ValidationError("archived customers cannot be edited", field="id", code="ARCHIVED"))
+                    )
+                else:
+                    changed.append((row, diff, match))
+            new_rows = [self._insert_tuple(r) for r in new]
+            ids = await bulk.insert_rows(Customer, _INSERT_COLUMNS, new_rows, with_ids=True)
+            for row, key in zip(new, ids or []):
+                row.id = key
+                outcomes.append((row, "created"))
+            counts["created"] = len(new)
+            await self._apply_updates(changed)
+            counts["updated"] = len(changed)
+            outcomes += [(row, "updated") for row, _, _ in changed]
+            tags = [(r.id, t) for r in new for t in r.values.get("tags", [])]
+            retagged = [row.id for row, diff, _ in changed if "tags" in diff]
+            if retagged:
+                await CustomerTag.filter(customer_id__in=retagged).delete()
+                tags += [(row.id, t) for row, diff, _ in changed if "tags" in diff for t in diff["tags"]]
+            await bulk.insert_rows(CustomerTag, ("customer_id", "tag"), tags)
             scope.entity_type = "Customer"
-            scope.changes["imported"] = len(customers)
+            scope.changes.update({k: n for k, n in counts.items() if n and k in ("created", "updated")})
+            scope.changes["imported"] = counts["created"] + counts["updated"]
             if self.events:
-                for customer in customers:
-                    scope.emit("kehu_customer_created", customer=customer)
-        self.report.imported += len(customers)
-        self.report.batches += 1
+                await self._emit(scope, new, changed)
+        for line, exc in rejected:
+            report.reject(line, exc)
+        report.created += counts["created"]
+        report.updated += counts["updated"]
+        report.unchanged += counts["unchanged"]
+        report.skipped += counts["skipped"]
+        report.batches += 1
+        for row in new:
+            assert row.id is not None  # given by the insert
+            self.written.add(row.id)
+            created = row.values.get("created_at", self.now)
+            if self.earliest is None or created < self.earliest:
+                self.earliest = created
+        self.written.update(cast(int, row.id) for row, _, _ in changed)  # matched rows have ids
+        if report.ids is not None:
+            for row, outcome in outcomes:
+                external = row.values.get("external_id") or ""
+                report.ids.append((row.line, external, to_global_id("Customer", row.id), outcome))
+        await self._write_history([row for row, _ in outcomes if row.interactions])
+
+    async def _write_history(self, rows: list[_Row]) -> None:
+        """The interactions customers carry (JSON Lines), once the customers exist."""
+        if not rows:
+            return
+        history = self.history
+        if history is None:
+            from .history import InteractionImporter  # history builds on this module
+
+            history = self.history = InteractionImporter(
+                self.kehu, ImportReport(self.report.path), self.viewer, self.label, now=self.now
+            )
+            history.cells = False
+            await history.owners.load()
+        batch = []
+        for row in rows:
+            for index, item in enumerate(row.interactions or []):
+                try:
+                    if not isinstance(item, dict):
+                        raise ValidationError("must be a JSON object", field=None)
+                    unknown = [k for k in item if k not in NESTED_INTERACTION_COLUMNS]
+                    if unknown:
+                        raise ValidationError(
+                            f"unknown field; the fields are {', '.join(NESTED_INTERACTION_COLUMNS)}",
+                            field=unknown[0],
+                            code="UNKNOWN_COLUMN",
+                        )
+                    batch.append(history.prepare(row.line, item, customer_id=row.id))
+                except ValidationError as exc:
+                    where = f"interactions.{index}" + (f".{exc.field}" if exc.field else "")
+                    history.report.errors.append(RowError(row.line, where, exc.message, exc.code))
+        for start in range(0, len(batch), BATCH_SIZE):
+            await history.write(batch[start : start + BATCH_SIZE])
+
+    def _merged(self, row: _Row, match: dict[str, Any]) -> dict[str, Any]:
+        """The row's values as they would be stored on ``match``: extra columns
+        are added to its attributes rather than replacing them."""
+        values = {k: value for k, value in row.values.items() if k in _UPDATABLE}
+        if row.extras:
+            base = values.get("attributes", match.get("attributes") or {})
+            values["attributes"] = v.attributes({**(base or {}), **row.extras})
+        return values
+
+    def _insert_tuple(self, row: _Row) -> tuple:
+        values = row.values
+        attributes = values.get("attributes") or {}
+        if row.extras:
+            attributes = v.attributes({**attributes, **row.extras})
+        kind = values.get("kind") or CustomerKind.PERSON
+        return (
+            values.get("external_id"),
+            values["name"],
+            kind.value,
+            values.get("email"),
+            values.get("phone"),
+            values.get("address"),
+            values.get("region"),
+            values.get("industry"),
+            bulk.encode_json(values.get("tags") or []),
+            bulk.encode_json(attributes),
+            values.get("owner_id"),
+            values.get("created_at", self.now),
+            self.now,
+        )
+
+    async def _apply_updates(self, changed: list[tuple[_Row, dict[str, Any], dict[str, Any]]]) -> None:
+        # One UPDATE per set of changed columns (a file's rows mostly share one).
+        groups: dict[tuple[str, ...], list[tuple]] = {}
+        for row, diff, _ in changed:
+            columns = tuple(c for c in _UPDATABLE if c in diff)
+            values = []
+            for column in columns:
+                value = diff[column]
+                if column in ("tags", "attributes"):
+                    value = bulk.encode_json(value if value is not None else ([] if column == "tags" else {}))
+                elif column == "kind":
+                    value = (value or CustomerKind.PERSON).value
+                values.append(value)
+            groups.setdefault(columns + ("updated_at",), []).append((*values, self.now, row.id))
+        for columns, rows in groups.items():
+            await bulk.update_rows(Customer, columns, rows)
+
+    async def _emit(self, scope, new: list[_Row], changed) -> None:
+        ids = [r.id for r in new] + [row.id for row, _, _ in changed]
+        customers = {c.id: c for c in await Customer.filter(id__in=ids)}
+        for row in new:
+            scope.emit("kehu_customer_created", customer=customers[cast(int, row.id)])
+        for row, diff, match in changed:
+            scope.emit(
+                "kehu_customer_updated",
+                customer=customers[row.id],
+                changes={k: (match.get(k), value) for k, value in diff.items()},
+            )
+
+
+def _merged_ids(first: CustomerIds, second: CustomerIds | None) -> CustomerIds:
+    if second is None or not second:
+        return first
+    merged = CustomerIds()
+    for part in (first, second):
+        if part.ids is None:
+            merged.ids = None
+        elif merged.ids is not None:
+            merged.update(part.ids)
+    merged.count = first.count + second.count
+    return merged
 
 
 async def import_customers(
@@ -371,78 +821,96 @@ async def import_customers(
     path: Path,
     *,
     actor: AccountOwner | str | None = None,
-    batch_size: int = 1000,
+    batch_size: int = BATCH_SIZE,
     progress: Progress | None = None,
     events: bool = False,
+    on_conflict: str = "error",
+    extra_columns: str = "error",
+    encoding: str | None = None,
+    delimiter: str | None = None,
+    columns: dict[str, str] | None = None,
+    ids: bool = False,
 ) -> ImportReport:
-    """Import customers from a ``.csv`` (header row) or ``.jsonl`` file.
+    """Import customers from a ``.csv``/``.tsv`` (header row), ``.jsonl`` or
+    ``.xlsx`` (first sheet, header row) file.
 
-    Columns / keys: ``COLUMNS``. CSV tags are separated by ``;`` or ``|``, CSV
-    attributes are a JSON object; in JSON Lines tags are a list. ``owner_email``
-    must name an active account owner.
+    Columns / keys: ``COLUMNS``. ``id`` is kehu's id (the API's global id or its
+    number) and matches existing customers only; ``external_id`` matches or
+    creates. CSV tags are separated by ``;`` or ``|``, CSV attributes are a JSON
+    object; in JSON Lines tags are a list. ``owner_email`` must name an active
+    account owner. ``created_at`` ("customer since") defaults to now; a time without
+    an offset is in ``[kehu] timezone``.
 
-    Good rows are imported in batches of ``batch_size``, each batch one transaction
+    Good rows are written in batches of ``batch_size``, each batch one transaction
     with one audit entry (operation ``importCustomers``, entity type ``Customer``,
-    changes ``{"imported": n}``). Bad rows are collected in ``report.errors`` with
-    their line number, field and reason, and nothing of them is written.
+    changes ``{"imported": n, "created": n, "updated": n}``). Bad rows are collected
+    in ``report.errors`` with their line number, field, code and reason, and nothing
+    of them is written.
 
-    :param events: fire ``kehu_customer_created`` for each imported customer
-        (slow with plugins enabled); by default one ``kehu_bulk_loaded`` follows
-        (after its batch commits), as ``createCustomer`` does. Off by default: a
-        bulk load would run every plugin's handler once per row — measured with
-        segmentation enabled, a few milliseconds per customer, minutes for 100,000
-        rows — while plugins catch up in their own full runs
-        (``kehu segments recompute``). Turn it on for small imports.
-
-    :param actor: who runs the import: an ``AccountOwner`` (recorded as the audit
-        actor and passed to event handlers) or a label for the audit log.
-    :param progress: called with the number of rows read so far after each batch.
-    :raises ValidationError: when the file as a whole is unusable (unknown type,
-        unknown or missing header columns). Batches committed before an
+    :param on_conflict: a row matching an existing customer that differs from it:
+        ``error`` (reject the row), ``skip`` or ``update``.
+    :param extra_columns: columns kehu does not know: ``error`` (refuse the file),
+        ``ignore``, or ``attributes`` (kept in ``Customer.attributes``).
+    :param events: fire ``kehu_customer_created``/``kehu_customer_updated`` for each
+        customer (slow with plugins enabled); by default one ``kehu_bulk_loaded``
+        follows the import instead, and plugins catch up in one pass.
+    :param actor: who runs the import: an ``AccountOwner`` (the audit actor, passed
+        to event handlers) or a label for the audit log.
+    :param progress: called after each batch with the rows read so far and the
+        share of the file read (0-1, or None when unknown).
+    :param ids: keep ``(line, external id, kehu id, outcome)`` per written or
+        matched row in ``report.ids`` (``ImportReport.write_ids``).
+    :raises ValidationError: when the file as a whole is unusable (unknown type or
+        encoding, unknown or missing header columns). Batches committed before an
         unexpected error stay committed.
     """
     path = Path(path)
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
-    reader = _reader_for(path)
-    report = ImportReport(path=path)
-    if isinstance(actor, AccountOwner):
-        viewer = Viewer(owner=actor, permissions=kehu.permissions_for(actor.role))
-        label = f"{viewer.label} import {path.name}"
-    else:
-        viewer = None
-        label = f"{actor or 'kehu'} import {path.name}"
-    importer = _Importer(kehu, path, report, viewer, label[:300], events)
-    await importer.load_owners()
-    started = time.perf_counter()
+    if on_conflict not in ON_CONFLICT:
+        raise ValidationError(
+            f"'{on_conflict}' is not one of {', '.join(ON_CONFLICT)}", field="on_conflict", code="INVALID_OPTION"
+        )
+    plan = ColumnPlan((*COLUMNS, "interactions"), extra_columns)
+    source = open_source(path, encoding=encoding, delimiter=delimiter, columns=columns)
+    try:
+        extras = plan.check_header(source, ["name"]) if source.header is not None else None
+    except ValidationError:
+        source.close()
+        raise
+    report = ImportReport(path=path, encoding=source.encoding, ids=[] if ids else None)
+    viewer, label = import_actor(kehu, actor, path)
     now = kehu.clock.now()
-    batch: list[_PendingRow] = []
-    for line, row in reader(path):
-        report.rows += 1
-        if isinstance(row, RowError):
-            report.errors.append(row)
-            continue
-        try:
-            batch.append(_PendingRow(line, importer.prepare(row, now)))
-        except ValidationError as exc:
-            report.errors.append(RowError(line, exc.field, exc.message))
-        if len(batch) >= batch_size:
-            await importer.write(batch)
-            batch = []
-            if progress is not None:
-                progress(report.rows)
-    if batch:
-        await importer.write(batch)
-    if report.imported and not events:
-        await kehu.hooks.dispatch_event(
-            "kehu_bulk_loaded",
+    importer = _CustomerImporter(
+        kehu, report, viewer, label, on_conflict=on_conflict, events=events, columns=source.header, now=now
+    )
+    importer.cells = source.format != "jsonl"
+    await importer.owners.load()
+    started = time.perf_counter()
+
+    def prepare(line: int, row: dict[str, Any]) -> _Row:
+        known, extra = plan.split(row, extras, line)
+        return importer.prepare(line, known, extra)
+
+    await run_batches(source, report, prepare, importer.write, batch_size, progress, key=lambda r: r.key)
+    history = importer.history
+    if history is not None:
+        report.interactions = history.report
+        report.errors += history.report.errors
+    if importer.written and not events:
+        since = importer.earliest
+        if history is not None and history.earliest is not None:
+            since = min(since, history.earliest) if since else history.earliest
+        report.plugin_seconds = await bulk_loaded(
+            kehu,
+            viewer,
             reason="import",
-            customer_ids=None,
-            actor=viewer.owner if viewer else None,
+            customer_ids=_merged_ids(importer.written, history.customers if history else None),
+            interaction_ids=history.interaction_ids if history else None,
+            since=since,
         )
     report.seconds = time.perf_counter() - started
-    if progress is not None:
-        progress(report.rows)
+    report_progress(progress, report, source)
     return report
 
 
@@ -460,8 +928,10 @@ PERSONAL_COLUMNS = ("name", "email", "phone", "address", "attributes")
 
 
 def _export_record(row: tuple, owner_emails: dict[int, str]) -> dict[str, Any]:
-    _, name, kind, email, phone, address, region, industry, tags, owner_id, attributes = row
+    pk, name, kind, email, phone, address, region, industry, tags, owner_id, attributes, external_id, created_at = row
     return {
+        "id": to_global_id("Customer", pk),
+        "external_id": external_id,
         "name": name,
         "kind": kind.value if isinstance(kind, CustomerKind) else kind,
         "email": email,
@@ -472,6 +942,7 @@ def _export_record(row: tuple, owner_emails: dict[int, str]) -> dict[str, Any]:
         "tags": list(tags or []),
         "owner_email": owner_emails.get(owner_id) if owner_id is not None else None,
         "attributes": attributes or {},
+        "created_at": created_at.astimezone(dt.UTC).isoformat() if created_at else None,
     }
 
 
@@ -514,15 +985,18 @@ async def export_customers(
     if viewer is not None and not viewer.can("customers.export"):
         raise PermissionDenied(f"your role ({viewer.role.value}) may not export customers (customers.export)")
     binary = not isinstance(out, io.TextIOBase) and "b" in getattr(out, "mode", "b")
-    text: TextIO = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=True) if binary else out  # type: ignore[arg-type]
+    wrapper = (
+        io.TextIOWrapper(cast(BinaryIO, out), encoding="utf-8", newline="", write_through=True) if binary else None
+    )
+    text: TextIO = wrapper if wrapper is not None else cast(TextIO, out)
     try:
         return await _export(
             kehu, text, format, viewer or _everyone(), filter or CustomerFilter(), progress, masked=viewer is not None
         )
     finally:
         text.flush()
-        if binary:
-            text.detach()
+        if wrapper is not None:
+            wrapper.detach()
 
 
 async def _export(kehu, out: TextIO, format: str, viewer: Viewer, f: CustomerFilter, progress, *, masked: bool) -> int:
@@ -550,6 +1024,8 @@ async def _export(kehu, out: TextIO, format: str, viewer: Viewer, f: CustomerFil
                 "tags",
                 "owner_id",
                 "attributes",
+                "external_id",
+                "created_at",
             )
         )
         if not page:

@@ -129,7 +129,7 @@ async def plugin_data(kehu: Kehu, name: str) -> AsyncIterator[PluginData]:
     try:
         connection = ctx.db()
         data = PluginData(name, connection)
-        if name in apps:
+        if name in apps and ctx.apps is not None:
             models = list(ctx.apps[name].values())
             for table in _drop_order(models):
                 data.tables.append((table, await _count(connection, table)))

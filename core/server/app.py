@@ -1,4 +1,4 @@
-"""The Starlette application: /graphql, /healthz and the plugins' routes."""
+"""The Starlette application: /graphql, /healthz, /metrics and the plugins' routes."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ import gc
 import json
 import logging
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import orjson
 from cross_web import HTTPException  # what strawberry's view raises for a 4xx answer
+from graphql import GraphQLError
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -24,6 +25,7 @@ from strawberry.http import GraphQLRequestData
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import ErrorMessage
 from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 
@@ -33,7 +35,10 @@ from .documents import TrustedDocuments
 from .graphql_http import RequestError
 from .runtime import Kehu
 
-log = logging.getLogger("kehu.app")
+if TYPE_CHECKING:
+    from kehu.schema.context import Context
+
+log = logging.getLogger(__name__)
 
 
 class TrustedDocumentsWSHandler(BaseGraphQLTransportWSHandler):
@@ -50,11 +55,13 @@ class TrustedDocumentsWSHandler(BaseGraphQLTransportWSHandler):
 
     async def handle_subscribe(self, message) -> None:
         payload = message.get("payload") or {}
-        documents: TrustedDocuments = self.view.documents
+        documents = cast("KehuGraphQL", self.view).documents
         if self.connection_acknowledged and documents.engaged(payload.get("extensions")):
-            outcome = await documents.prepare(payload.get("query"), payload.get("extensions"), self.context.viewer)
-            if not isinstance(outcome, str):
-                await self.send_message({"id": message["id"], "type": "error", "payload": [outcome.formatted]})
+            viewer = cast("Context", self.context).viewer
+            outcome = await documents.prepare(payload.get("query"), payload.get("extensions"), viewer)
+            if isinstance(outcome, GraphQLError):
+                error: ErrorMessage = {"id": message["id"], "type": "error", "payload": [outcome.formatted]}
+                await self.send_message(error)
                 return
             message["payload"] = {**payload, "query": outcome}
         await super().handle_subscribe(message)
@@ -229,7 +236,7 @@ class KehuGraphQL(GraphQL):
         from strawberry.exceptions import ConnectionRejectionError
         from strawberry.types.unset import UNSET
 
-        from .auth import viewer_for_token
+        from ..credentials import viewer_for_token
 
         if context.viewer is None:
             raw = str((context.connection_params or {}).get("authorization", ""))
@@ -417,22 +424,36 @@ def create_app(kehu: Kehu, *, migrate: bool = False) -> Starlette:
 
     async def healthz(request: Request) -> JSONResponse:
         try:
+            assert kehu.ctx is not None, "not connected"
             await kehu.ctx.db().execute_query("SELECT 1")
         except Exception as exc:  # report, never raise: this is what monitors poll
             log.warning("health check failed: %s", exc)
             return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
         return JSONResponse({"status": "ok", "database": "ok", "plugins": sorted(kehu.plugins.records)})
 
+    async def metrics_endpoint(request: Request) -> Response:
+        """Prometheus scrapes (kehu.server.metrics): 404 unless enabled, 403 without
+        the token or an allowed address."""
+        from . import metrics
+
+        if not kehu.config.metrics.enabled:
+            return JSONResponse({"error": "metrics are off ([metrics] enabled = false)"}, status_code=404)
+        if not metrics.allowed(kehu, request):
+            return JSONResponse({"error": "send the metrics token as a bearer token"}, status_code=403)
+        body, content_type = await metrics.render(kehu)
+        return Response(body, media_type=content_type)
+
     routes = [
         Route("/graphql", graphql),  # the view answers other methods with 405 and a coded error
         WebSocketRoute("/graphql", graphql),
         Route("/healthz", healthz, methods=["GET"]),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
     ]
     if kehu.config.kehu.graphiql:
         from .graphiql import routes as graphiql_routes
 
         routes += graphiql_routes()
-    taken = {"/graphql", "/healthz", "/graphiql"}
+    taken: set[str | None] = {"/graphql", "/healthz", "/metrics", "/graphiql"}
     for plugin, extra in kehu.plugins.each("kehu_routes", kehu=kehu):
         for route in extra or ():
             path = getattr(route, "path", None)

@@ -18,15 +18,11 @@ from tortoise.context import TortoiseContext
 from tortoise.fields.data import CharEnumFieldInstance, IntEnumFieldInstance
 from tortoise.migrations.executor import MigrationExecutor, MigrationTarget
 
+from ..config import is_sqlite as is_sqlite  # the runtime's modules import it from here
+from ..config import normalise_url
 from ..errors import ConfigError, MigrationsPending
 
-log = logging.getLogger("kehu.db")
-
-
-def normalise_url(url: str) -> str:
-    if url.startswith("postgresql://"):
-        return "postgres://" + url[len("postgresql://") :]
-    return url
+log = logging.getLogger(__name__)
 
 
 def tortoise_config(
@@ -57,10 +53,6 @@ def tortoise_config(
     }
 
 
-def is_sqlite(database_url: str) -> bool:
-    return normalise_url(database_url).startswith("sqlite://")
-
-
 async def open_context(config: dict[str, Any], *, global_fallback: bool = True) -> TortoiseContext:
     ctx = TortoiseContext()
     # Models are finalised during init() and look the connection up through the
@@ -68,6 +60,7 @@ async def open_context(config: dict[str, Any], *, global_fallback: bool = True) 
     ctx.__enter__()
     try:
         await ctx.init(config=config, _enable_global_fallback=global_fallback)
+        assert ctx.apps is not None  # set by init()
         install_row_builders(ctx.apps.get_models_iterable())
         await ctx.db().execute_query("SELECT 1")
     except ConfigError:

@@ -138,8 +138,9 @@ class TrustedDocuments:
 
     async def prepare(
         self, query: str | None, extensions: dict[str, Any] | None, viewer: Viewer | None
-    ) -> str | GraphQLError:
-        """The document text to run, or the error to answer with."""
+    ) -> str | GraphQLError | None:
+        """The document text to run (None when the request has none: strawberry
+        answers that itself), or the error to answer with."""
         if query == "":
             query = None  # graphql-ws clients must send a string: "" with a hash means "by hash"
         sha256 = requested_hash(extensions)
@@ -247,13 +248,14 @@ def collect(paths: Iterable[str | Path]) -> list[Candidate]:
 def check_against_schema(kehu: Kehu, candidates: list[Candidate]) -> None:
     """Refuse, naming the file, a document that does not parse or validate against
     the schema of the enabled plugins: it could never run."""
-    schema = kehu.schema._schema
+    schema = kehu.schema.graphql_schema
     for candidate in candidates:
         try:
             document = parse(candidate.text)
         except GraphQLSyntaxError as exc:
             raise ValidationError(
-                f"{candidate.source}: {exc.message} (line {exc.locations[0].line})", code="INVALID_DOCUMENT"
+                f"{candidate.source}: {exc.message} (line {exc.locations[0].line if exc.locations else '?'})",
+                code="INVALID_DOCUMENT",
             ) from None
         if not any(isinstance(d, OperationDefinitionNode) for d in document.definitions):
             raise ValidationError(f"{candidate.source}: holds no operation", code="INVALID_DOCUMENT")

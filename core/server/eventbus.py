@@ -15,7 +15,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..events import Event
 from .db import is_sqlite, normalise_url
@@ -23,7 +23,7 @@ from .db import is_sqlite, normalise_url
 if TYPE_CHECKING:
     from .runtime import Kehu
 
-log = logging.getLogger("kehu.events")
+log = logging.getLogger(__name__)
 
 CHANNEL = "kehu_events"
 QUEUE_SIZE = 256
@@ -34,7 +34,7 @@ class EventBus:
         self.kehu = kehu
         self.shared = not is_sqlite(kehu.config.kehu.database_url)
         self._subscribers: set[asyncio.Queue[Event]] = set()
-        self._listener = None
+        self._listener: Any = None  # an asyncpg connection (untyped)
 
     async def start(self) -> None:
         if not self.shared:

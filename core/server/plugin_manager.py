@@ -5,19 +5,26 @@ Built-in plugins are found by short name, third-party ones through the
 plugins that plugins.toml enables are registered at all, so a disabled plugin
 contributes no tables, types or hooks. ``Hooks`` is the one place that knows how a
 hook is called, awaited, and how its failures are handled.
+
+Every hook runs in the order ``pm.hook.name(...)`` would run it (``call_order``):
+implementations marked ``tryfirst`` first, then the others last-registered-first,
+then those marked ``trylast``. kehu calls the implementations itself, one by one,
+because pluggy neither awaits nor says which plugin a result came from.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, TypedDict
 
 import pluggy
+from pluggy import HookCaller, HookImpl
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticError
 
@@ -30,12 +37,13 @@ if TYPE_CHECKING:
     from ..policies import FieldPolicy
     from .runtime import Kehu
 
-log = logging.getLogger("kehu.plugins")
+log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "kehu.plugins"
 
-# Short name -> module, in the fixed order they are registered (pluggy calls
-# hooks last-registered-first, so the order must not depend on plugins.toml).
+# Short name -> module, in the fixed order they are registered: after the core,
+# before third-party plugins (by name). pluggy calls hooks last-registered-first,
+# so the order must not depend on plugins.toml.
 BUILTIN_PLUGINS: dict[str, str] = {
     "segmentation": "kehu.plugins.segmentation",
     "loyalty": "kehu.plugins.loyalty",
@@ -43,6 +51,8 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "surveys": "kehu.plugins.surveys",
     "masking": "kehu.plugins.masking",
     "console": "kehu.plugins.console",
+    "webhooks": "kehu.plugins.webhooks",
+    "notifications": "kehu.plugins.notifications",
 }
 
 
@@ -79,7 +89,7 @@ def discover() -> dict[str, tuple[str, Callable[[], Any], str]]:
 
     for name, module in BUILTIN_PLUGINS.items():
         if builtin_available(name):
-            found[name] = ("built-in", lambda m=module: importlib.import_module(m), __version__)
+            found[name] = ("built-in", functools.partial(importlib.import_module, module), __version__)
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         if ep.name in found:
             continue  # a built-in name cannot be taken over by a third party
@@ -160,6 +170,13 @@ class PluginSet:
     # -- registration -------------------------------------------------------
 
     def _register(self, name: str, module: Any, source: str, version: str) -> None:
+        for attr in dir(module):
+            opts = self.pm.parse_hookimpl_opts(module, attr)
+            if opts and (opts.get("hookwrapper") or opts.get("wrapper")):
+                raise PluginError(
+                    f"plugin '{name}': {attr} is a hook wrapper; kehu calls each implementation itself"
+                    " and supports none (use tryfirst/trylast to run before or after the others)"
+                )
         try:
             self.pm.register(module, name=name)
         except pluggy.PluginValidationError as exc:
@@ -226,8 +243,8 @@ class PluginSet:
                 if plugin != "core" and not perm.name.startswith(f"{plugin}."):
                     raise PluginError(f"plugin '{plugin}': permission '{perm.name}' must start with '{plugin}.'")
                 if perm.name in permissions:
-                    other = permissions[perm.name][0]
-                    raise PluginError(f"plugins '{other}' and '{plugin}' both declare permission '{perm.name}'")
+                    one, other = self.in_registration_order(permissions[perm.name][0], plugin)
+                    raise PluginError(f"plugins '{one}' and '{other}' both declare permission '{perm.name}'")
                 permissions[perm.name] = (plugin, perm)
         for role, names in self.config.role_grants.items():
             for perm_name in names:
@@ -237,26 +254,78 @@ class PluginSet:
 
     # -- calling ---------------------------------------------------------------
 
+    def call_order(self, hook_name: str) -> list[HookImpl]:
+        """The implementations of a hook in the order ``pm.hook.<hook_name>(...)``
+        calls them: ``tryfirst`` ones first, then the others last-registered-first,
+        then ``trylast`` ones. pluggy keeps them in the reverse of that order
+        (``get_hookimpls``) and walks the list backwards. Raises ``LookupError``
+        for a hook with no spec: a misspelled name must not silently do nothing."""
+        return list(reversed(self.caller(hook_name).get_hookimpls()))
+
+    def caller(self, hook_name: str) -> HookCaller:
+        """pluggy's caller of a hook that has a spec (the core's, or an enabled
+        plugin's); ``LookupError`` otherwise. ``is_defined`` asks without raising."""
+        caller = getattr(self.pm.hook, hook_name, None)
+        if caller is None or caller.spec is None:
+            raise LookupError(f"no hook spec named '{hook_name}' (misspelled, or defined by a plugin not enabled?)")
+        return caller
+
+    def is_defined(self, hook_name: str) -> bool:
+        """Whether a hook has a spec. A hook defined by a plugin's own hook specs
+        (``kehu_complaint_filed``) exists only while that plugin is enabled: code
+        that calls another plugin's hook asks this first."""
+        caller = getattr(self.pm.hook, hook_name, None)
+        return caller is not None and caller.spec is not None
+
+    def is_firstresult(self, hook_name: str) -> bool:
+        spec = self.caller(hook_name).spec
+        return spec is not None and bool(spec.opts.get("firstresult"))
+
     def each(self, hook_name: str, **kwargs: Any) -> list[tuple[str, Any]]:
-        """Call a registration hook on each plugin, in registration order, and return
-        ``(plugin name, result)`` pairs. Failures name the plugin."""
-        caller = getattr(self.pm.hook, hook_name)
+        """Call a registration hook on each plugin, in pluggy's order, and return
+        ``(plugin name, result)`` pairs in that order. Failures name the plugin.
+        ``firstresult`` hooks go through ``first``."""
+        if self.is_firstresult(hook_name):
+            raise LookupError(f"{hook_name} is a first-result hook: call it with first()")
         results = []
-        for impl in caller.get_hookimpls():  # registration order (pluggy calls LIFO)
-            args = {k: v for k, v in kwargs.items() if k in impl.argnames}
-            try:
-                result = impl.function(**args)
-            except PluginError:
-                raise
-            except Exception as exc:
-                raise PluginError(f"plugin '{impl.plugin_name}': {hook_name} failed: {exc}") from exc
-            results.append((impl.plugin_name, result))
+        for impl in self.call_order(hook_name):
+            results.append((impl.plugin_name, self._call(impl, hook_name, kwargs)))
         return results
 
+    def first(self, hook_name: str, **kwargs: Any) -> tuple[str, Any] | None:
+        """Call a ``firstresult`` registration hook in pluggy's order until one
+        returns a value other than None: ``(plugin name, value)``, or None."""
+        if not self.is_firstresult(hook_name):
+            raise LookupError(f"{hook_name} is not a first-result hook: call it with each()")
+        for impl in self.call_order(hook_name):
+            result = self._call(impl, hook_name, kwargs)
+            if result is not None:
+                return impl.plugin_name, result
+        return None
+
+    @staticmethod
+    def _call(impl: HookImpl, hook_name: str, kwargs: dict[str, Any]) -> Any:
+        try:
+            return impl.function(**arguments_for(impl, kwargs))
+        except PluginError:
+            raise
+        except Exception as exc:
+            raise PluginError(f"plugin '{impl.plugin_name}': {hook_name} failed: {exc}") from exc
+
+    def in_registration_order(self, *names: str) -> list[str]:
+        """``names`` sorted as the plugins were registered (core, built-ins in
+        their fixed order, third-party by name): how kehu lists what several
+        plugins contributed, whatever order their hooks ran in."""
+        rank = {name: i for i, name in enumerate(self.records)}
+        return sorted(names, key=lambda n: rank.get(n, len(rank)))
+
     def models_config(self) -> dict[str, dict[str, Any]]:
-        """Tortoise ``apps`` config: one app per plugin with models."""
+        """Tortoise ``apps`` config: one app per plugin with models, in
+        registration order (the core's first)."""
         apps = {}
-        for name, spec in self.each("kehu_models"):
+        results = dict(self.each("kehu_models"))
+        for name in self.in_registration_order(*results):
+            spec = results[name]
             if not spec:
                 continue
             if "models" not in spec or "migrations" not in spec:
@@ -273,8 +342,8 @@ class PluginSet:
         for plugin, declared in self.each("kehu_field_policies"):
             for policy in declared or ():
                 if policy.key in policies:
-                    other = policies[policy.key][0]
-                    raise PluginError(f"plugins '{other}' and '{plugin}' both declare a policy for {policy.key}")
+                    one, other = self.in_registration_order(policies[policy.key][0], plugin)
+                    raise PluginError(f"plugins '{one}' and '{other}' both declare a policy for {policy.key}")
                 policies[policy.key] = (plugin, policy)
         return [policy for _, policy in policies.values()]
 
@@ -297,43 +366,75 @@ async def await_me_maybe(value: Any) -> Any:
     return value
 
 
+def arguments_for(impl: HookImpl, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The call's arguments that ``impl`` accepts (pluggy passes by name, and an
+    implementation takes only the parameters it needs)."""
+    return {k: v for k, v in kwargs.items() if k in impl.argnames or k in impl.kwargnames}
+
+
 class Hooks:
-    """The typed facade the core calls hooks through."""
+    """The typed facade the core calls hooks through. Every call runs the
+    implementations in pluggy's order (``PluginSet.call_order``) and raises
+    ``LookupError`` for a hook that has no spec."""
 
     def __init__(self, plugins: PluginSet):
         self.plugins = plugins
         self.kehu: Kehu | None = None
 
-    async def dispatch_event(self, hook_name: str, **kwargs: Any) -> None:
-        """Call an event hook on every plugin, awaiting async ones. A failing handler
-        is logged with its plugin's name and does not stop the others. A hook whose
-        spec is not loaded (its plugin is disabled) has no listeners. Each handler
-        gets the arguments ``kehu.field_guard.event_arguments`` allows its plugin."""
-        caller = getattr(self.plugins.pm.hook, hook_name, None)
-        if caller is None:
-            return
+    def check(self, hook_name: str) -> None:
+        """Raise ``LookupError`` unless the hook has a spec (``emit`` checks before
+        the write commits, so a misspelled event fails the write, not silently)."""
+        self.plugins.caller(hook_name)
+
+    async def dispatch_event(
+        self, hook_name: str, *, plugins: Collection[str] | None = None, **kwargs: Any
+    ) -> dict[str, Exception]:
+        """Call an event hook on every plugin (or on ``plugins`` only) in pluggy's
+        order, awaiting async ones. A failing handler is logged with its plugin's name
+        and does not stop the others; the failures are returned by plugin name (the
+        outbox retries those). A hook whose spec is not loaded (its plugin was disabled
+        since the event was stored) has no listeners. Each handler gets the arguments
+        ``kehu.field_guard.event_arguments`` allows its plugin."""
+        from ..events import GiveUp, RetryLater
+        from ..writes import AlreadyHandled
+
+        failures: dict[str, Exception] = {}
+        if not self.plugins.is_defined(hook_name):
+            return failures
+        impls = self.plugins.call_order(hook_name)
         kwargs.setdefault("kehu", self.kehu)
-        guard = self.kehu.field_guard if self.kehu is not None else None
-        for impl in caller.get_hookimpls():
-            args = {k: v for k, v in kwargs.items() if k in impl.argnames}
+        guard = self.kehu.field_guard if self.kehu is not None and impls else None
+        for impl in impls:
+            if plugins is not None and impl.plugin_name not in plugins:
+                continue
+            args = arguments_for(impl, kwargs)
             try:
                 if guard is not None:  # personal data only for plugins trusted with it
                     args = guard.event_arguments(impl.plugin_name, hook_name, args)
                 await await_me_maybe(impl.function(**args))
-            except Exception:
+            except AlreadyHandled:  # an earlier delivery of this event did the work
+                pass
+            except (RetryLater, GiveUp) as exc:  # the handler's own decision: no traceback
+                failures[impl.plugin_name] = exc
+            except Exception as exc:
                 log.exception("plugin '%s': %s handler failed", impl.plugin_name, hook_name)
+                failures[impl.plugin_name] = exc
+        return failures
+
+    def implementers(self, hook_name: str) -> list[str]:
+        """The plugins implementing a hook, in registration order."""
+        caller = getattr(self.plugins.pm.hook, hook_name, None)
+        return [impl.plugin_name for impl in caller.get_hookimpls()] if caller is not None else []
 
     async def first(self, hook_name: str, **kwargs: Any) -> Any:
         """Call a ``firstresult`` hook, awaiting async implementations: the first
-        non-None result wins. Returns None if the hook has no implementation."""
-        caller = getattr(self.plugins.pm.hook, hook_name, None)
-        if caller is None:
-            return None
+        non-None result wins. Returns None if no implementation answers."""
+        if not self.plugins.is_firstresult(hook_name):
+            raise LookupError(f"{hook_name} is not a first-result hook")
         kwargs.setdefault("kehu", self.kehu)
-        for impl in caller.get_hookimpls():
-            args = {k: v for k, v in kwargs.items() if k in impl.argnames}
+        for impl in self.plugins.call_order(hook_name):
             try:
-                result = await await_me_maybe(impl.function(**args))
+                result = await await_me_maybe(impl.function(**arguments_for(impl, kwargs)))
             except Exception as exc:
                 raise PluginError(f"plugin '{impl.plugin_name}': {hook_name} failed: {exc}") from exc
             if result is not None:
@@ -341,14 +442,14 @@ class Hooks:
         return None
 
     def implemented(self, hook_name: str) -> bool:
-        caller = getattr(self.plugins.pm.hook, hook_name, None)
-        return caller is not None and bool(caller.get_hookimpls())
+        """Whether any enabled plugin implements the hook; False, without raising,
+        for a hook defined by a plugin that is not enabled."""
+        return self.plugins.is_defined(hook_name) and bool(self.plugins.call_order(hook_name))
 
     async def lifecycle(self, hook_name: str, kehu: Kehu, *, strict: bool) -> None:
-        caller = getattr(self.plugins.pm.hook, hook_name)
-        for impl in caller.get_hookimpls():
+        for impl in self.plugins.call_order(hook_name):
             try:
-                await await_me_maybe(impl.function(**({"kehu": kehu} if "kehu" in impl.argnames else {})))
+                await await_me_maybe(impl.function(**arguments_for(impl, {"kehu": kehu})))
             except Exception as exc:
                 if strict:
                     raise PluginError(f"plugin '{impl.plugin_name}': {hook_name} failed: {exc}") from exc

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from ..access import Viewer
     from ..clock import Clock
 
-log = logging.getLogger("kehu")
+log = logging.getLogger(__name__)
 
 SettingsModel = TypeVar("SettingsModel", bound=BaseModel)
 
@@ -42,7 +42,7 @@ class Kehu:
             config.kehu.database_url, self.apps, statement_timeout=config.limits.request_timeout_seconds
         )
         self.field_policies = self.plugins.field_policies()
-        self._schema = None
+        self._composed_schema = None
         self._field_guard = None
         self.ctx: TortoiseContext | None = None
         from .ratelimit import RateLimiter
@@ -51,6 +51,9 @@ class Kehu:
         from .eventbus import EventBus
 
         self.events = EventBus(self)
+        from .outbox import Outbox
+
+        self.outbox = Outbox(self)
 
     # -- plugins ---------------------------------------------------------------
 
@@ -84,18 +87,18 @@ class Kehu:
         if self._field_guard is None:
             from ..policies import FieldGuard
 
-            guards = [g for _, g in self.plugins.each("kehu_field_guard", kehu=self) if g is not None]
-            self._field_guard = guards[0] if guards else FieldGuard()
+            answer = self.plugins.first("kehu_field_guard", kehu=self)
+            self._field_guard = answer[1] if answer is not None else FieldGuard()
         return self._field_guard
 
     @property
     def schema(self):
         """The composed strawberry schema (built once, on first use)."""
-        if self._schema is None:
+        if self._composed_schema is None:
             from kehu.schema import build_schema
 
-            self._schema = build_schema(self)
-        return self._schema
+            self._composed_schema = build_schema(self)
+        return self._composed_schema
 
     def permissions_for(self, role: str) -> frozenset[str]:
         return self.plugins.permission_table.for_role(role)
@@ -128,14 +131,19 @@ class Kehu:
         try:
             await self.events.start()
             await self.hooks.lifecycle("kehu_startup", self, strict=True)
+            await self.outbox.start()
         except BaseException:
             await self.disconnect()
             raise
 
     async def stop(self) -> None:
         try:
+            await self.outbox.stop()
             await self.hooks.lifecycle("kehu_shutdown", self, strict=False)
         finally:
+            from .. import jobs
+
+            await jobs.stop(self)  # those a plugin left running
             await self.events.stop()
             await self.disconnect()
 
@@ -143,7 +151,7 @@ class Kehu:
 
     async def viewer_for_request(self, request: Request) -> Viewer | None:
         """The signed-in viewer of an HTTP request (bearer token), or ``None``."""
-        from .auth import viewer_for_token
+        from ..credentials import viewer_for_token
 
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")

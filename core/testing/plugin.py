@@ -119,11 +119,11 @@ class EventRecorder:
         hooks = harness.kehu.hooks
         deliver = hooks.dispatch_event
 
-        async def dispatch_event(hook_name: str, **kwargs: Any) -> None:
-            self.record(hook_name, {k: v for k, v in kwargs.items() if k != "kehu"})
-            await deliver(hook_name, **kwargs)
+        async def dispatch_event(hook_name: str, **kwargs: Any) -> dict[str, Exception]:
+            self.record(hook_name, {k: v for k, v in kwargs.items() if k not in ("kehu", "plugins")})
+            return await deliver(hook_name, **kwargs)
 
-        hooks.dispatch_event = dispatch_event
+        hooks.dispatch_event = dispatch_event  # type: ignore[method-assign]
 
 
 class GraphQLClient:
@@ -249,8 +249,8 @@ def _app_class() -> type:
     already has them (an app re-opened on the same database in one test)."""
     global _APP_CLASS
     if _APP_CLASS is None:
+        from ..credentials import issue_token
         from ..models import AccountOwner, TokenKind
-        from ..server.auth import issue_token
         from . import ACCOUNTS, KehuHarness
 
         class PluginTestApp(KehuHarness):

@@ -90,3 +90,13 @@ async def kehu_bulk_loaded(reason, customer_ids, kehu):
         from .demo import seed_complaints
 
         await seed_complaints(kehu, customer_ids)
+
+
+@hookimpl(optionalhook=True)
+def kehu_console_messages():
+    """The console's texts for this plugin's vocabulary and panels (messages/<language>.json)."""
+    from pathlib import Path
+
+    from kehu.i18n import read_catalogues
+
+    return read_catalogues(Path(__file__).parent / "messages")

@@ -356,6 +356,11 @@ class ComplaintQuery:
         qs = service.filter_complaints(info.context.viewer, filter.to_domain() if filter else None, _now(info))
         return await paginate(qs, first, after, last=last, before=before, order_by=("-created_at", "-id"))
 
+    @strawberry.field(description="The categories fileComplaint accepts (plugins.toml), in their configured order.")
+    def complaint_categories(self, info: Info) -> list[str]:
+        require_viewer(info.context.viewer)
+        return list(_settings(info).categories)
+
     @strawberry.field(description="Complaint figures for a period (default: the last 30 days).")
     async def complaint_stats(
         self,

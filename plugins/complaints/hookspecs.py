@@ -1,7 +1,9 @@
 """Hooks the complaints plugin defines for other plugins (a notification plugin,
 a dashboard…), registered through ``kehu_plugin_info()["hookspecs"]``. Same rules
 as ``kehu.hookspecs``: implementations may be async, are called after the write
-commits, and a failure is logged with the plugin's name and undoes nothing.
+commits (through the outbox: at least once, each call with the event's
+``event_id`` to be idempotent by), and a failure is logged with the plugin's
+name, undoes nothing and is retried.
 
 Resolving a case also emits the core's ``kehu_survey_requested`` (reason
 ``"complaint_resolved"``, reference the complaint's global ID), which the surveys
@@ -23,7 +25,9 @@ if TYPE_CHECKING:
 
 
 @hookspec
-def kehu_complaint_filed(complaint: Complaint, actor: AccountOwner | None, kehu: Kehu) -> Awaitable[None] | None:
+def kehu_complaint_filed(
+    complaint: Complaint, actor: AccountOwner | None, event_id: int, kehu: Kehu
+) -> Awaitable[None] | None:
     """Called after a complaint has been filed.
 
     :param complaint: the new case (status ``RECEIVED``, deadlines set).
@@ -37,6 +41,7 @@ def kehu_complaint_transitioned(
     from_status: ComplaintStatus,
     to_status: ComplaintStatus,
     actor: AccountOwner | None,
+    event_id: int,
     kehu: Kehu,
 ) -> Awaitable[None] | None:
     """Called after a complaint moved along its workflow.
@@ -54,6 +59,7 @@ def kehu_complaint_assigned(
     previous_assignee: AccountOwner | None,
     assignee: AccountOwner,
     actor: AccountOwner | None,
+    event_id: int,
     kehu: Kehu,
 ) -> Awaitable[None] | None:
     """Called after a complaint was handed to another account owner by hand
@@ -61,14 +67,16 @@ def kehu_complaint_assigned(
 
 
 @hookspec
-def kehu_complaint_resolved(complaint: Complaint, actor: AccountOwner | None, kehu: Kehu) -> Awaitable[None] | None:
+def kehu_complaint_resolved(
+    complaint: Complaint, actor: AccountOwner | None, event_id: int, kehu: Kehu
+) -> Awaitable[None] | None:
     """Called after a complaint was resolved; its follow-up contact is scheduled
     (``complaint.follow_up_due_at``)."""
 
 
 @hookspec
 def kehu_complaint_escalated(
-    complaint: Complaint, reason: str, actor: AccountOwner | None, kehu: Kehu
+    complaint: Complaint, reason: str, actor: AccountOwner | None, event_id: int, kehu: Kehu
 ) -> Awaitable[None] | None:
     """Called once per case, after the SLA check escalated it (breached, or about
     to breach as the settings say); a notification plugin tells someone here.

@@ -1,4 +1,5 @@
-"""HTTP routes of the console: the static app and its operation manifest."""
+"""HTTP routes of the console: the static app, its operation manifest, its
+message catalogues, and ``/`` leading to it."""
 
 from __future__ import annotations
 
@@ -6,11 +7,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from kehu.i18n import LANGUAGES
+
+from .messages import console_catalogues
 from .service import available_operations
+from .settings import ConsoleSettings
 
 if TYPE_CHECKING:
     from kehu import Kehu
@@ -46,15 +51,30 @@ class _WithHeaders:
 
 def console_routes(kehu: Kehu) -> list:
     operations = available_operations(kehu)
+    settings = kehu.settings_for("console", ConsoleSettings)
     manifest = {
         "operations": {name: {"sha256": op.sha256, "text": op.text} for name, op in operations.items()},
         "plugins": sorted(kehu.plugins.records),
+        "languages": list(LANGUAGES),
+        "currency": settings.currency,
     }
+    catalogues = console_catalogues(kehu)
 
     async def operation_manifest(request: Request) -> JSONResponse:
         return JSONResponse(manifest, headers={"cache-control": "no-cache"})
 
+    async def messages(request: Request) -> Response:
+        entries = catalogues.get(request.path_params["language"])
+        if entries is None:
+            return JSONResponse({"error": f"languages: {', '.join(LANGUAGES)}"}, status_code=404)
+        return JSONResponse(entries, headers={"cache-control": "no-cache"})
+
+    async def home(request: Request) -> RedirectResponse:
+        return RedirectResponse("/console/", status_code=307)
+
     return [
+        Route("/", home, methods=["GET", "HEAD"]),
         Route("/console/operations.json", operation_manifest, methods=["GET"]),
+        Route("/console/messages/{language}.json", messages, methods=["GET"]),
         Mount("/console", app=_WithHeaders(StaticFiles(directory=STATIC, html=True)), name="console"),
     ]

@@ -1,11 +1,11 @@
 """The console's GraphQL operations: one document per file in ``operations/``.
 
-A file whose first line is ``# requires: <plugin>`` is offered only when that
-plugin is enabled (the document would not validate otherwise). Fragments shared
-by several operations live once in ``operations/fragments/``; each operation's
-document is its file followed by the fragments it uses, so it stays
-self-contained, and the directory passes project-wide validators (``kehu schema
---validate``, graphql-config), which refuse a fragment defined twice. The
+A file whose first line is ``# requires: <plugin>[, <plugin>…]`` is offered only
+when those plugins are enabled (the document would not validate otherwise).
+Fragments shared by several operations live once in ``operations/fragments/``;
+each operation's document is its file followed by the fragments it uses, so it
+stays self-contained, and the directory passes project-wide validators (``kehu
+schema --validate``, graphql-config), which refuse a fragment defined twice. The
 browser gets the list from ``/console/operations.json`` and sends each by its
 SHA-256 — the same hash under which ``kehu_trusted_documents`` registers it.
 """
@@ -30,16 +30,17 @@ DIRECTORY = Path(__file__).parent / "operations"
 class Operation:
     name: str
     text: str
-    requires: str | None
+    requires: tuple[str, ...] = ()
 
     @property
     def sha256(self) -> str:
         return digest(self.text)
 
 
-def _requires(text: str) -> str | None:
+def _requires(text: str) -> tuple[str, ...]:
     first = text.splitlines()[0] if text else ""
-    return first.split(":", 1)[1].strip() if first.startswith("# requires:") else None
+    requires = first.split(":", 1)[1] if first.startswith("# requires:") else ""
+    return tuple(p.strip() for p in requires.split(",") if p.strip())
 
 
 def _spreads(text: str) -> set[str]:
@@ -67,4 +68,4 @@ def all_operations() -> dict[str, Operation]:
 
 
 def available_operations(kehu: Kehu) -> dict[str, Operation]:
-    return {name: op for name, op in all_operations().items() if op.requires is None or kehu.is_enabled(op.requires)}
+    return {name: op for name, op in all_operations().items() if all(kehu.is_enabled(plugin) for plugin in op.requires)}

@@ -50,18 +50,22 @@ def kehu_graphql(graphql):
 
 
 @hookimpl
-async def kehu_interaction_logged(interaction, actor, kehu):
+async def kehu_interaction_logged(interaction, actor, event_id, kehu):
     from .service import accrue_purchase
 
-    await accrue_purchase(kehu, interaction, actor)
+    # Once per event (write_scope(event_id=...)) and once per purchase (the ledger
+    # entry's key): a repeated delivery credits nothing.
+    await accrue_purchase(kehu, interaction, actor, event_id=event_id)
 
 
 @hookimpl
-async def kehu_bulk_loaded(kehu):
-    """An import or the demo wrote purchases without events: credit them now."""
-    from .service import accrue_missing
+async def kehu_bulk_loaded(customer_ids, kehu):
+    """An import or the demo wrote purchases without events: credit each as of its
+    date (dated at the purchase, at the tier held then; what has expired since
+    expired in the same run). Idempotent: a repeated delivery credits nothing new."""
+    from .service import catch_up
 
-    await accrue_missing(kehu)
+    await catch_up(kehu, customer_ids)
 
 
 @hookimpl
@@ -83,3 +87,13 @@ def kehu_commands(subparsers):
     from .cli import add_commands
 
     add_commands(subparsers)
+
+
+@hookimpl(optionalhook=True)
+def kehu_console_messages():
+    """The console's texts for this plugin's vocabulary and panels (messages/<language>.json)."""
+    from pathlib import Path
+
+    from kehu.i18n import read_catalogues
+
+    return read_catalogues(Path(__file__).parent / "messages")

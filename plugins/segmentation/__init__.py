@@ -41,6 +41,8 @@ def kehu_graphql(graphql):
 
 
 # --------------------------------------------------------------------------- events: re-score one customer
+# Each handler recomputes from the data as it is and records only changes, so a
+# repeated delivery of an event (same event_id) changes nothing: idempotent by nature.
 
 
 @hookimpl
@@ -80,11 +82,13 @@ async def kehu_owner_assigned(customer, kehu):
 
 
 @hookimpl
-async def kehu_bulk_loaded(kehu):
-    """An import or the demo wrote many customers at once: one full recompute."""
+async def kehu_bulk_loaded(reason, kehu):
+    """An import or the demo wrote many records at once, without an event each:
+    one full recompute, whose history rows (cause ``IMPORT``, ``DEMO``) show each
+    customer's state before the load and after it."""
     from .service import recompute_all
 
-    await recompute_all(kehu)
+    await recompute_all(kehu, cause=reason.upper()[:40])
 
 
 @hookimpl
@@ -116,3 +120,13 @@ def kehu_commands(subparsers):
     from .cli import add_commands
 
     add_commands(subparsers)
+
+
+@hookimpl(optionalhook=True)
+def kehu_console_messages():
+    """The console's texts for this plugin's vocabulary and panels (messages/<language>.json)."""
+    from pathlib import Path
+
+    from kehu.i18n import read_catalogues
+
+    return read_catalogues(Path(__file__).parent / "messages")

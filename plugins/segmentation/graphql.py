@@ -223,7 +223,10 @@ class SegmentChange:
     segment_key: Optional[str] = strawberry.field(description="The segment, for a membership change.")
     old_value: Optional[str] = strawberry.field(description="Tier or stage before; IN/OUT for segments.")
     new_value: Optional[str] = strawberry.field(description="Tier or stage after; IN/OUT for segments.")
-    cause: str = strawberry.field(description="RECOMPUTE, INTERACTION, CUSTOMER_CHANGE, MANUAL, SEGMENT_…")
+    cause: str = strawberry.field(
+        description="RECOMPUTE, INTERACTION, CUSTOMER_CHANGE, MANUAL, SEGMENT_…, IMPORT (a bulk load: the state "
+        "before and after it), DEMO"
+    )
     changed_at: dt.datetime = strawberry.field(description="When it changed.")
 
 
@@ -291,6 +294,11 @@ class SegmentationCustomerFilter:
     )
     abc_class: Optional[AbcClass] = strawberry.field(default=None, description="Customers of this ABC class.")
     segment: Optional[str] = strawberry.field(default=None, description="A segment key.")
+    stage_changed_after: Optional[dt.datetime] = strawberry.field(
+        default=None,
+        description="The lifecycle stage changed from another stage at or after this moment (into `lifecycleStage`, "
+        "when that is given too); a first classification is not a change.",
+    )
 
 
 async def apply_filter(qs, filter, info: Info):
@@ -302,6 +310,10 @@ async def apply_filter(qs, filter, info: Info):
         value = getattr(filter, attr, None)
         if value is not None:
             qs = qs.filter(id__in=service.classified(info.context.viewer, **{column: value.value}))
+    since = getattr(filter, "stage_changed_after", None)
+    if since is not None:
+        stage = getattr(filter, "lifecycle_stage", None)
+        qs = qs.filter(id__in=service.stage_changed_since(since, stage.value if stage is not None else None))
     key = getattr(filter, "segment", None)
     if key is not None:
         segment = await models.Segment.get_or_none(key=key)

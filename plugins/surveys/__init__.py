@@ -82,7 +82,18 @@ async def kehu_bulk_loaded(reason, customer_ids, kehu):
 
 
 @hookimpl
-async def kehu_survey_requested(customer, reason, reference, actor, kehu):
+async def kehu_survey_requested(customer, reason, reference, actor, event_id, kehu):
     from .service import request_survey
 
-    await request_survey(kehu, customer, reason, reference, actor)
+    # One invitation per event, however often it is delivered.
+    await request_survey(kehu, customer, reason, reference, actor, event_id=event_id)
+
+
+@hookimpl(optionalhook=True)
+def kehu_console_messages():
+    """The console's texts for this plugin's vocabulary and panels (messages/<language>.json)."""
+    from pathlib import Path
+
+    from kehu.i18n import read_catalogues
+
+    return read_catalogues(Path(__file__).parent / "messages")

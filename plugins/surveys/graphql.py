@@ -19,6 +19,7 @@ from kehu.access import require_viewer, visible_customers
 from kehu.figures import percent
 from kehu.schema import (
     Connection,
+    Language,
     ModelNode,
     Payload,
     UserError,
@@ -115,6 +116,9 @@ class SurveyNode(ModelNode, model=models.Survey):
     updated_at: dt.datetime = strawberry.field(description="When it last changed.")
     published_at: Optional[dt.datetime] = strawberry.field(description="When it was opened for answers.")
     closed_at: Optional[dt.datetime] = strawberry.field(description="When it stopped accepting answers.")
+    language: Optional[Language] = strawberry.field(
+        description="The language of the answering page; null: the respondent's browser's."
+    )
 
     @strawberry.field(description="The current version's number (1 + edits made after responses arrived).")
     async def version(self) -> int:
@@ -476,6 +480,9 @@ class CreateSurveyInput:
     title: str = strawberry.field(description="The title the customer sees.")
     description: Optional[str] = strawberry.field(default=None, description="The introduction the customer sees.")
     questions: list[SurveyQuestionInput] = strawberry.field(description="The questions, in order.")
+    language: Optional[Language] = strawberry.field(
+        default=None, description="The answering page's language; null: the respondent's browser's."
+    )
 
 
 @strawberry.input(description="Only the fields sent change; `questions` replaces the whole list.")
@@ -485,6 +492,9 @@ class UpdateSurveyInput:
     description: Optional[str] = strawberry.field(default=strawberry.UNSET, description="The introduction.")
     questions: Optional[list[SurveyQuestionInput]] = strawberry.field(
         default=strawberry.UNSET, description="All the questions, in order."
+    )
+    language: Optional[Language] = strawberry.field(
+        default=strawberry.UNSET, description="The answering page's language; null: the respondent's browser's."
     )
 
 
@@ -616,7 +626,12 @@ class SurveyMutation:
     async def create_survey(self, info: Info, input: CreateSurveyInput) -> SurveyPayload:
         survey = await service.create_survey(
             require_viewer(info.context.viewer),
-            {"title": input.title, "description": input.description, "questions": _question_specs(input.questions)},
+            {
+                "title": input.title,
+                "description": input.description,
+                "language": input.language,
+                "questions": _question_specs(input.questions),
+            },
             _now(info),
         )
         return SurveyPayload(survey=survey)
@@ -624,7 +639,7 @@ class SurveyMutation:
     @strawberry.mutation(description="Edit a survey; once it has responses, question edits make a new version.")
     async def update_survey(self, info: Info, input: UpdateSurveyInput) -> SurveyPayload:
         data = {}
-        for name in ("title", "description"):
+        for name in ("title", "description", "language"):
             if getattr(input, name) is not strawberry.UNSET:
                 data[name] = getattr(input, name)
         if input.questions not in (strawberry.UNSET, None):

@@ -1,7 +1,8 @@
 """Hooks the surveys plugin defines for other plugins (registered through
 ``kehu_plugin_info``). Same rules as ``kehu.hookspecs``: may be async, delivered
-after the write commits, failures are logged with the plugin's name and undo
-nothing."""
+after the write commits (through the outbox: at least once, each call with the
+event's ``event_id`` to be idempotent by), failures are logged with the plugin's
+name, undo nothing and are retried."""
 
 from __future__ import annotations
 
@@ -19,7 +20,13 @@ if TYPE_CHECKING:
 
 @hookspec
 def kehu_survey_invitation_created(
-    invitation: Invitation, survey: Survey, customer: Customer, link: str, actor: AccountOwner | None, kehu: Kehu
+    invitation: Invitation,
+    survey: Survey,
+    customer: Customer,
+    link: str,
+    actor: AccountOwner | None,
+    event_id: int,
+    kehu: Kehu,
 ) -> Awaitable[None] | None:
     """Called after a survey invitation has been committed.
 
@@ -33,7 +40,7 @@ def kehu_survey_invitation_created(
 
 @hookspec
 def kehu_survey_response_received(
-    response: Response, survey: Survey, customer: Customer, detractor: bool, kehu: Kehu
+    response: Response, survey: Survey, customer: Customer, detractor: bool, event_id: int, kehu: Kehu
 ) -> Awaitable[None] | None:
     """Called after a customer's survey response has been committed.
 

@@ -41,6 +41,8 @@ class Survey(Model):
     id = fields.IntField(primary_key=True)
     title = fields.CharField(max_length=200)
     description = fields.TextField(default="")
+    # The language of the answering page (kehu.i18n.Language); null: the respondent's browser's.
+    language = fields.CharField(max_length=16, null=True)
     status = fields.CharEnumField(SurveyStatus, max_length=16, default=SurveyStatus.DRAFT, db_index=True)
     created_by = fields.ForeignKeyField(
         "core.AccountOwner", related_name="surveys_created", null=True, on_delete=fields.RESTRICT

@@ -10,11 +10,17 @@ Every piece of text that comes from staff or customers goes through
 ``html.escape``. Bodies larger than ``max_body_bytes`` are refused before they are
 read in full. The page sends no referrer (the token is in its URL) and may not be
 framed or cached.
+
+Its texts are in ``messages/<language>.json``; the page speaks the survey's
+language, or — for a survey without one and for links that open no survey — the
+language the respondent's browser asks for.
 """
 
 from __future__ import annotations
 
+import functools
 import html
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
@@ -22,10 +28,12 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
+from kehu.i18n import Messages, best_language, read_catalogues
+from kehu.ids import digest
 from kehu.writes import write_scope
 
 from . import service
-from .models import QuestionType, Survey, SurveyVersion
+from .models import Invitation, QuestionType, Survey, SurveyVersion
 from .settings import SurveySettings
 
 if TYPE_CHECKING:
@@ -40,23 +48,29 @@ HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Robots-Tag": "noindex",
 }
-TOKEN_PAGES = {
-    "INVALID_TOKEN": (
-        404,
-        "Link not valid",
-        "This survey link is not valid. Please check that it was copied completely.",
-    ),
-    "TOKEN_USED": (
-        410,
-        "Already answered",
-        "This survey link has already been used. Thank you — your answers were received.",
-    ),
-    "TOKEN_EXPIRED": (410, "Link expired", "This survey link has expired."),
-    "SURVEY_CLOSED": (410, "Survey closed", "This survey is closed and no longer accepts answers."),
-    "WRONG_SURVEY": (404, "Link not valid", "This survey link is not valid."),
+# HTTP status of the page shown for each token problem.
+TOKEN_STATUS = {
+    "INVALID_TOKEN": 404,
+    "TOKEN_USED": 410,
+    "TOKEN_EXPIRED": 410,
+    "SURVEY_CLOSED": 410,
+    "WRONG_SURVEY": 404,
 }
-NPS_LABELS = ("0 = not at all likely", "10 = extremely likely")
-CSAT_LABELS = {1: "Very unsatisfied", 2: "Unsatisfied", 3: "Neutral", 4: "Satisfied", 5: "Very satisfied"}
+MESSAGES = Path(__file__).parent / "messages"
+
+
+@functools.cache
+def catalogues() -> dict[str, dict[str, str]]:
+    return read_catalogues(MESSAGES)
+
+
+def messages_for(request: Request, survey: Survey | None = None) -> Messages:
+    """The survey's language, else the one the respondent's browser prefers."""
+    language = (survey.language if survey is not None else None) or best_language(
+        request.headers.get("accept-language")
+    )
+    return Messages(catalogues(), language)
+
 
 STYLE = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;background:#f5f6f8;color:#1d2330;line-height:1.45}
@@ -72,6 +86,7 @@ legend{font-weight:600;padding:0 .25rem}
 .option{display:block;padding:.3rem 0}
 textarea{width:100%;box-sizing:border-box;min-height:6rem;font:inherit}
 .error{color:#c62828;font-weight:600;margin:.25rem 0}
+.sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
 button{font:inherit;font-size:1.05rem;padding:.7rem 1.4rem;border:0;border-radius:.4rem;background:#1f5fbf;color:#fff}
 """
 
@@ -80,9 +95,9 @@ def _e(value: Any) -> str:
     return html.escape(str(value), quote=True)
 
 
-def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
+def _page(t: Messages, title: str, body: str, status: int = 200) -> HTMLResponse:
     document = (
-        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        f'<!doctype html><html lang="{t.language}"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{_e(title)}</title><style>{STYLE}</style></head>"
         f"<body><main>{body}</main></body></html>"
@@ -90,22 +105,35 @@ def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
     return HTMLResponse(document, status_code=status, headers=HEADERS)
 
 
-def _message_page(title: str, message: str, status: int) -> HTMLResponse:
-    return _page(title, f"<h1>{_e(title)}</h1><p>{_e(message)}</p>", status)
+def _message_page(t: Messages, name: str, status: int) -> HTMLResponse:
+    title = t(f"surveys.page.{name}.title")
+    return _page(t, title, f"<h1>{_e(title)}</h1><p>{_e(t(f'surveys.page.{name}.message'))}</p>", status)
 
 
-def _token_page(problem: service.TokenProblem) -> HTMLResponse:
-    status, title, message = TOKEN_PAGES.get(problem.code, (400, "Link not usable", problem.message))
-    return _message_page(title, message, status)
+async def _token_problem_page(request: Request, token: str, problem: service.TokenProblem) -> HTMLResponse:
+    """A used, expired or closed link still names its survey: answer in its language."""
+    invitation = await Invitation.filter(token_hash=digest(token)).select_related("survey").first()
+    return _token_page(messages_for(request, invitation.survey if invitation else None), problem)
+
+
+def _token_page(t: Messages, problem: service.TokenProblem) -> HTMLResponse:
+    if problem.code not in TOKEN_STATUS:
+        title = t("surveys.page.token.other.title")
+        return _page(t, title, f"<h1>{_e(title)}</h1><p>{_e(problem.message)}</p>", 400)
+    return _message_page(t, f"token.{problem.code}", TOKEN_STATUS[problem.code])
 
 
 def _checked(values: list[str], value: Any) -> str:
     return " checked" if str(value) in values else ""
 
 
-def _question_html(question: Question, values: list[str], error: str | None) -> str:
+def _question_html(t: Messages, question: Question, values: list[str], error: str | None) -> str:
     name = f"q{question.id}"
-    required = ' <span class="req" aria-label="required">*</span>' if question.required else ""
+    required = (
+        f' <span class="req" aria-hidden="true">*</span><span class="sr">({_e(t("surveys.page.required"))})</span>'
+        if question.required
+        else ""
+    )
     parts = [
         f'<fieldset{" class=wrong" if error else ""} id="{name}">',
         f"<legend>{question.position}. {_e(question.text)}{required}</legend>",
@@ -117,17 +145,18 @@ def _question_html(question: Question, values: list[str], error: str | None) -> 
         low, high = service.SCALES.get(qtype, (1, question.scale_max or service.DEFAULT_RATING_MAX))
         parts.append('<div class="scale">')
         for score in range(low, high + 1):
-            title = f' title="{_e(CSAT_LABELS[score])}"' if qtype is QuestionType.CSAT else ""
+            title = f' title="{_e(t(f"surveys.page.csat.{score}"))}"' if qtype is QuestionType.CSAT else ""
             parts.append(
                 f'<label{title}><input type="radio" name="{name}" value="{score}"{_checked(values, score)}>{score}</label>'
             )
         parts.append("</div>")
         if qtype is QuestionType.NPS:
-            parts.append(f'<p class="hint">{_e(NPS_LABELS[0])}, {_e(NPS_LABELS[1])}</p>')
+            hint = f"{t('surveys.page.nps.low')}, {t('surveys.page.nps.high')}"
         elif qtype is QuestionType.CSAT:
-            parts.append(f'<p class="hint">1 = {_e(CSAT_LABELS[1])}, 5 = {_e(CSAT_LABELS[5])}</p>')
+            hint = t("surveys.page.csat.hint", low=t("surveys.page.csat.1"), high=t("surveys.page.csat.5"))
         else:
-            parts.append(f'<p class="hint">1 = lowest, {high} = highest</p>')
+            hint = t("surveys.page.rating.hint", high=high)
+        parts.append(f'<p class="hint">{_e(hint)}</p>')
     elif qtype in service.CHOICE_TYPES:
         kind = "radio" if qtype is QuestionType.SINGLE_CHOICE else "checkbox"
         for choice in question.ordered_choices:
@@ -145,6 +174,7 @@ def _question_html(question: Question, values: list[str], error: str | None) -> 
 
 
 def _form_page(
+    t: Messages,
     survey: Survey,
     version: SurveyVersion,
     questions: list[Question],
@@ -157,17 +187,26 @@ def _form_page(
     if survey.description:
         parts.append("".join(f"<p>{_e(line)}</p>" for line in survey.description.splitlines() if line.strip()))
     if errors or general:
-        parts.append('<p class="error" role="alert">Some answers need your attention.</p>')
+        parts.append(f'<p class="error" role="alert">{_e(t("surveys.page.attention"))}</p>')
     for message in general or ():
         parts.append(f'<p class="error">{_e(message)}</p>')
     parts.append('<form method="post" accept-charset="utf-8">')
     parts.append(f'<input type="hidden" name="v" value="{version.id}">')
     for question in questions:
-        parts.append(_question_html(question, form.get(f"q{question.id}", []), errors.get(question.id)))
+        parts.append(_question_html(t, question, form.get(f"q{question.id}", []), errors.get(question.id)))
     parts.append(
-        '<p class="hint"><span class="req">*</span> required</p><button type="submit">Send answers</button></form>'
+        f'<p class="hint"><span class="req" aria-hidden="true">*</span> {_e(t("surveys.page.required.legend"))}</p>'
+        f'<button type="submit">{_e(t("surveys.page.submit"))}</button></form>'
     )
-    return _page(survey.title, "".join(parts), 422 if (errors or general) else 200)
+    return _page(t, survey.title, "".join(parts), 422 if (errors or general) else 200)
+
+
+def _answer_error(t: Messages, problem: service.AnswerProblem, question: Question) -> str:
+    """What the respondent reads at a wrong answer, in the page's language."""
+    low, high = service.SCALES.get(question.type, (1, question.scale_max or service.DEFAULT_RATING_MAX))
+    key = f"surveys.page.error.{problem.code}"
+    text = t(key, low=low, high=high, max=service.MAX_TEXT_ANSWER)
+    return t("surveys.page.error.other") if text == key else text
 
 
 async def _version_for(survey: Survey, form: dict[str, list[str]]) -> SurveyVersion:
@@ -221,30 +260,33 @@ def survey_routes(kehu: Kehu) -> list[Route]:
         try:
             invitation = await service.open_invitation(token, kehu.clock.now())
         except service.TokenProblem as problem:
-            return _token_page(problem)
+            return await _token_problem_page(request, token, problem)
         version = await service.current_version(invitation.survey_id)
-        return _form_page(invitation.survey, version, await service.questions_of(version.id))
+        t = messages_for(request, invitation.survey)
+        return _form_page(t, invitation.survey, version, await service.questions_of(version.id))
 
     async def submit(request: Request) -> HTMLResponse:
         token = request.path_params["token"]
         settings = kehu.settings_for("surveys", SurveySettings)
+        t = messages_for(request)
         try:
             body = await _read_body(request, settings.max_body_bytes)
         except BodyTooLarge:
-            return _message_page("Too much data", "The answers are too long to be sent.", 413)
+            return _message_page(t, "too_large", 413)
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type != "application/x-www-form-urlencoded":
-            return _message_page("Unsupported form", "Please send the answers with the form on this page.", 415)
+            return _message_page(t, "unsupported", 415)
         try:
             form = parse_qs(body.decode("utf-8"), keep_blank_values=True, max_num_fields=2_000)
         except (UnicodeDecodeError, ValueError):
-            return _message_page("Unreadable form", "The answers could not be read; please try again.", 400)
+            return _message_page(t, "unreadable", 400)
         now = kehu.clock.now()
         try:
             invitation = await service.open_invitation(token, now)
         except service.TokenProblem as problem:
-            return _token_page(problem)
+            return await _token_problem_page(request, token, problem)
         survey = invitation.survey
+        t = messages_for(request, survey)
         version = await _version_for(survey, form)
         questions = await service.questions_of(version.id)
         try:
@@ -253,16 +295,16 @@ def survey_routes(kehu: Kehu) -> list[Route]:
         except service.SubmissionRejected as rejected:
             errors: dict[int, str] = {}
             general = []
+            by_id = {q.id: q for q in questions}
             for problem in rejected.problems:
-                text = problem.message.split(": ", 1)[-1] if problem.question_id else problem.message
-                if problem.question_id in {q.id for q in questions}:
-                    errors.setdefault(problem.question_id, text[:1].upper() + text[1:] + ".")
+                if problem.question_id in by_id:
+                    errors.setdefault(problem.question_id, _answer_error(t, problem, by_id[problem.question_id]))
                 else:
-                    general.append(text)
-            return _form_page(survey, version, questions, form, errors, general)
+                    general.append(t("surveys.page.error.other"))
+            return _form_page(t, survey, version, questions, form, errors, general)
         except service.TokenProblem as problem:
-            return _token_page(problem)
-        return _message_page("Thank you!", "Your answers have been received. Thank you for your time.", 200)
+            return await _token_problem_page(request, token, problem)
+        return _message_page(t, "thanks", 200)
 
     async def survey_page(request: Request) -> HTMLResponse:
         return await (submit(request) if request.method == "POST" else show(request))

@@ -281,6 +281,13 @@ def test_filing_defaults_and_validation(app):
     assert total == 1
 
 
+def test_the_categories_a_form_offers_are_the_configured_ones_in_order(make_app):
+    app = make_app(enabled=("complaints",), settings={"complaints": {**QUIET, "categories": ["物流", "billing"]}})
+    for role in ("agent", "analyst"):
+        assert app.data("{ complaintCategories }", as_=role)["complaintCategories"] == ["物流", "billing"]
+    assert app.post("{ complaintCategories }").json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
 # --------------------------------------------------------------------------- contacts & follow-up
 
 

@@ -104,7 +104,7 @@ def selection(type_, depth: int, seen_connections: int = 0) -> str:
 
 def everything_queries(app, depth: int) -> list[str]:
     """One query per root field (a refused non-null field would null the rest)."""
-    schema = app.kehu.schema._schema
+    schema = app.kehu.schema.graphql_schema
     query_type = schema.query_type
     parts = []
     for name, field in query_type.fields.items():
@@ -132,7 +132,7 @@ def test_no_clear_email_or_phone_in_any_root_field_as_analyst(leak_app, caplog):
 
 
 def customer_fields(app, depth: int = 3) -> str:
-    return selection(app.kehu.schema._schema.type_map["Customer"], depth)
+    return selection(app.kehu.schema.graphql_schema.type_map["Customer"], depth)
 
 
 def test_every_customer_field_including_plugin_fields_is_masked(leak_app):

@@ -405,3 +405,23 @@ def test_cli_recompute_command_is_registered():
     segmentation.kehu_commands(sub)
     args = parser.parse_args(["segments", "recompute"])
     assert args.handler.__name__ == "recompute_command"
+
+
+def test_customers_who_recently_moved_into_a_stage(seg):
+    # The first classification is no move: c1 and c3 have been at risk all along.
+    since = NOW - dt.timedelta(hours=1)
+    query = "query($f: CustomerFilterInput) { customers(filter: $f) { edges { node { name } } } }"
+    moved = {"lifecycleStage": "AT_RISK", "stageChangedAfter": since.isoformat()}
+    assert seg.data(query, {"f": moved}, as_="admin")["customers"]["edges"] == []
+    later = NOW + dt.timedelta(days=100)
+    seg.clock.set(later)
+    seg.run(service.recompute_all, seg.kehu)
+    moved["stageChangedAfter"] = (later - dt.timedelta(days=1)).isoformat()
+    names = {e["node"]["name"] for e in seg.data(query, {"f": moved}, as_="admin")["customers"]["edges"]}
+    # 100 days on, the NEW c4, c5 (last bought 130 days ago) and the ACTIVE c6 (160) are at risk.
+    assert names == {"c4", "c5", "c6"}
+    assert {n for n, row in rows(seg).items() if row.lifecycle_stage == "AT_RISK"} >= names | {"c1"}
+    any_stage = {"stageChangedAfter": moved["stageChangedAfter"]}
+    assert {e["node"]["name"] for e in seg.data(query, {"f": any_stage}, as_="admin")["customers"]["edges"]} >= names
+    # Visibility holds: those are the agent's customers, none of agent_south's.
+    assert seg.data(query, {"f": moved}, as_="agent_south")["customers"]["edges"] == []

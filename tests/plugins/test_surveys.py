@@ -8,6 +8,7 @@ import pytest
 from kehu import hookimpl
 from kehu.plugins.surveys.models import Answer, Invitation, Response
 from kehu.schema import to_global_id
+from kehu.writes import emit, write_scope
 
 SURVEY_FIELDS = "id title status version questions { id type text required choices { id label } }"
 CREATE = f"""mutation($i: CreateSurveyInput!) {{ createSurvey(input: $i) {{
@@ -320,6 +321,50 @@ def test_page_refuses_oversized_bodies_and_unknown_links(surveys):
     assert count_rows(surveys) == (0, 0)
 
 
+def test_page_speaks_the_surveys_language_whatever_the_browser_asks(surveys):
+    data = surveys.data(
+        CREATE, {"i": {"title": "满意度调查", "questions": QUESTIONS[:2], "language": "ZH_CN"}}, as_="manager"
+    )["createSurvey"]
+    survey = data["survey"]
+    surveys.data(PUBLISH, {"id": survey["id"]}, as_="manager")
+    assert surveys.data("query($id: ID!) { survey(id: $id) { language } }", {"id": survey["id"]}, as_="agent") == {
+        "survey": {"language": "ZH_CN"}
+    }
+    [inv] = invite(surveys, survey["id"], [create_customer(surveys, "李雷")])
+    path = f"/s/{inv['token']}"
+    page = surveys.client.get(path, headers={"Accept-Language": "en-US,en;q=0.9"})
+    assert '<html lang="zh-CN">' in page.text
+    assert "提交回答" in page.text and "0 = 完全不可能" in page.text and "Send answers" not in page.text
+    nps_field = _form_fields(page.text)[0][0]
+    wrong = surveys.client.post(path, data={nps_field: "9"})
+    assert wrong.status_code == 422 and "此题必须作答。" in wrong.text and "有些回答需要您再看一下。" in wrong.text
+    csat_field = _form_fields(page.text)[11][0]
+    done = surveys.client.post(path, data={nps_field: "9", csat_field: "5"})
+    assert done.status_code == 200 and "谢谢！" in done.text
+    assert "此问卷链接已使用过" in surveys.client.get(path).text
+
+
+def test_page_of_a_survey_without_a_language_follows_the_browser(surveys):
+    survey = create_survey(surveys, QUESTIONS[:1])
+    [inv] = invite(surveys, survey["id"], [create_customer(surveys, "Li Lei")])
+    path = f"/s/{inv['token']}"
+    chinese = surveys.client.get(path, headers={"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.8"})
+    assert '<html lang="zh-CN">' in chinese.text and "提交回答" in chinese.text
+    english = surveys.client.get(path, headers={"Accept-Language": "fr-FR,en;q=0.5"})
+    assert '<html lang="en">' in english.text and "Send answers" in english.text
+    unknown = surveys.client.get("/s/sv_forged", headers={"Accept-Language": "zh"})
+    assert unknown.status_code == 404 and "链接无效" in unknown.text
+
+
+def test_survey_language_can_be_changed_and_cleared(surveys):
+    survey = create_survey(surveys, QUESTIONS[:1], publish=False)
+    update = "mutation($i: UpdateSurveyInput!) { updateSurvey(input: $i) { survey { language } userErrors { code } } }"
+    changed = surveys.data(update, {"i": {"id": survey["id"], "language": "EN"}}, as_="manager")["updateSurvey"]
+    assert changed == {"survey": {"language": "EN"}, "userErrors": []}
+    cleared = surveys.data(update, {"i": {"id": survey["id"], "language": None}}, as_="manager")["updateSurvey"]
+    assert cleared["survey"] == {"language": None}
+
+
 # --------------------------------------------------------------------------- results
 
 
@@ -546,9 +591,8 @@ def test_survey_requested_by_another_plugin_creates_an_invitation(make_app):
         from kehu.models import Customer
 
         customer = await Customer.get(name="Li Lei")
-        await app.kehu.hooks.dispatch_event(
-            "kehu_survey_requested", customer=customer, reason=reason, reference="Complaint:9", actor=None
-        )
+        async with write_scope(app.kehu, None, "test.requestSurvey"):  # as the complaints plugin does
+            emit("kehu_survey_requested", customer=customer, reason=reason, reference="Complaint:9")
         return await Invitation.filter(customer_id=customer.id).values("reason", "reference", "expires_at", "used_at")
 
     [row] = app.run(request, "complaint_resolved")

@@ -44,10 +44,10 @@ def kehu_graphql(graphql):
 
 
 @hookimpl
-async def kehu_interaction_logged(interaction, kehu):
-    await service.interaction_logged(kehu, interaction)
+async def kehu_interaction_logged(interaction, event_id, kehu):
+    await service.interaction_logged(kehu, interaction, event_id)
 
 
 @hookimpl
-async def kehu_customer_created(customer, kehu):
-    await service.customer_created(kehu, customer)
+async def kehu_customer_created(customer, event_id, kehu):
+    await service.customer_created(kehu, customer, event_id)

@@ -184,15 +184,15 @@ async def due_follow_ups(
 # --------------------------------------------------------------------------- event reactions
 
 
-async def interaction_logged(kehu: Kehu, interaction: Interaction) -> FollowUpPlan | None:
+async def interaction_logged(kehu: Kehu, interaction: Interaction, event_id: int | None = None) -> FollowUpPlan | None:
     """Move the customer's next follow-up after a logged interaction (its own
-    write: the interaction is already committed)."""
+    write: the interaction is already committed; once per event)."""
     settings = kehu.settings_for(PLUGIN, FollowUpSettings)
     counting = interaction.kind in settings.counting_kinds
     agreed = interaction.next_follow_up_at
     if not counting and agreed is None:
         return None
-    async with write_scope(kehu, None, f"{PLUGIN}.interactionLogged", actor_label=PLUGIN):
+    async with write_scope(kehu, None, f"{PLUGIN}.interactionLogged", actor_label=PLUGIN, event_id=event_id):
         plan = await FollowUpPlan.get_or_none(customer_id=interaction.customer_id, active=True)
         if plan is None:
             return None
@@ -217,12 +217,12 @@ async def interaction_logged(kehu: Kehu, interaction: Interaction) -> FollowUpPl
         return await FollowUpPlan.get(id=plan.id)
 
 
-async def customer_created(kehu: Kehu, customer: Customer) -> FollowUpPlan | None:
+async def customer_created(kehu: Kehu, customer: Customer, event_id: int | None = None) -> FollowUpPlan | None:
     settings = kehu.settings_for(PLUGIN, FollowUpSettings)
     if not settings.plan_new_customers:
         return None
     now = kehu.clock.now()
-    async with write_scope(kehu, None, f"{PLUGIN}.customerCreated", actor_label=PLUGIN):
+    async with write_scope(kehu, None, f"{PLUGIN}.customerCreated", actor_label=PLUGIN, event_id=event_id):
         if await FollowUpPlan.exists(customer_id=customer.id):
             return None
         due = now + dt.timedelta(days=settings.default_interval_days)

@@ -1,5 +1,8 @@
 // Building DOM without innerHTML: every string becomes a text node, so data from
-// the server is never interpreted as markup.
+// the server is never interpreted as markup. Also the form pieces every screen
+// shares: labelled fields, userErrors shown at their field, dialogs.
+
+import { currentLanguage, t } from "./i18n.js";
 
 export function h(tag, props, ...children) {
   const el = document.createElement(tag);
@@ -32,31 +35,155 @@ export function clear(el, ...children) {
   return append(el, children);
 }
 
-export function formatDate(value, withTime = true) {
-  if (!value) return "—";
-  const date = new Date(value);
-  return withTime
-    ? date.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" })
-    : date.toLocaleDateString(undefined, { dateStyle: "medium" });
+// A random key for idempotent retries (crypto.randomUUID needs a secure context;
+// an intranet console may be served over plain http).
+export function newKey() {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return `console-${[...bytes].map((b) => b.toString(16).padStart(2, "0")).join("")}`;
 }
 
-export function formatNumber(value, digits = 0) {
-  if (value === null || value === undefined || value === "") return "—";
-  return Number(value).toLocaleString(undefined, { maximumFractionDigits: digits, minimumFractionDigits: digits });
+let uid = 0;
+export const nextId = (prefix = "k") => `${prefix}-${++uid}`;
+
+// --------------------------------------------------------------------------- errors
+
+// What a person reads for an error: the catalogue's text for its code in Chinese;
+// in English the server's own sentence, which says more (which limit, which value).
+export function errorText(error) {
+  const code = error.code || error.extensions?.code;
+  const key = `errors.${code}`;
+  if (code && (currentLanguage() !== "en" || !error.message)) {
+    const text = t(key);
+    if (text !== key) return text;
+  }
+  const message = error.message || String(error);
+  return message.charAt(0).toUpperCase() + message.slice(1);
 }
 
-export function label(enumValue) {
-  return enumValue ? enumValue.toLowerCase().replaceAll("_", " ") : "—";
+export function problem(error) {
+  const errors = error.errors || [error];
+  return h("p", { class: "error", role: "alert" }, errors.map((e) => errorText(e)).join(" "));
 }
 
-// "in 3h 12m" / "overdue by 2d 4h"
-export function countdown(due, now = Date.now()) {
-  if (!due) return { text: "no deadline running", overdue: false };
-  let ms = new Date(due).getTime() - now;
-  const overdue = ms < 0;
-  ms = Math.abs(ms);
-  const d = Math.floor(ms / 86400000), hrs = Math.floor((ms % 86400000) / 3600000);
-  const m = Math.floor((ms % 3600000) / 60000), sec = Math.floor((ms % 60000) / 1000);
-  const span = d ? `${d}d ${hrs}h` : hrs ? `${hrs}h ${m}m` : `${m}m ${sec}s`;
-  return { text: overdue ? `overdue by ${span}` : `due in ${span}`, overdue, soon: !overdue && ms < 4 * 3600000 };
+// --------------------------------------------------------------------------- forms
+
+// A labelled control. ``name`` is the input field of the GraphQL mutation it
+// feeds (``email``, ``nextFollowUpAt``): a userError for that field is shown here.
+export function field(text, control, { name, hint, required } = {}) {
+  const id = control.id || (control.id = nextId("f"));
+  const error = h("p", { class: "field-error", id: `${id}-error`, hidden: true });
+  const hintEl = hint ? h("p", { class: "hint", id: `${id}-hint` }, hint) : null;
+  control.setAttribute("aria-describedby", [hintEl?.id, error.id].filter(Boolean).join(" "));
+  if (required) control.required = true;
+  return h("div", { class: "field", "data-field": name || control.name || "" },
+    h("label", { for: id }, text, required ? h("span", { class: "req", "aria-hidden": "true" }, " *") : null),
+    control, hintEl, error);
+}
+
+export function select(name, options, { value, label: aria, empty } = {}) {
+  return h("select", { name, "aria-label": aria || null },
+    empty !== undefined ? h("option", { value: "" }, empty) : null,
+    options.map(([v, text]) => h("option", { value: v, selected: v === value ? true : null }, text)));
+}
+
+// Puts each userError at its field (or at the top of the form) and focuses the
+// first one; returns true when there were errors.
+export function showUserErrors(form, errors) {
+  const general = form.querySelector(".form-errors");
+  for (const el of form.querySelectorAll(".field-error")) { el.hidden = true; el.textContent = ""; }
+  for (const el of form.querySelectorAll("[aria-invalid]")) el.removeAttribute("aria-invalid");
+  general.replaceChildren();
+  general.hidden = true;
+  let first = null;
+  for (const error of errors || []) {
+    const name = (error.field || "").replace(/^input\./, "");
+    const slot = name && (form.querySelector(`.field[data-field="${CSS.escape(name)}"]`) ||
+      form.querySelector(`.field[data-field="${CSS.escape(name.split(/[.[]/)[0])}"]`));
+    if (slot) {
+      const message = slot.querySelector(".field-error");
+      message.textContent = [message.textContent, errorText(error)].filter(Boolean).join(" ");
+      message.hidden = false;
+      const control = slot.querySelector("input, select, textarea");
+      control?.setAttribute("aria-invalid", "true");
+      first = first || control;
+    } else {
+      general.append(h("li", { "data-code": error.code || "" }, errorText(error)));
+      general.hidden = false;
+    }
+  }
+  if (!general.hidden) first = general;
+  first?.focus();
+  return Boolean(errors?.length);
+}
+
+export function formErrors() {
+  return h("ul", { class: "form-errors error", role: "alert", tabindex: "-1", hidden: true });
+}
+
+// --------------------------------------------------------------------------- dialogs
+
+// A modal <dialog> (focus stays inside; Esc closes). ``build(close)`` returns its
+// body; the dialog is removed when closed.
+export function openDialog(title, build) {
+  const heading = h("h2", { id: nextId("dlg") }, title);
+  const dialog = h("dialog", { "aria-labelledby": heading.id, class: "dialog" });
+  const close = () => { dialog.close(); };
+  dialog.addEventListener("close", () => dialog.remove());
+  append(dialog, [h("div", { class: "dialog-head" }, heading,
+    h("button", { type: "button", class: "link close", "data-read": "", onclick: close }, t("common.close"))), build(close)]);
+  document.body.append(dialog);
+  dialog.showModal();
+  // Start at the first field rather than at "Close".
+  dialog.querySelector("form input:not([type=hidden]):not([hidden]), form select, form textarea")?.focus();
+  return dialog;
+}
+
+// A form with a submit button, errors on top, and busy state while ``submit``
+// runs. ``submit(form)`` returns userErrors (an array) or nothing.
+export function actionForm({ fields, submitText, permission, onSubmit, className = "" }) {
+  const errors = formErrors();
+  const button = h("button", { type: "submit", "data-permission": permission || null }, submitText);
+  const form = h("form", { class: `form ${className}`, novalidate: true, "data-permission": permission || null },
+    errors, fields, h("div", { class: "form-actions" }, button));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    button.disabled = true;
+    try {
+      const userErrors = await onSubmit(form);
+      showUserErrors(form, userErrors || []);
+    } catch (error) {
+      showUserErrors(form, error.errors || [{ message: error.message }]);
+    } finally {
+      button.disabled = false;
+    }
+  });
+  return form;
+}
+
+// "2025-03-05T10:00" (datetime-local, the browser's time zone) <-> ISO instant.
+export function localInput(date) {
+  if (!date) return "";
+  const d = new Date(date);
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
+export function fromLocalInput(value) {
+  return value ? new Date(value).toISOString() : null;
+}
+
+// Copies text; falls back to selecting it where the Clipboard API is not offered
+// (plain http on an intranet address).
+export async function copyText(text, fallbackInput) {
+  try {
+    await navigator.clipboard.writeText(text);
+    return true;
+  } catch {
+    if (fallbackInput) {
+      fallbackInput.focus();
+      fallbackInput.select();
+      return document.execCommand?.("copy") ?? false;
+    }
+    return false;
+  }
 }

@@ -29,6 +29,7 @@ export async function loadManifest() {
 }
 
 export function hasOperation(name) { return Boolean(manifest?.operations[name]); }
+export function manifestValue(key) { return manifest?.[key]; }
 
 async function post(body) {
   const headers = { "Content-Type": "application/json" };
@@ -42,12 +43,26 @@ async function post(body) {
   }
 }
 
+// Requests in flight, on <html data-busy>: the browser tests wait for a screen
+// to settle on it.
+let inflight = 0;
+function busy(delta) {
+  inflight += delta;
+  document.documentElement.dataset.busy = String(inflight > 0);
+}
+
 export async function request(name, variables = {}) {
   const operation = manifest?.operations[name];
   if (!operation) throw new Error(`operation ${name} is not available with the enabled plugins`);
-  let body = await post({ documentId: `sha256:${operation.sha256}`, operationName: name, variables });
-  if (body.errors?.[0]?.extensions?.code === "PERSISTED_QUERY_NOT_FOUND") {
-    body = await post({ query: operation.text, operationName: name, variables });
+  busy(1);
+  let body;
+  try {
+    body = await post({ documentId: `sha256:${operation.sha256}`, operationName: name, variables });
+    if (body.errors?.[0]?.extensions?.code === "PERSISTED_QUERY_NOT_FOUND") {
+      body = await post({ query: operation.text, operationName: name, variables });
+    }
+  } finally {
+    busy(-1);
   }
   if (body.errors?.length) {
     const error = new GraphQLRequestError(body.errors);
@@ -56,6 +71,12 @@ export async function request(name, variables = {}) {
     body.data.__errors = body.errors;
   }
   return body.data;
+}
+
+// A mutation's payload (its one root field: the object and ``userErrors``).
+export async function mutate(name, variables = {}) {
+  const data = await request(name, variables);
+  return Object.values(data)[0];
 }
 
 // graphql-transport-ws: connection_init (with the token) -> connection_ack ->

@@ -22,12 +22,14 @@ The invariants, and how they hold under concurrency on SQLite and PostgreSQL:
   rather than deadlock.
 
 The modules: ``ledger`` (accounts, entries, input checks), ``tiers``, ``earning``,
+``history`` (purchases credited as of their own dates: imports, back-dated ones),
 ``rewards``, ``referrals``, ``expiry``, ``reports``. Other modules of the plugin
 import from here.
 """
 
 from .earning import accrue_missing, accrue_purchase, adjust_points, award_points, purchase_points
 from .expiry import ExpiryReport, expire_points, scheduled_round, start_scheduler, stop_scheduler
+from .history import HistoryReport, catch_up
 from .ledger import Posting, ensure_account, post_entry, viewer_for
 from .referrals import record_referral
 from .reports import Discrepancy, Summary, check_ledger, loyalty_summary
@@ -36,6 +38,8 @@ from .tiers import TierReview, next_tier, qualifying_value, review_tiers, tier_f
 
 __all__ = [
     "accrue_missing",
+    "catch_up",
+    "HistoryReport",
     "accrue_purchase",
     "adjust_points",
     "award_points",

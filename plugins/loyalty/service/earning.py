@@ -9,17 +9,15 @@ import datetime as dt
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING
 
-from tortoise.expressions import Subquery
-from tortoise.transactions import in_transaction
-
 from kehu import validation as v
 from kehu.access import Viewer
 from kehu.models import AccountOwner, Customer, Interaction, InteractionKind
 from kehu.writes import record_change, write_scope
 
-from ..models import EntryKind, LedgerEntry, Referral
+from ..models import EntryKind, LedgerEntry, LoyaltyAccount, Referral, TierChange
 from ..settings import LoyaltySettings, TierSettings
-from .ledger import Posting, _key, _member_customer, _points, ensure_account, post_entry, viewer_for
+from .expiry import expire_customer
+from .ledger import Posting, _key, _member_customer, _points, ensure_account, find_entry, post_entry, viewer_for
 from .tiers import upgrade_if_qualified
 
 if TYPE_CHECKING:
@@ -54,23 +52,43 @@ def purchase_points(settings: LoyaltySettings, amount: Decimal, tier: TierSettin
     return max(0, _round(value, settings))
 
 
-async def accrue_purchase(kehu: Kehu, interaction: Interaction, actor: AccountOwner | None = None) -> Posting | None:
+async def accrue_purchase(
+    kehu: Kehu, interaction: Interaction, actor: AccountOwner | None = None, *, event_id: int | None = None
+) -> Posting | None:
     """Credit the points for a logged PURCHASE (the ``kehu_interaction_logged``
-    handler). Idempotent per interaction: the entry's key is ``purchase:<id>``, so a
-    repeated event credits nothing. Also pays the first-purchase bonus and the
-    referrer's bonus. Runs in its own write scope (the purchase itself is already
-    committed)."""
+    handler), as of the purchase's date: the entry is dated at the purchase, at
+    the tier the customer held then, and expires relative to it; points already
+    past their date are expired at once. A customer's first purchase replays
+    their whole purchase history (``history``), so a back-dated first purchase
+    leaves the tiers as if it had arrived live.
+
+    Idempotent per interaction: the entry's key is ``purchase:<id>``, so a
+    repeated event credits nothing; with the event's ``event_id`` a repeated
+    delivery is rolled back whole (``AlreadyHandled``). Also pays the
+    first-purchase bonus and the referrer's bonus. Runs in its own write scope (the
+    purchase itself is already committed)."""
     if interaction.kind != InteractionKind.PURCHASE or interaction.amount is None:
         return None
     settings = kehu.settings_for("loyalty", LoyaltySettings)
     now = kehu.clock.now()
+    at = min(interaction.occurred_at, now)
     customer_id = interaction.customer_id
+    if not await LoyaltyAccount.exists(customer_id=customer_id) and not await LedgerEntry.exists(
+        customer_id=customer_id
+    ):
+        from .history import catch_up
+
+        await catch_up(kehu, [customer_id])
+        entry = await find_entry(customer_id, f"purchase:{interaction.id}")
+        return Posting(entry, created=True) if entry is not None else None
     viewer = viewer_for(kehu, actor) if actor is not None else None
-    async with write_scope(kehu, viewer, "loyalty.accruePurchase", actor_label=None if actor else "loyalty"):
-        account = await ensure_account(settings, customer_id, now)
+    async with write_scope(
+        kehu, viewer, "loyalty.accruePurchase", actor_label=None if actor else "loyalty", event_id=event_id
+    ):
+        await ensure_account(settings, customer_id, at)
         customer = await Customer.get(id=customer_id)
-        tier = settings.tier(account.tier)
-        birthday = settings.birthday_multiplier > 1 and _birthday_month(customer, settings, now)
+        tier = settings.tier(await tier_held(settings, customer_id, at))
+        birthday = settings.birthday_multiplier > 1 and _birthday_month(customer, settings, at)
         points = purchase_points(settings, interaction.amount, tier, birthday)
         reason = f"purchase of {interaction.amount} at {tier.name} ×{tier.multiplier}" + (
             " (birthday month)" if birthday else ""
@@ -83,7 +101,7 @@ async def accrue_purchase(kehu: Kehu, interaction: Interaction, actor: AccountOw
                 EntryKind.EARN,
                 points,
                 key=f"purchase:{interaction.id}",
-                now=now,
+                now=at,
                 reason=reason,
                 actor_id=actor.id if actor else None,
                 interaction_id=interaction.id,
@@ -94,9 +112,18 @@ async def accrue_purchase(kehu: Kehu, interaction: Interaction, actor: AccountOw
             customer_id=customer_id, kind=InteractionKind.PURCHASE, id__lt=interaction.id
         )
         if not earlier:
-            await _first_purchase_rewards(settings, customer_id, interaction, now)
+            await _first_purchase_rewards(settings, customer_id, interaction, at)
+        if posting is not None and posting.entry.expires_at is not None and posting.entry.expires_at <= now:
+            await expire_customer(settings, customer_id, now)
         await upgrade_if_qualified(settings, customer_id, now)
     return posting
+
+
+async def tier_held(settings: LoyaltySettings, customer_id: int, at: dt.datetime) -> str:
+    """The tier the customer held at ``at``, from the tier history (the base tier
+    before the first change)."""
+    change = await TierChange.filter(customer_id=customer_id, changed_at__lte=at).order_by("-changed_at", "-id").first()
+    return change.to_tier if change is not None else settings.base_tier.name
 
 
 async def _first_purchase_rewards(
@@ -114,8 +141,12 @@ async def _first_purchase_rewards(
             interaction_id=interaction.id,
         )
     referral = await Referral.get_or_none(referee_id=customer_id, rewarded_at=None)
-    if referral is None:
-        return
+    if referral is not None:
+        await pay_referral(settings, referral, now, interaction.id)
+
+
+async def pay_referral(settings: LoyaltySettings, referral: Referral, now: dt.datetime, interaction_id=None) -> None:
+    """The referrer's bonus for the referee's first purchase, once."""
     # Conditional: of two racing first purchases only one pays (the key guards too).
     if await Referral.filter(id=referral.id, rewarded_at=None).update(rewarded_at=now) != 1:
         return
@@ -127,33 +158,19 @@ async def _first_purchase_rewards(
             settings.referral_bonus,
             key=f"referral:{referral.id}",
             now=now,
-            reason=f"referral: customer {customer_id}'s first purchase",
-            interaction_id=interaction.id,
+            reason=f"referral: customer {referral.referee_id}'s first purchase",
+            interaction_id=interaction_id,
         )
         await upgrade_if_qualified(settings, referral.referrer_id, now)
 
 
-ACCRUE_CHUNK = 200
+async def accrue_missing(kehu: Kehu, customer_ids: list[int] | None = None) -> int:
+    """Accrue purchases that have no EARN entry (an import, an event handler that
+    failed, the plugin enabled later), each as of its date (``history``). Safe to
+    repeat: accrual is idempotent per purchase. Returns the purchases credited."""
+    from .history import catch_up
 
-
-async def accrue_missing(kehu: Kehu, since: dt.datetime | None = None) -> int:
-    """Accrue purchases that have no EARN entry (an event handler failed, or the
-    plugin was enabled later). Safe to repeat: accrual is idempotent per purchase."""
-    purchases = Interaction.filter(kind=InteractionKind.PURCHASE, amount__isnull=False)
-    if since is not None:
-        purchases = purchases.filter(occurred_at__gte=since)
-    done = LedgerEntry.filter(kind=EntryKind.EARN, interaction_id__isnull=False).values("interaction_id")
-    count = 0
-    pending = await purchases.exclude(id__in=Subquery(done)).order_by("id")
-    # Chunks of 200 per transaction: each accrual is a savepoint inside it, so a
-    # bulk load costs a handful of commits (fsyncs) rather than one per purchase,
-    # and other writers still get a turn between chunks.
-    for start in range(0, len(pending), ACCRUE_CHUNK):
-        async with in_transaction():
-            for interaction in pending[start : start + ACCRUE_CHUNK]:
-                if (posting := await accrue_purchase(kehu, interaction)) is not None and posting.created:
-                    count += 1
-    return count
+    return (await catch_up(kehu, customer_ids)).purchases
 
 
 async def award_points(

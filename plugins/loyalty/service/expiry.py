@@ -62,33 +62,51 @@ async def expire_points(kehu: Kehu, now: dt.datetime | None = None) -> ExpiryRep
     settings = kehu.settings_for("loyalty", LoyaltySettings)
     now = now or kehu.clock.now()
     report = ExpiryReport()
-    candidates = (
-        await LedgerEntry.filter(points__gt=0, expires_at__lte=now)
-        .distinct()
-        .order_by("customer_id")
-        .values_list("customer_id", flat=True)
-    )
-    for customer_id in candidates:
+    for customer_id in await _customers_with_points_due(now):
         async with write_scope(kehu, None, "loyalty.expirePoints", actor_label="loyalty expiry"):
-            # Lock the account first so no redemption slips between the sums and the debit.
-            await LoyaltyAccount.filter(customer_id=customer_id).select_for_update().first()
-            due, newest = await points_due_to_expire(customer_id, now)
-            if due <= 0:
-                continue
-            posting = await post_entry(
-                settings,
-                customer_id,
-                EntryKind.EXPIRE,
-                -due,
-                key=f"expire:{newest}",
-                now=now,
-                reason=f"{due} points expired",
-            )
-            if posting.created:
-                record_change("LoyaltyLedgerEntry", posting.entry.id, {"points": (None, -due)})
+            due = await expire_customer(settings, customer_id, now)
+            if due:
                 report.customers += 1
                 report.points += due
     return report
+
+
+async def _customers_with_points_due(now: dt.datetime) -> list[int]:
+    """Customers with expired credits not yet consumed by debits, in one pass over
+    the ledger: after an import of years of history nearly every customer has
+    expired credits, and all but a few have them expired already."""
+    db = LedgerEntry._meta.db
+    mark = "$1" if db.capabilities.dialect == "postgres" else "?"
+    rows = await db.execute_query_dict(
+        "SELECT customer_id FROM loyalty_ledger_entry GROUP BY customer_id HAVING "
+        f"SUM(CASE WHEN points > 0 AND expires_at <= {mark} THEN points ELSE 0 END) "
+        "+ SUM(CASE WHEN points < 0 THEN points ELSE 0 END) > 0 ORDER BY customer_id",
+        [now],
+    )
+    return [int(r["customer_id"]) for r in rows]
+
+
+async def expire_customer(settings: LoyaltySettings, customer_id: int, now: dt.datetime) -> int:
+    """Expire one customer's points that are past their date; returns how many.
+    Runs inside the caller's write scope."""
+    # Lock the account first so no redemption slips between the sums and the debit.
+    await LoyaltyAccount.filter(customer_id=customer_id).select_for_update().first()
+    due, newest = await points_due_to_expire(customer_id, now)
+    if due <= 0:
+        return 0
+    posting = await post_entry(
+        settings,
+        customer_id,
+        EntryKind.EXPIRE,
+        -due,
+        key=f"expire:{newest}",
+        now=now,
+        reason=f"{due} points expired",
+    )
+    if not posting.created:
+        return 0
+    record_change("LoyaltyLedgerEntry", posting.entry.id, {"points": (None, -due)})
+    return due
 
 
 async def scheduled_round(kehu: Kehu) -> None:

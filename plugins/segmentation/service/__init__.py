@@ -71,7 +71,7 @@ from .segments import (
     update_segment,
     visible_members,
 )
-from .summary import classified, summary
+from .summary import classified, stage_changed_since, summary
 
 __all__ = [
     "builtin_rule_fields",
@@ -94,6 +94,7 @@ __all__ = [
     "RuleField",
     "scheduled_recompute",
     "segment_member_ids",
+    "stage_changed_since",
     "start_scheduler",
     "stop_scheduler",
     "summary",

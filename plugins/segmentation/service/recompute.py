@@ -52,13 +52,19 @@ class RecomputeResult:
     run_id: int
 
 
-async def recompute_all(kehu: Kehu, *, progress: Callable[[int, int], object] | None = None) -> RecomputeResult:
-    """Full recompute of every customer, then of every rule segment, in batches."""
+async def recompute_all(
+    kehu: Kehu, *, progress: Callable[[int, int], object] | None = None, cause: str = "RECOMPUTE"
+) -> RecomputeResult:
+    """Full recompute of every customer, then of every rule segment, in batches.
+
+    Each customer whose value tier, lifecycle stage or segments changed gets one
+    history row per change, with ``cause`` (``"IMPORT"`` after a bulk load: the
+    state before the load and after it, not a row per imported record)."""
     async with _lock(kehu):
-        return await _recompute_all(kehu, progress)
+        return await _recompute_all(kehu, progress, cause)
 
 
-async def _recompute_all(kehu: Kehu, progress) -> RecomputeResult:
+async def _recompute_all(kehu: Kehu, progress, cause: str = "RECOMPUTE") -> RecomputeResult:
     import time
 
     started = time.perf_counter()
@@ -86,7 +92,7 @@ async def _recompute_all(kehu: Kehu, progress) -> RecomputeResult:
         async with in_transaction() as tx:
             for sql, params in classify_sql(d, s, borders, ids):
                 await _exec(tx, sql, params)
-            for sql, params in history_and_swap_sql(d, ids, now, "RECOMPUTE", run.id, fresher_than=now):
+            for sql, params in history_and_swap_sql(d, ids, now, cause, run.id, fresher_than=now):
                 await _exec(tx, sql, params)
         done += 1
         if progress:
@@ -94,7 +100,7 @@ async def _recompute_all(kehu: Kehu, progress) -> RecomputeResult:
     await conn.execute_query(f"DELETE FROM {STAGING}")
     for segment in await Segment.filter(kind=SegmentKind.RULE).order_by("id"):  # step 5
         async with in_transaction() as tx:
-            await refresh_rule_segment(tx, kehu, segment, now, "RECOMPUTE")
+            await refresh_rule_segment(tx, kehu, segment, now, cause)
     run.finished_at = kehu.clock.now()
     run.population = borders["population"]
     run.customers = total

@@ -15,7 +15,7 @@ from kehu.access import Viewer, visible_customers, visible_interactions
 from kehu.figures import ratio
 from kehu.models import Customer, InteractionKind
 
-from ..models import Classification
+from ..models import ChangeDimension, Classification, SegmentChange
 from ..settings import SegmentationSettings
 from .recompute import latest_run
 
@@ -26,6 +26,17 @@ if TYPE_CHECKING:
 def classified(viewer: Viewer | None, **conditions: Any):
     """Ids (a subquery) of visible customers whose classification matches."""
     return Subquery(Classification.filter(**conditions).values("customer_id"))
+
+
+def stage_changed_since(since: dt.datetime, into: str | None = None):
+    """Ids (a subquery) of customers whose lifecycle stage changed from another
+    stage at or after ``since`` — into ``into`` when given."""
+    changes = SegmentChange.filter(
+        dimension=ChangeDimension.LIFECYCLE_STAGE, changed_at__gte=since, old_value__isnull=False
+    )
+    if into is not None:
+        changes = changes.filter(new_value=into)
+    return Subquery(changes.values("customer_id"))
 
 
 async def summary(kehu: Kehu, viewer: Viewer | None) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from typing import Any
 from kehu import validation as v
 from kehu.access import Viewer
 from kehu.errors import NotFound, ValidationError
+from kehu.i18n import LANGUAGES, Language
 from kehu.writes import record_change
 
 from ..models import Choice, Question, QuestionType, Response, Survey, SurveyStatus, SurveyVersion
@@ -120,15 +121,31 @@ async def get_survey(viewer: Viewer | None, survey_id: int) -> Survey:
     return survey
 
 
+def _language(value: Any) -> str | None:
+    """The answering page's language (a ``kehu.i18n.Language``), or None: the respondent's browser's."""
+    if value is None:
+        return None
+    try:
+        return Language(value).value
+    except ValueError:
+        raise ValidationError(f"'{value}' is not one of {', '.join(LANGUAGES)}", field="language") from None
+
+
 async def create_survey(viewer: Viewer, data: dict[str, Any], now: dt.datetime) -> Survey:
     viewer.require("surveys.manage")
     title = v.text(data.get("title"), "title", max_length=200, required=True)
     description = v.text(data.get("description"), "description", max_length=5_000, multiline=True) or ""
+    language = _language(data.get("language"))
     specs = _clean_questions(list(data.get("questions") or []))
     if any(s.continues is not None for s in specs):
         raise ValidationError("a new survey has no questions to continue", field="questions")
     survey = await Survey.create(
-        title=title, description=description, created_by_id=viewer.id, created_at=now, updated_at=now
+        title=title,
+        description=description,
+        language=language,
+        created_by_id=viewer.id,
+        created_at=now,
+        updated_at=now,
     )
     version = await SurveyVersion.create(survey=survey, number=1, current=True, created_at=now)
     await _create_questions(version, specs, {})
@@ -156,6 +173,10 @@ async def update_survey(viewer: Viewer, survey_id: int, data: dict[str, Any], no
         description = v.text(data["description"], "description", max_length=5_000, multiline=True) or ""
         changes["description"] = (survey.description, description)
         survey.description = description
+    if "language" in data:
+        language = _language(data["language"])
+        changes["language"] = (survey.language, language)
+        survey.language = language
     if data.get("questions") is not None:
         specs = _clean_questions(list(data["questions"]))
         version = await current_version(survey.id)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from kehu import validation as v
 from kehu.access import Viewer, visible_customers
 from kehu.errors import ValidationError
+from kehu.events import Secret
 from kehu.ids import digest
 from kehu.models import Customer
 from kehu.writes import emit, record_change, write_scope
@@ -67,7 +68,8 @@ async def _issue(
         reference=reference,
     )
     link = settings.link(token)
-    emit("kehu_survey_invitation_created", invitation=invitation, survey=survey, customer=customer, link=link)
+    # The link holds the token: the outbox keeps it only until the event is delivered.
+    emit("kehu_survey_invitation_created", invitation=invitation, survey=survey, customer=customer, link=Secret(link))
     return IssuedInvitation(invitation, token, link)
 
 
@@ -143,10 +145,17 @@ async def invite(
 
 
 async def request_survey(
-    kehu: Kehu, customer: Customer, reason: str, reference: str | None, actor: AccountOwner | None
+    kehu: Kehu,
+    customer: Customer,
+    reason: str,
+    reference: str | None,
+    actor: AccountOwner | None,
+    *,
+    event_id: int | None = None,
 ) -> IssuedInvitation | None:
     """``kehu_survey_requested``: invite ``customer`` to the survey plugins.toml names
-    for ``reason``. Runs after the requesting write committed, in its own write."""
+    for ``reason``. Runs after the requesting write committed, in its own write —
+    once per ``event_id`` (a repeated delivery raises ``AlreadyHandled``)."""
     settings = kehu.settings_for("surveys", SurveySettings)
     survey_id = settings.survey_for(reason)
     if survey_id is None:
@@ -160,7 +169,7 @@ async def request_survey(
     if customer.archived_at is not None:
         return None
     label = f"surveys on {reason}" + (f" by {actor.email}" if actor is not None else "")
-    async with write_scope(kehu, None, "inviteToSurvey", actor_label=label):
+    async with write_scope(kehu, None, "inviteToSurvey", actor_label=label, event_id=event_id):
         issued = await _issue(
             survey,
             customer,

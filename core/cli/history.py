@@ -1,0 +1,448 @@
+"""Importing history: interactions (purchases, calls, visits …) from CSV, JSON
+Lines or XLSX — the functions behind ``kehu import interactions``.
+
+Each row names its customer by ``customer_external_id``, ``customer_id`` (kehu's
+id) or ``customer_email``, and carries the interaction's own fields, checked by
+``clean_interaction_fields`` — the rules of ``logInteraction`` — with times
+without an offset read in the business time zone (``[kehu] timezone``). A row's
+``external_id`` (an order number) makes it land once: the same file imported
+again writes nothing new, and an external id that comes back with a different
+customer, kind, time or amount is rejected.
+
+Rows are written in batches (one transaction and one audit entry each) straight
+into the table (``kehu.cli.bulk``), without an event per row. When the whole file
+is in, plugins hear once, through ``kehu_bulk_loaded``, which customers and which
+interactions arrived and the earliest date among them, and bring their own data
+up to date as of each record's date (loyalty accrues each purchase at its date
+and tier; segmentation recomputes once).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+from .. import bulk
+from ..errors import ValidationError
+from ..interactions import clean_interaction_fields
+from ..models import AccountOwner, Customer, Interaction
+from ..writes import write_scope
+from .sources import open_source
+from .transfer import (
+    BATCH_SIZE,
+    ColumnPlan,
+    CustomerIds,
+    ImportReport,
+    OwnerDirectory,
+    Progress,
+    bulk_loaded,
+    import_actor,
+    kehu_id,
+    report_progress,
+    run_batches,
+    write_or_split,
+)
+
+if TYPE_CHECKING:
+    from ..access import Viewer
+    from ..server.runtime import Kehu
+
+INTERACTION_COLUMNS = (
+    "external_id",
+    "customer_external_id",
+    "customer_id",
+    "customer_email",
+    "kind",
+    "occurred_at",
+    "direction",
+    "amount",
+    "subject",
+    "notes",
+    "owner_email",
+    "next_follow_up_at",
+)
+CUSTOMER_REFERENCES = ("customer_external_id", "customer_id", "customer_email")
+IMPORT_OPERATION = "importInteractions"
+# What Chinese spreadsheets call the kinds (the import also takes the English names).
+KIND_ALIASES = {
+    "购买": "PURCHASE",
+    "购物": "PURCHASE",
+    "订单": "PURCHASE",
+    "交易": "PURCHASE",
+    "电话": "CALL",
+    "来电": "CALL",
+    "拜访": "VISIT",
+    "上门": "VISIT",
+    "邮件": "EMAIL",
+    "会议": "MEETING",
+    "消息": "MESSAGE",
+    "微信": "MESSAGE",
+    "短信": "MESSAGE",
+    "备注": "NOTE",
+    "记录": "NOTE",
+}
+_INSERT_COLUMNS = (
+    "customer_id",
+    "owner_id",
+    "kind",
+    "direction",
+    "occurred_at",
+    "subject",
+    "notes",
+    "amount",
+    "next_follow_up_at",
+    "external_id",
+    "created_at",
+)
+
+
+@dataclass
+class _Row:
+    line: int
+    values: dict[str, Any]
+    reference: tuple[str, Any] | None  # ("external_id", "C-1") / ("id", 17) / ("email", "a@b.c"); None: known id
+    customer_id: int | None = None
+
+
+class InteractionImporter:
+    """Checks interaction rows and writes them in batches. Used by
+    ``import_interactions`` and, for customers that carry their interactions, by
+    ``import_customers`` (with the customer's id already known)."""
+
+    def __init__(self, kehu: Kehu, report: ImportReport, viewer: Viewer | None, label: str, *, now, events=False):
+        self.kehu = kehu
+        self.report = report
+        self.viewer = viewer
+        self.label = label
+        self.now = now
+        self.events = events
+        self.zone = kehu.config.kehu.zone
+        # Who logged an interaction years ago may have left since: any owner, active or not.
+        self.owners = OwnerDirectory(active_only=False)
+        self.cells = True  # CSV/XLSX text cells; False for JSON Lines, whose values are typed
+        self.customers = CustomerIds()
+        self.earliest: dt.datetime | None = None
+        self.first_id: int | None = None
+        self.last_id: int | None = None
+
+    def prepare(self, line: int, row: dict[str, Any], customer_id: int | None = None) -> _Row:
+        """Check one row; raises ``ValidationError``."""
+        if self.cells:  # text cells: empty is null (no tags or attributes among these columns)
+            data = {k: (None if isinstance(v, str) and not v.strip() else v) for k, v in row.items()}
+        else:
+            data = dict(row)
+        reference: tuple[str, Any] | None = None
+        if customer_id is None:
+            if data.get("customer_external_id") is not None:
+                value = data["customer_external_id"]
+                reference = ("external_id", str(value).strip() if not isinstance(value, str) else value.strip())
+            elif data.get("customer_id") is not None:
+                reference = ("id", kehu_id(data["customer_id"], "Customer", "customer_id"))
+            elif data.get("customer_email") is not None:
+                email = data["customer_email"]
+                if not isinstance(email, str):
+                    raise ValidationError("must be text", field="customer_email")
+                reference = ("email", email.strip())
+            else:
+                raise ValidationError(
+                    "name the customer with customer_external_id, customer_id or customer_email",
+                    field="customer_external_id",
+                    code="REQUIRED",
+                )
+        if data.get("occurred_at") is None:
+            raise ValidationError("is required in an import", field="occurred_at", code="REQUIRED")
+        kind = data.get("kind")
+        if isinstance(kind, str):
+            data["kind"] = KIND_ALIASES.get(kind.strip(), kind)
+        try:
+            values = clean_interaction_fields(data, self.now, zone=self.zone)
+        except ValidationError as exc:
+            raise _as_column(exc) from None
+        values["owner_id"] = self.owners.lookup(data.get("owner_email"))
+        return _Row(line, values, reference, customer_id)
+
+    async def resolve(self, batch: list[_Row]) -> list[tuple[int, ValidationError]]:
+        """Find each row's customer; returns the rows that name none (or an archived one)."""
+        problems: list[tuple[int, ValidationError]] = []
+        found: dict[tuple[str, Any], list[dict[str, Any]]] = {}
+        for kind, column in (("external_id", "external_id"), ("id", "id"), ("email", "email")):
+            keys = list({r.reference[1] for r in batch if r.reference and r.reference[0] == kind})
+            columns = ("id", "archived_at") if column == "id" else ("id", column, "archived_at")
+            for record in await bulk.select_in(Customer, columns, column, keys):
+                found.setdefault((kind, record[column]), []).append(record)
+        missing = [key for kind, key in {r.reference for r in batch if r.reference} if kind == "email"]
+        missing = [key for key in missing if ("email", key) not in found]
+        if missing:  # e-mail addresses match whatever their case
+            db = Customer._meta.db
+            for start in range(0, len(missing), 500):
+                lowered = [m.lower() for m in missing[start : start + 500]]
+                sql = (
+                    f"SELECT id, email, archived_at FROM kehu_customer WHERE lower(email) IN "
+                    f"({bulk.placeholders(Customer, len(lowered))})"
+                )
+                by_lower: dict[str, list] = {}
+                for record in await db.execute_query_dict(sql, lowered):
+                    by_lower.setdefault(record["email"].lower(), []).append(record)
+                for key in missing[start : start + 500]:
+                    if key.lower() in by_lower:
+                        found[("email", key)] = by_lower[key.lower()]
+        known = list({r.customer_id for r in batch if r.reference is None})
+        archived = {
+            record["id"]
+            for record in await bulk.select_in(Customer, ("id", "archived_at"), "id", known)
+            if record["archived_at"] is not None
+        }
+        for row in batch:
+            if row.reference is None:
+                if row.customer_id in archived:
+                    problems.append((row.line, _archived()))
+                continue
+            kind, key = row.reference
+            records = found.get(row.reference, [])
+            if kind == "email" and len(records) > 1:
+                active = [r for r in records if r["archived_at"] is None]
+                if len(active) != 1:
+                    problems.append(
+                        (
+                            row.line,
+                            ValidationError(
+                                f"{len(records)} customers have this e-mail; name the customer by "
+                                "customer_external_id or customer_id",
+                                field="customer_email",
+                                code="AMBIGUOUS_CUSTOMER",
+                            ),
+                        )
+                    )
+                    continue
+                records = active
+            if not records:
+                what = {"external_id": "external id", "id": "id", "email": "e-mail"}[kind]
+                column = {"external_id": "customer_external_id", "id": "customer_id", "email": "customer_email"}[kind]
+                shown = key if kind != "email" else "this e-mail"
+                problems.append(
+                    (
+                        row.line,
+                        ValidationError(
+                            f"no customer has the {what} {shown!r}" if kind != "email" else f"no customer has {shown}",
+                            field=column,
+                            code="UNKNOWN_CUSTOMER",
+                        ),
+                    )
+                )
+                continue
+            if records[0]["archived_at"] is not None:
+                problems.append((row.line, _archived()))
+                continue
+            row.customer_id = records[0]["id"]
+        return problems
+
+    async def write(self, batch: list[_Row]) -> None:
+        await write_or_split(self._write_batch, batch, self.report)
+
+    async def _write_batch(self, batch: list[_Row]) -> None:
+        report = self.report
+        async with write_scope(self.kehu, self.viewer, IMPORT_OPERATION, actor_label=self.label) as scope:
+            problems = await self.resolve(batch)
+            bad = {line for line, _ in problems}
+            rows = [r for r in batch if r.line not in bad]
+            rows, unchanged, reused = await self._new_only(rows)
+            problems += reused
+            tuples = [
+                (
+                    r.customer_id,
+                    r.values["owner_id"],
+                    r.values["kind"].value,
+                    r.values["direction"].value,
+                    r.values["occurred_at"],
+                    r.values["subject"],
+                    r.values["notes"],
+                    r.values["amount"],
+                    r.values["next_follow_up_at"],
+                    r.values["external_id"],
+                    self.now,
+                )
+                for r in rows
+            ]
+            ids = await bulk.insert_rows(Interaction, _INSERT_COLUMNS, tuples, with_ids=True) or []
+            latest: dict[int, dt.datetime] = {}
+            for r in rows:
+                customer_id = cast(int, r.customer_id)  # every row's customer is resolved by now
+                if r.values["occurred_at"] > latest.get(customer_id, r.values["occurred_at"] - dt.timedelta(1)):
+                    latest[customer_id] = r.values["occurred_at"]
+            await _advance_last_interaction(latest)
+            scope.entity_type = "Interaction"
+            scope.changes["imported"] = len(rows)
+            if self.events and ids:
+                interactions = await Interaction.filter(id__in=ids).select_related("customer").order_by("id")
+                for interaction in interactions:
+                    scope.emit("kehu_interaction_logged", interaction=interaction)
+        for line, exc in problems:
+            report.reject(line, exc)
+        report.created += len(rows)
+        report.unchanged += unchanged
+        report.batches += 1
+        if ids:
+            self.first_id = ids[0] if self.first_id is None else min(self.first_id, ids[0])
+            self.last_id = ids[-1] if self.last_id is None else max(self.last_id, ids[-1])
+        for r in rows:
+            self.customers.add(cast(int, r.customer_id))
+            if self.earliest is None or r.values["occurred_at"] < self.earliest:
+                self.earliest = r.values["occurred_at"]
+
+    async def _new_only(self, rows: list[_Row]) -> tuple[list[_Row], int, list[tuple[int, ValidationError]]]:
+        """Drop rows whose external id was imported before (or earlier in this
+        batch) with the same content; reject those that reuse one for something else."""
+        keys = [r.values["external_id"] for r in rows if r.values["external_id"] is not None]
+        if not keys:
+            return rows, 0, []
+        seen: dict[str, tuple] = {}
+        columns = ("external_id", "customer_id", "kind", "occurred_at", "amount")
+        for record in await bulk.select_in(Interaction, columns, "external_id", list(set(keys))):
+            seen[record["external_id"]] = _fingerprint(
+                record["customer_id"], record["kind"], record["occurred_at"], record["amount"]
+            )
+        new, unchanged, reused = [], 0, []
+        for r in rows:
+            key = r.values["external_id"]
+            if key is None:
+                new.append(r)
+                continue
+            mine = _fingerprint(cast(int, r.customer_id), r.values["kind"], r.values["occurred_at"], r.values["amount"])
+            if key not in seen:
+                seen[key] = mine
+                new.append(r)
+            elif seen[key] == mine:
+                unchanged += 1
+            else:
+                reused.append(
+                    (
+                        r.line,
+                        ValidationError(
+                            "this external id was already imported for a different customer, kind, time or amount",
+                            field="external_id",
+                            code="EXTERNAL_ID_REUSED",
+                        ),
+                    )
+                )
+        return new, unchanged, reused
+
+    @property
+    def interaction_ids(self) -> range | None:
+        if self.first_id is None or self.last_id is None:
+            return None
+        return range(self.first_id, self.last_id + 1)
+
+
+def _fingerprint(customer_id: int, kind: Any, occurred_at: dt.datetime, amount: Any) -> tuple:
+    return (
+        customer_id,
+        getattr(kind, "value", kind),
+        occurred_at.astimezone(dt.UTC),
+        None if amount is None else Decimal(amount).quantize(Decimal("0.01")),
+    )
+
+
+def _archived() -> ValidationError:
+    return ValidationError(
+        "archived customers cannot get new interactions", field="customer_external_id", code="ARCHIVED"
+    )
+
+
+_COLUMN_OF = {"occurredAt": "occurred_at", "nextFollowUpAt": "next_follow_up_at", "externalId": "external_id"}
+
+
+def _as_column(exc: ValidationError) -> ValidationError:
+    """An error of the API's rules, naming the file's column."""
+    return ValidationError(exc.message, field=_COLUMN_OF.get(exc.field or "", exc.field), code=exc.code)
+
+
+async def _advance_last_interaction(latest: dict[int, dt.datetime]) -> None:
+    """``last_interaction_at`` only moves forward (as ``log_interaction`` does)."""
+    if not latest:
+        return
+    db = Customer._meta.db
+    if bulk.is_postgres(Customer):
+        sql = (
+            "UPDATE kehu_customer SET last_interaction_at = $1 WHERE id = $2 "
+            "AND (last_interaction_at IS NULL OR last_interaction_at < $1)"
+        )
+        await db.execute_many(sql, [[at, cid] for cid, at in latest.items()])
+    else:
+        sql = (
+            "UPDATE kehu_customer SET last_interaction_at = ? WHERE id = ? "
+            "AND (last_interaction_at IS NULL OR last_interaction_at < ?)"
+        )
+        await db.execute_many(sql, [[at, cid, at] for cid, at in latest.items()])
+
+
+async def import_interactions(
+    kehu: Kehu,
+    path: Path,
+    *,
+    actor: AccountOwner | str | None = None,
+    batch_size: int = BATCH_SIZE,
+    progress: Progress | None = None,
+    events: bool = False,
+    extra_columns: str = "error",
+    encoding: str | None = None,
+    delimiter: str | None = None,
+    columns: dict[str, str] | None = None,
+) -> ImportReport:
+    """Import interactions from a ``.csv``/``.tsv``, ``.jsonl`` or ``.xlsx`` file.
+
+    Columns: ``INTERACTION_COLUMNS``; ``kind`` and ``occurred_at`` are required,
+    and one of ``customer_external_id``, ``customer_id``, ``customer_email`` names
+    the customer. Rows whose ``external_id`` was imported before with the same
+    content are counted as unchanged and not written again.
+
+    After the last batch, ``kehu_bulk_loaded`` (reason ``"import"``) names the
+    customers, the range of new interaction ids and the earliest ``occurred_at``;
+    with ``events``, ``kehu_interaction_logged`` fires per interaction instead.
+    Other parameters: see ``import_customers``. ``report.created`` counts the new
+    interactions.
+    """
+    path = Path(path)
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1")
+    plan = ColumnPlan(INTERACTION_COLUMNS, extra_columns, allow_attributes=False)
+    source = open_source(path, encoding=encoding, delimiter=delimiter, columns=columns)
+    try:
+        extras = None
+        if source.header is not None:
+            extras = plan.check_header(source, ["kind", "occurred_at"])
+            if not any(c in source.header for c in CUSTOMER_REFERENCES):
+                raise ValidationError(
+                    "the header names no customer column (customer_external_id, customer_id or customer_email)",
+                    field="header",
+                    code="REQUIRED",
+                )
+    except ValidationError:
+        source.close()
+        raise
+    report = ImportReport(path=path, encoding=source.encoding)
+    viewer, label = import_actor(kehu, actor, path)
+    importer = InteractionImporter(kehu, report, viewer, label, now=kehu.clock.now(), events=events)
+    importer.cells = source.format != "jsonl"
+    await importer.owners.load()
+    started = time.perf_counter()
+
+    def prepare(line: int, row: dict[str, Any]) -> _Row:
+        return importer.prepare(line, plan.split(row, extras, line)[0])
+
+    await run_batches(source, report, prepare, importer.write, batch_size, progress)
+    if importer.customers and not events:
+        report.plugin_seconds = await bulk_loaded(
+            kehu,
+            viewer,
+            reason="import",
+            customer_ids=importer.customers,
+            interaction_ids=importer.interaction_ids,
+            since=importer.earliest,
+        )
+    report.seconds = time.perf_counter() - started
+    report_progress(progress, report, source)
+    return report

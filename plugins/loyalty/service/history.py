@@ -1,0 +1,382 @@
+"""Purchases that arrive with their own dates: years of history imported at once
+(``kehu_bulk_loaded``), the demo data set, a purchase logged today that happened
+last year.
+
+Points are credited as of each purchase's date: dated at the purchase, at the
+tier the customer held then, expiring ``expiry_days`` after it; points whose
+date has passed are expired in the same run, so the ledger shows both entries
+(EARN, then EXPIRE dated when the daily job would have run on the day they
+lapsed). Tiers follow as they would have, had the purchases arrived live:
+upgrades on the purchase that qualified, downgrades once the qualifying value
+fell below the tier and the grace period ran out (only possible with a rolling
+window or the spend basis), each as a ``TierChange`` dated when it happened.
+
+Two ways, by what the customer already has:
+
+* **No loyalty history yet** (the usual case of an import): the customer's whole
+  purchase history is replayed in Python, in date order, and the entries, the
+  tier changes and the account are written in bulk (``kehu.bulk``) — thousands of
+  customers a second, one transaction per chunk of customers.
+* **A ledger already** (a purchase back-dated into an existing account): the
+  purchase is credited through ``post_entry`` dated at the purchase, at the tier
+  the tier history says the customer held then, and expiry runs for the
+  customer at once. The entries already in the ledger stay as they are — the
+  ledger is append-only, so a late purchase never re-prices earlier ones.
+
+Idempotent like live accrual: a purchase's entry is keyed ``purchase:<id>``, an
+expiry ``expire-at:<time>``; a second run finds nothing pending.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import heapq
+from collections import deque
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from tortoise.transactions import in_transaction
+
+from kehu import bulk
+from kehu.models import Customer, Interaction, InteractionKind
+from kehu.writes import write_scope
+
+from ..models import EARNING_KINDS, EntryKind, LedgerEntry, LoyaltyAccount, Referral, TierChange, TierChangeReason
+from ..settings import LoyaltySettings
+from .tiers import tier_for
+
+if TYPE_CHECKING:
+    from kehu import Kehu
+
+# Customers replayed per transaction: short enough that other writers get a turn.
+CHUNK = 500
+_EARN, _EXPIRE, _BONUS = EntryKind.EARN.value, EntryKind.EXPIRE.value, EntryKind.BONUS.value
+_EARNING = frozenset(k.value for k in EARNING_KINDS)
+
+
+@dataclass
+class HistoryReport:
+    customers: int = 0  # replayed from their first purchase
+    purchases: int = 0  # purchases credited (both ways)
+    expired: int = 0  # points expired in the same run
+
+
+@dataclass
+class _Purchase:
+    id: int
+    at: dt.datetime
+    amount: Decimal
+
+
+@dataclass
+class _Replay:
+    """One customer's loyalty history, computed in memory."""
+
+    customer_id: int
+    settings: LoyaltySettings
+    now: dt.datetime
+    birthday_month: int | None
+    balance: int = 0
+    lifetime: int = 0
+    tier: str = ""
+    tier_since: dt.datetime | None = None
+    protected_until: dt.datetime | None = None
+    created_at: dt.datetime | None = None
+    entries: list[tuple] = field(default_factory=list)
+    changes: list[tuple] = field(default_factory=list)
+    expiries: list[tuple[dt.datetime, int]] = field(default_factory=list)  # heap of (expires_at, points)
+    expiring: int = 0  # credits whose date has passed so far
+    expired: int = 0  # points expired so far
+    window: deque = field(default_factory=deque)  # (date, value) inside the rolling window
+    window_sum: Decimal = Decimal(0)
+    exits: list[dt.datetime] = field(default_factory=list)  # heap: when a value leaves the window
+    pending_downgrade: dt.datetime | None = None
+
+    # ------------------------------------------------------------------ the value tiers compare
+
+    def _value(self, at: dt.datetime) -> Decimal:
+        s = self.settings
+        if s.tier_basis == "points" and s.tier_window_days == 0:
+            return Decimal(self.lifetime)
+        start = at - dt.timedelta(days=s.tier_window_days)
+        while self.window and self.window[0][0] < start:
+            self.window_sum -= self.window.popleft()[1]
+        return self.window_sum
+
+    def _count(self, at: dt.datetime, value: Decimal) -> None:
+        self.window.append((at, value))
+        self.window_sum += value
+        if self.settings.tier_window_days:
+            heapq.heappush(self.exits, at + dt.timedelta(days=self.settings.tier_window_days, microseconds=1))
+
+    # ------------------------------------------------------------------ entries
+
+    def _entry(self, kind: str, points: int, at: dt.datetime, key: str, reason: str, interaction_id=None):
+        self.balance += points
+        expires_at = None
+        if points > 0 and self.settings.expiry_days:
+            expires_at = at + dt.timedelta(days=self.settings.expiry_days)
+            heapq.heappush(self.expiries, (expires_at, points))
+        if kind in _EARNING:
+            self.lifetime += points
+            if self.settings.tier_basis == "points" and self.settings.tier_window_days:
+                self._count(at, Decimal(points))
+        self.entries.append(
+            (self.customer_id, kind, points, self.balance, reason[:500], key, at, expires_at, interaction_id)
+        )
+
+    def _tier_change(self, new: str, reason: TierChangeReason, at: dt.datetime) -> None:
+        self.changes.append((self.customer_id, self.tier or None, new, reason.value, at))
+        self.tier, self.tier_since = new, at
+        self.protected_until = at + dt.timedelta(days=self.settings.tier_grace_days)
+
+    # ------------------------------------------------------------------ time passing
+
+    def _advance(self, until: dt.datetime) -> None:
+        """Everything that happens by ``until`` on its own: expiries (as the daily
+        job would post them) and downgrades once the grace period has run out."""
+        while True:
+            moments = []
+            if self.expiries and self.expiries[0][0] <= until:
+                moments.append(self.expiries[0][0])
+            if self.exits and self.exits[0] <= until:
+                moments.append(self.exits[0])
+            if self.pending_downgrade is not None and self.pending_downgrade <= until:
+                moments.append(self.pending_downgrade)
+            if not moments:
+                return
+            at = min(moments)
+            while self.expiries and self.expiries[0][0] <= at:
+                self.expiring += heapq.heappop(self.expiries)[1]
+            due = self.expiring - self.expired
+            if due > 0:
+                self.expired += due
+                self._entry(_EXPIRE, -due, at, f"expire-at:{at.isoformat()}", f"{due} points expired")
+            while self.exits and self.exits[0] <= at:
+                heapq.heappop(self.exits)
+            if self.pending_downgrade is not None and self.pending_downgrade <= at:
+                self.pending_downgrade = None
+                target = tier_for(self.settings, self._value(at))
+                if self.settings.rank(target.name) < self.settings.rank(self.tier):
+                    self._tier_change(target.name, TierChangeReason.DOWNGRADE, at)
+            self._watch(at)
+
+    def _watch(self, at: dt.datetime) -> None:
+        """The review keeps a member who still qualifies in the tier; one who does
+        not is downgraded when the grace period runs out (the last review that saw
+        them qualify renewed it)."""
+        s = self.settings
+        if s.rank(self.tier) == 0:
+            return
+        if self._value(at) >= s.threshold(s.tier(self.tier)):
+            self.pending_downgrade = None
+        elif self.pending_downgrade is None:
+            renewed = at + dt.timedelta(days=s.tier_grace_days)
+            self.pending_downgrade = max(renewed, self.protected_until or renewed)
+
+    # ------------------------------------------------------------------ the replay
+
+    def run(self, purchases: list[_Purchase], first_bonus_key: str | None) -> None:
+        s = self.settings
+        first = purchases[0].at
+        self.created_at = first
+        self._tier_change(s.base_tier.name, TierChangeReason.JOINED, first)
+        self.protected_until = None
+        for index, purchase in enumerate(purchases):
+            at = purchase.at
+            self._advance(at)
+            tier = s.tier(self.tier)
+            birthday = s.birthday_multiplier > 1 and self.birthday_month == at.month
+            points = _purchase_points(s, purchase.amount, tier, birthday)
+            if s.tier_basis == "spend":
+                self._count(at, Decimal(purchase.amount))
+            if points > 0:
+                reason = f"purchase of {purchase.amount} at {tier.name} ×{tier.multiplier}" + (
+                    " (birthday month)" if birthday else ""
+                )
+                self._entry(_EARN, points, at, f"purchase:{purchase.id}", reason, purchase.id)
+            if index == 0 and first_bonus_key and s.first_purchase_bonus:
+                self._entry(_BONUS, s.first_purchase_bonus, at, first_bonus_key, "first purchase bonus", purchase.id)
+            target = tier_for(s, self._value(at))
+            if s.rank(target.name) > s.rank(self.tier):
+                self._tier_change(target.name, TierChangeReason.UPGRADE, at)
+            self._watch(at)
+        self._advance(self.now)
+
+
+def _purchase_points(*args: Any) -> int:
+    from .earning import purchase_points  # earning imports this module
+
+    return purchase_points(*args)
+
+
+# --------------------------------------------------------------------------- finding what to do
+
+_PENDING = """
+SELECT DISTINCT i.customer_id AS customer_id FROM kehu_interaction i
+WHERE i.kind = 'PURCHASE' AND i.amount IS NOT NULL {where} AND {unaccrued}"""
+# Purchases without an EARN entry. The ledger's interaction column has no index,
+# and each database turns a different form into one hashed pass: SQLite builds an
+# index for ``NOT IN (subquery)`` but runs ``NOT EXISTS`` row by row; PostgreSQL
+# plans ``NOT EXISTS`` as a hash anti-join but falls back to a scan per row for
+# ``NOT IN`` once the subquery outgrows work_mem (measured: minutes, not seconds).
+_UNACCRUED = {
+    "sqlite": "i.id NOT IN (SELECT e.interaction_id FROM loyalty_ledger_entry e "
+    "WHERE e.kind = 'EARN' AND e.interaction_id IS NOT NULL)",
+    "postgres": "NOT EXISTS (SELECT 1 FROM loyalty_ledger_entry e WHERE e.kind = 'EARN' AND e.interaction_id = i.id)",
+}
+
+
+async def _pending_customers(customer_ids: list[int] | None) -> list[int]:
+    """Customers with purchases that have no EARN entry yet."""
+    db = Interaction._meta.db
+    unaccrued = _UNACCRUED["postgres" if db.capabilities.dialect == "postgres" else "sqlite"]
+    if customer_ids is not None:
+        found: list[int] = []
+        for start in range(0, len(customer_ids), 900):
+            chunk = customer_ids[start : start + 900]
+            where = f"AND i.customer_id IN ({bulk.placeholders(Interaction, len(chunk))})"
+            rows = await db.execute_query_dict(_PENDING.format(where=where, unaccrued=unaccrued), chunk)
+            found += [int(r["customer_id"]) for r in rows]
+        return sorted(found)
+    rows = await db.execute_query_dict(_PENDING.format(where="", unaccrued=unaccrued))
+    return sorted(int(r["customer_id"]) for r in rows)
+
+
+def _birthday_month(attributes: Any, settings: LoyaltySettings) -> int | None:
+    raw = (attributes or {}).get(settings.birthday_attribute) if isinstance(attributes, dict) else None
+    if not isinstance(raw, str):
+        return None
+    try:
+        return int(raw.strip().split("-")[-2])
+    except (IndexError, ValueError):
+        return None
+
+
+# --------------------------------------------------------------------------- entry points
+
+
+async def catch_up(kehu: Kehu, customer_ids: list[int] | None = None) -> HistoryReport:
+    """Credit every purchase without points yet, as of its date (see the module
+    docstring); ``customer_ids`` narrows the search. Safe to repeat."""
+    settings = kehu.settings_for("loyalty", LoyaltySettings)
+    report = HistoryReport()
+    pending = await _pending_customers(customer_ids)
+    if not pending:
+        return report
+    with_ledger = {
+        r["customer_id"] for r in await bulk.select_in(LoyaltyAccount, ("customer_id",), "customer_id", pending)
+    }
+    with_ledger.update(
+        r["customer_id"] for r in await bulk.select_in(LedgerEntry, ("customer_id",), "customer_id", pending)
+    )
+    fresh = [c for c in pending if c not in with_ledger]
+    for start in range(0, len(fresh), CHUNK):
+        await _replay_chunk(kehu, settings, fresh[start : start + CHUNK], report)
+    if with_ledger:
+        await _credit_into_ledgers(kehu, sorted(with_ledger), report)
+    return report
+
+
+async def _replay_chunk(kehu: Kehu, settings: LoyaltySettings, customer_ids: list[int], report: HistoryReport) -> None:
+    now = kehu.clock.now()
+    async with write_scope(kehu, None, "loyalty.replayHistory", actor_label="loyalty history") as scope:
+        rows = await bulk.select_in(
+            Interaction,
+            ("id", "customer_id", "occurred_at", "amount"),
+            "customer_id",
+            customer_ids,
+            where="kind = 'PURCHASE' AND amount IS NOT NULL",
+        )
+        purchases: dict[int, list[_Purchase]] = {}
+        for row in rows:
+            purchases.setdefault(row["customer_id"], []).append(
+                _Purchase(row["id"], min(row["occurred_at"], now), row["amount"])
+            )
+        months: dict[int, int | None] = {}
+        if settings.birthday_multiplier > 1:
+            for row in await bulk.select_in(Customer, ("id", "attributes"), "id", customer_ids):
+                months[row["id"]] = _birthday_month(row["attributes"], settings)
+        referrals = {
+            r.referee_id: r for r in await Referral.filter(referee_id__in=customer_ids, rewarded_at__isnull=True)
+        }
+        entries: list[tuple] = []
+        changes: list[tuple] = []
+        accounts: list[tuple] = []
+        replays: list[_Replay] = []
+        for customer_id in customer_ids:
+            history = sorted(purchases.get(customer_id, []), key=lambda p: (p.at, p.id))
+            if not history:
+                continue
+            replay = _Replay(customer_id, settings, now, months.get(customer_id))
+            replay.run(history, f"first-purchase:{customer_id}")
+            replays.append(replay)
+            entries += replay.entries
+            changes += replay.changes
+            accounts.append(
+                (
+                    customer_id,
+                    replay.balance,
+                    replay.lifetime,
+                    replay.tier,
+                    replay.tier_since,
+                    replay.protected_until,
+                    replay.created_at,
+                )
+            )
+            report.customers += 1
+            report.purchases += sum(1 for e in replay.entries if e[1] == _EARN)
+            report.expired += replay.expired
+        await bulk.insert_rows(
+            LoyaltyAccount,
+            ("customer_id", "balance", "lifetime_points", "tier", "tier_since", "tier_protected_until", "created_at"),
+            accounts,
+        )
+        await bulk.insert_rows(
+            LedgerEntry,
+            (
+                "customer_id",
+                "kind",
+                "points",
+                "balance_after",
+                "reason",
+                "idempotency_key",
+                "created_at",
+                "expires_at",
+                "interaction_id",
+            ),
+            entries,
+        )
+        await bulk.insert_rows(TierChange, ("customer_id", "from_tier", "to_tier", "reason", "changed_at"), changes)
+        for replay in replays:  # referrers are paid on the referee's first purchase, as live
+            referral = referrals.get(replay.customer_id)
+            if referral is not None and replay.created_at is not None:
+                from .earning import pay_referral
+
+                await pay_referral(settings, referral, replay.created_at)
+        scope.entity_type = "LoyaltyAccount"
+        scope.changes.update(customers=len(accounts), entries=len(entries), tier_changes=len(changes))
+
+
+async def _credit_into_ledgers(kehu: Kehu, customer_ids: list[int], report: HistoryReport) -> None:
+    """Customers with a ledger already: each pending purchase through
+    ``accrue_purchase`` (dated at the purchase), oldest first."""
+    from .earning import accrue_purchase
+
+    done = LedgerEntry.filter(kind=EntryKind.EARN, interaction_id__isnull=False)
+    for start in range(0, len(customer_ids), 200):
+        chunk = customer_ids[start : start + 200]
+        credited = set(await done.filter(customer_id__in=chunk).values_list("interaction_id", flat=True))
+        pending = [
+            i
+            for i in await Interaction.filter(
+                customer_id__in=chunk, kind=InteractionKind.PURCHASE, amount__isnull=False
+            ).order_by("occurred_at", "id")
+            if i.id not in credited
+        ]
+        async with in_transaction():  # accruals are savepoints inside: one commit per chunk
+            for interaction in pending:
+                posting = await accrue_purchase(kehu, interaction)
+                if posting is not None and posting.created:
+                    report.purchases += 1
