@@ -5,9 +5,10 @@ import pytest
 from graphql import GraphQLNonNull, GraphQLObjectType, get_named_type
 
 from kehu.ids import to_global_id
+from kehu.server.plugin_manager import BUILTIN_PLUGINS
 
 NODES = "query($ids: [ID!]!) { nodes(ids: $ids) { __typename id ... on Customer { name } } }"
-ALL_PLUGINS = ("segmentation", "loyalty", "complaints", "surveys", "masking", "console")
+ALL_PLUGINS = tuple(BUILTIN_PLUGINS)
 
 
 def create(app, name, owner="agent"):

@@ -4,7 +4,7 @@ are added, and ``last``/``before`` page backwards."""
 
 import pytest
 
-from kehu.testing import count_queries
+from kehu.testing import count_queries, walk_pages
 
 PAGE = """query($first: Int, $after: String, $last: Int, $before: String, $order: CustomerOrder) {
   customers(first: $first, after: $after, last: $last, before: $before, orderBy: $order) {
@@ -175,39 +175,45 @@ def test_a_forged_cursor_is_refused_with_a_code(app, raw):
     assert body["errors"][0]["extensions"]["code"] == "INVALID_CURSOR"
 
 
-def test_interactions_audit_log_and_owners_page_by_keyset_both_ways(app):
+def test_interactions_audit_log_owners_and_the_outbox_page_by_keyset_both_ways(app):
     add_customers(app, ["a", "b"])
     customer = app.data("{ customers(first: 1) { edges { node { id } } } }", as_="admin")["customers"]["edges"][0]
-    for _ in range(7):
+    for hours in range(7):
+        follow_up = f'nextFollowUpAt: "2026-03-0{hours % 3 + 1}T09:00:00Z"' if hours % 2 else ""
         app.data(
-            "mutation($c: ID!) { logInteraction(input: {customerId: $c, kind: NOTE}) { userErrors { code } } }",
+            "mutation($c: ID!) { logInteraction(input: {customerId: $c, kind: NOTE, %s}) { userErrors { code } } }"
+            % follow_up,
             {"c": customer["node"]["id"]},
             as_="agent",
         )
         app.clock.advance(hours=1)
-    for field, selection, as_ in (
-        ("interactions", "id", "agent"),
-        ("auditLog", "id", "admin"),
-        ("accountOwners", "id", "admin"),
+    for field, as_, arguments in (
+        ("interactions", "agent", ""),
+        ("interactions", "agent", "orderBy: {field: NEXT_FOLLOW_UP_AT, direction: ASC}"),
+        ("interactions", "agent", "orderBy: {field: NEXT_FOLLOW_UP_AT, direction: DESC}"),
+        ("interactions", "agent", "orderBy: {field: OCCURRED_AT, direction: ASC}"),
+        ("auditLog", "admin", ""),
+        ("accountOwners", "admin", ""),
+        ("outboxEvents", "admin", "state: DONE"),
     ):
-        query = (
-            f"query($f: Int, $a: String, $l: Int, $b: String) {{ {field}(first: $f, after: $a, last: $l, before: $b) "
-            f"{{ edges {{ node {{ {selection} }} }} pageInfo {{ hasNextPage hasPreviousPage startCursor endCursor }} }} }}"
+        assert len(walk_pages(app, field, as_=as_, arguments=arguments)) >= 7, (field, arguments)
+
+
+def test_interactions_ordered_by_follow_up_page_in_that_order(app):
+    add_customers(app, ["a"])
+    customer = app.data("{ customers(first: 1) { edges { node { id } } } }", as_="admin")["customers"]["edges"][0]
+    for day in (3, None, 1, 2, None):
+        follow_up = f'nextFollowUpAt: "2026-03-0{day}T09:00:00Z"' if day else ""
+        app.data(
+            "mutation($c: ID!) { logInteraction(input: {customerId: $c, kind: NOTE, %s}) { userErrors { code } } }"
+            % follow_up,
+            {"c": customer["node"]["id"]},
+            as_="agent",
         )
-        whole = [e["node"]["id"] for e in app.data(query, {"f": 100}, as_=as_)[field]["edges"]]
-        assert len(whole) >= 7
-        forward, after = [], None
-        while True:
-            connection = app.data(query, {"f": 3, "a": after}, as_=as_)[field]
-            forward += [e["node"]["id"] for e in connection["edges"]]
-            if not connection["pageInfo"]["hasNextPage"]:
-                break
-            after = connection["pageInfo"]["endCursor"]
-        backward, before = [], None
-        while True:
-            connection = app.data(query, {"l": 3, "b": before}, as_=as_)[field]
-            backward = [e["node"]["id"] for e in connection["edges"]] + backward
-            if not connection["pageInfo"]["hasPreviousPage"]:
-                break
-            before = connection["pageInfo"]["startCursor"]
-        assert forward == whole == backward, field
+    query = """{ interactions(first: 2, orderBy: {field: NEXT_FOLLOW_UP_AT, direction: ASC}) {
+      edges { node { nextFollowUpAt } } pageInfo { endCursor } } }"""
+    first = app.data(query, as_="agent")["interactions"]
+    rest = app.data(query.replace("first: 2", 'first: 10, after: "%s"' % first["pageInfo"]["endCursor"]), as_="agent")
+    days = [e["node"]["nextFollowUpAt"] for e in first["edges"] + rest["interactions"]["edges"]]
+    dated = [d[:10] for d in days if d]
+    assert dated == ["2026-03-01", "2026-03-02", "2026-03-03"] and days.count(None) == 2

@@ -3,7 +3,7 @@
 ``KehuHarness`` runs a real kehu app (real database, real HTTP stack through
 Starlette's TestClient) with a chosen set of plugins, and signs requests in as
 any seeded account. ``assert_schema_documented`` checks that every element of
-the schema has a description. ``database_url()`` gives a fresh SQLite file, or a fresh
+the schema has a description; ``walk_pages`` pages a connection both ways. ``database_url()`` gives a fresh SQLite file, or a fresh
 PostgreSQL database when ``KEHU_TEST_POSTGRES`` names a server
 (``postgres://user:pass@host:5432``).
 """
@@ -209,6 +209,44 @@ def assert_schema_documented(kehu: Kehu) -> None:
 
     missing = undocumented(kehu.schema.graphql_schema)
     assert not missing, f"{len(missing)} schema element(s) without a description: " + ", ".join(missing)
+
+
+def walk_pages(app: Any, field: str, *, as_: str, arguments: str = "", size: int = 3) -> list[str]:
+    """The ids of the root connection ``field`` (``arguments``: more of its
+    arguments, e.g. ``"status: FAILED"``), read ``size`` at a time forwards
+    (``first``/``after``) and backwards (``last``/``before``). Fails unless both
+    walks give what one page of 100 gives, in the same order, and ``pageInfo``
+    says when there is more; returns those ids."""
+    extra = f", {arguments}" if arguments else ""
+    query = (
+        f"query($f: Int, $a: String, $l: Int, $b: String) {{ {field}(first: $f, after: $a, last: $l, before: $b"
+        f"{extra}) {{ edges {{ node {{ id }} }} pageInfo {{ hasNextPage hasPreviousPage startCursor endCursor }} }} }}"
+    )
+
+    def page(**variables: Any) -> tuple[list[str], dict[str, Any]]:
+        connection = app.data(query, variables, as_=as_)[field]
+        return [edge["node"]["id"] for edge in connection["edges"]], connection["pageInfo"]
+
+    whole, _ = page(f=100)
+    forward, after = [], None
+    while True:
+        ids, info = page(f=size, a=after)
+        forward += ids
+        assert info["hasPreviousPage"] == (after is not None), (field, info)
+        if not info["hasNextPage"]:
+            break
+        after = info["endCursor"]
+    backward, before = [], None
+    while True:
+        ids, info = page(l=size, b=before)
+        backward = ids + backward
+        assert info["hasNextPage"] == (before is not None), (field, info)
+        if not info["hasPreviousPage"]:
+            break
+        before = info["startCursor"]
+    assert forward == whole, f"{field}: paging forwards by {size} differs from one page"
+    assert backward == whole, f"{field}: paging backwards by {size} differs from one page"
+    return whole
 
 
 def sdl_without_descriptions(kehu: Kehu | str) -> str:
