@@ -119,10 +119,10 @@ def _check_unique_fields(type_name: str, parts: list[tuple[str, type]]) -> None:
             seen[name] = plugin
 
 
-def _merged(name: str, types: tuple[type, ...], description: str) -> type:
+def _merged(name: str, types: tuple[type, ...], description: str | None) -> type:
     """strawberry's ``merge_types``, keeping a description (it drops the parts')."""
     merged = merge_types(name, types)
-    merged.__strawberry_definition__.description = description
+    get_object_definition(merged, strict=True).description = description
     return merged
 
 
@@ -132,7 +132,7 @@ def _compose(type_name: str, base: type, contributions: list[Contribution]) -> t
     # Mixins first so plugins can add, base last so the core's `id` and
     # `is_type_of` stay in charge.
     types = tuple(c.cls for c in reversed(contributions)) + (base,)
-    return _merged(type_name, types, base.__strawberry_definition__.description)
+    return _merged(type_name, types, get_object_definition(base, strict=True).description)
 
 
 def _referenced_types(cls: type) -> list[type]:

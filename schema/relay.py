@@ -32,6 +32,7 @@ from graphql import GraphQLError
 from strawberry.types.base import get_object_definition
 from tortoise import fields as tortoise_fields
 from tortoise.expressions import Q
+from tortoise.models import Model
 
 from kehu.errors import KehuError, PluginError
 from kehu.ids import MAX_PK, BadRequest, to_global_id
@@ -119,7 +120,7 @@ class Keyset:
     are allowed: NULLs sort where the database puts them (PostgreSQL: above every
     value, SQLite: below), and the seek condition follows."""
 
-    def __init__(self, model: type, order_by: Sequence[str]):
+    def __init__(self, model: type[Model], order_by: Sequence[str]):
         self.model = model
         self.order_by = tuple(order_by)
         meta = model._meta
@@ -167,7 +168,7 @@ class Keyset:
             later = _later(name, value, descending != backwards, nulls_high, field.null)
             if later is not None:
                 alternatives.append(Q(*equal, later) if equal else later)
-            equal.append(Q(**{f"{name}__isnull": True}) if value is None else Q(**{name: value}))
+            equal.append(_is_null(name, True) if value is None else Q(**{name: value}))
         if not alternatives:
             return None
         condition = alternatives[0] if len(alternatives) == 1 else Q(*alternatives, join_type=Q.OR)
@@ -182,19 +183,24 @@ class Keyset:
 
 
 @functools.lru_cache(maxsize=256)
-def keyset(model: type, order_by: tuple[str, ...]) -> Keyset:
+def keyset(model: type[Model], order_by: tuple[str, ...]) -> Keyset:
     """The ``Keyset`` of ``model`` ordered by ``order_by`` (built once)."""
     return Keyset(model, order_by)
+
+
+def _is_null(name: str, null: bool) -> Q:
+    lookup: dict[str, Any] = {f"{name}__isnull": null}  # Any: mypy would match a bool to Q's join_type
+    return Q(**lookup)
 
 
 def _later(name: str, value: Any, descending: bool, nulls_high: bool, nullable: bool) -> Q | None:
     """Rows whose ``name`` comes after ``value`` in the order (None: none can)."""
     nulls_after = nulls_high != descending  # NULLs sort after every value
     if value is None:
-        return Q(**{f"{name}__isnull": False}) if not nulls_after else None
+        return _is_null(name, False) if not nulls_after else None
     later = Q(**{f"{name}__{'lt' if descending else 'gt'}": value})
     if nullable and nulls_after:
-        later = Q(later, Q(**{f"{name}__isnull": True}), join_type=Q.OR)
+        later = Q(later, _is_null(name, True), join_type=Q.OR)
     return later
 
 

@@ -175,17 +175,21 @@ def test_a_forged_cursor_is_refused_with_a_code(app, raw):
     assert body["errors"][0]["extensions"]["code"] == "INVALID_CURSOR"
 
 
+def log_note(app, customer, follow_up=None):
+    app.data(
+        """mutation($c: ID!, $f: DateTime) { logInteraction(input: {customerId: $c, kind: NOTE, nextFollowUpAt: $f}) {
+             userErrors { code } } }""",
+        {"c": customer, "f": follow_up},
+        as_="agent",
+    )
+
+
 def test_interactions_audit_log_owners_and_the_outbox_page_by_keyset_both_ways(app):
     add_customers(app, ["a", "b"])
     customer = app.data("{ customers(first: 1) { edges { node { id } } } }", as_="admin")["customers"]["edges"][0]
     for hours in range(7):
-        follow_up = f'nextFollowUpAt: "2026-03-0{hours % 3 + 1}T09:00:00Z"' if hours % 2 else ""
-        app.data(
-            "mutation($c: ID!) { logInteraction(input: {customerId: $c, kind: NOTE, %s}) { userErrors { code } } }"
-            % follow_up,
-            {"c": customer["node"]["id"]},
-            as_="agent",
-        )
+        follow_up = f"2026-03-0{hours % 3 + 1}T09:00:00Z" if hours % 2 else None
+        log_note(app, customer["node"]["id"], follow_up)
         app.clock.advance(hours=1)
     for field, as_, arguments in (
         ("interactions", "agent", ""),
@@ -203,17 +207,11 @@ def test_interactions_ordered_by_follow_up_page_in_that_order(app):
     add_customers(app, ["a"])
     customer = app.data("{ customers(first: 1) { edges { node { id } } } }", as_="admin")["customers"]["edges"][0]
     for day in (3, None, 1, 2, None):
-        follow_up = f'nextFollowUpAt: "2026-03-0{day}T09:00:00Z"' if day else ""
-        app.data(
-            "mutation($c: ID!) { logInteraction(input: {customerId: $c, kind: NOTE, %s}) { userErrors { code } } }"
-            % follow_up,
-            {"c": customer["node"]["id"]},
-            as_="agent",
-        )
-    query = """{ interactions(first: 2, orderBy: {field: NEXT_FOLLOW_UP_AT, direction: ASC}) {
-      edges { node { nextFollowUpAt } } pageInfo { endCursor } } }"""
-    first = app.data(query, as_="agent")["interactions"]
-    rest = app.data(query.replace("first: 2", 'first: 10, after: "%s"' % first["pageInfo"]["endCursor"]), as_="agent")
-    days = [e["node"]["nextFollowUpAt"] for e in first["edges"] + rest["interactions"]["edges"]]
+        log_note(app, customer["node"]["id"], f"2026-03-0{day}T09:00:00Z" if day else None)
+    query = """query($f: Int, $a: String) { interactions(first: $f, after: $a,
+      orderBy: {field: NEXT_FOLLOW_UP_AT, direction: ASC}) { edges { node { nextFollowUpAt } } pageInfo { endCursor } } }"""
+    first = app.data(query, {"f": 2}, as_="agent")["interactions"]
+    rest = app.data(query, {"f": 10, "a": first["pageInfo"]["endCursor"]}, as_="agent")["interactions"]
+    days = [e["node"]["nextFollowUpAt"] for e in first["edges"] + rest["edges"]]
     dated = [d[:10] for d in days if d]
     assert dated == ["2026-03-01", "2026-03-02", "2026-03-03"] and days.count(None) == 2

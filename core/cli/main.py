@@ -698,12 +698,12 @@ def build_parser(kehu_for_plugins=None) -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_new_plugin)
 
     p = sub.add_parser("schema", help="print the GraphQL schema (SDL), or check it for frontend tooling")
-    what = p.add_mutually_exclusive_group()
-    what.add_argument("--check", metavar="OLD.graphql", help="report breaking changes against an older SDL (exit 1)")
-    what.add_argument(
+    tool = p.add_mutually_exclusive_group()
+    tool.add_argument("--check", metavar="OLD.graphql", help="report breaking changes against an older SDL (exit 1)")
+    tool.add_argument(
         "--possible-types", action="store_true", help="print Apollo Client's possibleTypes (interfaces, unions)"
     )
-    what.add_argument(
+    tool.add_argument(
         "--validate", nargs="+", metavar="PATH", help="validate .graphql documents (files, directories) as one project"
     )
     p.set_defaults(handler=cmd_schema)

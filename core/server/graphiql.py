@@ -114,7 +114,10 @@ def refresh(wanted: dict[str, str], target: Path = STATIC) -> dict[str, dict]:
         files = {}
         with tarfile.open(fileobj=io.BytesIO(tarball), mode="r:gz") as archive:
             for member in (*FILES[package], "LICENSE"):
-                data = archive.extractfile(f"package/{member}").read()
+                extracted = archive.extractfile(f"package/{member}")
+                if extracted is None:
+                    raise SystemExit(f"{package}@{version}: package/{member} is not a file in the tarball")
+                data = extracted.read()
                 name = f"LICENSE.{package}" if member == "LICENSE" else Path(member).name
                 (target / name).write_bytes(data)
                 files[name] = hashlib.sha256(data).hexdigest()

@@ -152,4 +152,4 @@ def status_for(response: dict, media_type: str) -> int:
         return 200
     errors = response.get("errors") or ()
     code = (errors[0].get("extensions") or {}).get("code") if errors else None
-    return STATUS_BY_CODE.get(code, 400)
+    return STATUS_BY_CODE.get(code, 400) if isinstance(code, str) else 400

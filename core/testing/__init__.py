@@ -228,7 +228,8 @@ def walk_pages(app: Any, field: str, *, as_: str, arguments: str = "", size: int
         return [edge["node"]["id"] for edge in connection["edges"]], connection["pageInfo"]
 
     whole, _ = page(f=100)
-    forward, after = [], None
+    forward: list[str] = []
+    after = None
     while True:
         ids, info = page(f=size, a=after)
         forward += ids
@@ -236,7 +237,8 @@ def walk_pages(app: Any, field: str, *, as_: str, arguments: str = "", size: int
         if not info["hasNextPage"]:
             break
         after = info["endCursor"]
-    backward, before = [], None
+    backward: list[str] = []
+    before = None
     while True:
         ids, info = page(l=size, b=before)
         backward = ids + backward
