@@ -12,10 +12,19 @@ for the role — read as the endpoint's service account.
 from __future__ import annotations
 
 import logging
+import weakref
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from graphql import GraphQLEnumType, GraphQLList, GraphQLNonNull, GraphQLObjectType, GraphQLScalarType
+from graphql import (
+    GraphQLEnumType,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLScalarType,
+    GraphQLSchema,
+    build_schema,
+)
 
 from kehu.access import Viewer
 from kehu.ids import from_global_id, to_global_id
@@ -51,13 +60,19 @@ async def body(kehu: Kehu, endpoint: WebhookEndpoint, event: Event) -> str:
 
 
 _queries: dict[tuple[int, str], str | None] = {}
+# The schema as graphql-core types, built from its public SDL (strawberry's own
+# graphql-core schema is a private attribute, which plugins do not touch).
+_typed: weakref.WeakKeyDictionary[Any, GraphQLSchema] = weakref.WeakKeyDictionary()
 
 
 def _leaf_query(kehu: Kehu, type_name: str) -> str | None:
     """``node(id)`` selecting every scalar field (no required arguments) of a type."""
     key = (id(kehu.schema), type_name)
     if key not in _queries:
-        graphql_type = kehu.schema._schema.get_type(type_name)
+        typed = _typed.get(kehu.schema)
+        if typed is None:
+            typed = _typed[kehu.schema] = build_schema(kehu.schema.as_str())
+        graphql_type = typed.get_type(type_name)
         names = []
         if isinstance(graphql_type, GraphQLObjectType):
             for name, field in graphql_type.fields.items():
