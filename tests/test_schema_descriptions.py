@@ -3,6 +3,7 @@ schema — the core and every built-in plugin — has a description."""
 
 import pytest
 
+from kehu.schema import compat
 from kehu.schema.descriptions import describe_enum_values, undocumented
 from kehu.server.plugin_manager import BUILTIN_PLUGINS
 from kehu.testing import assert_schema_documented
@@ -31,7 +32,7 @@ def test_the_check_names_each_undocumented_element(app):
         def bare(self, colour: str) -> Bare:
             return Bare(size=1)
 
-    schema = strawberry.Schema(query=Query)._schema
+    schema = compat.graphql_schema(strawberry.Schema(query=Query))
     assert undocumented(schema) == ["Bare", "Bare.size", "Query", "Query.bare", "Query.bare(colour)"]
     with pytest.raises(AssertionError, match="5 schema element"):
         assert_schema_documented(type("K", (), {"schema": type("S", (), {"graphql_schema": schema})()})())
