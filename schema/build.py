@@ -250,7 +250,11 @@ def build_schema(kehu: Kehu, *, plain: bool | None = None) -> KehuSchema:
     check_node_types(schema)
     schema.node_resolvers = registry.node_resolvers
     schema.registry = registry
-    describe_conventions(schema.graphql_schema)
+    # Into the schema strawberry runs and prints, before anything (the plain path's
+    # rebuilt copy included) reads it: the descriptions are in every answer.
+    executed = compat.executed_graphql_schema(schema)
+    if executed is not None:
+        describe_conventions(executed)
     schema.plain = plain
     if not plain:
         install_plain_resolvers(schema)

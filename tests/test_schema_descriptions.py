@@ -56,3 +56,13 @@ def test_a_description_in_the_code_wins_over_the_conventional_one(app):
     # `filter` is described by the convention on customers, by the code on accountOwners.
     assert schema.query_type.fields["customers"].args["filter"].description.startswith("Only the items")
     assert schema.query_type.fields["accountOwners"].args["filter"].description == "Only the owners matching it."
+
+
+def test_the_conventional_descriptions_are_in_what_clients_see(app):
+    """Introspection and the printed SDL show them, on the fast path and the plain one."""
+    from kehu.schema.descriptions import PAGE_ARGUMENTS
+
+    body = app.data('{ __type(name: "Query") { fields { name args { name description } } } }', as_="admin")
+    customers = next(f for f in body["__type"]["fields"] if f["name"] == "customers")
+    assert {a["name"]: a["description"] for a in customers["args"]}["after"] == PAGE_ARGUMENTS["after"]
+    assert PAGE_ARGUMENTS["after"] in app.kehu.schema.as_str()
