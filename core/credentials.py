@@ -35,6 +35,14 @@ IP_LIMIT_FACTOR = 5
 LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
 
 
+def use_password_hasher(hasher: PasswordHasher) -> None:
+    """Hash and check passwords with ``hasher`` from now on in this process.
+    kehu.testing lowers argon2's cost for test apps this way; the server never calls it."""
+    global _hasher, _DUMMY_HASH
+    _hasher = hasher
+    _DUMMY_HASH = hasher.hash("kehu-dummy-password")
+
+
 def hash_password(password: str) -> str:
     check_password_strength(password)
     return _hasher.hash(password)

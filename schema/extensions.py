@@ -18,7 +18,7 @@ import re
 import time
 from typing import Any
 
-from graphql import GraphQLError
+from graphql import GraphQLError, get_operation_ast
 from strawberry.extensions import FieldExtension, MaskErrors, SchemaExtension
 from strawberry.schema.exceptions import CannotGetOperationTypeError
 from strawberry.types.base import has_object_definition
@@ -179,7 +179,9 @@ class RequestMetrics(SchemaExtension):
         ec = self.execution_context
         name, kind = None, "unknown"
         try:
-            operation = ec._get_first_operation() if ec.graphql_document is not None else None
+            operation = (
+                get_operation_ast(ec.graphql_document, ec.operation_name) if ec.graphql_document is not None else None
+            )
             if operation is not None:
                 kind = operation.operation.value
                 name = ec.operation_name

@@ -8,7 +8,7 @@ exactly as it was; an allowed one is checked for the value it returns.
 import pytest
 from seed import add_api_token, add_customer, add_interaction, error_code, gid, owner_gid, pk, snapshot
 
-from kehu.models import Customer
+from kehu.models import Customer, OutboxEvent, OutboxKind, OutboxState
 from kehu.testing import ACCOUNTS, TEST_PASSWORD
 
 OK = "ok"
@@ -31,6 +31,7 @@ MATRIX = {
     "plugins": (ANON, OK, OK, OK, OK),
     "auditLog": (ANON, OK, DENIED, DENIED, DENIED),
     "apiTokens": (ANON, OK, DENIED, DENIED, DENIED),
+    "outboxEvents": (ANON, OK, DENIED, DENIED, DENIED),
     # mutations
     "login": (OK, OK, OK, OK, OK),
     "logout": (ANON, OK, OK, OK, OK),
@@ -46,6 +47,7 @@ MATRIX = {
     "updateAccountOwner": (ANON, OK, DENIED, DENIED, DENIED),
     "createApiToken": (ANON, OK, DENIED, DENIED, DENIED),
     "revokeApiToken": (ANON, OK, DENIED, DENIED, DENIED),
+    "retryOutboxEvent": (ANON, OK, DENIED, DENIED, DENIED),
 }
 
 NEW_PASSWORD = "a-brand-new-passphrase"
@@ -219,6 +221,28 @@ def _check_revoke_token(app, role, result, variables):
     assert result["apiToken"]["revokedAt"] is not None
 
 
+def _setup_failed_event(app, role):
+    """A dead letter: a run of a job no worker of this app runs, so a retry delivers nothing."""
+
+    async def make():
+        now = app.clock.now()
+        row = await OutboxEvent.create(
+            kind=OutboxKind.JOB, name="access.test", state=OutboxState.FAILED, attempts=3, due_at=now, created_at=now
+        )
+        return row.id
+
+    return {"id": gid("OutboxEvent", app.run(make))}
+
+
+def _check_failed_events(app, role, result, variables):
+    assert [e["node"]["name"] for e in result["edges"]] == ["access.test"]
+
+
+def _check_retry_event(app, role, result, variables):
+    assert result["userErrors"] == []
+    assert result["outboxEvent"] == {"id": variables["id"], "state": "PENDING", "attempts": 0}
+
+
 OPERATIONS = {
     "me": ("{ me { email role } }", lambda app, role: {}, _check_me),
     "node": (
@@ -338,6 +362,18 @@ OPERATIONS = {
         "mutation($id: ID!) { revokeApiToken(input: {id: $id}) { apiToken { id revokedAt } " + USER_ERRORS + " } }",
         _setup_revoke,
         _check_revoke_token,
+    ),
+    "outboxEvents": (
+        "{ outboxEvents(state: FAILED) { edges { node { name } } } }",
+        _setup_failed_event,
+        _check_failed_events,
+    ),
+    "retryOutboxEvent": (
+        "mutation($id: ID!) { retryOutboxEvent(input: {id: $id}) { outboxEvent { id state attempts } "
+        + USER_ERRORS
+        + " } }",
+        _setup_failed_event,
+        _check_retry_event,
     ),
 }
 

@@ -392,15 +392,13 @@ class Hooks:
         """Call an event hook on every plugin (or on ``plugins`` only) in pluggy's
         order, awaiting async ones. A failing handler is logged with its plugin's name
         and does not stop the others; the failures are returned by plugin name (the
-        outbox retries those). A hook whose spec is not loaded (its plugin was disabled
-        since the event was stored) has no listeners. Each handler gets the arguments
-        ``kehu.field_guard.event_arguments`` allows its plugin."""
+        outbox retries those). Raises ``LookupError`` for a hook with no spec. Each
+        handler gets the arguments ``kehu.field_guard.event_arguments`` allows its
+        plugin."""
         from ..events import GiveUp, RetryLater
         from ..writes import AlreadyHandled
 
         failures: dict[str, Exception] = {}
-        if not self.plugins.is_defined(hook_name):
-            return failures
         impls = self.plugins.call_order(hook_name)
         kwargs.setdefault("kehu", self.kehu)
         guard = self.kehu.field_guard if self.kehu is not None and impls else None

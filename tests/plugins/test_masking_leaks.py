@@ -29,6 +29,7 @@ from hypothesis import strategies as st
 
 from kehu.cli.demo import seed_demo
 from kehu.models import Customer
+from kehu.testing import KehuHarness, database_url
 
 PLUGINS = ("segmentation", "loyalty", "complaints", "surveys", "masking")
 LIMITS = {
@@ -44,9 +45,15 @@ LIMITS = {
 ROLES_MASKED = ("analyst",)
 
 
-@pytest.fixture
-def leak_app(make_app):
-    app = make_app(enabled=PLUGINS, config=LIMITS)
+@pytest.fixture(scope="module")
+def leak_app(tmp_path_factory):
+    """One app with the demo data for the whole module: every test here only reads
+    (the writes tried as an analyst are refused and write nothing)."""
+    with database_url(tmp_path_factory.mktemp("leaks")) as url, KehuHarness(url, enabled=PLUGINS, config=LIMITS) as app:
+        yield _seeded(app)
+
+
+def _seeded(app):
     app.run(lambda: seed_demo(app.kehu))
 
     async def secrets():
