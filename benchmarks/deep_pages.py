@@ -41,7 +41,7 @@ PAGE = (
     "query Deep($after: String, $order: CustomerOrder) { customers(first: 100, after: $after, orderBy: $order) { "
     "pageInfo { hasNextPage endCursor } edges { node { id name email region owner { id name } } } } }"
 )
-# Orderings measured: the default, and one that needs its own index (migration 0006).
+# Orderings measured: the default, and one that needs its own index (migration 0009).
 ORDERS = ("CREATED_AT", "NAME")
 OWNERS = 20
 
