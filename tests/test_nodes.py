@@ -128,3 +128,17 @@ def test_plugin_objects_with_global_ids_round_trip_through_node(make_app):
     # Another team's agent sees the survey's definition, not what concerns the customer.
     hidden = app.data(query, {"ids": list(expected)}, as_="agent_south")["nodes"]
     assert [n and n["__typename"] for n in hidden] == ["SurveyQuestion", "SurveyChoice", None, None]
+
+
+def test_outbox_events_are_nodes_for_those_who_manage_events_only(app):
+    create(app, "Evented")
+    [event] = app.data("{ outboxEvents(state: DONE, first: 1) { edges { node { id name } } } }", as_="admin")[
+        "outboxEvents"
+    ]["edges"]
+    query = "query($ids: [ID!]!) { nodes(ids: $ids) { __typename ... on OutboxEvent { name } } }"
+    ids = [event["node"]["id"]]
+    assert app.data(query, {"ids": ids}, as_="admin")["nodes"] == [
+        {"__typename": "OutboxEvent", "name": event["node"]["name"]}
+    ]
+    for role in ("manager", "agent", "analyst"):
+        assert app.data(query, {"ids": ids}, as_=role)["nodes"] == [None]
