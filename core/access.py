@@ -88,6 +88,8 @@ class Viewer:
 
 
 def require_viewer(viewer: Viewer | None) -> Viewer:
+    """The signed-in viewer, or ``NotAuthenticated`` (a GraphQL error with code
+    ``UNAUTHENTICATED``) for an anonymous request."""
     if viewer is None:
         raise NotAuthenticated("sign in first (mutation login) or send an API token")
     return viewer

@@ -28,6 +28,7 @@ def _db(model: type[Model]):
 
 
 def is_postgres(model: type[Model]) -> bool:
+    """Whether ``model``'s database is PostgreSQL (rather than SQLite)."""
     return _db(model).capabilities.dialect == "postgres"
 
 

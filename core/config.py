@@ -23,10 +23,14 @@ DEFAULT_CONFIG_FILE = "plugins.toml"
 
 
 class Strict(BaseModel):
+    """The base of every section: unknown keys are refused, values frozen."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class ServerSettings(Strict):
+    """``[kehu]``: the database, GraphiQL, paging and the business calendar."""
+
     database_url: str = "sqlite://kehu.db"
     graphiql: bool = True
     anonymous_introspection: bool = False
@@ -52,6 +56,8 @@ class ServerSettings(Strict):
 
 
 class AuthSettings(Strict):
+    """``[auth]``: sign-in sessions and the throttling of failed sign-ins."""
+
     session_hours: float = Field(12, gt=0, le=24 * 90)
     max_failed_logins: int = Field(10, ge=1, le=1000)
     lockout_minutes: float = Field(15, gt=0, le=24 * 60)
@@ -164,12 +170,14 @@ class Config(Strict):
 
 
 def normalise_url(url: str) -> str:
+    """``postgresql://`` spelled as Tortoise wants it, ``postgres://``."""
     if url.startswith("postgresql://"):
         return "postgres://" + url[len("postgresql://") :]
     return url
 
 
 def is_sqlite(database_url: str) -> bool:
+    """Whether ``database_url`` names an SQLite database."""
     return normalise_url(database_url).startswith("sqlite://")
 
 
@@ -186,6 +194,7 @@ def format_pydantic_error(prefix: str, error: PydanticError) -> str:
 
 
 def config_path(explicit: str | os.PathLike | None = None) -> Path:
+    """The configuration file: ``explicit``, else ``$KEHU_CONFIG``, else ``./plugins.toml``."""
     return Path(explicit or os.environ.get("KEHU_CONFIG") or DEFAULT_CONFIG_FILE)
 
 

@@ -79,6 +79,7 @@ async def check_external_id_free(external_id: str | None, *, other_than: int | N
 
 
 async def get_visible_customer(viewer: Viewer | None, customer_id: int, field: str = "id") -> Customer:
+    """The customer, if the viewer may see it (archived ones too); ``NotFound`` on ``field`` otherwise."""
     customer = await visible_customers(viewer).filter(id=customer_id).first()
     if customer is None:
         raise NotFound("no such customer", field=field)
@@ -107,6 +108,9 @@ async def _sync_tags(customer: Customer, tags: list[str]) -> None:
 
 
 async def create_customer(viewer: Viewer, data: dict[str, Any]) -> Customer:
+    """Create a customer from ``data`` (the GraphQL input's fields, snake_case).
+    Needs ``customers.create``; agents and managers own what they create unless
+    ``owner_id`` names someone they may assign. Emits ``kehu_customer_created``."""
     viewer.require("customers.create")
     values = clean_customer_fields(data, creating=True)
     if data.get("owner_id") is not None:
@@ -132,6 +136,9 @@ async def create_customer(viewer: Viewer, data: dict[str, Any]) -> Customer:
 
 
 async def update_customer(viewer: Viewer, customer_id: int, data: dict[str, Any]) -> Customer:
+    """Change the fields present in ``data``; an archived customer cannot be
+    edited. Needs ``customers.update``. Emits ``kehu_customer_updated`` with the
+    changes, when there are any."""
     viewer.require("customers.update")
     customer = await get_visible_customer(viewer, customer_id)
     if customer.archived_at is not None:
@@ -152,6 +159,7 @@ async def update_customer(viewer: Viewer, customer_id: int, data: dict[str, Any]
 
 
 async def archive_customer(viewer: Viewer, customer_id: int, now: dt.datetime) -> Customer:
+    """Archive a visible customer as of ``now``. Needs ``customers.archive``. Emits ``kehu_customer_archived``."""
     viewer.require("customers.archive")
     customer = await get_visible_customer(viewer, customer_id)
     if customer.archived_at is not None:
@@ -164,6 +172,9 @@ async def archive_customer(viewer: Viewer, customer_id: int, now: dt.datetime) -
 
 
 async def assign_owner(viewer: Viewer, customer_id: int, owner_id: int | None) -> Customer:
+    """Give a visible customer to ``owner_id`` (``None``: nobody; managers must
+    name someone of their team). Needs ``customers.assign``. Emits
+    ``kehu_owner_assigned`` when the owner changes."""
     viewer.require("customers.assign")
     customer = await get_visible_customer(viewer, customer_id)
     owner = await resolve_owner_for(viewer, owner_id, field="ownerId")
@@ -191,6 +202,10 @@ class CustomerOrderField(Enum):
 
 @dataclass
 class CustomerFilter:
+    """The filters of ``customers(filter: …)`` in domain terms (``filter_customers``).
+    ``archived``: ``False`` (the default) leaves archived customers out, ``True``
+    keeps only them, ``None`` takes both."""
+
     owner_ids: list[int] | None = None
     unassigned: bool | None = None
     tags: list[str] = field(default_factory=list)

@@ -415,6 +415,18 @@ def kehu_commands(subparsers: argparse._SubParsersAction) -> None:
 
 
 @hookspec
+def kehu_export_commands(subparsers: argparse._SubParsersAction) -> None:
+    """Add what ``kehu export`` can export, next to ``customers``: e.g. the
+    segmentation plugin's ``kehu export segments``.
+
+    ``subparsers`` is the ``WHAT`` of ``kehu export WHAT``; add a parser and set
+    ``handler=fn`` as for ``kehu_commands``. Offer the formats people expect
+    (``--format csv|jsonl|xlsx``, ``--output FILE``) and write CSV through
+    ``kehu.csvsafe`` so that cells cannot run as spreadsheet formulas.
+    """
+
+
+@hookspec
 def kehu_routes(kehu: Kehu) -> list[BaseRoute]:
     """Return extra Starlette routes, e.g. a public survey page at ``/s/{token}``.
 

@@ -185,6 +185,8 @@ def _replay(
 
 @dataclass
 class InteractionFilter:
+    """The filters of ``interactions(filter: …)`` in domain terms (``filter_interactions``)."""
+
     customer_ids: list[int] | None = None
     owner_ids: list[int] | None = None
     kinds: list[InteractionKind] | None = None
@@ -243,6 +245,7 @@ def _open_follow_up() -> Q:
 
 
 def apply_interaction_filter(qs, f: InteractionFilter | None):
+    """``qs`` narrowed by ``f`` (``None``: unchanged)."""
     if f is None:
         return qs
     if f.customer_ids is not None:
@@ -265,4 +268,5 @@ def apply_interaction_filter(qs, f: InteractionFilter | None):
 
 
 def filter_interactions(viewer: Viewer | None, f: InteractionFilter | None = None):
+    """The interactions ``viewer`` may see, narrowed by ``f``."""
     return apply_interaction_filter(visible_interactions(viewer), f)

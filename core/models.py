@@ -61,12 +61,18 @@ class AccountOwner(Model):
 
     id = fields.IntField(primary_key=True)
     name = fields.CharField(max_length=200)
+    # The sign-in name; stored lower-case.
     email = fields.CharField(max_length=254, unique=True)
+    # What the owner may do and see (kehu.access): ADMIN and ANALYST see every
+    # customer, a MANAGER their team's, an AGENT their own.
     role = fields.CharEnumField(Role, max_length=16)
+    # Managers see the customers of the owners of their team ("" : no team).
     team = fields.CharField(max_length=100, default="", db_index=True)
+    # Inactive owners cannot sign in and cannot be given customers; their history stays.
     active = fields.BooleanField(default=True)
     # Service accounts exist for API tokens; they cannot sign in with a password.
     is_service = fields.BooleanField(default=False)
+    # argon2id; null: cannot sign in with a password. Never shown, never exported.
     password_hash = fields.CharField(max_length=255, null=True)
     # What the owner chose to read pages in (kehu.i18n.Language); null: the browser's.
     language = fields.CharField(max_length=16, null=True)
@@ -89,6 +95,9 @@ class Customer(Model):
     external_id = fields.CharField(max_length=200, null=True, unique=True)
     name = fields.CharField(max_length=200)
     kind = fields.CharEnumField(CustomerKind, max_length=16, default=CustomerKind.PERSON)
+    # Personal data (email, phone, address): the masking plugin may show them
+    # altered, or store them encrypted — read them through GraphQL or kehu's
+    # services when a person will see them.
     email = fields.CharField(max_length=254, null=True, db_index=True)
     phone = fields.CharField(max_length=40, null=True, db_index=True)
     address = fields.TextField(null=True)
@@ -96,12 +105,19 @@ class Customer(Model):
     industry = fields.CharField(max_length=100, null=True)
     # Normalised, sorted, unique; mirrored into CustomerTag for indexed filtering.
     tags: fields.JSONField[list[str]] = fields.JSONField(default=list)
+    # Free-form facts (a JSON object of strings, numbers, booleans, small lists);
+    # Customer.attributes in GraphQL.
     attributes: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
+    # The account owner who looks after the customer; null: nobody yet. Decides who
+    # sees the customer (kehu.access.visible_customers).
     owner: fields.ForeignKeyNullableRelation[AccountOwner] = fields.ForeignKeyField(
         "core.AccountOwner", related_name="customers", null=True, on_delete=fields.RESTRICT
     )
     owner_id: int | None  # Tortoise adds the column attribute of each foreign key
+    # When the latest interaction occurred (kept by log_interaction).
     last_interaction_at = fields.DatetimeField(null=True, db_index=True)
+    # Set when archived (archiveCustomer): never deleted. Lists leave archived
+    # customers out unless a filter asks; a merge archives the duplicate.
     archived_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True, db_index=True)
     updated_at = fields.DatetimeField(auto_now=True)
@@ -140,16 +156,20 @@ class Interaction(Model):
         "core.Customer", related_name="interactions", on_delete=fields.RESTRICT
     )
     customer_id: int
+    # Who handled it (the account owner who logged it, unless given); null: nobody.
     owner: fields.ForeignKeyNullableRelation[AccountOwner] = fields.ForeignKeyField(
         "core.AccountOwner", related_name="interactions", null=True, on_delete=fields.RESTRICT
     )
     owner_id: int | None
     kind = fields.CharEnumField(InteractionKind, max_length=16)
     direction = fields.CharEnumField(Direction, max_length=16, default=Direction.OUTBOUND)
+    # When it happened (UTC): may lie in the past (an import), never far in the future.
     occurred_at = fields.DatetimeField(db_index=True)
     subject = fields.CharField(max_length=300, default="")
     notes = fields.TextField(default="")
+    # Money, two decimals: required on PURCHASE, null on every other kind.
     amount = fields.DecimalField(max_digits=14, decimal_places=2, null=True)
+    # When to contact the customer next; "My day" lists the latest one per customer.
     next_follow_up_at = fields.DatetimeField(null=True, db_index=True)
     # Sent by clients that retry: the same key never logs a second interaction.
     idempotency_key = fields.CharField(max_length=100, null=True, unique=True)
@@ -203,11 +223,17 @@ class AuditEntry(Model):
 
     id = fields.BigIntField(primary_key=True)
     at = fields.DatetimeField(db_index=True)
+    # The account owner who made the write; null: kehu itself (a job, an event handler).
     actor_id = fields.IntField(null=True, db_index=True)
+    # Who, in words ("kehu import", a plugin's name) when there is no actor.
     actor_label = fields.CharField(max_length=300, default="")
+    # The mutation's name, or the write scope's ("loyalty.accruePurchase").
     operation = fields.CharField(max_length=100)
+    # What changed first (record_change): its type name and id.
     entity_type = fields.CharField(max_length=100, null=True, db_index=True)
     entity_id = fields.CharField(max_length=64, null=True)
+    # {field: {"before": …, "after": …}} of the first entity recorded, and the other
+    # entities' changes under "Type:id" (kehu.writes.record_change).
     changes: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
     request_id = fields.CharField(max_length=64, null=True)
     # The outbox event whose handler made this write (``write_scope(event_id=...)``):

@@ -27,6 +27,7 @@ OWNER_FIELDS = ("name", "email", "role", "team", "active")
 
 
 def clean_owner_fields(data: dict[str, Any], *, creating: bool) -> dict[str, Any]:
+    """Validated account-owner fields from ``data`` (all required when ``creating``)."""
     out: dict[str, Any] = {}
     if creating or "name" in data:
         out["name"] = v.text(data.get("name"), "name", max_length=200, required=True)
@@ -60,6 +61,8 @@ async def create_account_owner(viewer: Viewer | None, data: dict[str, Any]) -> A
 async def update_account_owner(
     viewer: Viewer, owner_id: int, data: dict[str, Any], now: dt.datetime | None = None
 ) -> AccountOwner:
+    """Change an account owner (``owners.manage``); an admin cannot demote or
+    deactivate themself."""
     viewer.require("owners.manage")
     owner = await visible_owners(viewer).filter(id=owner_id).first()
     if owner is None:
@@ -105,6 +108,7 @@ async def authenticate(kehu: Kehu, email: Any, password: Any, client: str | None
 
 
 async def open_session(kehu: Kehu, owner: AccountOwner) -> tuple[str, AccessToken]:
+    """Issue a sign-in token for ``owner`` lasting ``[auth] session_hours``: ``(token, row)``."""
     expires = kehu.clock.now() + dt.timedelta(hours=kehu.config.auth.session_hours)
     token, row = await issue_token(owner, TokenKind.SESSION, expires)
     record_change("AccessToken", row.id, {"kind": (None, "SESSION"), "owner_id": (None, owner.id)})
@@ -112,6 +116,7 @@ async def open_session(kehu: Kehu, owner: AccountOwner) -> tuple[str, AccessToke
 
 
 async def logout(viewer: Viewer, now: dt.datetime) -> None:
+    """Revoke the token the viewer signed in with."""
     if viewer.token_id is None:
         return
     await AccessToken.filter(id=viewer.token_id).update(revoked_at=now)
@@ -119,6 +124,8 @@ async def logout(viewer: Viewer, now: dt.datetime) -> None:
 
 
 async def change_password(viewer: Viewer, current: str, new: str, now: dt.datetime) -> None:
+    """Change the viewer's own password (the current one is checked) and end their
+    other sessions."""
     owner = await AccountOwner.get(id=viewer.id)
     if owner.is_service:
         raise PermissionDenied("service accounts have no password")
@@ -182,6 +189,7 @@ async def create_api_token(
 
 
 async def revoke_api_token(viewer: Viewer, token_id: int, now: dt.datetime) -> AccessToken:
+    """Revoke an API token (``tokens.manage``) and deactivate its service account."""
     viewer.require("tokens.manage")
     row = await AccessToken.filter(id=token_id, kind=TokenKind.API).select_related("owner").first()
     if row is None:

@@ -53,6 +53,7 @@ class AlreadyHandled(Exception):
 
 
 def utcnow() -> dt.datetime:
+    """Now, timezone-aware UTC, from the system clock (code with a ``kehu`` uses ``kehu.clock.now()``)."""
     return dt.datetime.now(dt.UTC)
 
 
@@ -75,6 +76,9 @@ def audit_value(value: Any) -> Any:
 
 @dataclass
 class WriteScope:
+    """The write in progress: what ``write_scope`` yields, and what ``record_change``,
+    ``emit``, ``emit_later`` and ``publish`` add to."""
+
     kehu: Kehu | None
     viewer: Viewer | None
     operation: str
@@ -129,6 +133,7 @@ _current: ContextVar[WriteScope | None] = ContextVar("kehu_write_scope", default
 
 
 def current_scope() -> WriteScope:
+    """The write scope this code runs in; ``RuntimeError`` outside any."""
     scope = _current.get()
     if scope is None:
         raise RuntimeError("a write must run inside kehu.writes.write_scope()")
@@ -136,10 +141,15 @@ def current_scope() -> WriteScope:
 
 
 def record_change(entity_type: str, entity_id: Any, changes: dict[str, tuple[Any, Any]] | None = None) -> None:
+    """Say what the current write changed: ``{field: (before, after)}`` of
+    ``entity_type`` ``entity_id`` (see ``WriteScope.record_change``)."""
     current_scope().record_change(entity_type, entity_id, changes)
 
 
 def emit(hook: str, **kwargs: Any) -> None:
+    """Queue event hook ``hook`` (``"kehu_customer_created"``, a plugin's own) with
+    ``kwargs`` for delivery right after the current write commits, before the
+    response; nothing is sent if the write rolls back."""
     current_scope().emit(hook, **kwargs)
 
 

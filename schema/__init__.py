@@ -39,6 +39,7 @@ async def execute_as(kehu, viewer, document: str, variables: dict | None = None)
 
 
 def build_schema(kehu, *, plain=None):
+    """Compose the strawberry schema of ``kehu``'s core and enabled plugins (``kehu.schema`` does it once)."""
     from .build import build_schema as _build
 
     return _build(kehu, plain=plain)

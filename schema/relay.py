@@ -337,7 +337,9 @@ def check_node_types(schema: Any) -> None:
 
 
 def _edge_cursor(self) -> str:
-    return encode_cursor(self.offset) if self.cursors is None else self.cursors.cursor(self.node)
+    if self.cursors is None:
+        return encode_cursor(self.offset)
+    return self.cursors.cursor(self.node if self.row is None else self.row)
 
 
 def _start_cursor(self) -> str | None:
@@ -374,6 +376,9 @@ class Edge(Generic[T]):
     node: T = strawberry.field(description="The item.")
     offset: strawberry.Private[int]
     cursors: strawberry.Private[Any] = None
+    # The row the cursor is written from, when ``node`` shows something else
+    # (``Connection.replace_nodes``).
+    row: strawberry.Private[Any] = None
 
 
 @strawberry.type(description="A page of results, Relay style.")
@@ -384,6 +389,14 @@ class Connection(Generic[T]):
     # Connections of many parents that one statement can count: (counter, parent),
     # where ``await counter([parent, …])`` is the list of their counts.
     _count_group: strawberry.Private[Any] = None
+
+    def replace_nodes(self, nodes: Sequence[Any]) -> None:
+        """Show ``nodes`` (one per edge, in order) in the place of the page's rows —
+        a view built for the whole page at once; the cursors stay the rows'."""
+        if len(nodes) != len(self.edges):
+            raise ValueError(f"{len(nodes)} nodes for {len(self.edges)} edges")
+        for edge, node in zip(self.edges, nodes):
+            edge.row, edge.node = edge.node if edge.row is None else edge.row, node
 
     @batch_field(description="Number of items matching, over all pages (only those the viewer may see).")
     async def total_count(connections: list[Connection]) -> list[int]:

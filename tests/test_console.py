@@ -66,6 +66,12 @@ def test_messages_are_served_per_language_with_the_plugins_entries(console):
     assert console.client.get("/console/operations.json").json()["languages"] == list(LANGUAGES)
 
 
+def test_the_manifest_tells_the_console_the_business_time_zone(make_app):
+    # Dashboards ask for and label months of this calendar (test_console_calendar.py).
+    app = make_app(enabled=("console",), config={"kehu": {"timezone": "Asia/Shanghai"}})
+    assert app.client.get("/console/operations.json").json()["timezone"] == "Asia/Shanghai"
+
+
 def test_disabled_plugins_ship_no_texts(make_app):
     app = make_app(enabled=("complaints", "console"))
     texts = app.client.get("/console/messages/en.json").json()

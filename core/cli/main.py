@@ -111,7 +111,8 @@ lockout_minutes = 15
 
 [plugins]
 # Built-in: {builtins}. Third-party plugins by entry-point name.
-enabled = []
+# To change what is enabled: edit this list, then run `kehu migrate`.
+enabled = {enabled}
 
 # [plugins.loyalty]
 # points_per_unit = 1
@@ -121,27 +122,61 @@ enabled = []
 """
 
 
+def plugin_names(text: str) -> list[str]:
+    """``"a, b,c"`` -> ``["a", "b", "c"]`` (duplicates and blanks dropped, order kept)."""
+    return list(dict.fromkeys(name.strip() for name in text.split(",") if name.strip()))
+
+
+def _choose_plugins(args: argparse.Namespace, installed: list[str]) -> list[str]:
+    """The plugins a new configuration enables: ``--plugins``, else asked on a terminal."""
+    if args.plugins is not None:
+        return plugin_names(args.plugins)
+    if not sys.stdin.isatty():
+        return []
+    answer = input(f"Plugins to enable, comma-separated ({', '.join(installed) or 'none installed'}; Enter for none): ")
+    return plugin_names(answer)
+
+
 def cmd_init(args: argparse.Namespace) -> int:
-    from ..server.plugin_manager import BUILTIN_PLUGINS, builtin_available
+    from ..server.plugin_manager import BUILTIN_PLUGINS, builtin_available, discover
 
     path = config_path(args.config)
+    installed = sorted(discover())
+    if args.plugins is not None:
+        unknown = [name for name in plugin_names(args.plugins) if name not in installed]
+        if unknown:
+            return fail(f"--plugins: unknown plugin '{unknown[0]}' (installed: {', '.join(installed) or 'none'})")
     if path.exists() and not args.force:
         print(f"{path} exists; keeping it (use --force to overwrite)")
+        if args.plugins is not None and set(plugin_names(args.plugins)) != set(load_config(path).enabled):
+            return fail(
+                f"--plugins: {path} exists and enables {', '.join(load_config(path).enabled) or 'no plugins'}; "
+                "edit its [plugins] enabled list, or run again with --force to write a new file"
+            )
     else:
+        enabled = _choose_plugins(args, installed)
+        unknown = [name for name in enabled if name not in installed]
+        if unknown:
+            return fail(f"unknown plugin '{unknown[0]}' (installed: {', '.join(installed) or 'none'})")
         builtins = ", ".join(n for n in BUILTIN_PLUGINS if builtin_available(n)) or "none"
-        path.write_text(INIT_TEMPLATE.format(database_url=args.database_url, builtins=builtins), encoding="utf-8")
+        text = INIT_TEMPLATE.format(database_url=args.database_url, builtins=builtins, enabled=json.dumps(enabled))
+        path.write_text(text, encoding="utf-8")
         print(f"wrote {path}")
     email = args.admin_email or os.environ.get("KEHU_ADMIN_EMAIL")
     password = args.admin_password or os.environ.get("KEHU_ADMIN_PASSWORD")
     kehu = build_kehu(argparse.Namespace(config=str(path)))
+    enabled = list(kehu.config.enabled)
+    if enabled:
+        print(f"plugins enabled: {', '.join(enabled)}")
+    else:
+        print(f"no plugins enabled (installed: {', '.join(installed) or 'none'})")
+    print(f"  to change that: edit `enabled` under [plugins] in {path}, then run `kehu migrate`")
 
-    async def run():
+    async def create_admin():
         from ..models import AccountOwner, Role
         from ..owners import create_account_owner
         from ..writes import write_scope
 
-        applied = await kehu.migrate()
-        print(f"database ready ({len(applied)} migration(s) applied)")
         if await AccountOwner.filter(role=Role.ADMIN, is_service=False).exists():
             print("an admin account exists already; not creating another")
             return 0
@@ -158,14 +193,29 @@ def cmd_init(args: argparse.Namespace) -> int:
             password = getpass.getpass("Admin password (10+ characters): ")
             if getpass.getpass("Repeat: ") != password:
                 return fail("the passwords differ")
-        async with write_scope(kehu, None, "createAccountOwner", actor_label="kehu init"):
-            await create_account_owner(
-                None, {"name": "Administrator", "email": email, "role": Role.ADMIN, "password": password}
-            )
+        try:
+            async with write_scope(kehu, None, "createAccountOwner", actor_label="kehu init"):
+                await create_account_owner(
+                    None, {"name": "Administrator", "email": email, "role": Role.ADMIN, "password": password}
+                )
+        except KehuError as exc:
+            option = {"email": "--admin-email", "password": "--admin-password"}.get(exc.field or "", "admin")
+            return fail(f"{option}: {exc.message}")
         print(f"created admin {email}")
         return 0
 
-    return asyncio.run(with_database(kehu, run, check=False))
+    async def run():
+        # Migrate first: a plugin's start-up (masking's key check, a scheduler) reads
+        # tables that a fresh database does not have yet.
+        await kehu.connect(check=False)
+        try:
+            applied = await kehu.migrate()
+        finally:
+            await kehu.disconnect()
+        print(f"database ready ({len(applied)} migration(s) applied)")
+        return await with_database(kehu, create_admin)
+
+    return asyncio.run(run())
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -193,7 +243,14 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from ..config import is_sqlite
+
     kehu = build_kehu(args)  # fails fast on plugin and settings errors
+    if args.workers > 1 and is_sqlite(kehu.config.kehu.database_url):
+        return fail(
+            f"--workers {args.workers}: SQLite is served by one process (one writer at a time; live events"
+            " reach only the worker that made them); use PostgreSQL for several workers"
+        )
     _ = kehu.schema  # and on schema conflicts
 
     async def check():
@@ -290,9 +347,16 @@ def cmd_plugins_uninstall(args: argparse.Namespace) -> int:
 def cmd_new_plugin(args: argparse.Namespace) -> int:
     from .scaffold import create_plugin, names
 
-    target = create_plugin(args.name, args.directory)
-    values = names(args.name)
-    print(f"wrote {target}/ (package {values['package']}, plugin '{args.name}')")
+    purpose = args.purpose
+    if purpose is None and sys.stdin.isatty():
+        purpose = input("What is the plugin for, in one line (e.g. 'Sales opportunities per customer')? ")
+    target = create_plugin(args.name, args.directory, purpose=purpose, entity=args.entity)
+    values = names(args.name, purpose, args.entity)
+    print(f"wrote {target}/ (package {values['package']}, plugin '{args.name}': {values['purpose']})")
+    print(
+        f"  it keeps {values['entities_words']} per customer ({values['Entity']}): rename and add fields in "
+        "models.py, then `kehu makemigrations`"
+    )
     print("next:")
     print(f"  pip install -e '{target}[test]'")
     print(f"  (cd {target} && python -m pytest)")
@@ -653,24 +717,54 @@ def cmd_makemigrations(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- parser
 
 
+CONFIG_HELP = f"configuration file (default: $KEHU_CONFIG or ./{DEFAULT_CONFIG_FILE}); before or after the command"
+DEBUG_HELP = "show tracebacks of unexpected errors (or KEHU_DEBUG=1)"
+
+
 def build_parser(kehu_for_plugins=None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kehu", description="kehu (客户): a plugin-based CRM framework")
-    parser.add_argument("--config", help=f"configuration file (default: $KEHU_CONFIG or ./{DEFAULT_CONFIG_FILE})")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks of unexpected errors")
+    parser.add_argument("--config", help=CONFIG_HELP)
+    parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     parser.add_argument("--version", action="version", version=f"kehu {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    p = sub.add_parser("init", help="write plugins.toml, migrate, create the first admin")
-    p.add_argument("--database-url", default="sqlite://kehu.db")
-    p.add_argument("--admin-email")
-    p.add_argument("--admin-password")
+    p = sub.add_parser(
+        "init",
+        help="write plugins.toml, migrate, create the first admin",
+        description="Write a commented plugins.toml (unless one exists), migrate the database, "
+        "then start the enabled plugins and create the first admin account.",
+    )
+    p.add_argument(
+        "--database-url",
+        default="sqlite://kehu.db",
+        help="the database the new plugins.toml names (default: %(default)s; "
+        "postgres://user:password@host:5432/db for PostgreSQL; KEHU_DATABASE_URL overrides it)",
+    )
+    p.add_argument(
+        "--plugins",
+        metavar="A,B,C",
+        help="plugins the new plugins.toml enables, comma-separated (default: asked on a terminal, else none)",
+    )
+    p.add_argument(
+        "--admin-email", metavar="EMAIL", help="the first admin's e-mail (or $KEHU_ADMIN_EMAIL; asked if unset)"
+    )
+    p.add_argument(
+        "--admin-password",
+        metavar="PASSWORD",
+        help="the first admin's password, 10+ characters (or $KEHU_ADMIN_PASSWORD; asked if unset)",
+    )
     p.add_argument("--force", action="store_true", help="overwrite an existing configuration file")
     p.set_defaults(handler=cmd_init)
 
     p = sub.add_parser("serve", help="run the HTTP server")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s; 0.0.0.0: all)")
+    p.add_argument("--port", type=int, default=8000, help="port to listen on (default: %(default)s)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes (default: 1); more than one needs PostgreSQL",
+    )
     p.add_argument("--reload", action="store_true", help="restart on code changes (development)")
     p.add_argument("--migrate", action="store_true", help="apply pending migrations before starting")
     p.add_argument(
@@ -678,7 +772,12 @@ def build_parser(kehu_for_plugins=None) -> argparse.ArgumentParser:
         default=None,
         help="proxies whose X-Forwarded-For is trusted for the client address (uvicorn's option)",
     )
-    p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    p.add_argument(
+        "--log-level",
+        default="info",
+        choices=["critical", "error", "warning", "info", "debug"],
+        help="uvicorn's log level (default: %(default)s)",
+    )
     p.set_defaults(handler=cmd_serve)
 
     p = sub.add_parser("migrate", help="apply pending database migrations")
@@ -695,6 +794,16 @@ def build_parser(kehu_for_plugins=None) -> argparse.ArgumentParser:
     p = sub.add_parser("new-plugin", help="write a new plugin package (kehu-NAME/) with tests, ready to install")
     p.add_argument("name", metavar="NAME", help="the plugin's name: lower-case letters, digits, '_'")
     p.add_argument("--directory", default=".", help="where to create kehu-NAME/ (default: here)")
+    p.add_argument(
+        "--purpose",
+        metavar="TEXT",
+        help="what the plugin is for, one line: its description, docstrings and README (asked on a terminal)",
+    )
+    p.add_argument(
+        "--entity",
+        metavar="NAME",
+        help="what it keeps per customer, singular (default: NAME without its final s, e.g. deals -> deal)",
+    )
     p.set_defaults(handler=cmd_new_plugin)
 
     p = sub.add_parser("schema", help="print the GraphQL schema (SDL), or check it for frontend tooling")
@@ -711,7 +820,7 @@ def build_parser(kehu_for_plugins=None) -> argparse.ArgumentParser:
     p = sub.add_parser("documents", help="trusted documents: the operations a locked-down server runs")
     what = p.add_subparsers(dest="documents_command", metavar="ACTION", required=True)
     q = what.add_parser("add", help="register FILE.graphql, a directory of them, or a JSON manifest")
-    q.add_argument("paths", nargs="+", metavar="PATH")
+    q.add_argument("paths", nargs="+", metavar="PATH", help=".graphql/.gql files, directories of them, or manifests")
     q.set_defaults(handler=cmd_documents_add)
     q = what.add_parser("list", help="registered documents and those of enabled plugins")
     q.set_defaults(handler=cmd_documents_list)
@@ -773,52 +882,77 @@ def build_parser(kehu_for_plugins=None) -> argparse.ArgumentParser:
     p = sub.add_parser("export", help="export records")
     what = p.add_subparsers(dest="what", metavar="WHAT", required=True)
     q = what.add_parser("customers", help="export customers as CSV or JSON lines")
-    q.add_argument("--format", choices=["csv", "jsonl"], default="csv")
+    q.add_argument("--format", choices=["csv", "jsonl"], default="csv", help="file format (default: %(default)s)")
     q.add_argument("--output", "-o", help="file to write (default: standard output)")
     q.set_defaults(handler=cmd_export)
+    if kehu_for_plugins is not None:
+        kehu_for_plugins.plugins.each("kehu_export_commands", subparsers=what)
 
     p = sub.add_parser("demo", help="seed a demo data set (owners, customers, interactions)")
-    p.add_argument("--customers", type=int, default=300)
+    p.add_argument("--customers", type=int, default=300, help="how many customers to create (default: %(default)s)")
     p.set_defaults(handler=cmd_demo)
 
     p = sub.add_parser("backup", help="copy a consistent snapshot of the (running) SQLite database to FILE")
-    p.add_argument("file")
+    p.add_argument("file", help="the backup file to write (must not exist)")
     p.set_defaults(handler=cmd_backup)
 
     p = sub.add_parser("restore", help="replace the SQLite database with a backup (stop the server first)")
-    p.add_argument("file")
+    p.add_argument("file", help="a file written by `kehu backup`")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     p.set_defaults(handler=cmd_restore)
 
     p = sub.add_parser("events", help="the outbox: events waiting for delivery, failed ones, retries")
     what = p.add_subparsers(dest="events_command", metavar="ACTION", required=True)
     q = what.add_parser("failed", help="events whose handlers failed on every retry (dead letters)")
-    q.add_argument("--limit", type=int, default=50)
+    q.add_argument("--limit", type=int, default=50, help="at most this many (default: %(default)s)")
     q.set_defaults(handler=cmd_events_list)
     q = what.add_parser("list", help="events in one state, newest first")
-    q.add_argument("--state", choices=["PENDING", "FAILED", "DONE"], default="PENDING")
-    q.add_argument("--limit", type=int, default=50)
+    q.add_argument("--state", choices=["PENDING", "FAILED", "DONE"], default="PENDING", help="default: %(default)s")
+    q.add_argument("--limit", type=int, default=50, help="at most this many (default: %(default)s)")
     q.set_defaults(handler=cmd_events_list)
     q = what.add_parser("show", help="one event: its arguments and its last error")
-    q.add_argument("id", type=int)
+    q.add_argument("id", type=int, help="the event's id (as `kehu events list` shows it)")
     q.set_defaults(handler=cmd_events_show)
     q = what.add_parser("retry", help="deliver failed events again, with a fresh set of attempts")
-    q.add_argument("ids", type=int, nargs="*", metavar="ID")
+    q.add_argument("ids", type=int, nargs="*", metavar="ID", help="the events to retry")
     q.add_argument("--all-failed", action="store_true", help="every failed event")
     q.set_defaults(handler=cmd_events_retry)
     q = what.add_parser("deliver", help="deliver the events and job runs that are due now, here (no server needed)")
-    q.add_argument("--limit", type=int, default=None)
+    q.add_argument("--limit", type=int, default=None, help="deliver at most this many (default: all that are due)")
     q.set_defaults(handler=cmd_events_deliver)
 
     p = sub.add_parser("makemigrations", help="write migrations for enabled apps whose models changed")
     p.add_argument("app", nargs="?", help="check that this app is enabled")
-    p.add_argument("--name", help="migration name suffix")
+    p.add_argument("--name", help="migration name suffix (default: Tortoise's, e.g. 'initial', 'auto')")
     p.set_defaults(handler=cmd_makemigrations)
 
     if kehu_for_plugins is not None:
         for _plugin, _ in kehu_for_plugins.plugins.each("kehu_commands", subparsers=sub):
             pass
+    _accept_global_options(parser)
     return parser
+
+
+def _accept_global_options(parser: argparse.ArgumentParser) -> None:
+    """``--config`` and ``--debug`` after the sub-command too (``kehu init --config
+    FILE``), in every sub-command — the plugins' included. ``SUPPRESS`` leaves the
+    value given before the sub-command in place when none is given after it."""
+    seen: set[int] = set()
+    pending = [parser]
+    while pending:
+        current = pending.pop()
+        for action in current._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for child in action.choices.values():
+                    if id(child) in seen:
+                        continue
+                    seen.add(id(child))
+                    options = {option for a in child._actions for option in a.option_strings}
+                    if "--config" not in options:
+                        child.add_argument("--config", default=argparse.SUPPRESS, help=CONFIG_HELP)
+                    if "--debug" not in options:
+                        child.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
+                    pending.append(child)
 
 
 def _plugin_kehu(argv: list[str]):

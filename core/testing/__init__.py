@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..clock import FrozenClock
 from ..config import parse_config
@@ -64,6 +64,7 @@ def use_test_password_hashing() -> None:
 
 
 def password_hash() -> str:
+    """The hash of ``TEST_PASSWORD`` (computed once: argon2 is slow on purpose)."""
     global _password_hash
     use_test_password_hashing()
     if _password_hash is None:
@@ -94,6 +95,28 @@ async def create_accounts() -> tuple[dict[str, AccountOwner], dict[str, str]]:
             accounts[name] = owner
             tokens[name], _ = await issue_token(owner, TokenKind.SESSION, None)
     return accounts, tokens
+
+
+class CommandResult(NamedTuple):
+    """What ``KehuHarness.command`` returns."""
+
+    status: int
+    stdout: str
+    stderr: str
+
+
+class Subscription:
+    """A live subscription of ``KehuHarness.subscribe``."""
+
+    def __init__(self, socket: Any):
+        self.socket = socket
+
+    def next(self) -> dict[str, Any]:
+        """The ``data`` of the next message; fails on an error message."""
+        message = self.socket.receive_json()
+        if message.get("type") != "next" or message["payload"].get("errors"):
+            raise AssertionError(f"expected the next event, got {message}")
+        return message["payload"]["data"]
 
 
 class KehuHarness:
@@ -159,6 +182,61 @@ class KehuHarness:
         """Run ``await fn(*args)`` on the app's event loop (where Tortoise lives)."""
         return self.client.portal.call(fn, *args)  # type: ignore[union-attr]  # set while the client runs
 
+    def command(self, *argv: str) -> CommandResult:
+        """Run one of the enabled plugins' ``kehu`` commands (``app.command("deals",
+        "summary")``) in this app, on its database and clock, as ``kehu deals
+        summary`` would: ``(status, stdout, stderr)``. A usage error is status 2 with
+        argparse's message, as on the command line. The core's own commands
+        (``kehu import`` …) start their own event loop: run those with ``subprocess``."""
+        import contextlib
+        import io
+
+        from ..cli.main import build_parser
+
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                args = build_parser(self.kehu).parse_args(list(argv))
+            except SystemExit as exc:
+                return CommandResult(int(exc.code or 0), out.getvalue(), err.getvalue())
+            handler = getattr(args, "handler", None)
+            if handler is None or handler.__module__.startswith("kehu.cli"):
+                raise ValueError(f"kehu {' '.join(argv)}: not a plugin's command (run the core's with subprocess)")
+            status = self.run(handler, self.kehu, args)
+        return CommandResult(int(status or 0), out.getvalue(), err.getvalue())
+
+    @contextlib.contextmanager
+    def subscribe(
+        self, query: str, variables: dict[str, Any] | None = None, *, as_: str | None = None, timeout: float = 5
+    ) -> Iterator[Subscription]:
+        """A GraphQL subscription over graphql-transport-ws, live when the block starts::
+
+        with app.subscribe('subscription { events(topics: ["deal"]) { topic nodeId } }', as_="agent") as sub:
+            app.data(CREATE_DEAL, ..., as_="agent")
+            assert sub.next()["events"]["topic"] == "deal.created"
+        """
+        import time
+
+        token = self.tokens[as_] if as_ else None
+        with self.client.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"]) as socket:
+            socket.send_json(
+                {"type": "connection_init", "payload": {"authorization": f"Bearer {token}"} if token else {}}
+            )
+            ack = socket.receive_json()
+            if ack.get("type") != "connection_ack":
+                raise AssertionError(f"the server refused the connection: {ack}")
+            before = self.kehu.events.subscriber_count
+            socket.send_json(
+                {"id": "1", "type": "subscribe", "payload": {"query": query, "variables": variables or {}}}
+            )
+            deadline = time.monotonic() + timeout
+            while self.kehu.events.subscriber_count == before:  # live on the server: nothing is missed
+                if time.monotonic() > deadline:
+                    raise AssertionError("the subscription did not start")
+                time.sleep(0.01)
+            yield Subscription(socket)
+            socket.send_json({"id": "1", "type": "complete"})
+
     def post(
         self, query: str, variables: dict[str, Any] | None = None, *, as_: str | None = None, token: str | None = None
     ):
@@ -209,6 +287,11 @@ class QueryCounter:
 
 @contextlib.contextmanager
 def count_queries() -> Iterator[QueryCounter]:
+    """Count the SQL statements Tortoise sends inside the block::
+
+    with count_queries() as statements:
+        kehu_client("agent").data(PAGE_OF_CUSTOMERS)
+    assert statements.count <= 6   # not one per customer"""
     import logging
 
     counter = QueryCounter()
@@ -236,43 +319,43 @@ def assert_schema_documented(kehu: Kehu) -> None:
     assert not missing, f"{len(missing)} schema element(s) without a description: " + ", ".join(missing)
 
 
-def walk_pages(app: Any, field: str, *, as_: str, arguments: str = "", size: int = 3) -> list[str]:
-    """The ids of the root connection ``field`` (``arguments``: more of its
-    arguments, e.g. ``"status: FAILED"``), read ``size`` at a time forwards
-    (``first``/``after``) and backwards (``last``/``before``). Fails unless both
-    walks give what one page of 100 gives, in the same order, and ``pageInfo``
-    says when there is more; returns those ids."""
+def walk_pages(app: Any, field: str, *, as_: str, arguments: str = "", size: int = 3, key: str = "id") -> list[Any]:
+    """The ``key`` of every node of the root connection ``field`` (``arguments``:
+    more of its arguments, e.g. ``"status: FAILED"``), read ``size`` at a time
+    forwards (``first``/``after``) and backwards (``last``/``before``). Fails unless
+    both walks give what pages of 100 give, in the same order, and ``pageInfo``
+    says when there is more; returns those keys."""
     extra = f", {arguments}" if arguments else ""
     query = (
         f"query($f: Int, $a: String, $l: Int, $b: String) {{ {field}(first: $f, after: $a, last: $l, before: $b"
-        f"{extra}) {{ edges {{ node {{ id }} }} pageInfo {{ hasNextPage hasPreviousPage startCursor endCursor }} }} }}"
+        f"{extra}) {{ edges {{ node {{ {key} }} }} pageInfo {{ hasNextPage hasPreviousPage startCursor endCursor }} }} }}"
     )
 
-    def page(**variables: Any) -> tuple[list[str], dict[str, Any]]:
-        connection = app.data(query, variables, as_=as_)[field]
-        return [edge["node"]["id"] for edge in connection["edges"]], connection["pageInfo"]
+    def forwards(size: int) -> list[Any]:
+        keys: list[Any] = []
+        after = None
+        while True:
+            connection = app.data(query, {"f": size, "a": after}, as_=as_)[field]
+            keys += [edge["node"][key] for edge in connection["edges"]]
+            info = connection["pageInfo"]
+            assert info["hasPreviousPage"] == (after is not None), (field, info)
+            if not info["hasNextPage"]:
+                return keys
+            after = info["endCursor"]
 
-    whole, _ = page(f=100)
-    forward: list[str] = []
-    after = None
-    while True:
-        ids, info = page(f=size, a=after)
-        forward += ids
-        assert info["hasPreviousPage"] == (after is not None), (field, info)
-        if not info["hasNextPage"]:
-            break
-        after = info["endCursor"]
-    backward: list[str] = []
+    whole = forwards(100)
+    assert forwards(size) == whole, f"{field}: paging forwards by {size} differs from pages of 100"
+    backward: list[Any] = []
     before = None
     while True:
-        ids, info = page(l=size, b=before)
-        backward = ids + backward
+        connection = app.data(query, {"l": size, "b": before}, as_=as_)[field]
+        backward = [edge["node"][key] for edge in connection["edges"]] + backward
+        info = connection["pageInfo"]
         assert info["hasNextPage"] == (before is not None), (field, info)
         if not info["hasPreviousPage"]:
             break
         before = info["startCursor"]
-    assert forward == whole, f"{field}: paging forwards by {size} differs from one page"
-    assert backward == whole, f"{field}: paging backwards by {size} differs from one page"
+    assert backward == whole, f"{field}: paging backwards by {size} differs from paging forwards"
     return whole
 
 

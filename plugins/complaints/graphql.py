@@ -361,7 +361,9 @@ class ComplaintQuery:
         require_viewer(info.context.viewer)
         return list(_settings(info).categories)
 
-    @strawberry.field(description="Complaint figures for a period (default: the last 30 days).")
+    @strawberry.field(
+        description="Complaint figures for a period (default: the last 30 calendar days in [kehu] timezone, up to now)."
+    )
     async def complaint_stats(
         self,
         info: Info,
@@ -370,7 +372,9 @@ class ComplaintQuery:
         ] = None,
     ) -> ComplaintStats:
         period = period or ComplaintTimeRange()
-        stats = await service.complaint_stats(info.context.viewer, period.start, period.end, _now(info))
+        stats = await service.complaint_stats(
+            info.context.viewer, period.start, period.end, _now(info), info.context.kehu.calendar
+        )
         return ComplaintStats(
             start=stats.start,
             end=stats.end,

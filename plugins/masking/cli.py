@@ -18,7 +18,7 @@ def add_commands(subparsers) -> None:
         ("rotate-key", "re-encrypt everything with KEHU_MASKING_KEY; previous keys stay readable meanwhile"),
     ):
         p = commands.add_parser(name, help=text)
-        p.add_argument("--batch-size", type=int, default=500)
+        p.add_argument("--batch-size", type=int, default=500, help="rows per transaction (default: %(default)s)")
         p.set_defaults(handler=_reseal_command)
 
 

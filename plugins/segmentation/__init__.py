@@ -30,7 +30,15 @@ def kehu_settings_model():
 
 @hookimpl
 def kehu_permissions():
-    return [Permission("segmentation.manage", "Create, change and delete segments", ("ADMIN", "MANAGER"))]
+    return [
+        Permission("segmentation.manage", "Create, change and delete segments", ("ADMIN", "MANAGER")),
+        Permission(
+            "segmentation.model",
+            "See each recompute run and the CLV model it fitted (parameters, fit date, fallback)",
+            ("ADMIN", "ANALYST"),
+            read=True,
+        ),
+    ]
 
 
 @hookimpl
@@ -120,6 +128,13 @@ def kehu_commands(subparsers):
     from .cli import add_commands
 
     add_commands(subparsers)
+
+
+@hookimpl
+def kehu_export_commands(subparsers):
+    from .cli import add_export_commands
+
+    add_export_commands(subparsers)
 
 
 @hookimpl(optionalhook=True)

@@ -6,6 +6,7 @@ queries. Every customer read goes through ``kehu.access.visible_customers``.
 """
 
 import datetime as dt
+import enum
 from collections import defaultdict
 from decimal import Decimal
 from typing import Annotated, Optional
@@ -16,6 +17,7 @@ from strawberry.types import Info
 from tortoise.expressions import Subquery
 
 from kehu.access import require_viewer, visible_customers
+from kehu.errors import PermissionDenied
 from kehu.policies import Strategy
 from kehu.schema import (
     Connection,
@@ -26,9 +28,11 @@ from kehu.schema import (
     paginate,
     pk_from_global_id,
     pks_from_global_ids,
+    to_global_id,
 )
 
 from . import models, service
+from .service import export
 from .settings import SegmentationSettings
 
 ValueTier = describe_enum_values(
@@ -85,8 +89,52 @@ SegmentChangeDimension = describe_enum_values(
 )
 
 
+@strawberry.enum(description="The model behind a predicted CLV.")
+class ClvModel(str, enum.Enum):
+    PARETO_NBD = "pareto_nbd"
+    BG_NBD = "bg_nbd"
+    RUN_RATE = "run_rate"
+
+
+describe_enum_values(
+    ClvModel,
+    {
+        "PARETO_NBD": "Pareto/NBD with Gamma-Gamma spend, fitted to the purchases.",
+        "BG_NBD": "BG/NBD with Gamma-Gamma spend, fitted to the purchases.",
+        "RUN_RATE": "Each customer's own purchase rate and average spend (no fit).",
+    },
+)
+
+
+@strawberry.enum(description="Why a recompute used the run-rate CLV model instead of the one the settings ask for.")
+class ClvFallbackCode(enum.Enum):
+    NO_NUMERICS = strawberry.enum_value("NO_NUMERICS", description="numpy and scipy are not installed.")
+    TOO_FEW_CUSTOMERS = strawberry.enum_value(
+        "TOO_FEW_CUSTOMERS", description="Fewer customers than clv.min_customers or clv.min_repeat_customers."
+    )
+    NOT_CONVERGED = strawberry.enum_value("NOT_CONVERGED", description="The maximum-likelihood fit did not converge.")
+
+
 def _money(cents: Optional[int]) -> Decimal:
     return (Decimal(int(cents or 0)) / 100).quantize(Decimal("0.01"))
+
+
+LanguageArgument = Annotated[
+    Optional[str],
+    strawberry.argument(
+        description="en or zh-CN; else the viewer's language, the request's Accept-Language, the setting."
+    ),
+]
+
+
+def _language(info: Info, settings: SegmentationSettings, asked: Optional[str] = None) -> str:
+    """``asked`` (an argument), else the viewer's choice, the request's
+    Accept-Language, the ``language`` setting."""
+    if asked in service.LANGUAGES:
+        return asked
+    request = getattr(info.context, "request", None)
+    header = request.headers.get("accept-language") if request is not None else None
+    return service.explanation_language(settings, info.context.viewer, header)
 
 
 # --------------------------------------------------------------------------- loaders
@@ -118,12 +166,21 @@ class Rfm:
     segment: Optional[str] = strawberry.field(description="Named RFM segment, e.g. champions, at_risk.")
 
 
-@strawberry.type(description="Customer lifetime value.")
+@strawberry.type(description='Customer lifetime value (docs/plugins/segmentation.md, "CLV").')
 class Clv:
-    historical: Decimal = strawberry.field(description="Revenue so far (all purchases).")
+    historical: Decimal = strawberry.field(description="Revenue so far (all purchases up to the as-of date).")
     predicted: Decimal = strawberry.field(
-        description="Average order value × purchases per year × margin × discounted remaining lifetime."
+        description="Margin × expected spend over the horizon, each month discounted at the discount rate."
     )
+    expected_purchases: Optional[float] = strawberry.field(
+        description="Purchases (purchase days) expected over the horizon; null without a purchase."
+    )
+    expected_revenue: Decimal = strawberry.field(description="Expected spend over the horizon, undiscounted.")
+    probability_alive: Optional[float] = strawberry.field(
+        description="Probability that the customer is still buying (null: run-rate model, no probability)."
+    )
+    horizon_days: int = strawberry.field(description="The days ahead that `predicted` covers.")
+    model: Optional[ClvModel] = strawberry.field(description="The model that predicted it; null without a purchase.")
 
 
 @strawberry.type(description="A customer's classification and why.")
@@ -165,11 +222,33 @@ class Segmentation:
 
     @strawberry.field(description="Lifetime value, so far and predicted.")
     def clv(self) -> Clv:
-        return Clv(historical=_money(self._row.lifetime_revenue_cents), predicted=_money(self._row.clv_predicted_cents))
+        row = self._row
+        model = (self._run.clv_model if self._run else None) or {}
+        name = model.get("model") if row.lifetime_purchases else None
+        return Clv(
+            historical=_money(row.lifetime_revenue_cents),
+            predicted=_money(row.clv_predicted_cents),
+            expected_purchases=row.expected_purchases,
+            expected_revenue=_money(row.expected_revenue_cents),
+            probability_alive=row.p_alive,
+            horizon_days=int(model.get("horizon_days") or self._settings.clv.horizon_days),
+            model=ClvModel(name) if name else None,
+        )
 
-    @strawberry.field(description='E.g. "core: R=5 (3 days), F=4 (9 purchases), M=5 (¥48,200), ABC=A".')
-    def explanation(self) -> str:
-        return service.explain(self._row, self._run, self._settings)
+    @strawberry.field(description="The date these figures are as of (the end of that day, business time zone).")
+    def as_of(self) -> Optional[dt.date]:
+        return self._row.as_of
+
+    @strawberry.field(description='The value-tier rule that placed the customer, e.g. "ABC A or B and R ≥ 2".')
+    def tier_rule(self, info: Info, language: LanguageArgument = None) -> Optional[str]:
+        return service.tier_rule(self._row, self._settings, _language(info, self._settings, language))
+
+    @strawberry.field(
+        description='E.g. "potential: ABC A or B and R ≥ 2; R=2 (130 days), …; as of 2026-01-01 (UTC)". '
+        "In `language` (en, zh-CN), else the viewer's language, the request's Accept-Language, the setting."
+    )
+    def explanation(self, info: Info, language: LanguageArgument = None) -> str:
+        return service.explain(self._row, self._run, self._settings, _language(info, self._settings, language))
 
     @strawberry.field(description="The inputs and the thresholds in force.")
     def inputs(self) -> JSON:
@@ -251,12 +330,146 @@ class RetentionPeriod:
 @strawberry.type(description="The customer base by tier, stage and ABC class, and retention over time.")
 class SegmentationSummary:
     computed_at: Optional[dt.datetime] = strawberry.field(description="When the last full recompute finished.")
+    as_of: Optional[dt.date] = strawberry.field(description="The date the last full recompute was as of.")
     tiers: list[SegmentationGroup] = strawberry.field(description="Customers and revenue share per value tier.")
     stages: list[SegmentationGroup] = strawberry.field(description="Customers and revenue share per lifecycle stage.")
     abc_classes: list[SegmentationGroup] = strawberry.field(
         description="Customers and revenue share per ABC class (customers with purchases)."
     )
     periods: list[RetentionPeriod] = strawberry.field(description="Retention and churn, period by period.")
+
+
+@strawberry.type(description="One customer's classification as a flat row: what `kehu export segments` writes.")
+class SegmentationResult:
+    customer_id: strawberry.ID = strawberry.field(description="The customer's global id.")
+    external_id: Optional[str] = strawberry.field(description="The id other systems know the customer by.")
+    as_of: Optional[dt.date] = strawberry.field(description="The date these figures are as of.")
+    recency_days: Optional[int] = strawberry.field(
+        description="Days since the last purchase; null: none in the window."
+    )
+    frequency: int = strawberry.field(description="Purchases (or purchase days: frequency_unit) within the window.")
+    monetary: Decimal = strawberry.field(description="Revenue within the window.")
+    r: Optional[int] = strawberry.field(description="Recency score, 1–5; null without a purchase in the window.")
+    f: Optional[int] = strawberry.field(description="Frequency score, 1–5; null without a purchase in the window.")
+    m: Optional[int] = strawberry.field(description="Monetary score, 1–5; null without a purchase in the window.")
+    rfm_score: Optional[str] = strawberry.field(description='R, F and M in one, e.g. "545".')
+    rfm_segment: Optional[str] = strawberry.field(description="The RFM segment the scores fall in.")
+    abc_class: Optional[AbcClass] = strawberry.field(description="Share of revenue; null without revenue.")
+    frequency_class: FrequencyClass = strawberry.field(description="How often they bought within the window.")
+    value_tier: ValueTier = strawberry.field(description="The value tier.")
+    tier_rule: Optional[str] = strawberry.field(description="The value-tier rule that placed the customer.")
+    lifecycle_stage: LifecycleStage = strawberry.field(description="The lifecycle stage.")
+    lifetime_purchases: int = strawberry.field(description="Purchases ever (up to the as-of date).")
+    purchase_days: int = strawberry.field(description="Calendar days with a purchase, ever.")
+    lifetime_revenue: Decimal = strawberry.field(description="Revenue ever (up to the as-of date).")
+    clv_predicted: Decimal = strawberry.field(description="Predicted lifetime value over the horizon, discounted.")
+    expected_purchases: Optional[float] = strawberry.field(description="Purchases expected over the horizon.")
+    expected_revenue: Decimal = strawberry.field(description="Spend expected over the horizon, undiscounted.")
+    probability_alive: Optional[float] = strawberry.field(
+        description="Probability that the customer is still buying; null: run-rate model."
+    )
+    clv_model: Optional[ClvModel] = strawberry.field(description="The model behind the prediction.")
+    explanation: str = strawberry.field(description="Why the customer is where they are, in words.")
+
+    @classmethod
+    def from_record(cls, record: dict) -> "SegmentationResult":
+        """From a row of ``service.export.record`` (the export's columns)."""
+        values = {k: v for k, v in record.items() if k != "name"}
+        values["customer_id"] = strawberry.ID(to_global_id("Customer", record["customer_id"]))
+        for column, kind in _RESULT_ENUMS.items():
+            values[column] = kind(record[column]) if record[column] else None
+        return cls(**values)
+
+
+_RESULT_ENUMS = {
+    "abc_class": models.AbcClass,
+    "frequency_class": models.FrequencyClass,
+    "value_tier": models.ValueTier,
+    "lifecycle_stage": models.LifecycleStage,
+    "clv_model": ClvModel,
+}
+
+
+@strawberry.input(description="Narrows segmentationResults; all given conditions hold.")
+class SegmentationResultFilter:
+    segment: Optional[str] = strawberry.field(default=None, description="Only the members of this segment (its key).")
+    value_tier: Optional[ValueTier] = strawberry.field(default=None, description="Only customers in this tier.")
+    lifecycle_stage: Optional[LifecycleStage] = strawberry.field(
+        default=None, description="Only customers at this stage."
+    )
+    abc_class: Optional[AbcClass] = strawberry.field(default=None, description="Only customers of this ABC class.")
+
+
+@strawberry.type(description="The CLV model a recompute used: fitted parameters, or why it fell back.")
+class ClvModelFit:
+    model: ClvModel = strawberry.field(description="The model used.")
+    requested: ClvModel = strawberry.field(description="The model the settings ask for.")
+    fallback: Optional[str] = strawberry.field(description="Why the run-rate model was used instead; null if not.")
+    fallback_code: Optional[ClvFallbackCode] = strawberry.field(description="The same as a code; null if not.")
+    as_of: Optional[dt.date] = strawberry.field(description="The date the model was fitted as of.")
+    fitted_at: Optional[dt.datetime] = strawberry.field(description="When the fit ran.")
+    parameters: Optional[JSON] = strawberry.field(
+        description="Transaction model parameters (time in days): Pareto/NBD r, alpha, s, beta; BG/NBD r, alpha, a, b."
+    )
+    spend_parameters: Optional[JSON] = strawberry.field(
+        description="Gamma-Gamma p, q, gamma (null: each customer's own average spend)."
+    )
+    log_likelihood: Optional[float] = strawberry.field(description="The fit's log-likelihood; null: no fit.")
+    customers: int = strawberry.field(description="Customers with a purchase as of the date.")
+    fit_customers: Optional[int] = strawberry.field(description="Customers the fit used (a sample above the cap).")
+    repeat_customers: int = strawberry.field(description="Of those, customers who bought on more than one day.")
+    horizon_days: int = strawberry.field(description="The days ahead predictions cover.")
+    margin: Decimal = strawberry.field(description="The margin applied to expected spend, 0 to 1.")
+    discount_rate: Decimal = strawberry.field(description="The yearly discount rate, applied month by month.")
+    seconds: Optional[float] = strawberry.field(description="Time the fit took.")
+
+
+@strawberry.type(description="A full recompute: when, as of which date, over whom, and its CLV model.")
+class SegmentationRun:
+    id: int = strawberry.field(description="The run's number (segmentationRun(id:)).")
+    as_of: Optional[dt.date] = strawberry.field(description="The date it classified as of.")
+    timezone: str = strawberry.field(description="The time zone its days were counted in.")
+    started_at: dt.datetime = strawberry.field(description="When it started.")
+    finished_at: Optional[dt.datetime] = strawberry.field(description="When it finished; null while running.")
+    customers: int = strawberry.field(description="Customers classified.")
+    population: int = strawberry.field(description="Customers with a purchase in the window (scored).")
+    changes: int = strawberry.field(description="Changes of tier, stage or segment membership it recorded.")
+    clv_model: Optional[ClvModelFit] = strawberry.field(description="The CLV model it used; null: none recorded.")
+
+    @classmethod
+    def from_run(cls, run: models.RecomputeRun) -> "SegmentationRun":
+        m = run.clv_model or {}
+        fit = None
+        if m.get("model"):
+            fit = ClvModelFit(
+                model=ClvModel(m["model"]),
+                requested=ClvModel(m.get("requested", m["model"])),
+                fallback=m.get("fallback"),
+                fallback_code=ClvFallbackCode(m["fallback_reason"]["code"]) if m.get("fallback_reason") else None,
+                as_of=dt.date.fromisoformat(m["as_of"]) if m.get("as_of") else None,
+                fitted_at=dt.datetime.fromisoformat(m["fitted_at"]) if m.get("fitted_at") else None,
+                parameters=m.get("params"),
+                spend_parameters=m.get("spend"),
+                log_likelihood=m.get("log_likelihood"),
+                customers=int(m.get("customers", 0)),
+                fit_customers=m.get("fit_customers"),
+                repeat_customers=int(m.get("repeat_customers", 0)),
+                horizon_days=int(m.get("horizon_days", 0)),
+                margin=Decimal(str(m.get("margin", "0"))),
+                discount_rate=Decimal(str(m.get("discount_rate", "0"))),
+                seconds=m.get("seconds"),
+            )
+        return cls(
+            id=run.id,
+            as_of=run.as_of,
+            timezone=run.timezone,
+            started_at=run.started_at,
+            finished_at=run.finished_at,
+            customers=run.customers,
+            population=run.population,
+            changes=run.changes,
+            clv_model=fit,
+        )
 
 
 # --------------------------------------------------------------------------- Customer fields
@@ -357,6 +570,66 @@ class SegmentationQuery:
         return await paginate(qs, first, after, last=last, before=before, order_by=("-changed_at", "-id"))
 
     @strawberry.field(
+        description="Every visible active customer's classification as a flat row, by customer id: "
+        "what `kehu export segments` writes. A segment's members with `filter: {segment: KEY}`."
+    )
+    async def segmentation_results(
+        self,
+        info: Info,
+        first: Optional[int] = None,
+        after: Optional[str] = None,
+        filter: Optional[SegmentationResultFilter] = None,
+        language: LanguageArgument = None,
+        last: Optional[int] = None,
+        before: Optional[str] = None,
+    ) -> Connection[SegmentationResult]:
+        viewer = require_viewer(info.context.viewer)
+        f = filter or SegmentationResultFilter()
+        qs = await export.results(
+            viewer,
+            export.ResultFilter(
+                segment=f.segment,
+                value_tier=f.value_tier.value if f.value_tier else None,
+                lifecycle_stage=f.lifecycle_stage.value if f.lifecycle_stage else None,
+                abc_class=f.abc_class.value if f.abc_class else None,
+            ),
+        )
+        # By customer id, keyset cursors (customer_id is unique; the id ends every keyset).
+        page = await paginate(qs, first, after, last=last, before=before, order_by=("customer_id", "id"))
+        rows = [edge.node for edge in page.edges]
+        settings = info.context.kehu.settings_for("segmentation", SegmentationSettings)
+        lang = _language(info, settings, language)
+        customers = await export.customer_fields([r.customer_id for r in rows])
+        runs = await export.runs_of(rows, info.context.loader("segmentation.runs", dict))
+        page.replace_nodes(
+            [
+                SegmentationResult.from_record(
+                    export.record(row, customers.get(row.customer_id), runs.get(row.run_id), settings, lang)
+                )
+                for row in rows
+            ]
+        )
+        return page
+
+    @strawberry.field(
+        description="The latest full recompute (or the one with `id`): as-of date, time zone, CLV model fitted. "
+        "Needs the segmentation.model permission."
+    )
+    async def segmentation_run(
+        self,
+        info: Info,
+        id: Annotated[Optional[int], strawberry.argument(description="A run's number; null: the latest.")] = None,
+    ) -> Optional[SegmentationRun]:
+        viewer = require_viewer(info.context.viewer)
+        if not viewer.can("segmentation.model"):
+            raise PermissionDenied(f"your role ({viewer.role.value}) may not do this (segmentation.model)")
+        if id is None:
+            run = await service.latest_run()
+        else:
+            run = await models.RecomputeRun.filter(id=id, finished_at__isnull=False).first()
+        return SegmentationRun.from_run(run) if run else None
+
+    @strawberry.field(
         description="Customers and revenue share per tier, stage and ABC class; retention and churn per period."
     )
     async def segmentation_summary(self, info: Info) -> SegmentationSummary:
@@ -372,6 +645,7 @@ class SegmentationQuery:
 
         return SegmentationSummary(
             computed_at=data["computed_at"],
+            as_of=data["as_of"],
             tiers=groups(data["value_tier"]),
             stages=groups(data["lifecycle_stage"]),
             abc_classes=groups(data["abc_class"]),

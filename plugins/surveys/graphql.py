@@ -334,7 +334,9 @@ def _figures(f: service.Figures) -> dict:
 
 @strawberry.type(description="NPS and CSAT over one week or month.")
 class SurveyTrendPoint(SurveyFigures):
-    period_start: dt.date = strawberry.field(description="Monday of the ISO week, or the 1st of the month (UTC).")
+    period_start: dt.date = strawberry.field(
+        description="Monday of the ISO week, or the 1st of the month, on the business calendar ([kehu] timezone)."
+    )
 
 
 @strawberry.type(description="NPS and CSAT over the responses of one account owner's customers.")

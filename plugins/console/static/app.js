@@ -8,7 +8,7 @@ import { customerView } from "./customer.js";
 import { dashboardsView } from "./dashboards.js";
 import { clear, errorText, h, problem } from "./dom.js";
 import { hasOperation, loadManifest, manifestValue, request, session, whenSignedOut } from "./gql.js";
-import { LANGUAGES, browserLanguage, currentLanguage, languageOf, label, missingKeys, rememberedLanguage, setCurrency, t, useLanguage } from "./i18n.js";
+import { LANGUAGES, browserLanguage, currentLanguage, languageOf, label, missingKeys, rememberedLanguage, setCurrency, setTimeZone, t, useLanguage } from "./i18n.js";
 import { myDayView } from "./myday.js";
 import { can, enabled, landing, setViewer, signedOut, state } from "./state.js";
 import { surveyFormView, surveyView, surveysView } from "./surveys.js";
@@ -188,6 +188,7 @@ window.addEventListener("hashchange", route);
   try {
     await loadManifest();
     setCurrency(manifestValue("currency"));
+    setTimeZone(manifestValue("timezone"));
     await useLanguage(rememberedLanguage() || browserLanguage(manifestValue("languages")));
     await route();
   } catch (error) {

@@ -77,6 +77,7 @@ class _Replay:
     settings: LoyaltySettings
     now: dt.datetime
     birthday_month: int | None
+    zone: dt.tzinfo = dt.UTC  # the business calendar's, for the birthday month
     balance: int = 0
     lifetime: int = 0
     tier: str = ""
@@ -187,7 +188,7 @@ class _Replay:
             at = purchase.at
             self._advance(at)
             tier = s.tier(self.tier)
-            birthday = s.birthday_multiplier > 1 and self.birthday_month == at.month
+            birthday = s.birthday_multiplier > 1 and self.birthday_month == at.astimezone(self.zone).month
             points = _purchase_points(s, purchase.amount, tier, birthday)
             if s.tier_basis == "spend":
                 self._count(at, Decimal(purchase.amount))
@@ -309,7 +310,7 @@ async def _replay_chunk(kehu: Kehu, settings: LoyaltySettings, customer_ids: lis
             history = sorted(purchases.get(customer_id, []), key=lambda p: (p.at, p.id))
             if not history:
                 continue
-            replay = _Replay(customer_id, settings, now, months.get(customer_id))
+            replay = _Replay(customer_id, settings, now, months.get(customer_id), kehu.calendar.zone)
             replay.run(history, f"first-purchase:{customer_id}")
             replays.append(replay)
             entries += replay.entries
