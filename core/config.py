@@ -66,6 +66,9 @@ class AuthSettings(Strict):
     slow_after_failures: int = Field(3, ge=0, le=1000)
     failure_delay_seconds: float = Field(1, ge=0, le=60)
     max_failure_delay_seconds: float = Field(5, ge=0, le=60)
+    # A live connection (WebSocket) is told at once when its session ends; it is
+    # also read again from the database at least this often, whatever happens.
+    socket_recheck_seconds: float = Field(60, ge=1, le=3600)
 
 
 class LimitSettings(Strict):
@@ -87,6 +90,8 @@ class LimitSettings(Strict):
     mutation_cost: int = Field(5, ge=1, le=1000)
     # What each item of a bulk mutation (logInteractions) adds to its call's cost.
     bulk_item_cost: int = Field(1, ge=0, le=1000)
+    # Live connections (WebSockets) one account may hold open, per server process.
+    max_sockets_per_user: int = Field(10, ge=1, le=10_000)
 
 
 class CorsSettings(Strict):

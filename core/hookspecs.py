@@ -325,12 +325,19 @@ def kehu_segment_members(
 def kehu_field_policies() -> list[FieldPolicy]:
     """Declare which GraphQL fields carry personal data, and how they may be shown.
 
-    Return ``[FieldPolicy("Customer", "phone", kind="phone"), ...]`` for each
-    personal field the plugin adds (the core declares its own). A policy may name a
-    default strategy per role; plugins.toml can override them. Policies are
-    compiled into the schema once at start-up, so fields without one cost nothing
-    per request. Without the masking plugin enabled, policies are recorded but
-    values are shown in clear.
+    Return ``[FieldPolicy("Customer", "phone", kind="phone", columns=("core.Customer.phone",)), ...]``
+    for each personal field the plugin adds (the core declares its own). A policy
+    may name a default strategy per role; plugins.toml can override them. Name the
+    model columns the field shows (``columns``, ``"app.Model.column"``): no list is
+    then ordered by them for a viewer who sees them masked
+    (``kehu.policies.order_unmasked``), and ``kehu.testing.policy_leaks`` checks that
+    no other field of the schema shows them without the policy. Free text about a
+    customer (notes, comments, anything typed) takes the one free-text policy:
+    ``kehu.policies.free_text("Ticket", "notes", "tickets.Ticket.notes")``. A field
+    that shows a copy of classified data (a description copied into notes) needs a
+    policy too. Policies are compiled into the schema once at start-up, so fields
+    without one cost nothing per request. Without the masking plugin enabled,
+    policies are recorded but values are shown in clear.
     """
 
 

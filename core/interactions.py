@@ -58,7 +58,9 @@ async def log_interaction(
 
     With an ``idempotency_key`` or an ``external_id``, a retried request returns
     the interaction the first one logged and writes nothing new (no second
-    purchase, no second event). Plugins that log contacts as part of their own
+    purchase, no second event). Idempotency keys are scoped to the customer: the
+    same key on another customer is another request, so a key reveals nothing
+    about customers the caller may not see and cannot block their interactions. Plugins that log contacts as part of their own
     permitted operation (a complaint's follow-up) pass ``require_permission=False``;
     visibility still applies.
     """
@@ -67,7 +69,7 @@ async def log_interaction(
     customer = await get_visible_customer(viewer, data["customer_id"], "customerId")
     key = v.text(data.get("idempotency_key"), "idempotencyKey", max_length=100)
     if key is not None:
-        existing = await Interaction.filter(idempotency_key=key).first()
+        existing = await Interaction.filter(customer_id=customer.id, idempotency_key=key).first()
         if existing is not None:
             return _replay(existing, customer, data)
     external_id = v.external_id(data.get("external_id"))
@@ -88,7 +90,7 @@ async def log_interaction(
     except IntegrityError:
         existing = None
         if key:
-            existing = await Interaction.filter(idempotency_key=key).first()
+            existing = await Interaction.filter(customer_id=customer.id, idempotency_key=key).first()
         if existing is None and external_id:
             existing = await Interaction.filter(external_id=external_id).first()
         if existing is None:
@@ -162,7 +164,8 @@ async def _existing_for(item: dict[str, Any]) -> Interaction | None:
     for column in ("idempotency_key", "external_id"):
         value = item.get(column)
         if isinstance(value, str) and value.strip():
-            found = await Interaction.filter(**{column: value.strip()}).first()
+            scope = {"customer_id": item.get("customer_id")} if column == "idempotency_key" else {}
+            found = await Interaction.filter(**scope, **{column: value.strip()}).first()
             if found is not None:
                 return found
     return None

@@ -172,7 +172,9 @@ class Interaction(Model):
     # When to contact the customer next; "My day" lists the latest one per customer.
     next_follow_up_at = fields.DatetimeField(null=True, db_index=True)
     # Sent by clients that retry: the same key never logs a second interaction.
-    idempotency_key = fields.CharField(max_length=100, null=True, unique=True)
+    # Scoped to the customer, so a key says nothing about, and cannot block, the
+    # interactions of customers the caller may not see.
+    idempotency_key = fields.CharField(max_length=100, null=True)
     # The id of the record in the system it came from (an order number): an
     # import or a bulk push that runs twice finds it and writes nothing new.
     external_id = fields.CharField(max_length=200, null=True, unique=True)
@@ -181,6 +183,7 @@ class Interaction(Model):
     class Meta:
         table = "kehu_interaction"
         indexes = (("customer_id", "occurred_at"), ("owner_id", "occurred_at"))
+        unique_together = (("customer_id", "idempotency_key"),)
 
 
 class AccessToken(Model):

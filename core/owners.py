@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import secrets
 from typing import TYPE_CHECKING, Any
@@ -50,7 +51,7 @@ async def create_account_owner(viewer: Viewer | None, data: dict[str, Any]) -> A
     password = data.get("password")
     if password is None:
         raise ValidationError("an initial password is required", field="password", code="REQUIRED")
-    password_hash = hash_password(password)
+    password_hash = hash_password(password, email=values["email"], name=values["name"])
     if await AccountOwner.filter(email=values["email"]).exists():
         raise ValidationError("an account owner with this e-mail exists", field="email", code="DUPLICATE")
     owner = await AccountOwner.create(**values, password_hash=password_hash)
@@ -88,21 +89,26 @@ async def update_account_owner(
 
 async def authenticate(kehu: Kehu, email: Any, password: Any, client: str | None) -> AccountOwner:
     """Check credentials against the throttle. Every failure raises the same
-    ValidationError, so the answer does not reveal which accounts exist. Failure
-    counts are written at once (not inside the caller's transaction)."""
+    ValidationError, so the answer does not reveal which accounts exist. Attempts
+    are counted before the password is checked, at once (not inside the caller's
+    transaction): see ``LoginThrottleGuard``."""
     email = (v.text(email, "email", max_length=254, required=True) or "").lower()
     guard = LoginThrottleGuard(kehu)
     keys = throttle_keys(email, client)
-    if await guard.locked(keys):
+    attempts = await guard.reserve(keys)
+    if attempts is None:
         raise ValidationError("too many failed sign-ins: try again later", field="email", code="LOCKED_OUT")
     owner = await AccountOwner.filter(email=email, active=True, is_service=False).first()
     ok = isinstance(password, str) and 0 < len(password) <= 1024
-    if not (ok and verify_password(owner.password_hash if owner else None, password)):
-        delay = guard.delay_for(await guard.failure(keys))
+    # argon2 releases the GIL: checked in a thread, the event loop keeps serving
+    # (and keeps counting the other attempts of a burst) meanwhile.
+    if not (ok and await asyncio.to_thread(verify_password, owner.password_hash if owner else None, password)):
+        delay = guard.delay_for(attempts)
         if delay:
             await kehu.clock.sleep(delay)  # slowed, then locked
         raise ValidationError("e-mail or password is wrong", field="password", code="INVALID_CREDENTIALS")
-    await guard.success([keys[0]])
+    if not await guard.success(keys[0]):
+        raise ValidationError("too many failed sign-ins: try again later", field="email", code="LOCKED_OUT")
     assert owner is not None  # verify_password refuses a missing hash
     return owner
 
@@ -131,10 +137,10 @@ async def change_password(viewer: Viewer, current: str, new: str, now: dt.dateti
         raise PermissionDenied("service accounts have no password")
     if not verify_password(owner.password_hash, current or ""):
         raise ValidationError("current password is wrong", field="currentPassword", code="INVALID_CREDENTIALS")
-    check_password_strength(new, "newPassword")
+    check_password_strength(new, "newPassword", email=owner.email, name=owner.name)
     if new == current:
         raise ValidationError("must differ from the current password", field="newPassword")
-    owner.password_hash = hash_password(new)
+    owner.password_hash = hash_password(new, email=owner.email, name=owner.name)
     await owner.save(update_fields=["password_hash", "updated_at"])
     # Other sessions end: a changed password is often a response to a leak.
     await (

@@ -27,16 +27,67 @@ class FieldPolicy:
     :param kind: what the value is (``name``, ``email``, ``phone``, ``address``,
         ``text``, ``id_number``…): decides how PARTIAL looks.
     :param roles: default strategy per role; a role without one is REDACTED.
+    :param columns: the model columns whose value the field shows, as
+        ``"app.Model.column"`` (``"core.Customer.phone"``). They are what
+        ``kehu.testing.policy_leaks`` fills with canaries before it walks the whole
+        schema, so any other field that shows them (or a copy) without this policy
+        is found; and no list is ordered by them for a viewer who sees them masked
+        (``order_unmasked``).
     """
 
     type_name: str
     field_name: str
     kind: str = "text"
     roles: dict[str, Strategy] = field(default_factory=dict)
+    columns: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
         return f"{self.type_name}.{self.field_name}"
+
+
+#: Free text about a customer — interaction subjects and notes, what a complaint
+#: says, a survey's written answers, timeline notes — may hold anything personal
+#: (health, family, money), whoever wrote it. Staff who may see the customer read
+#: it; analysts get the figures, not the words. One policy for all free text, so
+#: text copied from one such field into another (a complaint's description into
+#: the interaction it logs) is never shown more openly than where it came from.
+FREE_TEXT_ROLES = {
+    "ADMIN": Strategy.CLEAR,
+    "MANAGER": Strategy.CLEAR,
+    "AGENT": Strategy.CLEAR,
+    "ANALYST": Strategy.REDACT,
+}
+
+
+def free_text(type_name: str, field_name: str, *columns: str) -> FieldPolicy:
+    """The policy of a free-text field: ``free_text("Interaction", "notes", "core.Interaction.notes")``."""
+    return FieldPolicy(type_name, field_name, kind="text", roles=dict(FREE_TEXT_ROLES), columns=columns)
+
+
+def order_unmasked(kehu: Any, viewer: Any, qs: Any, *fields: str) -> Any:
+    """``qs.order_by(*fields)`` without the fields ``viewer`` sees masked (always
+    ending with ``id``): the order of masked values would tell the clear values
+    apart — customers listed by a name shown as ``张*`` still sort as the names do.
+    A field is masked when a policy lists its column (``FieldPolicy.columns``) and
+    ``kehu.field_guard`` does not show it to the viewer in clear."""
+    return qs.order_by(*unmasked_order(kehu, viewer, qs.model, *fields))
+
+
+def unmasked_order(kehu: Any, viewer: Any, model: Any, *fields: str) -> tuple[str, ...]:
+    """The columns ``order_unmasked`` orders by: for a keyset (``paginate(...,
+    order_by=...)``), whose cursors hold the values of these columns."""
+    prefix = f"{model._meta.app}.{model.__name__}."
+    keys = {column: policy.key for policy in kehu.field_policies for column in policy.columns}
+    guard = kehu.field_guard
+    kept = []
+    for name in fields:
+        key = keys.get(prefix + name.lstrip("-"))
+        if key is None or guard.strategy(viewer, key) is Strategy.CLEAR:
+            kept.append(name)
+    if not any(name.lstrip("-") == "id" for name in kept):
+        kept.append("-id" if fields and fields[0].startswith("-") else "id")
+    return tuple(kept)
 
 
 class FieldGuard:

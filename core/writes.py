@@ -90,6 +90,9 @@ class WriteScope:
     live: list[Event] = field(default_factory=list)
     # Events for the background delivery only (``emit_later``).
     later: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    # Account owners and tokens this write changed: their live sessions are read again.
+    owners: set[int] = field(default_factory=set)
+    tokens: set[int] = field(default_factory=set)
 
     def record_change(
         self, entity_type: str, entity_id: Any, changes: dict[str, tuple[Any, Any]] | None = None
@@ -100,6 +103,8 @@ class WriteScope:
         other entities in the same write (a complaint that also logs an
         interaction) are kept under ``"<Type>:<id>"`` in the same entry.
         """
+        if entity_type in SESSION_ENTITIES and entity_id is not None:
+            getattr(self, SESSION_ENTITIES[entity_type]).add(int(entity_id))
         entity_id = None if entity_id is None else str(entity_id)
         if self.entity_type is None:
             self.entity_type, self.entity_id = entity_type, entity_id
@@ -128,6 +133,9 @@ class WriteScope:
         """Queue a live event for subscribers, sent after the commit."""
         self.live.append(event)
 
+
+# A change to one of these ends or alters the sessions of an owner / of one token.
+SESSION_ENTITIES = {"AccountOwner": "owners", "AccessToken": "tokens"}
 
 _current: ContextVar[WriteScope | None] = ContextVar("kehu_write_scope", default=None)
 
@@ -207,6 +215,8 @@ async def write_scope(
             if kehu is not None:
                 live = [e for e in (core_event(hook, kwargs) for hook, kwargs in scope.events) if e] + scope.live
                 recorded = await kehu.outbox.record(scope, live, actor=viewer.owner if viewer else None)
+                if scope.owners or scope.tokens:
+                    await kehu.events.sessions_changed(scope.tokens, scope.owners)
     except IntegrityError:
         # This event's entry is committed already (an earlier or a racing delivery).
         if event_id is not None and await AuditEntry.exists(event_id=event_id, operation=operation):
@@ -216,6 +226,8 @@ async def write_scope(
         _current.reset(token)
     if kehu is None:
         return
+    if scope.owners or scope.tokens:
+        kehu.events.sessions_committed(scope.tokens, scope.owners)
     await kehu.outbox.deliver_recorded(recorded)
     for event in live:
         try:

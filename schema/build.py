@@ -31,7 +31,15 @@ from kehu.errors import PluginError
 from . import compat, root
 from .descriptions import describe_conventions
 from .executor import KehuExecutor
-from .extensions import IntrospectionGuard, KehuErrors, RequestMetrics, RootAccess, WriteOperation, _is_expected
+from .extensions import (
+    IntrospectionGuard,
+    KehuErrors,
+    LiveAccess,
+    RequestMetrics,
+    RootAccess,
+    WriteOperation,
+    _is_expected,
+)
 from .limits import KehuParserCache, LimitedValidationCache, QueryLimits, RateLimit
 from .plain_resolvers import install_plain_resolvers
 from .registry import Contribution, GraphQLRegistry
@@ -210,20 +218,27 @@ def build_schema(kehu: Kehu, *, plain: bool | None = None) -> KehuSchema:
     for contributions in registry.extensions.values():
         to_rebind += [c.cls for c in contributions]
     seen: set[int] = set()
+    reachable: dict[str, type] = {}  # GraphQL name -> class, for field policies
     queue = list(to_rebind)
     while queue:
         cls = queue.pop()
         if id(cls) in seen:
             continue
         seen.add(id(cls))
+        reachable.setdefault(get_object_definition(cls, strict=True).name, cls)
         _rebind(cls, composed)
         for ref in _referenced_types(cls):
             if id(ref) not in seen and ref.__module__.startswith(("kehu.", *_plugin_modules(kehu))):
                 queue.append(ref)
 
-    _install_policy_enforcers(kehu, registry, {**composed, **{c.cls.__name__: c.cls for c in registry.extra_types}})
+    # A policy may name any type the schema reaches (not only registered ones).
+    _install_policy_enforcers(
+        kehu, registry, {**reachable, **{c.cls.__name__: c.cls for c in registry.extra_types}, **composed}
+    )
     _install_root_extensions(Query, registry.queries, mutation=False)
     _install_root_extensions(Mutation, registry.mutations, mutation=True)
+    for field in get_object_definition(Subscription, strict=True).fields:
+        field.extensions = [LiveAccess(), *field.extensions]
 
     limits = kehu.config.limits
     page_default = kehu.config.kehu.page_size_default

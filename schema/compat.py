@@ -181,7 +181,7 @@ def fast_path() -> bool:
         _reported.add(found)
         forced = found == (f"{PLAIN_EXECUTION_ENV} is set",)
         log.log(
-            logging.INFO if forced else logging.WARNING,
+            logging.DEBUG if forced else logging.WARNING,  # asked for: nothing to tell
             "GraphQL runs on the plain path (strawberry's and graphql-core's own execution: slower, same answers): %s",
             "; ".join(found),
         )

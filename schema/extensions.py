@@ -19,6 +19,7 @@ import time
 from typing import Any
 
 from graphql import GraphQLError, get_operation_ast
+from strawberry.exceptions import StrawberryGraphQLError
 from strawberry.extensions import FieldExtension, MaskErrors, SchemaExtension
 from strawberry.schema.exceptions import CannotGetOperationTypeError
 from strawberry.types.base import has_object_definition
@@ -88,6 +89,39 @@ class RootAccess(FieldExtension):
         return result
 
 
+class LiveAccess(FieldExtension):
+    """Every root subscription field: a signed-in viewer to start, and before each
+    event the viewer as it is then (``Context.begin_event``): a WebSocket session
+    that ended delivers nothing more, a changed role or team applies at once."""
+
+    def resolve(self, next_, source, info, **kwargs):  # pragma: no cover - subscriptions are async
+        raise RuntimeError("kehu subscriptions must be async generators")
+
+    async def resolve_async(self, next_, source, info, **kwargs):
+        if info.context.viewer is None:
+            raise NotAuthenticated("sign in first: send {authorization: 'Bearer <token>'} in connection_init")
+        events = next_(source, info, **kwargs)
+        if inspect.isawaitable(events):
+            events = await events
+        return _checked_events(info.context, events)
+
+
+async def _checked_events(context, events):
+    from kehu.server.sessions import SessionEnded
+
+    try:
+        async for event in events:
+            try:
+                await context.begin_event()
+            except SessionEnded:
+                return
+            yield event
+    finally:
+        closing = getattr(events, "aclose", None)
+        if closing is not None:
+            await closing()
+
+
 class WriteOperation(FieldExtension):
     """Runs a mutation inside ``write_scope``; see module docstring."""
 
@@ -154,7 +188,8 @@ def operation_error(error: CannotGetOperationTypeError) -> GraphQLError:
 
 def _is_expected(error: GraphQLError) -> bool:
     original = error.original_error
-    if original is None or isinstance(original, KehuError):
+    if original is None or isinstance(original, (KehuError, StrawberryGraphQLError)):
+        # (strawberry raises StrawberryGraphQLError when a permission class denies)
         return True
     # graphql-core's own errors about the request — an argument value that does not
     # fit its type, found while a field is about to run — and strawberry's "no such
@@ -233,6 +268,8 @@ class KehuErrors(MaskErrors):
         message, extensions = error.message, error.extensions
         if self._hide_suggestions() and SUGGESTION_RE.search(message):
             message = SUGGESTION_RE.sub("", message)
+        if type(error.original_error) is StrawberryGraphQLError and not (extensions or {}).get("code"):
+            extensions = {**(extensions or {}), "code": PermissionDenied.code}  # a permission class
         if not (extensions or {}).get("code"):
             extensions = {**(extensions or {}), "code": code_for(message, error.path is not None)}
         if (message, extensions) != (error.message, error.extensions):

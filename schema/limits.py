@@ -8,7 +8,9 @@ classes, so the validation cache keeps working (STACK-NOTES: per-request limiter
 classes cost ~5× throughput). The node
 estimate needs the variables, so it runs at the start of execution: like GitHub's
 API, each connection's ``first`` (or the default page size) multiplies through
-its children. Every rejection carries ``extensions.code`` and says by how much.
+its children, and so does every plain list of objects whose field declares the
+most items it can hold (``max_items``); an undeclared plain list counts as one. Every
+rejection carries ``extensions.code`` and says by how much.
 """
 
 from __future__ import annotations
@@ -25,10 +27,12 @@ from graphql import (
     get_named_type,
     value_from_ast,
 )
-from graphql.type import GraphQLInterfaceType, GraphQLObjectType
+from graphql.type import GraphQLInterfaceType, GraphQLList, GraphQLNonNull, GraphQLObjectType, GraphQLUnionType
 from strawberry.extensions import ParserCache, SchemaExtension, ValidationCache
 
 from kehu.config import LimitSettings
+
+from . import compat
 
 
 def _error(code: str, message: str, node=None) -> GraphQLError:
@@ -136,11 +140,47 @@ class LimitedValidationCache(ValidationCache):
         yield from super().on_validate()
 
 
+#: strawberry field ``metadata`` key: the most items a plain list field returns.
+MAX_ITEMS = "kehu.max_items"
+#: The ``MAX_ITEMS`` of a connection's ``edges``: counted by the connection's ``first``.
+PAGED = "paged"
+#: A plain list of objects whose field does not say how long it gets counts as one
+#: object, as every plain list did before ``max_items``. Counting it as a full page
+#: (100) was tried and refused the console's own screens and a documented
+#: third-party plugin's queries at the default ``max_nodes``: worst-case bounds
+#: multiply (a page of survey responses x 100 answers x 50 choices). Fields declare
+#: their bound with ``max_items`` to be priced by it.
+DEFAULT_LIST_BOUND = 1
+
+
+def max_items(n: int) -> dict[str, int]:
+    """Field metadata for a plain list: ``strawberry.field(metadata=max_items(12))``.
+    The query-size estimate (``[limits] max_nodes``) multiplies what is selected
+    below the field by ``n``; without it, the list counts as one object. Say the
+    real bound — the most the resolver can return — or make the field a connection."""
+    return {MAX_ITEMS: n}
+
+
+def list_bound(field_def) -> int | None:
+    """How many objects a plain list field may return, or None for anything else
+    (a single object, a leaf or a list of leaves, a connection's edges)."""
+    t = field_def.type
+    while isinstance(t, GraphQLNonNull):
+        t = t.of_type
+    if not isinstance(t, GraphQLList):
+        return None
+    if not isinstance(get_named_type(t), (GraphQLObjectType, GraphQLInterfaceType, GraphQLUnionType)):
+        return None
+    strawberry_field = compat.strawberry_field(field_def)
+    bound = (getattr(strawberry_field, "metadata", None) or {}).get(MAX_ITEMS, DEFAULT_LIST_BOUND)
+    return None if bound == PAGED else int(bound)
+
+
 def estimate_nodes(
     schema, document, operation_name: str | None, variables: dict[str, Any] | None, default_page: int
 ) -> int:
     """Upper bound of the objects a query can return, multiplying each connection's
-    page size through its children. Fragments are counted once each (memoised),
+    page size, and each plain list's bound, through its children. Fragments are counted once each (memoised),
     so amplification through nested fragments costs linear time here."""
     fragments = {d.name.value: d for d in document.definitions if getattr(d, "kind", "") == "fragment_definition"}
     operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
@@ -175,6 +215,8 @@ def estimate_nodes(
                     continue
                 child_type = get_named_type(field_def.type)
                 n = page_size(field_def, selection)
+                if n is None:
+                    n = list_bound(field_def)
                 inner = count(selection.selection_set, child_type, visiting)
                 total += (n + n * inner) if n is not None else inner
             elif isinstance(selection, InlineFragmentNode):

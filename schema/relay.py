@@ -39,6 +39,7 @@ from kehu.ids import MAX_PK, BadRequest, to_global_id
 from kehu.ids import b64 as _b64
 
 from .batch import batch_field
+from .limits import MAX_ITEMS, PAGED
 
 T = TypeVar("T")
 
@@ -383,7 +384,10 @@ class Edge(Generic[T]):
 
 @strawberry.type(description="A page of results, Relay style.")
 class Connection(Generic[T]):
-    edges: list[Edge[T]] = strawberry.field(description="The items of this page, each with its cursor.")
+    # As many as the connection's `first`: the query-size estimate counts them there.
+    edges: list[Edge[T]] = strawberry.field(
+        metadata={MAX_ITEMS: PAGED}, description="The items of this page, each with its cursor."
+    )
     page_info: PageInfo = strawberry.field(description="Whether more pages follow or precede, and their cursors.")
     _count: strawberry.Private[Callable[[], Awaitable[int]]]
     # Connections of many parents that one statement can count: (counter, parent),

@@ -20,7 +20,8 @@ from kehu.server.plugin_manager import await_me_maybe
 from kehu.writes import record_change, write_scope
 
 from . import relay
-from .nodes import load_nodes
+from .limits import max_items
+from .nodes import MAX_NODES, load_nodes
 from .relay import Connection, Node
 from .types import (  # CustomerFilterInput: rebound to the composed input at build time
     ApiToken,
@@ -193,15 +194,24 @@ class LogInteractionsResult:
     created: bool = strawberry.field(
         default=False, description="false: an item with this externalId or idempotencyKey was logged before."
     )
+    # (an item's first error only)
     user_errors: list[UserError] = strawberry.field(
-        default_factory=list, description="Why this item was refused; empty if it was not."
+        default_factory=list, metadata=max_items(1), description="Why this item was refused; empty if it was not."
     )
 
 
 @strawberry.type(description="Every item's outcome; with userErrors, nothing was logged.")
 class LogInteractionsPayload(Payload):
     results: list[LogInteractionsResult] = strawberry.field(
-        default_factory=list, description="One per item, in order. Empty when the call was refused as a whole."
+        default_factory=list,
+        description="One per item, in order. Empty when the call was refused as a whole.",
+        metadata=max_items(interaction_service.MAX_BULK_ITEMS),
+    )
+    # One per item that failed.
+    user_errors: list[UserError] = strawberry.field(
+        default_factory=list,
+        metadata=max_items(interaction_service.MAX_BULK_ITEMS),
+        description="One per item that was refused, its field prefixed with items.N; with any, nothing was logged.",
     )
 
 
@@ -313,7 +323,8 @@ class CoreQuery:
 
     @strawberry.field(
         description="Many objects by their global IDs (at most 100), in the order asked; null for each that "
-        "does not exist or is not visible. The same rules as `node`."
+        "does not exist or is not visible. The same rules as `node`.",
+        metadata=max_items(MAX_NODES),  # the query-size estimate counts what is selected below 100 times
     )
     async def nodes(
         self, info: Info, ids: Annotated[list[strawberry.ID], strawberry.argument(description="Global IDs.")]

@@ -8,7 +8,6 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from kehu.access import require_viewer, visible_customers
 from kehu.ids import to_global_id
 
 
@@ -21,10 +20,6 @@ class LiveEvent:
     customer_id: Optional[strawberry.ID] = strawberry.field(description="The customer it concerns, if any.")
     data: JSON = strawberry.field(description="Facts about the event that name no person, e.g. the interaction's kind.")
     at: dt.datetime = strawberry.field(description="When it happened.")
-
-
-def _matches(topic: str, wanted: Optional[list[str]]) -> bool:
-    return not wanted or any(topic == t or topic.startswith(t + ".") for t in wanted)
 
 
 @strawberry.type
@@ -40,17 +35,11 @@ class CoreSubscription:
             Optional[list[str]], strawberry.argument(description="Topics or their prefixes; null: every event.")
         ] = None,
     ) -> AsyncGenerator[LiveEvent, None]:
-        viewer = require_viewer(info.context.viewer)
-        async with info.context.kehu.events.subscribe() as queue:
+        # Visibility is decided by the bus for all subscribers of an event at once,
+        # with each one's viewer as it is when the event is dispatched.
+        async with info.context.kehu.events.subscribe(topics, info.context.live_viewer) as queue:
             while True:
                 event = await queue.get()
-                if not _matches(event.topic, topics):
-                    continue
-                if (
-                    event.customer_id is not None
-                    and not await visible_customers(viewer).filter(id=event.customer_id).exists()
-                ):
-                    continue  # the viewer may not see this customer: as if it never happened
                 yield LiveEvent(
                     topic=event.topic,
                     node_id=strawberry.ID(event.node_id) if event.node_id else None,

@@ -25,6 +25,7 @@ from kehu.interactions import InteractionFilter, InteractionOrderField
 from . import relay
 from .batch import batch_field
 from .descriptions import describe_enum_values
+from .limits import max_items
 from .relay import Connection, ModelNode, global_id_field
 
 Role = describe_enum_values(
@@ -240,14 +241,13 @@ class AccountOwnerBase(ModelNode, model=models.AccountOwner):
         before: Optional[str] = None,
     ) -> Connection["Customer"]:
         from kehu.access import visible_customers
-        from kehu.policies import Strategy
+        from kehu.policies import unmasked_order
 
         viewer = info.context.viewer
         qs = visible_customers(viewer).filter(owner_id=self.id, archived_at__isnull=True)
-        # Ordered by name only for a viewer who sees names in clear: the order of
-        # masked names would tell them apart, and a cursor holds its row's name.
-        by_name = info.context.kehu.field_guard.strategy(viewer, "Customer.name") is Strategy.CLEAR
-        order = ("name", "id") if by_name else ("id",)
+        # By name for a viewer who sees names in clear, by id for one who does not:
+        # the order of masked names would tell them apart, and a cursor holds its row's name.
+        order = unmasked_order(info.context.kehu, viewer, qs.model, "name", "id")
         return await relay.paginate(qs, first, after, last=last, before=before, order_by=order)
 
 
@@ -393,9 +393,30 @@ class OutboxEvent(ModelNode, model=models.OutboxEvent):
     def remaining(self) -> Optional[list[str]]:
         return self.remaining
 
-    @strawberry.field(description="The hook's arguments: records by reference; secrets shown as null.")
-    def arguments(self) -> JSON:
-        return _without_secrets(self.arguments)
+    @strawberry.field(
+        description="The hook's arguments: records by reference; secrets shown as null; the values"
+        " in `changes` masked as you see those fields."
+    )
+    def arguments(self, info: Info) -> JSON:
+        return _masked_changes(info.context.kehu, info.context.viewer, _without_secrets(self.arguments))
+
+
+def _masked_changes(kehu, viewer, arguments):
+    """An event about one record (``kehu_customer_updated``) keeps the before/after
+    values of its ``changes``: shown as the viewer may read those fields of the
+    record's type, like the audit log (``FieldGuard.audit_changes``)."""
+    changes = arguments.get("changes") if isinstance(arguments, dict) else None
+    records = [v["$model"] for v in (arguments or {}).values() if isinstance(v, dict) and "$model" in v]
+    if not isinstance(changes, dict) or len(records) != 1:
+        return arguments
+    pairs = {
+        name: {"before": change["$tuple"][0], "after": change["$tuple"][1]}
+        for name, change in changes.items()
+        if isinstance(change, dict) and len(change.get("$tuple") or ()) == 2
+    }
+    masked = kehu.field_guard.audit_changes(viewer, records[0].rpartition(".")[2], pairs)
+    shown = {name: {"$tuple": [pair["before"], pair["after"]]} for name, pair in masked.items()}
+    return {**arguments, "changes": {**changes, **shown}}
 
 
 def _without_secrets(value):
@@ -441,5 +462,7 @@ class UserError:
 @strawberry.type(description="What every mutation returns: the result and problems the user can fix.")
 class Payload:
     user_errors: list[UserError] = strawberry.field(
-        default_factory=list, description="Problems with the input the user can fix; empty when the write succeeded."
+        default_factory=list,
+        metadata=max_items(20),
+        description="Problems with the input the user can fix; empty when the write succeeded.",
     )

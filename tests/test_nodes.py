@@ -142,3 +142,14 @@ def test_outbox_events_are_nodes_for_those_who_manage_events_only(app):
     ]
     for role in ("manager", "agent", "analyst"):
         assert app.data(query, {"ids": ids}, as_=role)["nodes"] == [None]
+
+
+def test_the_query_size_estimate_counts_what_nodes_selects_a_hundred_times(app):
+    """nodes(ids:) may return 100 objects: a customer's 100 interactions under each
+    is 10,000 objects and more, refused before anything runs, as the same page of
+    customers would be."""
+    query = """query($ids: [ID!]!) { nodes(ids: $ids) { ... on Customer {
+      interactions(first: 100) { edges { node { id } } } } } }"""
+    body = app.gql(query, {"ids": [create(app, "One")]}, as_="admin")
+    assert body["errors"][0]["extensions"]["code"] == "QUERY_TOO_LARGE"
+    assert app.data(query.replace("first: 100", "first: 5"), {"ids": []}, as_="admin") == {"nodes": []}

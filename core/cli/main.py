@@ -240,6 +240,13 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return asyncio.run(main())
 
 
+DEMO_WARNING = """
+!!! WARNING: demo accounts can sign in with their PUBLIC passwords: {accounts}
+!!! Anyone who has read kehu's README can sign in to this server. Do not serve real
+!!! data from it: deactivate those accounts or change their passwords first.
+"""
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -254,10 +261,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     _ = kehu.schema  # and on schema conflicts
 
     async def check():
-        await kehu.connect(migrate=args.migrate)
-        await kehu.disconnect()
+        from .demo import open_demo_accounts
 
-    asyncio.run(check())
+        await kehu.connect(migrate=args.migrate)
+        try:
+            return await open_demo_accounts()
+        finally:
+            await kehu.disconnect()
+
+    demo_accounts = asyncio.run(check())
+    if demo_accounts:
+        print(DEMO_WARNING.format(accounts=", ".join(demo_accounts)), file=sys.stderr)
     host, port = args.host, args.port
     shown = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host
     print(
@@ -575,7 +589,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     kehu = build_kehu(args)
 
     async def run():
-        credentials = await seed_demo(kehu, customers=args.customers)
+        credentials = await seed_demo(kehu, customers=args.customers, force=args.force)
         print("demo data ready. Sign in (mutation login) with — demo only:")
         for role, (email, password) in credentials.items():
             print(f"  {role:<8} {email:<28} {password}")
@@ -890,6 +904,11 @@ def build_parser(kehu_for_plugins=None) -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="seed a demo data set (owners, customers, interactions)")
     p.add_argument("--customers", type=int, default=300, help="how many customers to create (default: %(default)s)")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="add the demo accounts (public passwords!) to a database with other accounts",
+    )
     p.set_defaults(handler=cmd_demo)
 
     p = sub.add_parser("backup", help="copy a consistent snapshot of the (running) SQLite database to FILE")

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from .. import csvsafe
 from ..errors import ValidationError
 
 FORMATS = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".xlsx": "xlsx"}
@@ -363,7 +364,8 @@ def _csv_rows(source: Source, feed: _LineFeed, bad: dict[int, str]) -> Iterator[
                 ),
             )
             continue
-        yield first, dict(zip(header, record))
+        # As kehu exported it: a cell quoted against formulas ('=…) back to =….
+        yield first, dict(zip(header, map(csvsafe.restore, record)))
 
 
 def _jsonl_rows(source: Source, columns: dict[str, str]) -> Iterator[tuple[int, dict | RowError]]:
@@ -399,8 +401,12 @@ def parse_json(text: str) -> Any:
 
 def _xlsx_cell(value: Any) -> Any:
     """Spreadsheet cells as the importers take them: text, or ``datetime``."""
-    if value is None or isinstance(value, str):
+    if value is None:
         return value
+    if isinstance(value, str):
+        # A CSV export opened in a spreadsheet and saved as a workbook keeps its
+        # quote against formulas ('+86 …) as text: taken off like the CSV's.
+        return csvsafe.restore(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):

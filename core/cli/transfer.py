@@ -25,7 +25,6 @@ call these functions; ``kehu.cli.history`` imports interactions.
 from __future__ import annotations
 
 import asyncio
-import csv
 import datetime as dt
 import io
 import json
@@ -39,7 +38,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, TextIO, cast
 from tortoise.exceptions import BaseORMException
 from tortoise.models import Model
 
-from .. import bulk
+from .. import bulk, csvsafe
 from .. import validation as v
 from ..access import Viewer
 from ..customers import CustomerFilter, clean_customer_fields, filter_customers
@@ -181,7 +180,7 @@ class ImportReport:
         if isinstance(out, Path):
             with out.open("w", encoding="utf-8", newline="") as f:
                 return self.write_errors(f)
-        writer = csv.writer(out, lineterminator="\n")
+        writer = csvsafe.writer(out)
         writer.writerow(("line", "field", "code", "message"))
         for error in sorted(self.errors):
             writer.writerow((error.line, error.field or "", error.code, error.message))
@@ -193,7 +192,7 @@ class ImportReport:
         if isinstance(out, Path):
             with out.open("w", encoding="utf-8", newline="") as f:
                 return self.write_ids(f)
-        writer = csv.writer(out, lineterminator="\n")
+        writer = csvsafe.writer(out)
         writer.writerow(("line", "external_id", "id", "outcome"))
         for row in self.ids or []:
             writer.writerow(row)
@@ -1001,7 +1000,7 @@ async def export_customers(
 
 async def _export(kehu, out: TextIO, format: str, viewer: Viewer, f: CustomerFilter, progress, *, masked: bool) -> int:
     owner_emails = dict(await AccountOwner.all().values_list("id", "email"))
-    writer = csv.writer(out, lineterminator="\n") if format == "csv" else None
+    writer = csvsafe.writer(out) if format == "csv" else None
     guard = kehu.field_guard
     if writer is not None:
         writer.writerow(COLUMNS)

@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
     keyset paging reads any page as a range scan (created_at and
     last_interaction_at have theirs)."""
 
-    dependencies = [("core", "0007_outbox")]
+    dependencies = [("core", "0008_interaction_key_per_customer")]
 
     initial = False
 

@@ -88,8 +88,9 @@ class GoneError(LookupError):
 
 def encode(value: Any) -> Any:
     """An event argument as JSON. Model instances are stored by reference (app,
-    model, primary key, and which relations were loaded), so the outbox never holds
-    a copy of personal data — encrypted columns stay encrypted only in their table."""
+    model, primary key, and which relations were loaded), never copied; plain
+    values are (a customer event's ``changes``: the masking plugin seals the
+    encrypted fields among them, like an audit entry's)."""
     from ..events import Event, Secret
 
     if value is None or isinstance(value, (bool, int, float, str)):

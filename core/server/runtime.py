@@ -58,6 +58,9 @@ class Kehu:
         from .eventbus import EventBus
 
         self.events = EventBus(self)
+        from .sessions import LiveSessions
+
+        self.sessions = LiveSessions(self)
         from .outbox import Outbox
 
         self.outbox = Outbox(self)
@@ -159,6 +162,7 @@ class Kehu:
             from .. import jobs
 
             await jobs.stop(self)  # those a plugin left running
+            await self.sessions.stop()
             await self.events.stop()
             await self.disconnect()
 

@@ -376,3 +376,23 @@ def sdl_without_descriptions(kehu: Kehu | str) -> str:
 
     sdl = kehu if isinstance(kehu, str) else kehu.schema.as_str()
     return print_ast(visit(parse(sdl), DropDescriptions()))
+
+
+from .leaks import WALK_LIMITS, Canaries, Leak, plant_canaries, policy_leaks  # noqa: E402 - the harness first
+
+__all__ = [
+    "ACCOUNTS",
+    "TEST_PASSWORD",
+    "Canaries",
+    "KehuHarness",
+    "Leak",
+    "QueryCounter",
+    "WALK_LIMITS",
+    "assert_schema_documented",
+    "count_queries",
+    "database_url",
+    "plant_canaries",
+    "policy_leaks",
+    "sdl_without_descriptions",
+    "walk_pages",
+]

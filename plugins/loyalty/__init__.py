@@ -29,6 +29,14 @@ def kehu_settings_model():
 
 
 @hookimpl
+def kehu_field_policies():
+    from kehu.policies import free_text
+
+    # Why points moved is written by staff about one customer: free text.
+    return [free_text("LoyaltyLedgerEntry", "reason", "loyalty.LedgerEntry.reason")]
+
+
+@hookimpl
 def kehu_permissions():
     return [
         Permission("loyalty.award", "Award points manually", ("ADMIN", "MANAGER")),

@@ -64,6 +64,7 @@ def kehu_field_policies():
                 "AGENT": Strategy.CLEAR,
                 "ANALYST": Strategy.REDACT,
             },
+            columns=("core.Customer.attributes",),
         ),
     ]
 

@@ -24,7 +24,10 @@ def add_commands(subparsers) -> None:
 
 async def _reseal_command(kehu: Kehu, args) -> int:
     counts = await reseal(kehu, batch_size=max(1, args.batch_size))
-    print(f"{counts['customers']} customers and {counts['audit_entries']} audit entries re-encrypted")
+    print(
+        f"{counts['customers']} customers, {counts['audit_entries']} audit entries and"
+        f" {counts['outbox_events']} outbox events re-encrypted"
+    )
     if args.masking_command == "rotate-key":
         print("every value is now encrypted with the current key: KEHU_MASKING_PREVIOUS_KEYS may be removed")
     return 0

@@ -44,6 +44,25 @@ def kehu_permissions():
 
 
 @hookimpl
+def kehu_field_policies():
+    from kehu.policies import FieldPolicy, Strategy, free_text
+
+    # The log copies what it sends: a customer's e-mail address, and subjects that
+    # name the customer. Shown no more openly than where they came from.
+    staff = {"ADMIN": Strategy.CLEAR, "MANAGER": Strategy.CLEAR, "AGENT": Strategy.CLEAR}
+    return [
+        FieldPolicy(
+            "NotificationMessage",
+            "address",
+            kind="email",
+            roles={**staff, "ANALYST": Strategy.PARTIAL},
+            columns=("notifications.Message.address",),
+        ),
+        free_text("NotificationMessage", "subject", "notifications.Message.subject"),
+    ]
+
+
+@hookimpl
 def kehu_graphql(graphql):
     from . import graphql as schema
 

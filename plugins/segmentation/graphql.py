@@ -18,7 +18,7 @@ from tortoise.expressions import Subquery
 
 from kehu.access import require_viewer, visible_customers
 from kehu.errors import PermissionDenied
-from kehu.policies import Strategy
+from kehu.policies import unmasked_order
 from kehu.schema import (
     Connection,
     ModelNode,
@@ -276,9 +276,7 @@ class Segment(ModelNode, model=models.Segment):
     async def size(self, info: Info) -> int:
         return await service.visible_members(info.context.viewer, self).count()
 
-    @strawberry.field(
-        description="Active members the viewer may see, by name (by creation for roles that see names masked)."
-    )
+    @strawberry.field(description="Active members the viewer may see, by name (by id when names are masked).")
     async def customers(
         self,
         info: Info,
@@ -289,10 +287,9 @@ class Segment(ModelNode, model=models.Segment):
     ) -> Connection["Customer"]:
         viewer = info.context.viewer
         qs = service.visible_members(viewer, self)
-        # By name only for a viewer who sees names in clear: the order of masked
-        # names would tell them apart, and a cursor holds its row's name.
-        by_name = info.context.kehu.field_guard.strategy(viewer, "Customer.name") is Strategy.CLEAR
-        order = ("name", "id") if by_name else ("id",)
+        # By name for a viewer who sees names in clear, by id for one who does not:
+        # the order of masked names would tell them apart, and a cursor holds its row's name.
+        order = unmasked_order(info.context.kehu, viewer, qs.model, "name", "id")
         return await paginate(qs, first, after, last=last, before=before, order_by=order)
 
 

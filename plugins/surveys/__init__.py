@@ -41,11 +41,15 @@ def kehu_permissions():
 
 @hookimpl
 def kehu_field_policies():
-    from kehu.policies import FieldPolicy, Strategy
+    from kehu.policies import free_text
 
     # What a customer wrote in their own words is personal; analysts get the scores.
-    staff = {"ADMIN": Strategy.CLEAR, "MANAGER": Strategy.CLEAR, "AGENT": Strategy.CLEAR}
-    return [FieldPolicy("SurveyTextAnswer", "text", kind="text", roles={**staff, "ANALYST": Strategy.REDACT})]
+    # The same answers are reachable as SurveyAnswer.text (a response's answers) and
+    # SurveyTextAnswer.text (a question's results): one column, both fields.
+    return [
+        free_text("SurveyTextAnswer", "text", "surveys.Answer.text"),
+        free_text("SurveyAnswer", "text", "surveys.Answer.text"),
+    ]
 
 
 @hookimpl

@@ -25,6 +25,7 @@ from kehu.schema import (
     UserError,
     batch_field,
     describe_enum_values,
+    max_items,
     nested_connections,
     paginate,
     pk_from_global_id,
@@ -85,7 +86,10 @@ class SurveyQuestion(ModelNode, model=models.Question):
     required: bool = strawberry.field(description="Whether a response must answer it.")
     position: int = strawberry.field(description="1-based order within the survey.")
 
-    @strawberry.field(description="Options of SINGLE_CHOICE and MULTI_CHOICE questions, in order.")
+    @strawberry.field(
+        description="Options of SINGLE_CHOICE and MULTI_CHOICE questions, in order.",
+        metadata=max_items(service.MAX_CHOICES),
+    )
     async def choices(self) -> list[SurveyChoice]:
         ordered = getattr(self, "ordered_choices", None)
         if ordered is None:
@@ -173,7 +177,9 @@ class SurveyAnswer:
     question: SurveyQuestion = strawberry.field(description="The question answered.")
     score: Optional[int] = strawberry.field(default=None, description="The score given (NPS, CSAT, RATING).")
     choices: list[SurveyChoice] = strawberry.field(
-        default_factory=list, description="The options chosen (choice questions)."
+        default_factory=list,
+        metadata=max_items(service.MAX_CHOICES),
+        description="The options chosen (choice questions).",
     )
     text: Optional[str] = strawberry.field(default=None, description="The text written (TEXT questions).")
 
@@ -303,7 +309,8 @@ class SurveyQuestionResults:
     nps_breakdown: Optional[NpsBreakdown] = strawberry.field(description="NPS questions: the parts of the score.")
     csat_breakdown: Optional[CsatBreakdown] = strawberry.field(description="CSAT questions: the parts of the figure.")
     distribution: list[SurveyBucket] = strawberry.field(
-        description="Every score of the scale (or every choice), zero counts included."
+        description="Every score of the scale (or every choice), zero counts included.",
+        metadata=max_items(max(service.MAX_CHOICES, 11)),  # choices, or NPS's 0..10 (the widest scale)
     )
     _scope: strawberry.Private[service.ResultScope]
 
@@ -393,7 +400,7 @@ class SurveyResults:
             SurveyOwnerFigures(_owner_id=owner_id, **_figures(f)) for owner_id, f in await service.by_owner(self._scope)
         ]
 
-    @strawberry.field(description="Figures per customer segment (needs a segmentation plugin).")
+    @strawberry.field(description="Figures per customer segment (needs a segmentation plugin).", metadata=max_items(20))
     async def by_segment(
         self, info: Info, segment_keys: Annotated[list[str], strawberry.argument(description="The segments' keys.")]
     ) -> list[SurveySegmentFigures]:

@@ -65,9 +65,14 @@ class WebhookDelivery(ModelNode, model=models.WebhookDelivery):
     def message_id(self) -> str:
         return self.message_id
 
-    @strawberry.field(description="The JSON body sent (the same on every attempt).")
-    def body(self) -> str:
-        return self.body
+    @strawberry.field(
+        description="The JSON body sent (the same on every attempt), the personal fields of its object"
+        " shown as you may see them."
+    )
+    def body(self, info: Info) -> str:
+        from .service.payloads import as_seen_by
+
+        return as_seen_by(info.context.kehu, info.context.viewer, self.body)
 
     endpoint_id = global_id_field("WebhookEndpoint", "endpoint_id", description="The endpoint's global ID.")
 

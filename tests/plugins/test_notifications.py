@@ -296,6 +296,27 @@ def test_admins_read_the_log_and_a_customer_without_address_is_logged_as_skipped
     )
 
 
+def test_the_log_shows_addresses_and_subjects_no_clearer_than_the_customer_they_copy(make_app, inbox):
+    """Granted notifications.read, an analyst reads the log as they read customers:
+    addresses partly masked, subjects (which name customers) not at all."""
+    app = make_app(
+        enabled=("complaints", "surveys", "masking", "notifications"),
+        settings={**settings(inbox), "masking": {}},
+        config={"roles": {"ANALYST": ["notifications.read"]}},
+    )
+    invite(app, create_survey(app)["id"], [customer_with_email(app, "李雷")])
+    file_complaint(app, new_customer(app, as_="agent", name="韩梅梅"), priority="HIGH")
+    app.clock.advance(hours=5)
+    assert app.run(complaints_service.check_sla, app.kehu).escalated
+    log = "{ notificationMessages { template address subject } }"
+    as_admin = app.data(log, as_="admin")["notificationMessages"]
+    as_analyst = app.data(log, as_="analyst")["notificationMessages"]
+    assert "lilei@example.com" in str(as_admin) and "韩梅梅" in str(as_admin)
+    assert "lilei@example.com" not in str(as_analyst) and "韩梅梅" not in str(as_analyst)
+    [invitation] = [m for m in as_analyst if m["template"] == "surveys.invitation"]
+    assert invitation["address"].endswith("@example.com") and invitation["subject"] != ""
+
+
 def test_a_test_message_checks_the_mail_settings(make_app, inbox):
     app = make_app(enabled=("notifications",), settings=settings(inbox))
     result = app.data(

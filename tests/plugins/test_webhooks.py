@@ -5,6 +5,7 @@ addresses refused, role views masked."""
 from __future__ import annotations
 
 import ipaddress
+import json
 
 import pytest
 from webhook_receiver import Receiver
@@ -119,6 +120,33 @@ def test_spent_retries_fail_the_delivery_and_leave_a_dead_letter(make_app, recei
     assert delivery["status"] == "DELIVERED"
 
 
+def test_a_token_in_an_endpoints_url_stays_out_of_logs_errors_and_the_audit_log(make_app, receiver, caplog):
+    """Chat bots take webhooks at URLs that carry their token (…/hook/<token>,
+    ?access_token=…): whoever reads the server's log must not get to post with it."""
+    app = make_app(enabled=("webhooks",), settings={"webhooks": {**ALLOW_LOCAL["webhooks"], "retry_seconds": [5]}})
+    url = receiver.url.rstrip("/") + "/bot/hook/SECRET-PATH-TOKEN?access_token=SECRET-QUERY-TOKEN"
+    endpoint = register(app, url)["webhookEndpoint"]["id"]
+    app.data(
+        "mutation($i: UpdateWebhookEndpointInput!) { updateWebhookEndpoint(input: $i) { userErrors { code } } }",
+        {"i": {"id": endpoint, "url": url.replace("SECRET-QUERY-TOKEN", "SECRET-NEW-TOKEN")}},
+        as_="admin",
+    )
+    receiver.fail_times = 100
+    app.data(CREATE_CUSTOMER, {"name": "Li Lei"}, as_="agent")
+    deliver(app)
+    app.clock.advance(seconds=5)
+    deliver(app)  # the last try: FAILED, logged as an error
+    [dead] = app.run(lambda: OutboxEvent.filter(state=OutboxState.FAILED))
+    audit = app.data("{ auditLog(first: 50) { edges { node { changes } } } }", as_="admin")
+    seen = caplog.text + dead.last_error + str(audit)
+    assert "HTTP 500" in dead.last_error and "127.0.0.1" in dead.last_error
+    assert "SECRET" not in seen
+    # The endpoint itself still holds and shows its URL to those who manage it.
+    assert app.data("{ webhookEndpoints { url } }", as_="admin")["webhookEndpoints"][0]["url"].endswith(
+        "SECRET-NEW-TOKEN"
+    )
+
+
 @pytest.mark.parametrize(
     "url",
     [
@@ -210,6 +238,25 @@ def test_an_endpoint_with_a_role_gets_that_roles_masked_view(make_app):
         assert seen_by_analyst["id"] == seen_by_admin["id"]
         assert seen_by_analyst["name"] != "Li Lei" and seen_by_analyst["email"] != "li@example.com"
         assert "object" not in plain.requests[0].body["data"]
+
+
+def test_the_delivery_log_shows_an_admins_view_no_clearer_than_its_reader_sees(make_app):
+    """A manager given webhooks.manage, who sees phones partly masked, reads the log
+    of an endpoint with an admin's view: the body's phone is masked for them."""
+    settings = {**ALLOW_LOCAL, "masking": {"fields": {"Customer.phone": {"MANAGER": "PARTIAL"}}}}
+    app = make_app(
+        enabled=("masking", "webhooks"), settings=settings, config={"roles": {"MANAGER": ["webhooks.manage"]}}
+    )
+    register(app, "http://127.0.0.1:9/hook", ["customer.created"], role="ADMIN")
+    app.data(CREATE_CUSTOMER, {"name": "Li Lei"}, as_="agent")
+    log = "{ webhookDeliveries { body } }"
+    [as_admin] = app.data(log, as_="admin")["webhookDeliveries"]
+    [as_manager] = app.data(log, as_="manager")["webhookDeliveries"]
+    assert '"phone":"13812345678"' in as_admin["body"]
+    seen = json.loads(as_manager["body"])["data"]["object"]
+    assert seen["phone"] != "13812345678" and seen["phone"].endswith("5678")
+    assert seen["name"] == "Li Lei"  # what the manager sees in clear stays clear
+    assert "13812345678" not in as_manager["body"]
 
 
 def test_topics_choose_what_an_endpoint_gets(make_app):

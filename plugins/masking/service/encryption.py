@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from tortoise.transactions import in_transaction
@@ -46,7 +46,7 @@ async def reseal(kehu: Kehu, *, batch_size: int = 500, progress=None) -> dict[st
     postgres = db.capabilities.dialect == "postgres"
     mark = "$1" if postgres else "?"
     mark2 = "$2" if postgres else "?"
-    counts = {"customers": 0, "audit_entries": 0}
+    counts = {"customers": 0, "audit_entries": 0, "outbox_events": 0}
     last = 0
     while True:
         rows = await db.execute_query_dict(
@@ -67,7 +67,12 @@ async def reseal(kehu: Kehu, *, batch_size: int = 500, progress=None) -> dict[st
             counts["customers"] += len(customers)
         if progress is not None:
             progress("customers", last)
-    counts["audit_entries"] = await _reseal_audit(kehu, sealer, batch_size)
+    counts["audit_entries"] = await _reseal_rows(
+        kehu, "kehu_audit_entry", "changes", "entity_type", batch_size, lambda r: _audit_stale(sealer, *r)
+    )
+    counts["outbox_events"] = await _reseal_rows(
+        kehu, "kehu_outbox", "arguments", "name", batch_size, lambda r: _event_stale(sealer, r[1])
+    )
     if kehu.ctx.db().capabilities.dialect == "sqlite":
         # Replaced pages may still hold the clear values: zero them.
         await db.execute_script("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -90,28 +95,39 @@ def _needs_work(sealer: storage.Sealer, row: dict[str, Any]) -> bool:
     return False
 
 
-async def _reseal_audit(kehu: Kehu, sealer: storage.Sealer, batch_size: int) -> int:
-    """Re-save audit entries whose stored changes hold a clear value of an
-    encrypted field or a value sealed with a previous key."""
-    from kehu.models import AuditEntry
+async def _reseal_rows(
+    kehu: Kehu, table: str, column: str, other: str, batch_size: int, stale: Callable[[tuple[Any, Any]], bool]
+) -> int:
+    """Re-save the rows of ``table`` (audit entries, outbox events) whose JSON
+    ``column`` holds a clear value of an encrypted field or a value sealed with a
+    previous key: ``stale((row[other], row[column]))`` says which."""
+    from kehu.models import AuditEntry, OutboxEvent
 
+    model = {"kehu_audit_entry": AuditEntry, "kehu_outbox": OutboxEvent}[table]
     db = kehu.ctx.db()
     marks = ("$1", "$2") if db.capabilities.dialect == "postgres" else ("?", "?")
     rewritten, last = 0, 0
     while True:
         raw = await db.execute_query_dict(
-            f"SELECT id, entity_type, changes FROM kehu_audit_entry WHERE id > {marks[0]} ORDER BY id LIMIT {marks[1]}",
+            f"SELECT id, {other}, {column} FROM {table} WHERE id > {marks[0]} ORDER BY id LIMIT {marks[1]}",
             [last, batch_size],
         )
         if not raw:
             return rewritten
         last = raw[-1]["id"]
-        stale = [r["id"] for r in raw if _audit_stale(sealer, r["entity_type"], r["changes"])]
-        if stale:
+        ids = [r["id"] for r in raw if stale((r[other], r[column]))]
+        if ids:
             async with in_transaction():
-                for entry in await AuditEntry.filter(id__in=stale):  # opened on load, sealed on save
-                    await entry.save(update_fields=["changes"])
-            rewritten += len(stale)
+                for row in await model.filter(id__in=ids):  # opened on load, sealed on save
+                    await row.save(update_fields=[column])
+            rewritten += len(ids)
+
+
+def _event_stale(sealer: storage.Sealer, raw: Any) -> bool:
+    arguments = json.loads(raw) if isinstance(raw, (str, bytes)) else (raw or {})
+    if any(is_sealed(v) and sealer.keyring.needs_reseal(v) for v in _change_values(arguments)):
+        return True
+    return sealer.seal_arguments(arguments) != arguments
 
 
 def _audit_stale(sealer: storage.Sealer, entity_type: str | None, raw: Any) -> bool:

@@ -161,8 +161,13 @@ async def attempt(kehu: Kehu, delivery: WebhookDelivery, replay: bool) -> None:
     if status is not DeliveryStatus.PENDING:
         if status is DeliveryStatus.FAILED:
             deliveries_total.labels("failed").inc()
-        raise GiveUp(f"{endpoint.url}: {what} (attempt {delivery.attempts + 1})")
-    raise RetryLater(settings.retry_seconds[delivery.attempts], f"{endpoint.url}: {what}")
+        raise GiveUp(
+            f"endpoint {endpoint.id} ({addresses.redacted(endpoint.url)}): {what} (attempt {delivery.attempts + 1})"
+        )
+    raise RetryLater(
+        settings.retry_seconds[delivery.attempts],
+        f"endpoint {endpoint.id} ({addresses.redacted(endpoint.url)}): {what}",
+    )
 
 
 async def replay(kehu: Kehu, viewer: Viewer | None, delivery_id: int) -> WebhookDelivery:
