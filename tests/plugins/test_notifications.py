@@ -308,9 +308,9 @@ def test_the_log_shows_addresses_and_subjects_no_clearer_than_the_customer_they_
     file_complaint(app, new_customer(app, as_="agent", name="韩梅梅"), priority="HIGH")
     app.clock.advance(hours=5)
     assert app.run(complaints_service.check_sla, app.kehu).escalated
-    log = "{ notificationMessages { template address subject } }"
-    as_admin = app.data(log, as_="admin")["notificationMessages"]
-    as_analyst = app.data(log, as_="analyst")["notificationMessages"]
+    log = "{ notificationMessages { edges { node { template address subject } } } }"
+    as_admin = [edge["node"] for edge in app.data(log, as_="admin")["notificationMessages"]["edges"]]
+    as_analyst = [edge["node"] for edge in app.data(log, as_="analyst")["notificationMessages"]["edges"]]
     assert "lilei@example.com" in str(as_admin) and "韩梅梅" in str(as_admin)
     assert "lilei@example.com" not in str(as_analyst) and "韩梅梅" not in str(as_analyst)
     [invitation] = [m for m in as_analyst if m["template"] == "surveys.invitation"]

@@ -249,9 +249,9 @@ def test_the_delivery_log_shows_an_admins_view_no_clearer_than_its_reader_sees(m
     )
     register(app, "http://127.0.0.1:9/hook", ["customer.created"], role="ADMIN")
     app.data(CREATE_CUSTOMER, {"name": "Li Lei"}, as_="agent")
-    log = "{ webhookDeliveries { body } }"
-    [as_admin] = app.data(log, as_="admin")["webhookDeliveries"]
-    [as_manager] = app.data(log, as_="manager")["webhookDeliveries"]
+    log = "{ webhookDeliveries { edges { node { body } } } }"
+    [as_admin] = [edge["node"] for edge in app.data(log, as_="admin")["webhookDeliveries"]["edges"]]
+    [as_manager] = [edge["node"] for edge in app.data(log, as_="manager")["webhookDeliveries"]["edges"]]
     assert '"phone":"13812345678"' in as_admin["body"]
     seen = json.loads(as_manager["body"])["data"]["object"]
     assert seen["phone"] != "13812345678" and seen["phone"].endswith("5678")
