@@ -210,7 +210,9 @@ def executed_graphql_schema(schema: strawberry.Schema) -> GraphQLSchema | None:
     """The graphql-core schema strawberry itself executes, introspects and prints
     (``as_str``) — on either path; None if strawberry no longer keeps it where
     kehu looks. kehu writes the conventional descriptions into it
-    (``descriptions.describe_conventions``), so that they are in every answer."""
+    (``descriptions.describe_conventions``), so that they are in every answer, and
+    the query-size estimate reads the lists' bounds through it (its fields lead
+    back to their strawberry definitions; the plain path's rebuilt copy's do not)."""
     core = getattr(schema, "_schema", None)
     return core if isinstance(core, GraphQLSchema) else None
 

@@ -258,9 +258,11 @@ class QueryLimits(SchemaExtension):
     def on_execute(self):
         ec = self.execution_context
         if ec.result is None and ec.graphql_document is not None:
-            nodes = estimate_nodes(
-                ec.schema.graphql_schema, ec.graphql_document, ec.operation_name, ec.variables, self.default_page
-            )
+            # The schema strawberry runs: its fields lead back to their strawberry
+            # definitions, whose metadata holds the lists' bounds (max_items). On the
+            # plain path, graphql_schema is a copy rebuilt from the SDL, without them.
+            schema = compat.executed_graphql_schema(ec.schema) or ec.schema.graphql_schema
+            nodes = estimate_nodes(schema, ec.graphql_document, ec.operation_name, ec.variables, self.default_page)
             limit = self.limits.max_nodes
             if nodes > limit:
                 ec.result = ExecutionResult(
