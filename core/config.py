@@ -113,6 +113,15 @@ class CorsSettings(Strict):
 
     allow_origins: tuple[str, ...] = ()
     allow_credentials: bool = False
+    # Request headers a browser app may send: Apollo Client's client-awareness
+    # headers are among the defaults; "*" allows any.
+    allow_headers: tuple[str, ...] = (
+        "Authorization",
+        "Content-Type",
+        "Accept",
+        "apollographql-client-name",
+        "apollographql-client-version",
+    )
     max_age: int = Field(600, ge=0, le=86_400)
 
 

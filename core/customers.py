@@ -373,5 +373,12 @@ def order_customers(
                 field="orderBy.field",
                 code="MASKED_FIELD",
             )
+    return qs.order_by(*customer_order(field, descending))
+
+
+def customer_order(
+    field: CustomerOrderField = CustomerOrderField.CREATED_AT, descending: bool = False
+) -> tuple[str, str]:
+    """The columns of an ordering by ``field``: ties broken by id, in the same direction."""
     sign = "-" if descending else ""
-    return qs.order_by(f"{sign}{field.value}", f"{sign}id")
+    return f"{sign}{field.value}", f"{sign}id"

@@ -209,8 +209,15 @@ class InteractionOrderField(Enum):
 
 def order_interactions(qs, field: InteractionOrderField = InteractionOrderField.OCCURRED_AT, descending: bool = True):
     """Order ``qs`` by ``field`` (then by id the same way, so pages are stable)."""
+    return qs.order_by(*interaction_order(field, descending))
+
+
+def interaction_order(
+    field: InteractionOrderField = InteractionOrderField.OCCURRED_AT, descending: bool = True
+) -> tuple[str, str]:
+    """The columns of an ordering by ``field``: ties broken by id, in the same direction."""
     sign = "-" if descending else ""
-    return qs.order_by(f"{sign}{field.value}", f"{sign}id")
+    return f"{sign}{field.value}", f"{sign}id"
 
 
 # Kinds that are a contact with the customer: the next one answers a follow-up.

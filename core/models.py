@@ -139,7 +139,9 @@ class Customer(Model):
 
     class Meta:
         table = "kehu_customer"
-        indexes = (("owner_id", "archived_at"),)
+        # (name, id) and (updated_at, id): the list's orderings that have no index of
+        # their own, so that any page of them — first or 5,000th — is a range scan.
+        indexes = (("owner_id", "archived_at"), ("name", "id"), ("updated_at", "id"))
 
     def __str__(self) -> str:
         return self.name

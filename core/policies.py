@@ -71,7 +71,12 @@ def order_unmasked(kehu: Any, viewer: Any, qs: Any, *fields: str) -> Any:
     apart — customers listed by a name shown as ``张*`` still sort as the names do.
     A field is masked when a policy lists its column (``FieldPolicy.columns``) and
     ``kehu.field_guard`` does not show it to the viewer in clear."""
-    model = qs.model
+    return qs.order_by(*unmasked_order(kehu, viewer, qs.model, *fields))
+
+
+def unmasked_order(kehu: Any, viewer: Any, model: Any, *fields: str) -> tuple[str, ...]:
+    """The columns ``order_unmasked`` orders by: for a keyset (``paginate(...,
+    order_by=...)``), whose cursors hold the values of these columns."""
     prefix = f"{model._meta.app}.{model.__name__}."
     keys = {column: policy.key for policy in kehu.field_policies for column in policy.columns}
     guard = kehu.field_guard
@@ -82,7 +87,7 @@ def order_unmasked(kehu: Any, viewer: Any, qs: Any, *fields: str) -> Any:
             kept.append(name)
     if not any(name.lstrip("-") == "id" for name in kept):
         kept.append("-id" if fields and fields[0].startswith("-") else "id")
-    return qs.order_by(*kept)
+    return tuple(kept)
 
 
 class FieldGuard:

@@ -206,6 +206,15 @@ def graphql_schema(schema: strawberry.Schema) -> GraphQLSchema:
     return rebuilt
 
 
+def executed_graphql_schema(schema: strawberry.Schema) -> GraphQLSchema | None:
+    """The graphql-core schema strawberry itself executes, introspects and prints
+    (``as_str``) — on either path; None if strawberry no longer keeps it where
+    kehu looks. kehu writes the conventional descriptions into it
+    (``descriptions.describe_conventions``), so that they are in every answer."""
+    core = getattr(schema, "_schema", None)
+    return core if isinstance(core, GraphQLSchema) else None
+
+
 def strawberry_schema(schema: GraphQLSchema) -> strawberry.Schema:
     """The strawberry schema a graphql-core schema was converted from."""
     return schema._strawberry_schema  # type: ignore[attr-defined]

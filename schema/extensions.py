@@ -21,6 +21,7 @@ from typing import Any
 from graphql import GraphQLError, get_operation_ast
 from strawberry.exceptions import StrawberryGraphQLError
 from strawberry.extensions import FieldExtension, MaskErrors, SchemaExtension
+from strawberry.schema.exceptions import CannotGetOperationTypeError
 from strawberry.types.base import has_object_definition
 
 from kehu.errors import KehuError, NotAuthenticated, PermissionDenied
@@ -163,9 +164,26 @@ def code_for(message: str, has_path: bool) -> str:
         return "DOCUMENT_TOO_LARGE"
     if message.startswith("Syntax Error"):
         return "GRAPHQL_PARSE_FAILED"
-    if message.startswith("Variable '$"):
+    if message.startswith(("Variable '$", "Argument '")):
+        # A variable or argument value that does not fit its type: graphql-core
+        # finds most before anything runs, an explicit null for a non-null
+        # argument with a default only when the field is about to run.
         return "BAD_USER_INPUT"
+    if message.startswith(("Unknown operation named", "Must provide operation name", "Must provide an operation")):
+        return "OPERATION_NOT_FOUND"
     return "BAD_REQUEST" if has_path else "GRAPHQL_VALIDATION_FAILED"
+
+
+def operation_error(error: CannotGetOperationTypeError) -> GraphQLError:
+    """The coded GraphQL error for a request whose operation cannot be chosen."""
+    if error.operation_name is not None:
+        return GraphQLError(
+            f"Unknown operation named '{error.operation_name[:100]}'.", extensions={"code": "OPERATION_NOT_FOUND"}
+        )
+    return GraphQLError(
+        "Must provide operation name if query contains multiple operations (or an operation, if it holds none).",
+        extensions={"code": "OPERATION_NOT_FOUND"},
+    )
 
 
 def _is_expected(error: GraphQLError) -> bool:
@@ -173,6 +191,13 @@ def _is_expected(error: GraphQLError) -> bool:
     if original is None or isinstance(original, (KehuError, StrawberryGraphQLError)):
         # (strawberry raises StrawberryGraphQLError when a permission class denies)
         return True
+    # graphql-core's own errors about the request — an argument value that does not
+    # fit its type, found while a field is about to run — and strawberry's "no such
+    # operation" are the caller's mistakes, not the server's.
+    if isinstance(original, CannotGetOperationTypeError):
+        return True
+    if isinstance(original, GraphQLError):
+        return _is_expected(original)
     # A variable value that does not fit its type ("Variable '$i' has invalid value
     # at .occurredAt: …", raised by graphql-core or a strawberry scalar while
     # coercing variables, before anything runs) is the caller's mistake.
@@ -232,6 +257,8 @@ class KehuErrors(MaskErrors):
                 path=error.path,
                 extensions={"code": "INTERNAL_ERROR", "requestId": rid},
             )
+        if isinstance(error.original_error, CannotGetOperationTypeError):
+            return operation_error(error.original_error)
         if isinstance(error.original_error, KehuError) and not (error.extensions or {}).get("code"):
             original = error.original_error
             codes: dict[str, Any] = {"code": original.code}

@@ -30,7 +30,7 @@ from graphql import (
     value_from_ast,
 )
 from graphql.type import GraphQLInterfaceType, GraphQLList, GraphQLNonNull, GraphQLObjectType, GraphQLUnionType
-from strawberry.extensions import SchemaExtension, ValidationCache
+from strawberry.extensions import ParserCache, SchemaExtension, ValidationCache
 
 from kehu.config import LimitSettings
 
@@ -106,6 +106,22 @@ def shape_errors(document, limits: LimitSettings) -> list[GraphQLError]:
                 )
             )
     return errors
+
+
+class KehuParserCache(ParserCache):
+    """strawberry's parser cache, except that a document that does not parse is
+    left to strawberry's own parse: the cache's hook runs outside strawberry's
+    error handling, so a syntax error raised there escapes a subscription over
+    WebSocket as an exception (the client saw the operation complete silently)
+    instead of an ``error`` message."""
+
+    def on_parse(self):
+        ec = self.execution_context
+        try:
+            ec.graphql_document = self.cached_parse_document(ec.query, **ec.parse_options)
+        except GraphQLError:
+            ec.graphql_document = None  # parsed again, and reported, by strawberry
+        yield
 
 
 class LimitedValidationCache(ValidationCache):

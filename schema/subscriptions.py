@@ -2,7 +2,7 @@
 
 import datetime as dt
 from collections.abc import AsyncGenerator
-from typing import Optional
+from typing import Annotated, Optional
 
 import strawberry
 from strawberry.scalars import JSON
@@ -18,8 +18,8 @@ class LiveEvent:
     topic: str = strawberry.field(description="e.g. customer.created, interaction.logged; plugins add their own")
     node_id: Optional[strawberry.ID] = strawberry.field(description="Global ID of the object concerned.")
     customer_id: Optional[strawberry.ID] = strawberry.field(description="The customer it concerns, if any.")
-    data: JSON
-    at: dt.datetime
+    data: JSON = strawberry.field(description="Facts about the event that name no person, e.g. the interaction's kind.")
+    at: dt.datetime = strawberry.field(description="When it happened.")
 
 
 @strawberry.type
@@ -28,7 +28,13 @@ class CoreSubscription:
         description="Live events about customers the viewer may see. `topics` narrows them: "
         '"customer" matches customer.created, customer.updated, …'
     )
-    async def events(self, info: Info, topics: Optional[list[str]] = None) -> AsyncGenerator[LiveEvent, None]:
+    async def events(
+        self,
+        info: Info,
+        topics: Annotated[
+            Optional[list[str]], strawberry.argument(description="Topics or their prefixes; null: every event.")
+        ] = None,
+    ) -> AsyncGenerator[LiveEvent, None]:
         # Visibility is decided by the bus for all subscribers of an event at once,
         # with each one's viewer as it is when the event is dispatched.
         async with info.context.kehu.events.subscribe(topics, info.context.live_viewer) as queue:

@@ -379,7 +379,34 @@ def cmd_new_plugin(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
+    """Print the SDL; or, for frontend tooling (kehu.cli.frontend): compare with an
+    older SDL (exit 1 on breaking changes), print Apollo's possibleTypes, or
+    validate a project's GraphQL documents (exit 1 on any problem)."""
+    from . import frontend
+
     kehu = build_kehu(args)
+    schema = kehu.schema.graphql_schema
+    if args.check:
+        path = Path(args.check)
+        if not path.is_file():
+            return fail(f"{path}: no such file")
+        breaking, dangerous = frontend.schema_changes(path.read_text(encoding="utf-8"), schema, str(path))
+        for line in breaking:
+            print(f"breaking   {line}")
+        for line in dangerous:
+            print(f"dangerous  {line}")
+        print(f"{len(breaking)} breaking, {len(dangerous)} dangerous change(s) against {path}")
+        return 1 if breaking else 0
+    if args.possible_types:
+        print(json.dumps(frontend.possible_types(schema), indent=2, sort_keys=True))
+        return 0
+    if args.validate:
+        files = frontend.document_files(args.validate)
+        problems = frontend.validate_project(schema, files)
+        for line in problems:
+            print(line)
+        print(f"{len(files)} file(s): " + (f"{len(problems)} problem(s)" if problems else "valid"))
+        return 1 if problems else 0
     sys.stdout.write(kehu.schema.as_str() + "\n")
     return 0
 
@@ -856,7 +883,15 @@ def build_parser(kehu_for_plugins=None) -> argparse.ArgumentParser:
     )
     p.set_defaults(handler=cmd_new_plugin)
 
-    p = sub.add_parser("schema", help="print the GraphQL schema (SDL)")
+    p = sub.add_parser("schema", help="print the GraphQL schema (SDL), or check it for frontend tooling")
+    tool = p.add_mutually_exclusive_group()
+    tool.add_argument("--check", metavar="OLD.graphql", help="report breaking changes against an older SDL (exit 1)")
+    tool.add_argument(
+        "--possible-types", action="store_true", help="print Apollo Client's possibleTypes (interfaces, unions)"
+    )
+    tool.add_argument(
+        "--validate", nargs="+", metavar="PATH", help="validate .graphql documents (files, directories) as one project"
+    )
     p.set_defaults(handler=cmd_schema)
 
     p = sub.add_parser("documents", help="trusted documents: the operations a locked-down server runs")

@@ -9,7 +9,7 @@ from kehu.models import DuplicateSource, DuplicateStatus
 
 
 class Migration(migrations.Migration):
-    dependencies = [("core", "0008_interaction_key_per_customer")]
+    dependencies = [("core", "0009_customer_order_indexes")]
 
     initial = False
 

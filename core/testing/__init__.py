@@ -2,7 +2,8 @@
 
 ``KehuHarness`` runs a real kehu app (real database, real HTTP stack through
 Starlette's TestClient) with a chosen set of plugins, and signs requests in as
-any seeded account. ``database_url()`` gives a fresh SQLite file, or a fresh
+any seeded account. ``assert_schema_documented`` checks that every element of
+the schema has a description; ``walk_pages`` pages a connection both ways. ``database_url()`` gives a fresh SQLite file, or a fresh
 PostgreSQL database when ``KEHU_TEST_POSTGRES`` names a server
 (``postgres://user:pass@host:5432``). An app opened on a fresh database starts
 from a copy of a migrated template, and apps with the same plugins and settings
@@ -306,6 +307,77 @@ def count_queries() -> Iterator[QueryCounter]:
         logger.setLevel(previous)
 
 
+def assert_schema_documented(kehu: Kehu) -> None:
+    """Fail, listing them, if any type, field, argument, input field or enum value
+    of ``kehu``'s schema (``harness.kehu``, with your plugin enabled) has no
+    description: they are what IDE hints, GraphiQL's documentation pane and
+    generated client docs show. A connection's paging arguments, a mutation's
+    ``input`` and a Node's ``id`` are described by kehu itself."""
+    from kehu.schema.descriptions import undocumented
+
+    missing = undocumented(kehu.schema.graphql_schema)
+    assert not missing, f"{len(missing)} schema element(s) without a description: " + ", ".join(missing)
+
+
+def walk_pages(app: Any, field: str, *, as_: str, arguments: str = "", size: int = 3, key: str = "id") -> list[Any]:
+    """The ``key`` of every node of the root connection ``field`` (``arguments``:
+    more of its arguments, e.g. ``"status: FAILED"``), read ``size`` at a time
+    forwards (``first``/``after``) and backwards (``last``/``before``). Fails unless
+    both walks give what pages of 100 give, in the same order, and ``pageInfo``
+    says when there is more; returns those keys."""
+    extra = f", {arguments}" if arguments else ""
+    query = (
+        f"query($f: Int, $a: String, $l: Int, $b: String) {{ {field}(first: $f, after: $a, last: $l, before: $b"
+        f"{extra}) {{ edges {{ node {{ {key} }} }} pageInfo {{ hasNextPage hasPreviousPage startCursor endCursor }} }} }}"
+    )
+
+    def forwards(size: int) -> list[Any]:
+        keys: list[Any] = []
+        after = None
+        while True:
+            connection = app.data(query, {"f": size, "a": after}, as_=as_)[field]
+            keys += [edge["node"][key] for edge in connection["edges"]]
+            info = connection["pageInfo"]
+            assert info["hasPreviousPage"] == (after is not None), (field, info)
+            if not info["hasNextPage"]:
+                return keys
+            after = info["endCursor"]
+
+    whole = forwards(100)
+    assert forwards(size) == whole, f"{field}: paging forwards by {size} differs from pages of 100"
+    backward: list[Any] = []
+    before = None
+    while True:
+        connection = app.data(query, {"l": size, "b": before}, as_=as_)[field]
+        backward = [edge["node"][key] for edge in connection["edges"]] + backward
+        info = connection["pageInfo"]
+        assert info["hasNextPage"] == (before is not None), (field, info)
+        if not info["hasPreviousPage"]:
+            break
+        before = info["startCursor"]
+    assert backward == whole, f"{field}: paging backwards by {size} differs from paging forwards"
+    return whole
+
+
+def sdl_without_descriptions(kehu: Kehu | str) -> str:
+    """The schema's SDL (of an app, or SDL text) with every description left out:
+    one line per field and argument list, for tests that look for a signature such
+    as ``"addNote(input: AddNoteInput!): AddNotePayload!"``."""
+    import dataclasses
+
+    from graphql import parse, print_ast, visit
+    from graphql.language import Visitor
+
+    class DropDescriptions(Visitor):
+        def enter(self, node, *_):
+            if getattr(node, "description", None) is not None:
+                return dataclasses.replace(node, description=None)  # AST nodes are frozen
+            return None
+
+    sdl = kehu if isinstance(kehu, str) else kehu.schema.as_str()
+    return print_ast(visit(parse(sdl), DropDescriptions()))
+
+
 from .leaks import WALK_LIMITS, Canaries, Leak, plant_canaries, policy_leaks  # noqa: E402 - the harness first
 
 __all__ = [
@@ -316,8 +388,11 @@ __all__ = [
     "Leak",
     "QueryCounter",
     "WALK_LIMITS",
+    "assert_schema_documented",
     "count_queries",
     "database_url",
     "plant_canaries",
     "policy_leaks",
+    "sdl_without_descriptions",
+    "walk_pages",
 ]

@@ -64,6 +64,9 @@ def kehu_graphql(graphql):
     graphql.types(*types.REBOUND_TYPES)
     graphql.node("Survey", types.resolve_survey_node)
     graphql.node("SurveyResponse", types.resolve_response_node)
+    graphql.node("SurveyQuestion", types.resolve_question_node)
+    graphql.node("SurveyChoice", types.resolve_choice_node)
+    graphql.node("SurveyInvitation", types.resolve_invitation_node)
 
 
 @hookimpl

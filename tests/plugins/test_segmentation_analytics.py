@@ -16,12 +16,13 @@ import numpy as np
 import pytest
 
 from kehu.errors import ValidationError
-from kehu.ids import to_global_id
+from kehu.ids import pk_from_global_id, to_global_id
 from kehu.models import Customer, Interaction, InteractionKind
 from kehu.plugins.segmentation import service
 from kehu.plugins.segmentation.models import Classification, ClvCell
 from kehu.plugins.segmentation.service import btyd, explanation
 from kehu.plugins.segmentation.service.export import COLUMNS
+from kehu.testing import walk_pages
 
 SETTINGS = {"segmentation": {"recompute_interval_minutes": 0}}
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -566,6 +567,12 @@ def test_segmentation_results_page_through_every_visible_customer(base):
     assert all(e["node"]["valueTier"] == "CORE" for e in core["edges"])
     missing = base.gql(RESULTS, {"f": {"segment": "nope"}}, as_="admin")
     assert missing["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+
+
+def test_segmentation_results_page_by_keyset_both_ways_in_customer_order(base):
+    ids = walk_pages(base, "segmentationResults", as_="admin", key="customerId", size=37)
+    assert len(ids) == 160
+    assert [pk_from_global_id(i, "Customer") for i in ids] == sorted(pk_from_global_id(i, "Customer") for i in ids)
 
 
 def test_a_rule_segment_of_customers_likely_to_buy_again(base):

@@ -14,6 +14,7 @@ from kehu.models import OutboxEvent, OutboxState
 from kehu.plugins.webhooks.models import DeliveryStatus, WebhookAttempt, WebhookDelivery
 from kehu.plugins.webhooks.service import addresses
 from kehu.plugins.webhooks.settings import STANDARD_RETRIES
+from kehu.testing import walk_pages
 
 ALLOW_LOCAL = {"webhooks": {"allow_private": ["127.0.0.1"]}}
 CREATE_ENDPOINT = """mutation($i: CreateWebhookEndpointInput!) { createWebhookEndpoint(input: $i) {
@@ -21,9 +22,13 @@ CREATE_ENDPOINT = """mutation($i: CreateWebhookEndpointInput!) { createWebhookEn
 # The same contact details each time: deliberate duplicates (allowDuplicate), not refused ones.
 CREATE_CUSTOMER = """mutation($name: String!) { createCustomer(input: {name: $name, email: "li@example.com",
   phone: "13812345678", allowDuplicate: true}) { customer { id } } }"""
-DELIVERIES = """{ webhookDeliveries(first: 10) { id messageId status attempts lastStatusCode topic
-  attemptLog { statusCode latencyMs responseExcerpt error replay } } }"""
+DELIVERIES = """{ webhookDeliveries(first: 10) { edges { node { id messageId status attempts lastStatusCode topic
+  attemptLog { statusCode latencyMs responseExcerpt error replay } } } } }"""
 REPLAY = "mutation($id: ID!) { replayWebhookDelivery(input: {id: $id}) { webhookDelivery { id } userErrors { code } } }"
+
+
+def deliveries(app):
+    return [edge["node"] for edge in app.data(DELIVERIES, as_="admin")["webhookDeliveries"]["edges"]]
 
 
 @pytest.fixture
@@ -71,7 +76,7 @@ def test_a_receiver_failing_five_times_gets_the_delivery_on_the_sixth_try(make_a
     assert statuses == [500] * 5 + [200]
     assert len({r.headers["webhook-id"] for r in receiver.requests}) == 1  # one message, six attempts
     assert all(r.verified_with for r in receiver.requests)
-    [delivery] = app.data(DELIVERIES, as_="admin")["webhookDeliveries"]
+    [delivery] = deliveries(app)
     assert delivery["status"] == "DELIVERED" and delivery["attempts"] == 6 and delivery["lastStatusCode"] == 200
     assert [a["statusCode"] for a in delivery["attemptLog"]] == [500] * 5 + [200]
     assert delivery["attemptLog"][0]["responseExcerpt"] == "not now"
@@ -83,13 +88,13 @@ def test_a_replay_from_the_log_has_the_same_webhook_id(make_app, receiver):
     receiver.secrets = [register(app, receiver.url)["secret"]]
     app.data(CREATE_CUSTOMER, {"name": "Li Lei"}, as_="agent")
     deliver(app)
-    [delivery] = app.data(DELIVERIES, as_="admin")["webhookDeliveries"]
+    [delivery] = deliveries(app)
     assert app.data(REPLAY, {"id": delivery["id"]}, as_="admin")["replayWebhookDelivery"]["userErrors"] == []
     deliver(app)
     first, again = receiver.requests
     assert again.headers["webhook-id"] == first.headers["webhook-id"] == delivery["messageId"]
     assert again.body == first.body and again.verified_with
-    [delivery] = app.data(DELIVERIES, as_="admin")["webhookDeliveries"]
+    [delivery] = deliveries(app)
     assert [a["replay"] for a in delivery["attemptLog"]] == [False, True]
 
 
@@ -102,7 +107,7 @@ def test_spent_retries_fail_the_delivery_and_leave_a_dead_letter(make_app, recei
     app.clock.advance(seconds=5)
     deliver(app)
     assert len(receiver.requests) == 2
-    [delivery] = app.data(DELIVERIES, as_="admin")["webhookDeliveries"]
+    [delivery] = deliveries(app)
     assert delivery["status"] == "FAILED" and delivery["attempts"] == 2
     [dead] = app.run(lambda: OutboxEvent.filter(state=OutboxState.FAILED))
     assert dead.name == "kehu_webhook_delivery_due" and "HTTP 500" in dead.last_error
@@ -112,7 +117,7 @@ def test_spent_retries_fail_the_delivery_and_leave_a_dead_letter(make_app, recei
     receiver.fail_times = 0
     app.data(REPLAY, {"id": delivery["id"]}, as_="admin")
     deliver(app)
-    [delivery] = app.data(DELIVERIES, as_="admin")["webhookDeliveries"]
+    [delivery] = deliveries(app)
     assert delivery["status"] == "DELIVERED"
 
 
@@ -245,9 +250,9 @@ def test_the_delivery_log_shows_an_admins_view_no_clearer_than_its_reader_sees(m
     )
     register(app, "http://127.0.0.1:9/hook", ["customer.created"], role="ADMIN")
     app.data(CREATE_CUSTOMER, {"name": "Li Lei"}, as_="agent")
-    log = "{ webhookDeliveries { body } }"
-    [as_admin] = app.data(log, as_="admin")["webhookDeliveries"]
-    [as_manager] = app.data(log, as_="manager")["webhookDeliveries"]
+    log = "{ webhookDeliveries { edges { node { body } } } }"
+    [as_admin] = [edge["node"] for edge in app.data(log, as_="admin")["webhookDeliveries"]["edges"]]
+    [as_manager] = [edge["node"] for edge in app.data(log, as_="manager")["webhookDeliveries"]["edges"]]
     assert '"phone":"13812345678"' in as_admin["body"]
     seen = json.loads(as_manager["body"])["data"]["object"]
     assert seen["phone"] != "13812345678" and seen["phone"].endswith("5678")
@@ -285,3 +290,26 @@ def test_a_repeated_event_makes_no_second_delivery(make_app, receiver):
     count, delivery = app.run(published_again)
     assert count == 1 and delivery.status is DeliveryStatus.DELIVERED
     assert len(receiver.requests) == 1
+
+
+def test_the_delivery_log_pages_by_keyset_and_endpoints_and_deliveries_are_nodes_for_admins(make_app, receiver):
+    app = make_app(enabled=("webhooks",), settings=ALLOW_LOCAL)
+    endpoint = register(app, receiver.url, ["customer"])["webhookEndpoint"]["id"]
+    for i in range(7):
+        app.data(CREATE_CUSTOMER, {"name": f"Li {i}"}, as_="agent")
+    deliver(app)
+    ids = walk_pages(app, "webhookDeliveries", as_="admin")
+    assert len(ids) == 7
+    assert walk_pages(app, "webhookDeliveries", as_="admin", arguments="status: DELIVERED") == ids
+    nested = """query($id: ID!, $after: String) { node(id: $id) { ... on WebhookEndpoint {
+      deliveries(first: 4, after: $after) { edges { node { id } } pageInfo { hasNextPage endCursor } } } } }"""
+    first = app.data(nested, {"id": endpoint}, as_="admin")["node"]["deliveries"]
+    rest = app.data(nested, {"id": endpoint, "after": first["pageInfo"]["endCursor"]}, as_="admin")["node"]
+    assert first["pageInfo"]["hasNextPage"] and not rest["deliveries"]["pageInfo"]["hasNextPage"]
+    assert [e["node"]["id"] for e in first["edges"] + rest["deliveries"]["edges"]] == ids
+    query = "query($ids: [ID!]!) { nodes(ids: $ids) { __typename } }"
+    assert app.data(query, {"ids": [endpoint, ids[0]]}, as_="admin")["nodes"] == [
+        {"__typename": "WebhookEndpoint"},
+        {"__typename": "WebhookDelivery"},
+    ]
+    assert app.data(query, {"ids": [endpoint, ids[0]]}, as_="manager")["nodes"] == [None, None]

@@ -184,9 +184,9 @@ async def replay(kehu: Kehu, viewer: Viewer | None, delivery_id: int) -> Webhook
     return delivery
 
 
-async def deliveries(
-    viewer: Viewer | None, endpoint_id: int | None, status: DeliveryStatus | None, limit: int = 50
-) -> list[WebhookDelivery]:
+def delivery_log(viewer: Viewer | None, endpoint_id: int | None, status: DeliveryStatus | None):
+    """The deliveries (of one endpoint, in one status), unordered: the GraphQL
+    lists page through it by keyset, the CLI takes the newest."""
     if viewer is not None:
         viewer.require(MANAGE)
     query = WebhookDelivery.all()
@@ -194,7 +194,13 @@ async def deliveries(
         query = query.filter(endpoint_id=endpoint_id)
     if status is not None:
         query = query.filter(status=status)
-    return await query.order_by("-id").limit(limit)
+    return query
+
+
+async def deliveries(
+    viewer: Viewer | None, endpoint_id: int | None, status: DeliveryStatus | None, limit: int = 50
+) -> list[WebhookDelivery]:
+    return await delivery_log(viewer, endpoint_id, status).order_by("-id").limit(limit)
 
 
 async def prune(kehu: Kehu) -> int:
