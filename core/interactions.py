@@ -165,7 +165,8 @@ async def _existing_for(item: dict[str, Any]) -> Interaction | None:
         value = item.get(column)
         # A value longer than the column cannot be stored, so nothing has it; the
         # item's own checks (log_interaction) refuse it with a coded error.
-        if isinstance(value, str) and 0 < len(value.strip()) <= Interaction._meta.fields_map[column].max_length:
+        longest = getattr(Interaction._meta.fields_map[column], "max_length", 0)
+        if isinstance(value, str) and 0 < len(value.strip()) <= longest:
             scope = {"customer_id": item.get("customer_id")} if column == "idempotency_key" else {}
             found = await Interaction.filter(**scope, **{column: value.strip()}).first()
             if found is not None:
