@@ -92,10 +92,14 @@ async def accrue_purchase(
     async with write_scope(
         kehu, viewer, "loyalty.accruePurchase", actor_label=None if actor else "loyalty", event_id=event_id
     ):
-        await ensure_account(settings, customer_id, at)
-        customer = await Customer.get(id=customer_id)
+        account = await ensure_account(settings, customer_id, at)
+        # The account row, locked, is ours until commit: it stays current as long as
+        # only post_entry(account=...) moves it (None once anything else may have).
+        current: LoyaltyAccount | None = account
         tier = settings.tier(await tier_held(settings, customer_id, at))
-        birthday = settings.birthday_multiplier > 1 and _birthday_month(customer, settings, at, kehu.calendar.zone)
+        birthday = settings.birthday_multiplier > 1 and _birthday_month(
+            await Customer.get(id=customer_id), settings, at, kehu.calendar.zone
+        )
         points = purchase_points(settings, interaction.amount, tier, birthday)
         reason = f"purchase of {interaction.amount} at {tier.name} ×{tier.multiplier}" + (
             " (birthday month)" if birthday else ""
@@ -112,6 +116,7 @@ async def accrue_purchase(
                 reason=reason,
                 actor_id=actor.id if actor else None,
                 interaction_id=interaction.id,
+                account=account,
             )
             if posting.created:
                 record_change("LoyaltyLedgerEntry", posting.entry.id, {"points": (None, points)})
@@ -120,9 +125,11 @@ async def accrue_purchase(
         )
         if not earlier:
             await _first_purchase_rewards(settings, customer_id, interaction, at)
+            current = None
         if posting is not None and posting.entry.expires_at is not None and posting.entry.expires_at <= now:
             await expire_customer(settings, customer_id, now)
-        await upgrade_if_qualified(settings, customer_id, now)
+            current = None
+        await upgrade_if_qualified(settings, customer_id, now, account=current)
     return posting
 
 
