@@ -33,7 +33,7 @@ from .workloads import AUTH, graphql_body
 
 ROOT = Path(__file__).resolve().parent.parent
 IMPLS = ("kehu", "floor", "naive")
-BUILTINS = ("loyalty", "complaints", "surveys", "segmentation", "masking")
+BUILTINS = workloads.BUILTINS
 
 
 @dataclass

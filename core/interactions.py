@@ -98,10 +98,14 @@ async def log_interaction(
         return _replay(existing, customer, data)
     occurred_at = values["occurred_at"]
     # last_interaction_at only moves forward (a back-dated entry does not rewind it).
-    await Customer.filter(
+    # Moved: the value is ours (the row is locked until commit); not moved: another
+    # write may have moved it since the customer was read, so read it back.
+    if await Customer.filter(
         Q(id=customer.id) & (Q(last_interaction_at__isnull=True) | Q(last_interaction_at__lt=occurred_at))
-    ).update(last_interaction_at=occurred_at)
-    await customer.refresh_from_db(fields=["last_interaction_at"])
+    ).update(last_interaction_at=occurred_at):
+        customer.last_interaction_at = occurred_at
+    else:
+        await customer.refresh_from_db(fields=["last_interaction_at"])
     interaction.customer = customer
     record_change(
         "Interaction",
