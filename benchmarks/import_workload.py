@@ -48,9 +48,12 @@ CUSTOMER_HEADER += ["attributes", "created_at"]
 HISTORY_HEADER = ["external_id", "customer_external_id", "kind", "occurred_at", "amount", "subject", "direction"]
 
 
-def generate(folder: Path, rows: int, *, prefix: str = "", seed: int = 5, owner: str = OWNER) -> tuple[Path, Path]:
-    """``customers.csv`` and ``history.csv`` of ``rows`` rows each; a third of the
-    customers assigned to ``owner`` (an e-mail; "" for none)."""
+def generate(
+    folder: Path, rows: int, *, prefix: str = "", seed: int = 5, owner: str = OWNER, history_rows: int | None = None
+) -> tuple[Path, Path]:
+    """``customers.csv`` of ``rows`` rows and ``history.csv`` of ``history_rows``
+    (default: as many); a third of the customers assigned to ``owner`` (an
+    e-mail; "" for none)."""
     rng = random.Random(seed)
     now = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
     customers, history = folder / f"{prefix}customers.csv", folder / f"{prefix}history.csv"
@@ -78,7 +81,7 @@ def generate(folder: Path, rows: int, *, prefix: str = "", seed: int = 5, owner:
     with history.open("w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(HISTORY_HEADER)
-        for i in range(rows):
+        for i in range(rows if history_rows is None else history_rows):
             kind = rng.choice(KINDS)
             at = now - dt.timedelta(days=rng.randrange(1, 3650), seconds=rng.randrange(86400))
             writer.writerow(
@@ -198,7 +201,7 @@ async def raw_insert(url: str, customers: Path, history: Path, batch: int = 5000
     ``batch`` rows, without parsing, checks or plugins (tuples built beforehand)."""
     from tortoise.transactions import in_transaction
 
-    from kehu.bulk import insert_rows
+    from kehu.bulk import bulk_session, insert_rows
     from kehu.models import Customer, Interaction
 
     kehu = await _connect(url, ())
@@ -207,16 +210,18 @@ async def raw_insert(url: str, customers: Path, history: Path, batch: int = 5000
         now = dt.datetime.now(dt.UTC)
         rows = _customer_tuples(customers, owner_id, now)
         started = time.perf_counter()
-        for start in range(0, len(rows), batch):
-            async with in_transaction():
-                await insert_rows(Customer, CUSTOMER_COLUMNS, rows[start : start + batch])
+        async with bulk_session(Customer):  # the settings kehu's import runs with
+            for start in range(0, len(rows), batch):
+                async with in_transaction():
+                    await insert_rows(Customer, CUSTOMER_COLUMNS, rows[start : start + batch])
         customer_seconds = time.perf_counter() - started
         ids = dict(await Customer.all().values_list("external_id", "id"))
         rows = _history_tuples(history, ids, now)
         started = time.perf_counter()
-        for start in range(0, len(rows), batch):
-            async with in_transaction():
-                await insert_rows(Interaction, HISTORY_COLUMNS, rows[start : start + batch])
+        async with bulk_session(Customer):
+            for start in range(0, len(rows), batch):
+                async with in_transaction():
+                    await insert_rows(Interaction, HISTORY_COLUMNS, rows[start : start + batch])
         return customer_seconds, time.perf_counter() - started
     finally:
         await kehu.disconnect()
