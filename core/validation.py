@@ -10,9 +10,10 @@ import datetime as dt
 import functools
 import json
 import re
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from enum import Enum
-from typing import Any
+from typing import Any, NamedTuple
 
 from .errors import ValidationError
 
@@ -251,6 +252,53 @@ def _loose_datetime(text: str, original: Any, field: str) -> dt.datetime:
         )
     except ValueError:
         raise ValidationError(f"'{original}' is not an ISO 8601 date-time", field=field) from None
+
+
+# A field's rule: the value as given (None when absent) -> the value stored, or
+# ValidationError. ``clean_customer_fields`` and ``clean_interaction_fields`` take
+# them as a table, so that imports can run the same rules remembered.
+Rule = Callable[[Any], Any]
+
+
+class _Refused(NamedTuple):
+    message: str
+    field: str | None
+    code: str
+
+
+_UNSEEN = object()
+
+
+def remembered(rule: Rule, limit: int = 65_536) -> Rule:
+    """``rule`` with its outcome — the value, or the ``ValidationError`` — kept per
+    distinct text: a file's kinds, regions, tags, dates and prices repeat from
+    row to row, and a dictionary lookup costs a fraction of checking the value
+    again. Up to ``limit`` texts are kept, then forgotten all at once, so memory
+    stays flat however long the file. Values other than text (None, a
+    spreadsheet's dates) are checked each time.
+
+    The values it returns are shared between the rows that gave the same text:
+    callers must not change them in place."""
+    seen: dict[str, Any] = {}
+    lookup = seen.get
+
+    def check(value: Any) -> Any:
+        if value.__class__ is not str:
+            return rule(value)
+        found = lookup(value, _UNSEEN)
+        if found is _UNSEEN:
+            try:
+                found = rule(value)
+            except ValidationError as exc:
+                found = _Refused(exc.message, exc.field, exc.code)
+            if len(seen) >= limit:
+                seen.clear()
+            seen[value] = found
+        if found.__class__ is _Refused:
+            raise ValidationError(found.message, field=found.field, code=found.code)
+        return found
+
+    return check
 
 
 def choice(value: Any, enum: type[Enum], field: str) -> Any:

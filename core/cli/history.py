@@ -27,8 +27,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from .. import bulk
+from .. import validation as v
 from ..errors import ValidationError
-from ..interactions import clean_interaction_fields
+from ..interactions import clean_interaction_fields, interaction_rules
 from ..models import AccountOwner, Customer, Interaction
 from ..writes import write_scope
 from .sources import open_source
@@ -124,6 +125,7 @@ class InteractionImporter:
         # Who logged an interaction years ago may have left since: any owner, active or not.
         self.owners = OwnerDirectory(active_only=False)
         self.cells = True  # CSV/XLSX text cells; False for JSON Lines, whose values are typed
+        self.rules, self.cell_rules = _import_rules(self.zone)
         self.customers = CustomerIds()
         self.earliest: dt.datetime | None = None
         self.first_id: int | None = None
@@ -155,23 +157,22 @@ class InteractionImporter:
                 )
         if data.get("occurred_at") is None:
             raise ValidationError("is required in an import", field="occurred_at", code="REQUIRED")
-        kind = data.get("kind")
-        if isinstance(kind, str):
-            data["kind"] = KIND_ALIASES.get(kind.strip(), kind)
         try:
-            values = clean_interaction_fields(data, self.now, zone=self.zone)
+            values = clean_interaction_fields(data, self.now, rules=self.cell_rules if self.cells else self.rules)
         except ValidationError as exc:
             raise _as_column(exc) from None
         values["owner_id"] = self.owners.lookup(data.get("owner_email"))
         return _Row(line, values, reference, customer_id)
 
-    async def resolve(self, batch: list[_Row]) -> list[tuple[int, ValidationError]]:
-        """Find each row's customer; returns the rows that name none (or an archived one)."""
+    async def resolve(self, batch: list[_Row]) -> tuple[list[tuple[int, ValidationError]], dict[int, Any]]:
+        """Find each row's customer; returns the rows that name none (or an archived
+        one), and each customer's ``last_interaction_at`` as it stands."""
         problems: list[tuple[int, ValidationError]] = []
         found: dict[tuple[str, Any], list[dict[str, Any]]] = {}
+        last: dict[int, Any] = {}
         for kind, column in (("external_id", "external_id"), ("id", "id"), ("email", "email")):
             keys = list({r.reference[1] for r in batch if r.reference and r.reference[0] == kind})
-            columns = ("id", "archived_at") if column == "id" else ("id", column, "archived_at")
+            columns = ("id", "archived_at", "last_interaction_at") + (() if column == "id" else (column,))
             for record in await bulk.select_in(Customer, columns, column, keys):
                 found.setdefault((kind, record[column]), []).append(record)
         missing = [key for kind, key in {r.reference for r in batch if r.reference} if kind == "email"]
@@ -181,7 +182,7 @@ class InteractionImporter:
             for start in range(0, len(missing), 500):
                 lowered = [m.lower() for m in missing[start : start + 500]]
                 sql = (
-                    f"SELECT id, email, archived_at FROM kehu_customer WHERE lower(email) IN "
+                    f"SELECT id, email, archived_at, last_interaction_at FROM kehu_customer WHERE lower(email) IN "
                     f"({bulk.placeholders(Customer, len(lowered))})"
                 )
                 by_lower: dict[str, list] = {}
@@ -191,11 +192,11 @@ class InteractionImporter:
                     if key.lower() in by_lower:
                         found[("email", key)] = by_lower[key.lower()]
         known = list({r.customer_id for r in batch if r.reference is None})
-        archived = {
-            record["id"]
-            for record in await bulk.select_in(Customer, ("id", "archived_at"), "id", known)
-            if record["archived_at"] is not None
-        }
+        archived = set()
+        for record in await bulk.select_in(Customer, ("id", "archived_at", "last_interaction_at"), "id", known):
+            last[record["id"]] = record["last_interaction_at"]
+            if record["archived_at"] is not None:
+                archived.add(record["id"])
         for row in batch:
             if row.reference is None:
                 if row.customer_id in archived:
@@ -238,7 +239,8 @@ class InteractionImporter:
                 problems.append((row.line, _archived()))
                 continue
             row.customer_id = records[0]["id"]
-        return problems
+            last[row.customer_id] = records[0]["last_interaction_at"]
+        return problems, last
 
     async def write(self, batch: list[_Row]) -> None:
         await write_or_split(self._write_batch, batch, self.report)
@@ -246,7 +248,7 @@ class InteractionImporter:
     async def _write_batch(self, batch: list[_Row]) -> None:
         report = self.report
         async with write_scope(self.kehu, self.viewer, IMPORT_OPERATION, actor_label=self.label) as scope:
-            problems = await self.resolve(batch)
+            problems, last = await self.resolve(batch)
             bad = {line for line, _ in problems}
             rows = [r for r in batch if r.line not in bad]
             rows, unchanged, reused = await self._new_only(rows)
@@ -271,8 +273,9 @@ class InteractionImporter:
             latest: dict[int, dt.datetime] = {}
             for r in rows:
                 customer_id = cast(int, r.customer_id)  # every row's customer is resolved by now
-                if r.values["occurred_at"] > latest.get(customer_id, r.values["occurred_at"] - dt.timedelta(1)):
-                    latest[customer_id] = r.values["occurred_at"]
+                at, before = r.values["occurred_at"], latest.get(customer_id) or last.get(customer_id)
+                if before is None or at > before:
+                    latest[customer_id] = at
             await _advance_last_interaction(latest)
             scope.entity_type = "Interaction"
             scope.changes["imported"] = len(rows)
@@ -350,6 +353,29 @@ def _archived() -> ValidationError:
     return ValidationError(
         "archived customers cannot get new interactions", field="customer_external_id", code="ARCHIVED"
     )
+
+
+def _kind(rule: v.Rule) -> v.Rule:
+    """The kind rule, taking what Chinese spreadsheets call the kinds as well."""
+
+    def kind(value: Any) -> Any:
+        return rule(KIND_ALIASES.get(value.strip(), value) if isinstance(value, str) else value)
+
+    return kind
+
+
+# Columns whose values repeat from row to row (kinds, dates, prices), whose rule
+# an import remembers per distinct text (``kehu.validation.remembered``).
+_REPEATING = ("kind", "direction", "occurred_at", "amount", "subject", "next_follow_up_at")
+
+
+def _import_rules(zone: Any) -> tuple[dict[str, v.Rule], dict[str, v.Rule]]:
+    """``clean_interaction_fields``'s rules for an import: for typed values (JSON
+    Lines), and for text cells (CSV, XLSX), remembered where values repeat."""
+    rules = dict(interaction_rules(zone))
+    rules["kind"] = _kind(rules["kind"])
+    cells = {name: v.remembered(rule) if name in _REPEATING else rule for name, rule in rules.items()}
+    return rules, cells
 
 
 _COLUMN_OF = {"occurredAt": "occurred_at", "nextFollowUpAt": "next_follow_up_at", "externalId": "external_id"}
@@ -433,16 +459,17 @@ async def import_interactions(
     def prepare(line: int, row: dict[str, Any]) -> _Row:
         return importer.prepare(line, plan.split(row, extras, line)[0])
 
-    await run_batches(source, report, prepare, importer.write, batch_size, progress)
-    if importer.customers and not events:
-        report.plugin_seconds = await bulk_loaded(
-            kehu,
-            viewer,
-            reason="import",
-            customer_ids=importer.customers,
-            interaction_ids=importer.interaction_ids,
-            since=importer.earliest,
-        )
+    async with bulk.bulk_session(Customer):
+        await run_batches(source, report, prepare, importer.write, batch_size, progress)
+        if importer.customers and not events:
+            report.plugin_seconds = await bulk_loaded(
+                kehu,
+                viewer,
+                reason="import",
+                customer_ids=importer.customers,
+                interaction_ids=importer.interaction_ids,
+                since=importer.earliest,
+            )
     report.seconds = time.perf_counter() - started
     report_progress(progress, report, source)
     return report

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import datetime as dt
+import functools
 import io
 import json
 import re
@@ -42,7 +43,7 @@ from tortoise.models import Model
 from .. import bulk
 from .. import validation as v
 from ..access import Viewer
-from ..customers import CustomerFilter, clean_customer_fields, filter_customers
+from ..customers import CUSTOMER_RULES, CustomerFilter, clean_customer_fields, filter_customers
 from ..errors import PermissionDenied, ValidationError
 from ..ids import BadRequest, from_global_id, to_global_id
 from ..models import AccountOwner, Customer, CustomerKind, CustomerTag, Role
@@ -553,6 +554,24 @@ class _Row:
     interactions: list | None = None  # JSON Lines: the customer's history, written after it
 
 
+# Columns whose values repeat from row to row (kinds, places, tags, attributes),
+# whose rule an import remembers per distinct text (``kehu.validation.remembered``).
+_REPEATING = ("kind", "region", "industry", "tags", "attributes")
+
+
+def _cell_rules() -> dict[str, v.Rule]:
+    """``clean_customer_fields``'s rules for text cells (CSV, XLSX): tags split on
+    ``;`` or ``|``, attributes read as JSON (``csv_value``), then the API's rules."""
+    rules = dict(CUSTOMER_RULES)
+    for column in ("tags", "attributes"):
+        rules[column] = functools.partial(_from_text, column=column, rule=rules[column])
+    return {name: v.remembered(rule) if name in _REPEATING else rule for name, rule in rules.items()}
+
+
+def _from_text(value: Any, column: str, rule: v.Rule) -> Any:
+    return rule(csv_value(column, value))
+
+
 class _CustomerImporter:
     def __init__(self, kehu: Kehu, report: ImportReport, viewer, label, *, on_conflict, events, columns, now):
         self.kehu = kehu
@@ -565,17 +584,16 @@ class _CustomerImporter:
         self.now = now
         self.owners = OwnerDirectory()
         self.cells = True  # CSV/XLSX text cells; False for JSON Lines, whose values are typed
+        self.cell_rules = _cell_rules()
+        self.created_at = v.remembered(functools.partial(v.moment, field="created_at", zone=kehu.config.kehu.zone))
         self.written = CustomerIds()
         self.earliest: dt.datetime | None = None
         self.history: InteractionImporter | None = None  # once a customer carries interactions
 
     def prepare(self, line: int, row: dict[str, Any], extras: dict[str, Any]) -> _Row:
         """Check one row; raises ``ValidationError``."""
-        if self.cells:
+        if self.cells:  # tags and attributes are text here, read by their rules (_cell_rules)
             data = {k: (None if isinstance(v, str) and not v.strip() else v) for k, v in row.items()}
-            for column in ("tags", "attributes"):
-                if data.get(column) is not None:
-                    data[column] = csv_value(column, data[column])
         else:
             data = dict(row)
         interactions = data.pop("interactions", None)
@@ -585,10 +603,10 @@ class _CustomerImporter:
         owner_given = "owner_email" in data
         owner_id = self.owners.lookup(data.pop("owner_email", None)) if owner_given else None
         created_given = "created_at" in data
-        created_at = v.moment(data.pop("created_at", None), "created_at", zone=self.kehu.config.kehu.zone)
+        created_at = self.created_at(data.pop("created_at", None))
         if created_at is not None and created_at > self.now:
             raise ValidationError("must not be in the future", field="created_at", code="IN_FUTURE")
-        values = clean_customer_fields(data, creating=True)
+        values = clean_customer_fields(data, creating=True, rules=self.cell_rules if self.cells else CUSTOMER_RULES)
         if owner_given:
             values["owner_id"] = owner_id
         if created_given and created_at is not None:
@@ -892,23 +910,24 @@ async def import_customers(
         known, extra = plan.split(row, extras, line)
         return importer.prepare(line, known, extra)
 
-    await run_batches(source, report, prepare, importer.write, batch_size, progress, key=lambda r: r.key)
-    history = importer.history
-    if history is not None:
-        report.interactions = history.report
-        report.errors += history.report.errors
-    if importer.written and not events:
-        since = importer.earliest
-        if history is not None and history.earliest is not None:
-            since = min(since, history.earliest) if since else history.earliest
-        report.plugin_seconds = await bulk_loaded(
-            kehu,
-            viewer,
-            reason="import",
-            customer_ids=_merged_ids(importer.written, history.customers if history else None),
-            interaction_ids=history.interaction_ids if history else None,
-            since=since,
-        )
+    async with bulk.bulk_session(Customer):
+        await run_batches(source, report, prepare, importer.write, batch_size, progress, key=lambda r: r.key)
+        history = importer.history
+        if history is not None:
+            report.interactions = history.report
+            report.errors += history.report.errors
+        if importer.written and not events:
+            since = importer.earliest
+            if history is not None and history.earliest is not None:
+                since = min(since, history.earliest) if since else history.earliest
+            report.plugin_seconds = await bulk_loaded(
+                kehu,
+                viewer,
+                reason="import",
+                customer_ids=_merged_ids(importer.written, history.customers if history else None),
+                interaction_ids=history.interaction_ids if history else None,
+                since=since,
+            )
     report.seconds = time.perf_counter() - started
     report_progress(progress, report, source)
     return report
