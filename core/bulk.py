@@ -14,7 +14,8 @@ here runs inside the caller's transaction (``write_scope``).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+import functools
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -191,7 +192,7 @@ async def select_in(
         return []
     db = _db(model)
     table = model._meta.db_table
-    fields = model._meta.fields_map  # column names are field names in kehu's models
+    convert = _converters(model, tuple(columns))
     names = ", ".join(f'"{c}"' for c in columns)
     out: list[dict] = []
     values = list(values)
@@ -201,9 +202,19 @@ async def select_in(
         if where:
             sql += f" AND {where}"
         for row in await db.execute_query_dict(sql, chunk):
-            for column in columns:
-                field = fields.get(column)
-                if field is not None and row[column] is not None:
-                    row[column] = field.to_python_value(row[column])
+            for column, converter in convert:
+                if row[column] is not None:
+                    row[column] = converter(row[column])
             out.append(row)
     return out
+
+
+@functools.lru_cache(maxsize=256)
+def _converters(model: type[Model], columns: tuple[str, ...]) -> list[tuple[str, Callable[[Any], Any]]]:
+    """``(column, its field's to_python_value)`` for the columns that have a field
+    (column names are field names in kehu's models), with the row builders'
+    faster equivalents for timestamps and enums (``kehu.server.db``)."""
+    from .server.db import _converter
+
+    fields = model._meta.fields_map
+    return [(column, _converter(fields[column])) for column in columns if column in fields]
