@@ -133,10 +133,7 @@ class InteractionImporter:
 
     def prepare(self, line: int, row: dict[str, Any], customer_id: int | None = None) -> _Row:
         """Check one row; raises ``ValidationError``."""
-        if self.cells:  # text cells: empty is null (no tags or attributes among these columns)
-            data = {k: (None if isinstance(v, str) and not v.strip() else v) for k, v in row.items()}
-        else:
-            data = dict(row)
+        data = dict(row)  # cells: text or None (blank)
         reference: tuple[str, Any] | None = None
         if customer_id is None:
             if data.get("customer_external_id") is not None:

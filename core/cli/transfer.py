@@ -592,10 +592,7 @@ class _CustomerImporter:
 
     def prepare(self, line: int, row: dict[str, Any], extras: dict[str, Any]) -> _Row:
         """Check one row; raises ``ValidationError``."""
-        if self.cells:  # tags and attributes are text here, read by their rules (_cell_rules)
-            data = {k: (None if isinstance(v, str) and not v.strip() else v) for k, v in row.items()}
-        else:
-            data = dict(row)
+        data = dict(row)  # cells: text or None (blank); tags and attributes are read by their rules (_cell_rules)
         interactions = data.pop("interactions", None)
         if interactions is not None and not isinstance(interactions, list):
             raise ValidationError("must be a list of interactions", field="interactions")
