@@ -10,7 +10,8 @@ row (``prepare``: the API's rules); the whole ``kehu import`` into a fresh
 database, with the plugins' after-load work (``kehu_bulk_loaded``: loyalty's
 history replay, segmentation's recompute) timed per plugin. Wall time, the main
 thread's CPU time (Python) and the other threads' (SQLite runs in aiosqlite's
-thread) are given for each, so the split holds on a loaded machine too.
+thread; on PostgreSQL, asyncpg's protocol work, the server's own work is in
+its processes) are given for each, so the split holds on a loaded machine too.
 ``--cprofile FILE`` writes the import's profile (``pstats``) for a closer look;
 ``--sql`` lists the SQL statements by the CPU time SQLite spent on them (in
 aiosqlite's thread).
@@ -29,8 +30,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .import_workload import OWNER, generate
-
-BUILTINS = ("loyalty", "complaints", "surveys", "segmentation", "masking", "webhooks", "notifications")
 
 
 class Clock:
@@ -173,6 +172,18 @@ async def _check(kehu, path: Path, what: str) -> int:
     return bad
 
 
+@contextmanager
+def _profiling(profiler: cProfile.Profile | None):
+    if profiler is None:
+        yield
+        return
+    profiler.enable()
+    try:
+        yield
+    finally:
+        profiler.disable()
+
+
 async def run(args) -> None:
     from tortoise.backends.base.executor import EXECUTOR_CACHE
 
@@ -191,12 +202,18 @@ async def run(args) -> None:
         f"in {time.perf_counter() - started:.0f} s; load average {os.getloadavg()[0]:.1f}"
     )
     clock = Clock()
-    plugins = tuple(p for p in args.plugins.split(",") if p)
+    from .run import available_plugins
+
+    plugins = available_plugins(args.plugins, every=True)
     _timed_plugins(clock)
     sql = SqlCosts() if args.sql else None
     if sql:
         sql.install()
     url = args.database_url or f"sqlite://{folder / 'import.db'}"
+    if args.postgres:
+        from .dataset import create_pg_database
+
+        url = await asyncio.to_thread(create_pg_database, args.postgres)
     EXECUTOR_CACHE.clear()
     kehu = Kehu(parse_config({"kehu": {"database_url": url}, "plugins": {"enabled": list(plugins)}}))
     await kehu.connect(migrate=True)
@@ -207,21 +224,22 @@ async def run(args) -> None:
             await _read(customers)
         with clock.phase("customers: read + check (no writes)"):
             await _check(kehu, customers, "customers")
-        if profiler:
-            profiler.enable()
-        with clock.phase("customers: kehu import (all)"):
+        with clock.phase("customers: kehu import (all)"), _profiling(profiler):
             first = await import_customers(kehu, customers, actor="profile")
         with clock.phase("interactions: read (decode, CSV, dict per row)"):
             await _read(history)
         with clock.phase("interactions: read + check (no writes)"):
             await _check(kehu, history, "interactions")
-        with clock.phase("interactions: kehu import (all)"):
+        with clock.phase("interactions: kehu import (all)"), _profiling(profiler):
             second = await import_interactions(kehu, history, actor="profile")
         if profiler:
-            profiler.disable()
             profiler.dump_stats(args.cprofile)
     finally:
         await kehu.disconnect()
+        if args.postgres:
+            from .dataset import drop_pg_database
+
+            await asyncio.to_thread(drop_pg_database, url)
     for report in (first, second):
         print(
             f"{report.summary()}; {report.seconds:.2f} s, of which after-load {report.plugin_seconds:.2f} s"
@@ -238,7 +256,8 @@ def main() -> int:
     parser.add_argument("--customers", type=int, default=200_000)
     parser.add_argument("--interactions", type=int, default=1_000_000)
     parser.add_argument("--database-url", help="default: a fresh SQLite file in a temporary directory")
-    parser.add_argument("--plugins", default=",".join(BUILTINS), help="comma-separated (default: every built-in)")
+    parser.add_argument("--postgres", metavar="URL", help="a fresh database on this PostgreSQL server instead")
+    parser.add_argument("--plugins", help="comma-separated (default: every built-in plugin)")
     parser.add_argument("--cprofile", metavar="FILE", help="write a cProfile of the two imports to FILE")
     parser.add_argument("--sql", action="store_true", help="list SQL statements by SQLite's CPU time")
     asyncio.run(run(parser.parse_args()))
