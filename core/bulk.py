@@ -106,6 +106,27 @@ async def bulk_session(model: type[Model]) -> AsyncIterator[None]:
             await db.execute_query(f"PRAGMA {name} = {old}")
 
 
+async def bulk_transaction(model: type[Model]) -> None:
+    """Call first inside each transaction of a bulk load. PostgreSQL, for this
+    transaction only (``SET LOCAL``):
+
+    * ``plan_cache_mode = force_custom_plan``: a load runs the same lookups
+      (``select_in``) batch after batch while the table grows from nothing.
+      asyncpg prepares each statement once, and after five runs PostgreSQL may
+      keep a generic plan made when the table was empty — a sequential scan,
+      each row checked against 900 keys: measured 0.3 s a lookup by the
+      20,000th row, against 1 ms through the index.
+    * ``synchronous_commit = off``: the commit returns before its WAL reaches
+      the disk (as SQLite's ``synchronous = NORMAL`` in ``bulk_session``): a
+      server crash may lose the last commits, each whole; nothing is corrupted,
+      and an import run again writes what is missing.
+
+    SQLite: nothing (``bulk_session`` set the connection up)."""
+    db = model._meta.db
+    if db.capabilities.dialect == "postgres":
+        await db.execute_script("SET LOCAL plan_cache_mode = force_custom_plan; SET LOCAL synchronous_commit = off")
+
+
 async def reserve_ids(model: type[Model], count: int) -> list[int]:
     """PostgreSQL: ``count`` keys from the table's sequence, safe with concurrent writers."""
     db = _db(model)

@@ -245,6 +245,7 @@ class InteractionImporter:
     async def _write_batch(self, batch: list[_Row]) -> None:
         report = self.report
         async with write_scope(self.kehu, self.viewer, IMPORT_OPERATION, actor_label=self.label) as scope:
+            await bulk.bulk_transaction(Interaction)
             problems, last = await self.resolve(batch)
             bad = {line for line, _ in problems}
             rows = [r for r in batch if r.line not in bad]
@@ -254,8 +255,8 @@ class InteractionImporter:
                 (
                     r.customer_id,
                     r.values["owner_id"],
-                    r.values["kind"].value,
-                    r.values["direction"].value,
+                    r.values["kind"]._value_,
+                    r.values["direction"]._value_,
                     r.values["occurred_at"],
                     r.values["subject"],
                     r.values["notes"],
@@ -299,23 +300,28 @@ class InteractionImporter:
         keys = [r.values["external_id"] for r in rows if r.values["external_id"] is not None]
         if not keys:
             return rows, 0, []
-        seen: dict[str, tuple] = {}
+        stored: dict[str, tuple] = {}
         columns = ("external_id", "customer_id", "kind", "occurred_at", "amount")
         for record in await bulk.select_in(Interaction, columns, "external_id", list(set(keys))):
-            seen[record["external_id"]] = _fingerprint(
+            stored[record["external_id"]] = _fingerprint(
                 record["customer_id"], record["kind"], record["occurred_at"], record["amount"]
             )
+        earlier: dict[str, _Row] = {}  # the first row of the batch with each external id
         new, unchanged, reused = [], 0, []
         for r in rows:
             key = r.values["external_id"]
             if key is None:
                 new.append(r)
                 continue
-            mine = _fingerprint(cast(int, r.customer_id), r.values["kind"], r.values["occurred_at"], r.values["amount"])
-            if key not in seen:
-                seen[key] = mine
-                new.append(r)
-            elif seen[key] == mine:
+            known = stored.get(key)
+            if known is None:
+                first = earlier.get(key)
+                if first is None:
+                    earlier[key] = r
+                    new.append(r)
+                    continue
+                known = _row_fingerprint(first)
+            if known == _row_fingerprint(r):
                 unchanged += 1
             else:
                 reused.append(
@@ -335,6 +341,11 @@ class InteractionImporter:
         if self.first_id is None or self.last_id is None:
             return None
         return range(self.first_id, self.last_id + 1)
+
+
+def _row_fingerprint(row: _Row) -> tuple:
+    values = row.values
+    return _fingerprint(cast(int, row.customer_id), values["kind"], values["occurred_at"], values["amount"])
 
 
 def _fingerprint(customer_id: int, kind: Any, occurred_at: dt.datetime, amount: Any) -> tuple:
@@ -388,12 +399,13 @@ async def _advance_last_interaction(latest: dict[int, dt.datetime]) -> None:
     if not latest:
         return
     db = Customer._meta.db
-    if bulk.is_postgres(Customer):
+    if bulk.is_postgres(Customer):  # one statement: a row at a time is a round trip each
         sql = (
-            "UPDATE kehu_customer SET last_interaction_at = $1 WHERE id = $2 "
-            "AND (last_interaction_at IS NULL OR last_interaction_at < $1)"
+            "UPDATE kehu_customer c SET last_interaction_at = v.at "
+            "FROM unnest($1::int[], $2::timestamptz[]) AS v(id, at) "
+            "WHERE c.id = v.id AND (c.last_interaction_at IS NULL OR c.last_interaction_at < v.at)"
         )
-        await db.execute_many(sql, [[at, cid] for cid, at in latest.items()])
+        await db.execute_query(sql, [list(latest), list(latest.values())])
     else:
         sql = (
             "UPDATE kehu_customer SET last_interaction_at = ? WHERE id = ? "

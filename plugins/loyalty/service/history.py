@@ -57,6 +57,18 @@ CHUNK = 1000
 # Customers replayed between turns of the event loop, so that the chunk being
 # written meanwhile gets its next statement sent.
 _YIELD_EVERY = 50
+# The ledger entries the replay writes (``_Replay.entries``), in this order.
+LEDGER_COLUMNS = (
+    "customer_id",
+    "kind",
+    "points",
+    "balance_after",
+    "reason",
+    "idempotency_key",
+    "created_at",
+    "expires_at",
+    "interaction_id",
+)
 _EARN, _EXPIRE, _BONUS = EntryKind.EARN.value, EntryKind.EXPIRE.value, EntryKind.BONUS.value
 _EARNING = frozenset(k.value for k in EARNING_KINDS)
 
@@ -417,26 +429,13 @@ async def _replay_chunk(
 
 async def _write_chunk(kehu: Kehu, settings: LoyaltySettings, chunk: _Chunk) -> None:
     async with write_scope(kehu, None, "loyalty.replayHistory", actor_label="loyalty history") as scope:
+        await bulk.bulk_transaction(LedgerEntry)
         await bulk.insert_rows(
             LoyaltyAccount,
             ("customer_id", "balance", "lifetime_points", "tier", "tier_since", "tier_protected_until", "created_at"),
             chunk.accounts,
         )
-        await bulk.insert_rows(
-            LedgerEntry,
-            (
-                "customer_id",
-                "kind",
-                "points",
-                "balance_after",
-                "reason",
-                "idempotency_key",
-                "created_at",
-                "expires_at",
-                "interaction_id",
-            ),
-            chunk.entries,
-        )
+        await bulk.insert_rows(LedgerEntry, LEDGER_COLUMNS, chunk.entries)
         await bulk.insert_rows(
             TierChange, ("customer_id", "from_tier", "to_tier", "reason", "changed_at"), chunk.changes
         )
