@@ -46,7 +46,7 @@ from ..access import Viewer
 from ..customers import CUSTOMER_RULES, CustomerFilter, clean_customer_fields, filter_customers
 from ..errors import PermissionDenied, ValidationError
 from ..ids import BadRequest, from_global_id, to_global_id
-from ..models import AccountOwner, Customer, CustomerKind, CustomerTag, Role
+from ..models import AccountOwner, Customer, CustomerKind, CustomerTag, Interaction, Role
 from ..writes import write_scope
 from .sources import RowError, Source, open_source, parse_json
 
@@ -391,6 +391,7 @@ async def bulk_loaded(
     leaves it for the next one to deliver."""
     started = time.perf_counter()
     named = customer_ids.named() if isinstance(customer_ids, CustomerIds) else sorted(customer_ids)
+    await bulk.analyze(Customer, CustomerTag, Interaction)
     async with write_scope(kehu, viewer, "bulkLoaded", actor_label=None if viewer else f"kehu {reason}") as scope:
         scope.changes.update(
             reason=reason,
