@@ -19,6 +19,7 @@ and tier; segmentation recomputes once).
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import time
 from dataclasses import dataclass
@@ -86,8 +87,8 @@ KIND_ALIASES = {
     "备注": "NOTE",
     "记录": "NOTE",
 }
+# The columns of an imported interaction, its customer last (``_Row.head``).
 _INSERT_COLUMNS = (
-    "customer_id",
     "owner_id",
     "kind",
     "direction",
@@ -98,6 +99,7 @@ _INSERT_COLUMNS = (
     "next_follow_up_at",
     "external_id",
     "created_at",
+    "customer_id",
 )
 
 
@@ -107,6 +109,9 @@ class _Row:
     values: dict[str, Any]
     reference: tuple[str, Any] | None  # ("external_id", "C-1") / ("id", 17) / ("email", "a@b.c"); None: known id
     customer_id: int | None = None
+    # The row as inserted, but for its customer (``_INSERT_COLUMNS``): built while
+    # the file is read, off the path of the batch being written.
+    head: tuple = ()
 
 
 class InteractionImporter:
@@ -159,21 +164,43 @@ class InteractionImporter:
         except ValidationError as exc:
             raise _as_column(exc) from None
         values["owner_id"] = self.owners.lookup(data.get("owner_email"))
-        return _Row(line, values, reference, customer_id)
+        head = (
+            values["owner_id"],
+            values["kind"]._value_,
+            values["direction"]._value_,
+            values["occurred_at"],
+            values["subject"],
+            values["notes"],
+            values["amount"],
+            values["next_follow_up_at"],
+            values["external_id"],
+            self.now,
+        )
+        return _Row(line, values, reference, customer_id, head)
 
     async def resolve(self, batch: list[_Row]) -> tuple[list[tuple[int, ValidationError]], dict[int, Any]]:
         """Find each row's customer; returns the rows that name none (or an archived
         one), and each customer's ``last_interaction_at`` as it stands."""
         problems: list[tuple[int, ValidationError]] = []
-        found: dict[tuple[str, Any], list[dict[str, Any]]] = {}
         last: dict[int, Any] = {}
-        for kind, column in (("external_id", "external_id"), ("id", "id"), ("email", "email")):
-            keys = list({r.reference[1] for r in batch if r.reference and r.reference[0] == kind})
-            columns = ("id", "archived_at", "last_interaction_at") + (() if column == "id" else (column,))
-            for record in await bulk.select_in(Customer, columns, column, keys):
-                found.setdefault((kind, record[column]), []).append(record)
-        missing = [key for kind, key in {r.reference for r in batch if r.reference} if kind == "email"]
-        missing = [key for key in missing if ("email", key) not in found]
+        wanted: dict[str, set] = {"external_id": set(), "id": set(), "email": set()}
+        known: set[int] = set()
+        for r in batch:
+            if r.reference is None:
+                known.add(cast(int, r.customer_id))
+            else:
+                wanted[r.reference[0]].add(r.reference[1])
+        unique: dict[str, dict[Any, dict[str, Any]]] = {}  # by external id, by id: one customer each
+        for kind in ("external_id", "id"):
+            columns = ("id", "archived_at", "last_interaction_at") + (() if kind == "id" else (kind,))
+            records = await bulk.select_in(Customer, columns, kind, list(wanted[kind]))
+            unique[kind] = {record[kind]: record for record in records}
+        emails: dict[str, list[dict[str, Any]]] = {}  # several customers may share one
+        for record in await bulk.select_in(
+            Customer, ("id", "archived_at", "last_interaction_at", "email"), "email", list(wanted["email"])
+        ):
+            emails.setdefault(record["email"], []).append(record)
+        missing = [key for key in wanted["email"] if key not in emails]
         if missing:  # e-mail addresses match whatever their case
             db = Customer._meta.db
             for start in range(0, len(missing), 500):
@@ -187,10 +214,9 @@ class InteractionImporter:
                     by_lower.setdefault(record["email"].lower(), []).append(record)
                 for key in missing[start : start + 500]:
                     if key.lower() in by_lower:
-                        found[("email", key)] = by_lower[key.lower()]
-        known = list({r.customer_id for r in batch if r.reference is None})
+                        emails[key] = by_lower[key.lower()]
         archived = set()
-        for record in await bulk.select_in(Customer, ("id", "archived_at", "last_interaction_at"), "id", known):
+        for record in await bulk.select_in(Customer, ("id", "archived_at", "last_interaction_at"), "id", list(known)):
             last[record["id"]] = record["last_interaction_at"]
             if record["archived_at"] is not None:
                 archived.add(record["id"])
@@ -200,24 +226,27 @@ class InteractionImporter:
                     problems.append((row.line, _archived()))
                 continue
             kind, key = row.reference
-            records = found.get(row.reference, [])
-            if kind == "email" and len(records) > 1:
-                active = [r for r in records if r["archived_at"] is None]
-                if len(active) != 1:
-                    problems.append(
-                        (
-                            row.line,
-                            ValidationError(
-                                f"{len(records)} customers have this e-mail; name the customer by "
-                                "customer_external_id or customer_id",
-                                field="customer_email",
-                                code="AMBIGUOUS_CUSTOMER",
-                            ),
+            if kind == "email":
+                records = emails.get(key, [])
+                if len(records) > 1:
+                    records = [r for r in records if r["archived_at"] is None]
+                    if len(records) != 1:
+                        problems.append(
+                            (
+                                row.line,
+                                ValidationError(
+                                    f"{len(emails[key])} customers have this e-mail; name the customer by "
+                                    "customer_external_id or customer_id",
+                                    field="customer_email",
+                                    code="AMBIGUOUS_CUSTOMER",
+                                ),
+                            )
                         )
-                    )
-                    continue
-                records = active
-            if not records:
+                        continue
+                record = records[0] if records else None
+            else:
+                record = unique[kind].get(key)
+            if record is None:
                 what = {"external_id": "external id", "id": "id", "email": "e-mail"}[kind]
                 column = {"external_id": "customer_external_id", "id": "customer_id", "email": "customer_email"}[kind]
                 shown = key if kind != "email" else "this e-mail"
@@ -232,11 +261,11 @@ class InteractionImporter:
                     )
                 )
                 continue
-            if records[0]["archived_at"] is not None:
+            if record["archived_at"] is not None:
                 problems.append((row.line, _archived()))
                 continue
-            row.customer_id = records[0]["id"]
-            last[row.customer_id] = records[0]["last_interaction_at"]
+            row.customer_id = customer_id = record["id"]
+            last[customer_id] = record["last_interaction_at"]
         return problems, last
 
     async def write(self, batch: list[_Row]) -> None:
@@ -251,29 +280,17 @@ class InteractionImporter:
             rows = [r for r in batch if r.line not in bad]
             rows, unchanged, reused = await self._new_only(rows)
             problems += reused
-            tuples = [
-                (
-                    r.customer_id,
-                    r.values["owner_id"],
-                    r.values["kind"]._value_,
-                    r.values["direction"]._value_,
-                    r.values["occurred_at"],
-                    r.values["subject"],
-                    r.values["notes"],
-                    r.values["amount"],
-                    r.values["next_follow_up_at"],
-                    r.values["external_id"],
-                    self.now,
-                )
-                for r in rows
-            ]
-            ids = await bulk.insert_rows(Interaction, _INSERT_COLUMNS, tuples, with_ids=True) or []
+            tuples = [(*r.head, r.customer_id) for r in rows]
+            # The insert runs in the database's thread while Python works out which
+            # customers' last_interaction_at moves.
+            inserting = asyncio.ensure_future(bulk.insert_rows(Interaction, _INSERT_COLUMNS, tuples, with_ids=True))
             latest: dict[int, dt.datetime] = {}
             for r in rows:
                 customer_id = cast(int, r.customer_id)  # every row's customer is resolved by now
                 at, before = r.values["occurred_at"], latest.get(customer_id) or last.get(customer_id)
                 if before is None or at > before:
                     latest[customer_id] = at
+            ids = await inserting or []
             await _advance_last_interaction(latest)
             scope.entity_type = "Interaction"
             scope.changes["imported"] = len(rows)
@@ -406,12 +423,21 @@ async def _advance_last_interaction(latest: dict[int, dt.datetime]) -> None:
             "WHERE c.id = v.id AND (c.last_interaction_at IS NULL OR c.last_interaction_at < v.at)"
         )
         await db.execute_query(sql, [list(latest), list(latest.values())])
-    else:
+        return
+    payload = bulk.json_rows(list(latest.items()))
+    if payload is not None:  # one statement, without the GIL (kehu.bulk.json_rows)
         sql = (
-            "UPDATE kehu_customer SET last_interaction_at = ? WHERE id = ? "
-            "AND (last_interaction_at IS NULL OR last_interaction_at < ?)"
+            "UPDATE kehu_customer SET last_interaction_at = v.at FROM (SELECT json_extract(value, '$[0]') AS id, "
+            "json_extract(value, '$[1]') AS at FROM json_each(?)) AS v WHERE kehu_customer.id = v.id "
+            "AND (kehu_customer.last_interaction_at IS NULL OR kehu_customer.last_interaction_at < v.at)"
         )
-        await db.execute_many(sql, [[at, cid, at] for cid, at in latest.items()])
+        await db.execute_query(sql, [payload])
+        return
+    sql = (
+        "UPDATE kehu_customer SET last_interaction_at = ? WHERE id = ? "
+        "AND (last_interaction_at IS NULL OR last_interaction_at < ?)"
+    )
+    await db.execute_many(sql, [[at, cid, at] for cid, at in latest.items()])
 
 
 async def import_interactions(
