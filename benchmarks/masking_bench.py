@@ -29,7 +29,7 @@ def _app(directory: Path, name: str, enabled: tuple[str, ...], settings: dict):
     app = KehuHarness(
         f"sqlite://{directory / name}.db", enabled=enabled, settings=settings, config={"limits": {"rate_per_minute": 0}}
     ).__enter__()
-    app.run(lambda: seed_demo(app.kehu))
+    app.run(lambda: seed_demo(app.kehu, force=True))  # beside the test accounts
     return app
 
 

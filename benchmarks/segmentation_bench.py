@@ -20,6 +20,7 @@ import tempfile
 import time
 import uuid
 from decimal import Decimal
+from pathlib import Path
 
 BATCH = 10_000
 
@@ -55,7 +56,7 @@ async def generate(customers: int, interactions: int, now: dt.datetime) -> None:
     print(f"generated {customers:,} customers, {interactions:,} purchases in {time.perf_counter() - started:.1f}s")
 
 
-async def main(url: str, customers: int, interactions: int) -> None:
+async def main(url: str, customers: int, interactions: int, generated: bool = False, settings=None) -> None:
     from kehu.clock import FrozenClock
     from kehu.config import parse_config
     from kehu.plugins.segmentation import service
@@ -65,18 +66,28 @@ async def main(url: str, customers: int, interactions: int) -> None:
     config = parse_config(
         {
             "kehu": {"database_url": url},
-            "plugins": {"enabled": ["segmentation"], "segmentation": {"recompute_interval_minutes": 0}},
+            "plugins": {
+                "enabled": ["segmentation"],
+                "segmentation": {"recompute_interval_minutes": 0, **(settings or {})},
+            },
         }
     )
     kehu = Kehu(config, clock=FrozenClock(now))
     await kehu.connect(migrate=True)
     try:
-        await generate(customers, interactions, now)
+        if not generated:
+            await generate(customers, interactions, now)
         for label in ("first full recompute", "second full recompute"):
             result = await service.recompute_all(kehu)
             print(
                 f"{label}: {result.seconds:.2f}s ({result.customers:,} customers, "
                 f"{result.population:,} scored, {result.changes:,} history entries)"
+            )
+            print(f"  steps (s): {result.steps}")
+            model = result.clv_model or {}
+            print(
+                f"  CLV model: {model.get('model')} {model.get('params') or model.get('fallback')} "
+                f"(fit {model.get('seconds')}s, {model.get('iterations')} iterations)"
             )
         started = time.perf_counter()
         await service.recompute_customer(kehu, 1, "INTERACTION")
@@ -92,7 +103,10 @@ def run() -> None:
     parser.add_argument(
         "--postgres", help="server URL, e.g. postgres://postgres@127.0.0.1:54329 (a database is created)"
     )
+    parser.add_argument("--db", help="SQLite file to keep the data set in: generated once, reused by later runs")
+    parser.add_argument("--clv-model", choices=["pareto_nbd", "bg_nbd", "run_rate"], help="clv.model for the run")
     args = parser.parse_args()
+    settings = {"clv": {"model": args.clv_model}} if args.clv_model else {}
     if args.postgres:
         import asyncpg
 
@@ -108,12 +122,15 @@ def run() -> None:
 
         asyncio.run(admin(f'CREATE DATABASE "{name}"'))
         try:
-            asyncio.run(main(f"{server}/{name}", args.customers, args.interactions))
+            asyncio.run(main(f"{server}/{name}", args.customers, args.interactions, settings=settings))
         finally:
             asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    elif args.db:
+        exists = Path(args.db).exists()
+        asyncio.run(main(f"sqlite://{args.db}", args.customers, args.interactions, exists, settings))
     else:
         with tempfile.TemporaryDirectory() as tmp:
-            asyncio.run(main(f"sqlite://{tmp}/bench.db", args.customers, args.interactions))
+            asyncio.run(main(f"sqlite://{tmp}/bench.db", args.customers, args.interactions, settings=settings))
 
 
 if __name__ == "__main__":

@@ -130,8 +130,12 @@ W1_MAX_QUERIES = 10
 W2_MAX_QUERIES = 2  # the token lookup (1 on SQLite; 2 measured on PostgreSQL in the smoke test)
 # 29 measured in the benchmark (accounts exist), 39-41 in the smoke test (a first purchase
 # opens the loyalty account and pays the first-purchase bonus): token, the mutation
-# (customer, insert, update, audit), loyalty's accrual in its own write scope.
-W3_MAX_QUERIES = 45
+# (customer, insert, update, audit), loyalty's accrual in its own write scope, the
+# outbox row and its delivery mark. Since segmentation's fitted CLV model, re-scoring
+# the customer also applies the model (its inputs, the cells' predictions: +7 to 52
+# in the smoke test). A constant per call, not a growth: the performance issue's
+# target of ≤ 10 statements per call is still open.
+W3_MAX_QUERIES = 54
 
 
 def query_count_problems(counts: dict[str, int]) -> list[str]:

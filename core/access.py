@@ -37,6 +37,9 @@ CORE_PERMISSIONS = (
     Permission("customers.update", "Edit visible customers", ("ADMIN", "MANAGER", "AGENT")),
     Permission("customers.archive", "Archive visible customers", ("ADMIN", "MANAGER")),
     Permission("customers.assign", "Assign customers to account owners", ("ADMIN", "MANAGER")),
+    Permission(
+        "customers.merge", "Merge duplicate customers they may all see, and dismiss candidates", ("ADMIN", "MANAGER")
+    ),
     Permission("customers.export", "Export customers", ("ADMIN", "MANAGER", "ANALYST"), read=True),
     Permission("interactions.log", "Log interactions on visible customers", ("ADMIN", "MANAGER", "AGENT")),
     Permission("owners.manage", "Create and edit account owners", ("ADMIN",)),
@@ -88,18 +91,66 @@ class Viewer:
 
 
 def require_viewer(viewer: Viewer | None) -> Viewer:
+    """The signed-in viewer, or ``NotAuthenticated`` (a GraphQL error with code
+    ``UNAUTHENTICATED``) for an anonymous request."""
     if viewer is None:
         raise NotAuthenticated("sign in first (mutation login) or send an API token")
     return viewer
 
 
-def visible_customers(viewer: Viewer | None) -> QuerySet[Customer]:
-    """All customers the viewer may see — archived ones included; callers filter those.
+@dataclass(frozen=True)
+class CustomerScope:
+    """Which customers a viewer may see, as data: every customer (``everyone``),
+    those whose owner is in ``team``, those owned by ``owner_id``, or none. The
+    one statement of the rule: the querysets below are built from it, and so is
+    the event bus's check of many subscribers against one customer row."""
 
-    ADMIN and ANALYST: every customer. MANAGER: customers owned by anyone in their
-    team. AGENT: customers they own. Anyone else: nothing.
-    """
-    return _scoped(Customer.all(), viewer, "owner")
+    everyone: bool = False
+    team: str | None = None
+    owner_id: int | None = None
+
+    def apply(self, qs: QuerySet, customer: str = "") -> QuerySet:
+        """``qs`` narrowed to the scope; ``customer`` is the path to the customer
+        (``"customer__"`` for interactions)."""
+        if self.everyone:
+            return qs
+        if self.team is not None:
+            return qs.filter(**{f"{customer}owner__team": self.team})
+        if self.owner_id is not None:
+            return qs.filter(**{f"{customer}owner_id": self.owner_id})
+        return qs.filter(id__lt=0)
+
+    def admits(self, owner_id: int | None, owner_team: str | None) -> bool:
+        """Whether a customer owned by ``owner_id`` (whose team is ``owner_team``) is in scope."""
+        if self.everyone:
+            return True
+        if self.team is not None:
+            return owner_id is not None and owner_team == self.team
+        return self.owner_id is not None and owner_id == self.owner_id
+
+
+NO_CUSTOMERS = CustomerScope()
+
+
+def customer_scope(viewer: Viewer | None) -> CustomerScope:
+    """ADMIN and ANALYST: every customer. MANAGER: customers owned by anyone in their
+    team (their own without a team). AGENT: customers they own. Anyone else: none."""
+    if viewer is None:
+        return NO_CUSTOMERS
+    role = viewer.role
+    if role in (Role.ADMIN, Role.ANALYST):
+        return CustomerScope(everyone=True)
+    if role is Role.MANAGER and viewer.team:
+        return CustomerScope(team=viewer.team)
+    if role in (Role.MANAGER, Role.AGENT):
+        return CustomerScope(owner_id=viewer.id)
+    return NO_CUSTOMERS
+
+
+def visible_customers(viewer: Viewer | None) -> QuerySet[Customer]:
+    """All customers the viewer may see (``customer_scope``) — archived ones
+    included; callers filter those."""
+    return customer_scope(viewer).apply(Customer.all())
 
 
 def visible_customer_ids(viewer: Viewer | None) -> Subquery:
@@ -110,22 +161,7 @@ def visible_customer_ids(viewer: Viewer | None) -> Subquery:
 
 def visible_interactions(viewer: Viewer | None) -> QuerySet[Interaction]:
     """Interactions of the customers the viewer may see."""
-    return _scoped(Interaction.all(), viewer, "customer__owner")
-
-
-def _scoped(qs: QuerySet, viewer: Viewer | None, owner: str) -> QuerySet:
-    """The role → scope ladder, once: ``qs`` narrowed to the rows whose customer the
-    viewer may see; ``owner`` is the path from a row to its customer's owner."""
-    if viewer is None:
-        return qs.filter(id__lt=0)
-    role = viewer.role
-    if role in (Role.ADMIN, Role.ANALYST):
-        return qs
-    if role is Role.MANAGER and viewer.team:
-        return qs.filter(**{f"{owner}__team": viewer.team})
-    if role in (Role.MANAGER, Role.AGENT):
-        return qs.filter(**{f"{owner}_id": viewer.id})
-    return qs.filter(id__lt=0)
+    return customer_scope(viewer).apply(Interaction.all(), "customer__")
 
 
 def visible_owners(viewer: Viewer | None) -> QuerySet[AccountOwner]:

@@ -34,6 +34,7 @@ def _db(model: type[Model]):
 
 
 def is_postgres(model: type[Model]) -> bool:
+    """Whether ``model``'s database is PostgreSQL (rather than SQLite)."""
     return _db(model).capabilities.dialect == "postgres"
 
 
@@ -95,7 +96,7 @@ async def bulk_session(model: type[Model]) -> AsyncIterator[None]:
         await pragma("synchronous"),
         int(await pragma("cache_size")),
     )
-    changes = []
+    changes: list[tuple[str, Any, Any]] = []  # (pragma, value for the load, value to restore)
     if str(journal).lower() == "wal" and int(synchronous) > 1:  # 2 FULL, 3 EXTRA
         changes.append(("synchronous", "NORMAL", synchronous))
     cache_kib = -cache if cache < 0 else cache * int(await pragma("page_size")) // 1024  # KiB, or pages

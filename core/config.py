@@ -23,10 +23,14 @@ DEFAULT_CONFIG_FILE = "plugins.toml"
 
 
 class Strict(BaseModel):
+    """The base of every section: unknown keys are refused, values frozen."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class ServerSettings(Strict):
+    """``[kehu]``: the database, GraphiQL, paging and the business calendar."""
+
     database_url: str = "sqlite://kehu.db"
     graphiql: bool = True
     anonymous_introspection: bool = False
@@ -36,6 +40,20 @@ class ServerSettings(Strict):
     # The business calendar (an IANA name such as "Asia/Shanghai"): where a day
     # begins and ends, and the zone of imported times written without an offset.
     timezone: str = "UTC"
+    # Where a phone number written without a country code is (ISO 3166 code,
+    # e.g. "CN", "GB"): "138 1234 5678" and "+86 138-1234-5678" are then one
+    # number to duplicate checks and search. `kehu dedupe rekey` after a change.
+    phone_region: str = "CN"
+
+    @field_validator("phone_region")
+    @classmethod
+    def _known_region(cls, value: str) -> str:
+        from .matching import phone_region_valid
+
+        value = value.strip().upper()
+        if not phone_region_valid(value):
+            raise ValueError(f"'{value}' is not a region code the phone library knows (e.g. 'CN', 'GB', 'US')")
+        return value
 
     @field_validator("timezone")
     @classmethod
@@ -52,6 +70,8 @@ class ServerSettings(Strict):
 
 
 class AuthSettings(Strict):
+    """``[auth]``: sign-in sessions and the throttling of failed sign-ins."""
+
     session_hours: float = Field(12, gt=0, le=24 * 90)
     max_failed_logins: int = Field(10, ge=1, le=1000)
     lockout_minutes: float = Field(15, gt=0, le=24 * 60)
@@ -60,6 +80,9 @@ class AuthSettings(Strict):
     slow_after_failures: int = Field(3, ge=0, le=1000)
     failure_delay_seconds: float = Field(1, ge=0, le=60)
     max_failure_delay_seconds: float = Field(5, ge=0, le=60)
+    # A live connection (WebSocket) is told at once when its session ends; it is
+    # also read again from the database at least this often, whatever happens.
+    socket_recheck_seconds: float = Field(60, ge=1, le=3600)
 
 
 class LimitSettings(Strict):
@@ -81,6 +104,8 @@ class LimitSettings(Strict):
     mutation_cost: int = Field(5, ge=1, le=1000)
     # What each item of a bulk mutation (logInteractions) adds to its call's cost.
     bulk_item_cost: int = Field(1, ge=0, le=1000)
+    # Live connections (WebSockets) one account may hold open, per server process.
+    max_sockets_per_user: int = Field(10, ge=1, le=10_000)
 
 
 class CorsSettings(Strict):
@@ -88,6 +113,15 @@ class CorsSettings(Strict):
 
     allow_origins: tuple[str, ...] = ()
     allow_credentials: bool = False
+    # Request headers a browser app may send: Apollo Client's client-awareness
+    # headers are among the defaults; "*" allows any.
+    allow_headers: tuple[str, ...] = (
+        "Authorization",
+        "Content-Type",
+        "Accept",
+        "apollographql-client-name",
+        "apollographql-client-version",
+    )
     max_age: int = Field(600, ge=0, le=86_400)
 
 
@@ -155,12 +189,14 @@ class Config(Strict):
 
 
 def normalise_url(url: str) -> str:
+    """``postgresql://`` spelled as Tortoise wants it, ``postgres://``."""
     if url.startswith("postgresql://"):
         return "postgres://" + url[len("postgresql://") :]
     return url
 
 
 def is_sqlite(database_url: str) -> bool:
+    """Whether ``database_url`` names an SQLite database."""
     return normalise_url(database_url).startswith("sqlite://")
 
 
@@ -177,6 +213,7 @@ def format_pydantic_error(prefix: str, error: PydanticError) -> str:
 
 
 def config_path(explicit: str | os.PathLike | None = None) -> Path:
+    """The configuration file: ``explicit``, else ``$KEHU_CONFIG``, else ``./plugins.toml``."""
     return Path(explicit or os.environ.get("KEHU_CONFIG") or DEFAULT_CONFIG_FILE)
 
 

@@ -11,17 +11,18 @@ for ``lockout_minutes`` — even the right password is refused until then.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import secrets
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from tortoise.expressions import F
 
 from .access import Viewer
 from .errors import ValidationError
 from .ids import digest as token_digest
-from .models import AccessToken, AccountOwner, LoginThrottle, TokenKind
+from .models import AccessToken, AccountOwner, TokenKind
 
 if TYPE_CHECKING:
     from .server.runtime import Kehu
@@ -35,16 +36,65 @@ IP_LIMIT_FACTOR = 5
 LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
 
 
-def hash_password(password: str) -> str:
-    check_password_strength(password)
+def use_password_hasher(hasher: PasswordHasher) -> None:
+    """Hash and check passwords with ``hasher`` from now on in this process.
+    kehu.testing lowers argon2's cost for test apps this way; the server never calls it."""
+    global _hasher, _DUMMY_HASH
+    _hasher = hasher
+    _DUMMY_HASH = hasher.hash("kehu-dummy-password")
+
+
+def hash_password(password: str, *, email: str | None = None, name: str | None = None) -> str:
+    check_password_strength(password, email=email, name=name)
     return _hasher.hash(password)
 
 
-def check_password_strength(password: str, field: str = "password") -> None:
+def check_password_strength(
+    password: str, field: str = "password", *, email: str | None = None, name: str | None = None
+) -> None:
+    """Refuse a password that is short, is the account's e-mail address, is one of
+    the most common passwords, or is otherwise quickly guessed.
+
+    The common passwords and the guessability score come from ``zxcvbn`` (a
+    maintained port of Dropbox's estimator, pure Python): its list of the 30,000
+    most common passwords, plus English words, names and keyboard patterns, with
+    the account's e-mail and name counted as known words. The message never
+    repeats the password."""
     if len(password) < MIN_PASSWORD_LENGTH:
         raise ValidationError(f"must be at least {MIN_PASSWORD_LENGTH} characters", field=field, code="WEAK_PASSWORD")
     if len(password) > 1024:
         raise ValidationError("must be at most 1024 characters", field=field, code="TOO_LONG")
+    lowered = password.strip().lower()
+    address = (email or "").strip().lower()
+    if address and lowered in (address, address.partition("@")[0]):
+        raise ValidationError("must not be your e-mail address", field=field, code="PASSWORD_IS_EMAIL")
+    if lowered in _common_passwords():
+        raise ValidationError("is one of the most common passwords", field=field, code="COMMON_PASSWORD")
+    if len(password) <= ZXCVBN_MAX_LENGTH:  # longer ones are long enough
+        from zxcvbn import zxcvbn
+
+        local = address.partition("@")[0]
+        # The e-mail and the name as they are, and run together ("wang.fang", "Wang Fang": "wangfang").
+        known = [w for w in (address, local, name or "") for w in (w, "".join(filter(str.isalnum, w))) if w]
+        result = zxcvbn(password, user_inputs=known)
+        if result["score"] < MIN_PASSWORD_SCORE:
+            hint = result["feedback"].get("warning") or "add another uncommon word or two"
+            raise ValidationError(
+                f"is too easy to guess: {hint.rstrip('.').lower()}", field=field, code="WEAK_PASSWORD"
+            )
+
+
+# zxcvbn's scores run 0..4; 3 is "safely unguessable: moderate protection from an
+# offline slow-hash attack" (< 10^10 guesses). zxcvbn refuses longer input than 72.
+MIN_PASSWORD_SCORE = 3
+ZXCVBN_MAX_LENGTH = 72
+
+
+@functools.cache
+def _common_passwords() -> frozenset[str]:
+    from zxcvbn.frequency_lists import FREQUENCY_LISTS
+
+    return frozenset(FREQUENCY_LISTS["passwords"])
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:
@@ -68,61 +118,100 @@ async def issue_token(
     return token, row
 
 
+@dataclass(frozen=True)
+class TokenCheck:
+    """What a bearer token stands for right now: a viewer, or why it signs in no more
+    (``ended``: ``unknown``, ``revoked``, ``expired`` or ``deactivated``).
+
+    ``credential`` fingerprints the owner's password hash (in memory only): a live
+    connection opened before a password change notices the change by it."""
+
+    viewer: Viewer | None
+    ended: str | None = None
+    token_id: int | None = None
+    expires_at: dt.datetime | None = None
+    credential: str = ""
+
+
+async def check_token(kehu: Kehu, digest: str, *, touch: bool = True) -> TokenCheck:
+    """Read the token with SHA-256 ``digest`` from the database: every HTTP request
+    and every operation started on a WebSocket asks this."""
+    row = await AccessToken.filter(token_hash=digest).select_related("owner").first()
+    now = kehu.clock.now()
+    if row is None:
+        return TokenCheck(None, "unknown")
+    credential = token_digest(row.owner.password_hash or "")
+    if not row.owner.active and not row.owner.is_service:
+        return TokenCheck(None, "deactivated", row.id, credential=credential)  # (which revokes its tokens too)
+    if row.revoked_at is not None or not row.owner.active:
+        return TokenCheck(None, "revoked", row.id, credential=credential)
+    if row.expires_at is not None and row.expires_at <= now:
+        return TokenCheck(None, "expired", row.id, credential=credential)
+    if touch and (row.last_used_at is None or now - row.last_used_at > LAST_USED_RESOLUTION):
+        # At most one write per token per minute: enough to spot stale API tokens.
+        await AccessToken.filter(id=row.id).update(last_used_at=now)
+    viewer = Viewer(owner=row.owner, permissions=kehu.permissions_for(row.owner.role), token_id=row.id)
+    return TokenCheck(viewer, None, row.id, row.expires_at, credential)
+
+
 async def viewer_for_token(kehu: Kehu, token: str) -> Viewer | None:
     """The viewer a bearer token stands for, or None (unknown, expired, revoked,
     or the owner deactivated)."""
     if len(token) > 200:
         return None
-    row = await AccessToken.filter(token_hash=token_digest(token), revoked_at=None).select_related("owner").first()
-    now = kehu.clock.now()
-    if row is None or (row.expires_at is not None and row.expires_at <= now) or not row.owner.active:
-        return None
-    if row.last_used_at is None or now - row.last_used_at > LAST_USED_RESOLUTION:
-        # At most one write per token per minute: enough to spot stale API tokens.
-        await AccessToken.filter(id=row.id).update(last_used_at=now)
-    return Viewer(owner=row.owner, permissions=kehu.permissions_for(row.owner.role), token_id=row.id)
+    return (await check_token(kehu, token_digest(token))).viewer
 
 
 class LoginThrottleGuard:
-    """Counts failures per key; locks a key after ``limit`` failures."""
+    """At most ``max_failed_logins`` password checks per account (five times that per
+    client address) in a window of ``lockout_minutes``; then the key is locked for
+    ``lockout_minutes`` — even the right password is refused until then.
+
+    An attempt is *reserved* before the password is checked: one upsert per key
+    counts it and returns the count, so parallel attempts (on one worker or many)
+    cannot all pass a check made before any of them was counted. A reserved attempt
+    counts as a failure until the password proves right; a right password clears
+    the account's count — unless the key went over its limit meanwhile (a burst in
+    flight), in which case it is refused like the rest. ``updated_at`` is the time
+    of the last attempt: attempts older than the window no longer count.
+    """
 
     def __init__(self, kehu: Kehu):
         self.kehu = kehu
         self.limit = kehu.config.auth.max_failed_logins
         self.lockout = dt.timedelta(minutes=kehu.config.auth.lockout_minutes)
 
-    async def locked(self, keys: list[str]) -> bool:
-        now = self.kehu.clock.now()
-        rows = await LoginThrottle.filter(key__in=keys, locked_until__gt=now).count()
-        return rows > 0
+    def limit_for(self, key: str) -> int:
+        # An address may serve many people (an office NAT): it gets more tries.
+        return self.limit * (IP_LIMIT_FACTOR if key.startswith("ip:") else 1)
 
-    async def failure(self, keys: list[str]) -> int:
-        """Count a failed sign-in against each key; returns the account's count.
-        ``updated_at`` holds the time of the last failure (a success deletes the
-        row): failures older than the lockout window no longer count."""
+    async def reserve(self, keys: list[str]) -> int | None:
+        """Count one attempt against every key at once. Returns the account key's
+        count, or None when a key is over its limit (the attempt must not go on)."""
         now = self.kehu.clock.now()
-        stale = now - self.lockout
+        lock_until = now + self.lockout
+        counts = {}
         for key in keys:
-            row, created = await LoginThrottle.get_or_create(key=key, defaults={"failures": 1})
-            if created:
-                await LoginThrottle.filter(key=key).update(updated_at=now)
-            elif (row.locked_until is not None and row.locked_until <= now) or (
-                row.locked_until is None and row.updated_at < stale
-            ):
-                # The previous lock has expired, or the last failure is old: count afresh.
-                await LoginThrottle.filter(key=key).update(failures=1, locked_until=None, updated_at=now)
-                continue
-            else:
-                # Atomic increment: concurrent failures on two workers both count.
-                await LoginThrottle.filter(key=key).update(failures=F("failures") + 1, updated_at=now)
-            # An address may serve many people (an office NAT): it gets more tries.
-            limit = self.limit * (IP_LIMIT_FACTOR if key.startswith("ip:") else 1)
-            await LoginThrottle.filter(key=key, failures__gte=limit, locked_until=None).update(
-                locked_until=now + self.lockout
+            limit = self.limit_for(key)
+            rows = await self._db().execute_query_dict(
+                self._sql(RESERVE_SQL),
+                [key, now, lock_until if limit <= 1 else None, now - self.lockout, limit, lock_until],
             )
+            counts[key] = rows[0]["failures"]
+            if counts[key] > limit:
+                return None
+        return counts[keys[0]]
 
-        account = await LoginThrottle.get_or_none(key=keys[0])
-        return account.failures if account else 1
+    async def success(self, key: str) -> bool:
+        """Clear the account's count after a right password; False when the key went
+        over its limit while the password was being checked (the sign-in is refused)."""
+        db = self._db()
+        limit = self.limit_for(key)
+        rows = await db.execute_query_dict(self._sql(CLEAR_SQL), [key, limit])
+        if rows:
+            return True
+        left = await db.execute_query_dict(self._sql("SELECT failures FROM kehu_login_throttle WHERE key = $1"), [key])
+        return not left or left[0]["failures"] <= limit
 
     def delay_for(self, failures: int) -> float:
         """Seconds to hold a failed answer back: nothing for the first few mistakes,
@@ -131,8 +220,36 @@ class LoginThrottleGuard:
         extra = failures - settings.slow_after_failures
         return min(settings.max_failure_delay_seconds, extra * settings.failure_delay_seconds) if extra > 0 else 0.0
 
-    async def success(self, keys: list[str]) -> None:
-        await LoginThrottle.filter(key__in=keys).delete()
+    def _db(self):
+        from tortoise.connection import connections
+
+        return connections.get("default")
+
+    def _sql(self, text: str) -> str:
+        # The same numbered parameters on both engines: $1 (PostgreSQL), ?1 (SQLite).
+        return text.replace("$", "?") if self._db().capabilities.dialect == "sqlite" else text
+
+
+# $1 key, $2 now, $3 the lock if the first attempt already reaches the limit,
+# $4 the start of the window, $5 the key's limit, $6 the lock's end. A key starts
+# afresh when its lock has expired, or when it holds no lock and its last attempt
+# is older than the window. The lock is set by the attempt that reaches the limit;
+# attempts beyond it are counted too (the answer says "locked").
+_FRESH = (
+    "(kehu_login_throttle.locked_until IS NOT NULL AND kehu_login_throttle.locked_until <= $2)"
+    " OR (kehu_login_throttle.locked_until IS NULL AND kehu_login_throttle.updated_at < $4)"
+)
+RESERVE_SQL = f"""INSERT INTO kehu_login_throttle (key, failures, locked_until, updated_at) VALUES ($1, 1, $3, $2)
+ON CONFLICT (key) DO UPDATE SET
+  failures = CASE WHEN {_FRESH} THEN 1 ELSE kehu_login_throttle.failures + 1 END,
+  locked_until = CASE
+    WHEN {_FRESH} THEN $3
+    WHEN kehu_login_throttle.locked_until IS NOT NULL THEN kehu_login_throttle.locked_until
+    WHEN kehu_login_throttle.failures + 1 >= $5 THEN $6
+    ELSE NULL END,
+  updated_at = $2
+RETURNING failures"""
+CLEAR_SQL = "DELETE FROM kehu_login_throttle WHERE key = $1 AND failures <= $2 RETURNING key"
 
 
 def throttle_keys(email: str, client: str | None) -> list[str]:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, Any
@@ -18,6 +19,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q, Subquery
 from tortoise.transactions import in_transaction
 
+from . import duplicates, matching
 from . import validation as v
 from .access import Viewer, visible_customers, visible_owners
 from .errors import NotFound, PermissionDenied, ValidationError
@@ -87,10 +89,31 @@ async def check_external_id_free(external_id: str | None, *, other_than: int | N
 
 
 async def get_visible_customer(viewer: Viewer | None, customer_id: int, field: str = "id") -> Customer:
+    """The customer, if the viewer may see it (archived ones too); ``NotFound`` on ``field`` otherwise.
+    A customer merged into another stands for that one: an old id still works."""
     customer = await visible_customers(viewer).filter(id=customer_id).first()
+    if customer is None or customer.merged_into_id is not None:
+        survivor = (await resolve_customer_ids([customer_id])).get(customer_id, customer_id)
+        if survivor != customer_id:
+            customer = await visible_customers(viewer).filter(id=survivor).first()
     if customer is None:
         raise NotFound("no such customer", field=field)
     return customer
+
+
+async def resolve_customer_ids(ids: Iterable[int]) -> dict[int, int]:
+    """``{id: the id it stands for now}`` for each of ``ids``: a customer merged
+    into another stands for that one (``Customer.merged_into``, kept one step
+    long: a merge re-points earlier merges at the new survivor); any other id
+    for itself. One query; says nothing about visibility."""
+    ids = list(dict.fromkeys(i for i in ids if i is not None))
+    resolved = {i: i for i in ids}
+    if ids:
+        for pk, target in await Customer.filter(id__in=ids, merged_into_id__isnull=False).values_list(
+            "id", "merged_into_id"
+        ):
+            resolved[pk] = target
+    return resolved
 
 
 async def resolve_owner_for(viewer: Viewer, owner_id: int | None, *, field: str) -> AccountOwner | None:
@@ -114,7 +137,15 @@ async def _sync_tags(customer: Customer, tags: list[str]) -> None:
         await CustomerTag.bulk_create([CustomerTag(customer_id=customer.id, tag=t) for t in tags])
 
 
-async def create_customer(viewer: Viewer, data: dict[str, Any]) -> Customer:
+async def create_customer(viewer: Viewer, data: dict[str, Any], *, allow_duplicate: bool = False) -> Customer:
+    """Create a customer from ``data`` (the GraphQL input's fields, snake_case).
+    Needs ``customers.create``; agents and managers own what they create unless
+    ``owner_id`` names someone they may assign. Emits ``kehu_customer_created``.
+
+    An e-mail or phone number another customer the viewer may see already has is
+    refused (``kehu.duplicates.DuplicateCustomer``, code ``DUPLICATE_CUSTOMER``)
+    unless ``allow_duplicate``; one the viewer may not see is flagged for review
+    without a word to the viewer (kehu.duplicates)."""
     viewer.require("customers.create")
     values = clean_customer_fields(data, creating=True)
     if data.get("owner_id") is not None:
@@ -124,9 +155,14 @@ async def create_customer(viewer: Viewer, data: dict[str, Any]) -> Customer:
     else:
         owner = None
     await check_external_id_free(values.get("external_id"))
+    kehu = duplicates.current_kehu()
+    check = await duplicates.check_new_values(
+        viewer, email=values.get("email"), phone=values.get("phone"), allow=allow_duplicate, kehu=kehu
+    )
+    keys = duplicates.stored_keys(kehu, values["name"], values.get("email"), values.get("phone"))
     try:
         async with in_transaction():  # a savepoint: a concurrent duplicate undoes only this
-            customer = await Customer.create(**values, owner=owner)
+            customer = await Customer.create(**{**values, **keys}, owner=owner)
     except IntegrityError:
         if values.get("external_id") is None:
             raise
@@ -134,12 +170,19 @@ async def create_customer(viewer: Viewer, data: dict[str, Any]) -> Customer:
             "another customer already has this external id", field="externalId", code="DUPLICATE_EXTERNAL_ID"
         ) from None
     await _sync_tags(customer, values.get("tags", []))
+    await duplicates.note_entry(kehu, viewer, customer, check)
     record_change("Customer", customer.id, {k: (None, getattr(customer, k)) for k in (*values, "owner_id")})
     emit("kehu_customer_created", customer=customer)
     return customer
 
 
-async def update_customer(viewer: Viewer, customer_id: int, data: dict[str, Any]) -> Customer:
+async def update_customer(
+    viewer: Viewer, customer_id: int, data: dict[str, Any], *, allow_duplicate: bool = False
+) -> Customer:
+    """Change the fields present in ``data``; an archived customer cannot be
+    edited. Needs ``customers.update``. Emits ``kehu_customer_updated`` with the
+    changes, when there are any. A new e-mail or phone number is checked for
+    duplicates as in ``create_customer``."""
     viewer.require("customers.update")
     customer = await get_visible_customer(viewer, customer_id)
     if customer.archived_at is not None:
@@ -148,10 +191,22 @@ async def update_customer(viewer: Viewer, customer_id: int, data: dict[str, Any]
     if "external_id" in values:
         await check_external_id_free(values["external_id"], other_than=customer.id)
     changes = {k: (getattr(customer, k), new) for k, new in values.items() if getattr(customer, k) != new}
+    check = None
+    if "email" in changes or "phone" in changes:
+        check = await duplicates.check_new_values(
+            viewer,
+            email=values["email"] if "email" in changes else None,
+            phone=values["phone"] if "phone" in changes else None,
+            customer_id=customer.id,
+            allow=allow_duplicate,
+        )
     if changes:
         for name, (_, new) in changes.items():
             setattr(customer, name, new)
-        await customer.save(update_fields=[*changes, "updated_at"])
+        keyed = duplicates.apply_keys(None, customer) if set(changes) & set(duplicates.KEYED_FIELDS) else []
+        await customer.save(update_fields=[*changes, *keyed, "updated_at"])
+        if keyed:
+            await duplicates.note_entry(None, viewer, customer, check or duplicates.EntryCheck())
         if "tags" in changes:
             await _sync_tags(customer, customer.tags)
         emit("kehu_customer_updated", customer=customer, changes=changes)
@@ -160,6 +215,7 @@ async def update_customer(viewer: Viewer, customer_id: int, data: dict[str, Any]
 
 
 async def archive_customer(viewer: Viewer, customer_id: int, now: dt.datetime) -> Customer:
+    """Archive a visible customer as of ``now``. Needs ``customers.archive``. Emits ``kehu_customer_archived``."""
     viewer.require("customers.archive")
     customer = await get_visible_customer(viewer, customer_id)
     if customer.archived_at is not None:
@@ -172,6 +228,9 @@ async def archive_customer(viewer: Viewer, customer_id: int, now: dt.datetime) -
 
 
 async def assign_owner(viewer: Viewer, customer_id: int, owner_id: int | None) -> Customer:
+    """Give a visible customer to ``owner_id`` (``None``: nobody; managers must
+    name someone of their team). Needs ``customers.assign``. Emits
+    ``kehu_owner_assigned`` when the owner changes."""
     viewer.require("customers.assign")
     customer = await get_visible_customer(viewer, customer_id)
     owner = await resolve_owner_for(viewer, owner_id, field="ownerId")
@@ -199,6 +258,10 @@ class CustomerOrderField(Enum):
 
 @dataclass
 class CustomerFilter:
+    """The filters of ``customers(filter: …)`` in domain terms (``filter_customers``).
+    ``archived``: ``False`` (the default) leaves archived customers out, ``True``
+    keeps only them, ``None`` takes both."""
+
     owner_ids: list[int] | None = None
     unassigned: bool | None = None
     tags: list[str] = field(default_factory=list)
@@ -215,6 +278,45 @@ class CustomerFilter:
 
 # Personal fields the search looks in: (column, policy key).
 SEARCHED_FIELDS = (("name", "Customer.name"), ("email", "Customer.email"), ("phone", "Customer.phone"))
+
+
+_PHONE_LIKE = re.compile(r"^\+?[0-9][0-9 ()\-./]*$")
+
+
+def search_conditions(viewer: Viewer | None, term: str, *, kehu: Kehu | None = None) -> list[Any]:
+    """What the customer search matches ``term`` against, as the colleagues who
+    type it know people: name, e-mail and phone as written; the name in pinyin,
+    written together or as initials (``zhangwei``, ``zhang wei``, ``zw`` find
+    张伟); an e-mail whatever its letter case; a phone number in any format
+    (``+86 138-1234-5678`` finds ``13812345678``; digits typed find the numbers
+    holding them). A field the viewer sees masked is not searched in any of these
+    ways (``FieldGuard.search_condition`` returns ``None`` for it); an encrypted
+    one only by its whole value."""
+    guard = kehu.field_guard if kehu is not None else FieldGuard()
+    region = duplicates.phone_region(kehu)
+    out = []
+    for column, key in SEARCHED_FIELDS:
+        condition = guard.search_condition(viewer, key, column, term)
+        if condition is None:
+            continue  # masked for this viewer: nothing of the field is searched
+        out.append(condition)
+        if column == "name" and not matching.has_han(term):
+            compact = matching.search_term_pinyin(term)
+            if compact:
+                out.append(Q(name_pinyin__contains=compact))
+                if compact.isalpha() and " " not in term.strip() and 2 <= len(compact) <= 6:
+                    out.append(Q(name_initials__startswith=compact))
+        elif column == "email" and "@" in term and (email := matching.email_key(term)):
+            out.append(guard.key_condition("email", email))
+        elif column == "phone" and _PHONE_LIKE.match(term):
+            digits = "".join(ch for ch in term if ch.isdigit())
+            phone = matching.phone_key(term, region)
+            if len(digits) >= 5 and phone:
+                out.append(guard.key_condition("phone", phone))
+                partial = guard.key_condition("phone", digits, contains=True)
+                if partial is not None:
+                    out.append(partial)
+    return out
 
 
 def filter_customers(viewer: Viewer | None, f: CustomerFilter | None = None, *, kehu: Kehu | None = None):
@@ -248,9 +350,7 @@ def filter_customers(viewer: Viewer | None, f: CustomerFilter | None = None, *, 
     if f.search:
         term = v.text(f.search, "filter.search", max_length=200)
         if term:
-            guard = kehu.field_guard if kehu is not None else FieldGuard()
-            conditions = [guard.search_condition(viewer, key, column, term) for column, key in SEARCHED_FIELDS]
-            conditions = [c for c in conditions if c is not None]
+            conditions = search_conditions(viewer, term, kehu=kehu)
             qs = qs.filter(Q(*conditions, join_type=Q.OR)) if conditions else qs.filter(id__lt=0)
     if f.created_after:
         qs = qs.filter(created_at__gte=f.created_after)
@@ -280,5 +380,12 @@ def order_customers(
                 field="orderBy.field",
                 code="MASKED_FIELD",
             )
+    return qs.order_by(*customer_order(field, descending))
+
+
+def customer_order(
+    field: CustomerOrderField = CustomerOrderField.CREATED_AT, descending: bool = False
+) -> tuple[str, str]:
+    """The columns of an ordering by ``field``: ties broken by id, in the same direction."""
     sign = "-" if descending else ""
-    return qs.order_by(f"{sign}{field.value}", f"{sign}id")
+    return f"{sign}{field.value}", f"{sign}id"

@@ -70,6 +70,11 @@ class Secret:
 
 @dataclass(frozen=True)
 class Event:
+    """A live event, as the ``events`` subscription delivers it: ``topic``
+    (``customer.created``), the customer it concerns (who may hear of it), the
+    object's global id and non-personal ``data``. Plugins make them with
+    ``kehu.writes.publish``."""
+
     topic: str
     customer_id: int | None = None
     node_id: str | None = None

@@ -27,7 +27,8 @@ Rules that hold for every hook:
   other than ``None`` ends the call. Hook wrappers (``hookwrapper=True``,
   ``wrapper=True``) are refused at start-up.
 * Registration hooks (models, GraphQL, permissions, field policies, settings,
-  routes, commands) run once at start-up; event hooks run after each write commits.
+  routes, commands) run once at start-up; event hooks run after each write commits;
+  ``kehu_customers_merged`` runs inside the merge's own transaction.
 * Event hooks are delivered through the outbox: at least once, so possibly more
   than once. Each call gets ``event_id``, the event's id, the same on every
   delivery; a handler must be idempotent by it — write through
@@ -264,6 +265,61 @@ def kehu_bulk_loaded(
 
 
 @hookspec
+def kehu_customers_merged(
+    survivor: Customer, merged: list[Customer], actor: AccountOwner | None, kehu: Kehu
+) -> Awaitable[dict[str, int] | None] | dict[str, int] | None:
+    """Move your plugin's data of the ``merged`` customers to the ``survivor``.
+
+    Called when duplicate records of one customer are merged (``mergeCustomers``,
+    ``kehu.merges.merge_customers``), *inside the merge's transaction*, after the
+    core has moved the interactions and before the merged customers are archived
+    with ``merged_into`` set to the survivor. Whatever you write here commits with
+    the merge, or not at all.
+
+    Every row of yours that refers to a merged customer must refer to the survivor
+    when you return: kehu then checks every foreign key to ``core.Customer`` of
+    every enabled plugin, and a row still pointing at a merged customer undoes the
+    whole merge (the user sees ``MERGE_INCOMPLETE`` naming your table). Tables
+    with rows per customer usually need one statement::
+
+        @hookimpl
+        async def kehu_customers_merged(survivor, merged):
+            moved = await Note.filter(customer_id__in=[c.id for c in merged]).update(customer_id=survivor.id)
+            return {"notes": moved}
+
+    Where a customer may have only one row (a ``OneToOneField``, a unique
+    ``(customer, …)``), combine: keep the survivor's row (or the first merged
+    one's, if the survivor has none) with the values that make sense for one
+    customer (sums, the earliest start, the latest date), and delete the others —
+    they described the same person. Recompute what you derive from the rows you
+    moved (a balance from its ledger, a tier from the balance) so it holds for the
+    survivor when the merge commits. Never let a customer refer to itself (a
+    referral between two records of one person is removed).
+
+    :param survivor: the customer that remains, with the fields the merge chose
+        already saved; its interactions include the merged customers' now.
+    :param merged: the customers merged into it, as they were (still with their
+        own field values); only their ids are needed to find your rows.
+    :param actor: who merges (an account owner holding ``customers.merge`` who may
+        see every record involved).
+    :param kehu: the running application (settings, clock).
+    :return: counts of what you moved or combined, e.g. ``{"notes": 3}`` (a
+        plain number counts as ``rows``; or ``None``): they are shown in
+        ``mergeCustomers``' answer and in the merge's one audit entry, under your
+        plugin's name.
+
+    May be async. Runs in the caller's transaction and write scope: do not open
+    ``write_scope`` or a transaction of your own, do not commit, and do not wait
+    on anything another request holds (a lock of yours, the network). Raise a
+    ``kehu.errors.ValidationError`` (with a ``code``) to refuse a merge the user
+    can fix; any other exception is logged and the merge fails with
+    ``MERGE_FAILED`` naming your plugin. Either way nothing is merged. After the
+    commit ``kehu_customer_updated`` is delivered for the survivor: recompute slow
+    derived data (scores over the whole base) there.
+    """
+
+
+@hookspec
 def kehu_survey_requested(
     customer: Customer, reason: str, reference: str | None, actor: AccountOwner | None, event_id: int, kehu: Kehu
 ) -> Awaitable[None] | None:
@@ -325,12 +381,19 @@ def kehu_segment_members(
 def kehu_field_policies() -> list[FieldPolicy]:
     """Declare which GraphQL fields carry personal data, and how they may be shown.
 
-    Return ``[FieldPolicy("Customer", "phone", kind="phone"), ...]`` for each
-    personal field the plugin adds (the core declares its own). A policy may name a
-    default strategy per role; plugins.toml can override them. Policies are
-    compiled into the schema once at start-up, so fields without one cost nothing
-    per request. Without the masking plugin enabled, policies are recorded but
-    values are shown in clear.
+    Return ``[FieldPolicy("Customer", "phone", kind="phone", columns=("core.Customer.phone",)), ...]``
+    for each personal field the plugin adds (the core declares its own). A policy
+    may name a default strategy per role; plugins.toml can override them. Name the
+    model columns the field shows (``columns``, ``"app.Model.column"``): no list is
+    then ordered by them for a viewer who sees them masked
+    (``kehu.policies.order_unmasked``), and ``kehu.testing.policy_leaks`` checks that
+    no other field of the schema shows them without the policy. Free text about a
+    customer (notes, comments, anything typed) takes the one free-text policy:
+    ``kehu.policies.free_text("Ticket", "notes", "tickets.Ticket.notes")``. A field
+    that shows a copy of classified data (a description copied into notes) needs a
+    policy too. Policies are compiled into the schema once at start-up, so fields
+    without one cost nothing per request. Without the masking plugin enabled,
+    policies are recorded but values are shown in clear.
     """
 
 
@@ -411,6 +474,18 @@ def kehu_commands(subparsers: argparse._SubParsersAction) -> None:
     Add a parser with ``p = subparsers.add_parser("loyalty", help=...)`` and set
     ``p.set_defaults(handler=fn)``; ``fn(kehu, args)`` may be async and runs with the
     database connected. Return an ``int`` exit status or ``None`` (0).
+    """
+
+
+@hookspec
+def kehu_export_commands(subparsers: argparse._SubParsersAction) -> None:
+    """Add what ``kehu export`` can export, next to ``customers``: e.g. the
+    segmentation plugin's ``kehu export segments``.
+
+    ``subparsers`` is the ``WHAT`` of ``kehu export WHAT``; add a parser and set
+    ``handler=fn`` as for ``kehu_commands``. Offer the formats people expect
+    (``--format csv|jsonl|xlsx``, ``--output FILE``) and write CSV through
+    ``kehu.csvsafe`` so that cells cannot run as spreadsheet formulas.
     """
 
 

@@ -36,6 +36,7 @@ _URL_SAFE = bytes.maketrans(b"+/", b"-_")
 
 
 def b64(text: str) -> str:
+    """URL-safe base64 of ``text`` without padding: the encoding of global IDs and cursors."""
     # base64.urlsafe_b64encode without its Python layers: a page encodes ~1,000 IDs.
     return binascii.b2a_base64(text.encode(), newline=False).translate(_URL_SAFE).rstrip(b"=").decode()
 

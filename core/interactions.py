@@ -91,7 +91,9 @@ async def log_interaction(
 
     With an ``idempotency_key`` or an ``external_id``, a retried request returns
     the interaction the first one logged and writes nothing new (no second
-    purchase, no second event). Plugins that log contacts as part of their own
+    purchase, no second event). Idempotency keys are scoped to the customer: the
+    same key on another customer is another request, so a key reveals nothing
+    about customers the caller may not see and cannot block their interactions. Plugins that log contacts as part of their own
     permitted operation (a complaint's follow-up) pass ``require_permission=False``;
     visibility still applies.
     """
@@ -100,7 +102,7 @@ async def log_interaction(
     customer = await get_visible_customer(viewer, data["customer_id"], "customerId")
     key = v.text(data.get("idempotency_key"), "idempotencyKey", max_length=100)
     if key is not None:
-        existing = await Interaction.filter(idempotency_key=key).first()
+        existing = await Interaction.filter(customer_id=customer.id, idempotency_key=key).first()
         if existing is not None:
             return _replay(existing, customer, data)
     external_id = v.external_id(data.get("external_id"))
@@ -121,7 +123,7 @@ async def log_interaction(
     except IntegrityError:
         existing = None
         if key:
-            existing = await Interaction.filter(idempotency_key=key).first()
+            existing = await Interaction.filter(customer_id=customer.id, idempotency_key=key).first()
         if existing is None and external_id:
             existing = await Interaction.filter(external_id=external_id).first()
         if existing is None:
@@ -195,7 +197,8 @@ async def _existing_for(item: dict[str, Any]) -> Interaction | None:
     for column in ("idempotency_key", "external_id"):
         value = item.get(column)
         if isinstance(value, str) and value.strip():
-            found = await Interaction.filter(**{column: value.strip()}).first()
+            scope = {"customer_id": item.get("customer_id")} if column == "idempotency_key" else {}
+            found = await Interaction.filter(**scope, **{column: value.strip()}).first()
             if found is not None:
                 return found
     return None
@@ -218,6 +221,8 @@ def _replay(
 
 @dataclass
 class InteractionFilter:
+    """The filters of ``interactions(filter: …)`` in domain terms (``filter_interactions``)."""
+
     customer_ids: list[int] | None = None
     owner_ids: list[int] | None = None
     kinds: list[InteractionKind] | None = None
@@ -237,8 +242,15 @@ class InteractionOrderField(Enum):
 
 def order_interactions(qs, field: InteractionOrderField = InteractionOrderField.OCCURRED_AT, descending: bool = True):
     """Order ``qs`` by ``field`` (then by id the same way, so pages are stable)."""
+    return qs.order_by(*interaction_order(field, descending))
+
+
+def interaction_order(
+    field: InteractionOrderField = InteractionOrderField.OCCURRED_AT, descending: bool = True
+) -> tuple[str, str]:
+    """The columns of an ordering by ``field``: ties broken by id, in the same direction."""
     sign = "-" if descending else ""
-    return qs.order_by(f"{sign}{field.value}", f"{sign}id")
+    return f"{sign}{field.value}", f"{sign}id"
 
 
 # Kinds that are a contact with the customer: the next one answers a follow-up.
@@ -269,6 +281,7 @@ def _open_follow_up() -> Q:
 
 
 def apply_interaction_filter(qs, f: InteractionFilter | None):
+    """``qs`` narrowed by ``f`` (``None``: unchanged)."""
     if f is None:
         return qs
     if f.customer_ids is not None:
@@ -291,4 +304,5 @@ def apply_interaction_filter(qs, f: InteractionFilter | None):
 
 
 def filter_interactions(viewer: Viewer | None, f: InteractionFilter | None = None):
+    """The interactions ``viewer`` may see, narrowed by ``f``."""
     return apply_interaction_filter(visible_interactions(viewer), f)

@@ -7,9 +7,11 @@ once per interval across all workers::
 
     from kehu import jobs
 
+
     @hookimpl
     def kehu_startup(kehu):
         jobs.every(kehu, "complaints.sla", minutes * 60, lambda: check_sla(kehu))
+
 
     @hookimpl
     async def kehu_shutdown(kehu):
@@ -52,6 +54,8 @@ Job = Callable[[], Awaitable[Any]]
 
 @dataclass
 class PeriodicJob:
+    """A job started with ``every``: its schedule in this worker (``stop()`` ends it)."""
+
     name: str
     seconds: float
     job: Job

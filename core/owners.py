@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import secrets
 from typing import TYPE_CHECKING, Any
@@ -27,6 +28,7 @@ OWNER_FIELDS = ("name", "email", "role", "team", "active")
 
 
 def clean_owner_fields(data: dict[str, Any], *, creating: bool) -> dict[str, Any]:
+    """Validated account-owner fields from ``data`` (all required when ``creating``)."""
     out: dict[str, Any] = {}
     if creating or "name" in data:
         out["name"] = v.text(data.get("name"), "name", max_length=200, required=True)
@@ -49,7 +51,7 @@ async def create_account_owner(viewer: Viewer | None, data: dict[str, Any]) -> A
     password = data.get("password")
     if password is None:
         raise ValidationError("an initial password is required", field="password", code="REQUIRED")
-    password_hash = hash_password(password)
+    password_hash = hash_password(password, email=values["email"], name=values["name"])
     if await AccountOwner.filter(email=values["email"]).exists():
         raise ValidationError("an account owner with this e-mail exists", field="email", code="DUPLICATE")
     owner = await AccountOwner.create(**values, password_hash=password_hash)
@@ -60,6 +62,8 @@ async def create_account_owner(viewer: Viewer | None, data: dict[str, Any]) -> A
 async def update_account_owner(
     viewer: Viewer, owner_id: int, data: dict[str, Any], now: dt.datetime | None = None
 ) -> AccountOwner:
+    """Change an account owner (``owners.manage``); an admin cannot demote or
+    deactivate themself."""
     viewer.require("owners.manage")
     owner = await visible_owners(viewer).filter(id=owner_id).first()
     if owner is None:
@@ -85,26 +89,32 @@ async def update_account_owner(
 
 async def authenticate(kehu: Kehu, email: Any, password: Any, client: str | None) -> AccountOwner:
     """Check credentials against the throttle. Every failure raises the same
-    ValidationError, so the answer does not reveal which accounts exist. Failure
-    counts are written at once (not inside the caller's transaction)."""
+    ValidationError, so the answer does not reveal which accounts exist. Attempts
+    are counted before the password is checked, at once (not inside the caller's
+    transaction): see ``LoginThrottleGuard``."""
     email = (v.text(email, "email", max_length=254, required=True) or "").lower()
     guard = LoginThrottleGuard(kehu)
     keys = throttle_keys(email, client)
-    if await guard.locked(keys):
+    attempts = await guard.reserve(keys)
+    if attempts is None:
         raise ValidationError("too many failed sign-ins: try again later", field="email", code="LOCKED_OUT")
     owner = await AccountOwner.filter(email=email, active=True, is_service=False).first()
     ok = isinstance(password, str) and 0 < len(password) <= 1024
-    if not (ok and verify_password(owner.password_hash if owner else None, password)):
-        delay = guard.delay_for(await guard.failure(keys))
+    # argon2 releases the GIL: checked in a thread, the event loop keeps serving
+    # (and keeps counting the other attempts of a burst) meanwhile.
+    if not (ok and await asyncio.to_thread(verify_password, owner.password_hash if owner else None, password)):
+        delay = guard.delay_for(attempts)
         if delay:
             await kehu.clock.sleep(delay)  # slowed, then locked
         raise ValidationError("e-mail or password is wrong", field="password", code="INVALID_CREDENTIALS")
-    await guard.success([keys[0]])
+    if not await guard.success(keys[0]):
+        raise ValidationError("too many failed sign-ins: try again later", field="email", code="LOCKED_OUT")
     assert owner is not None  # verify_password refuses a missing hash
     return owner
 
 
 async def open_session(kehu: Kehu, owner: AccountOwner) -> tuple[str, AccessToken]:
+    """Issue a sign-in token for ``owner`` lasting ``[auth] session_hours``: ``(token, row)``."""
     expires = kehu.clock.now() + dt.timedelta(hours=kehu.config.auth.session_hours)
     token, row = await issue_token(owner, TokenKind.SESSION, expires)
     record_change("AccessToken", row.id, {"kind": (None, "SESSION"), "owner_id": (None, owner.id)})
@@ -112,6 +122,7 @@ async def open_session(kehu: Kehu, owner: AccountOwner) -> tuple[str, AccessToke
 
 
 async def logout(viewer: Viewer, now: dt.datetime) -> None:
+    """Revoke the token the viewer signed in with."""
     if viewer.token_id is None:
         return
     await AccessToken.filter(id=viewer.token_id).update(revoked_at=now)
@@ -119,15 +130,17 @@ async def logout(viewer: Viewer, now: dt.datetime) -> None:
 
 
 async def change_password(viewer: Viewer, current: str, new: str, now: dt.datetime) -> None:
+    """Change the viewer's own password (the current one is checked) and end their
+    other sessions."""
     owner = await AccountOwner.get(id=viewer.id)
     if owner.is_service:
         raise PermissionDenied("service accounts have no password")
     if not verify_password(owner.password_hash, current or ""):
         raise ValidationError("current password is wrong", field="currentPassword", code="INVALID_CREDENTIALS")
-    check_password_strength(new, "newPassword")
+    check_password_strength(new, "newPassword", email=owner.email, name=owner.name)
     if new == current:
         raise ValidationError("must differ from the current password", field="newPassword")
-    owner.password_hash = hash_password(new)
+    owner.password_hash = hash_password(new, email=owner.email, name=owner.name)
     await owner.save(update_fields=["password_hash", "updated_at"])
     # Other sessions end: a changed password is often a response to a leak.
     await (
@@ -182,6 +195,7 @@ async def create_api_token(
 
 
 async def revoke_api_token(viewer: Viewer, token_id: int, now: dt.datetime) -> AccessToken:
+    """Revoke an API token (``tokens.manage``) and deactivate its service account."""
     viewer.require("tokens.manage")
     row = await AccessToken.filter(id=token_id, kind=TokenKind.API).select_related("owner").first()
     if row is None:

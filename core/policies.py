@@ -27,16 +27,67 @@ class FieldPolicy:
     :param kind: what the value is (``name``, ``email``, ``phone``, ``address``,
         ``text``, ``id_number``…): decides how PARTIAL looks.
     :param roles: default strategy per role; a role without one is REDACTED.
+    :param columns: the model columns whose value the field shows, as
+        ``"app.Model.column"`` (``"core.Customer.phone"``). They are what
+        ``kehu.testing.policy_leaks`` fills with canaries before it walks the whole
+        schema, so any other field that shows them (or a copy) without this policy
+        is found; and no list is ordered by them for a viewer who sees them masked
+        (``order_unmasked``).
     """
 
     type_name: str
     field_name: str
     kind: str = "text"
     roles: dict[str, Strategy] = field(default_factory=dict)
+    columns: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
         return f"{self.type_name}.{self.field_name}"
+
+
+#: Free text about a customer — interaction subjects and notes, what a complaint
+#: says, a survey's written answers, timeline notes — may hold anything personal
+#: (health, family, money), whoever wrote it. Staff who may see the customer read
+#: it; analysts get the figures, not the words. One policy for all free text, so
+#: text copied from one such field into another (a complaint's description into
+#: the interaction it logs) is never shown more openly than where it came from.
+FREE_TEXT_ROLES = {
+    "ADMIN": Strategy.CLEAR,
+    "MANAGER": Strategy.CLEAR,
+    "AGENT": Strategy.CLEAR,
+    "ANALYST": Strategy.REDACT,
+}
+
+
+def free_text(type_name: str, field_name: str, *columns: str) -> FieldPolicy:
+    """The policy of a free-text field: ``free_text("Interaction", "notes", "core.Interaction.notes")``."""
+    return FieldPolicy(type_name, field_name, kind="text", roles=dict(FREE_TEXT_ROLES), columns=columns)
+
+
+def order_unmasked(kehu: Any, viewer: Any, qs: Any, *fields: str) -> Any:
+    """``qs.order_by(*fields)`` without the fields ``viewer`` sees masked (always
+    ending with ``id``): the order of masked values would tell the clear values
+    apart — customers listed by a name shown as ``张*`` still sort as the names do.
+    A field is masked when a policy lists its column (``FieldPolicy.columns``) and
+    ``kehu.field_guard`` does not show it to the viewer in clear."""
+    return qs.order_by(*unmasked_order(kehu, viewer, qs.model, *fields))
+
+
+def unmasked_order(kehu: Any, viewer: Any, model: Any, *fields: str) -> tuple[str, ...]:
+    """The columns ``order_unmasked`` orders by: for a keyset (``paginate(...,
+    order_by=...)``), whose cursors hold the values of these columns."""
+    prefix = f"{model._meta.app}.{model.__name__}."
+    keys = {column: policy.key for policy in kehu.field_policies for column in policy.columns}
+    guard = kehu.field_guard
+    kept = []
+    for name in fields:
+        key = keys.get(prefix + name.lstrip("-"))
+        if key is None or guard.strategy(viewer, key) is Strategy.CLEAR:
+            kept.append(name)
+    if not any(name.lstrip("-") == "id" for name in kept):
+        kept.append("-id" if fields and fields[0].startswith("-") else "id")
+    return tuple(kept)
 
 
 class FieldGuard:
@@ -66,6 +117,31 @@ class FieldGuard:
         from tortoise.expressions import Q
 
         return Q(**{f"{column}__icontains": term})
+
+    def stored_key(self, column: str, key: str | None) -> str | None:
+        """What kehu stores as the normalised key of a customer's ``column``
+        (``email``, ``phone``; ``kehu.matching``) in ``<column>_key``: the key
+        itself, or — where the field is encrypted at rest — a keyed digest of it,
+        so that no clear value reaches the database."""
+        return key
+
+    def stored_forms(self, column: str, key: str) -> list[str]:
+        """Every form ``key`` may be stored in (several while an encryption key
+        is being rotated): what an exact lookup of ``<column>_key`` looks for."""
+        return [key]
+
+    def key_condition(self, column: str, key: str, *, contains: bool = False) -> Any:
+        """The Tortoise ``Q`` matching customers whose normalised ``column`` is
+        ``key`` (whatever the viewer; callers scope by visibility). With
+        ``contains``, those whose key holds ``key`` — or ``None`` where stored keys
+        cannot be searched that way (keyed digests match only whole values)."""
+        from tortoise.expressions import Q
+
+        if contains:
+            return Q(**{f"{column}_key__contains": key})
+        forms = self.stored_forms(column, key)
+        condition: dict[str, Any] = {f"{column}_key": forms[0]} if len(forms) == 1 else {f"{column}_key__in": forms}
+        return Q(**condition)
 
     def event_arguments(self, plugin: str, hook: str, arguments: dict[str, Any]) -> dict[str, Any]:
         """The arguments ``plugin``'s handler of event ``hook`` receives."""

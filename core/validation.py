@@ -18,7 +18,8 @@ from typing import Any, NamedTuple
 from .errors import ValidationError
 
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-PHONE_RE = re.compile(r"^\+?[0-9][0-9 ()\-.]{3,38}$")
+# An area code may open in brackets: "(010) 6552 9988", "(415) 555-0100".
+PHONE_RE = re.compile(r"^(?=[^0-9]*[0-9])\+?[0-9(][0-9 ()\-.]{3,38}$")
 TAG_RE = re.compile(r"^[\w][\w\-.:/ ]*$", re.UNICODE)
 MAX_AMOUNT = Decimal("999999999999.99")
 MAX_JSON_DEPTH = 10
@@ -65,6 +66,7 @@ def text(value: Any, field: str, *, max_length: int, required: bool = False, mul
 
 
 def email(value: Any, field: str = "email", *, required: bool = False) -> str | None:
+    """A valid e-mail address (domain lower-cased), ``None`` when empty; ``INVALID_EMAIL`` otherwise."""
     value = text(value, field, max_length=254, required=required)
     if value is None:
         return None
@@ -76,6 +78,7 @@ def email(value: Any, field: str = "email", *, required: bool = False) -> str | 
 
 
 def phone(value: Any, field: str = "phone") -> str | None:
+    """A phone number of digits, spaces and ``+ ( ) - .``, ``None`` when empty; ``INVALID_PHONE`` otherwise."""
     value = text(value, field, max_length=40)
     if value is None:
         return None
@@ -95,6 +98,7 @@ def external_id(value: Any, field: str = "externalId") -> str | None:
 
 
 def tags(value: Any, field: str = "tags") -> list[str]:
+    """Tags lower-cased, without duplicates, sorted; at most 50 of 64 characters each."""
     if value is None:
         return []
     if not isinstance(value, (list, tuple)):
@@ -114,6 +118,8 @@ def tags(value: Any, field: str = "tags") -> list[str]:
 
 
 def attributes(value: Any, field: str = "attributes") -> dict[str, Any]:
+    """A JSON object of limited depth and size, safe for SQLite and PostgreSQL
+    (no NaN, no integers beyond 64 bits); ``{}`` for ``None``."""
     if value is None:
         return {}
     if not isinstance(value, dict):
@@ -157,6 +163,9 @@ def _shape(value: Any) -> tuple[int, bool]:
 
 
 def amount(value: Any, field: str = "amount") -> Decimal | None:
+    """Money as ``Decimal`` with at most two decimals, from a string (``"250.00"``)
+    or a number; ``None`` stays ``None``. GraphQL money inputs are strings, so no
+    amount ever passes through a float."""
     if value is None:
         return None
     if isinstance(value, str):
@@ -324,6 +333,7 @@ def remembered(rule: Rule, limit: int = 65_536) -> Rule:
 
 
 def choice(value: Any, enum: type[Enum], field: str) -> Any:
+    """The member of ``enum`` named by ``value`` (any case), or a ``ValidationError`` listing the allowed ones."""
     if isinstance(value, enum):
         return value
     try:

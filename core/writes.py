@@ -53,6 +53,7 @@ class AlreadyHandled(Exception):
 
 
 def utcnow() -> dt.datetime:
+    """Now, timezone-aware UTC, from the system clock (code with a ``kehu`` uses ``kehu.clock.now()``)."""
     return dt.datetime.now(dt.UTC)
 
 
@@ -75,6 +76,9 @@ def audit_value(value: Any) -> Any:
 
 @dataclass
 class WriteScope:
+    """The write in progress: what ``write_scope`` yields, and what ``record_change``,
+    ``emit``, ``emit_later`` and ``publish`` add to."""
+
     kehu: Kehu | None
     viewer: Viewer | None
     operation: str
@@ -86,6 +90,9 @@ class WriteScope:
     live: list[Event] = field(default_factory=list)
     # Events for the background delivery only (``emit_later``).
     later: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    # Account owners and tokens this write changed: their live sessions are read again.
+    owners: set[int] = field(default_factory=set)
+    tokens: set[int] = field(default_factory=set)
 
     def record_change(
         self, entity_type: str, entity_id: Any, changes: dict[str, tuple[Any, Any]] | None = None
@@ -96,6 +103,8 @@ class WriteScope:
         other entities in the same write (a complaint that also logs an
         interaction) are kept under ``"<Type>:<id>"`` in the same entry.
         """
+        if entity_type in SESSION_ENTITIES and entity_id is not None:
+            getattr(self, SESSION_ENTITIES[entity_type]).add(int(entity_id))
         entity_id = None if entity_id is None else str(entity_id)
         if self.entity_type is None:
             self.entity_type, self.entity_id = entity_type, entity_id
@@ -125,10 +134,14 @@ class WriteScope:
         self.live.append(event)
 
 
+# A change to one of these ends or alters the sessions of an owner / of one token.
+SESSION_ENTITIES = {"AccountOwner": "owners", "AccessToken": "tokens"}
+
 _current: ContextVar[WriteScope | None] = ContextVar("kehu_write_scope", default=None)
 
 
 def current_scope() -> WriteScope:
+    """The write scope this code runs in; ``RuntimeError`` outside any."""
     scope = _current.get()
     if scope is None:
         raise RuntimeError("a write must run inside kehu.writes.write_scope()")
@@ -136,10 +149,15 @@ def current_scope() -> WriteScope:
 
 
 def record_change(entity_type: str, entity_id: Any, changes: dict[str, tuple[Any, Any]] | None = None) -> None:
+    """Say what the current write changed: ``{field: (before, after)}`` of
+    ``entity_type`` ``entity_id`` (see ``WriteScope.record_change``)."""
     current_scope().record_change(entity_type, entity_id, changes)
 
 
 def emit(hook: str, **kwargs: Any) -> None:
+    """Queue event hook ``hook`` (``"kehu_customer_created"``, a plugin's own) with
+    ``kwargs`` for delivery right after the current write commits, before the
+    response; nothing is sent if the write rolls back."""
     current_scope().emit(hook, **kwargs)
 
 
@@ -197,6 +215,8 @@ async def write_scope(
             if kehu is not None:
                 live = [e for e in (core_event(hook, kwargs) for hook, kwargs in scope.events) if e] + scope.live
                 recorded = await kehu.outbox.record(scope, live, actor=viewer.owner if viewer else None)
+                if scope.owners or scope.tokens:
+                    await kehu.events.sessions_changed(scope.tokens, scope.owners)
     except IntegrityError:
         # This event's entry is committed already (an earlier or a racing delivery).
         if event_id is not None and await AuditEntry.exists(event_id=event_id, operation=operation):
@@ -206,6 +226,8 @@ async def write_scope(
         _current.reset(token)
     if kehu is None:
         return
+    if scope.owners or scope.tokens:
+        kehu.events.sessions_committed(scope.tokens, scope.owners)
     await kehu.outbox.deliver_recorded(recorded)
     for event in live:
         try:

@@ -7,18 +7,23 @@ shown from a model's rows (it derives ``id`` and ``is_type_of``),
 ``global_id_field`` for the ``id`` of other types and for references,
 ``to_global_id``/``from_global_id``/``pk_from_global_id``/``pks_from_global_ids``
 for IDs in arguments, ``GraphQLRegistry`` (handed to ``kehu_graphql``),
-``batch_field`` for a field resolved for a whole page of parents in one call, and
+``batch_field`` for a field resolved for a whole page of parents in one call,
 ``ValueTransform`` for a field extension that only changes a value (it keeps the
-field on the fast path), and ``Language`` (the GraphQL enum of ``kehu.i18n.Language``)
-for a field or argument naming a language. ``execute_as`` runs a GraphQL
-document as a given viewer from a plugin's own code (outside a request), with
-everything a request would enforce: permissions, visibility and masking.
+field on the fast path), ``max_items`` for the bound of a plain list field,
+``describe_enum_values`` to describe the values of an enum made from a Python
+``Enum`` (every schema element needs a description), and
+``Language`` (the GraphQL enum of ``kehu.i18n.Language``) for a field or argument
+naming a language. ``execute_as`` runs a GraphQL document as a given viewer from a
+plugin's own code (outside a request), with everything a request would enforce:
+permissions, visibility and masking.
 """
 
 from kehu.ids import from_global_id, pk_from_global_id, pks_from_global_ids, to_global_id
 
 from .batch import batch_field
+from .descriptions import describe_enum_values
 from .extensions import ValueTransform
+from .limits import max_items
 from .loaders import nested_connection, nested_connections
 from .registry import GraphQLRegistry
 from .relay import Connection, ModelNode, Node, global_id_field, make_connection, paginate
@@ -36,6 +41,7 @@ async def execute_as(kehu, viewer, document: str, variables: dict | None = None)
 
 
 def build_schema(kehu, *, plain=None):
+    """Compose the strawberry schema of ``kehu``'s core and enabled plugins (``kehu.schema`` does it once)."""
     from .build import build_schema as _build
 
     return _build(kehu, plain=plain)
@@ -52,10 +58,12 @@ __all__ = [
     "Payload",
     "UserError",
     "build_schema",
+    "describe_enum_values",
     "execute_as",
     "from_global_id",
     "global_id_field",
     "make_connection",
+    "max_items",
     "nested_connection",
     "nested_connections",
     "paginate",

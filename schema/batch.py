@@ -33,6 +33,11 @@ Rules for the function:
   ``kehu.access``), but must narrow what it loads for them the same way;
 * it must not write: it may run for parents whose field is then not shown
   (an ancestor nulled by an error elsewhere);
+* it never runs for a parent its field's ``permission_classes`` deny: those are
+  asked per parent first, and only the parents they allow are passed. A field with
+  any other field extension (one that might refuse in its own way) is not
+  prefetched at all: it resolves through its extensions, parent by parent, and
+  only the parents they let through reach the per-request DataLoader;
 * an exception fails the field for every parent of the call, each at its own path.
 """
 
@@ -206,9 +211,11 @@ def batch_field(
     permission_classes: list[type] | None = None,
     extensions: list[Any] | None = None,
     directives: Sequence[object] = (),
+    metadata: dict[str, Any] | None = None,
 ) -> Any:
     """Declare a field of a strawberry type that is resolved for many parents in
-    one call (see the module docstring). Takes strawberry.field's options."""
+    one call (see the module docstring). Takes strawberry.field's options
+    (``metadata``: e.g. ``max_items(2)``, the bound of a plain list)."""
 
     def wrap(function: Callable[..., Any]) -> Any:
         parameters = inspect.signature(function).parameters
@@ -221,9 +228,47 @@ def batch_field(
             permission_classes=permission_classes or [],
             extensions=extensions or [],
             directives=directives,
+            metadata=metadata,
         )
 
     return wrap(function) if function is not None else wrap
+
+
+def prefetchable(strawberry_field: Any) -> bool:
+    """Whether the executor may call the field's function ahead of its per-parent
+    resolver: only when nothing around that resolver can refuse a parent except
+    permission classes, which ``permitted_parents`` asks first. (Value transforms —
+    masking — change a value after it is loaded; they refuse nothing.)"""
+    from strawberry.permission import PermissionExtension
+
+    from .extensions import ValueTransform
+
+    return all(isinstance(e, (ValueTransform, PermissionExtension)) for e in strawberry_field.extensions)
+
+
+async def permitted_parents(strawberry_field: Any, parents: Sequence[Any], info: Any, arguments: dict) -> list[Any]:
+    """The parents every permission class of the field allows (as strawberry's
+    PermissionExtension would decide for each): a denied parent never reaches the
+    batch function. A permission that fails denies."""
+    from strawberry.permission import PermissionExtension
+
+    permissions = [p for e in strawberry_field.extensions if isinstance(e, PermissionExtension) for p in e.permissions]
+    if not permissions:
+        return list(parents)
+    allowed = []
+    for parent in parents:
+        try:
+            for permission in permissions:
+                verdict = permission.has_permission(parent, info, **arguments)
+                if inspect.isawaitable(verdict):
+                    verdict = await verdict
+                if verdict is not True:
+                    break
+            else:
+                allowed.append(parent)
+        except Exception:  # noqa: BLE001 - the per-parent resolver will raise it where it belongs
+            continue
+    return allowed
 
 
 def batch_spec(strawberry_field: Any) -> BatchSpec | None:

@@ -20,7 +20,7 @@ import strawberry
 from graphql import GraphQLSchema
 from strawberry.annotation import StrawberryAnnotation
 from strawberry.exceptions import DuplicatedTypeName
-from strawberry.extensions import FieldExtension, ParserCache
+from strawberry.extensions import FieldExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types.base import get_object_definition, has_object_definition
@@ -29,9 +29,19 @@ from strawberry.utils.str_converters import to_camel_case
 from kehu.errors import PluginError
 
 from . import compat, root
+from . import duplicates as duplicates_schema
+from .descriptions import describe_conventions
 from .executor import KehuExecutor
-from .extensions import IntrospectionGuard, KehuErrors, RequestMetrics, RootAccess, WriteOperation, _is_expected
-from .limits import LimitedValidationCache, QueryLimits, RateLimit
+from .extensions import (
+    IntrospectionGuard,
+    KehuErrors,
+    LiveAccess,
+    RequestMetrics,
+    RootAccess,
+    WriteOperation,
+    _is_expected,
+)
+from .limits import KehuParserCache, LimitedValidationCache, QueryLimits, RateLimit
 from .plain_resolvers import install_plain_resolvers
 from .registry import Contribution, GraphQLRegistry
 from .relay import Node, check_node_types
@@ -44,6 +54,13 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 BASES = {"Customer": CustomerBase, "Interaction": InteractionBase, "AccountOwner": AccountOwnerBase}
+ROOT_DESCRIPTIONS = {
+    "Query": "Reads. Everything but public fields needs a signed-in caller (`Authorization: Bearer <token>`).",
+    "Mutation": "Writes: each runs in one transaction with one audit entry; problems the user can fix come back "
+    "as `userErrors` in the payload, and nothing is written.",
+    "Subscription": "Live updates over WebSocket (graphql-transport-ws at the same path); sign in with "
+    '`{"authorization": "Bearer <token>"}` in the connection_init payload.',
+}
 
 
 class KehuSchema(strawberry.Schema):
@@ -111,14 +128,20 @@ def _check_unique_fields(type_name: str, parts: list[tuple[str, type]]) -> None:
             seen[name] = plugin
 
 
+def _merged(name: str, types: tuple[type, ...], description: str | None) -> type:
+    """strawberry's ``merge_types``, keeping a description (it drops the parts')."""
+    merged = merge_types(name, types)
+    get_object_definition(merged, strict=True).description = description
+    return merged
+
+
 def _compose(type_name: str, base: type, contributions: list[Contribution]) -> type:
     parts = [("core", base)] + [(c.plugin, c.cls) for c in contributions]
     _check_unique_fields(type_name, parts)
-    if not contributions:
-        return merge_types(type_name, (base,))
     # Mixins first so plugins can add, base last so the core's `id` and
     # `is_type_of` stay in charge.
-    return merge_types(type_name, tuple(c.cls for c in reversed(contributions)) + (base,))
+    types = tuple(c.cls for c in reversed(contributions)) + (base,)
+    return _merged(type_name, types, get_object_definition(base, strict=True).description)
 
 
 def _referenced_types(cls: type) -> list[type]:
@@ -155,6 +178,7 @@ def build_schema(kehu: Kehu, *, plain: bool | None = None) -> KehuSchema:
     registry = GraphQLRegistry()
     registry.query(root.CoreQuery, public=root.PUBLIC_QUERIES)
     registry.mutation(root.CoreMutation, public=root.PUBLIC_MUTATIONS, self_service=root.SELF_SERVICE_MUTATIONS)
+    duplicates_schema.register(registry)
     registry.subscription(CoreSubscription)
     for impl in kehu.plugins.call_order("kehu_graphql"):
         registry.plugin = impl.plugin_name
@@ -180,11 +204,13 @@ def build_schema(kehu: Kehu, *, plain: bool | None = None) -> KehuSchema:
     mutation_parts = [(c.plugin, c.cls) for c in registry.mutations]
     _check_unique_fields("Query", query_parts)
     _check_unique_fields("Mutation", mutation_parts)
-    Query = merge_types("Query", tuple(cls for _, cls in reversed(query_parts)))
-    Mutation = merge_types("Mutation", tuple(cls for _, cls in reversed(mutation_parts)))
+    Query = _merged("Query", tuple(cls for _, cls in reversed(query_parts)), ROOT_DESCRIPTIONS["Query"])
+    Mutation = _merged("Mutation", tuple(cls for _, cls in reversed(mutation_parts)), ROOT_DESCRIPTIONS["Mutation"])
     subscription_parts = [(c.plugin, c.cls) for c in registry.subscriptions]
     _check_unique_fields("Subscription", subscription_parts)
-    Subscription = merge_types("Subscription", tuple(cls for _, cls in reversed(subscription_parts)))
+    Subscription = _merged(
+        "Subscription", tuple(cls for _, cls in reversed(subscription_parts)), ROOT_DESCRIPTIONS["Subscription"]
+    )
 
     # Rebind every type that may name a core type by string: the composed types,
     # the roots, the plugins' own types, and (one level down) the payload and
@@ -194,20 +220,27 @@ def build_schema(kehu: Kehu, *, plain: bool | None = None) -> KehuSchema:
     for contributions in registry.extensions.values():
         to_rebind += [c.cls for c in contributions]
     seen: set[int] = set()
+    reachable: dict[str, type] = {}  # GraphQL name -> class, for field policies
     queue = list(to_rebind)
     while queue:
         cls = queue.pop()
         if id(cls) in seen:
             continue
         seen.add(id(cls))
+        reachable.setdefault(get_object_definition(cls, strict=True).name, cls)
         _rebind(cls, composed)
         for ref in _referenced_types(cls):
             if id(ref) not in seen and ref.__module__.startswith(("kehu.", *_plugin_modules(kehu))):
                 queue.append(ref)
 
-    _install_policy_enforcers(kehu, registry, {**composed, **{c.cls.__name__: c.cls for c in registry.extra_types}})
+    # A policy may name any type the schema reaches (not only registered ones).
+    _install_policy_enforcers(
+        kehu, registry, {**reachable, **{c.cls.__name__: c.cls for c in registry.extra_types}, **composed}
+    )
     _install_root_extensions(Query, registry.queries, mutation=False)
     _install_root_extensions(Mutation, registry.mutations, mutation=True)
+    for field in get_object_definition(Subscription, strict=True).fields:
+        field.extensions = [LiveAccess(), *field.extensions]
 
     limits = kehu.config.limits
     page_default = kehu.config.kehu.page_size_default
@@ -223,7 +256,7 @@ def build_schema(kehu: Kehu, *, plain: bool | None = None) -> KehuSchema:
                 IntrospectionGuard,
                 lambda: QueryLimits(limits=limits, default_page=page_default),
                 RateLimit,
-                lambda: ParserCache(maxsize=512),
+                lambda: KehuParserCache(maxsize=512),
                 lambda: LimitedValidationCache(limits=limits, maxsize=512),
             ],
             config=StrawberryConfig(relay_max_results=100),
@@ -234,6 +267,11 @@ def build_schema(kehu: Kehu, *, plain: bool | None = None) -> KehuSchema:
     check_node_types(schema)
     schema.node_resolvers = registry.node_resolvers
     schema.registry = registry
+    # Into the schema strawberry runs and prints, before anything (the plain path's
+    # rebuilt copy included) reads it: the descriptions are in every answer.
+    executed = compat.executed_graphql_schema(schema)
+    if executed is not None:
+        describe_conventions(executed)
     schema.plain = plain
     if not plain:
         install_plain_resolvers(schema)

@@ -181,7 +181,7 @@ def fast_path() -> bool:
         _reported.add(found)
         forced = found == (f"{PLAIN_EXECUTION_ENV} is set",)
         log.log(
-            logging.INFO if forced else logging.WARNING,
+            logging.DEBUG if forced else logging.WARNING,  # asked for: nothing to tell
             "GraphQL runs on the plain path (strawberry's and graphql-core's own execution: slower, same answers): %s",
             "; ".join(found),
         )
@@ -204,6 +204,15 @@ def graphql_schema(schema: strawberry.Schema) -> GraphQLSchema:
     if rebuilt is None:
         rebuilt = _rebuilt[schema] = graphql.build_schema(schema.as_str())
     return rebuilt
+
+
+def executed_graphql_schema(schema: strawberry.Schema) -> GraphQLSchema | None:
+    """The graphql-core schema strawberry itself executes, introspects and prints
+    (``as_str``) — on either path; None if strawberry no longer keeps it where
+    kehu looks. kehu writes the conventional descriptions into it
+    (``descriptions.describe_conventions``), so that they are in every answer."""
+    core = getattr(schema, "_schema", None)
+    return core if isinstance(core, GraphQLSchema) else None
 
 
 def strawberry_schema(schema: GraphQLSchema) -> strawberry.Schema:

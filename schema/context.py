@@ -25,6 +25,8 @@ class Context:
     client: str | None = None
     # graphql-transport-ws: the connection_init payload ({"authorization": "Bearer …"}).
     connection_params: dict[str, Any] | None = None
+    # A WebSocket's signed-in session (kehu.server.sessions.LiveSession); None over HTTP.
+    session: Any = None
     # Plugins keep their own per-request loaders here, keyed by plugin name.
     plugin_loaders: dict[str, Any] = field(default_factory=dict)
     # Batch fields' prefetched values (kehu.schema.batch), filled by the executor.
@@ -34,6 +36,35 @@ class Context:
     def loaders(self) -> Loaders:
         """Built lazily, once per request: never shared between viewers."""
         return Loaders(self.viewer)
+
+    def for_operation(self, viewer: Viewer) -> "Context":
+        """A fresh context for one operation started on a WebSocket: the viewer as
+        the database says now, its own request id, loaders and batch values."""
+        return Context(
+            kehu=self.kehu,
+            viewer=viewer,
+            request=self.request,
+            response=self.response,
+            client=self.client,
+            connection_params=self.connection_params,
+            session=self.session,
+        )
+
+    async def live_viewer(self) -> Viewer | None:
+        """The viewer for the next event of a subscription: a WebSocket's session is
+        checked first (``SessionEnded`` when it is over), and a changed role or team
+        applies from this event on."""
+        if self.session is None:
+            return self.viewer
+        self.viewer = await self.session.current()
+        return self.viewer
+
+    async def begin_event(self) -> None:
+        """Before a subscription's next event is resolved: the viewer as it is now,
+        and no loader values left from earlier events (or built for another role)."""
+        await self.live_viewer()
+        self.__dict__.pop("loaders", None)
+        self.plugin_loaders.clear()
 
     def loader(self, key: str, factory) -> Any:
         """A plugin's per-request loader: ``info.context.loader("loyalty.balance", make)``."""

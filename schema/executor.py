@@ -61,7 +61,7 @@ from graphql import (
 from graphql.pyutils import Path, Undefined, gather_with_cancel
 
 from . import compat
-from .batch import BATCH_EXTENSION, MISSING, BatchSpec, batch_store, store_results, stored_value
+from .batch import BATCH_EXTENSION, MISSING, BatchSpec, batch_store, permitted_parents, store_results, stored_value
 
 # Field plan kinds (see _field_plan).
 SLOW, FAST_LEAF, FAST_OBJECT, FAST_LIST = 0, 1, 2, 3
@@ -547,6 +547,10 @@ class KehuExecutor(compat.ExecutorBase):
             arguments = compat.convert_arguments(raw, strawberry_field, strawberry_schema, info)
             for extension in strawberry_field.extensions:
                 arguments = extension.map_arguments(arguments)
-            return await step.spec.call(sources, info, arguments)
+            # Denied parents never reach the function. In place: the caller stores
+            # the outcome for this same list, so they get no value and their own
+            # resolver's permission check refuses them as usual.
+            sources[:] = await permitted_parents(strawberry_field, sources, info, arguments)
+            return await step.spec.call(sources, info, arguments) if sources else []
         except Exception as error:  # noqa: BLE001 - reported at each parent's path by completion
             return error

@@ -18,8 +18,10 @@ import re
 import time
 from typing import Any
 
-from graphql import GraphQLError
+from graphql import GraphQLError, get_operation_ast
+from strawberry.exceptions import StrawberryGraphQLError
 from strawberry.extensions import FieldExtension, MaskErrors, SchemaExtension
+from strawberry.schema.exceptions import CannotGetOperationTypeError
 from strawberry.types.base import has_object_definition
 
 from kehu.errors import KehuError, NotAuthenticated, PermissionDenied
@@ -87,6 +89,39 @@ class RootAccess(FieldExtension):
         return result
 
 
+class LiveAccess(FieldExtension):
+    """Every root subscription field: a signed-in viewer to start, and before each
+    event the viewer as it is then (``Context.begin_event``): a WebSocket session
+    that ended delivers nothing more, a changed role or team applies at once."""
+
+    def resolve(self, next_, source, info, **kwargs):  # pragma: no cover - subscriptions are async
+        raise RuntimeError("kehu subscriptions must be async generators")
+
+    async def resolve_async(self, next_, source, info, **kwargs):
+        if info.context.viewer is None:
+            raise NotAuthenticated("sign in first: send {authorization: 'Bearer <token>'} in connection_init")
+        events = next_(source, info, **kwargs)
+        if inspect.isawaitable(events):
+            events = await events
+        return _checked_events(info.context, events)
+
+
+async def _checked_events(context, events):
+    from kehu.server.sessions import SessionEnded
+
+    try:
+        async for event in events:
+            try:
+                await context.begin_event()
+            except SessionEnded:
+                return
+            yield event
+    finally:
+        closing = getattr(events, "aclose", None)
+        if closing is not None:
+            await closing()
+
+
 class WriteOperation(FieldExtension):
     """Runs a mutation inside ``write_scope``; see module docstring."""
 
@@ -129,15 +164,40 @@ def code_for(message: str, has_path: bool) -> str:
         return "DOCUMENT_TOO_LARGE"
     if message.startswith("Syntax Error"):
         return "GRAPHQL_PARSE_FAILED"
-    if message.startswith("Variable '$"):
+    if message.startswith(("Variable '$", "Argument '")):
+        # A variable or argument value that does not fit its type: graphql-core
+        # finds most before anything runs, an explicit null for a non-null
+        # argument with a default only when the field is about to run.
         return "BAD_USER_INPUT"
+    if message.startswith(("Unknown operation named", "Must provide operation name", "Must provide an operation")):
+        return "OPERATION_NOT_FOUND"
     return "BAD_REQUEST" if has_path else "GRAPHQL_VALIDATION_FAILED"
+
+
+def operation_error(error: CannotGetOperationTypeError) -> GraphQLError:
+    """The coded GraphQL error for a request whose operation cannot be chosen."""
+    if error.operation_name is not None:
+        return GraphQLError(
+            f"Unknown operation named '{error.operation_name[:100]}'.", extensions={"code": "OPERATION_NOT_FOUND"}
+        )
+    return GraphQLError(
+        "Must provide operation name if query contains multiple operations (or an operation, if it holds none).",
+        extensions={"code": "OPERATION_NOT_FOUND"},
+    )
 
 
 def _is_expected(error: GraphQLError) -> bool:
     original = error.original_error
-    if original is None or isinstance(original, KehuError):
+    if original is None or isinstance(original, (KehuError, StrawberryGraphQLError)):
+        # (strawberry raises StrawberryGraphQLError when a permission class denies)
         return True
+    # graphql-core's own errors about the request — an argument value that does not
+    # fit its type, found while a field is about to run — and strawberry's "no such
+    # operation" are the caller's mistakes, not the server's.
+    if isinstance(original, CannotGetOperationTypeError):
+        return True
+    if isinstance(original, GraphQLError):
+        return _is_expected(original)
     # A variable value that does not fit its type ("Variable '$i' has invalid value
     # at .occurredAt: …", raised by graphql-core or a strawberry scalar while
     # coercing variables, before anything runs) is the caller's mistake.
@@ -154,7 +214,9 @@ class RequestMetrics(SchemaExtension):
         ec = self.execution_context
         name, kind = None, "unknown"
         try:
-            operation = ec._get_first_operation() if ec.graphql_document is not None else None
+            operation = (
+                get_operation_ast(ec.graphql_document, ec.operation_name) if ec.graphql_document is not None else None
+            )
             if operation is not None:
                 kind = operation.operation.value
                 name = ec.operation_name
@@ -195,6 +257,8 @@ class KehuErrors(MaskErrors):
                 path=error.path,
                 extensions={"code": "INTERNAL_ERROR", "requestId": rid},
             )
+        if isinstance(error.original_error, CannotGetOperationTypeError):
+            return operation_error(error.original_error)
         if isinstance(error.original_error, KehuError) and not (error.extensions or {}).get("code"):
             original = error.original_error
             codes: dict[str, Any] = {"code": original.code}
@@ -204,6 +268,8 @@ class KehuErrors(MaskErrors):
         message, extensions = error.message, error.extensions
         if self._hide_suggestions() and SUGGESTION_RE.search(message):
             message = SUGGESTION_RE.sub("", message)
+        if type(error.original_error) is StrawberryGraphQLError and not (extensions or {}).get("code"):
+            extensions = {**(extensions or {}), "code": PermissionDenied.code}  # a permission class
         if not (extensions or {}).get("code"):
             extensions = {**(extensions or {}), "code": code_for(message, error.path is not None)}
         if (message, extensions) != (error.message, error.extensions):

@@ -8,13 +8,17 @@ classes, so the validation cache keeps working (STACK-NOTES: per-request limiter
 classes cost ~5× throughput). The node
 estimate needs the variables, so it runs at the start of execution: like GitHub's
 API, each connection's ``first`` (or the default page size) multiplies through
-its children. Every rejection carries ``extensions.code`` and says by how much.
+its children, and so does every plain list of objects whose field declares the
+most items it can hold (``max_items``); an undeclared plain list counts as one. Every
+rejection carries ``extensions.code`` and says by how much.
 """
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
+import strawberry
 from graphql import (
     ExecutionResult,
     FieldNode,
@@ -25,10 +29,12 @@ from graphql import (
     get_named_type,
     value_from_ast,
 )
-from graphql.type import GraphQLInterfaceType, GraphQLObjectType
-from strawberry.extensions import SchemaExtension, ValidationCache
+from graphql.type import GraphQLInterfaceType, GraphQLList, GraphQLNonNull, GraphQLObjectType, GraphQLUnionType
+from strawberry.extensions import ParserCache, SchemaExtension, ValidationCache
 
 from kehu.config import LimitSettings
+
+from . import compat
 
 
 def _error(code: str, message: str, node=None) -> GraphQLError:
@@ -102,6 +108,22 @@ def shape_errors(document, limits: LimitSettings) -> list[GraphQLError]:
     return errors
 
 
+class KehuParserCache(ParserCache):
+    """strawberry's parser cache, except that a document that does not parse is
+    left to strawberry's own parse: the cache's hook runs outside strawberry's
+    error handling, so a syntax error raised there escapes a subscription over
+    WebSocket as an exception (the client saw the operation complete silently)
+    instead of an ``error`` message."""
+
+    def on_parse(self):
+        ec = self.execution_context
+        try:
+            ec.graphql_document = self.cached_parse_document(ec.query, **ec.parse_options)
+        except GraphQLError:
+            ec.graphql_document = None  # parsed again, and reported, by strawberry
+        yield
+
+
 class LimitedValidationCache(ValidationCache):
     """strawberry's validation cache, preceded by ``shape_errors``: a document over
     a limit is refused without running graphql-core's rules at all."""
@@ -120,12 +142,71 @@ class LimitedValidationCache(ValidationCache):
         yield from super().on_validate()
 
 
+#: strawberry field ``metadata`` key: the most items a plain list field returns.
+MAX_ITEMS = "kehu.max_items"
+#: The ``MAX_ITEMS`` of a connection's ``edges``: counted by the connection's ``first``.
+PAGED = "paged"
+#: A plain list of objects whose field does not say how long it gets counts as one
+#: object, as every plain list did before ``max_items``. Counting it as a full page
+#: (100) was tried and refused the console's own screens and a documented
+#: third-party plugin's queries at the default ``max_nodes``: worst-case bounds
+#: multiply (a page of survey responses x 100 answers x 50 choices). Fields declare
+#: their bound with ``max_items`` to be priced by it.
+DEFAULT_LIST_BOUND = 1
+
+
+def max_items(n: int) -> dict[str, int]:
+    """Field metadata for a plain list: ``strawberry.field(metadata=max_items(12))``.
+    The query-size estimate (``[limits] max_nodes``) multiplies what is selected
+    below the field by ``n``; without it, the list counts as one object. Say the
+    real bound — the most the resolver can return — or make the field a connection."""
+    return {MAX_ITEMS: n}
+
+
+def declared_bounds(schema: strawberry.Schema) -> dict[tuple[str, str], int | str]:
+    """``max_items`` of every field that declares it, by (GraphQL type, GraphQL field):
+    read from strawberry's type definitions through its public API, so the estimate
+    is the same on the fast path and on the plain path (whose graphql-core schema is
+    rebuilt from the SDL and carries no strawberry metadata). Computed once per schema."""
+    found = _declared.get(schema)
+    if found is None:
+        found = {}
+        names = schema.config.name_converter
+        for type_name in compat.graphql_schema(schema).type_map:
+            definition = schema.get_type_by_name(type_name)
+            for field in getattr(definition, "fields", None) or ():
+                bound = (getattr(field, "metadata", None) or {}).get(MAX_ITEMS)
+                if bound is not None:
+                    found[(type_name, names.get_graphql_name(field))] = bound
+        _declared[schema] = found
+    return found
+
+
+_declared: weakref.WeakKeyDictionary[strawberry.Schema, dict[tuple[str, str], int | str]] = weakref.WeakKeyDictionary()
+
+
+def list_bound(parent_type, field_name: str, field_def, declared: dict[tuple[str, str], int | str]) -> int | None:
+    """How many objects a plain list field may return, or None for anything else
+    (a single object, a leaf or a list of leaves, a connection's edges)."""
+    t = field_def.type
+    while isinstance(t, GraphQLNonNull):
+        t = t.of_type
+    if not isinstance(t, GraphQLList):
+        return None
+    if not isinstance(get_named_type(t), (GraphQLObjectType, GraphQLInterfaceType, GraphQLUnionType)):
+        return None
+    bound = declared.get((parent_type.name, field_name), DEFAULT_LIST_BOUND)
+    return None if bound == PAGED else int(bound)
+
+
 def estimate_nodes(
-    schema, document, operation_name: str | None, variables: dict[str, Any] | None, default_page: int
+    schema: strawberry.Schema, document, operation_name: str | None, variables: dict[str, Any] | None, default_page: int
 ) -> int:
     """Upper bound of the objects a query can return, multiplying each connection's
-    page size through its children. Fragments are counted once each (memoised),
+    page size, and each plain list's bound, through its children. Fragments are counted once each (memoised),
     so amplification through nested fragments costs linear time here."""
+    declared = declared_bounds(schema)
+    graphql_schema = compat.graphql_schema(schema)
     fragments = {d.name.value: d for d in document.definitions if getattr(d, "kind", "") == "fragment_definition"}
     operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
     if operation_name:
@@ -133,9 +214,11 @@ def estimate_nodes(
     if not operations:
         return 0
     operation = operations[0]
-    root = {"query": schema.query_type, "mutation": schema.mutation_type, "subscription": schema.subscription_type}[
-        operation.operation.value
-    ]
+    root = {
+        "query": graphql_schema.query_type,
+        "mutation": graphql_schema.mutation_type,
+        "subscription": graphql_schema.subscription_type,
+    }[operation.operation.value]
     variables = variables or {}
     memo: dict[tuple[str, str], int] = {}
 
@@ -159,11 +242,15 @@ def estimate_nodes(
                     continue
                 child_type = get_named_type(field_def.type)
                 n = page_size(field_def, selection)
+                if n is None:
+                    n = list_bound(parent_type, selection.name.value, field_def, declared)
                 inner = count(selection.selection_set, child_type, visiting)
                 total += (n + n * inner) if n is not None else inner
             elif isinstance(selection, InlineFragmentNode):
                 target = (
-                    schema.get_type(selection.type_condition.name.value) if selection.type_condition else parent_type
+                    graphql_schema.get_type(selection.type_condition.name.value)
+                    if selection.type_condition
+                    else parent_type
                 )
                 total += count(selection.selection_set, target, visiting)
             elif isinstance(selection, FragmentSpreadNode):
@@ -171,7 +258,7 @@ def estimate_nodes(
                 fragment = fragments.get(name)
                 if fragment is None or name in visiting:
                     continue
-                target = schema.get_type(fragment.type_condition.name.value)
+                target = graphql_schema.get_type(fragment.type_condition.name.value)
                 key = (name, getattr(target, "name", ""))
                 if key not in memo:
                     memo[key] = count(fragment.selection_set, target, visiting | {name})
@@ -200,9 +287,7 @@ class QueryLimits(SchemaExtension):
     def on_execute(self):
         ec = self.execution_context
         if ec.result is None and ec.graphql_document is not None:
-            nodes = estimate_nodes(
-                ec.schema.graphql_schema, ec.graphql_document, ec.operation_name, ec.variables, self.default_page
-            )
+            nodes = estimate_nodes(ec.schema, ec.graphql_document, ec.operation_name, ec.variables, self.default_page)
             limit = self.limits.max_nodes
             if nodes > limit:
                 ec.result = ExecutionResult(

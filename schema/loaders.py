@@ -24,6 +24,7 @@ from tortoise.connection import connections
 from tortoise.functions import Count
 
 from kehu.access import Viewer, visible_customers, visible_owners
+from kehu.customers import resolve_customer_ids
 from kehu.models import AccountOwner, Customer
 
 from . import relay
@@ -113,7 +114,15 @@ class Loaders:
         return [rows.get(i) for i in ids]
 
     async def _load_customers(self, ids: list[int]) -> list[Customer | None]:
+        """``node(id)`` and ``customer(id)``: the id of a customer merged into
+        another loads that one (``kehu.customers.resolve_customer_ids``)."""
         rows = await self.customers_by_id(ids)
+        unsure = [i for i in ids if (row := rows.get(i)) is None or row.merged_into_id is not None]
+        if unsure:
+            moved = {i: t for i, t in (await resolve_customer_ids(unsure)).items() if t != i}
+            if moved:
+                survivors = await self.customers_by_id(moved.values())
+                return [survivors.get(moved[i]) if i in moved else rows.get(i) for i in ids]
         return [rows.get(i) for i in ids]
 
     def pages(

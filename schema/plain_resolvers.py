@@ -43,7 +43,7 @@ from typing import Any
 from graphql import GraphQLObjectType
 
 from . import compat
-from .batch import BATCH_EXTENSION, MISSING, batch_spec, batch_store, stored_value
+from .batch import BATCH_EXTENSION, MISSING, batch_spec, batch_store, prefetchable, stored_value
 from .extensions import ValueTransform
 
 
@@ -125,8 +125,8 @@ def install_plain_resolvers(schema) -> int:
     replaced = 0
     for gql_field, field in _fields(schema):
         spec = batch_spec(field)
-        if spec is None:
-            continue
+        if spec is None or not prefetchable(field):
+            continue  # (not prefetchable: resolved parent by parent, through its extensions)
         gql_field.extensions = {**(gql_field.extensions or {}), BATCH_EXTENSION: spec}
         if not field.extensions and not getattr(field, "permission_classes", None):
             gql_field.resolve = _direct_batch(gql_field.resolve)

@@ -93,16 +93,12 @@ class GraphQLRegistry:
             self.extra_types.append(Contribution(self.plugin, t))
 
     def node(self, type_name: str, resolver: Callable[..., Awaitable[Any]]) -> None:
-        """Make ``node(id)`` resolve global IDs of ``type_name``:
+        """Make ``node(id)`` and ``nodes(ids)`` resolve global IDs of ``type_name``:
         ``async def resolver(info, pk) -> object | None``. It must return None for
         records the viewer may not see."""
-        if type_name in self.node_resolvers or type_name in (
-            "Customer",
-            "Interaction",
-            "AccountOwner",
-            "AuditEntry",
-            "OutboxEvent",
-        ):
+        from .nodes import CORE_NODES
+
+        if type_name in self.node_resolvers or type_name in CORE_NODES:
             other = self.node_resolvers.get(type_name, ("core",))[0]
             raise PluginError(f"plugins '{other}' and '{self.plugin}' both resolve node type '{type_name}'")
         self.node_resolvers[type_name] = (self.plugin, resolver)

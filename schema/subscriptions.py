@@ -2,13 +2,12 @@
 
 import datetime as dt
 from collections.abc import AsyncGenerator
-from typing import Optional
+from typing import Annotated, Optional
 
 import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from kehu.access import require_viewer, visible_customers
 from kehu.ids import to_global_id
 
 
@@ -19,12 +18,8 @@ class LiveEvent:
     topic: str = strawberry.field(description="e.g. customer.created, interaction.logged; plugins add their own")
     node_id: Optional[strawberry.ID] = strawberry.field(description="Global ID of the object concerned.")
     customer_id: Optional[strawberry.ID] = strawberry.field(description="The customer it concerns, if any.")
-    data: JSON
-    at: dt.datetime
-
-
-def _matches(topic: str, wanted: Optional[list[str]]) -> bool:
-    return not wanted or any(topic == t or topic.startswith(t + ".") for t in wanted)
+    data: JSON = strawberry.field(description="Facts about the event that name no person, e.g. the interaction's kind.")
+    at: dt.datetime = strawberry.field(description="When it happened.")
 
 
 @strawberry.type
@@ -33,18 +28,18 @@ class CoreSubscription:
         description="Live events about customers the viewer may see. `topics` narrows them: "
         '"customer" matches customer.created, customer.updated, …'
     )
-    async def events(self, info: Info, topics: Optional[list[str]] = None) -> AsyncGenerator[LiveEvent, None]:
-        viewer = require_viewer(info.context.viewer)
-        async with info.context.kehu.events.subscribe() as queue:
+    async def events(
+        self,
+        info: Info,
+        topics: Annotated[
+            Optional[list[str]], strawberry.argument(description="Topics or their prefixes; null: every event.")
+        ] = None,
+    ) -> AsyncGenerator[LiveEvent, None]:
+        # Visibility is decided by the bus for all subscribers of an event at once,
+        # with each one's viewer as it is when the event is dispatched.
+        async with info.context.kehu.events.subscribe(topics, info.context.live_viewer) as queue:
             while True:
                 event = await queue.get()
-                if not _matches(event.topic, topics):
-                    continue
-                if (
-                    event.customer_id is not None
-                    and not await visible_customers(viewer).filter(id=event.customer_id).exists()
-                ):
-                    continue  # the viewer may not see this customer: as if it never happened
                 yield LiveEvent(
                     topic=event.topic,
                     node_id=strawberry.ID(event.node_id) if event.node_id else None,

@@ -1,36 +1,39 @@
+"""The project's fixtures are the ones kehu ships to plugin authors
+(kehu.testing.plugin, loaded by pytest through kehu's entry point), under the
+short names these tests use: so both stay fast (a template database copy and a
+shared schema per app) and both are exercised by the whole suite."""
+
 import pytest
 
-from kehu.clock import FrozenClock
-from kehu.testing import KehuHarness, database_url
+
+@pytest.fixture
+def db_url(kehu_database_url):
+    """A fresh database for this test (SQLite file, or PostgreSQL with KEHU_TEST_POSTGRES)."""
+    return kehu_database_url
 
 
 @pytest.fixture
-def db_url(tmp_path):
-    with database_url(tmp_path) as url:
-        yield url
+def make_app(kehu_make_app):
+    """Factory: ``make_app(enabled=("loyalty",), settings=..., extra_plugins=..., config=...)``."""
+    return kehu_make_app
 
 
 @pytest.fixture
-def make_app(db_url):
-    """Factory: ``make_app(enabled=("loyalty",), settings=..., extra_plugins=...)``."""
-    opened = []
-
-    def make(**kwargs):
-        harness = KehuHarness(db_url, **kwargs).__enter__()
-        opened.append(harness)
-        return harness
-
-    yield make
-    for harness in reversed(opened):
-        harness.__exit__(None, None, None)
-
-
-@pytest.fixture
-def app(make_app):
+def app(kehu_app):
     """A kehu app with no plugins and the seeded accounts of kehu.testing.ACCOUNTS."""
-    return make_app()
+    return kehu_app
 
 
 @pytest.fixture
-def clock():
-    return FrozenClock()
+def clock(kehu_clock):
+    """The clock of the apps ``make_app`` and ``app`` open (frozen at 2026-01-01 09:00 UTC)."""
+    return kehu_clock
+
+
+def pytest_xdist_auto_num_workers(config):
+    """``-n auto``: one worker per core, at most 8 — each worker builds its own
+    template databases and schemas, so more workers than that mostly repeat them."""
+    import os
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(cores or 1, 8))

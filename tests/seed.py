@@ -10,12 +10,13 @@ from kehu.models import (
     AuditEntry,
     Customer,
     CustomerTag,
+    DuplicatePair,
     Interaction,
     InteractionKind,
     TokenKind,
 )
 
-CORE_MODELS = (AccountOwner, Customer, CustomerTag, Interaction, AccessToken, AuditEntry)
+CORE_MODELS = (AccountOwner, Customer, CustomerTag, Interaction, AccessToken, AuditEntry, DuplicatePair)
 
 
 def gid(type_name, pk):

@@ -56,10 +56,24 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+class PortTaken(Exception):
+    pass
+
+
 class Server:
     """``kehu serve`` in its own process group, its output in ``log``."""
 
     def __init__(self, config: Path, *args: str, startup_timeout: float = 60):
+        # A free port can be taken by another process (a parallel test worker)
+        # between our probe and the server's bind: then try another one.
+        for attempt in range(3):
+            try:
+                return self._start(config, args, startup_timeout)
+            except PortTaken:
+                if attempt == 2:
+                    raise
+
+    def _start(self, config: Path, args: tuple[str, ...], startup_timeout: float) -> None:
         self.port = free_port()
         self.log = config.parent / f"serve-{self.port}.log"
         self.url = f"http://127.0.0.1:{self.port}"
@@ -74,6 +88,8 @@ class Server:
         deadline = time.monotonic() + startup_timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
+                if "address already in use" in self.output():
+                    raise PortTaken(self.port)
                 raise AssertionError(f"kehu serve exited with {self.process.returncode}:\n{self.output()}")
             try:
                 with urllib.request.urlopen(self.url + "/healthz", timeout=2) as response:

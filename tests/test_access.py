@@ -8,7 +8,7 @@ exactly as it was; an allowed one is checked for the value it returns.
 import pytest
 from seed import add_api_token, add_customer, add_interaction, error_code, gid, owner_gid, pk, snapshot
 
-from kehu.models import Customer
+from kehu.models import Customer, DuplicatePair, DuplicateSource, OutboxEvent, OutboxKind, OutboxState
 from kehu.testing import ACCOUNTS, TEST_PASSWORD
 
 OK = "ok"
@@ -23,6 +23,7 @@ MATRIX = {
     # queries
     "me": (ANON, OK, OK, OK, OK),
     "node": (ANON, OK, OK, OK, OK),
+    "nodes": (ANON, OK, OK, OK, OK),
     "customer": (ANON, OK, OK, OK, OK),
     "customers": (ANON, OK, OK, OK, OK),
     "interactions": (ANON, OK, OK, OK, OK),
@@ -30,6 +31,8 @@ MATRIX = {
     "plugins": (ANON, OK, OK, OK, OK),
     "auditLog": (ANON, OK, DENIED, DENIED, DENIED),
     "apiTokens": (ANON, OK, DENIED, DENIED, DENIED),
+    "outboxEvents": (ANON, OK, DENIED, DENIED, DENIED),
+    "duplicateCandidates": (ANON, OK, OK, OK, OK),
     # mutations
     "login": (OK, OK, OK, OK, OK),
     "logout": (ANON, OK, OK, OK, OK),
@@ -45,6 +48,10 @@ MATRIX = {
     "updateAccountOwner": (ANON, OK, DENIED, DENIED, DENIED),
     "createApiToken": (ANON, OK, DENIED, DENIED, DENIED),
     "revokeApiToken": (ANON, OK, DENIED, DENIED, DENIED),
+    "retryOutboxEvent": (ANON, OK, DENIED, DENIED, DENIED),
+    "dismissDuplicateCandidate": (ANON, OK, OK, DENIED, DENIED),
+    "reopenDuplicateCandidate": (ANON, OK, OK, DENIED, DENIED),
+    "mergeCustomers": (ANON, OK, OK, DENIED, DENIED),
 }
 
 NEW_PASSWORD = "a-brand-new-passphrase"
@@ -218,12 +225,70 @@ def _check_revoke_token(app, role, result, variables):
     assert result["apiToken"]["revokedAt"] is not None
 
 
+def _setup_failed_event(app, role):
+    """A dead letter: a run of a job no worker of this app runs, so a retry delivers nothing."""
+
+    async def make():
+        now = app.clock.now()
+        row = await OutboxEvent.create(
+            kind=OutboxKind.JOB, name="access.test", state=OutboxState.FAILED, attempts=3, due_at=now, created_at=now
+        )
+        return row.id
+
+    return {"id": gid("OutboxEvent", app.run(make))}
+
+
+def _check_failed_events(app, role, result, variables):
+    assert [e["node"]["name"] for e in result["edges"]] == ["access.test"]
+
+
+def _check_retry_event(app, role, result, variables):
+    assert result["userErrors"] == []
+    assert result["outboxEvent"] == {"id": variables["id"], "state": "PENDING", "attempts": 0}
+
+
+def _setup_pair(app, role, status="OPEN"):
+    """Two of the agent's customers that may be one, as a candidate pair."""
+    a = add_customer(app, "agent", "Target Ltd", email="target@example.com")
+    b = add_customer(app, "agent", "Target Limited", email="target@example.com")
+
+    async def make():
+        row = await DuplicatePair.create(
+            customer_a_id=a, customer_b_id=b, score=90, reasons=["SAME_EMAIL"], status=status,
+            source=DuplicateSource.SCAN, found_at=app.clock.now(),
+        )  # fmt: skip
+        return row.id
+
+    return {"id": gid("DuplicateCandidate", app.run(make)), "a": gid("Customer", a), "b": gid("Customer", b)}
+
+
+def _check_candidates(app, role, result, variables):
+    assert [e["node"]["id"] for e in result["edges"]] == [variables["id"]]
+
+
+def _check_decided(status):
+    def check(app, role, result, variables):
+        assert result["userErrors"] == [] and result["candidate"] == {"id": variables["id"], "status": status}
+
+    return check
+
+
+def _check_merge(app, role, result, variables):
+    assert result["userErrors"] == []
+    assert result["customer"]["id"] == variables["a"] and result["mergedIds"] == [variables["b"]]
+
+
 OPERATIONS = {
     "me": ("{ me { email role } }", lambda app, role: {}, _check_me),
     "node": (
         "query($id: ID!) { node(id: $id) { id ... on Customer { name } } }",
         _setup_customer,
         _check_target_name,
+    ),
+    "nodes": (
+        "query($id: ID!) { nodes(ids: [$id]) { id ... on Customer { name } } }",
+        _setup_customer,
+        lambda app, role, result, variables: _check_target_name(app, role, result[0], variables),
     ),
     "customer": ("query($id: ID!) { customer(id: $id) { id name } }", _setup_customer, _check_target_name),
     "customers": (
@@ -333,6 +398,43 @@ OPERATIONS = {
         _setup_revoke,
         _check_revoke_token,
     ),
+    "outboxEvents": (
+        "{ outboxEvents(state: FAILED) { edges { node { name } } } }",
+        _setup_failed_event,
+        _check_failed_events,
+    ),
+    "retryOutboxEvent": (
+        "mutation($id: ID!) { retryOutboxEvent(input: {id: $id}) { outboxEvent { id state attempts } "
+        + USER_ERRORS
+        + " } }",
+        _setup_failed_event,
+        _check_retry_event,
+    ),
+    "duplicateCandidates": (
+        "{ duplicateCandidates { edges { node { id } } } }",
+        _setup_pair,
+        _check_candidates,
+    ),
+    "dismissDuplicateCandidate": (
+        "mutation($id: ID!) { dismissDuplicateCandidate(input: {id: $id}) { candidate { id status } "
+        + USER_ERRORS
+        + " } }",
+        _setup_pair,
+        _check_decided("DISMISSED"),
+    ),
+    "reopenDuplicateCandidate": (
+        "mutation($id: ID!) { reopenDuplicateCandidate(input: {id: $id}) { candidate { id status } "
+        + USER_ERRORS
+        + " } }",
+        lambda app, role: _setup_pair(app, role, status="DISMISSED"),
+        _check_decided("OPEN"),
+    ),
+    "mergeCustomers": (
+        "mutation($a: ID!, $b: ID!) { mergeCustomers(input: {survivorId: $a, mergedIds: [$b]}) "
+        "{ customer { id } mergedIds " + USER_ERRORS + " } }",
+        _setup_pair,
+        _check_merge,
+    ),
 }
 
 CASES = [
@@ -397,7 +499,7 @@ def test_unknown_or_malformed_token_is_treated_as_anonymous(app):
 )
 def test_introspection_requires_sign_in(app, query):
     body = app.gql(query)
-    assert body["data"] is None
+    assert "data" not in body  # refused before anything ran
     assert error_code(body) == ANON
     signed_in = app.data(query, as_="agent")
     assert signed_in != {}

@@ -144,6 +144,43 @@ def test_change_password_refuses_bad_input_and_keeps_the_old_password(app, curre
 # --------------------------------------------------------------------------- lockout
 
 
+CREATE_OWNER = """mutation($e: String!, $p: String!) { createAccountOwner(input: {name: "Wang Fang", email: $e,
+  role: AGENT, password: $p}) { accountOwner { id } userErrors { field code message } } }"""
+
+
+@pytest.mark.parametrize(
+    "password, code",
+    [
+        ("qwertyuiop", "COMMON_PASSWORD"),
+        ("1234567890", "COMMON_PASSWORD"),
+        ("PassWord123", "COMMON_PASSWORD"),  # the list is compared without case
+        ("wang.fang@example.com", "PASSWORD_IS_EMAIL"),
+        ("Wang.Fang@Example.COM", "PASSWORD_IS_EMAIL"),
+        ("wangfang2024", "WEAK_PASSWORD"),  # the name and a year: guessed at once
+        ("aaaaaaaaaaaa", "WEAK_PASSWORD"),
+        ("short", "WEAK_PASSWORD"),
+    ],
+)
+def test_common_guessable_or_own_email_passwords_are_refused(app, password, code):
+    payload = app.data(CREATE_OWNER, {"e": "wang.fang@example.com", "p": password}, as_="admin")["createAccountOwner"]
+    assert payload["accountOwner"] is None
+    [error] = payload["userErrors"]
+    assert (error["field"], error["code"]) == ("password", code)
+    assert password.lower() not in error["message"].lower()
+
+
+def test_a_strong_password_is_accepted(app):
+    payload = app.data(CREATE_OWNER, {"e": "wang.fang@example.com", "p": "violet-harbour-engine"}, as_="admin")
+    assert payload["createAccountOwner"]["userErrors"] == []
+
+
+def test_change_password_refuses_a_common_password_or_the_email(app):
+    for new, code in (("iloveyou123", "COMMON_PASSWORD"), ("agent@example.com", "PASSWORD_IS_EMAIL")):
+        data = app.data(CHANGE_PASSWORD, {"current": TEST_PASSWORD, "new": new}, as_="agent")
+        assert [(e["field"], e["code"]) for e in data["changePassword"]["userErrors"]] == [("newPassword", code)]
+    assert login(app, "agent@example.com")["token"]  # the old password still works
+
+
 def fail(app, email, times):
     for _ in range(times):
         assert codes(login(app, email, WRONG)) == [("password", "INVALID_CREDENTIALS")]
@@ -355,6 +392,67 @@ def test_api_token_secret_is_stored_only_as_its_hash(app):
     secret = create_token(app)["token"]
     stored = app.run(lambda: AccessToken.get(kind=TokenKind.API).values_list("token_hash", flat=True))
     assert stored == hashlib.sha256(secret.encode()).hexdigest()
+
+
+class CountingHasher:
+    """Stands in for the argon2 hasher and counts the password checks."""
+
+    def __init__(self, real):
+        self.real = real
+        self.verifications = 0
+
+    def verify(self, password_hash, password):
+        self.verifications += 1
+        return self.real.verify(password_hash, password)
+
+
+def burst(app, attempts):
+    """Send every (email, password) at once over HTTP; returns the login payloads."""
+    import asyncio
+
+    import httpx
+
+    async def send_all():
+        transport = httpx.ASGITransport(app=app.app, client=("198.51.100.7", 40000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://kehu") as client:
+            responses = await asyncio.gather(
+                *(
+                    client.post("/graphql", json={"query": LOGIN, "variables": {"email": e, "password": p}})
+                    for e, p in attempts
+                )
+            )
+        return [r.json()["data"]["login"] for r in responses]
+
+    return app.run(send_all)
+
+
+@pytest.mark.parametrize("right_at", ["first", "last"])
+def test_a_parallel_burst_checks_at_most_the_limit_and_signs_nobody_in(app, monkeypatch, right_at):
+    from kehu import credentials as auth
+
+    hasher = CountingHasher(auth._hasher)
+    monkeypatch.setattr(auth, "_hasher", hasher)
+    wrong = [("agent@example.com", f"wrong-password-{i}") for i in range(30)]
+    right = ("agent@example.com", TEST_PASSWORD)
+    answers = burst(app, [right, *wrong] if right_at == "first" else [*wrong, right])
+    assert hasher.verifications <= 10
+    assert [a["token"] for a in answers] == [None] * 31
+    outcomes = sorted(e["code"] for a in answers for e in a["userErrors"])
+    assert outcomes.count("LOCKED_OUT") >= 21
+    assert set(outcomes) == {"LOCKED_OUT", "INVALID_CREDENTIALS"}
+    # The account stays locked afterwards, for the right password too.
+    assert codes(login(app, "agent@example.com")) == [("email", "LOCKED_OUT")]
+
+
+def test_a_burst_across_accounts_checks_at_most_the_address_limit(make_app, monkeypatch):
+    from kehu import credentials as auth
+
+    app = make_app(config={"auth": {"max_failed_logins": 2}})  # the address: 5 x 2
+    hasher = CountingHasher(auth._hasher)
+    monkeypatch.setattr(auth, "_hasher", hasher)
+    answers = burst(app, [(f"guess{i}@example.com", "wrong-password-1") for i in range(25)])
+    assert hasher.verifications <= 10
+    assert sum(a["userErrors"][0]["code"] == "LOCKED_OUT" for a in answers) >= 15
 
 
 def test_failed_sign_ins_are_slowed_before_the_lock(app):

@@ -173,3 +173,88 @@ def test_a_batch_field_must_be_annotated_with_a_list_of_results():
             @batch_field
             def count(customers: list["Customer"]) -> int:
                 return 0
+
+
+# --------------------------------------------------------------------------- permissions
+
+
+class AdminsOnly(strawberry.BasePermission):
+    message = "admins only"
+
+    def has_permission(self, source, info, **kwargs) -> bool:
+        return info.context.viewer is not None and info.context.viewer.role.value == "ADMIN"
+
+
+class EvenCustomersOnly(strawberry.BasePermission):
+    message = "odd customers are secret"
+
+    async def has_permission(self, source, info, **kwargs) -> bool:
+        return source.id % 2 == 0
+
+
+class RefuseAgents(strawberry.extensions.FieldExtension):
+    """A plugin's own gate, written as a field extension rather than a permission."""
+
+    async def resolve_async(self, next_, source, info, **kwargs):
+        if info.context.viewer.role.value == "AGENT":
+            raise PermissionError("agents may not read this")
+        return await next_(source, info, **kwargs)
+
+
+@strawberry.type
+class GuardedProbe:
+    @batch_field(permission_classes=[AdminsOnly])
+    def secret(customers: list["Customer"]) -> list[Optional[str]]:
+        CALLS.append(("secret", tuple(c.id for c in customers)))
+        return [f"s{c.id}" for c in customers]
+
+    @batch_field(permission_classes=[EvenCustomersOnly])
+    def even(customers: list["Customer"]) -> list[Optional[str]]:
+        CALLS.append(("even", tuple(c.id for c in customers)))
+        return [f"e{c.id}" for c in customers]
+
+    @batch_field(extensions=[RefuseAgents()])
+    def gated(customers: list["Customer"]) -> list[Optional[str]]:
+        CALLS.append(("gated", tuple(c.id for c in customers)))
+        return [f"g{c.id}" for c in customers]
+
+
+GUARDED = types.SimpleNamespace(kehu_graphql=hookimpl(lambda graphql: graphql.extend("Customer", GuardedProbe)))
+
+
+@pytest.fixture
+def guarded(make_app):
+    app = make_app(enabled=("guarded",), extra_plugins={"guarded": GUARDED})
+
+    async def seed():
+        return [(await Customer.create(name=f"G {i}", owner=app.accounts["agent"])).id for i in range(6)]
+
+    app.customer_ids = app.run(seed)
+    CALLS.clear()
+    yield app
+    CALLS.clear()
+
+
+def test_a_batch_field_its_permission_denies_never_runs(guarded):
+    body = guarded.gql("{ customers(first: 10) { edges { node { id secret } } } }", as_="agent")
+    assert CALLS == []
+    assert {(e["message"], e["extensions"]["code"]) for e in body["errors"]} == {("admins only", "FORBIDDEN")}
+    assert len(body["errors"]) == 6
+    data = guarded.data("{ customers(first: 10) { edges { node { secret } } } }", as_="admin")
+    assert [e["node"]["secret"] for e in data["customers"]["edges"]] == [f"s{i}" for i in guarded.customer_ids]
+    assert CALLS == [("secret", tuple(guarded.customer_ids))]
+
+
+def test_a_batch_field_runs_only_for_the_parents_its_permission_allows(guarded):
+    body = guarded.gql("{ customers(first: 10) { edges { node { id even } } } }", as_="admin")
+    assert CALLS == [("even", tuple(i for i in guarded.customer_ids if i % 2 == 0))]
+    assert len(body["errors"]) == sum(1 for i in guarded.customer_ids if i % 2)
+
+
+def test_a_batch_field_behind_another_extension_runs_only_past_it(guarded):
+    body = guarded.gql("{ customers(first: 10) { edges { node { gated } } } }", as_="agent")
+    assert CALLS == []
+    assert len(body["errors"]) == 6
+    data = guarded.data("{ customers(first: 10) { edges { node { gated } } } }", as_="admin")
+    assert [e["node"]["gated"] for e in data["customers"]["edges"]] == [f"g{i}" for i in guarded.customer_ids]
+    assert CALLS == [("gated", tuple(guarded.customer_ids))]  # still one call for the page

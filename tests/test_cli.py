@@ -114,3 +114,41 @@ def test_plugins_lists_state(project):
     result = kehu("plugins", cwd=project)
     assert result.returncode == 0
     assert result.stdout.splitlines()[0].split()[:4] == ["NAME", "VERSION", "SOURCE", "STATE"]
+
+
+def test_demo_refuses_a_database_with_real_accounts_and_serve_warns_about_demo_passwords(project, db_url):
+    from serving import Server
+
+    assert (
+        kehu(
+            "init", "--admin-email", "boss@example.com", "--admin-password", "a-long-admin-passphrase", cwd=project
+        ).returncode
+        == 0
+    )
+    refused = kehu("demo", "--customers", "5", cwd=project)
+    assert refused.returncode == 2
+    assert "already holds 1 account(s)" in one_error_line(refused) and "--force" in refused.stderr
+    forced = kehu("demo", "--customers", "5", "--force", cwd=project)
+    assert forced.returncode == 0, forced.stderr
+    with Server(project / "plugins.toml") as server:
+        log = server.output()
+    assert "WARNING: demo accounts can sign in with their PUBLIC passwords" in log
+    assert "admin@demo.kehu" in log
+
+
+def test_serve_does_not_warn_once_the_demo_passwords_are_changed(project, db_url):
+    from serving import Server
+
+    assert kehu("demo", "--customers", "5", cwd=project).returncode == 0
+    with Server(project / "plugins.toml") as server:
+        assert "PUBLIC passwords" in server.output()
+        for role in ("admin", "manager", "agent", "analyst"):
+            token = server.login(f"{role}@demo.kehu", f"kehu-demo-{role}")
+            status, body, _ = server.gql(
+                'mutation($c: String!) { changePassword(input: {currentPassword: $c, newPassword: "a-private-long-passphrase"}) { ok } }',
+                {"c": f"kehu-demo-{role}"},
+                token=token,
+            )
+            assert body["data"]["changePassword"]["ok"], body
+    with Server(project / "plugins.toml") as server:
+        assert "PUBLIC passwords" not in server.output()

@@ -16,6 +16,7 @@ from kehu.config import parse_config
 from kehu.errors import PluginError
 from kehu.i18n import LANGUAGES
 from kehu.plugins.console.service import all_operations, available_operations
+from kehu.schema.compat import graphql_schema
 from kehu.server.runtime import Kehu
 
 BUILT_IN = ("segmentation", "loyalty", "complaints", "surveys", "masking")
@@ -37,7 +38,7 @@ def test_every_offered_operation_validates_against_the_schema(tmp_path, plugins)
     app = kehu_with(tmp_path, *plugins, "console")
     offered = available_operations(app)
     for name, operation in offered.items():
-        assert validate(app.schema._schema, parse(operation.text)) == [], name
+        assert validate(graphql_schema(app.schema), parse(operation.text)) == [], name
     assert set(offered) < set(all_operations()) or plugins == BUILT_IN
 
 
@@ -63,6 +64,12 @@ def test_messages_are_served_per_language_with_the_plugins_entries(console):
     assert console.client.get("/console/messages/zh-CN.json").json()["complaints.status.RESOLVED"] == "已解决"
     assert console.client.get("/console/messages/fr.json").status_code == 404
     assert console.client.get("/console/operations.json").json()["languages"] == list(LANGUAGES)
+
+
+def test_the_manifest_tells_the_console_the_business_time_zone(make_app):
+    # Dashboards ask for and label months of this calendar (test_console_calendar.py).
+    app = make_app(enabled=("console",), config={"kehu": {"timezone": "Asia/Shanghai"}})
+    assert app.client.get("/console/operations.json").json()["timezone"] == "Asia/Shanghai"
 
 
 def test_disabled_plugins_ship_no_texts(make_app):
@@ -152,7 +159,7 @@ def test_every_enum_value_the_console_shows_has_a_text(console):
     block = source[source.index("export const ENUM_KEYS") :]
     block = block[: block.index("};")]
     prefixes = dict(re.findall(r'"(\w+)": "([\w.]+)"', block))
-    schema = console.kehu.schema._schema
+    schema = graphql_schema(console.kehu.schema)
     for language in LANGUAGES:
         texts = console.client.get(f"/console/messages/{language}.json").json()
         for enum_name, prefix in prefixes.items():

@@ -494,6 +494,28 @@ def test_retried_log_interaction_with_same_key_logs_once(app):
     assert body["userErrors"][0]["code"] == "IDEMPOTENCY_KEY_REUSED"
 
 
+def test_idempotency_keys_are_scoped_to_the_customer(app):
+    """A key used on a customer of another team neither replays, nor is refused,
+    nor tells that it was used: the same key on another customer is another request."""
+    from seed import owner_gid
+
+    theirs = app.data(CREATE, {"i": {"name": "South's", "ownerId": owner_gid(app, "agent_south")}}, as_="admin")
+    mine = app.data(CREATE, {"i": {"name": "North's", "ownerId": owner_gid(app, "agent")}}, as_="admin")
+    theirs_id = theirs["createCustomer"]["customer"]["id"]
+    mine_id = mine["createCustomer"]["customer"]["id"]
+    used = {"customerId": theirs_id, "kind": "PURCHASE", "amount": "9.00", "idempotencyKey": "order-1"}
+    first = app.data(LOG, {"i": used}, as_="agent_south")["logInteraction"]
+    assert first["userErrors"] == []
+    # Another team's agent, same key, another kind, own customer: logged, no hint.
+    probe = {"customerId": mine_id, "kind": "CALL", "idempotencyKey": "order-1"}
+    body = app.data(LOG, {"i": probe}, as_="agent")["logInteraction"]
+    assert body["userErrors"] == [] and body["interaction"]["id"] != first["interaction"]["id"]
+    # And it did not block the first team's retry.
+    again = app.data(LOG, {"i": used}, as_="agent_south")["logInteraction"]
+    assert again["interaction"]["id"] == first["interaction"]["id"]
+    assert counts(app)[1] == 2
+
+
 def test_concurrent_retries_with_same_key_log_once(app):
     import asyncio
 

@@ -27,7 +27,7 @@ mutation($email: String!, $password: String!) {
 
 def seed(app, **kwargs):
     async def go():
-        return await seed_demo(app.kehu, **kwargs)
+        return await seed_demo(app.kehu, **{"force": True, **kwargs})  # beside the test accounts
 
     return app.run(go)
 
@@ -180,7 +180,7 @@ def test_demo_can_fire_the_usual_events_oldest_first(make_app):
             seen.append((interaction.occurred_at, interaction.customer.name, interaction.kind))
 
     app = make_app(enabled=("recorder",), extra_plugins={"recorder": Recorder()})
-    app.run(lambda: seed_demo(app.kehu, customers=20, events=True))
+    app.run(lambda: seed_demo(app.kehu, customers=20, events=True, force=True))
     assert len(seen) == app.run(lambda: Interaction.all().count())
     assert [at for at, _, _ in seen] == sorted(at for at, _, _ in seen)
 
@@ -207,3 +207,17 @@ def test_demo_loyalty_history_spans_the_demo_two_years(make_app):
         as_="admin",
     )["loyaltySummary"]["periods"]
     assert sum(1 for p in summary[:12] if p["issued"] > 0) >= 6  # points issued across the first year too
+
+
+# --------------------------------------------------------------------------- public passwords
+
+
+def test_demo_refuses_a_database_with_other_accounts_unless_forced(app):
+    from kehu.cli.demo import DemoRefused
+
+    with pytest.raises(DemoRefused) as refused:
+        app.run(lambda: seed_demo(app.kehu, customers=5))
+    assert "already holds 7 account(s)" in refused.value.message
+    assert app.run(lambda: AccountOwner.filter(email__endswith="@demo.kehu").count()) == 0
+    seed(app, customers=5)  # force=True
+    assert app.run(lambda: AccountOwner.filter(email__endswith="@demo.kehu").count()) > 0

@@ -74,7 +74,7 @@ DOCUMENTS = {
         loyalty { balance tier { name } nextTier { name } } segmentation { valueTier } segments { key }
         complaints(first: 2) { totalCount edges { node { id status } } }
         surveyResponses(first: 1) { pageInfo { hasNextPage } edges { node { id } } } } } } }""",
-    "fragments and aliases": """query { a: customers(first: 3) { edges { ...E } } b: customers(first: 2, after: "bzow") {
+    "fragments and aliases": """query { a: customers(first: 3) { edges { ...E } } b: customers(last: 2) {
         edges { ...E node { ... on Customer { x: interactions(first: 1) { edges { node { id } } }
                                                 y: interactions(first: 2) { edges { node { id kind } } } } } } } }
         fragment E on CustomerEdge { cursor node { ...C ... on Customer { owner { ...O } } } }

@@ -132,3 +132,63 @@ def test_postgres_statements_have_a_timeout(app, db_url):
         return rows[0]["statement_timeout"]
 
     assert app.run(setting) == "30s"
+
+
+# --------------------------------------------------------------------------- plain lists
+
+
+def _lists_plugin():
+    import types
+
+    import strawberry
+
+    from kehu import hookimpl
+    from kehu.schema import max_items
+
+    @strawberry.type
+    class Tag:
+        name: str
+
+    @strawberry.type
+    class CustomerLists:
+        @strawberry.field(description="An undeclared plain list: counted as one object.")
+        def labels(self) -> list[Tag]:
+            return [Tag(name="a")]
+
+        @strawberry.field(description="A list that may hold 200 items.", metadata=max_items(200))
+        def up_to_200(self) -> list[Tag]:
+            return [Tag(name="a")]
+
+        @strawberry.field(description="A list whose field says how long it gets.", metadata=max_items(3))
+        def top_three(self) -> list[Tag]:
+            return [Tag(name="a")]
+
+        @strawberry.field(description="Strings are not objects: not counted.")
+        def words(self) -> list[str]:
+            return ["a"]
+
+    return types.SimpleNamespace(kehu_graphql=hookimpl(lambda graphql: graphql.extend("Customer", CustomerLists)))
+
+
+@pytest.fixture
+def lists_app(make_app):
+    return make_app(enabled=("lists",), extra_plugins={"lists": _lists_plugin()})
+
+
+def test_a_plain_list_counts_by_the_bound_its_field_declares(lists_app):
+    # 100 customers x (1 + 200 declared items): over 10,000.
+    error = error_of(lists_app.gql("{ customers(first: 100) { edges { node { upTo200 { name } } } } }", as_="admin"))
+    assert error["extensions"]["code"] == "QUERY_TOO_LARGE"
+    assert "20,100" in error["message"]
+    # max_items(3): 100 x (1 + 3) is fine; an undeclared list counts as one; strings are not objects.
+    body = lists_app.gql(
+        "{ customers(first: 100) { edges { node { topThree { name } labels { name } words } } } }", as_="admin"
+    )
+    assert "errors" not in body
+
+
+def test_plain_lists_add_up_under_each_parent(lists_app):
+    query = "{ customers(first: 30) { edges { node { upTo200 { name } topThree { name } } } } }"
+    assert "errors" not in lists_app.gql(query, as_="admin")  # 30 x (1 + 200 + 3) = 6,120
+    query = query.replace("first: 30", "first: 99")  # 99 x 204 = 20,196
+    assert error_of(lists_app.gql(query, as_="admin"))["extensions"]["code"] == "QUERY_TOO_LARGE"

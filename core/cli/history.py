@@ -243,10 +243,10 @@ class InteractionImporter:
                             )
                         )
                         continue
-                record = records[0] if records else None
+                found = records[0] if records else None
             else:
-                record = unique[kind].get(key)
-            if record is None:
+                found = unique[kind].get(key)
+            if found is None:
                 what = {"external_id": "external id", "id": "id", "email": "e-mail"}[kind]
                 column = {"external_id": "customer_external_id", "id": "customer_id", "email": "customer_email"}[kind]
                 shown = key if kind != "email" else "this e-mail"
@@ -261,11 +261,11 @@ class InteractionImporter:
                     )
                 )
                 continue
-            if record["archived_at"] is not None:
+            if found["archived_at"] is not None:
                 problems.append((row.line, _archived()))
                 continue
-            row.customer_id = customer_id = record["id"]
-            last[customer_id] = record["last_interaction_at"]
+            row.customer_id = customer_id = found["id"]
+            last[customer_id] = found["last_interaction_at"]
         return problems, last
 
     async def write(self, batch: list[_Row]) -> None:

@@ -111,7 +111,8 @@ lockout_minutes = 15
 
 [plugins]
 # Built-in: {builtins}. Third-party plugins by entry-point name.
-enabled = []
+# To change what is enabled: edit this list, then run `kehu migrate`.
+enabled = {enabled}
 
 # [plugins.loyalty]
 # points_per_unit = 1
@@ -121,27 +122,61 @@ enabled = []
 """
 
 
+def plugin_names(text: str) -> list[str]:
+    """``"a, b,c"`` -> ``["a", "b", "c"]`` (duplicates and blanks dropped, order kept)."""
+    return list(dict.fromkeys(name.strip() for name in text.split(",") if name.strip()))
+
+
+def _choose_plugins(args: argparse.Namespace, installed: list[str]) -> list[str]:
+    """The plugins a new configuration enables: ``--plugins``, else asked on a terminal."""
+    if args.plugins is not None:
+        return plugin_names(args.plugins)
+    if not sys.stdin.isatty():
+        return []
+    answer = input(f"Plugins to enable, comma-separated ({', '.join(installed) or 'none installed'}; Enter for none): ")
+    return plugin_names(answer)
+
+
 def cmd_init(args: argparse.Namespace) -> int:
-    from ..server.plugin_manager import BUILTIN_PLUGINS, builtin_available
+    from ..server.plugin_manager import BUILTIN_PLUGINS, builtin_available, discover
 
     path = config_path(args.config)
+    installed = sorted(discover())
+    if args.plugins is not None:
+        unknown = [name for name in plugin_names(args.plugins) if name not in installed]
+        if unknown:
+            return fail(f"--plugins: unknown plugin '{unknown[0]}' (installed: {', '.join(installed) or 'none'})")
     if path.exists() and not args.force:
         print(f"{path} exists; keeping it (use --force to overwrite)")
+        if args.plugins is not None and set(plugin_names(args.plugins)) != set(load_config(path).enabled):
+            return fail(
+                f"--plugins: {path} exists and enables {', '.join(load_config(path).enabled) or 'no plugins'}; "
+                "edit its [plugins] enabled list, or run again with --force to write a new file"
+            )
     else:
+        enabled = _choose_plugins(args, installed)
+        unknown = [name for name in enabled if name not in installed]
+        if unknown:
+            return fail(f"unknown plugin '{unknown[0]}' (installed: {', '.join(installed) or 'none'})")
         builtins = ", ".join(n for n in BUILTIN_PLUGINS if builtin_available(n)) or "none"
-        path.write_text(INIT_TEMPLATE.format(database_url=args.database_url, builtins=builtins), encoding="utf-8")
+        text = INIT_TEMPLATE.format(database_url=args.database_url, builtins=builtins, enabled=json.dumps(enabled))
+        path.write_text(text, encoding="utf-8")
         print(f"wrote {path}")
     email = args.admin_email or os.environ.get("KEHU_ADMIN_EMAIL")
     password = args.admin_password or os.environ.get("KEHU_ADMIN_PASSWORD")
     kehu = build_kehu(argparse.Namespace(config=str(path)))
+    enabled = list(kehu.config.enabled)
+    if enabled:
+        print(f"plugins enabled: {', '.join(enabled)}")
+    else:
+        print(f"no plugins enabled (installed: {', '.join(installed) or 'none'})")
+    print(f"  to change that: edit `enabled` under [plugins] in {path}, then run `kehu migrate`")
 
-    async def run():
+    async def create_admin():
         from ..models import AccountOwner, Role
         from ..owners import create_account_owner
         from ..writes import write_scope
 
-        applied = await kehu.migrate()
-        print(f"database ready ({len(applied)} migration(s) applied)")
         if await AccountOwner.filter(role=Role.ADMIN, is_service=False).exists():
             print("an admin account exists already; not creating another")
             return 0
@@ -158,14 +193,29 @@ def cmd_init(args: argparse.Namespace) -> int:
             password = getpass.getpass("Admin password (10+ characters): ")
             if getpass.getpass("Repeat: ") != password:
                 return fail("the passwords differ")
-        async with write_scope(kehu, None, "createAccountOwner", actor_label="kehu init"):
-            await create_account_owner(
-                None, {"name": "Administrator", "email": email, "role": Role.ADMIN, "password": password}
-            )
+        try:
+            async with write_scope(kehu, None, "createAccountOwner", actor_label="kehu init"):
+                await create_account_owner(
+                    None, {"name": "Administrator", "email": email, "role": Role.ADMIN, "password": password}
+                )
+        except KehuError as exc:
+            option = {"email": "--admin-email", "password": "--admin-password"}.get(exc.field or "", "admin")
+            return fail(f"{option}: {exc.message}")
         print(f"created admin {email}")
         return 0
 
-    return asyncio.run(with_database(kehu, run, check=False))
+    async def run():
+        # Migrate first: a plugin's start-up (masking's key check, a scheduler) reads
+        # tables that a fresh database does not have yet.
+        await kehu.connect(check=False)
+        try:
+            applied = await kehu.migrate()
+        finally:
+            await kehu.disconnect()
+        print(f"database ready ({len(applied)} migration(s) applied)")
+        return await with_database(kehu, create_admin)
+
+    return asyncio.run(run())
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -190,17 +240,38 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return asyncio.run(main())
 
 
+DEMO_WARNING = """
+!!! WARNING: demo accounts can sign in with their PUBLIC passwords: {accounts}
+!!! Anyone who has read kehu's README can sign in to this server. Do not serve real
+!!! data from it: deactivate those accounts or change their passwords first.
+"""
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from ..config import is_sqlite
+
     kehu = build_kehu(args)  # fails fast on plugin and settings errors
+    if args.workers > 1 and is_sqlite(kehu.config.kehu.database_url):
+        return fail(
+            f"--workers {args.workers}: SQLite is served by one process (one writer at a time; live events"
+            " reach only the worker that made them); use PostgreSQL for several workers"
+        )
     _ = kehu.schema  # and on schema conflicts
 
     async def check():
-        await kehu.connect(migrate=args.migrate)
-        await kehu.disconnect()
+        from .demo import open_demo_accounts
 
-    asyncio.run(check())
+        await kehu.connect(migrate=args.migrate)
+        try:
+            return await open_demo_accounts()
+        finally:
+            await kehu.disconnect()
+
+    demo_accounts = asyncio.run(check())
+    if demo_accounts:
+        print(DEMO_WARNING.format(accounts=", ".join(demo_accounts)), file=sys.stderr)
     host, port = args.host, args.port
     shown = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host
     print(
@@ -290,9 +361,16 @@ def cmd_plugins_uninstall(args: argparse.Namespace) -> int:
 def cmd_new_plugin(args: argparse.Namespace) -> int:
     from .scaffold import create_plugin, names
 
-    target = create_plugin(args.name, args.directory)
-    values = names(args.name)
-    print(f"wrote {target}/ (package {values['package']}, plugin '{args.name}')")
+    purpose = args.purpose
+    if purpose is None and sys.stdin.isatty():
+        purpose = input("What is the plugin for, in one line (e.g. 'Sales opportunities per customer')? ")
+    target = create_plugin(args.name, args.directory, purpose=purpose, entity=args.entity)
+    values = names(args.name, purpose, args.entity)
+    print(f"wrote {target}/ (package {values['package']}, plugin '{args.name}': {values['purpose']})")
+    print(
+        f"  it keeps {values['entities_words']} per customer ({values['Entity']}): rename and add fields in "
+        "models.py, then `kehu makemigrations`"
+    )
     print("next:")
     print(f"  pip install -e '{target}[test]'")
     print(f"  (cd {target} && python -m pytest)")
@@ -301,7 +379,34 @@ def cmd_new_plugin(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
+    """Print the SDL; or, for frontend tooling (kehu.cli.frontend): compare with an
+    older SDL (exit 1 on breaking changes), print Apollo's possibleTypes, or
+    validate a project's GraphQL documents (exit 1 on any problem)."""
+    from . import frontend
+
     kehu = build_kehu(args)
+    schema = kehu.schema.graphql_schema
+    if args.check:
+        path = Path(args.check)
+        if not path.is_file():
+            return fail(f"{path}: no such file")
+        breaking, dangerous = frontend.schema_changes(path.read_text(encoding="utf-8"), schema, str(path))
+        for line in breaking:
+            print(f"breaking   {line}")
+        for line in dangerous:
+            print(f"dangerous  {line}")
+        print(f"{len(breaking)} breaking, {len(dangerous)} dangerous change(s) against {path}")
+        return 1 if breaking else 0
+    if args.possible_types:
+        print(json.dumps(frontend.possible_types(schema), indent=2, sort_keys=True))
+        return 0
+    if args.validate:
+        files = frontend.document_files(args.validate)
+        problems = frontend.validate_project(schema, files)
+        for line in problems:
+            print(line)
+        print(f"{len(files)} file(s): " + (f"{len(problems)} problem(s)" if problems else "valid"))
+        return 1 if problems else 0
     sys.stdout.write(kehu.schema.as_str() + "\n")
     return 0
 
@@ -377,7 +482,14 @@ def cmd_import(args: argparse.Namespace) -> int:
                 return fail(f"--as {args.actor}: no active account owner has this e-mail")
         if args.what == "customers":
             report = await import_customers(
-                kehu, path, on_conflict=args.on_conflict, ids=bool(args.ids), actor=actor, progress=progress, **options
+                kehu,
+                path,
+                on_conflict=args.on_conflict,
+                ids=bool(args.ids),
+                actor=actor,
+                progress=progress,
+                allow_duplicates=args.allow_duplicates,
+                **options,
             )
         else:
             report = await import_interactions(kehu, path, actor=actor, progress=progress, **options)
@@ -396,6 +508,10 @@ def cmd_import(args: argparse.Namespace) -> int:
         if getattr(args, "ids", None) and report.ids is not None:
             report.write_ids(Path(args.ids))
             print(f"ids: {args.ids}")
+        if getattr(report, "duplicates", None):
+            duplicates_path = Path(f"{path}.duplicates.csv")
+            report.write_duplicates(duplicates_path)
+            print(f"{len(report.duplicates):,} row(s) had an existing customer's e-mail or phone: {duplicates_path}")
         if report.errors:
             report_path = Path(args.errors or f"{path}.errors.csv")
             report.write_errors(report_path)
@@ -439,7 +555,10 @@ JSON Lines only: "interactions": [{...}, ...] with the columns of
 `kehu import interactions` (without the customer columns).
 
 A row that names an existing customer (by external_id, else id) and equals it
-changes nothing; one that differs follows --on-conflict.
+changes nothing; one that differs follows --on-conflict. So does a row that names
+none but has an existing customer's e-mail or phone number (any case, any format):
+rejected as DUPLICATE_CUSTOMER, skipped, or an update of that customer; those rows
+are listed in FILE.duplicates.csv. --allow-duplicates creates them instead.
 """
 
 INTERACTION_COLUMNS_HELP = """\
@@ -457,6 +576,55 @@ columns (kind and occurred_at required, and one customer column):
 Plugins then bring their data up to date once, as of each record's date
 (loyalty points dated at each purchase, one segmentation recompute).
 """
+
+
+def cmd_dedupe_scan(args: argparse.Namespace) -> int:
+    from ..duplicates import scan
+
+    if not 1 <= args.min_score <= 100:
+        return fail("--min-score: must be between 1 and 100")
+    kehu = build_kehu(args)
+    progress = Progress("reading customers")
+
+    async def run():
+        report = await scan(kehu, min_score=args.min_score, dry_run=args.dry_run, progress=lambda _, n: progress(n))
+        progress.close(report.customers)
+        print(("dry run: " if args.dry_run else "") + report.summary())
+        if report.skipped_blocks:
+            print(f"  {report.skipped_blocks:,} blocking key(s) shared by too many customers were not compared")
+        if args.output:
+            from .. import csvsafe
+            from ..ids import to_global_id
+
+            with open(args.output, "w", encoding="utf-8", newline="") as out:
+                writer = csvsafe.writer(out, lineterminator="\n")
+                writer.writerow(("customer_a", "customer_b", "score", "reasons"))
+                for pair in report.pairs:
+                    writer.writerow(
+                        (
+                            to_global_id("Customer", pair.a),
+                            to_global_id("Customer", pair.b),
+                            pair.score,
+                            ";".join(pair.reasons),
+                        )
+                    )
+            print(f"pairs: {args.output}")
+        return 0
+
+    return asyncio.run(with_database(kehu, run))
+
+
+def cmd_dedupe_rekey(args: argparse.Namespace) -> int:
+    from ..duplicates import rekey
+
+    kehu = build_kehu(args)
+
+    async def run():
+        done = await rekey(kehu)
+        print(f"{done:,} customer(s) given new keys")
+        return 0
+
+    return asyncio.run(with_database(kehu, run))
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -484,7 +652,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     kehu = build_kehu(args)
 
     async def run():
-        credentials = await seed_demo(kehu, customers=args.customers)
+        credentials = await seed_demo(kehu, customers=args.customers, force=args.force)
         print("demo data ready. Sign in (mutation login) with — demo only:")
         for role, (email, password) in credentials.items():
             print(f"  {role:<8} {email:<28} {password}")
@@ -626,24 +794,54 @@ def cmd_makemigrations(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- parser
 
 
+CONFIG_HELP = f"configuration file (default: $KEHU_CONFIG or ./{DEFAULT_CONFIG_FILE}); before or after the command"
+DEBUG_HELP = "show tracebacks of unexpected errors (or KEHU_DEBUG=1)"
+
+
 def build_parser(kehu_for_plugins=None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kehu", description="kehu (客户): a plugin-based CRM framework")
-    parser.add_argument("--config", help=f"configuration file (default: $KEHU_CONFIG or ./{DEFAULT_CONFIG_FILE})")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks of unexpected errors")
+    parser.add_argument("--config", help=CONFIG_HELP)
+    parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     parser.add_argument("--version", action="version", version=f"kehu {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    p = sub.add_parser("init", help="write plugins.toml, migrate, create the first admin")
-    p.add_argument("--database-url", default="sqlite://kehu.db")
-    p.add_argument("--admin-email")
-    p.add_argument("--admin-password")
+    p = sub.add_parser(
+        "init",
+        help="write plugins.toml, migrate, create the first admin",
+        description="Write a commented plugins.toml (unless one exists), migrate the database, "
+        "then start the enabled plugins and create the first admin account.",
+    )
+    p.add_argument(
+        "--database-url",
+        default="sqlite://kehu.db",
+        help="the database the new plugins.toml names (default: %(default)s; "
+        "postgres://user:password@host:5432/db for PostgreSQL; KEHU_DATABASE_URL overrides it)",
+    )
+    p.add_argument(
+        "--plugins",
+        metavar="A,B,C",
+        help="plugins the new plugins.toml enables, comma-separated (default: asked on a terminal, else none)",
+    )
+    p.add_argument(
+        "--admin-email", metavar="EMAIL", help="the first admin's e-mail (or $KEHU_ADMIN_EMAIL; asked if unset)"
+    )
+    p.add_argument(
+        "--admin-password",
+        metavar="PASSWORD",
+        help="the first admin's password, 10+ characters (or $KEHU_ADMIN_PASSWORD; asked if unset)",
+    )
     p.add_argument("--force", action="store_true", help="overwrite an existing configuration file")
     p.set_defaults(handler=cmd_init)
 
     p = sub.add_parser("serve", help="run the HTTP server")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s; 0.0.0.0: all)")
+    p.add_argument("--port", type=int, default=8000, help="port to listen on (default: %(default)s)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes (default: 1); more than one needs PostgreSQL",
+    )
     p.add_argument("--reload", action="store_true", help="restart on code changes (development)")
     p.add_argument("--migrate", action="store_true", help="apply pending migrations before starting")
     p.add_argument(
@@ -651,7 +849,12 @@ def build_parser(kehu_for_plugins=None) -> argparse.ArgumentParser:
         default=None,
         help="proxies whose X-Forwarded-For is trusted for the client address (uvicorn's option)",
     )
-    p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    p.add_argument(
+        "--log-level",
+        default="info",
+        choices=["critical", "error", "warning", "info", "debug"],
+        help="uvicorn's log level (default: %(default)s)",
+    )
     p.set_defaults(handler=cmd_serve)
 
     p = sub.add_parser("migrate", help="apply pending database migrations")
@@ -668,15 +871,33 @@ def build_parser(kehu_for_plugins=None) -> argparse.ArgumentParser:
     p = sub.add_parser("new-plugin", help="write a new plugin package (kehu-NAME/) with tests, ready to install")
     p.add_argument("name", metavar="NAME", help="the plugin's name: lower-case letters, digits, '_'")
     p.add_argument("--directory", default=".", help="where to create kehu-NAME/ (default: here)")
+    p.add_argument(
+        "--purpose",
+        metavar="TEXT",
+        help="what the plugin is for, one line: its description, docstrings and README (asked on a terminal)",
+    )
+    p.add_argument(
+        "--entity",
+        metavar="NAME",
+        help="what it keeps per customer, singular (default: NAME without its final s, e.g. deals -> deal)",
+    )
     p.set_defaults(handler=cmd_new_plugin)
 
-    p = sub.add_parser("schema", help="print the GraphQL schema (SDL)")
+    p = sub.add_parser("schema", help="print the GraphQL schema (SDL), or check it for frontend tooling")
+    tool = p.add_mutually_exclusive_group()
+    tool.add_argument("--check", metavar="OLD.graphql", help="report breaking changes against an older SDL (exit 1)")
+    tool.add_argument(
+        "--possible-types", action="store_true", help="print Apollo Client's possibleTypes (interfaces, unions)"
+    )
+    tool.add_argument(
+        "--validate", nargs="+", metavar="PATH", help="validate .graphql documents (files, directories) as one project"
+    )
     p.set_defaults(handler=cmd_schema)
 
     p = sub.add_parser("documents", help="trusted documents: the operations a locked-down server runs")
     what = p.add_subparsers(dest="documents_command", metavar="ACTION", required=True)
     q = what.add_parser("add", help="register FILE.graphql, a directory of them, or a JSON manifest")
-    q.add_argument("paths", nargs="+", metavar="PATH")
+    q.add_argument("paths", nargs="+", metavar="PATH", help=".graphql/.gql files, directories of them, or manifests")
     q.set_defaults(handler=cmd_documents_add)
     q = what.add_parser("list", help="registered documents and those of enabled plugins")
     q.set_defaults(handler=cmd_documents_list)
@@ -710,6 +931,12 @@ def build_parser(kehu_for_plugins=None) -> argparse.ArgumentParser:
                 "leave the customer as it is, or update it with the row's columns",
             )
             q.add_argument("--ids", metavar="FILE", help="write line,external_id,id,outcome for each row to FILE")
+            q.add_argument(
+                "--allow-duplicates",
+                action="store_true",
+                help="create rows whose e-mail or phone an existing customer has (each pair is listed for review "
+                "in duplicateCandidates); without it --on-conflict decides for them too",
+            )
         q.add_argument(
             "--extra-columns",
             choices=["error", "ignore", "attributes"] if name == "customers" else ["error", "ignore"],
@@ -738,52 +965,107 @@ def build_parser(kehu_for_plugins=None) -> argparse.ArgumentParser:
     p = sub.add_parser("export", help="export records")
     what = p.add_subparsers(dest="what", metavar="WHAT", required=True)
     q = what.add_parser("customers", help="export customers as CSV or JSON lines")
-    q.add_argument("--format", choices=["csv", "jsonl"], default="csv")
+    q.add_argument("--format", choices=["csv", "jsonl"], default="csv", help="file format (default: %(default)s)")
     q.add_argument("--output", "-o", help="file to write (default: standard output)")
     q.set_defaults(handler=cmd_export)
+    if kehu_for_plugins is not None:
+        kehu_for_plugins.plugins.each("kehu_export_commands", subparsers=what)
+
+    p = sub.add_parser(
+        "dedupe",
+        help="find duplicate customers across the whole base",
+        description="Duplicate customers (docs/duplicates.md): candidates are reviewed and merged with "
+        "duplicateCandidates and mergeCustomers, or in the console.",
+    )
+    what = p.add_subparsers(dest="what", metavar="WHAT", required=True)
+    q = what.add_parser(
+        "scan",
+        help="compare every active customer with the likely ones and store the candidate pairs",
+        description="Compares customers that share a blocking key (e-mail, phone or name in pinyin, exactly or "
+        "but for one character) and stores each pair scoring --min-score or more as a candidate with its score "
+        "and reasons. Pairs dismissed as not duplicates stay dismissed; open pairs an earlier scan found and this one does not are removed.",
+    )
+    q.add_argument("--min-score", type=int, default=50, help="0-100: the probability in per cent (default 50)")
+    q.add_argument("--dry-run", action="store_true", help="report what would be stored, store nothing")
+    q.add_argument("--output", "-o", metavar="FILE", help="also write the pairs found as CSV to FILE")
+    q.set_defaults(handler=cmd_dedupe_scan)
+    q = what.add_parser(
+        "rekey",
+        help="recompute every customer's normalised e-mail, phone and name keys",
+        description="After changing [kehu] phone_region, or which fields the masking plugin encrypts.",
+    )
+    q.set_defaults(handler=cmd_dedupe_rekey)
 
     p = sub.add_parser("demo", help="seed a demo data set (owners, customers, interactions)")
-    p.add_argument("--customers", type=int, default=300)
+    p.add_argument("--customers", type=int, default=300, help="how many customers to create (default: %(default)s)")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="add the demo accounts (public passwords!) to a database with other accounts",
+    )
     p.set_defaults(handler=cmd_demo)
 
     p = sub.add_parser("backup", help="copy a consistent snapshot of the (running) SQLite database to FILE")
-    p.add_argument("file")
+    p.add_argument("file", help="the backup file to write (must not exist)")
     p.set_defaults(handler=cmd_backup)
 
     p = sub.add_parser("restore", help="replace the SQLite database with a backup (stop the server first)")
-    p.add_argument("file")
+    p.add_argument("file", help="a file written by `kehu backup`")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     p.set_defaults(handler=cmd_restore)
 
     p = sub.add_parser("events", help="the outbox: events waiting for delivery, failed ones, retries")
     what = p.add_subparsers(dest="events_command", metavar="ACTION", required=True)
     q = what.add_parser("failed", help="events whose handlers failed on every retry (dead letters)")
-    q.add_argument("--limit", type=int, default=50)
+    q.add_argument("--limit", type=int, default=50, help="at most this many (default: %(default)s)")
     q.set_defaults(handler=cmd_events_list)
     q = what.add_parser("list", help="events in one state, newest first")
-    q.add_argument("--state", choices=["PENDING", "FAILED", "DONE"], default="PENDING")
-    q.add_argument("--limit", type=int, default=50)
+    q.add_argument("--state", choices=["PENDING", "FAILED", "DONE"], default="PENDING", help="default: %(default)s")
+    q.add_argument("--limit", type=int, default=50, help="at most this many (default: %(default)s)")
     q.set_defaults(handler=cmd_events_list)
     q = what.add_parser("show", help="one event: its arguments and its last error")
-    q.add_argument("id", type=int)
+    q.add_argument("id", type=int, help="the event's id (as `kehu events list` shows it)")
     q.set_defaults(handler=cmd_events_show)
     q = what.add_parser("retry", help="deliver failed events again, with a fresh set of attempts")
-    q.add_argument("ids", type=int, nargs="*", metavar="ID")
+    q.add_argument("ids", type=int, nargs="*", metavar="ID", help="the events to retry")
     q.add_argument("--all-failed", action="store_true", help="every failed event")
     q.set_defaults(handler=cmd_events_retry)
     q = what.add_parser("deliver", help="deliver the events and job runs that are due now, here (no server needed)")
-    q.add_argument("--limit", type=int, default=None)
+    q.add_argument("--limit", type=int, default=None, help="deliver at most this many (default: all that are due)")
     q.set_defaults(handler=cmd_events_deliver)
 
     p = sub.add_parser("makemigrations", help="write migrations for enabled apps whose models changed")
     p.add_argument("app", nargs="?", help="check that this app is enabled")
-    p.add_argument("--name", help="migration name suffix")
+    p.add_argument("--name", help="migration name suffix (default: Tortoise's, e.g. 'initial', 'auto')")
     p.set_defaults(handler=cmd_makemigrations)
 
     if kehu_for_plugins is not None:
         for _plugin, _ in kehu_for_plugins.plugins.each("kehu_commands", subparsers=sub):
             pass
+    _accept_global_options(parser)
     return parser
+
+
+def _accept_global_options(parser: argparse.ArgumentParser) -> None:
+    """``--config`` and ``--debug`` after the sub-command too (``kehu init --config
+    FILE``), in every sub-command — the plugins' included. ``SUPPRESS`` leaves the
+    value given before the sub-command in place when none is given after it."""
+    seen: set[int] = set()
+    pending = [parser]
+    while pending:
+        current = pending.pop()
+        for action in current._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for child in action.choices.values():
+                    if id(child) in seen:
+                        continue
+                    seen.add(id(child))
+                    options = {option for a in child._actions for option in a.option_strings}
+                    if "--config" not in options:
+                        child.add_argument("--config", default=argparse.SUPPRESS, help=CONFIG_HELP)
+                    if "--debug" not in options:
+                        child.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
+                    pending.append(child)
 
 
 def _plugin_kehu(argv: list[str]):

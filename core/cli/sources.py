@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from .. import csvsafe
 from ..errors import ValidationError
 
 FORMATS = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".xlsx": "xlsx"}
@@ -229,9 +230,9 @@ def _line_blocks(source: Source, bad: dict[int, str]) -> Iterator[tuple[int, lis
     source._close = f.close
     number = 1
     if codec.startswith(_WIDE):
-        text = io.TextIOWrapper(f, encoding=encoding, errors="replace", newline="")
+        wide = io.TextIOWrapper(f, encoding=encoding, errors="replace", newline="")
         width = 4 if "32" in codec else 2
-        while lines := list(itertools.islice(text, LINES_PER_BLOCK)):
+        while lines := list(itertools.islice(wide, LINES_PER_BLOCK)):
             for index, line in enumerate(lines):
                 source.read_bytes += len(line) * width
                 if "\ufffd" in line:
@@ -392,7 +393,10 @@ def _block_rows(
                             del bad[n]
                         yield first, RowError(broken[0], None, reason, "INVALID_ENCODING")
                         continue
-                values = [cell if cell.strip() else None for cell in record]
+                # As kehu exported it: a cell quoted against formulas ('=…) back to =….
+                values = [
+                    (csvsafe.restore(cell) if cell[:1] == "'" else cell) if cell.strip() else None for cell in record
+                ]
                 if not any(values):  # an empty line, or bare separators
                     continue
                 if len(values) != width:
@@ -464,7 +468,9 @@ def _xlsx_cell(value: Any) -> Any:
     if value is None:
         return None
     if isinstance(value, str):
-        return value if value.strip() else None  # blank is empty, as in CSV
+        # A CSV export opened in a spreadsheet and saved as a workbook keeps its
+        # quote against formulas ('+86 …) as text: taken off like the CSV's.
+        return csvsafe.restore(value) if value.strip() else None  # blank is empty, as in CSV
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):

@@ -25,7 +25,6 @@ call these functions; ``kehu.cli.history`` imports interactions.
 from __future__ import annotations
 
 import asyncio
-import csv
 import datetime as dt
 import functools
 import io
@@ -40,13 +39,13 @@ from typing import TYPE_CHECKING, Any, BinaryIO, TextIO, cast
 from tortoise.exceptions import BaseORMException
 from tortoise.models import Model
 
-from .. import bulk
+from .. import bulk, csvsafe, duplicates, matching
 from .. import validation as v
 from ..access import Viewer
 from ..customers import CUSTOMER_RULES, CustomerFilter, clean_customer_fields, filter_customers
 from ..errors import PermissionDenied, ValidationError
 from ..ids import BadRequest, from_global_id, to_global_id
-from ..models import AccountOwner, Customer, CustomerKind, CustomerTag, Interaction, Role
+from ..models import AccountOwner, Customer, CustomerKind, CustomerTag, DuplicateSource, Interaction, Role
 from ..writes import write_scope
 from .sources import RowError, Source, open_source, parse_json
 
@@ -130,6 +129,18 @@ class CustomerIds:
         return sorted(self.ids) if self.ids is not None else None
 
 
+def _write_row_notes(out: TextIO | Path, notes: list[RowError]) -> int:
+    """``notes`` as CSV (``line,field,code,message``), sorted by line."""
+    if isinstance(out, Path):
+        with out.open("w", encoding="utf-8", newline="") as f:
+            return _write_row_notes(f, notes)
+    writer = csvsafe.writer(out)
+    writer.writerow(("line", "field", "code", "message"))
+    for note in sorted(notes):
+        writer.writerow((note.line, note.field or "", note.code, note.message))
+    return len(notes)
+
+
 @dataclass
 class ImportReport:
     """What an import did: rows read; customers (or interactions) created, updated,
@@ -148,6 +159,8 @@ class ImportReport:
     plugin_seconds: float = 0.0  # of which: kehu_bulk_loaded (plugins rebuilding their data)
     encoding: str | None = None
     ids: list[tuple[int, str, str, str]] | None = None  # (line, external id, kehu id, outcome)
+    # Rows whose e-mail or phone an existing customer has: skipped, updated or created anyway.
+    duplicates: list[RowError] = field(default_factory=list)
     # Customers that carry their interactions (JSON Lines): what became of those.
     interactions: ImportReport | None = None
 
@@ -178,17 +191,21 @@ class ImportReport:
         column = _FIELD_COLUMNS.get(exc.field or "", exc.field)
         self.errors.append(RowError(line, column, exc.message, exc.code))
 
+    def note_duplicate(self, line: int, matches: list[tuple[dict[str, Any], list[str]]], outcome: str) -> None:
+        """A row whose e-mail or phone an existing customer has, and what became of it."""
+        record, fields = matches[0]
+        message = f"customer {to_global_id('Customer', record['id'])} has this {_FIELD_NOUN[fields[0]]}: {outcome}"
+        self.duplicates.append(RowError(line, fields[0], message, "DUPLICATE_CUSTOMER"))
+
+    def write_duplicates(self, out: TextIO | Path) -> int:
+        """Write the rows that matched an existing customer by e-mail or phone as
+        CSV (``line,field,code,message``). Returns the number written."""
+        return _write_row_notes(out, self.duplicates)
+
     def write_errors(self, out: TextIO | Path) -> int:
         """Write the rejected rows as CSV (``line,field,code,message``), sorted by
         line. Returns the number of errors written."""
-        if isinstance(out, Path):
-            with out.open("w", encoding="utf-8", newline="") as f:
-                return self.write_errors(f)
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(("line", "field", "code", "message"))
-        for error in sorted(self.errors):
-            writer.writerow((error.line, error.field or "", error.code, error.message))
-        return len(self.errors)
+        return _write_row_notes(out, self.errors)
 
     def write_ids(self, out: TextIO | Path) -> int:
         """Write ``line,external_id,id,outcome`` for each row written or matched:
@@ -196,7 +213,7 @@ class ImportReport:
         if isinstance(out, Path):
             with out.open("w", encoding="utf-8", newline="") as f:
                 return self.write_ids(f)
-        writer = csv.writer(out, lineterminator="\n")
+        writer = csvsafe.writer(out)
         writer.writerow(("line", "external_id", "id", "outcome"))
         for row in self.ids or []:
             writer.writerow(row)
@@ -465,8 +482,8 @@ async def run_batches(
 ) -> None:
     """Read ``source`` row by row, ``prepare`` each (a ``ValidationError`` rejects
     the row), and ``write`` them in batches through a ``Pipeline``. Rows with the
-    same ``key`` never share a batch: the first is committed before the second is
-    looked at."""
+    same ``key`` (or sharing one, when ``key`` returns a list) never share a
+    batch: the first is committed before the second is looked at."""
     pipeline = Pipeline(write)
     batch: list = []
     keys: set = set()
@@ -485,10 +502,11 @@ async def run_batches(
                 report.reject(line, exc)
                 continue
             if key is not None and (k := key(prepared)) is not None:
-                if k in keys:
+                marks = k if isinstance(k, list) else [k]
+                if not keys.isdisjoint(marks):
                     await pipeline.submit(batch)
                     batch, keys = [], set()
-                keys.add(k)
+                keys.update(marks)
             batch.append(prepared)
             if len(batch) >= batch_size:
                 await pipeline.submit(batch)
@@ -542,9 +560,10 @@ _INSERT_COLUMNS = (
     "owner_id",
     "created_at",
     "updated_at",
+    *duplicates.KEY_COLUMNS,
 )
 # Columns compared and updated on a match (the file's columns decide which).
-_UPDATABLE = tuple(c for c in _INSERT_COLUMNS if c != "updated_at")
+_UPDATABLE = tuple(c for c in _INSERT_COLUMNS if c != "updated_at" and c not in duplicates.KEY_COLUMNS)
 
 
 @dataclass
@@ -555,6 +574,15 @@ class _Row:
     extras: dict[str, Any]
     id: int | None = None
     interactions: list | None = None  # JSON Lines: the customer's history, written after it
+    keys: matching.CustomerKeys | None = None  # the row's normalised keys, clear
+
+    def batch_keys(self) -> list[Any]:
+        """What two rows must not share within a batch: the key they match by,
+        and their e-mail and phone (the second is checked against the first)."""
+        marks: list[Any] = [self.key] if self.key else []
+        if self.keys is not None:
+            marks += [(f, k) for f, k in (("email", self.keys.email_key), ("phone", self.keys.phone_key)) if k]
+        return marks
 
 
 # Columns whose values repeat from row to row (kinds, places, tags, attributes),
@@ -576,12 +604,26 @@ def _from_text(value: Any, column: str, rule: v.Rule) -> Any:
 
 
 class _CustomerImporter:
-    def __init__(self, kehu: Kehu, report: ImportReport, viewer, label, *, on_conflict, events, columns, now):
+    def __init__(
+        self,
+        kehu: Kehu,
+        report: ImportReport,
+        viewer,
+        label,
+        *,
+        on_conflict,
+        events,
+        columns,
+        now,
+        allow_duplicates=False,
+    ):
         self.kehu = kehu
         self.report = report
         self.viewer = viewer
         self.label = label
         self.on_conflict = on_conflict
+        self.allow_duplicates = allow_duplicates
+        self.region = duplicates.phone_region(kehu)
         self.events = events
         self.columns = columns  # the file's known columns (None: JSON Lines, per row)
         self.now = now
@@ -616,17 +658,146 @@ class _CustomerImporter:
             key = ("external_id", values["external_id"])
         elif row_id is not None:
             key = ("id", row_id)
-        return _Row(line, values, key, extras, interactions=interactions or None)
+        keys = matching.customer_keys(values["name"], values.get("email"), values.get("phone"), self.region)
+        return _Row(line, values, key, extras, interactions=interactions or None, keys=keys)
 
     async def matches(self, rows: list[_Row]) -> dict[tuple[str, Any], dict[str, Any]]:
-        """Existing customers the rows' keys name, keyed like ``_Row.key``."""
+        """Existing customers the rows' keys name, keyed like ``_Row.key``. A key
+        of a customer merged into another names that one (``"merged_from"`` set
+        on its record)."""
         found: dict[tuple[str, Any], dict[str, Any]] = {}
-        fields = ("id", "archived_at", *_UPDATABLE)
+        fields = ("id", "archived_at", "merged_into_id", *_UPDATABLE)
         for column in ("external_id", "id"):
             keys = list({r.key[1] for r in rows if r.key and r.key[0] == column})
             for record in await bulk.select_in(Customer, fields, column, keys):
                 found[(column, record[column])] = record
+        merged = {key: record["merged_into_id"] for key, record in found.items() if record["merged_into_id"]}
+        if merged:
+            survivors = {r["id"]: r for r in await bulk.select_in(Customer, fields, "id", list(set(merged.values())))}
+            for key, target in merged.items():
+                if target in survivors:
+                    found[key] = {**survivors[target], "merged_from": found[key]["id"]}
         return found
+
+    async def duplicates_of(self, rows: list[_Row]) -> dict[int, list[tuple[dict[str, Any], list[str]]]]:
+        """For new rows: existing customers (not merged away) with the same e-mail
+        or phone, ``{line: [(record, ["email", …]), …]}``."""
+        columns = ("id", "archived_at", "owner_id", *_UPDATABLE)
+        tables = {
+            name: await duplicates.customers_by_key(
+                self.kehu, name, {k for r in rows if (k := getattr(r.keys, f"{name}_key"))}, columns
+            )
+            for name in duplicates.EXACT_FIELDS
+        }
+        out: dict[int, list[tuple[dict[str, Any], list[str]]]] = {}
+        for row in rows:
+            matches: dict[int, tuple[dict[str, Any], list[str]]] = {}
+            for name in duplicates.EXACT_FIELDS:
+                key = getattr(row.keys, f"{name}_key")
+                for record in tables[name].get(key, []) if key else []:
+                    matches.setdefault(record["id"], (record, []))[1].append(name)
+            if matches:
+                out[row.line] = list(matches.values())
+        return out
+
+    async def _sort_duplicates(
+        self,
+        new: list[_Row],
+        counts: dict[str, int],
+        changed: list,
+        rejected: list,
+        outcomes: list,
+    ) -> tuple[list[_Row], list[tuple[_Row, dict[str, Any], list[str]]]]:
+        """Rows that match no customer by key but have an existing customer's
+        e-mail or phone: ``--on-conflict`` decides, as for a key match — unless
+        ``allow_duplicates``, or the importing account may not be told of that
+        customer (``kehu.duplicates.reportable``: it learns nothing of it): those
+        are created and the pair flagged for review. Returns the rows to create, and the pairs to flag once they exist."""
+        found = await self.duplicates_of([r for r in new if r.keys is not None])
+        if not found:
+            return new, []
+        told: set[int] | None = None  # None: the system imports, and sees everything
+        if self.viewer is not None:
+            told = await duplicates.reportable(
+                self.kehu,
+                self.viewer,
+                [
+                    (record["id"], record["owner_id"], fields)
+                    for matches in found.values()
+                    for record, fields in matches
+                ],
+            )
+        create, flag = [], []
+        for row in new:
+            matches = found.get(row.line)
+            if not matches:
+                create.append(row)
+                continue
+            seen = [(r, f) for r, f in matches if told is None or r["id"] in told]
+            if not seen or self.allow_duplicates:
+                create.append(row)
+                flag += [(row, record, fields) for record, fields in matches]
+                if seen:
+                    self.report.note_duplicate(
+                        row.line, seen, "created anyway (--allow-duplicates), flagged for review"
+                    )
+                continue
+            record, fields = seen[0]
+            if self.on_conflict == "error":
+                rejected.append((row.line, _duplicate_error(seen)))
+            elif self.on_conflict == "skip":
+                counts["skipped"] += 1
+                outcomes.append((row, "skipped"))
+                row.id = record["id"]
+                self.report.note_duplicate(row.line, seen, "skipped")
+            elif len(seen) > 1:
+                rejected.append((row.line, _duplicate_error(seen, "--on-conflict update needs one: ")))
+            elif row.values.get("external_id") and record.get("external_id") not in (None, row.values["external_id"]):
+                rejected.append(
+                    (
+                        row.line,
+                        ValidationError(
+                            f"customer {to_global_id('Customer', record['id'])} has this {_FIELD_NOUN[fields[0]]} "
+                            f"and another external id ({record['external_id']}): two records in your system "
+                            "(--allow-duplicates creates this one)",
+                            field=fields[0],
+                            code="DUPLICATE_CUSTOMER",
+                        ),
+                    )
+                )
+            elif record["archived_at"] is not None:
+                rejected.append(
+                    (row.line, ValidationError("archived customers cannot be edited", field="id", code="ARCHIVED"))
+                )
+            else:
+                row.id = record["id"]
+                diff = {k: value for k, value in self._merged(row, record).items() if record.get(k) != value}
+                if diff:
+                    changed.append((row, diff, record))
+                    self.report.note_duplicate(row.line, seen, "updated")
+                else:
+                    counts["unchanged"] += 1
+                    outcomes.append((row, "unchanged"))
+        return create, flag
+
+    async def _flag(self, flag: list[tuple[_Row, dict[str, Any], list[str]]]) -> None:
+        """Record the pairs of customers created although their key was taken."""
+        for row, record, fields in flag:
+            assert row.id is not None  # written before the pairs are flagged
+            mine = matching.Profile.of(row.id, phone_region=self.region, **_profile_fields(row.values))
+            theirs = matching.Profile.of(record["id"], phone_region=self.region, **_profile_fields(record))
+            score, reasons = matching.compare(mine, theirs, matching.Frequencies.of([mine, theirs]))
+            await duplicates.upsert_pair(
+                row.id,
+                record["id"],
+                score,
+                [
+                    *(duplicates.REASON_OF[f] for f in fields),
+                    *(r for r in reasons if r not in duplicates.REASON_OF.values()),
+                ],
+                source=DuplicateSource.IMPORT,
+                now=self.now,
+            )
 
     async def write(self, batch: list[_Row]) -> None:
         await write_or_split(self._write_batch, batch, self.report)
@@ -660,6 +831,9 @@ class _CustomerImporter:
                     new.append(row)
                     continue
                 row.id = match["id"]
+                if match.get("merged_from"):
+                    # The key was a merged customer's: it stays on that record.
+                    row.values.pop("external_id", None)
                 values = self._merged(row, match)
                 diff = {k: value for k, value in values.items() if match.get(k) != value}
                 if not diff:
@@ -688,6 +862,7 @@ class _CustomerImporter:
                     )
                 else:
                     changed.append((row, diff, match))
+            new, flag = await self._sort_duplicates(new, counts, changed, rejected, outcomes)
             new_rows = [self._insert_tuple(r) for r in new]
             ids = await bulk.insert_rows(Customer, _INSERT_COLUMNS, new_rows, with_ids=True)
             for row, key in zip(new, ids or []):
@@ -703,6 +878,7 @@ class _CustomerImporter:
                 await CustomerTag.filter(customer_id__in=retagged).delete()
                 tags += [(row.id, t) for row, diff, _ in changed if "tags" in diff for t in diff["tags"]]
             await bulk.insert_rows(CustomerTag, ("customer_id", "tag"), tags)
+            await self._flag(flag)
             scope.entity_type = "Customer"
             scope.changes.update({k: n for k, n in counts.items() if n and k in ("created", "updated")})
             scope.changes["imported"] = counts["created"] + counts["updated"]
@@ -790,12 +966,13 @@ class _CustomerImporter:
             values.get("owner_id"),
             values.get("created_at", self.now),
             self.now,
+            *duplicates.stored_keys(self.kehu, values["name"], values.get("email"), values.get("phone")).values(),
         )
 
     async def _apply_updates(self, changed: list[tuple[_Row, dict[str, Any], dict[str, Any]]]) -> None:
         # One UPDATE per set of changed columns (a file's rows mostly share one).
         groups: dict[tuple[str, ...], list[tuple]] = {}
-        for row, diff, _ in changed:
+        for row, diff, match in changed:
             columns = tuple(c for c in _UPDATABLE if c in diff)
             values = []
             for column in columns:
@@ -805,6 +982,12 @@ class _CustomerImporter:
                 elif column == "kind":
                     value = (value or CustomerKind.PERSON).value
                 values.append(value)
+            if not diff.keys().isdisjoint(duplicates.KEYED_FIELDS):
+                # Name, e-mail or phone changed: their keys with them.
+                now = {f: diff.get(f, match.get(f)) for f in duplicates.KEYED_FIELDS}
+                stored = duplicates.stored_keys(self.kehu, now["name"], now["email"], now["phone"])
+                columns += tuple(stored)
+                values += stored.values()
             groups.setdefault(columns + ("updated_at",), []).append((*values, self.now, row.id))
         for columns, rows in groups.items():
             await bulk.update_rows(Customer, columns, rows)
@@ -820,6 +1003,35 @@ class _CustomerImporter:
                 customer=customers[row.id],
                 changes={k: (match.get(k), value) for k, value in diff.items()},
             )
+
+
+_FIELD_NOUN = {"email": "e-mail address", "phone": "phone number"}
+
+
+def _duplicate_error(matches: list[tuple[dict[str, Any], list[str]]], prefix: str = "") -> ValidationError:
+    record, fields = matches[0]
+    more = f" (and {len(matches) - 1} more)" if len(matches) > 1 else ""
+    return ValidationError(
+        f"{prefix}customer {to_global_id('Customer', record['id'])}{more} already has this {_FIELD_NOUN[fields[0]]} "
+        "(--on-conflict update changes it, skip leaves it, --allow-duplicates creates another)",
+        field=fields[0],
+        code="DUPLICATE_CUSTOMER",
+    )
+
+
+def _profile_fields(values: dict[str, Any]) -> dict[str, Any]:
+    kind = values.get("kind") or CustomerKind.PERSON
+    attributes = values.get("attributes")
+    company = attributes.get("company") if isinstance(attributes, dict) else None
+    return {
+        "name": values.get("name"),
+        "kind": getattr(kind, "value", kind),
+        "email": values.get("email"),
+        "phone": values.get("phone"),
+        "region": values.get("region"),
+        "address": values.get("address"),
+        "company": company if isinstance(company, str) else None,
+    }
 
 
 def _merged_ids(first: CustomerIds, second: CustomerIds | None) -> CustomerIds:
@@ -849,6 +1061,7 @@ async def import_customers(
     delimiter: str | None = None,
     columns: dict[str, str] | None = None,
     ids: bool = False,
+    allow_duplicates: bool = False,
 ) -> ImportReport:
     """Import customers from a ``.csv``/``.tsv`` (header row), ``.jsonl`` or
     ``.xlsx`` (first sheet, header row) file.
@@ -867,7 +1080,14 @@ async def import_customers(
     of them is written.
 
     :param on_conflict: a row matching an existing customer that differs from it:
-        ``error`` (reject the row), ``skip`` or ``update``.
+        ``error`` (reject the row), ``skip`` or ``update``. A row that names no
+        customer by key but has an existing customer's e-mail or phone number (a
+        duplicate, ``kehu.duplicates``) is such a row too: rejected with code
+        ``DUPLICATE_CUSTOMER``, skipped, or made an update of that customer; each
+        is listed in ``report.duplicates`` with its line.
+    :param allow_duplicates: create those rows anyway; each pair is flagged for
+        review (``duplicateCandidates``). Rows matching customers the importing
+        account may not see are always created and flagged, never reported.
     :param extra_columns: columns kehu does not know: ``error`` (refuse the file),
         ``ignore``, or ``attributes`` (kept in ``Customer.attributes``).
     :param events: fire ``kehu_customer_created``/``kehu_customer_updated`` for each
@@ -901,7 +1121,15 @@ async def import_customers(
     viewer, label = import_actor(kehu, actor, path)
     now = kehu.clock.now()
     importer = _CustomerImporter(
-        kehu, report, viewer, label, on_conflict=on_conflict, events=events, columns=source.header, now=now
+        kehu,
+        report,
+        viewer,
+        label,
+        on_conflict=on_conflict,
+        events=events,
+        columns=source.header,
+        now=now,
+        allow_duplicates=allow_duplicates,
     )
     importer.cells = source.format != "jsonl"
     await importer.owners.load()
@@ -912,7 +1140,7 @@ async def import_customers(
         return importer.prepare(line, known, extra)
 
     async with bulk.bulk_session(Customer):
-        await run_batches(source, report, prepare, importer.write, batch_size, progress, key=lambda r: r.key)
+        await run_batches(source, report, prepare, importer.write, batch_size, progress, key=lambda r: r.batch_keys())
         history = importer.history
         if history is not None:
             report.interactions = history.report
@@ -1021,7 +1249,7 @@ async def export_customers(
 
 async def _export(kehu, out: TextIO, format: str, viewer: Viewer, f: CustomerFilter, progress, *, masked: bool) -> int:
     owner_emails = dict(await AccountOwner.all().values_list("id", "email"))
-    writer = csv.writer(out, lineterminator="\n") if format == "csv" else None
+    writer = csvsafe.writer(out) if format == "csv" else None
     guard = kehu.field_guard
     if writer is not None:
         writer.writerow(COLUMNS)

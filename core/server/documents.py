@@ -141,6 +141,8 @@ class TrustedDocuments:
     ) -> str | GraphQLError | None:
         """The document text to run (None when the request has none: strawberry
         answers that itself), or the error to answer with."""
+        if query == "":
+            query = None  # graphql-ws clients must send a string: "" with a hash means "by hash"
         sha256 = requested_hash(extensions)
         if isinstance(sha256, GraphQLError):
             return sha256
@@ -170,11 +172,12 @@ class TrustedDocuments:
             )
         text = await self._lookup(sha256)
         if text is None:
-            return _error(
-                NOT_FOUND,
-                "PersistedQueryNotFound: no document is registered with this hash"
-                + ("" if self.trusted_only else "; send it again with its text"),
+            # The message is exactly Apollo's: urql's persisted exchange recognises a
+            # miss by it (Apollo's link by the code), and then sends the text.
+            hint = "no document is registered with this hash" + (
+                "" if self.trusted_only else "; send it again with its text"
             )
+            return GraphQLError("PersistedQueryNotFound", extensions={"code": NOT_FOUND, "hint": hint})
         return text
 
 

@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from ..models import OutboxEvent
     from .runtime import Kehu
 
-log = logging.getLogger("kehu.metrics")
+log = logging.getLogger(__name__)
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 LAG_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1, 5, 30, 60, 300, 1800, 3600, 6 * 3600, 24 * 3600)

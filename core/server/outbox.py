@@ -59,7 +59,7 @@ if TYPE_CHECKING:
     from ..writes import WriteScope
     from .runtime import Kehu
 
-log = logging.getLogger("kehu.outbox")
+log = logging.getLogger(__name__)
 
 ERROR_CHARS = 2000
 
@@ -88,8 +88,9 @@ class GoneError(LookupError):
 
 def encode(value: Any) -> Any:
     """An event argument as JSON. Model instances are stored by reference (app,
-    model, primary key, and which relations were loaded), so the outbox never holds
-    a copy of personal data — encrypted columns stay encrypted only in their table."""
+    model, primary key, and which relations were loaded), never copied; plain
+    values are (a customer event's ``changes``: the masking plugin seals the
+    encrypted fields among them, like an audit entry's)."""
     from ..events import Event, Secret
 
     if value is None or isinstance(value, (bool, int, float, str)):
@@ -360,9 +361,14 @@ class Outbox:
 
     async def _dispatch(self, row: OutboxEvent, arguments: dict[str, Any], actor: AccountOwner | None):
         started = time.perf_counter()
-        failures = await self.kehu.hooks.dispatch_event(
-            row.name, plugins=row.remaining, event_id=row.id, actor=actor, **arguments
-        )
+        if not self.kehu.plugins.is_defined(row.name):
+            # Stored while the plugin that defines the hook was enabled, delivered
+            # after it was disabled: nobody listens any more (emit checked the name).
+            failures: dict[str, Exception] = {}
+        else:
+            failures = await self.kehu.hooks.dispatch_event(
+                row.name, plugins=row.remaining, event_id=row.id, actor=actor, **arguments
+            )
         from . import metrics
 
         metrics.event_delivered(row, time.perf_counter() - started, failures, self.kehu.clock.now())

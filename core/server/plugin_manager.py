@@ -392,15 +392,13 @@ class Hooks:
         """Call an event hook on every plugin (or on ``plugins`` only) in pluggy's
         order, awaiting async ones. A failing handler is logged with its plugin's name
         and does not stop the others; the failures are returned by plugin name (the
-        outbox retries those). A hook whose spec is not loaded (its plugin was disabled
-        since the event was stored) has no listeners. Each handler gets the arguments
-        ``kehu.field_guard.event_arguments`` allows its plugin."""
+        outbox retries those). Raises ``LookupError`` for a hook with no spec. Each
+        handler gets the arguments ``kehu.field_guard.event_arguments`` allows its
+        plugin."""
         from ..events import GiveUp, RetryLater
         from ..writes import AlreadyHandled
 
         failures: dict[str, Exception] = {}
-        if not self.plugins.is_defined(hook_name):
-            return failures
         impls = self.plugins.call_order(hook_name)
         kwargs.setdefault("kehu", self.kehu)
         guard = self.kehu.field_guard if self.kehu is not None and impls else None
@@ -425,6 +423,32 @@ class Hooks:
         """The plugins implementing a hook, in registration order."""
         caller = getattr(self.plugins.pm.hook, hook_name, None)
         return [impl.plugin_name for impl in caller.get_hookimpls()] if caller is not None else []
+
+    async def within(self, hook_name: str, **kwargs: Any) -> list[tuple[str, Any]]:
+        """Call a hook that is part of the caller's write (``kehu_customers_merged``):
+        every implementation in pluggy's order, awaited, inside the caller's
+        transaction; returns ``(plugin name, result)`` pairs. Each gets the
+        arguments ``kehu.field_guard.event_arguments`` allows its plugin. The first
+        that raises stops the rest, and so the write: a ``KehuError`` as it is
+        (the user sees its code), anything else logged in full and raised as a
+        ``PluginError`` naming the plugin."""
+        from ..errors import KehuError
+
+        kwargs.setdefault("kehu", self.kehu)
+        guard = self.kehu.field_guard if self.kehu is not None else None
+        results = []
+        for impl in self.plugins.call_order(hook_name):
+            args = arguments_for(impl, kwargs)
+            if guard is not None:
+                args = guard.event_arguments(impl.plugin_name, hook_name, args)
+            try:
+                results.append((impl.plugin_name, await await_me_maybe(impl.function(**args))))
+            except KehuError:
+                raise
+            except Exception as exc:
+                log.exception("plugin '%s': %s failed", impl.plugin_name, hook_name)
+                raise PluginError(f"plugin '{impl.plugin_name}': {hook_name} failed (the server log has why)") from exc
+        return results
 
     async def first(self, hook_name: str, **kwargs: Any) -> Any:
         """Call a ``firstresult`` hook, awaiting async implementations: the first

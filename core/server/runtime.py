@@ -29,6 +29,13 @@ SettingsModel = TypeVar("SettingsModel", bound=BaseModel)
 
 
 class Kehu:
+    """The application: one configuration, its plugins, its database and its schema.
+
+    Every hook that takes ``kehu`` receives this object. Plugins use
+    ``settings_for`` (their typed settings), ``clock`` (``kehu.clock.now()``),
+    ``config`` (read only), ``is_enabled`` and ``viewer_for_request`` (in routes);
+    the rest serves the server and the CLI."""
+
     def __init__(self, config: Config, *, extra_plugins: dict[str, Any] | None = None, clock: Clock | None = None):
         from ..clock import SystemClock
 
@@ -51,6 +58,9 @@ class Kehu:
         from .eventbus import EventBus
 
         self.events = EventBus(self)
+        from .sessions import LiveSessions
+
+        self.sessions = LiveSessions(self)
         from .outbox import Outbox
 
         self.outbox = Outbox(self)
@@ -75,6 +85,14 @@ class Kehu:
         if settings is None:
             raise PluginError(f"plugin '{plugin}' has no settings: is it enabled?")
         raise PluginError(f"plugin '{plugin}': its settings are a {type(settings).__name__}, not a {model.__name__}")
+
+    @property
+    def calendar(self):
+        """The business calendar (``kehu.clock.BusinessCalendar``): days, weeks and
+        months in ``[kehu] timezone``."""
+        from ..clock import BusinessCalendar
+
+        return BusinessCalendar(self.config.kehu.zone)
 
     def is_enabled(self, plugin: str) -> bool:
         return self.plugins.is_enabled(plugin)
@@ -144,6 +162,7 @@ class Kehu:
             from .. import jobs
 
             await jobs.stop(self)  # those a plugin left running
+            await self.sessions.stop()
             await self.events.stop()
             await self.disconnect()
 

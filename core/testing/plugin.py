@@ -20,7 +20,9 @@ so a plugin's test suite needs no conftest to get:
 ``kehu_database_url``
     A fresh, empty database for this test: a SQLite file, or a new PostgreSQL
     database (dropped afterwards) when ``KEHU_TEST_POSTGRES`` names a server
-    (``postgres://user:password@host:5432``).
+    (``postgres://user:password@host:5432``). The apps of ``kehu_make_app`` and
+    ``kehu_app`` open the same database; the first starts from a copy of a
+    migrated template (kehu.testing.templates).
 
 ``kehu_clock``
     The app's clock, frozen at 2026-01-01 09:00 UTC; it moves only when told
@@ -184,11 +186,19 @@ def kehu_settings() -> dict[str, dict[str, Any]]:
 
 
 @pytest.fixture
-def kehu_database_url(tmp_path) -> Iterator[str]:
-    from . import database_url
+def kehu_fresh_database(tmp_path) -> Iterator[Any]:
+    """The test's database before anything used it (kehu.testing.templates): on
+    PostgreSQL it is created by the first app, as a copy of a migrated template,
+    or empty by ``kehu_database_url``."""
+    from .templates import fresh_database
 
-    with database_url(tmp_path) as url:
-        yield url
+    with fresh_database(tmp_path) as fresh:
+        yield fresh
+
+
+@pytest.fixture
+def kehu_database_url(kehu_fresh_database) -> str:
+    return kehu_fresh_database.create()
 
 
 @pytest.fixture
@@ -271,8 +281,8 @@ def _app_class() -> type:
 
 
 @pytest.fixture
-def kehu_make_app(kehu_database_url, kehu_clock, kehu_events) -> Iterator[AppFactory]:
-    factory = AppFactory(kehu_database_url, kehu_clock, kehu_events)
+def kehu_make_app(kehu_fresh_database, kehu_clock, kehu_events) -> Iterator[AppFactory]:
+    factory = AppFactory(kehu_fresh_database.url, kehu_clock, kehu_events)
     yield factory
     factory.close_all()
 
@@ -290,3 +300,13 @@ def kehu_client(kehu_app) -> Callable[..., GraphQLClient]:
         return GraphQLClient(kehu_app, account_for(who))
 
     return client
+
+
+def pytest_unconfigure(config) -> None:
+    """Remove this process's template databases (kehu.testing.templates) while the
+    interpreter can still reach a database server: at exit, asyncio cannot."""
+    import sys
+
+    templates = sys.modules.get("kehu.testing.templates")
+    if templates is not None:
+        templates.templates.remove_all()

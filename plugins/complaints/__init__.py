@@ -10,7 +10,7 @@ core's ``kehu_survey_requested`` when a case is resolved.
 
 from kehu import hookimpl
 from kehu.access import Permission
-from kehu.policies import FieldPolicy, Strategy
+from kehu.policies import free_text
 
 
 @hookimpl
@@ -47,11 +47,15 @@ def kehu_permissions():
 
 @hookimpl
 def kehu_field_policies():
-    # What the customer said is personal; analysts get the figures, not the words.
-    staff = {"ADMIN": Strategy.CLEAR, "MANAGER": Strategy.CLEAR, "AGENT": Strategy.CLEAR}
+    # What the customer said, and what staff wrote about it, is free text
+    # (kehu.policies.free_text); analysts get the figures, not the words.
     return [
-        FieldPolicy("Complaint", "description", kind="text", roles={**staff, "ANALYST": Strategy.REDACT}),
-        FieldPolicy("Complaint", "keyPoints", kind="text", roles={**staff, "ANALYST": Strategy.REDACT}),
+        free_text("Complaint", "description", "complaints.Complaint.description"),
+        free_text("Complaint", "keyPoints", "complaints.Complaint.key_points"),
+        free_text("Complaint", "resolution", "complaints.Complaint.resolution"),
+        free_text("Complaint", "rejectionReason", "complaints.Complaint.rejection_reason"),
+        free_text("Complaint", "escalationReason", "complaints.Complaint.escalation_reason"),
+        free_text("ComplaintTimelineEntry", "note", "complaints.ComplaintTimelineEntry.note"),
     ]
 
 
@@ -60,6 +64,14 @@ def kehu_graphql(graphql):
     from . import graphql as schema
 
     schema.register(graphql)
+
+
+@hookimpl
+async def kehu_customers_merged(survivor, merged):
+    """Complaints, with their timelines, move to the survivor."""
+    from .service.merging import merge_cases
+
+    return await merge_cases(survivor.id, [c.id for c in merged])
 
 
 @hookimpl

@@ -6,10 +6,11 @@ field policies can name them. Resolvers receive the Tortoise model as ``self``. 
 """
 
 import datetime as dt
-from typing import Optional
+from typing import Annotated, Optional
 
 import strawberry
 from strawberry.types import Info
+from tortoise.expressions import Subquery
 
 from kehu.access import require_viewer
 from kehu.schema import (
@@ -17,6 +18,7 @@ from kehu.schema import (
     ModelNode,
     Payload,
     batch_field,
+    describe_enum_values,
     global_id_field,
     nested_connections,
     paginate,
@@ -27,10 +29,50 @@ from kehu.schema import (
 from . import models, service
 from .settings import ComplaintsSettings
 
-ComplaintStatus = strawberry.enum(models.ComplaintStatus, description="Where a complaint is in its workflow.")
-ComplaintPriority = strawberry.enum(models.ComplaintPriority)
-ComplaintChannel = strawberry.enum(models.ComplaintChannel, description="How the complaint reached us.")
-ComplaintTimelineKind = strawberry.enum(models.TimelineKind, name="ComplaintTimelineKind")
+ComplaintStatus = describe_enum_values(
+    strawberry.enum(models.ComplaintStatus, description="Where a complaint is in its workflow."),
+    {
+        "RECEIVED": "Filed; nobody has responded yet (the first-response clock runs).",
+        "ACKNOWLEDGED": "The customer has been told we are on it.",
+        "INVESTIGATING": "Someone is finding out what happened.",
+        "RESOLUTION_PROPOSED": "A resolution was proposed to the customer.",
+        "RESOLVED": "The customer accepted the resolution; the follow-up contact is due.",
+        "CLOSED": "Done, after the follow-up.",
+        "REJECTED": "Judged not valid, with a reason told to the customer.",
+        "REOPENED": "The customer came back after a resolution; handled again.",
+    },
+)
+ComplaintPriority = describe_enum_values(
+    strawberry.enum(models.ComplaintPriority, description="How urgent a complaint is: sets its SLA deadlines."),
+    {
+        "LOW": "The longest deadlines.",
+        "NORMAL": "The default.",
+        "HIGH": "Shorter deadlines.",
+        "URGENT": "The shortest deadlines.",
+    },
+)
+ComplaintChannel = describe_enum_values(
+    strawberry.enum(models.ComplaintChannel, description="How the complaint reached us."),
+    {
+        "HOTLINE": "A call to the service hotline.",
+        "EMAIL": "An e-mail.",
+        "WEB": "A web form or chat.",
+        "VISIT": "In person.",
+        "SOCIAL": "Social media.",
+        "OTHER": "Any other way.",
+    },
+)
+ComplaintTimelineKind = describe_enum_values(
+    strawberry.enum(models.TimelineKind, name="ComplaintTimelineKind", description="What a timeline entry records."),
+    {
+        "FILED": "The complaint was filed.",
+        "TRANSITION": "Its status changed (fromStatus → toStatus).",
+        "NOTE": "A note was added.",
+        "ASSIGNED": "It was handed to another account owner.",
+        "SLA_BREACHED": "A deadline was missed.",
+        "ESCALATED": "It was escalated before or after a deadline.",
+    },
+)
 
 
 _pk = pk_from_global_id  # the one "global ID -> pk" helper (kehu.schema)
@@ -48,15 +90,13 @@ def _now(info: Info) -> dt.datetime:
 
 
 @strawberry.type(description="One line of a complaint's history.")
-class ComplaintTimelineEntry:
-    at: dt.datetime
-    kind: ComplaintTimelineKind
-    from_status: Optional[ComplaintStatus]
-    to_status: Optional[ComplaintStatus]
-    note: str
+class ComplaintTimelineEntry(ModelNode, model=models.ComplaintTimelineEntry):
+    at: dt.datetime = strawberry.field(description="When it happened.")
+    kind: ComplaintTimelineKind = strawberry.field(description="What happened.")
+    from_status: Optional[ComplaintStatus] = strawberry.field(description="The status before, for a transition.")
+    to_status: Optional[ComplaintStatus] = strawberry.field(description="The status after, for a transition.")
+    note: str = strawberry.field(description="The note, reason or proposal; may be empty.")
     internal: bool = strawberry.field(description="true: for staff only; false: told to the customer.")
-
-    id = global_id_field("ComplaintTimelineEntry")
 
     @strawberry.field(description="Who did it; null for the SLA check.")
     async def actor(self, info: Info) -> Optional["AccountOwner"]:
@@ -72,42 +112,44 @@ class ComplaintTimelineEntry:
 
 @strawberry.type(description="A customer's complaint (客户投诉) and how it is being handled.")
 class Complaint(ModelNode, model=models.Complaint):
-    channel: ComplaintChannel
-    category: str
-    priority: ComplaintPriority
-    status: ComplaintStatus
-    description: str
-    key_points: str
+    channel: ComplaintChannel = strawberry.field(description="How it reached us.")
+    category: str = strawberry.field(description="One of the categories configured in plugins.toml.")
+    priority: ComplaintPriority = strawberry.field(description="How urgent it is.")
+    status: ComplaintStatus = strawberry.field(description="Where it is in its workflow.")
+    description: str = strawberry.field(description="What the customer said.")
+    key_points: str = strawberry.field(description="The points to address, as the filer summed them up.")
     resolution: Optional[str] = strawberry.field(description="The resolution proposed to the customer.")
     rejection_reason: Optional[str] = strawberry.field(description="Why the complaint was judged not valid.")
-    first_response_due_at: dt.datetime
-    resolution_due_at: dt.datetime
+    first_response_due_at: dt.datetime = strawberry.field(description="The first-response deadline.")
+    resolution_due_at: dt.datetime = strawberry.field(description="The resolution deadline.")
     next_due_at: Optional[dt.datetime] = strawberry.field(description="The deadline running now; null when none is.")
     first_response_breached_at: Optional[dt.datetime] = strawberry.field(
         description="When the first-response deadline was missed (the deadline itself)."
     )
-    resolution_breached_at: Optional[dt.datetime]
-    escalated_at: Optional[dt.datetime]
-    escalation_reason: Optional[str]
-    first_responded_at: Optional[dt.datetime]
-    resolved_at: Optional[dt.datetime]
-    rejected_at: Optional[dt.datetime]
-    closed_at: Optional[dt.datetime]
-    reopened_at: Optional[dt.datetime]
-    reopen_count: int
+    resolution_breached_at: Optional[dt.datetime] = strawberry.field(
+        description="When the resolution deadline was missed (the deadline itself)."
+    )
+    escalated_at: Optional[dt.datetime] = strawberry.field(description="When it was escalated, if it was.")
+    escalation_reason: Optional[str] = strawberry.field(description="Why it was escalated.")
+    first_responded_at: Optional[dt.datetime] = strawberry.field(description="When it was first responded to.")
+    resolved_at: Optional[dt.datetime] = strawberry.field(description="When it was (last) resolved.")
+    rejected_at: Optional[dt.datetime] = strawberry.field(description="When it was rejected.")
+    closed_at: Optional[dt.datetime] = strawberry.field(description="When it was closed.")
+    reopened_at: Optional[dt.datetime] = strawberry.field(description="When it was last reopened.")
+    reopen_count: int = strawberry.field(description="How many times it was reopened.")
     follow_up_due_at: Optional[dt.datetime] = strawberry.field(description="When the follow-up contact is due.")
-    created_at: dt.datetime
-    updated_at: dt.datetime
+    created_at: dt.datetime = strawberry.field(description="When it was filed.")
+    updated_at: dt.datetime = strawberry.field(description="When it last changed.")
 
-    @strawberry.field
+    @strawberry.field(description="The customer who complained (null if no longer visible to the viewer).")
     async def customer(self, info: Info) -> Optional["Customer"]:
         return await info.context.loaders.customer.load(self.customer_id)
 
-    @strawberry.field
+    @strawberry.field(description="Who handles it; null if nobody does.")
     async def assignee(self, info: Info) -> Optional["AccountOwner"]:
         return await info.context.loaders.owner.load(self.assignee_id) if self.assignee_id else None
 
-    @strawberry.field
+    @strawberry.field(description="Who filed it.")
     async def filed_by(self, info: Info) -> Optional["AccountOwner"]:
         return await info.context.loaders.owner.load(self.filed_by_id) if self.filed_by_id else None
 
@@ -130,25 +172,25 @@ class Complaint(ModelNode, model=models.Complaint):
         return await service.timeline(self)
 
 
-@strawberry.type
+@strawberry.type(description="Complaints of one category.")
 class ComplaintCategoryCount:
-    category: str
-    count: int
+    category: str = strawberry.field(description="The category.")
+    count: int = strawberry.field(description="How many complaints.")
 
 
-@strawberry.type
+@strawberry.type(description="Complaints in one status.")
 class ComplaintStatusCount:
-    status: ComplaintStatus
-    count: int
+    status: ComplaintStatus = strawberry.field(description="The status.")
+    count: int = strawberry.field(description="How many complaints.")
 
 
 @strawberry.type(description="Complaint figures for the complaints received in a period (see each field).")
 class ComplaintStats:
-    start: dt.datetime
-    end: dt.datetime
-    total: int
-    by_category: list[ComplaintCategoryCount]
-    by_status: list[ComplaintStatusCount]
+    start: dt.datetime = strawberry.field(description="The period's first instant.")
+    end: dt.datetime = strawberry.field(description="The instant after the period.")
+    total: int = strawberry.field(description="Complaints received in the period.")
+    by_category: list[ComplaintCategoryCount] = strawberry.field(description="How many per category.")
+    by_status: list[ComplaintStatusCount] = strawberry.field(description="How many per status now.")
     median_first_response_hours: Optional[float] = strawberry.field(
         description="Median hours from receipt to first response, over the cases responded to."
     )
@@ -172,24 +214,26 @@ class ComplaintStats:
 
 @strawberry.input(description="A time range [start, end); either end may be left open.")
 class ComplaintTimeRange:
-    start: Optional[dt.datetime] = None
-    end: Optional[dt.datetime] = None
+    start: Optional[dt.datetime] = strawberry.field(default=None, description="From this instant; null: open.")
+    end: Optional[dt.datetime] = strawberry.field(default=None, description="Until before this instant; null: open.")
 
 
 @strawberry.input(
     description="Narrows a complaint list; all conditions must hold. A single value may be given for a list."
 )
 class ComplaintFilterInput:
-    status: Optional[list[ComplaintStatus]] = None
-    priority: Optional[list[ComplaintPriority]] = None
-    category: Optional[list[str]] = None
+    status: Optional[list[ComplaintStatus]] = strawberry.field(default=None, description="In any of these statuses.")
+    priority: Optional[list[ComplaintPriority]] = strawberry.field(
+        default=None, description="Of any of these priorities."
+    )
+    category: Optional[list[str]] = strawberry.field(default=None, description="Of any of these categories.")
     assignee: Optional[list[strawberry.ID]] = strawberry.field(default=None, description="Account owner IDs.")
     customer: Optional[list[strawberry.ID]] = strawberry.field(default=None, description="Customer IDs.")
     overdue: Optional[bool] = strawberry.field(default=None, description="true: the running deadline has passed.")
     due_within: Optional[float] = strawberry.field(
         default=None, description="Hours: the running deadline passes within this time from now (not yet passed)."
     )
-    created_between: Optional[ComplaintTimeRange] = None
+    created_between: Optional[ComplaintTimeRange] = strawberry.field(default=None, description="Filed in this range.")
 
     def to_domain(self) -> service.ComplaintFilter:
         created = self.created_between or ComplaintTimeRange()
@@ -206,23 +250,23 @@ class ComplaintFilterInput:
         )
 
 
-@strawberry.input
+@strawberry.input(description="A new complaint.")
 class FileComplaintInput:
-    customer_id: strawberry.ID
-    channel: ComplaintChannel
+    customer_id: strawberry.ID = strawberry.field(description="The customer who complains.")
+    channel: ComplaintChannel = strawberry.field(description="How it reached us.")
     category: str = strawberry.field(description="One of the categories configured in plugins.toml.")
     description: str = strawberry.field(description="What the customer said.")
     priority: Optional[ComplaintPriority] = strawberry.field(default=None, description="Defaults to NORMAL.")
-    key_points: Optional[str] = None
+    key_points: Optional[str] = strawberry.field(default=None, description="The points to address, in short.")
     assignee_id: Optional[strawberry.ID] = strawberry.field(
         default=None, description="Defaults to the customer's owner, else the filer."
     )
 
 
-@strawberry.input
+@strawberry.input(description="A move of a complaint to another status.")
 class TransitionComplaintInput:
-    id: strawberry.ID
-    to: ComplaintStatus
+    id: strawberry.ID = strawberry.field(description="The complaint.")
+    to: ComplaintStatus = strawberry.field(description="The status to move to (see allowedTransitions).")
     note: Optional[str] = strawberry.field(
         default=None,
         description="Required for RESOLUTION_PROPOSED (the proposal), REJECTED (the reason), REOPENED and CLOSED "
@@ -235,31 +279,31 @@ class TransitionComplaintInput:
     )
 
 
-@strawberry.input
+@strawberry.input(description="Who should handle a complaint.")
 class AssignComplaintInput:
-    id: strawberry.ID
-    assignee_id: strawberry.ID
-    note: Optional[str] = None
+    id: strawberry.ID = strawberry.field(description="The complaint.")
+    assignee_id: strawberry.ID = strawberry.field(description="The account owner to hand it to.")
+    note: Optional[str] = strawberry.field(default=None, description="Why, for the timeline.")
 
 
-@strawberry.input
+@strawberry.input(description="A note on a complaint's timeline.")
 class AddComplaintNoteInput:
-    id: strawberry.ID
-    note: str
+    id: strawberry.ID = strawberry.field(description="The complaint.")
+    note: str = strawberry.field(description="The note.")
     internal: bool = strawberry.field(
         default=True, description="false: the note was told to the customer (also logged as an interaction)."
     )
 
 
-@strawberry.type
+@strawberry.type(description="The complaint as written, or why nothing was.")
 class ComplaintPayload(Payload):
-    complaint: Optional[Complaint] = None
+    complaint: Optional[Complaint] = strawberry.field(default=None, description="null when there are userErrors.")
 
 
-@strawberry.type
+@strawberry.type(description="The complaint and its new timeline entry, or why nothing was written.")
 class ComplaintNotePayload(Payload):
-    complaint: Optional[Complaint] = None
-    entry: Optional[ComplaintTimelineEntry] = None
+    complaint: Optional[Complaint] = strawberry.field(default=None, description="null when there are userErrors.")
+    entry: Optional[ComplaintTimelineEntry] = strawberry.field(default=None, description="The note's entry.")
 
 
 # --------------------------------------------------------------------------- fields
@@ -294,7 +338,9 @@ class CustomerComplaints:
 @strawberry.type
 class ComplaintQuery:
     @strawberry.field(description="A complaint by ID; null if it does not exist or is not visible.")
-    async def complaint(self, info: Info, id: strawberry.ID) -> Optional[Complaint]:
+    async def complaint(
+        self, info: Info, id: Annotated[strawberry.ID, strawberry.argument(description="The complaint's global ID.")]
+    ) -> Optional[Complaint]:
         return await service.visible_complaints(info.context.viewer).filter(id=_pk(id, "Complaint", "id")).first()
 
     @strawberry.field(description="Complaints of the customers the viewer may see, newest first.")
@@ -304,19 +350,31 @@ class ComplaintQuery:
         first: Optional[int] = None,
         after: Optional[str] = None,
         filter: Optional[ComplaintFilterInput] = None,
+        last: Optional[int] = None,
+        before: Optional[str] = None,
     ) -> Connection[Complaint]:
         qs = service.filter_complaints(info.context.viewer, filter.to_domain() if filter else None, _now(info))
-        return await paginate(qs, first, after)
+        return await paginate(qs, first, after, last=last, before=before, order_by=("-created_at", "-id"))
 
     @strawberry.field(description="The categories fileComplaint accepts (plugins.toml), in their configured order.")
     def complaint_categories(self, info: Info) -> list[str]:
         require_viewer(info.context.viewer)
         return list(_settings(info).categories)
 
-    @strawberry.field(description="Complaint figures for a period (default: the last 30 days).")
-    async def complaint_stats(self, info: Info, period: Optional[ComplaintTimeRange] = None) -> ComplaintStats:
+    @strawberry.field(
+        description="Complaint figures for a period (default: the last 30 calendar days in [kehu] timezone, up to now)."
+    )
+    async def complaint_stats(
+        self,
+        info: Info,
+        period: Annotated[
+            Optional[ComplaintTimeRange], strawberry.argument(description="Complaints received in it.")
+        ] = None,
+    ) -> ComplaintStats:
         period = period or ComplaintTimeRange()
-        stats = await service.complaint_stats(info.context.viewer, period.start, period.end, _now(info))
+        stats = await service.complaint_stats(
+            info.context.viewer, period.start, period.end, _now(info), info.context.kehu.calendar
+        )
         return ComplaintStats(
             start=stats.start,
             end=stats.end,
@@ -391,9 +449,16 @@ async def resolve_node(info: Info, pk: int) -> Optional[models.Complaint]:
     return await service.visible_complaints(info.context.viewer).filter(id=pk).first()
 
 
+async def resolve_timeline_entry_node(info: Info, pk: int) -> Optional[models.ComplaintTimelineEntry]:
+    """An entry of a complaint the viewer may see."""
+    visible = service.visible_complaints(info.context.viewer).values("id")
+    return await models.ComplaintTimelineEntry.filter(id=pk, complaint_id__in=Subquery(visible)).first()
+
+
 def register(graphql) -> None:
     graphql.extend("Customer", CustomerComplaints)
     graphql.query(ComplaintQuery)
     graphql.mutation(ComplaintMutation)
     graphql.types(Complaint, ComplaintTimelineEntry)
     graphql.node("Complaint", resolve_node)
+    graphql.node("ComplaintTimelineEntry", resolve_timeline_entry_node)

@@ -57,6 +57,8 @@ def console_routes(kehu: Kehu) -> list:
         "plugins": sorted(kehu.plugins.records),
         "languages": list(LANGUAGES),
         "currency": settings.currency,
+        # Months in dashboards are the business calendar's ([kehu] timezone).
+        "timezone": kehu.calendar.name,
     }
     catalogues = console_catalogues(kehu)
 

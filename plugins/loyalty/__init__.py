@@ -29,6 +29,14 @@ def kehu_settings_model():
 
 
 @hookimpl
+def kehu_field_policies():
+    from kehu.policies import free_text
+
+    # Why points moved is written by staff about one customer: free text.
+    return [free_text("LoyaltyLedgerEntry", "reason", "loyalty.LedgerEntry.reason")]
+
+
+@hookimpl
 def kehu_permissions():
     return [
         Permission("loyalty.award", "Award points manually", ("ADMIN", "MANAGER")),
@@ -66,6 +74,15 @@ async def kehu_bulk_loaded(customer_ids, kehu):
     from .service import catch_up
 
     await catch_up(kehu, customer_ids)
+
+
+@hookimpl
+async def kehu_customers_merged(survivor, merged, kehu):
+    """Ledger, vouchers, tier history and referrals move to the survivor; its
+    balance is recomputed from the ledger and its tier is the best earned."""
+    from .service import merge_members
+
+    return await merge_members(kehu, survivor.id, [c.id for c in merged])
 
 
 @hookimpl

@@ -14,21 +14,51 @@ import strawberry
 from strawberry.types import Info
 
 from kehu.access import require_viewer, visible_customers
-from kehu.schema import Connection, ModelNode, Payload, batch_field, paginate, pk_from_global_id
+from kehu.schema import (
+    Connection,
+    ModelNode,
+    Payload,
+    batch_field,
+    describe_enum_values,
+    paginate,
+    pk_from_global_id,
+)
 
 from . import models, service
 from .settings import LoyaltySettings
 
-EntryKindEnum = strawberry.enum(models.EntryKind, name="LoyaltyEntryKind", description="What moved the points.")
-VoucherStatusEnum = strawberry.enum(models.VoucherStatus, name="VoucherStatus")
-TierChangeReasonEnum = strawberry.enum(models.TierChangeReason, name="TierChangeReason")
+EntryKindEnum = describe_enum_values(
+    strawberry.enum(models.EntryKind, name="LoyaltyEntryKind", description="What moved the points."),
+    {
+        "EARN": "Earned on a purchase.",
+        "BONUS": "A bonus rule, e.g. the first purchase.",
+        "AWARD": "Awarded by staff.",
+        "ADJUST": "A correction by staff, either way, with a reason.",
+        "REFERRAL_BONUS": "The referrer's reward for a referee's first purchase.",
+        "REDEEM": "Spent on a reward.",
+        "REVERSAL": "Refunded when a voucher was cancelled.",
+        "EXPIRE": "Expired.",
+    },
+)
+VoucherStatusEnum = describe_enum_values(
+    strawberry.enum(models.VoucherStatus, name="VoucherStatus", description="Whether a voucher still counts."),
+    {"ISSUED": "Valid: the customer may use it.", "CANCELLED": "Cancelled; its points were refunded."},
+)
+TierChangeReasonEnum = describe_enum_values(
+    strawberry.enum(models.TierChangeReason, name="TierChangeReason", description="Why a customer's tier changed."),
+    {
+        "JOINED": "The customer joined the programme.",
+        "UPGRADE": "They qualified for a higher tier.",
+        "DOWNGRADE": "They no longer qualified for their tier.",
+    },
+)
 
 
 @strawberry.enum(description="The length of one row of the loyalty summary.")
 class SummaryPeriod(Enum):
-    DAY = "DAY"
-    WEEK = "WEEK"
-    MONTH = "MONTH"
+    DAY = strawberry.enum_value("DAY", description="A calendar day.")
+    WEEK = strawberry.enum_value("WEEK", description="A week, Monday to Sunday.")
+    MONTH = strawberry.enum_value("MONTH", description="A calendar month.")
 
 
 _pk = pk_from_global_id  # the one "global ID -> pk" helper (kehu.schema)
@@ -47,9 +77,9 @@ def _given(obj, *names: str) -> dict:
 
 @strawberry.type(description="A membership level and what it brings.")
 class LoyaltyTier:
-    name: str
-    description: str
-    benefits: list[str]
+    name: str = strawberry.field(description="The tier's name, as configured.")
+    description: str = strawberry.field(description="What the tier is, for members to read.")
+    benefits: list[str] = strawberry.field(description="What members of the tier get.")
     multiplier: Decimal = strawberry.field(description="Points multiplier on purchases.")
     min_points: int = strawberry.field(description="Points needed (tier basis 'points').")
     min_spend: Optional[Decimal] = strawberry.field(description="Spend needed in the window (tier basis 'spend').")
@@ -79,26 +109,26 @@ _TIERS: dict[int, tuple[object, LoyaltyTier]] = {}
 
 @strawberry.type(description="One movement of points. The ledger is append-only.")
 class LoyaltyLedgerEntry(ModelNode, model=models.LedgerEntry):
-    kind: EntryKindEnum
+    kind: EntryKindEnum = strawberry.field(description="What moved the points.")
     points: int = strawberry.field(description="Positive for credits, negative for debits.")
-    balance_after: int
-    reason: str
-    idempotency_key: str
-    created_at: dt.datetime
-    expires_at: Optional[dt.datetime]
+    balance_after: int = strawberry.field(description="The balance after this entry.")
+    reason: str = strawberry.field(description="Why, as written by staff or the rule.")
+    idempotency_key: str = strawberry.field(description="The key the entry was written under (unique per customer).")
+    created_at: dt.datetime = strawberry.field(description="When it was written.")
+    expires_at: Optional[dt.datetime] = strawberry.field(description="When a credit's points expire; null: never.")
 
 
 @strawberry.type(description="An item of the rewards catalogue.")
 class Reward(ModelNode, model=models.Reward):
-    name: str
-    description: str
-    points_cost: int
+    name: str = strawberry.field(description="The reward's name.")
+    description: str = strawberry.field(description="What the customer gets.")
+    points_cost: int = strawberry.field(description="Points it costs.")
     stock: Optional[int] = strawberry.field(description="Remaining stock; null: unlimited.")
-    min_tier: Optional[str]
-    active_from: Optional[dt.datetime]
-    active_until: Optional[dt.datetime]
-    created_at: dt.datetime
-    updated_at: dt.datetime
+    min_tier: Optional[str] = strawberry.field(description="The lowest tier that may redeem it; null: any.")
+    active_from: Optional[dt.datetime] = strawberry.field(description="Redeemable from then; null: already.")
+    active_until: Optional[dt.datetime] = strawberry.field(description="Redeemable until then; null: no end.")
+    created_at: dt.datetime = strawberry.field(description="When it was added to the catalogue.")
+    updated_at: dt.datetime = strawberry.field(description="When it last changed.")
 
     @strawberry.field(description="Whether it can be redeemed now (within its active dates).")
     def active(self, info: Info) -> bool:
@@ -107,40 +137,40 @@ class Reward(ModelNode, model=models.Reward):
 
 @strawberry.type(description="A redeemed reward: the voucher code the customer presents.")
 class Voucher(ModelNode, model=models.Redemption):
-    code: str
+    code: str = strawberry.field(description="The code the customer presents.")
     points: int = strawberry.field(description="Points spent.")
-    status: VoucherStatusEnum
-    issued_at: dt.datetime
-    cancellable_until: dt.datetime
-    cancelled_at: Optional[dt.datetime]
+    status: VoucherStatusEnum = strawberry.field(description="Whether it still counts.")
+    issued_at: dt.datetime = strawberry.field(description="When it was issued.")
+    cancellable_until: dt.datetime = strawberry.field(description="Until when cancelRedemption may cancel it.")
+    cancelled_at: Optional[dt.datetime] = strawberry.field(description="When it was cancelled, if it was.")
 
-    @strawberry.field
+    @strawberry.field(description="The reward it was issued for.")
     async def reward(self) -> Reward:
         return await models.Reward.get(id=self.reward_id)
 
-    @strawberry.field
+    @strawberry.field(description="Whose it is (null if no longer visible to the viewer).")
     async def customer(self, info: Info) -> Optional["Customer"]:
         return await info.context.loaders.customer.load(self.customer_id)
 
 
 @strawberry.type(description="One change of a customer's tier.")
 class TierChange:
-    from_tier: Optional[str]
-    to_tier: str
-    reason: TierChangeReasonEnum
-    changed_at: dt.datetime
+    from_tier: Optional[str] = strawberry.field(description="The tier before; null on joining.")
+    to_tier: str = strawberry.field(description="The tier after.")
+    reason: TierChangeReasonEnum = strawberry.field(description="Why it changed.")
+    changed_at: dt.datetime = strawberry.field(description="When it changed.")
 
 
 @strawberry.type(description="A recorded referral.")
 class Referral:
-    created_at: dt.datetime
+    created_at: dt.datetime = strawberry.field(description="When it was recorded.")
     rewarded_at: Optional[dt.datetime] = strawberry.field(description="When the referrer got the bonus.")
 
-    @strawberry.field
+    @strawberry.field(description="The customer who referred (null if not visible to the viewer).")
     async def referrer(self, info: Info) -> Optional["Customer"]:
         return await info.context.loaders.customer.load(self.referrer_id)
 
-    @strawberry.field
+    @strawberry.field(description="The customer who was referred (null if not visible to the viewer).")
     async def referee(self, info: Info) -> Optional["Customer"]:
         return await info.context.loaders.customer.load(self.referee_id)
 
@@ -159,12 +189,12 @@ class CustomerLoyalty:
     def lifetime_points(self) -> int:
         return self.account.lifetime_points if self.account else 0
 
-    @strawberry.field
+    @strawberry.field(description="The customer's tier (the base tier until they have points).")
     def tier(self) -> LoyaltyTier:
         settings = self.settings
         return LoyaltyTier.of(settings.tier(self.account.tier) if self.account else settings.base_tier)
 
-    @strawberry.field
+    @strawberry.field(description="Since when they are in it; null for the base tier without an account.")
     def tier_since(self) -> Optional[dt.datetime]:
         return self.account.tier_since if self.account else None
 
@@ -185,19 +215,29 @@ class CustomerLoyalty:
 
     @strawberry.field(description="The ledger, newest first.")
     async def ledger(
-        self, info: Info, first: Optional[int] = None, after: Optional[str] = None
+        self,
+        info: Info,
+        first: Optional[int] = None,
+        after: Optional[str] = None,
+        last: Optional[int] = None,
+        before: Optional[str] = None,
     ) -> Connection[LoyaltyLedgerEntry]:
-        qs = models.LedgerEntry.filter(customer_id=self.customer_id).order_by("-id")
-        return await paginate(qs, first, after)
+        qs = models.LedgerEntry.filter(customer_id=self.customer_id)
+        return await paginate(qs, first, after, last=last, before=before, order_by=("-id",))
 
     @strawberry.field(description="Vouchers issued to the customer, newest first.")
-    async def vouchers(self, status: Optional[VoucherStatusEnum] = None) -> list[Voucher]:
+    async def vouchers(
+        self,
+        status: Annotated[
+            Optional[VoucherStatusEnum], strawberry.argument(description="Only vouchers in this status.")
+        ] = None,
+    ) -> list[Voucher]:
         qs = models.Redemption.filter(customer_id=self.customer_id)
         if status is not None:
             qs = qs.filter(status=status)
         return await qs.order_by("-issued_at", "-id").limit(100)
 
-    @strawberry.field
+    @strawberry.field(description="Every change of tier, oldest first.")
     async def tier_history(self) -> list[TierChange]:
         return await models.TierChange.filter(customer_id=self.customer_id).order_by("changed_at", "id")
 
@@ -221,29 +261,29 @@ class CustomerLoyaltyFields:
         return [CustomerLoyalty(customer_id=i, account=accounts.get(i), settings=settings) for i in ids]
 
 
-@strawberry.type
+@strawberry.type(description="Members of one tier.")
 class TierCount:
-    tier: str
-    members: int
+    tier: str = strawberry.field(description="The tier.")
+    members: int = strawberry.field(description="How many members (among the customers the viewer may see).")
 
 
-@strawberry.type
+@strawberry.type(description="Points moved in one period of the summary.")
 class LoyaltyPeriod:
-    start: dt.datetime
-    end: dt.datetime
+    start: dt.datetime = strawberry.field(description="The period's first instant.")
+    end: dt.datetime = strawberry.field(description="The instant after the period.")
     issued: int = strawberry.field(description="Points earned, awarded, bonused or adjusted (net).")
     redeemed: int = strawberry.field(description="Points spent on rewards, net of cancellations.")
-    expired: int
+    expired: int = strawberry.field(description="Points that expired.")
     outstanding: int = strawberry.field(description="Points held by members at the period's end.")
     outstanding_value: Decimal = strawberry.field(description="Outstanding points × point_value: the liability.")
 
 
 @strawberry.type(description="The programme at a glance, over the customers the viewer may see.")
 class LoyaltySummary:
-    members_per_tier: list[TierCount]
-    periods: list[LoyaltyPeriod]
-    outstanding: int
-    outstanding_value: Decimal
+    members_per_tier: list[TierCount] = strawberry.field(description="Members per tier now.")
+    periods: list[LoyaltyPeriod] = strawberry.field(description="Points moved, period by period.")
+    outstanding: int = strawberry.field(description="Points held by members now.")
+    outstanding_value: Decimal = strawberry.field(description="outstanding × point_value: the liability now.")
 
 
 # --------------------------------------------------------------------------- queries
@@ -253,7 +293,13 @@ class LoyaltySummary:
 class LoyaltyQuery:
     @strawberry.field(description="The rewards catalogue (active rewards unless includeInactive).")
     async def rewards(
-        self, info: Info, first: Optional[int] = None, after: Optional[str] = None, include_inactive: bool = False
+        self,
+        info: Info,
+        first: Optional[int] = None,
+        after: Optional[str] = None,
+        include_inactive: Annotated[
+            bool, strawberry.argument(description="Also rewards outside their active dates.")
+        ] = False,
     ) -> Connection[Reward]:
         require_viewer(info.context.viewer)
         qs = models.Reward.all()
@@ -271,9 +317,11 @@ class LoyaltyQuery:
     async def loyalty_summary(
         self,
         info: Info,
-        from_: Annotated[dt.datetime, strawberry.argument(name="from")],
-        to: Optional[dt.datetime] = None,
-        period: SummaryPeriod = SummaryPeriod.MONTH,
+        from_: Annotated[dt.datetime, strawberry.argument(name="from", description="The summary's first instant.")],
+        to: Annotated[Optional[dt.datetime], strawberry.argument(description="Its end; default: now.")] = None,
+        period: Annotated[SummaryPeriod, strawberry.argument(description="The length of one row.")] = (
+            SummaryPeriod.MONTH
+        ),
     ) -> LoyaltySummary:
         viewer = require_viewer(info.context.viewer)
         end = to or info.context.kehu.clock.now()
@@ -300,87 +348,95 @@ class LoyaltyQuery:
 # --------------------------------------------------------------------------- mutations
 
 
-@strawberry.input
+@strawberry.input(description="A new reward in the catalogue.")
 class CreateRewardInput:
-    name: str
-    points_cost: int
-    description: Optional[str] = None
+    name: str = strawberry.field(description="The reward's name.")
+    points_cost: int = strawberry.field(description="Points it costs (positive).")
+    description: Optional[str] = strawberry.field(default=None, description="What the customer gets.")
     stock: Optional[int] = strawberry.field(default=None, description="null: unlimited.")
-    min_tier: Optional[str] = None
-    active_from: Optional[dt.datetime] = None
-    active_until: Optional[dt.datetime] = None
+    min_tier: Optional[str] = strawberry.field(default=None, description="The lowest tier that may redeem it.")
+    active_from: Optional[dt.datetime] = strawberry.field(default=None, description="Redeemable from then.")
+    active_until: Optional[dt.datetime] = strawberry.field(default=None, description="Redeemable until then.")
 
 
 @strawberry.input(description="Only the fields sent are changed; send null to clear one.")
 class UpdateRewardInput:
-    id: strawberry.ID
-    name: Optional[str] = strawberry.UNSET
-    description: Optional[str] = strawberry.UNSET
-    points_cost: Optional[int] = strawberry.UNSET
-    stock: Optional[int] = strawberry.UNSET
-    min_tier: Optional[str] = strawberry.UNSET
-    active_from: Optional[dt.datetime] = strawberry.UNSET
-    active_until: Optional[dt.datetime] = strawberry.UNSET
+    id: strawberry.ID = strawberry.field(description="The reward to change.")
+    name: Optional[str] = strawberry.field(default=strawberry.UNSET, description="The reward's name.")
+    description: Optional[str] = strawberry.field(default=strawberry.UNSET, description="What the customer gets.")
+    points_cost: Optional[int] = strawberry.field(default=strawberry.UNSET, description="Points it costs.")
+    stock: Optional[int] = strawberry.field(default=strawberry.UNSET, description="Remaining stock; null: unlimited.")
+    min_tier: Optional[str] = strawberry.field(
+        default=strawberry.UNSET, description="The lowest tier that may redeem it; null: any."
+    )
+    active_from: Optional[dt.datetime] = strawberry.field(default=strawberry.UNSET, description="Redeemable from then.")
+    active_until: Optional[dt.datetime] = strawberry.field(
+        default=strawberry.UNSET, description="Redeemable until then."
+    )
 
 
-@strawberry.type
+@strawberry.type(description="The reward as written, or why nothing was.")
 class RewardPayload(Payload):
-    reward: Optional[Reward] = None
+    reward: Optional[Reward] = strawberry.field(default=None, description="null when there are userErrors.")
 
 
-@strawberry.input
+@strawberry.input(description="Points given to a customer by staff.")
 class AwardPointsInput:
-    customer_id: strawberry.ID
-    points: int
-    reason: str
+    customer_id: strawberry.ID = strawberry.field(description="The customer.")
+    points: int = strawberry.field(description="How many (positive).")
+    reason: str = strawberry.field(description="Why, for the ledger.")
     idempotency_key: str = strawberry.field(
         description="Retrying with the same key changes nothing and returns the first result."
     )
 
 
-@strawberry.input
+@strawberry.input(description="A correction of a customer's balance.")
 class AdjustPointsInput:
-    customer_id: strawberry.ID
+    customer_id: strawberry.ID = strawberry.field(description="The customer.")
     points: int = strawberry.field(description="Positive or negative; never takes the balance below 0.")
-    reason: str
-    idempotency_key: str
+    reason: str = strawberry.field(description="Why, for the ledger.")
+    idempotency_key: str = strawberry.field(
+        description="Retrying with the same key changes nothing and returns the first result."
+    )
 
 
-@strawberry.type
+@strawberry.type(description="The ledger entry written (or found again), or why nothing was.")
 class LoyaltyEntryPayload(Payload):
-    entry: Optional[LoyaltyLedgerEntry] = None
-    customer: Optional["Customer"] = None
+    entry: Optional[LoyaltyLedgerEntry] = strawberry.field(default=None, description="The entry.")
+    customer: Optional["Customer"] = strawberry.field(default=None, description="The customer, with the new balance.")
     replayed: bool = strawberry.field(default=False, description="True when the key had been used: nothing changed.")
 
 
-@strawberry.input
+@strawberry.input(description="A reward a customer takes for points.")
 class RedeemRewardInput:
-    customer_id: strawberry.ID
-    reward_id: strawberry.ID
-    idempotency_key: str
+    customer_id: strawberry.ID = strawberry.field(description="The customer.")
+    reward_id: strawberry.ID = strawberry.field(description="The reward.")
+    idempotency_key: str = strawberry.field(
+        description="Retrying with the same key issues nothing new and returns the first voucher."
+    )
 
 
-@strawberry.input
+@strawberry.input(description="The voucher to cancel.")
 class CancelRedemptionInput:
-    voucher_id: strawberry.ID
+    voucher_id: strawberry.ID = strawberry.field(description="The voucher's global ID.")
 
 
-@strawberry.type
+@strawberry.type(description="The voucher issued (or found again, or cancelled), or why not.")
 class VoucherPayload(Payload):
-    voucher: Optional[Voucher] = None
-    customer: Optional["Customer"] = None
-    replayed: bool = False
+    voucher: Optional[Voucher] = strawberry.field(default=None, description="The voucher.")
+    customer: Optional["Customer"] = strawberry.field(default=None, description="The customer, with the new balance.")
+    replayed: bool = strawberry.field(default=False, description="True when the key had been used: nothing changed.")
 
 
-@strawberry.input
+@strawberry.input(description="One customer referred another.")
 class RecordReferralInput:
-    referrer_id: strawberry.ID
-    referee_id: strawberry.ID
+    referrer_id: strawberry.ID = strawberry.field(description="The customer who referred.")
+    referee_id: strawberry.ID = strawberry.field(description="The customer who was referred.")
 
 
-@strawberry.type
+@strawberry.type(description="The referral recorded, or why not.")
 class ReferralPayload(Payload):
-    referral: Optional[Referral] = None
+    referral: Optional[Referral] = strawberry.field(default=None, description="null when there are userErrors.")
 
 
 async def _customer(info: Info, customer_id: int):

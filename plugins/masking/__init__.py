@@ -64,6 +64,7 @@ def kehu_field_policies():
                 "AGENT": Strategy.CLEAR,
                 "ANALYST": Strategy.REDACT,
             },
+            columns=("core.Customer.attributes",),
         ),
     ]
 
@@ -102,6 +103,14 @@ async def kehu_bulk_loaded(customer_ids, kehu):
     from .service import index_customers
 
     await index_customers(kehu, customer_ids)
+
+
+@hookimpl
+async def kehu_customers_merged(survivor, merged):
+    """The disclosure log follows the person; encrypted fields stay encrypted."""
+    from .service.merging import merge_disclosures
+
+    return await merge_disclosures(survivor.id, [c.id for c in merged])
 
 
 @hookimpl

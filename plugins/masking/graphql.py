@@ -65,13 +65,13 @@ def enforce(policy: FieldPolicy, field: Any) -> list[ValueTransform]:
 
 @strawberry.type(description="One reveal of a masked personal field in clear (append-only).")
 class Disclosure(ModelNode, model=models.Disclosure):
-    at: dt.datetime
+    at: dt.datetime = strawberry.field(description="When it was revealed.")
     actor_label: str = strawberry.field(description="Who revealed it, as they were then.")
     field: str = strawberry.field(description="The policy key revealed, e.g. Customer.phone.")
-    reason: str
-    request_id: Optional[str]
+    reason: str = strawberry.field(description="Why, in the words of who revealed it.")
+    request_id: Optional[str] = strawberry.field(description="The request's id, also in the server's log.")
 
-    @strawberry.field
+    @strawberry.field(description="Who revealed it (null if no longer visible to the viewer).")
     async def actor(self, info: Info) -> Optional["AccountOwner"]:
         return await info.context.loaders.owner.load(self.actor_id)
 
@@ -80,27 +80,29 @@ class Disclosure(ModelNode, model=models.Disclosure):
         return await info.context.loaders.customer.load(self.customer_id)
 
 
-@strawberry.input
+@strawberry.input(description="A personal field of a customer to see in clear, and why.")
 class RevealFieldInput:
-    customer_id: strawberry.ID
+    customer_id: strawberry.ID = strawberry.field(description="The customer.")
     field: str = strawberry.field(
         description="A personal field of Customer: phone, email, name, address, attributes.<key>."
     )
     reason: Optional[str] = strawberry.field(default=None, description="Why you need the clear value (required).")
 
 
-@strawberry.type
+@strawberry.type(description="The clear value and the disclosure recorded for it, or why not.")
 class RevealFieldPayload(Payload):
     value: Optional[str] = strawberry.field(
         default=None, description="The clear value (JSON text for non-text attributes)."
     )
-    disclosure: Optional[Disclosure] = None
+    disclosure: Optional[Disclosure] = strawberry.field(default=None, description="The record of this reveal.")
 
 
-@strawberry.input
+@strawberry.input(description="Narrows the disclosure log; all conditions must hold.")
 class DisclosureFilterInput:
-    customer_id: Optional[strawberry.ID] = None
-    actor_id: Optional[strawberry.ID] = None
+    customer_id: Optional[strawberry.ID] = strawberry.field(
+        default=None, description="Reveals of this customer's fields."
+    )
+    actor_id: Optional[strawberry.ID] = strawberry.field(default=None, description="Reveals by this account owner.")
 
 
 @strawberry.type
@@ -112,6 +114,8 @@ class MaskingQuery:
         first: Optional[int] = None,
         after: Optional[str] = None,
         filter: Optional[DisclosureFilterInput] = None,
+        last: Optional[int] = None,
+        before: Optional[str] = None,
     ) -> Connection[Disclosure]:
         require_viewer(info.context.viewer).require("masking.disclosures.read")
         qs = models.Disclosure.all()
@@ -120,7 +124,7 @@ class MaskingQuery:
                 qs = qs.filter(customer_id=from_global_id(filter.customer_id, "Customer", field="filter.customerId")[1])
             if filter.actor_id is not None:
                 qs = qs.filter(actor_id=from_global_id(filter.actor_id, "AccountOwner", field="filter.actorId")[1])
-        return await paginate(qs.order_by("-id"), first, after)
+        return await paginate(qs, first, after, last=last, before=before, order_by=("-id",))
 
 
 @strawberry.type

@@ -44,6 +44,25 @@ def kehu_permissions():
 
 
 @hookimpl
+def kehu_field_policies():
+    from kehu.policies import FieldPolicy, Strategy, free_text
+
+    # The log copies what it sends: a customer's e-mail address, and subjects that
+    # name the customer. Shown no more openly than where they came from.
+    staff = {"ADMIN": Strategy.CLEAR, "MANAGER": Strategy.CLEAR, "AGENT": Strategy.CLEAR}
+    return [
+        FieldPolicy(
+            "NotificationMessage",
+            "address",
+            kind="email",
+            roles={**staff, "ANALYST": Strategy.PARTIAL},
+            columns=("notifications.Message.address",),
+        ),
+        free_text("NotificationMessage", "subject", "notifications.Message.subject"),
+    ]
+
+
+@hookimpl
 def kehu_graphql(graphql):
     from . import graphql as schema
 
@@ -55,6 +74,14 @@ def kehu_commands(subparsers):
     from .cli import add_commands
 
     add_commands(subparsers)
+
+
+@hookimpl
+async def kehu_customers_merged(survivor, merged):
+    """The message log follows the person: the merged customers' messages move."""
+    from .service.merging import merge_recipients
+
+    return await merge_recipients(survivor.id, [c.id for c in merged])
 
 
 @hookimpl

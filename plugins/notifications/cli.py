@@ -11,12 +11,14 @@ def add_commands(subparsers) -> None:
     parser = subparsers.add_parser("notifications", help="messages: the log, a test e-mail, the digest")
     commands = parser.add_subparsers(dest="notifications_command", metavar="ACTION", required=True)
     q = commands.add_parser("log", help="messages, newest first")
-    q.add_argument("--status", choices=[s.value for s in MessageStatus])
-    q.add_argument("--limit", type=int, default=20)
+    q.add_argument("--status", choices=[s.value for s in MessageStatus], help="only messages in this state")
+    q.add_argument("--limit", type=int, default=20, help="at most this many (default: %(default)s)")
     q.set_defaults(handler=_log)
     q = commands.add_parser("test", help="send a test e-mail to ADDRESS (checks the SMTP settings)")
-    q.add_argument("address")
-    q.add_argument("--language", choices=["zh-CN", "en"], default="zh-CN")
+    q.add_argument("address", help="the e-mail address to send the test message to")
+    q.add_argument(
+        "--language", choices=["zh-CN", "en"], default="zh-CN", help="the message's language (default: %(default)s)"
+    )
     q.set_defaults(handler=_test)
     q = commands.add_parser("digest", help="queue today's follow-up digests now (once per agent and day)")
     q.set_defaults(handler=_digest)

@@ -30,7 +30,15 @@ def kehu_settings_model():
 
 @hookimpl
 def kehu_permissions():
-    return [Permission("segmentation.manage", "Create, change and delete segments", ("ADMIN", "MANAGER"))]
+    return [
+        Permission("segmentation.manage", "Create, change and delete segments", ("ADMIN", "MANAGER")),
+        Permission(
+            "segmentation.model",
+            "See each recompute run and the CLV model it fitted (parameters, fit date, fallback)",
+            ("ADMIN", "ANALYST"),
+            read=True,
+        ),
+    ]
 
 
 @hookimpl
@@ -82,6 +90,15 @@ async def kehu_owner_assigned(customer, kehu):
 
 
 @hookimpl
+async def kehu_customers_merged(survivor, merged):
+    """Memberships and history move; the survivor is re-scored after the commit
+    (kehu_customer_updated, above)."""
+    from .service.merging import merge_classified
+
+    return await merge_classified(survivor.id, [c.id for c in merged])
+
+
+@hookimpl
 async def kehu_bulk_loaded(reason, kehu):
     """An import or the demo wrote many records at once, without an event each:
     one full recompute, whose history rows (cause ``IMPORT``, ``DEMO``) show each
@@ -120,6 +137,13 @@ def kehu_commands(subparsers):
     from .cli import add_commands
 
     add_commands(subparsers)
+
+
+@hookimpl
+def kehu_export_commands(subparsers):
+    from .cli import add_export_commands
+
+    add_export_commands(subparsers)
 
 
 @hookimpl(optionalhook=True)

@@ -17,7 +17,7 @@ def kehu_segmentation_rule_fields() -> list[RuleField]:
 
     Return a list of ``kehu.plugins.segmentation.service.RuleField``: a
     camelCase ``name`` (no clash with the built-in fields or other plugins),
-    a ``kind`` (``enum``, ``int``, ``money``, ``text``, ``tag``, ``id``), and
+    a ``kind`` (``enum``, ``int``, ``money``, ``ratio``, ``text``, ``tag``, ``id``), and
     ``compile(op, value)`` returning a Tortoise ``Q`` on ``Customer`` —
     typically ``Q(id__in=Subquery(MyModel.filter(...).values("customer_id")))``
     so it stays one SQL query. Called when a rule is compiled; only active when

@@ -4,7 +4,8 @@
 monetary, lifetime figures) next to the classes derived from them, so that an
 explanation never has to recompute anything. Money is kept in integer cents
 (exact on SQLite, where SUM over decimals would be float arithmetic). The
-thresholds in force are those of the ``RecomputeRun`` the row was scored against.
+thresholds in force are those of the ``RecomputeRun`` the row was scored against;
+``as_of`` is the date the row describes (days are counted up to its end).
 
 ``SegmentChange`` is append-only history: one row per change of value tier,
 lifecycle stage or segment membership.
@@ -56,10 +57,15 @@ class ChangeDimension(str, Enum):
 
 class RecomputeRun(Model):
     """One full recompute: when, over how many customers, and the score borders it
-    found (``thresholds``), which incremental updates reuse until the next run."""
+    found (``thresholds``), which incremental updates reuse until the next run; the
+    date it describes (``as_of``) in which time zone, and the CLV model it fitted
+    (``clv_model``: parameters, fit date, or why it fell back)."""
 
     id = fields.IntField(primary_key=True)
     started_at = fields.DatetimeField()
+    as_of = fields.DateField(null=True)
+    timezone = fields.CharField(max_length=64, default="UTC")
+    clv_model = fields.JSONField(default=dict)
     finished_at = fields.DatetimeField(null=True)
     population = fields.IntField(default=0)
     customers = fields.IntField(default=0)
@@ -83,6 +89,7 @@ class Classification(Model):
     monetary_cents = fields.BigIntField(default=0)
     lifetime_purchases = fields.IntField(default=0)
     lifetime_revenue_cents = fields.BigIntField(default=0)
+    purchase_days = fields.IntField(default=0)  # calendar days with a purchase, ever
     # Derived.
     r = fields.SmallIntField(null=True)
     f = fields.SmallIntField(null=True)
@@ -92,7 +99,15 @@ class Classification(Model):
     frequency_class = fields.CharField(max_length=8)
     value_tier = fields.CharField(max_length=16)
     lifecycle_stage = fields.CharField(max_length=16)
+    # Which condition of settings.value_tiers placed the customer (its index in the
+    # tier's list); null for GENERAL.
+    tier_rule = fields.SmallIntField(null=True)
     clv_predicted_cents = fields.BigIntField(default=0)
+    # The CLV model's figures over clv.horizon_days (null: no model figure).
+    p_alive = fields.FloatField(null=True)
+    expected_purchases = fields.FloatField(null=True)
+    expected_revenue_cents = fields.BigIntField(default=0)
+    as_of = fields.DateField(null=True)
     computed_at = fields.DatetimeField()
     run = fields.ForeignKeyField("segmentation.RecomputeRun", related_name=False, null=True, on_delete=fields.SET_NULL)
 
@@ -113,6 +128,7 @@ class Staging(Model):
     monetary_cents = fields.BigIntField(default=0)
     lifetime_purchases = fields.IntField(default=0)
     lifetime_revenue_cents = fields.BigIntField(default=0)
+    purchase_days = fields.IntField(default=0)
     r = fields.SmallIntField(null=True)
     f = fields.SmallIntField(null=True)
     m = fields.SmallIntField(null=True)
@@ -121,10 +137,34 @@ class Staging(Model):
     frequency_class = fields.CharField(max_length=8, null=True)
     value_tier = fields.CharField(max_length=16, null=True)
     lifecycle_stage = fields.CharField(max_length=16, null=True)
+    tier_rule = fields.SmallIntField(null=True)
     clv_predicted_cents = fields.BigIntField(default=0)
+    p_alive = fields.FloatField(null=True)
+    expected_purchases = fields.FloatField(null=True)
+    expected_revenue_cents = fields.BigIntField(default=0)
+    as_of = fields.DateField(null=True)
 
     class Meta:
         table = "segmentation_staging"
+
+
+class ClvCell(Model):
+    """The CLV model's predictions for one purchase history shape — ``x`` repeat
+    purchase days, the last ``t_x`` days after the first, ``age`` days since the
+    first — under the latest run's parameters: customers of the same shape share
+    them, so each shape is computed once. Rebuilt by every full recompute."""
+
+    id = fields.IntField(primary_key=True)
+    x = fields.IntField()
+    t_x = fields.IntField()
+    age = fields.IntField()
+    p_alive = fields.FloatField()
+    purchases = fields.FloatField()  # expected over the horizon
+    discounted = fields.FloatField()  # the same, each month discounted
+
+    class Meta:
+        table = "segmentation_clv_cell"
+        unique_together = (("x", "t_x", "age"),)
 
 
 class Segment(Model):

@@ -1,24 +1,33 @@
 """The ``[plugins.segmentation]`` section of plugins.toml, validated at start-up.
 
-Every threshold the classification uses lives here, so a team can tune it without
-touching code; ``explanation`` and ``Segmentation.inputs`` show the values in force.
+Every threshold and choice the classification uses lives here, so a team can tune
+it without touching code; ``explanation`` and ``Segmentation.inputs`` show the
+values in force. docs/plugins/segmentation.md describes each one (a test checks
+that none is missing there).
 
 ```toml
 [plugins.segmentation]
+as_of = "1998-06-30"            # default: today in [kehu] timezone
 window_days = 365
 rfm_bins = 5
+rfm_scoring = "rank"            # or "ntile" (classic equal-sized quintiles)
+frequency_unit = "purchases"    # or "days" (purchase days)
+count_zero_amounts = true
 abc = { a_share = 0.80, b_share = 0.95 }
 frequency = { high_min = 4 }
 lifecycle = { new_days = 90, at_risk_days = 120, churned_days = 365, loyal_min_purchases = 6 }
-clv = { margin = 0.30, discount_rate = 0.10, lifetime_years = 3 }
+clv = { model = "pareto_nbd", horizon_days = 1095, margin = 0.30, discount_rate = 0.10 }
+language = "en"                 # explanations: "en" or "zh-CN" (a viewer's own choice wins)
+currency_symbol = "¥"           # default: ¥ in zh-CN explanations, none in English
 recompute_interval_minutes = 1440
 ```
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -109,12 +118,41 @@ class LifecycleSettings(_Section):
 
 
 class ClvSettings(_Section):
-    """Predicted CLV = average order value × purchases per year × margin × Σ_{t=1..L}
-    1/(1+d)^t (see service.predicted_clv_factor)."""
+    """Predicted customer lifetime value: a repeat-purchase model fitted on the
+    customer base at every full recompute (see service.clv and the docs page).
 
+    ``model``: ``pareto_nbd`` (Pareto/NBD for purchases + Gamma-Gamma for spend,
+    the default), ``bg_nbd`` (BG/NBD + Gamma-Gamma, the textbook pairing), or
+    ``run_rate`` (no fit: each customer's own purchase rate and average spend,
+    fading out between ``lifecycle.at_risk_days`` and ``churned_days``). The
+    fitted models need the ``analytics`` extra (numpy, scipy); without it, or
+    for a base too small to fit, the run-rate model is used and the
+    explanations say so.
+
+    CLV = margin × Σ over the horizon, month by month, of expected spend in the
+    month discounted at ``discount_rate`` a year."""
+
+    model: Literal["pareto_nbd", "bg_nbd", "run_rate"] = "pareto_nbd"
+    horizon_days: int = Field(default=1095, ge=1, le=36525)
     margin: Decimal = Field(default=Decimal("0.30"), gt=0, le=1)
     discount_rate: Decimal = Field(default=Decimal("0.10"), ge=0, lt=1)
-    lifetime_years: int = Field(default=3, ge=1, le=50)
+    # Below these the base is too small to fit (the run-rate model is used).
+    min_customers: int = Field(default=100, ge=10)
+    min_repeat_customers: int = Field(default=20, ge=5)
+    # The fit uses at most this many customers (a fixed pseudo-random sample by
+    # customer id; 0 = all). Predictions cover every customer.
+    fit_sample_size: int = Field(default=10_000, ge=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _lifetime_years(cls, data: Any) -> Any:
+        # Before the model was fitted the horizon was ``lifetime_years``: still read.
+        if isinstance(data, dict) and "lifetime_years" in data:
+            data = dict(data)
+            years = data.pop("lifetime_years")
+            if isinstance(years, int) and not isinstance(years, bool) and "horizon_days" not in data:
+                data["horizon_days"] = years * 365
+        return data
 
 
 DEFAULT_RFM_SEGMENTS = [
@@ -128,8 +166,20 @@ DEFAULT_RFM_SEGMENTS = [
 
 
 class SegmentationSettings(_Section):
+    # The date results are computed as of (its end, in [kehu] timezone); none:
+    # today. `kehu segments recompute --as-of DATE` overrides it for one run.
+    as_of: dt.date | None = None
+    # Frequency and monetary count the purchases of the last `window_days`
+    # calendar days, the as-of date included.
     window_days: int = Field(default=365, ge=1, le=3650)
     rfm_bins: int = Field(default=5, ge=2, le=10)
+    # "rank": tied customers share a score (1 + floor(bins × (RANK − 1) / n));
+    # "ntile": classic equal-sized bins (NTILE), ties split by customer id.
+    rfm_scoring: Literal["rank", "ntile"] = "rank"
+    # What F counts: purchase rows, or calendar days with a purchase.
+    frequency_unit: Literal["purchases", "days"] = "purchases"
+    # Whether a PURCHASE with amount 0 (a gift, a fully discounted order) is a purchase.
+    count_zero_amounts: bool = True
     rfm_segments: list[RfmSegmentRule] = DEFAULT_RFM_SEGMENTS
     rfm_default_segment: str = Field(default="others", max_length=40)
     abc: AbcSettings = AbcSettings()
@@ -137,7 +187,10 @@ class SegmentationSettings(_Section):
     value_tiers: ValueTierRules = ValueTierRules()
     lifecycle: LifecycleSettings = LifecycleSettings()
     clv: ClvSettings = ClvSettings()
-    currency_symbol: str = Field(default="¥", max_length=5)
+    # The language of explanations when the viewer has not chosen one.
+    language: Literal["en", "zh-CN"] = "en"
+    # Shown before amounts in explanations; none: "¥" in Chinese, nothing in English.
+    currency_symbol: str | None = Field(default=None, max_length=5)
     # Full recompute: customers per batch (one short transaction each) and the
     # schedule (0 = only on demand, `kehu segments recompute`).
     batch_size: int = Field(default=20_000, ge=100)

@@ -41,11 +41,15 @@ def kehu_permissions():
 
 @hookimpl
 def kehu_field_policies():
-    from kehu.policies import FieldPolicy, Strategy
+    from kehu.policies import free_text
 
     # What a customer wrote in their own words is personal; analysts get the scores.
-    staff = {"ADMIN": Strategy.CLEAR, "MANAGER": Strategy.CLEAR, "AGENT": Strategy.CLEAR}
-    return [FieldPolicy("SurveyTextAnswer", "text", kind="text", roles={**staff, "ANALYST": Strategy.REDACT})]
+    # The same answers are reachable as SurveyAnswer.text (a response's answers) and
+    # SurveyTextAnswer.text (a question's results): one column, both fields.
+    return [
+        free_text("SurveyTextAnswer", "text", "surveys.Answer.text"),
+        free_text("SurveyAnswer", "text", "surveys.Answer.text"),
+    ]
 
 
 @hookimpl
@@ -60,6 +64,9 @@ def kehu_graphql(graphql):
     graphql.types(*types.REBOUND_TYPES)
     graphql.node("Survey", types.resolve_survey_node)
     graphql.node("SurveyResponse", types.resolve_response_node)
+    graphql.node("SurveyQuestion", types.resolve_question_node)
+    graphql.node("SurveyChoice", types.resolve_choice_node)
+    graphql.node("SurveyInvitation", types.resolve_invitation_node)
 
 
 @hookimpl
@@ -76,6 +83,14 @@ async def kehu_bulk_loaded(reason, customer_ids, kehu):
         from .demo import seed_surveys
 
         await seed_surveys(kehu, customer_ids)
+
+
+@hookimpl
+async def kehu_customers_merged(survivor, merged):
+    """Invitations and responses move to the survivor."""
+    from .service.merging import merge_respondents
+
+    return await merge_respondents(survivor.id, [c.id for c in merged])
 
 
 @hookimpl

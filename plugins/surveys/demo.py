@@ -98,7 +98,7 @@ async def seed_surveys(kehu: Kehu, customer_ids: list[int] | None, *, seed: int 
         for invitation, pk, (customer_id, owner_id, mood) in zip(invitations, stored, plans):
             if invitation.used_at is None or invitation.used_at > now:
                 continue
-            day = invitation.used_at.date()
+            day = kehu.calendar.date_of(invitation.used_at)
             responses.append(
                 (
                     Response(

@@ -9,12 +9,13 @@ types.
 
 import datetime as dt
 from enum import Enum
-from typing import Optional
+from typing import Annotated, Optional
 
 import strawberry
 from strawberry.types import Info
+from tortoise.expressions import Subquery
 
-from kehu.access import require_viewer
+from kehu.access import require_viewer, visible_customers
 from kehu.figures import percent
 from kehu.schema import (
     Connection,
@@ -23,7 +24,8 @@ from kehu.schema import (
     Payload,
     UserError,
     batch_field,
-    global_id_field,
+    describe_enum_values,
+    max_items,
     nested_connections,
     paginate,
     pk_from_global_id,
@@ -32,14 +34,33 @@ from kehu.schema import (
 
 from . import models, service
 
-SurveyStatus = strawberry.enum(models.SurveyStatus, name="SurveyStatus")
-SurveyQuestionType = strawberry.enum(models.QuestionType, name="SurveyQuestionType")
+SurveyStatus = describe_enum_values(
+    strawberry.enum(models.SurveyStatus, name="SurveyStatus", description="Whether a survey can be answered."),
+    {
+        "DRAFT": "Being written; not answerable yet.",
+        "PUBLISHED": "Open for answers.",
+        "CLOSED": "No longer accepts answers.",
+    },
+)
+SurveyQuestionType = describe_enum_values(
+    strawberry.enum(
+        models.QuestionType, name="SurveyQuestionType", description="What kind of answer a question takes."
+    ),
+    {
+        "NPS": "How likely to recommend us, 0–10 (Net Promoter Score).",
+        "CSAT": "How satisfied, 1–5 (customer satisfaction).",
+        "RATING": "A score from 1 to the question's scale.",
+        "SINGLE_CHOICE": "One of the question's choices.",
+        "MULTI_CHOICE": "Any of the question's choices.",
+        "TEXT": "Free text.",
+    },
+)
 
 
-@strawberry.enum(name="SurveyTrendInterval")
+@strawberry.enum(name="SurveyTrendInterval", description="The length of one point of a trend.")
 class TrendInterval(Enum):
-    WEEK = "WEEK"
-    MONTH = "MONTH"
+    WEEK = strawberry.enum_value("WEEK", description="An ISO week, from Monday (UTC).")
+    MONTH = strawberry.enum_value("MONTH", description="A calendar month (UTC).")
 
 
 def _now(info: Info) -> dt.datetime:
@@ -53,23 +74,22 @@ _pk = pk_from_global_id  # the one "global ID -> pk" helper (kehu.schema)
 
 
 @strawberry.type(name="SurveyChoice", description="One option of a choice question.")
-class SurveyChoice:
-    label: str
-    position: int
-
-    id = global_id_field("SurveyChoice")
+class SurveyChoice(ModelNode, model=models.Choice):
+    label: str = strawberry.field(description="The option as the customer reads it.")
+    position: int = strawberry.field(description="1-based order within the question.")
 
 
 @strawberry.type(name="SurveyQuestion", description="One question of one version of a survey.")
-class SurveyQuestion:
-    type: SurveyQuestionType
-    text: str
-    required: bool
+class SurveyQuestion(ModelNode, model=models.Question):
+    type: SurveyQuestionType = strawberry.field(description="What kind of answer it takes.")
+    text: str = strawberry.field(description="The question as the customer reads it.")
+    required: bool = strawberry.field(description="Whether a response must answer it.")
     position: int = strawberry.field(description="1-based order within the survey.")
 
-    id = global_id_field("SurveyQuestion")
-
-    @strawberry.field(description="Options of SINGLE_CHOICE and MULTI_CHOICE questions, in order.")
+    @strawberry.field(
+        description="Options of SINGLE_CHOICE and MULTI_CHOICE questions, in order.",
+        metadata=max_items(service.MAX_CHOICES),
+    )
     async def choices(self) -> list[SurveyChoice]:
         ordered = getattr(self, "ordered_choices", None)
         if ordered is None:
@@ -93,13 +113,13 @@ def _scale(question: models.Question) -> tuple[Optional[int], Optional[int]]:
 
 @strawberry.type(name="Survey", description="A satisfaction survey (NPS, CSAT, ratings, choices, free text).")
 class SurveyNode(ModelNode, model=models.Survey):
-    title: str
-    description: str
-    status: SurveyStatus
-    created_at: dt.datetime
-    updated_at: dt.datetime
-    published_at: Optional[dt.datetime]
-    closed_at: Optional[dt.datetime]
+    title: str = strawberry.field(description="The title the customer sees.")
+    description: str = strawberry.field(description="The introduction the customer sees; may be empty.")
+    status: SurveyStatus = strawberry.field(description="Whether it can be answered.")
+    created_at: dt.datetime = strawberry.field(description="When it was created.")
+    updated_at: dt.datetime = strawberry.field(description="When it last changed.")
+    published_at: Optional[dt.datetime] = strawberry.field(description="When it was opened for answers.")
+    closed_at: Optional[dt.datetime] = strawberry.field(description="When it stopped accepting answers.")
     language: Optional[Language] = strawberry.field(
         description="The language of the answering page; null: the respondent's browser's."
     )
@@ -114,54 +134,61 @@ class SurveyNode(ModelNode, model=models.Survey):
 
     @strawberry.field(description="Responses from customers the viewer may see, newest first.")
     async def responses(
-        self, info: Info, first: Optional[int] = None, after: Optional[str] = None
+        self,
+        info: Info,
+        first: Optional[int] = None,
+        after: Optional[str] = None,
+        last: Optional[int] = None,
+        before: Optional[str] = None,
     ) -> Connection["SurveyResponse"]:
         qs = service.visible_responses(info.context.viewer).filter(survey_id=self.id)
-        return await paginate(qs.order_by("-submitted_at", "-id"), first, after)
+        return await paginate(qs, first, after, last=last, before=before, order_by=("-submitted_at", "-id"))
 
 
 # --------------------------------------------------------------------------- invitations & responses
 
 
 @strawberry.type(name="SurveyInvitation", description="A customer's single-use link to a survey.")
-class SurveyInvitation:
-    created_at: dt.datetime
-    expires_at: dt.datetime
-    used_at: Optional[dt.datetime]
-    reason: str
-    reference: Optional[str]
+class SurveyInvitation(ModelNode, model=models.Invitation):
+    created_at: dt.datetime = strawberry.field(description="When it was issued.")
+    expires_at: dt.datetime = strawberry.field(description="When the link stops working.")
+    used_at: Optional[dt.datetime] = strawberry.field(description="When it was answered; null until then.")
+    reason: str = strawberry.field(description='Why it was sent: "manual", "complaint_resolved", …')
+    reference: Optional[str] = strawberry.field(description="What it is about, e.g. the complaint's ID.")
 
-    id = global_id_field("SurveyInvitation")
-
-    @strawberry.field
+    @strawberry.field(description="Who was invited (null if no longer visible to the viewer).")
     async def customer(self, info: Info) -> Optional["Customer"]:
         return await info.context.loaders.customer.load(self.customer_id)
 
-    @strawberry.field
+    @strawberry.field(description="The survey it opens.")
     async def survey(self) -> SurveyNode:
         return await models.Survey.get(id=self.survey_id)
 
 
 @strawberry.type(description="A new invitation with its secret token, shown this once only.")
 class IssuedSurveyInvitation:
-    invitation: SurveyInvitation
+    invitation: SurveyInvitation = strawberry.field(description="The invitation's record.")
     token: str = strawberry.field(description="The secret in the link; kehu keeps only its hash.")
     link: str = strawberry.field(description="The public page to send the customer: <public_base_url>/s/<token>.")
 
 
 @strawberry.type(name="SurveyAnswer", description="A customer's answer to one question.")
 class SurveyAnswer:
-    question: SurveyQuestion
-    score: Optional[int] = None
-    choices: list[SurveyChoice] = strawberry.field(default_factory=list)
-    text: Optional[str] = None
+    question: SurveyQuestion = strawberry.field(description="The question answered.")
+    score: Optional[int] = strawberry.field(default=None, description="The score given (NPS, CSAT, RATING).")
+    choices: list[SurveyChoice] = strawberry.field(
+        default_factory=list,
+        metadata=max_items(service.MAX_CHOICES),
+        description="The options chosen (choice questions).",
+    )
+    text: Optional[str] = strawberry.field(default=None, description="The text written (TEXT questions).")
 
 
 @strawberry.type(name="SurveyResponse", description="A customer's submitted answers.")
 class SurveyResponse(ModelNode, model=models.Response):
-    submitted_at: dt.datetime
+    submitted_at: dt.datetime = strawberry.field(description="When it was submitted.")
 
-    @strawberry.field
+    @strawberry.field(description="The survey answered.")
     async def survey(self) -> SurveyNode:
         return await models.Survey.get(id=self.survey_id)
 
@@ -169,7 +196,7 @@ class SurveyResponse(ModelNode, model=models.Response):
     async def version(self) -> int:
         return (await models.SurveyVersion.get(id=self.version_id)).number
 
-    @strawberry.field
+    @strawberry.field(description="Who answered (null if no longer visible to the viewer).")
     async def customer(self, info: Info) -> Optional["Customer"]:
         return await info.context.loaders.customer.load(self.customer_id)
 
@@ -214,20 +241,22 @@ class CustomerSurveys:
 @strawberry.type(description="Net Promoter Score parts: promoters 9–10, passives 7–8, detractors 0–6.")
 class NpsBreakdown:
     score: Optional[float] = strawberry.field(description="% promoters − % detractors, −100…100; null without answers.")
-    promoters: int
-    passives: int
-    detractors: int
-    total: int
-    promoter_percent: Optional[float]
-    detractor_percent: Optional[float]
+    promoters: int = strawberry.field(description="Answers of 9 or 10.")
+    passives: int = strawberry.field(description="Answers of 7 or 8.")
+    detractors: int = strawberry.field(description="Answers of 0 to 6.")
+    total: int = strawberry.field(description="All answers.")
+    promoter_percent: Optional[float] = strawberry.field(description="Promoters, in % of all answers.")
+    detractor_percent: Optional[float] = strawberry.field(description="Detractors, in % of all answers.")
 
 
 @strawberry.type(description="CSAT parts: answers of 4 or 5 on the 1–5 scale count as satisfied.")
 class CsatBreakdown:
-    percent_satisfied: Optional[float]
-    mean: Optional[float]
-    satisfied: int
-    total: int
+    percent_satisfied: Optional[float] = strawberry.field(
+        description="Satisfied, in % of all answers; null without any."
+    )
+    mean: Optional[float] = strawberry.field(description="The mean answer; null without any.")
+    satisfied: int = strawberry.field(description="Answers of 4 or 5.")
+    total: int = strawberry.field(description="All answers.")
 
 
 def _nps_breakdown(nps: service.NpsFigures) -> NpsBreakdown:
@@ -251,36 +280,37 @@ def _csat_breakdown(csat: service.CsatFigures) -> CsatBreakdown:
 @strawberry.type(description="How often one score or choice was given.")
 class SurveyBucket:
     value: int = strawberry.field(description="The score, or the choice's position.")
-    label: Optional[str]
-    choice_id: Optional[strawberry.ID]
-    count: int
+    label: Optional[str] = strawberry.field(description="The choice's label; null for scores.")
+    choice_id: Optional[strawberry.ID] = strawberry.field(description="The choice's ID; null for scores.")
+    count: int = strawberry.field(description="How many times it was given.")
     percent: Optional[float] = strawberry.field(description="Of the question's respondents.")
 
 
 @strawberry.type(description="A free-text answer.")
 class SurveyTextAnswer:
-    text: str
+    text: str = strawberry.field(description="What the customer wrote (hidden from some roles).")
 
-    @strawberry.field
+    @strawberry.field(description="When the response was submitted.")
     def submitted_at(self) -> dt.datetime:
         return self.response.submitted_at
 
-    @strawberry.field
+    @strawberry.field(description="Who wrote it (null if no longer visible to the viewer).")
     async def customer(self, info: Info) -> Optional["Customer"]:
         return await info.context.loaders.customer.load(self.response.customer_id)
 
 
-@strawberry.type
+@strawberry.type(description="The answers to one question.")
 class SurveyQuestionResults:
-    question: SurveyQuestion
+    question: SurveyQuestion = strawberry.field(description="The question.")
     answer_count: int = strawberry.field(description="Respondents who answered it.")
     mean: Optional[float] = strawberry.field(description="Mean score (scored questions).")
     nps: Optional[float] = strawberry.field(description="NPS questions: their Net Promoter Score.")
     csat: Optional[float] = strawberry.field(description="CSAT questions: % satisfied (4–5).")
-    nps_breakdown: Optional[NpsBreakdown]
-    csat_breakdown: Optional[CsatBreakdown]
+    nps_breakdown: Optional[NpsBreakdown] = strawberry.field(description="NPS questions: the parts of the score.")
+    csat_breakdown: Optional[CsatBreakdown] = strawberry.field(description="CSAT questions: the parts of the figure.")
     distribution: list[SurveyBucket] = strawberry.field(
-        description="Every score of the scale (or every choice), zero counts included."
+        description="Every score of the scale (or every choice), zero counts included.",
+        metadata=max_items(max(service.MAX_CHOICES, 11)),  # choices, or NPS's 0..10 (the widest scale)
     )
     _scope: strawberry.Private[service.ResultScope]
 
@@ -294,10 +324,10 @@ class SurveyQuestionResults:
 
 @strawberry.type(description="NPS and CSAT over a group of responses.")
 class SurveyFigures:
-    response_count: int
-    nps: Optional[float]
+    response_count: int = strawberry.field(description="Responses in the group.")
+    nps: Optional[float] = strawberry.field(description="Net Promoter Score of their NPS answers; null without any.")
     csat: Optional[float] = strawberry.field(description="% of CSAT answers that were 4–5.")
-    csat_mean: Optional[float]
+    csat_mean: Optional[float] = strawberry.field(description="The mean CSAT answer; null without any.")
 
 
 def _figures(f: service.Figures) -> dict:
@@ -309,12 +339,14 @@ def _figures(f: service.Figures) -> dict:
     }
 
 
-@strawberry.type
+@strawberry.type(description="NPS and CSAT over one week or month.")
 class SurveyTrendPoint(SurveyFigures):
-    period_start: dt.date = strawberry.field(description="Monday of the ISO week, or the 1st of the month (UTC).")
+    period_start: dt.date = strawberry.field(
+        description="Monday of the ISO week, or the 1st of the month, on the business calendar ([kehu] timezone)."
+    )
 
 
-@strawberry.type
+@strawberry.type(description="NPS and CSAT over the responses of one account owner's customers.")
 class SurveyOwnerFigures(SurveyFigures):
     _owner_id: strawberry.Private[Optional[int]]
 
@@ -325,35 +357,38 @@ class SurveyOwnerFigures(SurveyFigures):
         return await info.context.loaders.owner.load(self._owner_id)
 
 
-@strawberry.type
+@strawberry.type(description="NPS and CSAT over the responses of one segment's customers.")
 class SurveySegmentFigures(SurveyFigures):
-    segment_key: str
+    segment_key: str = strawberry.field(description="The segment.")
     known: bool = strawberry.field(description="false: no plugin knows this segment (figures are empty).")
 
 
 @strawberry.input(description="Responses submitted from `from` (inclusive) to `to` (exclusive); open ends allowed.")
 class SurveyPeriodInput:
-    from_: Optional[dt.datetime] = strawberry.field(default=None, name="from")
-    to: Optional[dt.datetime] = None
+    from_: Optional[dt.datetime] = strawberry.field(default=None, name="from", description="From this instant.")
+    to: Optional[dt.datetime] = strawberry.field(default=None, description="Until before this instant.")
 
 
 @strawberry.type(description="A survey's results over the customers the viewer may see.")
 class SurveyResults:
-    survey: SurveyNode
-    response_count: int
+    survey: SurveyNode = strawberry.field(description="The survey.")
+    response_count: int = strawberry.field(description="Responses in the period.")
     invited_count: int = strawberry.field(description="Invitations sent in the period.")
     responded_count: int = strawberry.field(description="Of those, how many have been answered.")
     response_rate: Optional[float] = strawberry.field(description="responded / invited, in %; null if none sent.")
     nps: Optional[float] = strawberry.field(description="Net Promoter Score over all NPS answers; null without any.")
     csat: Optional[float] = strawberry.field(description="% of CSAT answers that were 4 or 5.")
-    csat_mean: Optional[float]
-    nps_breakdown: NpsBreakdown
-    csat_breakdown: CsatBreakdown
-    questions: list[SurveyQuestionResults]
+    csat_mean: Optional[float] = strawberry.field(description="The mean CSAT answer; null without any.")
+    nps_breakdown: NpsBreakdown = strawberry.field(description="The parts of the NPS.")
+    csat_breakdown: CsatBreakdown = strawberry.field(description="The parts of the CSAT figure.")
+    questions: list[SurveyQuestionResults] = strawberry.field(description="Question by question.")
     _scope: strawberry.Private[service.ResultScope]
 
     @strawberry.field(description="Figures per ISO week or calendar month, oldest first.")
-    async def trend(self, interval: TrendInterval = TrendInterval.MONTH) -> list[SurveyTrendPoint]:
+    async def trend(
+        self,
+        interval: Annotated[TrendInterval, strawberry.argument(description="Weeks or months.")] = TrendInterval.MONTH,
+    ) -> list[SurveyTrendPoint]:
         return [
             SurveyTrendPoint(period_start=start, **_figures(f))
             for start, f in await service.trend(self._scope, interval.value)
@@ -365,8 +400,10 @@ class SurveyResults:
             SurveyOwnerFigures(_owner_id=owner_id, **_figures(f)) for owner_id, f in await service.by_owner(self._scope)
         ]
 
-    @strawberry.field(description="Figures per customer segment (needs a segmentation plugin).")
-    async def by_segment(self, info: Info, segment_keys: list[str]) -> list[SurveySegmentFigures]:
+    @strawberry.field(description="Figures per customer segment (needs a segmentation plugin).", metadata=max_items(20))
+    async def by_segment(
+        self, info: Info, segment_keys: Annotated[list[str], strawberry.argument(description="The segments' keys.")]
+    ) -> list[SurveySegmentFigures]:
         out = []
         for key, f in await service.by_segment(info.context.kehu, self._scope, segment_keys):
             out.append(SurveySegmentFigures(segment_key=key, known=f is not None, **_figures(f or service.Figures())))
@@ -417,12 +454,14 @@ def _results(r: service.SurveyResults) -> SurveyResults:
 # --------------------------------------------------------------------------- inputs & payloads
 
 
-@strawberry.input
+@strawberry.input(description="One question of a survey being written.")
 class SurveyQuestionInput:
-    type: SurveyQuestionType
-    text: str
-    required: bool = True
-    choices: Optional[list[str]] = None
+    type: SurveyQuestionType = strawberry.field(description="What kind of answer it takes.")
+    text: str = strawberry.field(description="The question as the customer reads it.")
+    required: bool = strawberry.field(default=True, description="Whether a response must answer it.")
+    choices: Optional[list[str]] = strawberry.field(
+        default=None, description="Choice questions: the options, in order."
+    )
     scale_max: Optional[int] = strawberry.field(
         default=None, description="RATING: top of the 1…N scale (2–10, default 5)."
     )
@@ -445,11 +484,11 @@ def _question_specs(questions: list[SurveyQuestionInput]) -> list[service.Questi
     ]
 
 
-@strawberry.input
+@strawberry.input(description="A new draft survey.")
 class CreateSurveyInput:
-    title: str
-    description: Optional[str] = None
-    questions: list[SurveyQuestionInput]
+    title: str = strawberry.field(description="The title the customer sees.")
+    description: Optional[str] = strawberry.field(default=None, description="The introduction the customer sees.")
+    questions: list[SurveyQuestionInput] = strawberry.field(description="The questions, in order.")
     language: Optional[Language] = strawberry.field(
         default=None, description="The answering page's language; null: the respondent's browser's."
     )
@@ -457,48 +496,56 @@ class CreateSurveyInput:
 
 @strawberry.input(description="Only the fields sent change; `questions` replaces the whole list.")
 class UpdateSurveyInput:
-    id: strawberry.ID
-    title: Optional[str] = strawberry.UNSET
-    description: Optional[str] = strawberry.UNSET
-    questions: Optional[list[SurveyQuestionInput]] = strawberry.UNSET
-    language: Optional[Language] = strawberry.UNSET
+    id: strawberry.ID = strawberry.field(description="The survey to change.")
+    title: Optional[str] = strawberry.field(default=strawberry.UNSET, description="The title.")
+    description: Optional[str] = strawberry.field(default=strawberry.UNSET, description="The introduction.")
+    questions: Optional[list[SurveyQuestionInput]] = strawberry.field(
+        default=strawberry.UNSET, description="All the questions, in order."
+    )
+    language: Optional[Language] = strawberry.field(
+        default=strawberry.UNSET, description="The answering page's language; null: the respondent's browser's."
+    )
 
 
-@strawberry.input
+@strawberry.input(description="The survey to act on.")
 class SurveyIdInput:
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(description="The survey's global ID.")
 
 
-@strawberry.type
+@strawberry.type(description="The survey as written, or why nothing was.")
 class SurveyPayload(Payload):
-    survey: Optional[SurveyNode] = None
+    survey: Optional[SurveyNode] = strawberry.field(default=None, description="null when there are userErrors.")
 
 
-@strawberry.input
+@strawberry.input(description="Who should be invited to answer a survey.")
 class InviteToSurveyInput:
-    survey_id: strawberry.ID
+    survey_id: strawberry.ID = strawberry.field(description="The survey (published).")
     customer_ids: Optional[list[strawberry.ID]] = strawberry.field(default=None, description="Either these customers…")
     segment_key: Optional[str] = strawberry.field(default=None, description="…or every member of this segment.")
     expires_in_days: Optional[int] = strawberry.field(default=None, description="1–365; default from plugins.toml.")
 
 
-@strawberry.type
+@strawberry.type(description="The invitations issued, with their links (shown this once), or why none were.")
 class InviteToSurveyPayload(Payload):
-    invitations: list[IssuedSurveyInvitation] = strawberry.field(default_factory=list)
+    invitations: list[IssuedSurveyInvitation] = strawberry.field(
+        default_factory=list, description="One per customer invited."
+    )
 
 
 @strawberry.input(description="One answer: `score` (NPS, CSAT, RATING), `choiceIds` (choice questions) or `text`.")
 class SurveyAnswerInput:
-    question_id: strawberry.ID
-    score: Optional[int] = None
-    choice_ids: Optional[list[strawberry.ID]] = None
-    text: Optional[str] = None
+    question_id: strawberry.ID = strawberry.field(description="The question answered.")
+    score: Optional[int] = strawberry.field(default=None, description="NPS, CSAT and RATING questions: the score.")
+    choice_ids: Optional[list[strawberry.ID]] = strawberry.field(
+        default=None, description="Choice questions: the options chosen."
+    )
+    text: Optional[str] = strawberry.field(default=None, description="TEXT questions: the text.")
 
 
-@strawberry.input
+@strawberry.input(description="A customer's answers, with the token of their invitation.")
 class SubmitSurveyResponseInput:
-    token: str
-    answers: list[SurveyAnswerInput]
+    token: str = strawberry.field(description="The secret from the invitation's link.")
+    answers: list[SurveyAnswerInput] = strawberry.field(description="The answers, any order.")
     survey_id: Optional[strawberry.ID] = strawberry.field(
         default=None, description="If given, the token must belong to this survey."
     )
@@ -506,16 +553,18 @@ class SubmitSurveyResponseInput:
 
 @strawberry.type(description="What is wrong with the answer to one question.")
 class SurveyQuestionError:
-    question_id: Optional[strawberry.ID]
+    question_id: Optional[strawberry.ID] = strawberry.field(description="The question; null for the whole response.")
     position: Optional[int] = strawberry.field(description="The question's number as the customer sees it.")
-    code: str
-    message: str
+    code: str = strawberry.field(description="Stable machine-readable code, e.g. REQUIRED, OUT_OF_RANGE.")
+    message: str = strawberry.field(description="What is wrong, for the customer to read.")
 
 
-@strawberry.type
+@strawberry.type(description="Whether the answers were recorded, or what is wrong with them.")
 class SubmitSurveyResponsePayload(Payload):
-    ok: bool = False
-    question_errors: list[SurveyQuestionError] = strawberry.field(default_factory=list)
+    ok: bool = strawberry.field(default=False, description="true: recorded; the link is used up.")
+    question_errors: list[SurveyQuestionError] = strawberry.field(
+        default_factory=list, description="The problems, question by question."
+    )
 
 
 # --------------------------------------------------------------------------- root fields
@@ -529,23 +578,34 @@ class SurveyQuery:
         info: Info,
         first: Optional[int] = None,
         after: Optional[str] = None,
-        status: Optional[SurveyStatus] = None,
+        status: Annotated[
+            Optional[SurveyStatus], strawberry.argument(description="Only surveys in this status.")
+        ] = None,
     ) -> Connection[SurveyNode]:
         qs = service.list_surveys(require_viewer(info.context.viewer), status)
         return await paginate(qs, first, after)
 
-    @strawberry.field
-    async def survey(self, info: Info, id: strawberry.ID) -> Optional[SurveyNode]:
+    @strawberry.field(description="A survey by global ID; null if there is none.")
+    async def survey(
+        self, info: Info, id: Annotated[strawberry.ID, strawberry.argument(description="The survey's global ID.")]
+    ) -> Optional[SurveyNode]:
         return await models.Survey.get_or_none(id=_pk(id, "Survey"))
 
     @strawberry.field(description="The survey an invitation token opens (public: for custom answering pages).")
-    async def survey_by_token(self, info: Info, token: str) -> SurveyNode:
+    async def survey_by_token(
+        self, info: Info, token: Annotated[str, strawberry.argument(description="The secret from the link.")]
+    ) -> SurveyNode:
         invitation = await service.open_invitation(token, _now(info))
         return invitation.survey
 
     @strawberry.field(description="Results over the customers you may see; `period` bounds submission times.")
     async def survey_results(
-        self, info: Info, id: strawberry.ID, period: Optional[SurveyPeriodInput] = None
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="The survey's global ID.")],
+        period: Annotated[
+            Optional[SurveyPeriodInput], strawberry.argument(description="Responses submitted in it; default: all.")
+        ] = None,
     ) -> SurveyResults:
         viewer = require_viewer(info.context.viewer)
         results = await service.survey_results(
@@ -657,3 +717,20 @@ async def resolve_survey_node(info: Info, pk: int):
 
 async def resolve_response_node(info: Info, pk: int):
     return await service.visible_responses(info.context.viewer).filter(id=pk).first()
+
+
+# Questions and choices are part of a survey's definition, which every signed-in
+# staff member sees; an invitation, like a response, only with its customer.
+
+
+async def resolve_question_node(info: Info, pk: int):
+    return await models.Question.get_or_none(id=pk)
+
+
+async def resolve_choice_node(info: Info, pk: int):
+    return await models.Choice.get_or_none(id=pk)
+
+
+async def resolve_invitation_node(info: Info, pk: int):
+    visible = visible_customers(info.context.viewer).values("id")
+    return await models.Invitation.filter(id=pk, customer_id__in=Subquery(visible)).first()

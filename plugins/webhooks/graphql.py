@@ -4,48 +4,75 @@ registering, rotating secrets, replaying. Resolvers translate IDs and call
 lazy types."""
 
 import datetime as dt
-from typing import Optional
+from typing import Annotated, Optional
 
 import strawberry
 from strawberry.types import Info
 
 from kehu.access import require_viewer
-from kehu.schema import ModelNode, Payload, global_id_field, pk_from_global_id
+from kehu.schema import (
+    Connection,
+    ModelNode,
+    Payload,
+    describe_enum_values,
+    global_id_field,
+    paginate,
+    pk_from_global_id,
+)
 
 from . import models, service
 
-DeliveryStatusEnum = strawberry.enum(
-    models.DeliveryStatus, name="WebhookDeliveryStatus", description="Where a delivery stands."
+DeliveryStatusEnum = describe_enum_values(
+    strawberry.enum(models.DeliveryStatus, name="WebhookDeliveryStatus", description="Where a delivery stands."),
+    {
+        "PENDING": "Not sent yet, or waiting for its next attempt.",
+        "DELIVERED": "The receiver answered with a 2xx status.",
+        "FAILED": "Every retry failed: replay it when the receiver is back.",
+    },
 )
 _pk = pk_from_global_id
+# The delivery log grows with every event: its lists page by keyset, newest first.
+NEWEST_FIRST = ("-id",)
+StatusArgument = Annotated[
+    Optional[DeliveryStatusEnum], strawberry.argument(description="Only deliveries in this status.")
+]
 
 
 @strawberry.type(description="One HTTP request of a delivery.")
 class WebhookAttempt:
-    at: dt.datetime
+    at: dt.datetime = strawberry.field(description="When the request was sent.")
     status_code: Optional[int] = strawberry.field(description="The receiver's HTTP status; null: no answer.")
-    latency_ms: int
+    latency_ms: int = strawberry.field(description="How long the receiver took to answer, in milliseconds.")
     response_excerpt: str = strawberry.field(description="The start of the receiver's answer.")
     error: str = strawberry.field(description="Why there was no answer (timeout, refused address …).")
-    replay: bool
+    replay: bool = strawberry.field(description="true: sent by replayWebhookDelivery, not by the retries.")
 
 
 @strawberry.type(description="One event sent to one endpoint, attempted until delivered or its retries are spent.")
 class WebhookDelivery(ModelNode, model=models.WebhookDelivery):
-    topic: str
-    status: DeliveryStatusEnum
-    attempts: int
-    last_status_code: Optional[int]
-    created_at: dt.datetime
-    delivered_at: Optional[dt.datetime]
+    topic: str = strawberry.field(description="The event's topic, e.g. complaint.filed.")
+    status: DeliveryStatusEnum = strawberry.field(description="Waiting, delivered or failed.")
+    attempts: int = strawberry.field(description="Requests sent so far.")
+    last_status_code: Optional[int] = strawberry.field(
+        description="The receiver's HTTP status on the last attempt; null: none yet, or no answer."
+    )
+    created_at: dt.datetime = strawberry.field(description="When the event was handed to this endpoint.")
+    delivered_at: Optional[dt.datetime] = strawberry.field(
+        description="When the receiver answered 2xx; null until then."
+    )
 
     @strawberry.field(description="The webhook-id header: the same on every attempt and replay.")
     def message_id(self) -> str:
         return self.message_id
 
-    @strawberry.field(description="The JSON body sent (the same on every attempt).")
-    def body(self) -> str:
-        return self.body
+    @strawberry.field(
+        description="The JSON body sent (the same on every attempt), the personal fields of its object"
+        " shown as you may see them."
+    )
+    def body(self, info: Info) -> str:
+        from .service.payloads import as_seen_by
+
+        return as_seen_by(info.context.kehu, info.context.viewer, self.body)
 
     endpoint_id = global_id_field("WebhookEndpoint", "endpoint_id", description="The endpoint's global ID.")
 
@@ -56,23 +83,29 @@ class WebhookDelivery(ModelNode, model=models.WebhookDelivery):
 
 @strawberry.type(description="A receiver of signed webhooks. Its secret is shown only when created or rotated.")
 class WebhookEndpoint(ModelNode, model=models.WebhookEndpoint):
-    url: str
-    description: str
+    url: str = strawberry.field(description="Where deliveries are POSTed (https, a public address).")
+    description: str = strawberry.field(description="What the endpoint is for; may be empty.")
     topics: list[str] = strawberry.field(description='Topics sent: exact ("complaint.filed"), a prefix, or "*".')
-    active: bool
+    active: bool = strawberry.field(description="false: no new deliveries are made to it.")
     role: Optional[str] = strawberry.field(description="Whose view payloads carry (null: ids and facts only).")
     previous_secret_expires_at: Optional[dt.datetime] = strawberry.field(
         description="Until when the secret before the last rotation still signs."
     )
-    created_at: dt.datetime
-    updated_at: dt.datetime
+    created_at: dt.datetime = strawberry.field(description="When it was registered.")
+    updated_at: dt.datetime = strawberry.field(description="When it last changed.")
 
-    @strawberry.field(description="The delivery log, newest first.")
+    @strawberry.field(description="Its delivery log, newest first.")
     async def deliveries(
-        self, info: Info, status: Optional[DeliveryStatusEnum] = None, first: int = 20
-    ) -> list[WebhookDelivery]:
-        viewer = require_viewer(info.context.viewer)
-        return await service.deliveries(viewer, self.id, status, limit=max(1, min(first, 100)))
+        self,
+        info: Info,
+        status: StatusArgument = None,
+        first: Optional[int] = None,
+        after: Optional[str] = None,
+        last: Optional[int] = None,
+        before: Optional[str] = None,
+    ) -> Connection[WebhookDelivery]:
+        log = service.delivery_log(require_viewer(info.context.viewer), self.id, status)
+        return await paginate(log, first, after, last=last, before=before, order_by=NEWEST_FIRST)
 
 
 @strawberry.type
@@ -83,57 +116,73 @@ class WebhookQuery:
 
     @strawberry.field(description="Deliveries of every endpoint, newest first (admins); FAILED: those to replay.")
     async def webhook_deliveries(
-        self, info: Info, status: Optional[DeliveryStatusEnum] = None, first: int = 20
-    ) -> list[WebhookDelivery]:
-        viewer = require_viewer(info.context.viewer)
-        return await service.deliveries(viewer, None, status, limit=max(1, min(first, 100)))
+        self,
+        info: Info,
+        status: StatusArgument = None,
+        first: Optional[int] = None,
+        after: Optional[str] = None,
+        last: Optional[int] = None,
+        before: Optional[str] = None,
+    ) -> Connection[WebhookDelivery]:
+        log = service.delivery_log(require_viewer(info.context.viewer), None, status)
+        return await paginate(log, first, after, last=last, before=before, order_by=NEWEST_FIRST)
 
 
-@strawberry.input
+@strawberry.input(description="A new webhook endpoint.")
 class CreateWebhookEndpointInput:
-    url: str
-    topics: list[str]
-    description: str = ""
-    active: bool = True
+    url: str = strawberry.field(description="Where to POST deliveries: https, on an address the settings allow.")
+    topics: list[str] = strawberry.field(
+        description='Topics to send: exact ("complaint.filed"), a prefix ("complaint."), or "*" for all.'
+    )
+    description: str = strawberry.field(default="", description="What the endpoint is for.")
+    active: bool = strawberry.field(default=True, description="false: registered, but sent nothing yet.")
     role: Optional[str] = strawberry.field(
         default=None, description="ADMIN or ANALYST: payloads then carry that role's view of the object."
     )
 
 
-@strawberry.input
+@strawberry.input(description="Only the fields sent change.")
 class UpdateWebhookEndpointInput:
-    id: strawberry.ID
-    url: Optional[str] = strawberry.UNSET
-    topics: Optional[list[str]] = strawberry.UNSET
-    description: Optional[str] = strawberry.UNSET
-    active: Optional[bool] = strawberry.UNSET
-    role: Optional[str] = strawberry.UNSET
+    id: strawberry.ID = strawberry.field(description="The endpoint's global ID.")
+    url: Optional[str] = strawberry.field(default=strawberry.UNSET, description="A new URL.")
+    topics: Optional[list[str]] = strawberry.field(
+        default=strawberry.UNSET, description="All the topics to send (replaces them)."
+    )
+    description: Optional[str] = strawberry.field(default=strawberry.UNSET, description="What it is for.")
+    active: Optional[bool] = strawberry.field(default=strawberry.UNSET, description="false: switch it off.")
+    role: Optional[str] = strawberry.field(
+        default=strawberry.UNSET, description="ADMIN or ANALYST (payloads carry that role's view); null: none."
+    )
 
 
-@strawberry.input
+@strawberry.input(description="The endpoint whose signing secret to replace.")
 class RotateWebhookSecretInput:
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(description="The endpoint's global ID.")
     keep_previous_hours: float = strawberry.field(
         default=24, description="How long the old secret keeps signing too (0: not at all)."
     )
 
 
-@strawberry.input
+@strawberry.input(description="The delivery to send again.")
 class ReplayWebhookDeliveryInput:
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(description="The delivery's global ID (a finished one).")
 
 
-@strawberry.type
+@strawberry.type(description="The endpoint as written, or why nothing was.")
 class WebhookEndpointPayload(Payload):
-    webhook_endpoint: Optional[WebhookEndpoint] = None
+    webhook_endpoint: Optional[WebhookEndpoint] = strawberry.field(
+        default=None, description="null when there are userErrors."
+    )
     secret: Optional[str] = strawberry.field(
         default=None, description="The signing secret (whsec_…): shown here, when created or rotated, only."
     )
 
 
-@strawberry.type
+@strawberry.type(description="The delivery, queued to be sent again, or why not.")
 class WebhookDeliveryPayload(Payload):
-    webhook_delivery: Optional[WebhookDelivery] = None
+    webhook_delivery: Optional[WebhookDelivery] = strawberry.field(
+        default=None, description="null when there are userErrors."
+    )
 
 
 @strawberry.type

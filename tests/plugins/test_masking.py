@@ -11,7 +11,7 @@ import pytest
 
 from kehu.cli.demo import seed_demo
 from kehu.errors import ConfigError
-from kehu.models import Customer
+from kehu.models import Customer, OutboxEvent
 from kehu.plugins.masking.service import apply_strategy, last4, partial
 from kehu.plugins.masking.service.crypto import Keyring, generate_key, pseudonym
 from kehu.policies import Strategy
@@ -350,7 +350,7 @@ def demo_phones(app):
 
 def test_demo_data_is_encrypted_on_disk_and_exact_lookup_still_works(make_app, key, db_url):
     app = make_app(enabled=("masking",), settings=encrypted_settings())
-    app.run(lambda: seed_demo(app.kehu))
+    app.run(lambda: seed_demo(app.kehu, force=True))  # beside the test accounts
     phones = demo_phones(app)
     assert len(phones) > 50
     if db_url.startswith("sqlite://"):
@@ -371,7 +371,7 @@ def test_demo_data_is_encrypted_on_disk_and_exact_lookup_still_works(make_app, k
     assert app.data(SEARCH, {"s": phones[0]}, as_="analyst")["customers"]["totalCount"] == 0
 
 
-def test_updates_and_audit_values_are_stored_encrypted(make_app, key):
+def test_updates_audit_values_and_event_arguments_are_stored_encrypted(make_app, key):
     app = make_app(enabled=("masking",), settings=encrypted_settings())
     customer_id = make_customer(app, attributes={"id_number": "110101199003077777", "tier": "gold"})
     app.data(
@@ -384,12 +384,17 @@ def test_updates_and_audit_values_are_stored_encrypted(make_app, key):
         db = app.kehu.ctx.db()
         customers = await db.execute_query_dict("SELECT phone, attributes FROM kehu_customer")
         audit = await db.execute_query_dict("SELECT changes FROM kehu_audit_entry")
-        return json.dumps(customers, default=str) + json.dumps(audit, default=str)
+        # kehu_customer_updated's changes, kept in the outbox for [events] keep_days
+        events = await db.execute_query_dict("SELECT arguments FROM kehu_outbox")
+        return json.dumps(customers, default=str) + json.dumps(audit, default=str) + json.dumps(events, default=str)
 
     stored = app.run(raw)
     for clear in ("8765 4321", "1234 5678", "110101199003077777"):
         assert clear not in stored
     assert "gold" in stored  # other attributes stay searchable JSON
+    # Read back, a redelivered event carries the values in clear.
+    [updated] = app.run(lambda: OutboxEvent.filter(name="kehu_customer_updated"))
+    assert updated.arguments["changes"]["phone"] == {"$tuple": ["+86 138 1234 5678", "+86 139 8765 4321"]}
     admin = app.data("{ customers { edges { node { phone attributes } } } }", as_="admin")["customers"]["edges"][0][
         "node"
     ]
@@ -402,16 +407,53 @@ def test_updates_and_audit_values_are_stored_encrypted(make_app, key):
     assert app.data(SEARCH, {"s": "+86 138 1234 5678"}, as_="admin")["customers"]["totalCount"] == 0
 
 
+def test_the_outbox_shows_an_events_changes_as_its_reader_sees_those_fields(make_app):
+    """A manager given events.manage, who sees phones partly masked, reads a
+    customer's old and new phone in the outbox no more clearly than on the customer."""
+    app = make_app(
+        enabled=("masking",),
+        settings={"masking": {"fields": {"Customer.phone": {"MANAGER": "PARTIAL"}}}},
+        config={"roles": {"MANAGER": ["events.manage"]}},
+    )
+    customer_id = make_customer(app)
+    app.data(
+        'mutation($id: ID!) { updateCustomer(input: {id: $id, phone: "+86 139 8765 4321"}) { userErrors { code } } }',
+        {"id": customer_id},
+        as_="admin",
+    )
+    events = "{ outboxEvents(state: DONE) { edges { node { name arguments } } } }"
+
+    def changes(as_):
+        edges = app.data(events, as_=as_)["outboxEvents"]["edges"]
+        [updated] = [e["node"]["arguments"] for e in edges if e["node"]["name"] == "kehu_customer_updated"]
+        return updated["changes"]["phone"]["$tuple"]
+
+    assert changes("admin") == ["+86 138 1234 5678", "+86 139 8765 4321"]
+    before, after = changes("manager")
+    assert "1234 5678" not in before and "8765 4321" not in after and after.endswith("4321")
+
+
 def test_existing_clear_values_are_encrypted_at_startup(db_url, key, monkeypatch):
     with KehuHarness(db_url, enabled=("masking",)) as app:  # masking without encryption
-        make_customer(app)
+        customer_id = make_customer(app)
+        app.data(
+            'mutation($id: ID!) { updateCustomer(input: {id: $id, phone: "+86 139 8765 4321"}) { userErrors { code } } }',
+            {"id": customer_id},
+            as_="admin",
+        )
     with KehuHarness(db_url, enabled=("masking",), settings=encrypted_settings(), seed_accounts=False) as app:
 
         async def raw():
-            return await app.kehu.ctx.db().execute_query_dict("SELECT phone FROM kehu_customer")
+            db = app.kehu.ctx.db()
+            return (
+                await db.execute_query_dict("SELECT phone FROM kehu_customer"),
+                json.dumps(await db.execute_query_dict("SELECT arguments FROM kehu_outbox"), default=str),
+            )
 
-        assert app.run(raw)[0]["phone"].startswith("kehu:e1:")
-        assert app.run(lambda: Customer.first()).phone == "+86 138 1234 5678"
+        customers, events = app.run(raw)
+        assert customers[0]["phone"].startswith("kehu:e1:")
+        assert "8765 4321" not in events and "1234 5678" not in events and "kehu:e1:" in events
+        assert app.run(lambda: Customer.first()).phone == "+86 139 8765 4321"
 
 
 def test_key_rotation_reencrypts_while_the_old_key_is_accepted(db_url, monkeypatch):

@@ -16,11 +16,8 @@ import re
 import pytest
 from graphql import (
     GraphQLEnumType,
-    GraphQLInterfaceType,
     GraphQLObjectType,
     GraphQLScalarType,
-    GraphQLUnionType,
-    Undefined,
     get_named_type,
     is_non_null_type,
 )
@@ -29,6 +26,11 @@ from hypothesis import strategies as st
 
 from kehu.cli.demo import seed_demo
 from kehu.models import Customer
+from kehu.testing import KehuHarness, database_url
+from kehu.testing.leaks import (
+    has_default,
+    selection,  # every field of a type, a few levels down
+)
 
 PLUGINS = ("segmentation", "loyalty", "complaints", "surveys", "masking")
 LIMITS = {
@@ -44,10 +46,16 @@ LIMITS = {
 ROLES_MASKED = ("analyst",)
 
 
-@pytest.fixture
-def leak_app(make_app):
-    app = make_app(enabled=PLUGINS, config=LIMITS)
-    app.run(lambda: seed_demo(app.kehu))
+@pytest.fixture(scope="module")
+def leak_app(tmp_path_factory):
+    """One app with the demo data for the whole module: every test here only reads
+    (the writes tried as an analyst are refused and write nothing)."""
+    with database_url(tmp_path_factory.mktemp("leaks")) as url, KehuHarness(url, enabled=PLUGINS, config=LIMITS) as app:
+        yield _seeded(app)
+
+
+def _seeded(app):
+    app.run(lambda: seed_demo(app.kehu, force=True))  # beside the test accounts
 
     async def secrets():
         rows = await Customer.all().values_list("id", "email", "phone")
@@ -76,41 +84,13 @@ def ask(app, query, variables=None, *, as_):
 # --------------------------------------------------------------------------- a query of everything
 
 
-def selection(type_, depth: int, seen_connections: int = 0) -> str:
-    """Every field of ``type_`` without required arguments, ``depth`` levels down."""
-    type_ = get_named_type(type_)
-    if isinstance(type_, (GraphQLScalarType, GraphQLEnumType)):
-        return ""
-    if isinstance(type_, (GraphQLInterfaceType, GraphQLUnionType)) or depth <= 0:
-        return "{ __typename }"
-    parts = []
-    for name, field in type_.fields.items():
-        # Counts carry no personal data; nested plugin connections' totalCount is
-        # skipped because schema/loaders.py's grouped count currently fails on
-        # PostgreSQL (GROUP BY with the page's ORDER BY) — a separate bug.
-        if name == "totalCount":
-            continue
-        if any(is_non_null_type(a.type) and a.default_value is Undefined for a in field.args.values()):
-            continue
-        inner = get_named_type(field.type)
-        if isinstance(inner, (GraphQLScalarType, GraphQLEnumType)):
-            parts.append(name)
-        elif isinstance(inner, GraphQLObjectType) and depth > 1:
-            sub = selection(inner, depth - 1)
-            if sub:
-                parts.append(f"{name} {sub}")
-    return "{ " + " ".join(parts or ["__typename"]) + " }"
-
-
 def everything_queries(app, depth: int) -> list[str]:
     """One query per root field (a refused non-null field would null the rest)."""
     schema = app.kehu.schema.graphql_schema
     query_type = schema.query_type
     parts = []
     for name, field in query_type.fields.items():
-        if name in ("node",) or any(
-            is_non_null_type(a.type) and a.default_value is Undefined for a in field.args.values()
-        ):
+        if name in ("node",) or any(is_non_null_type(a.type) and not has_default(a) for a in field.args.values()):
             continue
         inner = get_named_type(field.type)
         if isinstance(inner, GraphQLObjectType):

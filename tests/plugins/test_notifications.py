@@ -22,6 +22,7 @@ from kehu.models import OutboxEvent, OutboxState
 from kehu.plugins.notifications.models import Message, MessageStatus
 from kehu.plugins.notifications.service import Template
 from kehu.schema import to_global_id
+from kehu.testing import walk_pages
 from kehu.writes import emit, write_scope
 
 BASE = "http://testserver"  # what the test client answers to
@@ -75,12 +76,12 @@ def send(app):
     return app.run(app.kehu.outbox.run_once)
 
 
-def customer_with_email(app, name="李雷", language=None, owner="agent"):
+def customer_with_email(app, name="李雷", language=None, owner="agent", email="lilei@example.com"):
     attributes = {"language": language} if language else {}
     owner_id = to_global_id("AccountOwner", app.accounts[owner].id)
     return app.data(
         "mutation($i: CreateCustomerInput!) { createCustomer(input: $i) { customer { id } } }",
-        {"i": {"name": name, "email": "lilei@example.com", "attributes": attributes, "ownerId": owner_id}},
+        {"i": {"name": name, "email": email, "attributes": attributes, "ownerId": owner_id}},
         as_="admin",
     )["createCustomer"]["customer"]["id"]
 
@@ -153,7 +154,7 @@ def test_a_mail_server_that_is_away_is_tried_again_later(make_app, inbox):
 def test_sending_is_rate_limited_without_losing_a_message(make_app, inbox):
     app = make_app(enabled=("surveys", "notifications"), settings=settings(inbox, rate_per_minute=2))
     survey = create_survey(app)
-    customers = [customer_with_email(app, f"客户{i}") for i in range(3)]
+    customers = [customer_with_email(app, f"客户{i}", email=f"kehu{i}@example.com") for i in range(3)]
     invite(app, survey["id"], customers)
     send(app)
     assert len(inbox.messages) == 2
@@ -286,13 +287,34 @@ def test_admins_read_the_log_and_a_customer_without_address_is_logged_as_skipped
     ]["customer"]["id"]
     invite(app, survey["id"], [no_email])
     send(app)
-    log = app.data("{ notificationMessages { status template error address } }", as_="admin")
-    assert log["notificationMessages"] == [
+    log = app.data("{ notificationMessages { edges { node { status template error address } } } }", as_="admin")
+    assert [edge["node"] for edge in log["notificationMessages"]["edges"]] == [
         {"status": "SKIPPED", "template": "surveys.invitation", "error": "no email address", "address": ""}
     ]
-    assert app.gql("{ notificationMessages { status } }", as_="manager")["errors"][0]["extensions"]["code"] == (
+    assert app.gql("{ notificationMessages { totalCount } }", as_="manager")["errors"][0]["extensions"]["code"] == (
         "FORBIDDEN"
     )
+
+
+def test_the_log_shows_addresses_and_subjects_no_clearer_than_the_customer_they_copy(make_app, inbox):
+    """Granted notifications.read, an analyst reads the log as they read customers:
+    addresses partly masked, subjects (which name customers) not at all."""
+    app = make_app(
+        enabled=("complaints", "surveys", "masking", "notifications"),
+        settings={**settings(inbox), "masking": {}},
+        config={"roles": {"ANALYST": ["notifications.read"]}},
+    )
+    invite(app, create_survey(app)["id"], [customer_with_email(app, "李雷")])
+    file_complaint(app, new_customer(app, as_="agent", name="韩梅梅"), priority="HIGH")
+    app.clock.advance(hours=5)
+    assert app.run(complaints_service.check_sla, app.kehu).escalated
+    log = "{ notificationMessages { edges { node { template address subject } } } }"
+    as_admin = [edge["node"] for edge in app.data(log, as_="admin")["notificationMessages"]["edges"]]
+    as_analyst = [edge["node"] for edge in app.data(log, as_="analyst")["notificationMessages"]["edges"]]
+    assert "lilei@example.com" in str(as_admin) and "韩梅梅" in str(as_admin)
+    assert "lilei@example.com" not in str(as_analyst) and "韩梅梅" not in str(as_analyst)
+    [invitation] = [m for m in as_analyst if m["template"] == "surveys.invitation"]
+    assert invitation["address"].endswith("@example.com") and invitation["subject"] != ""
 
 
 def test_a_test_message_checks_the_mail_settings(make_app, inbox):
@@ -310,3 +332,19 @@ def test_a_test_message_checks_the_mail_settings(make_app, inbox):
         as_="admin",
     )["sendTestNotification"]
     assert bad["userErrors"][0]["field"] == "email"
+
+
+def test_the_message_log_pages_by_keyset_and_each_message_is_a_node_for_admins(make_app, inbox):
+    app = make_app(enabled=("notifications",), settings=settings(inbox))
+    for i in range(7):
+        app.data(
+            "mutation($e: String!) { sendTestNotification(input: {email: $e}) { userErrors { code } } }",
+            {"e": f"ops{i}@example.com"},
+            as_="admin",
+        )
+    ids = walk_pages(app, "notificationMessages", as_="admin")
+    assert len(ids) == 7
+    query = "query($id: ID!) { node(id: $id) { __typename ... on NotificationMessage { address } } }"
+    newest = app.data(query, {"id": ids[0]}, as_="admin")["node"]
+    assert newest == {"__typename": "NotificationMessage", "address": "ops6@example.com"}
+    assert app.data(query, {"id": ids[0]}, as_="manager")["node"] is None

@@ -15,6 +15,7 @@ from kehu.ids import to_global_id
 from kehu.models import Customer, Interaction, InteractionKind
 from kehu.plugins.segmentation import service
 from kehu.plugins.segmentation.models import Classification, SegmentChange
+from kehu.plugins.segmentation.service import btyd
 from kehu.testing import KehuHarness
 
 NOW = dt.datetime(2026, 1, 1, 9, 0, tzinfo=dt.UTC)
@@ -52,10 +53,10 @@ EXPECTED = {
     "c8": (3, 4, 4, "A", "HIGH", "CORE", "ACTIVE", "loyal"),
     "c9": (5, 5, 5, "A", "HIGH", "CORE", "ACTIVE", "champions"),
     "c10": (5, 5, 5, "A", "HIGH", "CORE", "LOYAL", "champions"),
-    # never bought
-    "prospect": (None, None, None, "C", "ZERO", "GENERAL", "PROSPECT", None),
+    # never bought: no revenue in the window, no ABC class
+    "prospect": (None, None, None, None, "ZERO", "GENERAL", "PROSPECT", None),
     # bought once, 500 days ago: outside the window
-    "lapsed": (None, None, None, "C", "ZERO", "GENERAL", "CHURNED", None),
+    "lapsed": (None, None, None, None, "ZERO", "GENERAL", "CHURNED", None),
     # archived with a big recent purchase: not scored, shifts nobody's scores
     "archived": (None, None, None, None, "LOW", "GENERAL", "CHURNED", None),
 }
@@ -133,14 +134,39 @@ def test_inputs_windows_and_refunds(seg):
     )
 
 
-def test_predicted_clv_follows_the_documented_formula(seg):
+def test_a_base_too_small_to_fit_gets_the_run_rate_clv_and_says_why(seg):
+    # 12 customers are fewer than clv.min_customers: no model is fitted.
+    model = seg.run(service.latest_run).clv_model
+    assert model["model"] == "run_rate" and model["fallback"].startswith("too few customers to fit: 11 with purchases")
     got = rows(seg)
-    annuity = sum(Decimal(1) / Decimal("1.1") ** t for t in (1, 2, 3))
-    expected = (Decimal(4000) * Decimal("0.30") * annuity).quantize(Decimal("0.01"))
-    assert Decimal(got["c10"].clv_predicted_cents) / 100 == expected
-    assert got["c10"].lifetime_revenue_cents == 400000
+    # c10: 8 purchase days, the first 281 days ago (rate over at least the 365-day
+    # window), last one yesterday (no fading), ¥500 on average.
+    rate = 8 / 365
+    annuity = btyd.run_rate_annuity(1095, 0.10)
+    assert got["c10"].clv_predicted_cents == round(100 * 0.30 * 500 * rate * annuity)
+    assert got["c10"].expected_purchases == pytest.approx(rate * 1095)
+    assert got["c10"].expected_revenue_cents == round(100 * 500 * rate * 1095)
+    assert got["c10"].p_alive is None and got["c10"].lifetime_revenue_cents == 400000
+    # c1 last bought 200 days ago: between at_risk (120) and churned (365) the
+    # run rate fades linearly.
+    fade = (365 - 200) / (365 - 120)
+    assert got["c1"].expected_purchases == pytest.approx(1 / 365 * 1095 * fade)
     for name in ("prospect", "lapsed", "archived"):
         assert got[name].clv_predicted_cents == 0
+    explanation = {
+        language: seg.data(
+            "query($id: ID!, $l: String) { customer(id: $id) { segmentation { explanation(language: $l) } } }",
+            {"id": to_global_id("Customer", seg.ids["c10"]), "l": language},
+            as_="admin",
+        )["customer"]["segmentation"]["explanation"]
+        for language in ("en", "zh-CN")
+    }
+    assert "at the customer's own purchase rate (too few customers to fit" in explanation["en"]
+    assert (
+        "按客户自身的购买频率估算（客户太少，无法拟合模型：有购买的客户 11 位（至少需 100 位）" in explanation["zh-CN"]
+    )
+    fit = seg.data("{ segmentationRun { clvModel { fallback fallbackCode } } }", as_="admin")["segmentationRun"]
+    assert fit["clvModel"] == {"fallback": model["fallback"], "fallbackCode": "TOO_FEW_CUSTOMERS"}
 
 
 def test_score_borders_are_recorded_for_explanations(seg):
@@ -170,7 +196,13 @@ def test_explanation_reads_like_the_issue(seg):
     }
     assert (data["abcClass"], data["valueTier"], data["lifecycleStage"]) == ("A", "CORE", "LOYAL")
     assert data["clv"]["historical"] == "4000.00"
-    assert data["explanation"].startswith("core: R=5 (1 day), F=5 (8 purchases), M=5 (¥4,000), ABC=A")
+    assert data["explanation"].startswith(
+        "core: ABC A and R ≥ 3 and F ≥ 3; R=5 (1 day), F=5 (8 purchases), M=5 (4,000), ABC A; "
+        "stage loyal (8 purchases in the window, 6 purchases or more); CLV "
+    )
+    assert data["explanation"].endswith(
+        "; as of 2026-01-01 (UTC); scored against 10 customers who bought in the window."
+    )
 
 
 CORE_QUERY = "{ customers(filter: {valueTier: CORE}) { totalCount edges { node { name } } } }"

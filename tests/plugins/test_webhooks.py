@@ -5,6 +5,7 @@ addresses refused, role views masked."""
 from __future__ import annotations
 
 import ipaddress
+import json
 
 import pytest
 from webhook_receiver import Receiver
@@ -13,15 +14,21 @@ from kehu.models import OutboxEvent, OutboxState
 from kehu.plugins.webhooks.models import DeliveryStatus, WebhookAttempt, WebhookDelivery
 from kehu.plugins.webhooks.service import addresses
 from kehu.plugins.webhooks.settings import STANDARD_RETRIES
+from kehu.testing import walk_pages
 
 ALLOW_LOCAL = {"webhooks": {"allow_private": ["127.0.0.1"]}}
 CREATE_ENDPOINT = """mutation($i: CreateWebhookEndpointInput!) { createWebhookEndpoint(input: $i) {
   webhookEndpoint { id url topics active role } secret userErrors { field code message } } }"""
+# The same contact details each time: deliberate duplicates (allowDuplicate), not refused ones.
 CREATE_CUSTOMER = """mutation($name: String!) { createCustomer(input: {name: $name, email: "li@example.com",
-  phone: "13812345678"}) { customer { id } } }"""
-DELIVERIES = """{ webhookDeliveries(first: 10) { id messageId status attempts lastStatusCode topic
-  attemptLog { statusCode latencyMs responseExcerpt error replay } } }"""
+  phone: "13812345678", allowDuplicate: true}) { customer { id } } }"""
+DELIVERIES = """{ webhookDeliveries(first: 10) { edges { node { id messageId status attempts lastStatusCode topic
+  attemptLog { statusCode latencyMs responseExcerpt error replay } } } } }"""
 REPLAY = "mutation($id: ID!) { replayWebhookDelivery(input: {id: $id}) { webhookDelivery { id } userErrors { code } } }"
+
+
+def deliveries(app):
+    return [edge["node"] for edge in app.data(DELIVERIES, as_="admin")["webhookDeliveries"]["edges"]]
 
 
 @pytest.fixture
@@ -69,7 +76,7 @@ def test_a_receiver_failing_five_times_gets_the_delivery_on_the_sixth_try(make_a
     assert statuses == [500] * 5 + [200]
     assert len({r.headers["webhook-id"] for r in receiver.requests}) == 1  # one message, six attempts
     assert all(r.verified_with for r in receiver.requests)
-    [delivery] = app.data(DELIVERIES, as_="admin")["webhookDeliveries"]
+    [delivery] = deliveries(app)
     assert delivery["status"] == "DELIVERED" and delivery["attempts"] == 6 and delivery["lastStatusCode"] == 200
     assert [a["statusCode"] for a in delivery["attemptLog"]] == [500] * 5 + [200]
     assert delivery["attemptLog"][0]["responseExcerpt"] == "not now"
@@ -81,13 +88,13 @@ def test_a_replay_from_the_log_has_the_same_webhook_id(make_app, receiver):
     receiver.secrets = [register(app, receiver.url)["secret"]]
     app.data(CREATE_CUSTOMER, {"name": "Li Lei"}, as_="agent")
     deliver(app)
-    [delivery] = app.data(DELIVERIES, as_="admin")["webhookDeliveries"]
+    [delivery] = deliveries(app)
     assert app.data(REPLAY, {"id": delivery["id"]}, as_="admin")["replayWebhookDelivery"]["userErrors"] == []
     deliver(app)
     first, again = receiver.requests
     assert again.headers["webhook-id"] == first.headers["webhook-id"] == delivery["messageId"]
     assert again.body == first.body and again.verified_with
-    [delivery] = app.data(DELIVERIES, as_="admin")["webhookDeliveries"]
+    [delivery] = deliveries(app)
     assert [a["replay"] for a in delivery["attemptLog"]] == [False, True]
 
 
@@ -100,7 +107,7 @@ def test_spent_retries_fail_the_delivery_and_leave_a_dead_letter(make_app, recei
     app.clock.advance(seconds=5)
     deliver(app)
     assert len(receiver.requests) == 2
-    [delivery] = app.data(DELIVERIES, as_="admin")["webhookDeliveries"]
+    [delivery] = deliveries(app)
     assert delivery["status"] == "FAILED" and delivery["attempts"] == 2
     [dead] = app.run(lambda: OutboxEvent.filter(state=OutboxState.FAILED))
     assert dead.name == "kehu_webhook_delivery_due" and "HTTP 500" in dead.last_error
@@ -110,8 +117,35 @@ def test_spent_retries_fail_the_delivery_and_leave_a_dead_letter(make_app, recei
     receiver.fail_times = 0
     app.data(REPLAY, {"id": delivery["id"]}, as_="admin")
     deliver(app)
-    [delivery] = app.data(DELIVERIES, as_="admin")["webhookDeliveries"]
+    [delivery] = deliveries(app)
     assert delivery["status"] == "DELIVERED"
+
+
+def test_a_token_in_an_endpoints_url_stays_out_of_logs_errors_and_the_audit_log(make_app, receiver, caplog):
+    """Chat bots take webhooks at URLs that carry their token (…/hook/<token>,
+    ?access_token=…): whoever reads the server's log must not get to post with it."""
+    app = make_app(enabled=("webhooks",), settings={"webhooks": {**ALLOW_LOCAL["webhooks"], "retry_seconds": [5]}})
+    url = receiver.url.rstrip("/") + "/bot/hook/SECRET-PATH-TOKEN?access_token=SECRET-QUERY-TOKEN"
+    endpoint = register(app, url)["webhookEndpoint"]["id"]
+    app.data(
+        "mutation($i: UpdateWebhookEndpointInput!) { updateWebhookEndpoint(input: $i) { userErrors { code } } }",
+        {"i": {"id": endpoint, "url": url.replace("SECRET-QUERY-TOKEN", "SECRET-NEW-TOKEN")}},
+        as_="admin",
+    )
+    receiver.fail_times = 100
+    app.data(CREATE_CUSTOMER, {"name": "Li Lei"}, as_="agent")
+    deliver(app)
+    app.clock.advance(seconds=5)
+    deliver(app)  # the last try: FAILED, logged as an error
+    [dead] = app.run(lambda: OutboxEvent.filter(state=OutboxState.FAILED))
+    audit = app.data("{ auditLog(first: 50) { edges { node { changes } } } }", as_="admin")
+    seen = caplog.text + dead.last_error + str(audit)
+    assert "HTTP 500" in dead.last_error and "127.0.0.1" in dead.last_error
+    assert "SECRET" not in seen
+    # The endpoint itself still holds and shows its URL to those who manage it.
+    assert app.data("{ webhookEndpoints { url } }", as_="admin")["webhookEndpoints"][0]["url"].endswith(
+        "SECRET-NEW-TOKEN"
+    )
 
 
 @pytest.mark.parametrize(
@@ -207,6 +241,25 @@ def test_an_endpoint_with_a_role_gets_that_roles_masked_view(make_app):
         assert "object" not in plain.requests[0].body["data"]
 
 
+def test_the_delivery_log_shows_an_admins_view_no_clearer_than_its_reader_sees(make_app):
+    """A manager given webhooks.manage, who sees phones partly masked, reads the log
+    of an endpoint with an admin's view: the body's phone is masked for them."""
+    settings = {**ALLOW_LOCAL, "masking": {"fields": {"Customer.phone": {"MANAGER": "PARTIAL"}}}}
+    app = make_app(
+        enabled=("masking", "webhooks"), settings=settings, config={"roles": {"MANAGER": ["webhooks.manage"]}}
+    )
+    register(app, "http://127.0.0.1:9/hook", ["customer.created"], role="ADMIN")
+    app.data(CREATE_CUSTOMER, {"name": "Li Lei"}, as_="agent")
+    log = "{ webhookDeliveries { edges { node { body } } } }"
+    [as_admin] = [edge["node"] for edge in app.data(log, as_="admin")["webhookDeliveries"]["edges"]]
+    [as_manager] = [edge["node"] for edge in app.data(log, as_="manager")["webhookDeliveries"]["edges"]]
+    assert '"phone":"13812345678"' in as_admin["body"]
+    seen = json.loads(as_manager["body"])["data"]["object"]
+    assert seen["phone"] != "13812345678" and seen["phone"].endswith("5678")
+    assert seen["name"] == "Li Lei"  # what the manager sees in clear stays clear
+    assert "13812345678" not in as_manager["body"]
+
+
 def test_topics_choose_what_an_endpoint_gets(make_app):
     app = make_app(enabled=("webhooks",), settings=ALLOW_LOCAL)
     with Receiver() as interactions_only:
@@ -237,3 +290,26 @@ def test_a_repeated_event_makes_no_second_delivery(make_app, receiver):
     count, delivery = app.run(published_again)
     assert count == 1 and delivery.status is DeliveryStatus.DELIVERED
     assert len(receiver.requests) == 1
+
+
+def test_the_delivery_log_pages_by_keyset_and_endpoints_and_deliveries_are_nodes_for_admins(make_app, receiver):
+    app = make_app(enabled=("webhooks",), settings=ALLOW_LOCAL)
+    endpoint = register(app, receiver.url, ["customer"])["webhookEndpoint"]["id"]
+    for i in range(7):
+        app.data(CREATE_CUSTOMER, {"name": f"Li {i}"}, as_="agent")
+    deliver(app)
+    ids = walk_pages(app, "webhookDeliveries", as_="admin")
+    assert len(ids) == 7
+    assert walk_pages(app, "webhookDeliveries", as_="admin", arguments="status: DELIVERED") == ids
+    nested = """query($id: ID!, $after: String) { node(id: $id) { ... on WebhookEndpoint {
+      deliveries(first: 4, after: $after) { edges { node { id } } pageInfo { hasNextPage endCursor } } } } }"""
+    first = app.data(nested, {"id": endpoint}, as_="admin")["node"]["deliveries"]
+    rest = app.data(nested, {"id": endpoint, "after": first["pageInfo"]["endCursor"]}, as_="admin")["node"]
+    assert first["pageInfo"]["hasNextPage"] and not rest["deliveries"]["pageInfo"]["hasNextPage"]
+    assert [e["node"]["id"] for e in first["edges"] + rest["deliveries"]["edges"]] == ids
+    query = "query($ids: [ID!]!) { nodes(ids: $ids) { __typename } }"
+    assert app.data(query, {"ids": [endpoint, ids[0]]}, as_="admin")["nodes"] == [
+        {"__typename": "WebhookEndpoint"},
+        {"__typename": "WebhookDelivery"},
+    ]
+    assert app.data(query, {"ids": [endpoint, ids[0]]}, as_="manager")["nodes"] == [None, None]

@@ -51,3 +51,9 @@ async def kehu_interaction_logged(interaction, event_id, kehu):
 @hookimpl
 async def kehu_customer_created(customer, event_id, kehu):
     await service.customer_created(kehu, customer, event_id)
+
+
+@hookimpl
+async def kehu_customers_merged(survivor, merged):
+    """Duplicate customers merged into one: their follow-up plans become one."""
+    return await service.customers_merged(survivor.id, [c.id for c in merged])

@@ -235,3 +235,35 @@ async def customer_created(kehu: Kehu, customer: Customer, event_id: int | None 
         )
         record_change("FollowUpPlan", plan.id, {"intervalDays": (None, plan.interval_days), "nextDueAt": (None, due)})
     return plan
+
+
+# --------------------------------------------------------------------------- merges
+
+
+async def customers_merged(survivor_id: int, merged_ids: list[int]) -> dict[str, int]:
+    """Duplicate records merged into ``survivor_id`` (``kehu_customers_merged``,
+    inside the merge's transaction): one customer has one plan, so the plans of
+    all the records become one. The survivor's is kept (or the oldest merged
+    one's, if it had none) and takes what the plans say together: active if any
+    was, the shortest interval and the earliest next follow-up of the active
+    ones (nobody is called later than one of the records promised), the latest
+    contact; the others are deleted. Returns the counts for the merge's answer."""
+    plans = await FollowUpPlan.filter(customer_id__in=[survivor_id, *merged_ids]).order_by("created_at", "id")
+    if not plans:
+        return {}
+    kept = next((p for p in plans if p.customer_id == survivor_id), plans[0])
+    active = [p for p in plans if p.active] or plans
+    contacts = [p.last_contact_at for p in plans if p.last_contact_at is not None]
+    others = [p.id for p in plans if p.id != kept.id]
+    if others:
+        await FollowUpPlan.filter(id__in=others).delete()
+    await FollowUpPlan.filter(id=kept.id).update(
+        customer_id=survivor_id,
+        active=any(p.active for p in plans),
+        interval_days=min(p.interval_days for p in active),
+        next_due_at=min(p.next_due_at for p in active),
+        last_contact_at=max(contacts) if contacts else None,
+        created_at=plans[0].created_at,
+    )
+    moved = {"plans_moved": int(kept.customer_id != survivor_id), "plans_combined": len(others)}
+    return {k: n for k, n in moved.items() if n}

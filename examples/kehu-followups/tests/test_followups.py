@@ -210,3 +210,31 @@ def test_disabling_the_plugin_keeps_the_plans(kehu_make_app):
     kehu_make_app.close(without)
     again = kehu_make_app(plugins=["followups"])
     assert again.data(PLAN, {"c": cid}, as_="agent")["customer"]["followUpPlan"]["intervalDays"] == 9
+
+
+MERGE = """mutation($s: ID!, $m: [ID!]!) {
+  mergeCustomers(input: {survivorId: $s, mergedIds: $m}) { moved { part item count } userErrors { code message } }
+}"""
+
+
+def test_merging_two_records_of_a_customer_leaves_one_plan_with_the_earliest_follow_up(kehu_client, kehu_clock):
+    agent, manager = kehu_client("agent"), kehu_client("manager")
+    kept = customer(agent, "Ma Li")
+    other = customer(agent, "马丽")
+    set_plan(agent, kept, intervalDays=30)
+    set_plan(agent, other, intervalDays=7)
+    result = manager.data(MERGE, {"s": kept, "m": [other]})["mergeCustomers"]
+    assert result["userErrors"] == []
+    assert {"part": "followups", "item": "plans_combined", "count": 1} in result["moved"]
+    plan = plan_of(agent, kept)
+    assert plan["intervalDays"] == 7 and plan["nextDueAt"].startswith("2026-01-08T09:00")
+    assert plan_of(agent, other) == plan  # the merged record's id now stands for the survivor
+
+
+def test_a_merged_records_plan_moves_to_a_survivor_without_one(kehu_client):
+    agent, manager = kehu_client("agent"), kehu_client("manager")
+    kept, other = customer(agent, "Ma Li"), customer(agent, "Ma Li (shop)")
+    set_plan(agent, other, intervalDays=14)
+    result = manager.data(MERGE, {"s": kept, "m": [other]})["mergeCustomers"]
+    assert {"part": "followups", "item": "plans_moved", "count": 1} in result["moved"]
+    assert plan_of(agent, kept)["intervalDays"] == 14

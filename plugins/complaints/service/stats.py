@@ -7,6 +7,7 @@ import statistics
 from dataclasses import dataclass
 
 from kehu.access import Viewer
+from kehu.clock import BusinessCalendar
 from kehu.errors import ValidationError
 from kehu.figures import percent
 
@@ -35,10 +36,15 @@ def _hours(delta: dt.timedelta) -> float:
 
 
 async def complaint_stats(
-    viewer: Viewer | None, start: dt.datetime | None, end: dt.datetime | None, now: dt.datetime
+    viewer: Viewer | None,
+    start: dt.datetime | None,
+    end: dt.datetime | None,
+    now: dt.datetime,
+    calendar: BusinessCalendar | None = None,
 ) -> ComplaintStats:
     """Figures for the complaints *received* in [start, end) that the viewer may see
-    (default: the 30 days up to now).
+    (default: the last 30 calendar days of the business calendar, today included,
+    up to now).
 
     * median time to first response / to resolution (hours), over the cases that
       have one (a reopened case counts from receipt to its latest resolution);
@@ -54,7 +60,9 @@ async def complaint_stats(
         qs = qs.filter(created_at__lte=now)
     else:
         qs = qs.filter(created_at__lt=end)
-    start = start or end - dt.timedelta(days=30)
+    if start is None:
+        calendar = calendar or BusinessCalendar()
+        start = calendar.start_of(calendar.date_of(end) - dt.timedelta(days=29))
     if start >= end:
         raise ValidationError("the period must end after it starts", field="period")
     rows = await qs.filter(created_at__gte=start)

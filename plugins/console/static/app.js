@@ -6,9 +6,10 @@ import { boardView } from "./board.js";
 import { customerFormView, customersView } from "./customers.js";
 import { customerView } from "./customer.js";
 import { dashboardsView } from "./dashboards.js";
+import { canReviewDuplicates, duplicatesView, mergeView } from "./duplicates.js";
 import { clear, errorText, h, problem } from "./dom.js";
 import { hasOperation, loadManifest, manifestValue, request, session, whenSignedOut } from "./gql.js";
-import { LANGUAGES, browserLanguage, currentLanguage, languageOf, label, missingKeys, rememberedLanguage, setCurrency, t, useLanguage } from "./i18n.js";
+import { LANGUAGES, browserLanguage, currentLanguage, languageOf, label, missingKeys, rememberedLanguage, setCurrency, setTimeZone, t, useLanguage } from "./i18n.js";
 import { myDayView } from "./myday.js";
 import { can, enabled, landing, setViewer, signedOut, state } from "./state.js";
 import { surveyFormView, surveyView, surveysView } from "./surveys.js";
@@ -36,6 +37,7 @@ function header() {
     h("nav", { "aria-label": t("nav.label") },
       link("my-day", t("nav.myDay"), can("interactions.log")),
       link("customers", t("nav.customers")),
+      link("duplicates", t("nav.duplicates"), canReviewDuplicates()),
       link("complaints", t("nav.complaints"), enabled("complaints")),
       link("surveys", t("nav.surveys"), enabled("surveys")),
       link("dashboards", t("nav.dashboards"))),
@@ -131,6 +133,8 @@ const ROUTES = [
   [/^\/customers\/new$/, () => can("customers.create") && ((app) => customerFormView(app, null))],
   [/^\/customers\/([^/]+)\/edit$/, () => can("customers.update") && ((app, id) => customerFormView(app, id))],
   [/^\/customers\/([^/]+)$/, () => customerView],
+  [/^\/duplicates$/, () => canReviewDuplicates() && duplicatesView],
+  [/^\/duplicates\/merge\/([^/]+)$/, () => canReviewDuplicates() && mergeView],
   [/^\/complaints$/, () => enabled("complaints") && boardView],
   [/^\/surveys$/, () => enabled("surveys") && surveysView],
   [/^\/surveys\/new$/, () => enabled("surveys") && can("surveys.manage") && surveyFormView],
@@ -188,6 +192,7 @@ window.addEventListener("hashchange", route);
   try {
     await loadManifest();
     setCurrency(manifestValue("currency"));
+    setTimeZone(manifestValue("timezone"));
     await useLanguage(rememberedLanguage() || browserLanguage(manifestValue("languages")));
     await route();
   } catch (error) {

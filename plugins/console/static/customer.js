@@ -4,6 +4,7 @@
 
 import { actionForm, append, clear, field, fromLocalInput, h, localInput, newKey, openDialog, problem, select } from "./dom.js";
 import { complaintCard, fileComplaintDialog } from "./complaints.js";
+import { duplicatesPanel } from "./duplicates.js";
 import { hasOperation, mutate, request } from "./gql.js";
 import { formatDate, formatMoney, formatNumber, label, named, t } from "./i18n.js";
 import { can, canRun, enabled } from "./state.js";
@@ -55,7 +56,7 @@ export function customerView(app, id) {
       h("h2", {}, t("customer.interactions", { count: c.interactions.totalCount })),
       c.interactions.totalCount ? timeline : h("p", { class: "muted" }, t("customer.noInteractions")),
       more);
-    clear(side, [segmentationPanel, loyaltyPanel, complaintsPanel, surveysPanel].map((panel) => panel(c, done)).filter(Boolean));
+    clear(side, [duplicatesPanel, segmentationPanel, loyaltyPanel, complaintsPanel, surveysPanel].map((panel) => panel(c, done)).filter(Boolean));
   }
 
   render();

@@ -1,7 +1,7 @@
 // The customer list (filters, order, pages; a table that becomes a list on a
 // phone) and the form that creates or edits a customer.
 
-import { actionForm, clear, field, h, problem, select } from "./dom.js";
+import { actionForm, clear, field, fillPager, h, problem, select } from "./dom.js";
 import { hasOperation, mutate, request } from "./gql.js";
 import { formatDate, label, t } from "./i18n.js";
 import { can, enabled, sees, state } from "./state.js";
@@ -82,16 +82,7 @@ export function customersView(app) {
         h("caption", { class: "sr" }, t("customers.title")),
         h("thead", {}, h("tr", {}, columns.map((text) => h("th", { scope: "col" }, text)))),
         h("tbody", {}, rows)));
-    const page = q.cursors.length;
-    const from = (page - 1) * PAGE + (connection.edges.length ? 1 : 0);
-    const to = from + connection.edges.length - (connection.edges.length ? 1 : 0);
-    clear(pager,
-      h("button", { type: "button", class: "secondary", "data-read": "", disabled: page === 1 ? true : null,
-        onclick: () => { q.cursors.pop(); load(); } }, t("common.previous")),
-      h("span", { class: "count", "data-total": connection.totalCount, "aria-live": "polite" },
-        t("customers.range", { from, to, total: connection.totalCount })),
-      h("button", { type: "button", class: "secondary", "data-read": "", disabled: connection.pageInfo.hasNextPage ? null : true,
-        onclick: () => { q.cursors.push(connection.pageInfo.endCursor); load(); } }, t("common.next")));
+    fillPager(pager, connection, { cursors: q.cursors, pageSize: PAGE, rangeKey: "customers.range", load });
   }
 
   clear(app,
@@ -155,6 +146,7 @@ function customerForm(current, owners) {
     : null;
   const duplicate = h("div", { class: "duplicate", hidden: true });
   const permission = current ? "customers.update" : "customers.create";
+  let allowDuplicate = false; // set by "create anyway" for the next submit only
   const form = actionForm({
     permission,
     submitText: t(current ? "common.save" : "customers.create"),
@@ -173,6 +165,8 @@ function customerForm(current, owners) {
       duplicate,
     ],
     onSubmit: async () => {
+      const deliberate = allowDuplicate;
+      allowDuplicate = false;
       const values = {};
       for (const [name, el] of Object.entries(inputs)) values[name] = el.value.trim();
       const tags = values.tags.split(/[,，、;；]/).map((tag) => tag.trim()).filter(Boolean);
@@ -184,27 +178,37 @@ function customerForm(current, owners) {
         const changed = { id: current.id };
         for (const name of Object.keys(inputs)) if (values[name] !== initial[name]) changed[name] = data[name];
         if (changed.name === null) changed.name = "";
+        if (deliberate) changed.allowDuplicate = true;
         payload = await mutate("UpdateCustomer", { input: changed });
       } else {
         if (data.name === null) data.name = "";
         if (owner?.value) data.ownerId = owner.value;
+        if (deliberate) data.allowDuplicate = true;
         payload = await mutate("CreateCustomer", { input: data });
       }
-      showDuplicate(duplicate, payload.userErrors, values);
+      showDuplicate(duplicate, payload, permission, () => { allowDuplicate = true; form.requestSubmit(); });
       if (!payload.userErrors.length) location.hash = `#/customers/${encodeURIComponent(payload.customer.id)}`;
-      return payload.userErrors;
+      // The server's sentence names the other record by its id: the form shows the record itself.
+      return payload.userErrors.map((e) => (e.code === "DUPLICATE_CUSTOMER" ? { ...e, message: "" } : e));
     },
   });
   return form;
 }
 
-// The duplicate check's answer (a userError whose code names a duplicate): say
-// so, and offer the search that finds the existing record.
-function showDuplicate(box, errors, values) {
-  const found = errors.find((e) => /DUPLICATE/.test(e.code || ""));
+// The duplicate check's answer (DUPLICATE_CUSTOMER: a customer the viewer may see
+// has this e-mail or phone): the existing records, and "create anyway" for a
+// namesake who really is someone else.
+function showDuplicate(box, payload, permission, createAnyway) {
+  const found = payload.userErrors.some((e) => e.code === "DUPLICATE_CUSTOMER");
   box.hidden = !found;
   if (!found) return box.replaceChildren();
-  const term = values.email || values.phone || values.name;
-  clear(box, h("p", {}, t("customer.duplicate")),
-    h("a", { href: "#/customers", onclick: () => { query.search = term; query.cursors = [null]; } }, t("customer.findExisting", { term })));
+  const creating = permission === "customers.create";
+  clear(box,
+    h("p", {}, t("customer.duplicate")),
+    h("ul", { class: "plain" }, (payload.duplicates || []).map((c) => h("li", { "data-id": c.id },
+      h("a", { href: `#/customers/${encodeURIComponent(c.id)}` }, c.name),
+      h("span", { class: "muted small" }, ` · ${[c.email, c.phone, c.owner?.name].filter(Boolean).join(" · ")}`)))),
+    h("p", { class: "hint" }, t("customer.duplicateHint")),
+    h("button", { type: "button", class: "secondary", "data-permission": permission, onclick: createAnyway },
+      t(creating ? "customer.createAnyway" : "customer.saveAnyway")));
 }

@@ -4,7 +4,7 @@
 import { barChart, barLineChart, COLORS, lineChart, shareChart } from "./charts.js";
 import { clear, h, problem, select } from "./dom.js";
 import { hasOperation, request } from "./gql.js";
-import { currencySymbol, formatMoney, formatMonth, formatNumber, label, t } from "./i18n.js";
+import { currencySymbol, formatMoney, formatMonth, formatNumber, label, recentMonths, t } from "./i18n.js";
 import { can, enabled } from "./state.js";
 
 function chart(name, title, note) {
@@ -41,13 +41,8 @@ export function dashboardsView(app) {
 
   if (enabled("complaints") && hasOperation("ComplaintDashboard")) {
     const complaints = add("complaints", t("complaints.chart.title"), t("complaints.chart.note"));
-    const periods = {};
-    const now = new Date();
-    for (let i = 0; i < 6; i++) {
-      const start = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() - 5 + i, 1));
-      const end = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() - 4 + i, 1));
-      periods[`p${i}`] = { start: start.toISOString(), end: end.toISOString() };
-    }
+    // Months of the business calendar ([kehu] timezone), not of UTC or the browser.
+    const periods = Object.fromEntries(recentMonths(6).map((month, i) => [`p${i}`, month]));
     request("ComplaintDashboard", periods).then((data) => {
       const months = [0, 1, 2, 3, 4, 5].map((i) => data[`m${i}`]);
       complaints.show(barLineChart({ title: t("complaints.chart.title"), labels: months.map((m) => formatMonth(m.start)),
@@ -59,8 +54,8 @@ export function dashboardsView(app) {
   // The liability is a report: only roles holding loyalty.report see it.
   if (enabled("loyalty") && hasOperation("LoyaltyDashboard") && can("loyalty.report")) {
     const liability = add("liability", t("loyalty.chart.title"), t("loyalty.chart.note"));
-    const from = new Date(); from.setUTCMonth(from.getUTCMonth() - 11, 1); from.setUTCHours(0, 0, 0, 0);
-    request("LoyaltyDashboard", { from: from.toISOString() }).then(({ loyaltySummary: l }) => {
+    const from = recentMonths(12)[0].start;
+    request("LoyaltyDashboard", { from }).then(({ loyaltySummary: l }) => {
       liability.show(barChart({ title: t("loyalty.chart.title"), labels: l.periods.map((p) => formatMonth(p.start)),
         values: l.periods.map((p) => Number(p.outstandingValue)), color: COLORS[4],
         unit: t("loyalty.chart.unit", { currency: currencySymbol() }), format: (v) => formatNumber(v) }),

@@ -65,6 +65,23 @@ export function problem(error) {
   return h("p", { class: "error", role: "alert" }, errors.map((e) => errorText(e)).join(" "));
 }
 
+// --------------------------------------------------------------------------- pages
+
+// Previous / "21–40 of 95" / next under a list. ``cursors`` holds each page's
+// ``after`` (the first is null); ``load()`` reads the page its last one names.
+export function fillPager(pager, connection, { cursors, pageSize, rangeKey, load }) {
+  const page = cursors.length;
+  const from = (page - 1) * pageSize + (connection.edges.length ? 1 : 0);
+  const to = from + connection.edges.length - (connection.edges.length ? 1 : 0);
+  clear(pager,
+    h("button", { type: "button", class: "secondary", "data-read": "", disabled: page === 1 ? true : null,
+      onclick: () => { cursors.pop(); load(); } }, t("common.previous")),
+    h("span", { class: "count", "data-total": connection.totalCount, "aria-live": "polite" },
+      t(rangeKey, { from, to, total: connection.totalCount })),
+    h("button", { type: "button", class: "secondary", "data-read": "", disabled: connection.pageInfo.hasNextPage ? null : true,
+      onclick: () => { cursors.push(connection.pageInfo.endCursor); load(); } }, t("common.next")));
+}
+
 // --------------------------------------------------------------------------- forms
 
 // A labelled control. ``name`` is the input field of the GraphQL mutation it

@@ -122,7 +122,8 @@ export class LiveEvents {
     ws.addEventListener("close", (event) => {
       if (this.ws !== ws) return;
       this.onStatus("offline");
-      if (this.stopped || event.code === 4403) return;
+      // 4401: the session ended (sign in again); 4403: refused; 4429: too many sockets.
+      if (this.stopped || [4401, 4403, 4429].includes(event.code)) return;
       const delay = Math.min(30000, 500 * 2 ** this.attempt++);
       this.timer = setTimeout(() => this.connect(), delay);
     });

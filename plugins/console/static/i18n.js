@@ -7,6 +7,7 @@ const LANGUAGE_KEY = "kehu.console.language"; // this device's last choice, for 
 let language = "en";
 let texts = {};
 let currency = "CNY";
+let zone = "UTC"; // the business calendar's ([kehu] timezone): its months begin at its midnight
 const missing = new Set(); // keys asked for and not found (read by the browser tests)
 
 // GraphQL enum -> catalogue prefix: t(`${prefix}.${VALUE}`). The catalogue test
@@ -28,6 +29,9 @@ export const ENUM_KEYS = {
   "AbcClass": "segmentation.abcClass",
   "SurveyStatus": "surveys.status",
   "SurveyQuestionType": "surveys.questionType",
+  "DuplicateReason": "duplicates.reason",
+  "DuplicateStatus": "duplicates.status",
+  "DuplicateSource": "duplicates.source",
 };
 
 export const LANGUAGES = { ZH_CN: "zh-CN", EN: "en" }; // the GraphQL Language enum
@@ -36,6 +40,7 @@ export const languageOf = (tag) => Object.keys(LANGUAGES).find((k) => LANGUAGES[
 export function currentLanguage() { return language; }
 export function missingKeys() { return [...missing]; }
 export function setCurrency(code) { currency = code || currency; }
+export function setTimeZone(name) { zone = name || zone; }
 
 // The browser's language when nobody chose one: the first of navigator.languages
 // kehu speaks (zh, zh-CN, zh-Hans… are Simplified Chinese; zh-TW/HK are not).
@@ -122,8 +127,42 @@ export function formatDate(value, withTime = true) {
     : new Intl.DateTimeFormat(language, { dateStyle: "medium" }).format(date);
 }
 
+// A month's label: a date ("2026-05-01") as it is, an instant (a period's start)
+// as the month it falls in on the business calendar.
 export function formatMonth(iso) {
-  return new Intl.DateTimeFormat(language, { month: "short", year: "2-digit", timeZone: "UTC" }).format(new Date(iso));
+  const timeZone = /^\d{4}-\d{2}-\d{2}$/.test(iso) ? "UTC" : zone;
+  return new Intl.DateTimeFormat(language, { month: "short", year: "2-digit", timeZone }).format(new Date(iso));
+}
+
+// --------------------------------------------------------------------------- the business calendar
+
+// The calendar date and time of an instant in the business time zone, as numbers.
+function wallClock(instant) {
+  const format = new Intl.DateTimeFormat("en-US", { timeZone: zone, hourCycle: "h23", year: "numeric",
+    month: "numeric", day: "numeric", hour: "numeric", minute: "numeric", second: "numeric" });
+  return Object.fromEntries(format.formatToParts(new Date(instant)).map((p) => [p.type, Number(p.value)]));
+}
+
+function offsetAt(instant) {
+  const w = wallClock(instant);
+  return Date.UTC(w.year, w.month - 1, w.day, w.hour, w.minute, w.second) - Math.floor(instant / 1000) * 1000;
+}
+
+// The first instant of a month (0-based, may run past either end of the year) on
+// the business calendar: its midnight, with the offset in force at that moment.
+function monthStart(year, month) {
+  const wall = Date.UTC(year, month, 1);
+  return new Date(wall - offsetAt(wall - offsetAt(wall)));
+}
+
+// The last `count` months of the business calendar, the current one last, as
+// `{ start, end }` ISO instants: what a month's figures are asked for.
+export function recentMonths(count, now = new Date()) {
+  const today = wallClock(now.getTime());
+  return Array.from({ length: count }, (_, i) => {
+    const month = today.month - 1 - (count - 1) + i;
+    return { start: monthStart(today.year, month).toISOString(), end: monthStart(today.year, month + 1).toISOString() };
+  });
 }
 
 export function formatNumber(value, digits = 0) {

@@ -31,6 +31,7 @@ from .earning import accrue_missing, accrue_purchase, adjust_points, award_point
 from .expiry import ExpiryReport, expire_points, scheduled_round, start_scheduler, stop_scheduler
 from .history import HistoryReport, catch_up
 from .ledger import Posting, ensure_account, post_entry, viewer_for
+from .merging import merge_members
 from .referrals import record_referral
 from .reports import Discrepancy, Summary, check_ledger, loyalty_summary
 from .rewards import REWARD_FIELDS, cancel_redemption, create_reward, redeem_reward, reward_is_active, update_reward
@@ -51,6 +52,7 @@ __all__ = [
     "expire_points",
     "ExpiryReport",
     "loyalty_summary",
+    "merge_members",
     "next_tier",
     "post_entry",
     "Posting",

@@ -9,6 +9,8 @@ import datetime as dt
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING
 
+from tortoise.exceptions import IntegrityError
+
 from kehu import validation as v
 from kehu.access import Viewer
 from kehu.models import AccountOwner, Customer, Interaction, InteractionKind
@@ -29,16 +31,13 @@ def _round(value: Decimal, settings: LoyaltySettings) -> int:
     return int(value.quantize(Decimal(1), rounding=mode))
 
 
-def _birthday_month(customer: Customer, settings: LoyaltySettings, now: dt.datetime) -> bool:
-    raw = (customer.attributes or {}).get(settings.birthday_attribute)
-    if not isinstance(raw, str):
-        return False
-    parts = raw.strip().split("-")
-    try:
-        month = int(parts[-2])
-    except (IndexError, ValueError):
-        return False
-    return month == now.month
+def _birthday_month(customer: Customer, settings: LoyaltySettings, at: dt.datetime, zone: dt.tzinfo) -> bool:
+    """Whether ``at`` falls in the customer's birthday month on the business
+    calendar (``[kehu] timezone``): 23:30 on 31 May in Shanghai is May there."""
+    from .history import _birthday_month as month_of
+
+    month = month_of(customer.attributes, settings)
+    return month is not None and month == at.astimezone(zone).month
 
 
 def purchase_points(settings: LoyaltySettings, amount: Decimal, tier: TierSettings, birthday: bool = False) -> int:
@@ -78,9 +77,17 @@ async def accrue_purchase(
     ):
         from .history import catch_up
 
-        await catch_up(kehu, [customer_id])
-        entry = await find_entry(customer_id, f"purchase:{interaction.id}")
-        return Posting(entry, created=True) if entry is not None else None
+        try:
+            await catch_up(kehu, [customer_id])
+        except IntegrityError:
+            # Another delivery (another purchase of this new customer, or this one
+            # again, in another task or worker) replayed the history at the same
+            # time and committed first: its account stands, ours was rolled back
+            # whole. Credit this purchase the ordinary way, idempotent by its key.
+            pass
+        else:
+            entry = await find_entry(customer_id, f"purchase:{interaction.id}")
+            return Posting(entry, created=True) if entry is not None else None
     viewer = viewer_for(kehu, actor) if actor is not None else None
     async with write_scope(
         kehu, viewer, "loyalty.accruePurchase", actor_label=None if actor else "loyalty", event_id=event_id
@@ -88,7 +95,7 @@ async def accrue_purchase(
         await ensure_account(settings, customer_id, at)
         customer = await Customer.get(id=customer_id)
         tier = settings.tier(await tier_held(settings, customer_id, at))
-        birthday = settings.birthday_multiplier > 1 and _birthday_month(customer, settings, at)
+        birthday = settings.birthday_multiplier > 1 and _birthday_month(customer, settings, at, kehu.calendar.zone)
         points = purchase_points(settings, interaction.amount, tier, birthday)
         reason = f"purchase of {interaction.amount} at {tier.name} ×{tier.multiplier}" + (
             " (birthday month)" if birthday else ""

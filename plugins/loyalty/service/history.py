@@ -126,6 +126,7 @@ class _Replay:
     now: dt.datetime
     birthday_month: int | None
     ladder: _Ladder
+    zone: dt.tzinfo = dt.UTC  # the business calendar's, for the birthday month
     balance: int = 0
     lifetime: int = 0
     tier: str = ""
@@ -239,7 +240,7 @@ class _Replay:
             at = purchase.at
             self._advance(at)
             tier = ladder.tier(self.tier)
-            birthday = s.birthday_multiplier > 1 and self.birthday_month == at.month
+            birthday = s.birthday_multiplier > 1 and self.birthday_month == at.astimezone(self.zone).month
             points = purchase_points(s, purchase.amount, tier, birthday)
             if s.tier_basis == "spend":
                 self._count(at, Decimal(purchase.amount))
@@ -404,7 +405,7 @@ async def _replay_chunk(
             if purchase.at > now:  # a purchase dated ahead of the clock counts as of now
                 purchase.at = now
         history.sort(key=lambda p: (p.at, p.id))
-        replay = _Replay(customer_id, settings, now, chunk.months.get(customer_id), ladder)
+        replay = _Replay(customer_id, settings, now, chunk.months.get(customer_id), ladder, kehu.calendar.zone)
         replay.run(history, f"first-purchase:{customer_id}")
         chunk.entries += replay.entries
         chunk.changes += replay.changes

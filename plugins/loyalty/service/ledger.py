@@ -66,8 +66,14 @@ async def ensure_account(settings: LoyaltySettings, customer_id: int, now: dt.da
 
     ``INSERT … ON CONFLICT DO NOTHING`` (``OR IGNORE`` on SQLite) lets two first
     writes for a customer race without either failing.
+
+    An existing account is read ``FOR UPDATE`` (PostgreSQL; SQLite has one writer
+    anyway): every write to a customer's points takes the account's row lock first,
+    before it inserts a ledger entry's unique key. Taking them the other way round
+    deadlocks against a catch-up that credits several purchases in one transaction
+    (it holds the account's lock from the first and then inserts the next key).
     """
-    account = await LoyaltyAccount.get_or_none(customer_id=customer_id)
+    account = await LoyaltyAccount.filter(customer_id=customer_id).select_for_update().first()
     if account is not None:
         return account
     base = settings.base_tier.name

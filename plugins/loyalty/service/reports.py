@@ -11,6 +11,7 @@ from tortoise.expressions import Subquery
 from tortoise.functions import Count, Sum
 
 from kehu.access import Viewer, visible_customers
+from kehu.clock import BusinessCalendar
 from kehu.errors import PermissionDenied, ValidationError
 
 from ..models import EARNING_KINDS, EntryKind, LedgerEntry, LoyaltyAccount
@@ -85,24 +86,30 @@ class Summary:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def period_starts(start: dt.datetime, end: dt.datetime, period: str) -> list[dt.datetime]:
-    """Boundaries of DAY / WEEK (Monday) / MONTH periods covering [start, end), UTC."""
-    start = start.astimezone(dt.UTC)
-    first = start.replace(hour=0, minute=0, second=0, microsecond=0)
+def period_starts(
+    start: dt.datetime, end: dt.datetime, period: str, calendar: BusinessCalendar | None = None
+) -> list[dt.datetime]:
+    """Boundaries of DAY / WEEK (Monday) / MONTH periods covering [start, end), on
+    the business calendar (``kehu.calendar``; UTC without one): a month begins at
+    midnight of its 1st in ``[kehu] timezone``. Returned as UTC instants."""
+    calendar = calendar or BusinessCalendar()
+    first = calendar.date_of(start)
     if period == "WEEK":
         first -= dt.timedelta(days=first.weekday())
     elif period == "MONTH":
         first = first.replace(day=1)
-    bounds = [first]
+    days = [first]
+    bounds = [calendar.start_of(first)]
     while bounds[-1] < end:
-        cur = bounds[-1]
+        cur = days[-1]
         if period == "DAY":
             nxt = cur + dt.timedelta(days=1)
         elif period == "WEEK":
             nxt = cur + dt.timedelta(days=7)
         else:
             nxt = (cur.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
-        bounds.append(nxt)
+        days.append(nxt)
+        bounds.append(calendar.start_of(nxt))
         if len(bounds) > MAX_SUMMARY_PERIODS + 1:
             raise ValidationError(
                 f"at most {MAX_SUMMARY_PERIODS} periods per summary", field="to", code="TOO_MANY_PERIODS"
@@ -132,7 +139,7 @@ async def loyalty_summary(
     }
     tiers = [(t.name, counts.pop(t.name, 0)) for t in settings.tiers]
     tiers += sorted(counts.items())  # members of tiers no longer configured
-    bounds = period_starts(start, end, period)
+    bounds = period_starts(start, end, period, kehu.calendar)
     before = (
         await entries.filter(created_at__lt=bounds[0]).annotate(total=Sum("points")).values_list("total", flat=True)
     )

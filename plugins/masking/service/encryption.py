@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from tortoise.transactions import in_transaction
 
+from kehu.duplicates import apply_keys
 from kehu.errors import ConfigError
 from kehu.models import Customer
 
@@ -26,6 +27,8 @@ log = logging.getLogger(__name__)
 
 
 PERSONAL_COLUMNS = ("phone", "email", "address", "attributes")
+# Encrypted columns that also have a normalised key column (``<column>_key``).
+KEYED_COLUMNS = frozenset({"phone", "email"})
 
 
 async def reseal(kehu: Kehu, *, batch_size: int = 500, progress=None) -> dict[str, int]:
@@ -46,11 +49,12 @@ async def reseal(kehu: Kehu, *, batch_size: int = 500, progress=None) -> dict[st
     postgres = db.capabilities.dialect == "postgres"
     mark = "$1" if postgres else "?"
     mark2 = "$2" if postgres else "?"
-    counts = {"customers": 0, "audit_entries": 0}
+    counts = {"customers": 0, "audit_entries": 0, "outbox_events": 0}
     last = 0
     while True:
         rows = await db.execute_query_dict(
-            f"SELECT id, phone, email, address, attributes FROM kehu_customer WHERE id > {mark} ORDER BY id LIMIT {mark2}",
+            f"SELECT id, phone, email, address, attributes, phone_key, email_key FROM kehu_customer "
+            f"WHERE id > {mark} ORDER BY id LIMIT {mark2}",
             [last, batch_size],
         )
         if not rows:
@@ -62,12 +66,19 @@ async def reseal(kehu: Kehu, *, batch_size: int = 500, progress=None) -> dict[st
             async with in_transaction():
                 customers = await Customer.filter(id__in=ids)  # opened (clear) in memory
                 for customer in customers:
-                    await customer.save(update_fields=[c for c in PERSONAL_COLUMNS])
+                    # Keys of encrypted fields become digests under the current key.
+                    keyed = apply_keys(kehu, customer)
+                    await customer.save(update_fields=[*PERSONAL_COLUMNS, *keyed])
                 await storage.write_blind_indexes(sealer, customers)
             counts["customers"] += len(customers)
         if progress is not None:
             progress("customers", last)
-    counts["audit_entries"] = await _reseal_audit(kehu, sealer, batch_size)
+    counts["audit_entries"] = await _reseal_rows(
+        kehu, "kehu_audit_entry", "changes", "entity_type", batch_size, lambda r: _audit_stale(sealer, *r)
+    )
+    counts["outbox_events"] = await _reseal_rows(
+        kehu, "kehu_outbox", "arguments", "name", batch_size, lambda r: _event_stale(sealer, r[1])
+    )
     if kehu.ctx.db().capabilities.dialect == "sqlite":
         # Replaced pages may still hold the clear values: zero them.
         await db.execute_script("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -79,6 +90,9 @@ def _needs_work(sealer: storage.Sealer, row: dict[str, Any]) -> bool:
         value = row[column]
         if value is not None and (not is_sealed(value) or sealer.keyring.needs_reseal(value)):
             return True
+        key = row.get(f"{column}_key")
+        if key is not None and not key.startswith(storage.KEY_PREFIX):
+            return True  # a clear key of an encrypted field
     if sealer.attributes:
         attributes = row["attributes"]
         if isinstance(attributes, str):
@@ -90,28 +104,39 @@ def _needs_work(sealer: storage.Sealer, row: dict[str, Any]) -> bool:
     return False
 
 
-async def _reseal_audit(kehu: Kehu, sealer: storage.Sealer, batch_size: int) -> int:
-    """Re-save audit entries whose stored changes hold a clear value of an
-    encrypted field or a value sealed with a previous key."""
-    from kehu.models import AuditEntry
+async def _reseal_rows(
+    kehu: Kehu, table: str, column: str, other: str, batch_size: int, stale: Callable[[tuple[Any, Any]], bool]
+) -> int:
+    """Re-save the rows of ``table`` (audit entries, outbox events) whose JSON
+    ``column`` holds a clear value of an encrypted field or a value sealed with a
+    previous key: ``stale((row[other], row[column]))`` says which."""
+    from kehu.models import AuditEntry, OutboxEvent
 
+    model = {"kehu_audit_entry": AuditEntry, "kehu_outbox": OutboxEvent}[table]
     db = kehu.ctx.db()
     marks = ("$1", "$2") if db.capabilities.dialect == "postgres" else ("?", "?")
     rewritten, last = 0, 0
     while True:
         raw = await db.execute_query_dict(
-            f"SELECT id, entity_type, changes FROM kehu_audit_entry WHERE id > {marks[0]} ORDER BY id LIMIT {marks[1]}",
+            f"SELECT id, {other}, {column} FROM {table} WHERE id > {marks[0]} ORDER BY id LIMIT {marks[1]}",
             [last, batch_size],
         )
         if not raw:
             return rewritten
         last = raw[-1]["id"]
-        stale = [r["id"] for r in raw if _audit_stale(sealer, r["entity_type"], r["changes"])]
-        if stale:
+        ids = [r["id"] for r in raw if stale((r[other], r[column]))]
+        if ids:
             async with in_transaction():
-                for entry in await AuditEntry.filter(id__in=stale):  # opened on load, sealed on save
-                    await entry.save(update_fields=["changes"])
-            rewritten += len(stale)
+                for row in await model.filter(id__in=ids):  # opened on load, sealed on save
+                    await row.save(update_fields=[column])
+            rewritten += len(ids)
+
+
+def _event_stale(sealer: storage.Sealer, raw: Any) -> bool:
+    arguments = json.loads(raw) if isinstance(raw, (str, bytes)) else (raw or {})
+    if any(is_sealed(v) and sealer.keyring.needs_reseal(v) for v in _change_values(arguments)):
+        return True
+    return sealer.seal_arguments(arguments) != arguments
 
 
 def _audit_stale(sealer: storage.Sealer, entity_type: str | None, raw: Any) -> bool:
@@ -158,12 +183,16 @@ async def check_stored_keys(kehu: Kehu) -> None:
 
 
 async def clear_value_count(kehu: Kehu) -> int:
-    """Customers with a clear value in an encrypted column."""
+    """Customers with a clear value in an encrypted column, or its clear key."""
     masking = masking_of(kehu)
     if masking.sealer is None or not masking.sealer.columns:
         return 0
-    condition = " OR ".join(f"({c} IS NOT NULL AND {c} NOT LIKE 'kehu:e1:%')" for c in sorted(masking.sealer.columns))
-    rows = await kehu.ctx.db().execute_query_dict(f"SELECT COUNT(*) AS n FROM kehu_customer WHERE {condition}")
+    parts = []
+    for column in sorted(masking.sealer.columns):
+        parts.append(f"({column} IS NOT NULL AND {column} NOT LIKE 'kehu:e1:%')")
+        if column in KEYED_COLUMNS:
+            parts.append(f"({column}_key IS NOT NULL AND {column}_key NOT LIKE '{storage.KEY_PREFIX}%')")
+    rows = await kehu.ctx.db().execute_query_dict(f"SELECT COUNT(*) AS n FROM kehu_customer WHERE {' OR '.join(parts)}")
     return int(rows[0]["n"])
 
 
@@ -182,6 +211,31 @@ async def start(kehu: Kehu) -> None:
     if masking.settings.encrypt_existing_on_startup and await clear_value_count(kehu):
         counts = await reseal(kehu)
         log.info("masking: encrypted %d existing customers", counts["customers"])
+    if await blind_index_outdated(kehu):
+        done = await index_customers(kehu, None)
+        log.info("masking: rebuilt the blind index of %d customers (its normalisation changed)", done)
+
+
+async def blind_index_outdated(kehu: Kehu) -> bool:
+    """Whether the stored blind index was computed with another normalisation of
+    values than this version's (phone numbers in E.164 since kehu 0.1): checked
+    on one customer per encrypted column."""
+    from ..models import BlindIndex
+
+    sealer = masking_of(kehu).sealer
+    if sealer is None:
+        return False
+    for column in sorted(sealer.columns):
+        row = await BlindIndex.filter(field=f"Customer.{column}").order_by("id").first()
+        if row is None:
+            continue
+        customer = await Customer.get_or_none(id=row.customer_id)
+        value = getattr(customer, column, None) if customer is not None else None
+        if isinstance(value, str) and value and not is_sealed(value):
+            expected = sealer.keyring.blind_indexes(sealer.index_value(column, value), f"Customer.{column}")
+            if row.digest not in expected:
+                return True
+    return False
 
 
 async def index_customers(kehu: Kehu, customer_ids: list[int] | None, batch_size: int = 1000) -> int:

@@ -123,9 +123,39 @@ class Masking(FieldGuard):
         if self.sealer is not None and column in self.sealer.columns:
             from ..models import BlindIndex
 
-            digests = self.keyring.blind_indexes(storage.normalise(column, term), key)
+            digests = self.keyring.blind_indexes(self.sealer.index_value(column, term), key)
             return Q(id__in=Subquery(BlindIndex.filter(field=key, digest__in=digests).values("customer_id")))
         return super().search_condition(viewer, key, column, term)
+
+    # -- normalised keys of encrypted fields ------------------------------------------
+
+    def _keyed(self, column: str) -> bool:
+        return column in self.settings.encrypted_columns and self.keyring is not None
+
+    def stored_key(self, column: str, key: str | None) -> str | None:
+        if key is None or not self._keyed(column):
+            return key
+        return self._sealer().key_digest(column, key)
+
+    def stored_forms(self, column: str, key: str) -> list[str]:
+        if not self._keyed(column):
+            return super().stored_forms(column, key)
+        return self._sealer().key_digests(column, key)
+
+    def key_condition(self, column: str, key: str, *, contains: bool = False) -> Any:
+        if contains and self._keyed(column):
+            return None  # a digest matches only the whole value
+        return super().key_condition(column, key, contains=contains)
+
+    def _sealer(self) -> storage.Sealer:
+        # Keys may be asked for before start-up has installed encryption (a CLI
+        # command's first write): the same keyring and region either way.
+        return self.sealer or storage.Sealer(
+            self.keyring, self.settings.encrypted_columns, self.settings.encrypted_attributes, self._region()
+        )
+
+    def _region(self) -> str:
+        return self.kehu.config.kehu.phone_region
 
     def audit_changes(self, viewer: Viewer | None, entity_type: str | None, changes: Any) -> Any:
         if not isinstance(changes, dict):
@@ -162,6 +192,8 @@ class Masking(FieldGuard):
                     field: tuple(self._for_role(role, f"Customer.{to_camel_case(field)}", v) for v in pair)
                     for field, pair in value.items()
                 }
+            elif isinstance(value, list):
+                out[name] = [self.masked_copy(item, role) for item in value]
             else:
                 out[name] = self.masked_copy(value, role)
         return out
@@ -192,7 +224,9 @@ class Masking(FieldGuard):
         if not self.settings.encrypted_fields:
             return
         assert self.keyring is not None
-        self.sealer = storage.Sealer(self.keyring, self.settings.encrypted_columns, self.settings.encrypted_attributes)
+        self.sealer = storage.Sealer(
+            self.keyring, self.settings.encrypted_columns, self.settings.encrypted_attributes, self._region()
+        )
         storage.install(self.kehu.ctx, self.sealer)
 
     def stop_encryption(self) -> None:

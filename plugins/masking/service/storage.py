@@ -15,7 +15,8 @@ every application in the process, so the hooks look up the sealer of the *curren
 Tortoise context and do nothing where masking is not enabled.
 
 Audit entries hold before/after values, so their ``changes`` are sealed the same
-way, field by field. Blind-index rows are kept by a ``post_save`` listener; bulk
+way, field by field; so are the ``changes`` an outbox event of a customer carries
+(``kehu_customer_updated``'s arguments, kept for ``[events] keep_days``). Blind-index rows are kept by a ``post_save`` listener; bulk
 inserts, which fire no signals, are indexed on ``kehu_bulk_loaded``.
 """
 
@@ -29,7 +30,8 @@ from typing import Any
 from tortoise.context import TortoiseContext, get_current_context
 from tortoise.signals import post_save
 
-from kehu.models import AuditEntry, Customer
+from kehu.matching import email_key, phone_key
+from kehu.models import AuditEntry, Customer, OutboxEvent
 
 from ..settings import ENCRYPTABLE_COLUMNS
 from .crypto import Keyring, is_sealed
@@ -38,10 +40,13 @@ from .crypto import Keyring, is_sealed
 class Sealer:
     """What one application encrypts, and with which keys."""
 
-    def __init__(self, keyring: Keyring, columns: tuple[str, ...], attributes: tuple[str, ...]):
+    def __init__(
+        self, keyring: Keyring, columns: tuple[str, ...], attributes: tuple[str, ...], phone_region: str | None = None
+    ):
         self.keyring = keyring
         self.columns = frozenset(columns)
         self.attributes = frozenset(attributes)
+        self.phone_region = phone_region
 
     # -- columns and attributes -----------------------------------------------------
 
@@ -80,7 +85,7 @@ class Sealer:
             value = getattr(customer, column, None)
             if isinstance(value, str) and value and not is_sealed(value):
                 key = f"Customer.{column}"
-                rows.append((key, self.keyring.blind_indexes(normalise(column, value), key)[0]))
+                rows.append((key, self.keyring.blind_indexes(self.index_value(column, value), key)[0]))
         attributes = getattr(customer, "attributes", None) or {}
         for name in sorted(self.attributes):
             value = attributes.get(name) if isinstance(attributes, dict) else None
@@ -88,6 +93,25 @@ class Sealer:
                 key = f"Customer.attributes.{name}"
                 rows.append((key, self.keyring.blind_indexes(normalise(name, str(value)), key)[0]))
         return rows
+
+    def index_value(self, column: str, value: str) -> str:
+        """What the blind index of an encrypted column holds a digest of: the
+        value's normalised key (``kehu.matching``: an e-mail case-folded, a phone
+        number in E.164), so an exact lookup matches it however it is written."""
+        if column == "phone":
+            return phone_key(value, self.phone_region) or value.strip()
+        if column == "email":
+            return email_key(value) or value.strip()
+        return value.strip()
+
+    def key_digest(self, column: str, key: str) -> str:
+        """The stored form of a customer's ``<column>_key`` while the column is
+        encrypted: the blind-index digest under the current key, marked."""
+        return KEY_PREFIX + self.keyring.blind_indexes(key, f"Customer.{column}")[0]
+
+    def key_digests(self, column: str, key: str) -> list[str]:
+        """Every stored form ``key`` may have (current and previous keys)."""
+        return [KEY_PREFIX + digest for digest in self.keyring.blind_indexes(key, f"Customer.{column}")]
 
     # -- audit entries --------------------------------------------------------------
 
@@ -115,27 +139,57 @@ class Sealer:
                 out[name] = change
         return out
 
-    def seal_changes(self, entity_type: str | None, changes: Any) -> Any:
-        def seal(column: str, value: Any) -> Any:
-            return self.seal_attributes(value) if column == "attributes" else self.seal_column(column, value)
+    def _seal(self, column: str, value: Any) -> Any:
+        return self.seal_attributes(value) if column == "attributes" else self.seal_column(column, value)
 
-        changes = self._convert_changes(changes, seal)
+    def _open(self, column: str, value: Any) -> Any:
+        return self.open_attributes(value) if column == "attributes" else self.open_column(column, value)
+
+    def seal_changes(self, entity_type: str | None, changes: Any) -> Any:
+        changes = self._convert_changes(changes, self._seal)
         if entity_type == "Customer" and isinstance(changes, dict):
-            changes = self._convert_entry_fields(changes, seal)
+            changes = self._convert_entry_fields(changes, self._seal)
         return changes
 
     def open_changes(self, changes: Any) -> Any:
-        def open_(column: str, value: Any) -> Any:
-            return self.open_attributes(value) if column == "attributes" else self.open_column(column, value)
-
         if not isinstance(changes, dict) or "kehu:e1:" not in json.dumps(changes, default=str):
             return changes
-        return self._convert_entry_fields(self._convert_changes(changes, open_), open_)
+        return self._convert_entry_fields(self._convert_changes(changes, self._open), self._open)
+
+    # -- outbox events ------------------------------------------------------------------
+
+    def _convert_arguments(self, arguments: Any, convert: Callable[[str, Any], Any]) -> Any:
+        """Apply ``convert(column, value)`` to each before/after value of an encrypted
+        field in the ``changes`` of an event about a customer. The outbox stores
+        arguments encoded (kehu.server.outbox.encode): the customer as a reference,
+        each change as ``{"$tuple": [before, after]}``."""
+        if not isinstance(arguments, dict) or not isinstance(arguments.get("changes"), dict):
+            return arguments
+        if not any(isinstance(v, dict) and v.get("$model") == "core.Customer" for v in arguments.values()):
+            return arguments
+        changes = {}
+        for name, change in arguments["changes"].items():
+            pair = change.get("$tuple") if isinstance(change, dict) else None
+            if (name in self.columns or name == "attributes") and isinstance(pair, list):
+                change = {"$tuple": [convert(name, value) for value in pair]}
+            changes[name] = change
+        return {**arguments, "changes": changes}
+
+    def seal_arguments(self, arguments: Any) -> Any:
+        return self._convert_arguments(arguments, self._seal)
+
+    def open_arguments(self, arguments: Any) -> Any:
+        return self._convert_arguments(arguments, self._open)
+
+
+# Marks a key column's value as a digest (never the clear key of an encrypted field).
+KEY_PREFIX = "kehu:b1:"
 
 
 def normalise(kind_or_column: str, value: str) -> str:
-    """What exact-match lookup compares: phone numbers by their digits (and a
-    leading +), e-mail addresses case-insensitively, anything else trimmed."""
+    """What pseudonyms (HASH) and attribute lookups compare: phone numbers by
+    their digits (and a leading +), e-mail addresses case-insensitively, anything
+    else trimmed. (Encrypted columns' blind indexes use ``Sealer.index_value``.)"""
     value = value.strip()
     if "phone" in kind_or_column:
         return ("+" if value.startswith("+") else "") + "".join(ch for ch in value if ch.isdigit())
@@ -196,19 +250,23 @@ def _attributes_hooks(field_object: Any) -> None:
     _bind(field_object, to_db_value, to_python_value)
 
 
-def _changes_hooks(field_object: Any) -> None:
+def _json_hooks(
+    field_object: Any, seal: Callable[[Sealer, Any, Any], Any], open_: Callable[[Sealer, Any], Any]
+) -> None:
+    """A JSON column sealed in part: ``seal(sealer, instance, value)`` before it is
+    written, ``open_(sealer, value)`` after it is read."""
     to_db, to_python = field_object.to_db_value, field_object.to_python_value
 
     def to_db_value(_field: Any, value: Any, instance: Any) -> Any:
         sealer = active()
         if sealer is not None:
-            value = sealer.seal_changes(getattr(instance, "entity_type", None), value)
+            value = seal(sealer, instance, value)
         return to_db(value, instance)
 
     def to_python_value(_field: Any, value: Any) -> Any:
         value = to_python(value)
         sealer = active()
-        return sealer.open_changes(value) if sealer is not None else value
+        return open_(sealer, value) if sealer is not None else value
 
     _bind(field_object, to_db_value, to_python_value)
 
@@ -249,7 +307,16 @@ def install(ctx: TortoiseContext, sealer: Sealer) -> None:
         for column in ENCRYPTABLE_COLUMNS:
             _column_hooks(fields_map[column], column)
         _attributes_hooks(fields_map["attributes"])
-        _changes_hooks(AuditEntry._meta.fields_map["changes"])
+        _json_hooks(
+            AuditEntry._meta.fields_map["changes"],
+            lambda sealer, entry, value: sealer.seal_changes(getattr(entry, "entity_type", None), value),
+            Sealer.open_changes,
+        )
+        _json_hooks(
+            OutboxEvent._meta.fields_map["arguments"],
+            lambda sealer, _event, value: sealer.seal_arguments(value),
+            Sealer.open_arguments,
+        )
         post_save(Customer)(_index_saved_customer)
         _installed = True
     meta = Customer._meta

@@ -1,10 +1,11 @@
 """Running the pipeline: a full recompute in batches, or one customer against
-the last run's borders.
+the last run's borders and CLV model.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import weakref
 from collections.abc import Callable
@@ -15,11 +16,13 @@ from tortoise.connection import connections
 from tortoise.transactions import in_transaction
 
 from kehu import jobs
+from kehu.errors import ValidationError
 from kehu.models import InteractionKind
 
 from ..models import RecomputeRun, Segment, SegmentChange, SegmentKind
 from ..settings import SegmentationSettings
-from .scoring import classify_sql, history_and_swap_sql, inputs_sql, score_borders
+from . import clv
+from .scoring import AsOf, classify_sql, history_and_swap_sql, inputs_sql, score_borders
 from .segments import _refresh_one_membership, refresh_rule_segment
 from .sql import STAGING, Dialect, IdRange, Params, _exec
 
@@ -50,29 +53,79 @@ class RecomputeResult:
     changes: int
     seconds: float
     run_id: int
+    as_of: dt.date | None = None
+    clv_model: dict[str, Any] | None = None
+    # Seconds per step: inputs, borders, clv_fit, clv_cells, classify, segments.
+    steps: dict[str, float] | None = None
+
+
+async def as_of_for(
+    kehu: Kehu, s: SegmentationSettings, date: dt.date | None = None, customer_id: int | None = None
+) -> AsOf:
+    """The as-of of a computation: ``date``, else the ``as_of`` setting, else today
+    on the business calendar. A date after today is refused (there is nothing to
+    know about it yet)."""
+    now = kehu.clock.now()
+    calendar = kehu.calendar
+    today = calendar.date_of(now)
+    date = date or s.as_of or today
+    if date > today:
+        raise ValidationError(
+            f"{date.isoformat()} is after today ({today.isoformat()})", field="asOf", code="FUTURE_DATE"
+        )
+    d = Dialect()
+    offsets: tuple = ()
+    if not d.postgres:  # SQLite turns times into dates with the zone's offsets over the data's span
+        from kehu.models import Interaction
+
+        qs = Interaction.filter(kind=InteractionKind.PURCHASE)
+        if customer_id is not None:
+            qs = qs.filter(customer_id=customer_id)
+        found = await qs.order_by("occurred_at").limit(1).values_list("occurred_at", flat=True)
+        first = found[0] if found else None
+        start = min(first or now, now) - dt.timedelta(days=1)
+        offsets = tuple(calendar.utc_offsets(start, max(now, calendar.end_of(date))))
+    return AsOf(date=date, now=now, calendar=calendar, offsets=offsets)
 
 
 async def recompute_all(
-    kehu: Kehu, *, progress: Callable[[int, int], object] | None = None, cause: str = "RECOMPUTE"
+    kehu: Kehu,
+    *,
+    progress: Callable[[int, int], object] | None = None,
+    cause: str = "RECOMPUTE",
+    as_of: dt.date | None = None,
 ) -> RecomputeResult:
-    """Full recompute of every customer, then of every rule segment, in batches.
+    """Full recompute of every customer, then of every rule segment, in batches,
+    as of ``as_of`` (default: the ``as_of`` setting, else today).
 
     Each customer whose value tier, lifecycle stage or segments changed gets one
     history row per change, with ``cause`` (``"IMPORT"`` after a bulk load: the
     state before the load and after it, not a row per imported record)."""
     async with _lock(kehu):
-        return await _recompute_all(kehu, progress, cause)
+        return await _recompute_all(kehu, progress, cause, as_of)
 
 
-async def _recompute_all(kehu: Kehu, progress, cause: str = "RECOMPUTE") -> RecomputeResult:
+async def _recompute_all(
+    kehu: Kehu, progress, cause: str = "RECOMPUTE", as_of: dt.date | None = None
+) -> RecomputeResult:
     import time
 
     started = time.perf_counter()
+    steps: dict[str, float] = {}
+    mark = started
+
+    def lap(name: str) -> None:
+        nonlocal mark
+        steps[name] = round(time.perf_counter() - mark, 3)
+        mark = time.perf_counter()
+
     s = kehu.settings_for("segmentation", SegmentationSettings)
-    now = kehu.clock.now()
+    at = await as_of_for(kehu, s, as_of)
+    now = at.now
     d = Dialect()
     conn = connections.get("default")
-    run = await RecomputeRun.create(started_at=now)
+    previous = await latest_run()
+    run = await RecomputeRun.create(started_at=now, as_of=at.date, timezone=at.calendar.name)
     changes_before = await SegmentChange.all().count()
     bounds = await conn.execute_query_dict("SELECT MIN(id) AS lo, MAX(id) AS hi, COUNT(*) AS n FROM kehu_customer")
     lo, hi, total = bounds[0]["lo"], bounds[0]["hi"], int(bounds[0]["n"])
@@ -83,31 +136,45 @@ async def _recompute_all(kehu: Kehu, progress, cause: str = "RECOMPUTE") -> Reco
     await conn.execute_query(f"DELETE FROM {STAGING}")
     for b_lo, b_hi in batches:  # step 1: inputs, one short transaction per batch
         async with in_transaction() as tx:
-            await _exec(tx, *inputs_sql(d, s, now, IdRange(b_lo, b_hi)))
+            await _exec(tx, *inputs_sql(d, s, at, IdRange(b_lo, b_hi)))
+    lap("inputs")
     async with in_transaction() as tx:  # step 2
         borders = await score_borders(tx, s)
+    lap("borders")
+    model = await clv.fit_model(conn, d, s, at, now, previous.clv_model if previous else None)  # step 3
+    lap("clv_fit")
+    if clv.uses_cells(model):
+        async with in_transaction() as tx:
+            await clv.write_cells(tx, d, model)
+    lap("clv_cells")
     done = 0
-    for b_lo, b_hi in batches:  # steps 3-4
+    for b_lo, b_hi in batches:  # steps 4-5
         ids = IdRange(b_lo, b_hi)
         async with in_transaction() as tx:
             for sql, params in classify_sql(d, s, borders, ids):
                 await _exec(tx, sql, params)
+            await _exec(tx, *clv.clv_sql(d, s, model, ids))
             for sql, params in history_and_swap_sql(d, ids, now, cause, run.id, fresher_than=now):
                 await _exec(tx, sql, params)
         done += 1
         if progress:
             progress(done, len(batches))
     await conn.execute_query(f"DELETE FROM {STAGING}")
-    for segment in await Segment.filter(kind=SegmentKind.RULE).order_by("id"):  # step 5
+    lap("classify")
+    for segment in await Segment.filter(kind=SegmentKind.RULE).order_by("id"):  # step 6
         async with in_transaction() as tx:
             await refresh_rule_segment(tx, kehu, segment, now, cause)
     run.finished_at = kehu.clock.now()
     run.population = borders["population"]
     run.customers = total
     run.thresholds = borders
+    run.clv_model = model
     run.changes = await SegmentChange.all().count() - changes_before
     await run.save()
-    return RecomputeResult(total, run.population, run.changes, time.perf_counter() - started, run.id)
+    lap("segments")
+    return RecomputeResult(
+        total, run.population, run.changes, time.perf_counter() - started, run.id, at.date, model, steps
+    )
 
 
 async def scheduled_recompute(kehu: Kehu) -> None:
@@ -147,14 +214,19 @@ async def recompute_customer(kehu: Kehu, customer_id: int, cause: str) -> None:
         return
     async with _lock(kehu):
         s = kehu.settings_for("segmentation", SegmentationSettings)
-        now = kehu.clock.now()
+        at = await as_of_for(kehu, s, customer_id=customer_id)
+        now = at.now
         d = Dialect()
         ids = IdRange(customer_id, customer_id)
+        model = run.clv_model or None
         async with in_transaction() as tx:
             await _clear_staging(tx, d, ids)
-            await _exec(tx, *inputs_sql(d, s, now, ids))
+            await _exec(tx, *inputs_sql(d, s, at, ids))
             for sql, params in classify_sql(d, s, run.thresholds, ids):
                 await _exec(tx, sql, params)
+            if clv.uses_cells(model):
+                await clv.write_cells(tx, d, model, ids)
+            await _exec(tx, *clv.clv_sql(d, s, model, ids))
             for sql, params in history_and_swap_sql(d, ids, now, cause, run.id):
                 await _exec(tx, sql, params)
             await _clear_staging(tx, d, ids)

@@ -26,7 +26,7 @@ class RuleField:
     ``value`` has been checked against ``kind`` (and ``choices``) already."""
 
     name: str
-    kind: str  # "enum", "int", "money", "text", "tag", "id"
+    kind: str  # "enum", "int", "money", "ratio", "text", "tag", "id"
     compile: Callable[[str, Any], Q]
     choices: tuple[str, ...] = ()
     description: str = ""
@@ -36,6 +36,7 @@ OPS_BY_KIND = {
     "enum": ("eq", "ne", "in"),
     "int": ("eq", "ne", "gt", "gte", "lt", "lte", "in"),
     "money": ("eq", "ne", "gt", "gte", "lt", "lte"),
+    "ratio": ("gt", "gte", "lt", "lte"),
     "text": ("eq", "ne", "in", "contains", "isNull"),
     "tag": ("contains",),
     "id": ("eq", "ne", "in", "isNull"),
@@ -116,6 +117,8 @@ def builtin_rule_fields() -> list[RuleField]:
         RuleField("monetary", "money", _classification_field("monetary_cents", _cents)),
         RuleField("clvHistorical", "money", _classification_field("lifetime_revenue_cents", _cents)),
         RuleField("clvPredicted", "money", _classification_field("clv_predicted_cents", _cents)),
+        RuleField("clvExpectedRevenue", "money", _classification_field("expected_revenue_cents", _cents)),
+        RuleField("probabilityAlive", "ratio", _classification_field("p_alive")),
         RuleField("region", "text", _customer_field("region")),
         RuleField("industry", "text", _customer_field("industry")),
         RuleField("kind", "enum", _customer_field("kind"), enum(CustomerKind)),
@@ -221,6 +224,10 @@ class RuleCompiler:
             if isinstance(value, bool) or not amount.is_finite() or abs(amount) > Decimal("1e12"):
                 raise self._error(path, f'{field.name} needs an amount such as "250.00"')
             return amount
+        elif field.kind == "ratio":
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+                raise self._error(path, f"{field.name} needs a number from 0 to 1")
+            return float(value)
         elif field.kind in ("text", "tag", "id"):
             if not isinstance(value, str) or not value.strip() or len(value) > 200:
                 raise self._error(path, f"{field.name} needs a text of 1 to 200 characters")

@@ -5,69 +5,145 @@ the history and the swap of classification rows.
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
+from dataclasses import dataclass
 from typing import Any
 
+from kehu.clock import BusinessCalendar
+
 from ..settings import SegmentationSettings, TierCondition
-from .sql import CHANGE, CLASSIFICATION, STAGING, Dialect, IdRange, Params, _in_list, text_literal
+from .sql import CHANGE, CLASSIFICATION, EPOCH, STAGING, Dialect, IdRange, Params, _in_list, text_literal
 
 
-def inputs_sql(d: Dialect, s: SegmentationSettings, now: dt.datetime, ids: IdRange) -> tuple[str, Params]:
-    """INSERT the inputs of the customers ``ids`` into staging."""
+@dataclass(frozen=True)
+class AsOf:
+    """What a computation is as of: the end of ``date`` on the business calendar,
+    or ``now`` when that is earlier (today's results count today's purchases so
+    far). Days are calendar days in the business time zone; the window is the
+    ``window_days`` calendar days that end with ``date``."""
+
+    date: dt.date
+    now: dt.datetime
+    calendar: BusinessCalendar
+    # SQLite: the zone's UTC offsets over the span of the purchases (see Dialect.local_day).
+    offsets: tuple[tuple[dt.datetime, int], ...]
+
+    @property
+    def end(self) -> dt.datetime:
+        return self.calendar.end_of(self.date)
+
+    @property
+    def day(self) -> int:
+        """``date`` as a day number (days since 1970-01-01)."""
+        return (self.date - EPOCH).days
+
+    def window_start(self, window_days: int) -> dt.datetime:
+        return self.calendar.start_of(self.date - dt.timedelta(days=window_days - 1))
+
+    def counted(self, d: Dialect, column: str) -> str:
+        """The condition on a time ``column`` that it lies before the cut-off."""
+        if self.now < self.end:
+            return f"{column} <= {d.ts(self.now)}"
+        return f"{column} < {d.ts(self.end)}"
+
+    def local_day(self, d: Dialect, column: str) -> str:
+        return d.local_day(column, self.calendar, list(self.offsets))
+
+
+def inputs_sql(d: Dialect, s: SegmentationSettings, at: AsOf, ids: IdRange) -> tuple[str, Params]:
+    """INSERT the inputs of the customers ``ids`` into staging. Customers merged
+    into another are left out: their purchases are the survivor's now, and the
+    swap deletes what they were classified as."""
     params = Params(d)
-    window_start = now - dt.timedelta(days=s.window_days)
-    ws, nw = d.ts(window_start), d.ts(now)
+    ws = d.ts(at.window_start(s.window_days))
     cents = d.cents("amount")
-    bought = "amount >= 0"
+    # Compared in cents: SQLite keeps decimals as text, and '0.00' > 0 as text.
+    bought = f"{cents} >= 0" if s.count_zero_amounts else f"{cents} > 0"
+    day = at.local_day(d, "occurred_at")
+    if s.frequency_unit == "days":
+        frequency = f"COUNT(DISTINCT CASE WHEN {bought} AND occurred_at >= {ws} THEN {day} END)"
+    else:
+        frequency = f"SUM(CASE WHEN {bought} AND occurred_at >= {ws} THEN 1 ELSE 0 END)"
+    first_day = at.local_day(d, f"MIN(CASE WHEN {bought} THEN occurred_at END)")
+    last_day = at.local_day(d, f"MAX(CASE WHEN {bought} THEN occurred_at END)")
     sql = f"""
 INSERT INTO {STAGING} (customer_id, archived, recency_days, tenure_days, frequency, monetary_cents,
-                       lifetime_purchases, lifetime_revenue_cents, clv_predicted_cents)
+                       lifetime_purchases, lifetime_revenue_cents, purchase_days, clv_predicted_cents,
+                       expected_revenue_cents, as_of)
 SELECT c.id, c.archived_at IS NOT NULL,
-       {d.days_since(now, "p.last_at")}, {d.days_since(now, "p.first_at")},
+       {at.day} - p.last_day, {at.day} - p.first_day,
        COALESCE(p.freq, 0),
        CASE WHEN COALESCE(p.mon, 0) > 0 THEN p.mon ELSE 0 END,
        COALESCE(p.n, 0),
        CASE WHEN COALESCE(p.rev, 0) > 0 THEN p.rev ELSE 0 END,
-       0
+       COALESCE(p.days, 0),
+       0, 0, {d.date(at.date)}
 FROM kehu_customer c
 LEFT JOIN (
     SELECT customer_id,
-           MIN(CASE WHEN {bought} THEN occurred_at END) AS first_at,
-           MAX(CASE WHEN {bought} THEN occurred_at END) AS last_at,
+           {first_day} AS first_day,
+           {last_day} AS last_day,
            SUM(CASE WHEN {bought} THEN 1 ELSE 0 END) AS n,
+           COUNT(DISTINCT CASE WHEN {bought} THEN {day} END) AS days,
            SUM({cents}) AS rev,
-           SUM(CASE WHEN {bought} AND occurred_at >= {ws} THEN 1 ELSE 0 END) AS freq,
+           {frequency} AS freq,
            SUM(CASE WHEN occurred_at >= {ws} THEN {cents} ELSE 0 END) AS mon
     FROM kehu_interaction
-    WHERE kind = 'PURCHASE' AND amount IS NOT NULL AND occurred_at <= {nw} AND {ids.on("customer_id", params)}
+    WHERE kind = 'PURCHASE' AND amount IS NOT NULL AND {at.counted(d, "occurred_at")}
+      AND {ids.on("customer_id", params)}
     GROUP BY customer_id
 ) p ON p.customer_id = c.id
-WHERE {ids.on("c.id", params)}"""
+WHERE {ids.on("c.id", params)} AND c.merged_into_id IS NULL"""
     return sql, params
 
 
 POPULATION = f"FROM {STAGING} WHERE archived = FALSE AND frequency > 0"
 
+# (score, column, order from worst to best, the aggregate that picks a score's border)
+DIMENSIONS = (
+    ("r", "recency_days", "DESC", "MAX"),
+    ("f", "frequency", "ASC", "MIN"),
+    ("m", "monetary_cents", "ASC", "MIN"),
+)
+
 
 async def score_borders(conn, s: SegmentationSettings) -> dict[str, Any]:
     """The borders of every RFM score and of the ABC classes over the staged
-    population (see the module docstring for the tie rule)."""
+    population (see the package docstring for the two scoring rules). With
+    ``rfm_scoring = "ntile"`` the population's scores are written to staging here
+    (equal-sized bins cannot be rebuilt from borders when ties straddle one)."""
     rows = await conn.execute_query_dict(f"SELECT COUNT(*) AS n {POPULATION}")
     n = int(rows[0]["n"])
-    out: dict[str, Any] = {"population": n, "bins": s.rfm_bins, "r": {}, "f": {}, "m": {}, "a_min": None, "b_min": None}
+    out: dict[str, Any] = {
+        "population": n,
+        "bins": s.rfm_bins,
+        "scoring": s.rfm_scoring,
+        "r": {},
+        "f": {},
+        "m": {},
+        "a_min": None,
+        "b_min": None,
+    }
     if n == 0:
         return out
     bins = int(s.rfm_bins)
-    for dim, column, order, agg in (
-        ("r", "recency_days", "DESC", "MAX"),
-        ("f", "frequency", "ASC", "MIN"),
-        ("m", "monetary_cents", "ASC", "MIN"),
-    ):
-        sql = (
-            f"SELECT score, {agg}(v) AS border FROM (SELECT {column} AS v, "
-            f"1 + ({bins} * (RANK() OVER (ORDER BY {column} {order}) - 1)) / {n} AS score {POPULATION}) t "
-            "GROUP BY score"
+    if s.rfm_scoring == "ntile":
+        tiles = ", ".join(
+            f"NTILE({bins}) OVER (ORDER BY {column} {order}, customer_id) AS {dim}"
+            for dim, column, order, _ in DIMENSIONS
         )
+        await conn.execute_query(
+            f"UPDATE {STAGING} SET r = t.r, f = t.f, m = t.m "
+            f"FROM (SELECT customer_id AS id, {tiles} {POPULATION}) t WHERE {STAGING}.customer_id = t.id"
+        )
+    for dim, column, order, agg in DIMENSIONS:
+        if s.rfm_scoring == "ntile":
+            sql = f"SELECT {dim} AS score, {agg}({column}) AS border {POPULATION} GROUP BY {dim}"
+        else:
+            sql = (
+                f"SELECT score, {agg}(v) AS border FROM (SELECT {column} AS v, "
+                f"1 + ({bins} * (RANK() OVER (ORDER BY {column} {order}) - 1)) / {n} AS score {POPULATION}) t "
+                "GROUP BY score"
+            )
         for row in await conn.execute_query_dict(sql):
             out[dim][str(int(row["score"]))] = int(row["border"])
     a_bp = int(s.abc.a_share * 10000)
@@ -88,17 +164,18 @@ FROM (
     return out
 
 
-def _score_case(column: str, borders: dict[str, int], higher_is_better: bool) -> str:
+def _score_case(dim: str, column: str, borders: dict[str, int], higher_is_better: bool) -> str:
+    """A score from the borders; a score already staged (NTILE) is kept."""
     whens = []
     for score in sorted((int(k) for k in borders), reverse=True):
         if score == 1:
             continue
         op = ">=" if higher_is_better else "<="
         whens.append(f"WHEN {column} {op} {int(borders[str(score)])} THEN {score}")
-    return f"CASE WHEN archived = TRUE OR frequency = 0 THEN NULL {' '.join(whens)} ELSE 1 END"
+    return f"CASE WHEN archived = TRUE OR frequency = 0 THEN NULL WHEN {dim} IS NOT NULL THEN {dim} {' '.join(whens)} ELSE 1 END"
 
 
-def _condition_sql(c: TierCondition) -> str:
+def condition_sql(c: TierCondition) -> str:
     parts = []
     for column, bound in (("r", c.min_r), ("f", c.min_f), ("m", c.min_m)):
         if bound is not None:
@@ -115,13 +192,6 @@ def _condition_sql(c: TierCondition) -> str:
     return "(" + " AND ".join(parts) + ")"
 
 
-def predicted_clv_factor(s: SegmentationSettings) -> Decimal:
-    """Monetary-in-window → predicted CLV: 365/window × margin × annuity(L, d)."""
-    d = s.clv.discount_rate
-    annuity = sum((Decimal(1) / (1 + d) ** t for t in range(1, s.clv.lifetime_years + 1)), Decimal(0))
-    return Decimal(365) / Decimal(s.window_days) * s.clv.margin * annuity
-
-
 def classify_sql(
     d: Dialect, s: SegmentationSettings, borders: dict[str, Any], ids: IdRange
 ) -> list[tuple[str, Params]]:
@@ -130,16 +200,16 @@ def classify_sql(
     first_params, second_params = Params(d), Params(d)
     lc = s.lifecycle
     a_min, b_min = borders.get("a_min"), borders.get("b_min")
-    abc = ["WHEN archived = TRUE THEN NULL"]
+    abc = ["WHEN archived = TRUE OR monetary_cents <= 0 THEN NULL"]
     if a_min is not None:
-        abc.append(f"WHEN monetary_cents > 0 AND monetary_cents >= {int(a_min)} THEN 'A'")
+        abc.append(f"WHEN monetary_cents >= {int(a_min)} THEN 'A'")
     if b_min is not None:
-        abc.append(f"WHEN monetary_cents > 0 AND monetary_cents >= {int(b_min)} THEN 'B'")
+        abc.append(f"WHEN monetary_cents >= {int(b_min)} THEN 'B'")
     first = f"""
 UPDATE {STAGING} SET
-    r = {_score_case("recency_days", borders.get("r", {}), False)},
-    f = {_score_case("frequency", borders.get("f", {}), True)},
-    m = {_score_case("monetary_cents", borders.get("m", {}), True)},
+    r = {_score_case("r", "recency_days", borders.get("r", {}), False)},
+    f = {_score_case("f", "frequency", borders.get("f", {}), True)},
+    m = {_score_case("m", "monetary_cents", borders.get("m", {}), True)},
     abc_class = CASE {" ".join(abc)} ELSE 'C' END,
     frequency_class = CASE WHEN frequency >= {int(s.frequency.high_min)} THEN 'HIGH'
                            WHEN frequency >= 1 THEN 'LOW' ELSE 'ZERO' END,
@@ -156,24 +226,28 @@ WHERE {ids.on("customer_id", first_params)}"""
         f"AND m BETWEEN {rule.m[0]} AND {rule.m[1]} THEN {text_literal(rule.name)}"
         for rule in s.rfm_segments
     )
-    core = " OR ".join(_condition_sql(c) for c in s.value_tiers.core) or "1 = 0"
-    potential = " OR ".join(_condition_sql(c) for c in s.value_tiers.potential) or "1 = 0"
-    factor = predicted_clv_factor(s)
+    core = " OR ".join(condition_sql(c) for c in s.value_tiers.core) or "1 = 0"
+    potential = " OR ".join(condition_sql(c) for c in s.value_tiers.potential) or "1 = 0"
+    # Which condition placed the customer: its index within the tier's list.
+    rule = " ".join(
+        f"WHEN {condition_sql(c)} THEN {i}"
+        for conditions in (s.value_tiers.core, s.value_tiers.potential)
+        for i, c in enumerate(conditions)
+    )
     second = f"""
 UPDATE {STAGING} SET
     rfm_segment = CASE WHEN r IS NULL THEN NULL {named} ELSE {text_literal(s.rfm_default_segment)} END,
     value_tier = CASE WHEN archived = TRUE THEN 'GENERAL' WHEN {core} THEN 'CORE'
                       WHEN {potential} THEN 'POTENTIAL' ELSE 'GENERAL' END,
-    clv_predicted_cents = CASE WHEN archived = TRUE OR lifecycle_stage IN ('PROSPECT', 'CHURNED') THEN 0
-                               ELSE CAST(ROUND(monetary_cents * {factor:.12f}) AS {d.integer()}) END
+    tier_rule = CASE WHEN archived = TRUE THEN NULL {rule} ELSE NULL END
 WHERE {ids.on("customer_id", second_params)}"""
     return [(first, first_params), (second, second_params)]
 
 
 COLUMNS = (
     "customer_id, archived, recency_days, tenure_days, frequency, monetary_cents, lifetime_purchases, "
-    "lifetime_revenue_cents, r, f, m, rfm_segment, abc_class, frequency_class, value_tier, lifecycle_stage, "
-    "clv_predicted_cents"
+    "lifetime_revenue_cents, purchase_days, r, f, m, rfm_segment, abc_class, frequency_class, value_tier, "
+    "lifecycle_stage, tier_rule, clv_predicted_cents, p_alive, expected_purchases, expected_revenue_cents, as_of"
 )
 
 

@@ -8,10 +8,18 @@ from typing import Any
 
 from tortoise.connection import connections
 
+from kehu.clock import BusinessCalendar
+
 STAGING = "segmentation_staging"
 CLASSIFICATION = "segmentation_classification"
 CHANGE = "segmentation_change"
 MEMBERSHIP = "segmentation_membership"
+CLV_CELL = "segmentation_clv_cell"
+
+EPOCH = dt.date(1970, 1, 1)
+# Added before an integer division by 86,400 so that it floors for times before
+# 1970 too (SQLite truncates towards zero): 365,250 days, back to the year 970.
+_DAY_SHIFT = 365_250
 
 
 class Dialect:
@@ -28,10 +36,29 @@ class Dialect:
         text = moment.astimezone(dt.UTC).isoformat(" ")
         return f"TIMESTAMPTZ '{text}'" if self.postgres else f"'{text}'"
 
-    def days_since(self, now: dt.datetime, column: str) -> str:
+    def date(self, day: dt.date) -> str:
+        return f"DATE '{day.isoformat()}'" if self.postgres else f"'{day.isoformat()}'"
+
+    def local_day(self, column: str, calendar: BusinessCalendar, offsets: list[tuple[dt.datetime, int]]) -> str:
+        """The calendar date of the time ``column`` in the business time zone, as a
+        day number (days since 1970-01-01). PostgreSQL knows the zone itself;
+        SQLite adds the zone's UTC offset, which ``offsets`` (from
+        ``calendar.utc_offsets`` over the span of the data) give by period."""
         if self.postgres:
-            return f"CAST(FLOOR(EXTRACT(EPOCH FROM ({self.ts(now)} - {column})) / 86400) AS INTEGER)"
-        return f"CAST(julianday({self.ts(now)}) - julianday({column}) AS INTEGER)"
+            zone = text_literal(calendar.name)
+            return f"(CAST(({column}) AT TIME ZONE {zone} AS DATE) - DATE '1970-01-01')"
+        offset = str(offsets[0][1])
+        if len(offsets) > 1:  # newest first: most rows are recent
+            whens = " ".join(f"WHEN ({column}) >= {self.ts(at)} THEN {value}" for at, value in reversed(offsets[1:]))
+            offset = f"(CASE {whens} ELSE {offsets[0][1]} END)"
+        seconds = f"CAST(strftime('%s', {column}) AS INTEGER)"
+        return f"(({seconds} + {offset} + {_DAY_SHIFT * 86400}) / 86400 - {_DAY_SHIFT})"
+
+    def greatest(self, a: str, b: str) -> str:
+        return f"GREATEST({a}, {b})" if self.postgres else f"MAX({a}, {b})"
+
+    def least(self, a: str, b: str) -> str:
+        return f"LEAST({a}, {b})" if self.postgres else f"MIN({a}, {b})"
 
     def cents(self, column: str) -> str:
         # SQLite stores decimals as text: ×100 then ROUND gives exact cents.

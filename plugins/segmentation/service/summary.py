@@ -42,7 +42,9 @@ def stage_changed_since(since: dt.datetime, into: str | None = None):
 async def summary(kehu: Kehu, viewer: Viewer | None) -> dict[str, Any]:
     """Customers and revenue share per tier, stage and ABC class (active, visible customers),
     and retention / churn per period: of the customers who bought in the period
-    before, the share who bought again in the period (churn = 1 − retention)."""
+    before, the share who bought again in the period (churn = 1 − retention).
+    Periods are ``summary_period_days`` calendar days, the latest ending with the
+    as-of date of the last recompute."""
     s = kehu.settings_for("segmentation", SegmentationSettings)
     visible = visible_customers(viewer).filter(archived_at__isnull=True).values("id")
     base = Classification.filter(customer_id__in=Subquery(visible))
@@ -64,14 +66,19 @@ async def summary(kehu: Kehu, viewer: Viewer | None) -> dict[str, Any]:
             }
             for r in sorted(rows, key=lambda r: r[column])
         ]
-    now = kehu.clock.now()
+    # Periods of whole calendar days (business time zone) ending with the last
+    # run's as-of date — or today, before any run.
+    run = await latest_run()
+    calendar = kehu.calendar
+    as_of = (run.as_of if run is not None else None) or calendar.date_of(kehu.clock.now())
     length = dt.timedelta(days=s.summary_period_days)
     purchases = visible_interactions(viewer).filter(kind=InteractionKind.PURCHASE)
     periods = []
     for k in range(s.summary_periods):
-        end = now - k * length
-        start = end - length
-        before = purchases.filter(occurred_at__gte=start - length, occurred_at__lt=start).values("customer_id")
+        end = calendar.end_of(as_of - k * length)
+        start = calendar.end_of(as_of - (k + 1) * length)
+        before_start = calendar.end_of(as_of - (k + 2) * length)
+        before = purchases.filter(occurred_at__gte=before_start, occurred_at__lt=start).values("customer_id")
         during = purchases.filter(occurred_at__gte=start, occurred_at__lt=end).values("customer_id")
         previous = await Customer.filter(id__in=Subquery(before)).count()
         retained = await Customer.filter(id__in=Subquery(before)).filter(id__in=Subquery(during)).count()
@@ -87,6 +94,6 @@ async def summary(kehu: Kehu, viewer: Viewer | None) -> dict[str, Any]:
             }
         )
     out["periods"] = periods
-    run = await latest_run()
     out["computed_at"] = run.finished_at if run else None
+    out["as_of"] = run.as_of if run else None
     return out

@@ -26,6 +26,7 @@ from .answering import (
 from .definitions import (
     CHOICE_TYPES,
     DEFAULT_RATING_MAX,
+    MAX_CHOICES,
     MAX_TEXT_ANSWER,
     SCALES,
     SCORED,
@@ -71,6 +72,7 @@ __all__ = [
     "is_detractor",
     "IssuedInvitation",
     "list_surveys",
+    "MAX_CHOICES",
     "MAX_TEXT_ANSWER",
     "NpsFigures",
     "open_invitation",

@@ -183,7 +183,7 @@ async def submit_response(
     if not claimed:
         raise TokenProblem("this survey link has already been used", field="token", code="TOKEN_USED")
     customer = await Customer.get(id=invitation.customer_id)
-    day = now.astimezone(dt.UTC).date()
+    day = kehu.calendar.date_of(now)  # weeks and months of the business calendar
     response = await Response.create(
         survey=survey,
         version=version,

@@ -6,7 +6,7 @@ hosts a webhook may reach), ``signing`` (Standard Webhooks signatures),
 """
 
 from .addresses import AddressRefused, check
-from .delivery import DUE, attempt, deliveries, fan_out, post, prune, replay
+from .delivery import DUE, attempt, deliveries, delivery_log, fan_out, post, prune, replay
 from .endpoints import (
     MANAGE,
     create_endpoint,
@@ -28,6 +28,7 @@ __all__ = [
     "check",
     "create_endpoint",
     "deliveries",
+    "delivery_log",
     "fan_out",
     "get_endpoint",
     "list_endpoints",

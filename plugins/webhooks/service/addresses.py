@@ -86,6 +86,19 @@ def parse(url: str, settings: WebhookSettings) -> httpx.URL:
     return parsed
 
 
+def redacted(url: str) -> str:
+    """``url`` as logs, errors and the audit log show it: where it goes, not the
+    token many receivers carry in their path or query (a chat bot's hook URL,
+    ``?access_token=…``) — a log reader could post as the server with it."""
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError):
+        return "(not a URL)"
+    port = f":{parsed.port}" if parsed.port else ""
+    rest = "/…" if parsed.path not in ("", "/") or parsed.query else ""
+    return f"{parsed.scheme}://{parsed.host}{port}{rest}"
+
+
 async def resolve(host: str, port: int) -> list[Address]:
     try:
         return [ipaddress.ip_address(host)]

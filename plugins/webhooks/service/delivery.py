@@ -161,8 +161,13 @@ async def attempt(kehu: Kehu, delivery: WebhookDelivery, replay: bool) -> None:
     if status is not DeliveryStatus.PENDING:
         if status is DeliveryStatus.FAILED:
             deliveries_total.labels("failed").inc()
-        raise GiveUp(f"{endpoint.url}: {what} (attempt {delivery.attempts + 1})")
-    raise RetryLater(settings.retry_seconds[delivery.attempts], f"{endpoint.url}: {what}")
+        raise GiveUp(
+            f"endpoint {endpoint.id} ({addresses.redacted(endpoint.url)}): {what} (attempt {delivery.attempts + 1})"
+        )
+    raise RetryLater(
+        settings.retry_seconds[delivery.attempts],
+        f"endpoint {endpoint.id} ({addresses.redacted(endpoint.url)}): {what}",
+    )
 
 
 async def replay(kehu: Kehu, viewer: Viewer | None, delivery_id: int) -> WebhookDelivery:
@@ -179,9 +184,9 @@ async def replay(kehu: Kehu, viewer: Viewer | None, delivery_id: int) -> Webhook
     return delivery
 
 
-async def deliveries(
-    viewer: Viewer | None, endpoint_id: int | None, status: DeliveryStatus | None, limit: int = 50
-) -> list[WebhookDelivery]:
+def delivery_log(viewer: Viewer | None, endpoint_id: int | None, status: DeliveryStatus | None):
+    """The deliveries (of one endpoint, in one status), unordered: the GraphQL
+    lists page through it by keyset, the CLI takes the newest."""
     if viewer is not None:
         viewer.require(MANAGE)
     query = WebhookDelivery.all()
@@ -189,7 +194,13 @@ async def deliveries(
         query = query.filter(endpoint_id=endpoint_id)
     if status is not None:
         query = query.filter(status=status)
-    return await query.order_by("-id").limit(limit)
+    return query
+
+
+async def deliveries(
+    viewer: Viewer | None, endpoint_id: int | None, status: DeliveryStatus | None, limit: int = 50
+) -> list[WebhookDelivery]:
+    return await delivery_log(viewer, endpoint_id, status).order_by("-id").limit(limit)
 
 
 async def prune(kehu: Kehu) -> int:

@@ -102,7 +102,11 @@ async def create_endpoint(kehu: Kehu, viewer: Viewer | None, data: dict[str, Any
     if role is not None:
         endpoint.service_owner = await _service_owner(endpoint.id, role, None)
         await endpoint.save(update_fields=["service_owner_id"])
-    record_change("WebhookEndpoint", endpoint.id, {"url": (None, url), "topics": (None, topics), "role": (None, role)})
+    record_change(
+        "WebhookEndpoint",
+        endpoint.id,
+        {"url": (None, addresses.redacted(url)), "topics": (None, topics), "role": (None, role)},
+    )
     return endpoint
 
 
@@ -151,7 +155,9 @@ async def update_endpoint(kehu: Kehu, viewer: Viewer | None, endpoint_id: int, d
         setattr(endpoint, name, after)
     endpoint.updated_at = kehu.clock.now()
     await endpoint.save()
-    record_change("WebhookEndpoint", endpoint.id, changes)
+    # (URLs as the audit log shows them: without the token a receiver's may carry)
+    audited = {k: (addresses.redacted(c[0]), addresses.redacted(c[1])) if k == "url" else c for k, c in changes.items()}
+    record_change("WebhookEndpoint", endpoint.id, audited)
     return endpoint
 
 

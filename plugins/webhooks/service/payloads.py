@@ -59,6 +59,24 @@ async def body(kehu: Kehu, endpoint: WebhookEndpoint, event: Event) -> str:
     return orjson.dumps({"type": event.topic, "timestamp": event.at, "data": data}).decode()
 
 
+def as_seen_by(kehu: Kehu, viewer: Viewer | None, body: str) -> str:
+    """A delivery's body as ``viewer`` may read it in the log: ``data.object`` holds
+    the endpoint's role's view, which may be clearer than the reader's own, so each
+    of its personal fields is masked again as the reader sees that field."""
+    try:
+        payload = orjson.loads(body)
+        data = payload["data"]
+        seen = data["object"]
+        type_name, _ = from_global_id(data["id"])
+    except Exception:  # no object: ids and facts only
+        return body
+    if not isinstance(seen, dict):
+        return body
+    guard = kehu.field_guard
+    data["object"] = {name: guard.mask(viewer, f"{type_name}.{name}", value) for name, value in seen.items()}
+    return orjson.dumps(payload).decode()
+
+
 _queries: dict[tuple[int, str], str | None] = {}
 # The schema as graphql-core types, built from its public SDL (strawberry's own
 # graphql-core schema is a private attribute, which plugins do not touch).
