@@ -77,11 +77,15 @@ def _timed_plugins(clock: Clock) -> None:
 
         async def timed(*args, **kwargs):
             wall, main, process = time.perf_counter(), time.thread_time(), time.process_time()
+            result = None
             try:
-                return await original(*args, **kwargs)
+                result = await original(*args, **kwargs)
+                return result
             finally:
                 main_cpu = time.thread_time() - main
-                clock.add(label, time.perf_counter() - wall, main_cpu, time.process_time() - process - main_cpu)
+                steps = getattr(result, "steps", None)  # segmentation's: wall seconds per step
+                note = f" {steps}" if steps else ""
+                clock.add(label + note, time.perf_counter() - wall, main_cpu, time.process_time() - process - main_cpu)
 
         setattr(module, name, timed)
 

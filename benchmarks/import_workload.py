@@ -67,13 +67,16 @@ def generate(
         for i in range(rows):
             org = i % 4 == 0
             since = now - dt.timedelta(days=rng.randrange(30, 3650))
+            # A number of its own per customer (scattered; 7,919 is prime to 10⁸): a
+            # shared one would be a duplicate, which the import rejects.
+            phone = (i * 7919 + 4711) % 100_000_000
             writer.writerow(
                 [
                     f"{prefix}C{i:07d}",
                     f"Company {i} Ltd" if org else f"客户 {i} Customer",
                     "ORGANIZATION" if org else "PERSON",
                     f"{prefix}c{i}@example.com",
-                    f"+86 138 {i % 10000:04d} {rng.randrange(10000):04d}",
+                    f"+86 138 {phone // 10000:04d} {phone % 10000:04d}",
                     rng.choice(REGIONS),
                     rng.choice(INDUSTRIES),
                     ";".join(rng.sample(TAGS, rng.randrange(0, 3))),
@@ -123,11 +126,15 @@ async def _owner() -> int:
 
 
 def _customer_tuples(path: Path, owner_id: int, now: dt.datetime) -> list[tuple]:
+    """The rows as kehu stores them, the duplicates' normalised keys too
+    (``CUSTOMER_COLUMNS``)."""
     from kehu.bulk import encode_json
+    from kehu.duplicates import stored_keys
 
     out = []
     with path.open(encoding="utf-8", newline="") as f:
         for row in csv.DictReader(f):
+            keys = stored_keys(None, row["name"], row["email"], row["phone"]).values()
             out.append(
                 (
                     row["external_id"],
@@ -143,6 +150,7 @@ def _customer_tuples(path: Path, owner_id: int, now: dt.datetime) -> list[tuple]
                     owner_id if row["owner_email"] else None,
                     dt.datetime.fromisoformat(row["created_at"]).replace(tzinfo=dt.UTC),
                     now,
+                    *keys,
                 )
             )
     return out
@@ -184,6 +192,11 @@ CUSTOMER_COLUMNS = (
     "owner_id",
     "created_at",
     "updated_at",
+    "email_key",
+    "phone_key",
+    "name_key",
+    "name_pinyin",
+    "name_initials",
 )
 HISTORY_COLUMNS = (
     "customer_id",

@@ -966,7 +966,9 @@ class _CustomerImporter:
             values.get("owner_id"),
             values.get("created_at", self.now),
             self.now,
-            *duplicates.stored_keys(self.kehu, values["name"], values.get("email"), values.get("phone")).values(),
+            *duplicates.stored_keys(
+                self.kehu, values["name"], values.get("email"), values.get("phone"), clear=row.keys
+            ).values(),
         )
 
     async def _apply_updates(self, changed: list[tuple[_Row, dict[str, Any], dict[str, Any]]]) -> None:
