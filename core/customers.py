@@ -60,10 +60,12 @@ CUSTOMER_RULES: dict[str, v.Rule] = {
 
 
 def clean_customer_fields(
-    data: dict[str, Any], *, creating: bool, rules: Mapping[str, v.Rule] = CUSTOMER_RULES
+    data: dict[str, Any], *, creating: bool, rules: Mapping[str, v.Rule] | None = None
 ) -> dict[str, Any]:
     """Validate the editable fields present in ``data``; returns cleaned values.
-    ``rules``: ``CUSTOMER_RULES``, or the same rules remembered (imports)."""
+    ``rules``: ``CUSTOMER_RULES`` (the default), or the same rules remembered (imports)."""
+    if rules is None:
+        rules = CUSTOMER_RULES
     out: dict[str, Any] = {}
     if creating or "name" in data:
         out["name"] = rules["name"](data.get("name"))
