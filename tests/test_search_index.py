@@ -188,9 +188,7 @@ def test_with_masking_and_encrypted_phones_the_index_changes_nothing_a_role_may_
     # found whole through the blind index, and not by a fragment.
     hits = app.run(
         lambda: (
-            app.kehu.ctx.db().execute_query_dict(
-                f"SELECT rowid FROM {search.FTS_TABLE} WHERE {search.FTS_TABLE} MATCH ?", [f'phone : "{phone[2:9]}"']
-            )
+            app.kehu.ctx.db().execute_query_dict(search._fts_query([phone[2:9]]))
             if app.kehu.search_index is search.IndexKind.FTS5
             else Customer.filter(phone__contains=phone[2:9]).values("id")
         )
