@@ -78,6 +78,18 @@ DROP TRIGGER IF EXISTS {FTS_TABLE}_update;
 DROP TABLE IF EXISTS {FTS_TABLE};
 """
 
+# The btree indexes of the normalised keys that migration 0010 declared
+# (``db_index=True``) but Tortoise's AddField does not create: the exact lookups of the
+# search (and the duplicate checks) read every row without them.
+KEY_INDEXES = "".join(
+    f"CREATE INDEX IF NOT EXISTS kehu_customer_{column}_idx ON kehu_customer ({column});\n"
+    for column in ("email_key", "phone_key", "name_key", "name_pinyin")
+)
+KEY_INDEXES_DROP = "".join(
+    f"DROP INDEX IF EXISTS kehu_customer_{column}_idx;\n"
+    for column in ("email_key", "phone_key", "name_key", "name_pinyin")
+)
+
 # PostgreSQL: one GIN index per expression a LIKE condition of the search compares,
 # written as Tortoise writes it (kehu.customers.search_conditions; tortoise.filters:
 # icontains is UPPER(CAST(col AS VARCHAR)) LIKE UPPER(…), contains and startswith

@@ -8,7 +8,9 @@ transaction. PostgreSQL: ``pg_trgm`` GIN indexes on exactly the expressions the
 search's ``LIKE`` conditions compare. Where ``pg_trgm`` cannot be created (not
 installed on the server, or the role may not create it) the migration logs a warning
 and creates nothing: the search then reads every row, as before, and still finds the
-same customers. Running this migration again after installing the extension is not
+same customers. It also creates the btree indexes of the normalised keys that 0010
+declared but did not create (their exact lookups read every row without them).
+Running this migration again after installing the extension is not
 possible (it is recorded as applied): ``kehu.search.create_postgres_indexes`` does it.
 """
 
@@ -20,6 +22,7 @@ from kehu import search
 
 async def forward(apps, schema_editor) -> None:
     client = schema_editor.client
+    await client.execute_script(search.KEY_INDEXES)
     if client.capabilities.dialect == "sqlite":
         await client.execute_script(search.SQLITE_SCHEMA)
     elif client.capabilities.dialect == "postgres":
@@ -28,6 +31,7 @@ async def forward(apps, schema_editor) -> None:
 
 async def backward(apps, schema_editor) -> None:
     client = schema_editor.client
+    await client.execute_script(search.KEY_INDEXES_DROP)
     if client.capabilities.dialect == "sqlite":
         await client.execute_script(search.SQLITE_DROP)
     elif client.capabilities.dialect == "postgres":
