@@ -196,3 +196,39 @@ def test_with_masking_and_encrypted_phones_the_index_changes_nothing_a_role_may_
     assert hits == []
     assert len(found(app, viewer_of(app, "admin"), phone, app.kehu.search_index)) == 1
     assert found(app, viewer_of(app, "admin"), phone[2:9], app.kehu.search_index) == []
+
+
+def test_terms_too_short_for_trigrams_are_searched_the_plain_way(app):
+    viewer = viewer_of(app, "admin")
+    for term in ("张伟", "zw", "13", "a"):
+        assert search.indexed_condition(app.kehu.search_index, search_conditions(viewer, term, kehu=app.kehu)) is None
+    assert search.indexed_condition(app.kehu.search_index, search_conditions(viewer, "欧阳明", kehu=app.kehu))
+
+
+class _Server:
+    """A PostgreSQL connection as the migration sees it, without pg_trgm."""
+
+    def __init__(self, available: list[dict], refuse: bool = False):
+        self.available, self.refuse, self.scripts = available, refuse, []
+
+    async def execute_query_dict(self, sql, values=None):
+        return self.available
+
+    async def execute_script(self, sql):
+        self.scripts.append(sql)
+        if self.refuse and sql.startswith("CREATE EXTENSION"):
+            raise PermissionError("permission denied to create extension")
+
+
+@pytest.mark.parametrize(
+    ("available", "refuse"), [([], False), ([{"installed_version": None}], True)], ids=["missing", "refused"]
+)
+def test_without_pg_trgm_the_migration_warns_and_creates_no_index(available, refuse, caplog):
+    import asyncio
+
+    server = _Server(available, refuse)
+    assert asyncio.run(search.create_postgres_indexes(server)) is False
+    assert not any("gin_trgm_ops" in sql for sql in server.scripts)
+    assert "customer search reads every row" in caplog.text
+    if refuse:  # the refusal is undone inside the migration's transaction, which goes on
+        assert server.scripts[-1] == "ROLLBACK TO SAVEPOINT kehu_pg_trgm"
