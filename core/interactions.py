@@ -163,7 +163,9 @@ async def log_interactions(viewer: Viewer, items: list[dict[str, Any]], now: dt.
 async def _existing_for(item: dict[str, Any]) -> Interaction | None:
     for column in ("idempotency_key", "external_id"):
         value = item.get(column)
-        if isinstance(value, str) and value.strip():
+        # A value longer than the column cannot be stored, so nothing has it; the
+        # item's own checks (log_interaction) refuse it with a coded error.
+        if isinstance(value, str) and 0 < len(value.strip()) <= Interaction._meta.fields_map[column].max_length:
             scope = {"customer_id": item.get("customer_id")} if column == "idempotency_key" else {}
             found = await Interaction.filter(**scope, **{column: value.strip()}).first()
             if found is not None:

@@ -252,6 +252,7 @@ def test_each_role_lands_where_it_should_and_sees_only_what_it_may_use(
     survey = f"#/surveys/{known.survey}"
     console = Console(browser, server, language=language, width=WIDTHS[width], axe=axe, path=customer)
     page = console.page
+    page.wait_for_selector("form.signin")  # drawn once the language's catalogue is in (lang set)
     console.check_accessibility("sign-in page")
     assert page.get_attribute("html", "lang") == language
     console.sign_in(role)

@@ -32,7 +32,9 @@ FAMILIES = {
     "event": ("kehu_interaction_logged", {"interaction": None, "actor": None}),
     "first result (async)": ("kehu_segment_members", {"segment_key": "vip", "viewer": None}),
     "first result (start-up)": ("kehu_field_guard", {}),
-    "lifecycle": ("kehu_startup", {}),
+    # kehu_shutdown rather than kehu_startup: the core's start-up reads the database,
+    # which these apps do not have; both go through the same loop (hooks.lifecycle).
+    "lifecycle": ("kehu_shutdown", {}),
 }
 
 
@@ -66,7 +68,7 @@ def recording_plugin(name: str, calls: list[str], answer: object = None) -> obje
         return called(answer)
 
     @mark
-    def kehu_startup(kehu):
+    def kehu_shutdown(kehu):
         called()
 
     return types.SimpleNamespace(**{k: v for k, v in locals().items() if k.startswith("kehu_")})

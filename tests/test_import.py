@@ -460,6 +460,19 @@ def test_log_interactions_is_all_or_nothing_with_errors_per_item(app, tmp_path):
     assert app.run(all_interactions) == []
 
 
+def test_log_interactions_refuses_keys_longer_than_their_columns_per_item(app, tmp_path):
+    seed_customers(app, tmp_path)
+    first, second = bulk_items(app)
+    first["idempotencyKey"] = "k" * 5000
+    second["externalId"] = "e" * 201
+    result = app.data(BULK, {"i": {"items": [first, second]}}, as_="admin")["logInteractions"]
+    assert [(e["field"], e["code"]) for e in result["userErrors"]] == [
+        ("items.0.idempotencyKey", "TOO_LONG"),
+        ("items.1.externalId", "TOO_LONG"),
+    ]
+    assert app.run(all_interactions) == []
+
+
 def test_log_interactions_refuses_too_many_items(app, tmp_path):
     seed_customers(app, tmp_path)
     item = bulk_items(app)[1]
