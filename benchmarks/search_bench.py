@@ -35,6 +35,7 @@ TERMS = {  # label: the term (the data set is seeded: each finds customers at ev
     "phone fragment": None,  # seven digits from the middle of the number of the customer in the middle
     "pinyin fragment": "ouyangming",
     "2-char name (scan)": "张伟",
+    "2-char, no match (scan)": "轩欧",
 }
 DOCUMENT = """query($s: String!) { customers(filter: {search: $s}, first: 20) {
   edges { node { id name email phone } } pageInfo { hasNextPage } } }"""
