@@ -32,7 +32,7 @@ import zipfile
 from pathlib import Path
 
 MEMBER = "lifetimes/datasets/CDNOW_master.txt"
-PLUGINS = "segmentation,loyalty,complaints,surveys,masking"
+PLUGINS = "segmentation,loyalty,complaints,surveys,masking,console,webhooks,notifications"  # every built-in
 
 
 def wheel_path(given: str | None, folder: Path) -> Path:

@@ -1,7 +1,9 @@
 """The benchmark data set: deterministic, seeded with raw bulk inserts.
 
 10,000 customers, 100 account owners, 200,000 interactions (about 1 in 4 a
-purchase), loyalty accounts for the customers who bought something. Everything is
+purchase), loyalty accounts for the customers who bought something and an EARN
+entry for each purchase (credited, as on a live system: a bulk load's catch-up
+finds nothing of the data set's own to replay). Everything is
 derived from one ``random.Random(SEED)``, so two runs produce byte-identical data.
 The schema itself comes from kehu's own migrations; only the rows are inserted raw
 (``executemany`` on SQLite, ``COPY`` on PostgreSQL), which is ~50× faster than
@@ -19,6 +21,8 @@ import sqlite3
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
+
+from kehu.plugins.loyalty.service.history import LEDGER_COLUMNS
 
 SEED = 20251125
 NOW = dt.datetime(2025, 6, 1, tzinfo=dt.UTC)
@@ -89,6 +93,7 @@ def generate(scale: Scale) -> dict[str, list[tuple]]:
     rows["kehu_customer_tag"] = [(n, c, t) for n, (c, t) in enumerate(tags, 1)]
 
     interactions = []
+    entries = []
     last = [None] * (scale.customers + 1)
     spend = [Decimal(0)] * (scale.customers + 1)
     for n in range(1, scale.interactions + 1):
@@ -98,6 +103,20 @@ def generate(scale: Scale) -> dict[str, list[tuple]]:
         amount = Decimal(rng.randint(100, 500_000)) / 100 if kind == "PURCHASE" else None
         if amount is not None:
             spend[c] += amount
+            entries.append(
+                (
+                    len(entries) + 1,
+                    c,
+                    "EARN",
+                    int(amount),
+                    int(spend[c]),
+                    "purchase",
+                    f"purchase:{n}",
+                    occurred,
+                    None,
+                    n,
+                )
+            )
         if last[c] is None or occurred > last[c]:
             last[c] = occurred
         owner = customers[c - 1][14]
@@ -140,6 +159,7 @@ def generate(scale: Scale) -> dict[str, list[tuple]]:
                 )
             )
     rows["loyalty_account"] = accounts
+    rows["loyalty_ledger_entry"] = entries
 
     digest = hashlib.sha256(BENCH_TOKEN.encode()).hexdigest()
     rows["kehu_access_token"] = [(1, digest, 1, "API", "benchmark", NOW, None, None, None)]
@@ -201,6 +221,7 @@ COLUMNS = {
         "created_at",
         "customer_id",
     ),
+    "loyalty_ledger_entry": ("id", *LEDGER_COLUMNS),
     "kehu_access_token": (
         "id",
         "token_hash",

@@ -33,7 +33,7 @@ from .workloads import AUTH, graphql_body
 
 ROOT = Path(__file__).resolve().parent.parent
 IMPLS = ("kehu", "floor", "naive")
-BUILTINS = ("loyalty", "complaints", "surveys", "segmentation", "masking")
+BUILTINS = workloads.BUILTINS
 
 
 @dataclass
@@ -45,10 +45,11 @@ class Settings:
     w7: int
     w5_rows: int
     soak: float
+    w5_rounds: int = 2
 
 
 QUICK = Settings(rounds=3, w1=(12, 16), w2=300, w3=(20, 48), w7=15, w5_rows=10_000, soak=15)
-FULL = Settings(rounds=5, w1=(20, 64), w2=2000, w3=(50, 160), w7=50, w5_rows=100_000, soak=600)
+FULL = Settings(rounds=5, w1=(20, 64), w2=2000, w3=(50, 160), w7=50, w5_rows=100_000, soak=600, w5_rounds=3)
 
 
 @dataclass
@@ -99,6 +100,9 @@ class Server:
     def __init__(self, impl: str, url: str, plugins: tuple[str, ...]):
         self.impl, self.port = impl, free_port()
         env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+        # A file, not a pipe: a pipe nobody reads fills up, and a server that logs
+        # (an outbox pass failing while an import holds the database) then hangs.
+        self.log = tempfile.NamedTemporaryFile(prefix=f"kehu-bench-{impl}-", suffix=".log", delete=False)
         self.proc = subprocess.Popen(
             [
                 sys.executable,
@@ -116,14 +120,19 @@ class Server:
             cwd=ROOT,
             env=env,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stderr=self.log,
         )
+
+    def log_tail(self, size: int = 2000) -> str:
+        """The end of what the server wrote to stderr."""
+        self.log.flush()
+        return Path(self.log.name).read_text(encoding="utf-8", errors="replace")[-size:]
 
     async def wait_ready(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.impl} server exited: {self.proc.stderr.read().decode()[-2000:]}")
+                raise RuntimeError(f"{self.impl} server exited: {self.log_tail()}")
             try:
                 await self.call("stats")
                 return
@@ -518,13 +527,15 @@ def facts() -> dict:
     }
 
 
-def available_plugins(requested: str | None) -> tuple[str, ...]:
-    from kehu.server.plugin_manager import discover
+def available_plugins(requested: str | None, *, every: bool = False) -> tuple[str, ...]:
+    """``--plugins``, or the built-in plugins W1 was written for; with ``every``,
+    every built-in plugin (W5: an import with all plugins enabled)."""
+    from kehu.server.plugin_manager import BUILTIN_PLUGINS, discover
 
     found = discover()
     if requested is not None:
         return tuple(p for p in requested.split(",") if p)
-    return tuple(p for p in BUILTINS if p in found)
+    return tuple(p for p in (BUILTIN_PLUGINS if every else BUILTINS) if p in found)
 
 
 async def run_database(
@@ -618,7 +629,16 @@ async def amain(args) -> int:
                     if server is not None:
                         await asyncio.to_thread(dataset.drop_pg_database, import_url)
 
-                rows += await import_workload.w5(db, new_database, drop_database, plugins, s.w5_rows, log, Row)
+                rows += await import_workload.w5(
+                    db,
+                    new_database,
+                    drop_database,
+                    available_plugins(args.plugins, every=True),
+                    s.w5_rows,
+                    log,
+                    Row,
+                    rounds=s.w5_rounds,
+                )
         finally:
             if server is not None:
                 await asyncio.to_thread(dataset.drop_pg_database, url)

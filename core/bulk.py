@@ -14,10 +14,18 @@ here runs inside the caller's transaction (``write_scope``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import datetime as dt
+import functools
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from decimal import Decimal
 from typing import Any
 
-from tortoise.fields.data import JSON_DUMPS
+import orjson
+from tortoise import fields as tortoise_fields
+from tortoise import timezone as tortoise_timezone
+from tortoise.fields.data import JSON_DUMPS, CharEnumFieldInstance, IntEnumFieldInstance
 from tortoise.models import Model
 
 encode_json = JSON_DUMPS  # what Tortoise's JSONField writes, so reads see no difference
@@ -54,6 +62,88 @@ async def _copy(connection: Any, table: str, columns: Sequence[str], rows: list[
         raise OperationalError(exc) from exc
 
 
+# A bulk load's SQLite settings (see ``bulk_session``): the page cache, in KiB
+# when negative, as PRAGMA cache_size takes it.
+BULK_CACHE_KIB = 64 * 1024
+
+
+@asynccontextmanager
+async def bulk_session(model: type[Model]) -> AsyncIterator[None]:
+    """Settings for a bulk load on SQLite, restored afterwards (the connection is
+    the process's one; other requests of this process share them meanwhile):
+
+    * ``synchronous = NORMAL`` (in WAL mode only): a commit appends to the WAL
+      without waiting for the disk; the disk catches up at checkpoints. A killed
+      process loses nothing committed; a power failure may lose the last commits —
+      each whole, never half a batch, never a corrupt file — and an import run
+      again writes what is missing.
+    * a larger page cache (``BULK_CACHE_KIB``, fixed whatever the file's size):
+      each row goes into the table and several indexes at scattered places, and
+      with SQLite's default 2 MB the index pages go back and forth to the OS.
+
+    Indexes, foreign keys and constraints stay as they are. Measured (1M
+    interactions, six indexes): ~45 µs of CPU per inserted row with the defaults,
+    ~26 µs with these. PostgreSQL: nothing to change; ``COPY`` is its bulk path.
+    """
+    db = model._meta.db
+    if db.capabilities.dialect != "sqlite":
+        yield
+        return
+
+    async def pragma(name: str) -> Any:
+        return (await db.execute_query(f"PRAGMA {name}"))[1][0][0]
+
+    journal, synchronous, cache = (
+        await pragma("journal_mode"),
+        await pragma("synchronous"),
+        int(await pragma("cache_size")),
+    )
+    changes: list[tuple[str, Any, Any]] = []  # (pragma, value for the load, value to restore)
+    if str(journal).lower() == "wal" and int(synchronous) > 1:  # 2 FULL, 3 EXTRA
+        changes.append(("synchronous", "NORMAL", synchronous))
+    cache_kib = -cache if cache < 0 else cache * int(await pragma("page_size")) // 1024  # KiB, or pages
+    if cache_kib < BULK_CACHE_KIB:
+        changes.append(("cache_size", -BULK_CACHE_KIB, cache))
+    for name, value, _ in changes:
+        await db.execute_query(f"PRAGMA {name} = {value}")
+    try:
+        yield
+    finally:
+        for name, _, old in reversed(changes):
+            await db.execute_query(f"PRAGMA {name} = {old}")
+
+
+async def bulk_transaction(model: type[Model]) -> None:
+    """Call first inside each transaction of a bulk load. PostgreSQL, for this
+    transaction only (``SET LOCAL``):
+
+    * ``plan_cache_mode = force_custom_plan``: a load runs the same lookups
+      (``select_in``) batch after batch while the table grows from nothing.
+      asyncpg prepares each statement once, and after five runs PostgreSQL may
+      keep a generic plan made when the table was empty — a sequential scan,
+      each row checked against 900 keys: measured 0.3 s a lookup by the
+      20,000th row, against 1 ms through the index.
+    * ``synchronous_commit = off``: the commit returns before its WAL reaches
+      the disk (as SQLite's ``synchronous = NORMAL`` in ``bulk_session``): a
+      server crash may lose the last commits, each whole; nothing is corrupted,
+      and an import run again writes what is missing.
+
+    SQLite: nothing (``bulk_session`` set the connection up)."""
+    db = model._meta.db
+    if db.capabilities.dialect == "postgres":
+        await db.execute_script("SET LOCAL plan_cache_mode = force_custom_plan; SET LOCAL synchronous_commit = off")
+
+
+async def analyze(*models: type[Model]) -> None:
+    """PostgreSQL: refresh the planner's statistics of tables a load has just
+    filled (``ANALYZE``), before anything queries them at scale — the plugins'
+    after-load work plans its joins on them (measured: segmentation's recompute of
+    100,000 imported customers 7.9 s before, 6.3 s after, for 0.4 s of
+    ``ANALYZE``). Autovacuum would get there, but later. SQLite: nothing."""
+    if models and is_postgres(models[0]):
+        await _db(models[0]).execute_script("; ".join(f'ANALYZE "{m._meta.db_table}"' for m in models))
+
+
 async def reserve_ids(model: type[Model], count: int) -> list[int]:
     """PostgreSQL: ``count`` keys from the table's sequence, safe with concurrent writers."""
     db = _db(model)
@@ -71,9 +161,10 @@ async def insert_rows(
 
     With ``with_ids``, return the new rows' primary keys in row order. PostgreSQL:
     the keys are reserved from the sequence first and written with the rows.
-    SQLite: insert, then read the newest keys back — sound because the
-    transaction holds SQLite's write lock from its first insert to its commit, so
-    no other row can slip in between.
+    SQLite: insert, then read the newest key back; the rows have the ``n`` keys
+    up to it — sound because the transaction holds SQLite's write lock from its
+    first insert to its commit, so no other row can slip in between, and one
+    ``executemany`` numbers its rows one after another.
     """
     if not rows:
         return [] if with_ids else None
@@ -94,12 +185,71 @@ async def insert_rows(
             await db.execute_many(f'INSERT INTO "{table}" ({names}) VALUES ({marks})', rows)
         return ids
     names = ", ".join(f'"{c}"' for c in columns)
-    marks = ", ".join("?" for _ in columns)
-    await db.execute_many(f'INSERT INTO "{table}" ({names}) VALUES ({marks})', rows)
+    payload = json_rows(rows)
+    if payload is not None:
+        cells = ", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(columns)))
+        sql = f'INSERT INTO "{table}" ({names}) SELECT {cells} FROM json_each(?) ORDER BY key'
+        await db.execute_query(sql, [payload])
+    else:
+        marks = ", ".join("?" for _ in columns)
+        await db.execute_many(f'INSERT INTO "{table}" ({names}) VALUES ({marks})', rows)
     if not with_ids:
         return None
-    found = await db.execute_query_dict(f'SELECT "{pk}" AS id FROM "{table}" ORDER BY "{pk}" DESC LIMIT ?', [len(rows)])
-    return sorted(int(r["id"]) for r in found)
+    last = int((await db.execute_query_dict(f'SELECT MAX("{pk}") AS id FROM "{table}"'))[0]["id"])
+    return list(range(last - len(rows) + 1, last + 1))
+
+
+# SQLite: from this many rows on, an insert sends them as one JSON text.
+JSON_ROWS = 64
+
+
+def json_rows(rows: list[tuple]) -> str | None:
+    """SQLite: ``rows`` as one JSON array, for ``INSERT … SELECT … FROM
+    json_each(?)`` — or None, to use ``executemany``.
+
+    Why: the sqlite3 module's ``executemany`` binds each row's values holding the
+    GIL and lets go of it only while the row is stepped, so while Python works in
+    the main thread (reading and checking the next batch, replaying loyalty) the
+    database's thread waits for the GIL at every row: measured, 100,000 rows took
+    3.5× as long beside a busy main thread. One statement with one text parameter
+    runs to its end without the GIL. The values are encoded as the sqlite3
+    adapters Tortoise registers would bind them (times with ``isoformat(" ")``,
+    ``Decimal`` as text), so the stored values are the same, and ``ORDER BY key``
+    keeps the rows' order, so new ids follow it as with ``executemany``.
+    SQLite extracts the values at ~2 µs a row more CPU — in its own thread.
+    """
+    if len(rows) < JSON_ROWS or not _sqlite_has_json():
+        return None
+    try:
+        return orjson.dumps(rows, default=_sqlite_value, option=orjson.OPT_PASSTHROUGH_DATETIME).decode()
+    except TypeError:  # a value JSON cannot carry as SQLite would store it: executemany does
+        return None
+
+
+def _sqlite_value(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return value.isoformat(" ")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(type(value).__name__)
+
+
+@functools.cache
+def _sqlite_has_json() -> bool:
+    """The SQLite library this Python links has the JSON functions (built in since
+    3.38; an option before) and ``UPDATE … FROM`` (3.33)."""
+    import sqlite3
+
+    if sqlite3.sqlite_version_info < (3, 33):
+        return False
+    try:
+        with contextlib.closing(sqlite3.connect(":memory:")) as connection:
+            connection.execute("SELECT json_extract('[1]', '$[0]') FROM json_each('[1]')")
+    except sqlite3.Error:
+        return False
+    return True
 
 
 async def update_rows(model: type[Model], columns: Sequence[str], rows: list[tuple]) -> None:
@@ -139,7 +289,7 @@ async def select_in(
         return []
     db = _db(model)
     table = model._meta.db_table
-    fields = model._meta.fields_map  # column names are field names in kehu's models
+    convert = _converters(model, tuple(columns))
     names = ", ".join(f'"{c}"' for c in columns)
     out: list[dict] = []
     values = list(values)
@@ -149,9 +299,67 @@ async def select_in(
         if where:
             sql += f" AND {where}"
         for row in await db.execute_query_dict(sql, chunk):
-            for column in columns:
-                field = fields.get(column)
-                if field is not None and row[column] is not None:
-                    row[column] = field.to_python_value(row[column])
+            for column, converter in convert:
+                if row[column] is not None:
+                    row[column] = converter(row[column])
             out.append(row)
     return out
+
+
+@functools.lru_cache(maxsize=256)
+def _converters(model: type[Model], columns: tuple[str, ...]) -> list[tuple[str, Callable[[Any], Any]]]:
+    """``(column, its field's to_python_value)`` for the columns that have a field
+    (column names are field names in kehu's models), with the row builders'
+    faster equivalents for timestamps and enums (``field_converter``)."""
+    fields = model._meta.fields_map
+    return [(column, field_converter(fields[column])) for column in columns if column in fields]
+
+
+# --------------------------------------------------------------------------- values read -> Python
+
+
+def _datetime_converter(field: Any) -> Callable[[Any], Any]:
+    """Tortoise's ``DatetimeField.to_python_value`` with its settings read once:
+    it looks ``USE_TZ`` and the time zone up in ``os.environ`` for every value."""
+    from tortoise.fields.data import parse_datetime  # ciso8601 when installed, as Tortoise chose
+
+    use_tz = tortoise_timezone.get_use_tz()
+    zone = tortoise_timezone.get_default_timezone()
+    overrides = field.__dict__
+
+    def convert(value: Any) -> Any:
+        if value is None:
+            return None
+        if value.__class__ is not str or "to_python_value" in overrides:
+            return field.to_python_value(value)
+        value = parse_datetime(value)
+        if use_tz:
+            return value.astimezone(zone) if value.tzinfo is not None else field.to_python_value(value)
+        return value.replace(tzinfo=None) if value.tzinfo is not None else value
+
+    return convert
+
+
+def _enum_converter(field: Any) -> Callable[[Any], Any]:
+    members = {member.value: member for member in field.enum_type}
+    overrides = field.__dict__
+
+    def convert(value: Any) -> Any:
+        member = members.get(value)
+        if member is None or "to_python_value" in overrides:
+            return field.to_python_value(value)
+        return member
+
+    return convert
+
+
+def field_converter(field: Any) -> Callable[[Any], Any]:
+    """A faster equivalent of ``field.to_python_value`` where there is one (the row
+    builders of ``kehu.server.db`` and ``select_in`` use it).
+    Each defers to the field's own method once a plugin has replaced it on the
+    field (the masking plugin decrypts columns that way)."""
+    if type(field) is tortoise_fields.DatetimeField:
+        return _datetime_converter(field)
+    if type(field) in (CharEnumFieldInstance, IntEnumFieldInstance):
+        return _enum_converter(field)
+    return lambda value: field.to_python_value(value)

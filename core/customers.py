@@ -8,8 +8,9 @@ customer the viewer may not see is reported as not found.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, Any
@@ -43,28 +44,36 @@ EDITABLE = (
 )
 
 
-def clean_customer_fields(data: dict[str, Any], *, creating: bool) -> dict[str, Any]:
-    """Validate the editable fields present in ``data``; returns cleaned values."""
+# Each editable field's rule (``kehu.validation.Rule``), checked in this order.
+CUSTOMER_RULES: dict[str, v.Rule] = {
+    "name": functools.partial(v.text, field="name", max_length=200, required=True),
+    "kind": functools.partial(v.choice, enum=CustomerKind, field="kind"),
+    "email": v.email,
+    "phone": v.phone,
+    "address": functools.partial(v.text, field="address", max_length=1000, multiline=True),
+    "region": functools.partial(v.text, field="region", max_length=100),
+    "industry": functools.partial(v.text, field="industry", max_length=100),
+    "tags": v.tags,
+    "attributes": v.attributes,
+    "external_id": v.external_id,
+}
+
+
+def clean_customer_fields(
+    data: dict[str, Any], *, creating: bool, rules: Mapping[str, v.Rule] | None = None
+) -> dict[str, Any]:
+    """Validate the editable fields present in ``data``; returns cleaned values.
+    ``rules``: ``CUSTOMER_RULES`` (the default), or the same rules remembered (imports)."""
+    if rules is None:
+        rules = CUSTOMER_RULES
     out: dict[str, Any] = {}
     if creating or "name" in data:
-        out["name"] = v.text(data.get("name"), "name", max_length=200, required=True)
+        out["name"] = rules["name"](data.get("name"))
     if "kind" in data and data["kind"] is not None:
-        out["kind"] = v.choice(data["kind"], CustomerKind, "kind")
-    if "email" in data:
-        out["email"] = v.email(data["email"])
-    if "phone" in data:
-        out["phone"] = v.phone(data["phone"])
-    if "address" in data:
-        out["address"] = v.text(data["address"], "address", max_length=1000, multiline=True)
-    for name in ("region", "industry"):
+        out["kind"] = rules["kind"](data["kind"])
+    for name in EDITABLE[2:]:
         if name in data:
-            out[name] = v.text(data[name], name, max_length=100)
-    if "tags" in data:
-        out["tags"] = v.tags(data["tags"])
-    if "attributes" in data:
-        out["attributes"] = v.attributes(data["attributes"])
-    if "external_id" in data:
-        out["external_id"] = v.external_id(data["external_id"])
+            out[name] = rules[name](data[name])
     return out
 
 

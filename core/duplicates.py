@@ -88,10 +88,18 @@ def _guard(kehu: Kehu | None) -> FieldGuard:
 # --------------------------------------------------------------------------- keys
 
 
-def stored_keys(kehu: Kehu | None, name: str | None, email: str | None, phone: str | None) -> dict[str, str | None]:
+def stored_keys(
+    kehu: Kehu | None,
+    name: str | None,
+    email: str | None,
+    phone: str | None,
+    *,
+    clear: matching.CustomerKeys | None = None,
+) -> dict[str, str | None]:
     """The key columns' values for a customer with this name, e-mail and phone,
-    as they are stored (digests where the field is encrypted at rest)."""
-    keys = matching.customer_keys(name, email, phone, phone_region(kehu)).values()
+    as they are stored (digests where the field is encrypted at rest). ``clear``:
+    their ``matching.customer_keys``, when the caller has them already (imports)."""
+    keys = (clear or matching.customer_keys(name, email, phone, phone_region(kehu))).values()
     guard = _guard(kehu)
     keys["email_key"] = guard.stored_key("email", keys["email_key"])
     keys["phone_key"] = guard.stored_key("phone", keys["phone_key"])

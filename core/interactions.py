@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -19,8 +21,36 @@ from .models import AccountOwner, Customer, Direction, Interaction, InteractionK
 from .writes import emit, record_change
 
 
+def _direction(value: Any) -> Direction:
+    return v.choice(value or Direction.OUTBOUND, Direction, "direction")
+
+
+def _text_or_empty(value: Any, field: str, max_length: int, multiline: bool = False) -> str:
+    return v.text(value, field, max_length=max_length, multiline=multiline) or ""
+
+
+@functools.lru_cache(maxsize=32)
+def interaction_rules(zone: dt.tzinfo | None = None) -> dict[str, v.Rule]:
+    """Each field's rule (``kehu.validation.Rule``) for ``clean_interaction_fields``,
+    with times without an offset read in ``zone``."""
+    return {
+        "kind": functools.partial(v.choice, enum=InteractionKind, field="kind"),
+        "direction": _direction,
+        "occurred_at": functools.partial(v.moment, field="occurredAt", zone=zone),
+        "amount": v.amount,
+        "subject": functools.partial(_text_or_empty, field="subject", max_length=300),
+        "notes": functools.partial(_text_or_empty, field="notes", max_length=20_000, multiline=True),
+        "next_follow_up_at": functools.partial(v.moment, field="nextFollowUpAt", zone=zone),
+        "external_id": v.external_id,
+    }
+
+
 def clean_interaction_fields(
-    data: dict[str, Any], now: dt.datetime, *, zone: dt.tzinfo | None = None
+    data: dict[str, Any],
+    now: dt.datetime,
+    *,
+    zone: dt.tzinfo | None = None,
+    rules: Mapping[str, v.Rule] | None = None,
 ) -> dict[str, Any]:
     """Check an interaction's own fields (not its customer or owner) by the rules
     every input path shares: the API, the bulk mutation and imports.
@@ -28,27 +58,30 @@ def clean_interaction_fields(
     PURCHASE needs an amount ≥ 0; other kinds may not carry one. ``occurred_at``
     defaults to ``now`` and may not lie more than a day after it; a time without
     an offset is read in ``zone`` (imports pass the business time zone).
+    ``rules``: ``interaction_rules(zone)`` (the default), or the same rules
+    remembered (imports).
     """
-    kind = v.choice(data.get("kind"), InteractionKind, "kind")
-    direction = v.choice(data.get("direction") or Direction.OUTBOUND, Direction, "direction")
-    occurred_at = v.moment(data.get("occurred_at"), "occurredAt", zone=zone) or now
+    rule = rules if rules is not None else interaction_rules(zone)
+    kind = rule["kind"](data.get("kind"))
+    direction = rule["direction"](data.get("direction"))
+    occurred_at = rule["occurred_at"](data.get("occurred_at")) or now
     if occurred_at > now + dt.timedelta(days=1):
         raise ValidationError("must not be in the future", field="occurredAt", code="IN_FUTURE")
-    amount = v.amount(data.get("amount"))
+    amount = rule["amount"](data.get("amount"))
     if kind is InteractionKind.PURCHASE and amount is None:
         raise ValidationError("a purchase needs an amount", field="amount", code="REQUIRED")
     if kind is not InteractionKind.PURCHASE and amount is not None:
         raise ValidationError("only purchases carry an amount", field="amount")
-    return dict(
-        kind=kind,
-        direction=direction,
-        occurred_at=occurred_at,
-        subject=v.text(data.get("subject"), "subject", max_length=300) or "",
-        notes=v.text(data.get("notes"), "notes", max_length=20_000, multiline=True) or "",
-        amount=amount,
-        next_follow_up_at=v.moment(data.get("next_follow_up_at"), "nextFollowUpAt", zone=zone),
-        external_id=v.external_id(data.get("external_id")),
-    )
+    return {
+        "kind": kind,
+        "direction": direction,
+        "occurred_at": occurred_at,
+        "subject": rule["subject"](data.get("subject")),
+        "notes": rule["notes"](data.get("notes")),
+        "amount": amount,
+        "next_follow_up_at": rule["next_follow_up_at"](data.get("next_follow_up_at")),
+        "external_id": rule["external_id"](data.get("external_id")),
+    }
 
 
 async def log_interaction(
@@ -98,10 +131,14 @@ async def log_interaction(
         return _replay(existing, customer, data)
     occurred_at = values["occurred_at"]
     # last_interaction_at only moves forward (a back-dated entry does not rewind it).
-    await Customer.filter(
+    # Moved: the value is ours (the row is locked until commit); not moved: another
+    # write may have moved it since the customer was read, so read it back.
+    if await Customer.filter(
         Q(id=customer.id) & (Q(last_interaction_at__isnull=True) | Q(last_interaction_at__lt=occurred_at))
-    ).update(last_interaction_at=occurred_at)
-    await customer.refresh_from_db(fields=["last_interaction_at"])
+    ).update(last_interaction_at=occurred_at):
+        customer.last_interaction_at = occurred_at
+    else:
+        await customer.refresh_from_db(fields=["last_interaction_at"])
     interaction.customer = customer
     record_change(
         "Interaction",
@@ -165,7 +202,8 @@ async def _existing_for(item: dict[str, Any]) -> Interaction | None:
         value = item.get(column)
         # A value longer than the column cannot be stored, so nothing has it; the
         # item's own checks (log_interaction) refuse it with a coded error.
-        if isinstance(value, str) and 0 < len(value.strip()) <= Interaction._meta.fields_map[column].max_length:
+        longest = getattr(Interaction._meta.fields_map[column], "max_length", 0)
+        if isinstance(value, str) and 0 < len(value.strip()) <= longest:
             scope = {"customer_id": item.get("customer_id")} if column == "idempotency_key" else {}
             found = await Interaction.filter(**scope, **{column: value.strip()}).first()
             if found is not None:

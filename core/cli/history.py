@@ -19,6 +19,7 @@ and tier; segmentation recomputes once).
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import time
 from dataclasses import dataclass
@@ -27,8 +28,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from .. import bulk
+from .. import validation as v
 from ..errors import ValidationError
-from ..interactions import clean_interaction_fields
+from ..interactions import clean_interaction_fields, interaction_rules
 from ..models import AccountOwner, Customer, Interaction
 from ..writes import write_scope
 from .sources import open_source
@@ -85,8 +87,8 @@ KIND_ALIASES = {
     "备注": "NOTE",
     "记录": "NOTE",
 }
+# The columns of an imported interaction, its customer last (``_Row.head``).
 _INSERT_COLUMNS = (
-    "customer_id",
     "owner_id",
     "kind",
     "direction",
@@ -97,6 +99,7 @@ _INSERT_COLUMNS = (
     "next_follow_up_at",
     "external_id",
     "created_at",
+    "customer_id",
 )
 
 
@@ -106,6 +109,9 @@ class _Row:
     values: dict[str, Any]
     reference: tuple[str, Any] | None  # ("external_id", "C-1") / ("id", 17) / ("email", "a@b.c"); None: known id
     customer_id: int | None = None
+    # The row as inserted, but for its customer (``_INSERT_COLUMNS``): built while
+    # the file is read, off the path of the batch being written.
+    head: tuple = ()
 
 
 class InteractionImporter:
@@ -124,6 +130,7 @@ class InteractionImporter:
         # Who logged an interaction years ago may have left since: any owner, active or not.
         self.owners = OwnerDirectory(active_only=False)
         self.cells = True  # CSV/XLSX text cells; False for JSON Lines, whose values are typed
+        self.rules, self.cell_rules = _import_rules(self.zone)
         self.customers = CustomerIds()
         self.earliest: dt.datetime | None = None
         self.first_id: int | None = None
@@ -131,10 +138,7 @@ class InteractionImporter:
 
     def prepare(self, line: int, row: dict[str, Any], customer_id: int | None = None) -> _Row:
         """Check one row; raises ``ValidationError``."""
-        if self.cells:  # text cells: empty is null (no tags or attributes among these columns)
-            data = {k: (None if isinstance(v, str) and not v.strip() else v) for k, v in row.items()}
-        else:
-            data = dict(row)
+        data = dict(row)  # cells: text or None (blank)
         reference: tuple[str, Any] | None = None
         if customer_id is None:
             if data.get("customer_external_id") is not None:
@@ -155,33 +159,54 @@ class InteractionImporter:
                 )
         if data.get("occurred_at") is None:
             raise ValidationError("is required in an import", field="occurred_at", code="REQUIRED")
-        kind = data.get("kind")
-        if isinstance(kind, str):
-            data["kind"] = KIND_ALIASES.get(kind.strip(), kind)
         try:
-            values = clean_interaction_fields(data, self.now, zone=self.zone)
+            values = clean_interaction_fields(data, self.now, rules=self.cell_rules if self.cells else self.rules)
         except ValidationError as exc:
             raise _as_column(exc) from None
         values["owner_id"] = self.owners.lookup(data.get("owner_email"))
-        return _Row(line, values, reference, customer_id)
+        head = (
+            values["owner_id"],
+            values["kind"]._value_,
+            values["direction"]._value_,
+            values["occurred_at"],
+            values["subject"],
+            values["notes"],
+            values["amount"],
+            values["next_follow_up_at"],
+            values["external_id"],
+            self.now,
+        )
+        return _Row(line, values, reference, customer_id, head)
 
-    async def resolve(self, batch: list[_Row]) -> list[tuple[int, ValidationError]]:
-        """Find each row's customer; returns the rows that name none (or an archived one)."""
+    async def resolve(self, batch: list[_Row]) -> tuple[list[tuple[int, ValidationError]], dict[int, Any]]:
+        """Find each row's customer; returns the rows that name none (or an archived
+        one), and each customer's ``last_interaction_at`` as it stands."""
         problems: list[tuple[int, ValidationError]] = []
-        found: dict[tuple[str, Any], list[dict[str, Any]]] = {}
-        for kind, column in (("external_id", "external_id"), ("id", "id"), ("email", "email")):
-            keys = list({r.reference[1] for r in batch if r.reference and r.reference[0] == kind})
-            columns = ("id", "archived_at") if column == "id" else ("id", column, "archived_at")
-            for record in await bulk.select_in(Customer, columns, column, keys):
-                found.setdefault((kind, record[column]), []).append(record)
-        missing = [key for kind, key in {r.reference for r in batch if r.reference} if kind == "email"]
-        missing = [key for key in missing if ("email", key) not in found]
+        last: dict[int, Any] = {}
+        wanted: dict[str, set] = {"external_id": set(), "id": set(), "email": set()}
+        known: set[int] = set()
+        for r in batch:
+            if r.reference is None:
+                known.add(cast(int, r.customer_id))
+            else:
+                wanted[r.reference[0]].add(r.reference[1])
+        unique: dict[str, dict[Any, dict[str, Any]]] = {}  # by external id, by id: one customer each
+        for kind in ("external_id", "id"):
+            columns = ("id", "archived_at", "last_interaction_at") + (() if kind == "id" else (kind,))
+            records = await bulk.select_in(Customer, columns, kind, list(wanted[kind]))
+            unique[kind] = {record[kind]: record for record in records}
+        emails: dict[str, list[dict[str, Any]]] = {}  # several customers may share one
+        for record in await bulk.select_in(
+            Customer, ("id", "archived_at", "last_interaction_at", "email"), "email", list(wanted["email"])
+        ):
+            emails.setdefault(record["email"], []).append(record)
+        missing = [key for key in wanted["email"] if key not in emails]
         if missing:  # e-mail addresses match whatever their case
             db = Customer._meta.db
             for start in range(0, len(missing), 500):
                 lowered = [m.lower() for m in missing[start : start + 500]]
                 sql = (
-                    f"SELECT id, email, archived_at FROM kehu_customer WHERE lower(email) IN "
+                    f"SELECT id, email, archived_at, last_interaction_at FROM kehu_customer WHERE lower(email) IN "
                     f"({bulk.placeholders(Customer, len(lowered))})"
                 )
                 by_lower: dict[str, list] = {}
@@ -189,37 +214,39 @@ class InteractionImporter:
                     by_lower.setdefault(record["email"].lower(), []).append(record)
                 for key in missing[start : start + 500]:
                     if key.lower() in by_lower:
-                        found[("email", key)] = by_lower[key.lower()]
-        known = list({r.customer_id for r in batch if r.reference is None})
-        archived = {
-            record["id"]
-            for record in await bulk.select_in(Customer, ("id", "archived_at"), "id", known)
-            if record["archived_at"] is not None
-        }
+                        emails[key] = by_lower[key.lower()]
+        archived = set()
+        for record in await bulk.select_in(Customer, ("id", "archived_at", "last_interaction_at"), "id", list(known)):
+            last[record["id"]] = record["last_interaction_at"]
+            if record["archived_at"] is not None:
+                archived.add(record["id"])
         for row in batch:
             if row.reference is None:
                 if row.customer_id in archived:
                     problems.append((row.line, _archived()))
                 continue
             kind, key = row.reference
-            records = found.get(row.reference, [])
-            if kind == "email" and len(records) > 1:
-                active = [r for r in records if r["archived_at"] is None]
-                if len(active) != 1:
-                    problems.append(
-                        (
-                            row.line,
-                            ValidationError(
-                                f"{len(records)} customers have this e-mail; name the customer by "
-                                "customer_external_id or customer_id",
-                                field="customer_email",
-                                code="AMBIGUOUS_CUSTOMER",
-                            ),
+            if kind == "email":
+                records = emails.get(key, [])
+                if len(records) > 1:
+                    records = [r for r in records if r["archived_at"] is None]
+                    if len(records) != 1:
+                        problems.append(
+                            (
+                                row.line,
+                                ValidationError(
+                                    f"{len(emails[key])} customers have this e-mail; name the customer by "
+                                    "customer_external_id or customer_id",
+                                    field="customer_email",
+                                    code="AMBIGUOUS_CUSTOMER",
+                                ),
+                            )
                         )
-                    )
-                    continue
-                records = active
-            if not records:
+                        continue
+                found = records[0] if records else None
+            else:
+                found = unique[kind].get(key)
+            if found is None:
                 what = {"external_id": "external id", "id": "id", "email": "e-mail"}[kind]
                 column = {"external_id": "customer_external_id", "id": "customer_id", "email": "customer_email"}[kind]
                 shown = key if kind != "email" else "this e-mail"
@@ -234,11 +261,12 @@ class InteractionImporter:
                     )
                 )
                 continue
-            if records[0]["archived_at"] is not None:
+            if found["archived_at"] is not None:
                 problems.append((row.line, _archived()))
                 continue
-            row.customer_id = records[0]["id"]
-        return problems
+            row.customer_id = customer_id = found["id"]
+            last[customer_id] = found["last_interaction_at"]
+        return problems, last
 
     async def write(self, batch: list[_Row]) -> None:
         await write_or_split(self._write_batch, batch, self.report)
@@ -246,33 +274,23 @@ class InteractionImporter:
     async def _write_batch(self, batch: list[_Row]) -> None:
         report = self.report
         async with write_scope(self.kehu, self.viewer, IMPORT_OPERATION, actor_label=self.label) as scope:
-            problems = await self.resolve(batch)
+            await bulk.bulk_transaction(Interaction)
+            problems, last = await self.resolve(batch)
             bad = {line for line, _ in problems}
             rows = [r for r in batch if r.line not in bad]
             rows, unchanged, reused = await self._new_only(rows)
             problems += reused
-            tuples = [
-                (
-                    r.customer_id,
-                    r.values["owner_id"],
-                    r.values["kind"].value,
-                    r.values["direction"].value,
-                    r.values["occurred_at"],
-                    r.values["subject"],
-                    r.values["notes"],
-                    r.values["amount"],
-                    r.values["next_follow_up_at"],
-                    r.values["external_id"],
-                    self.now,
-                )
-                for r in rows
-            ]
-            ids = await bulk.insert_rows(Interaction, _INSERT_COLUMNS, tuples, with_ids=True) or []
+            tuples = [(*r.head, r.customer_id) for r in rows]
+            # The insert runs in the database's thread while Python works out which
+            # customers' last_interaction_at moves.
+            inserting = asyncio.ensure_future(bulk.insert_rows(Interaction, _INSERT_COLUMNS, tuples, with_ids=True))
             latest: dict[int, dt.datetime] = {}
             for r in rows:
                 customer_id = cast(int, r.customer_id)  # every row's customer is resolved by now
-                if r.values["occurred_at"] > latest.get(customer_id, r.values["occurred_at"] - dt.timedelta(1)):
-                    latest[customer_id] = r.values["occurred_at"]
+                at, before = r.values["occurred_at"], latest.get(customer_id) or last.get(customer_id)
+                if before is None or at > before:
+                    latest[customer_id] = at
+            ids = await inserting or []
             await _advance_last_interaction(latest)
             scope.entity_type = "Interaction"
             scope.changes["imported"] = len(rows)
@@ -299,23 +317,28 @@ class InteractionImporter:
         keys = [r.values["external_id"] for r in rows if r.values["external_id"] is not None]
         if not keys:
             return rows, 0, []
-        seen: dict[str, tuple] = {}
+        stored: dict[str, tuple] = {}
         columns = ("external_id", "customer_id", "kind", "occurred_at", "amount")
         for record in await bulk.select_in(Interaction, columns, "external_id", list(set(keys))):
-            seen[record["external_id"]] = _fingerprint(
+            stored[record["external_id"]] = _fingerprint(
                 record["customer_id"], record["kind"], record["occurred_at"], record["amount"]
             )
+        earlier: dict[str, _Row] = {}  # the first row of the batch with each external id
         new, unchanged, reused = [], 0, []
         for r in rows:
             key = r.values["external_id"]
             if key is None:
                 new.append(r)
                 continue
-            mine = _fingerprint(cast(int, r.customer_id), r.values["kind"], r.values["occurred_at"], r.values["amount"])
-            if key not in seen:
-                seen[key] = mine
-                new.append(r)
-            elif seen[key] == mine:
+            known = stored.get(key)
+            if known is None:
+                first = earlier.get(key)
+                if first is None:
+                    earlier[key] = r
+                    new.append(r)
+                    continue
+                known = _row_fingerprint(first)
+            if known == _row_fingerprint(r):
                 unchanged += 1
             else:
                 reused.append(
@@ -337,6 +360,11 @@ class InteractionImporter:
         return range(self.first_id, self.last_id + 1)
 
 
+def _row_fingerprint(row: _Row) -> tuple:
+    values = row.values
+    return _fingerprint(cast(int, row.customer_id), values["kind"], values["occurred_at"], values["amount"])
+
+
 def _fingerprint(customer_id: int, kind: Any, occurred_at: dt.datetime, amount: Any) -> tuple:
     return (
         customer_id,
@@ -352,6 +380,29 @@ def _archived() -> ValidationError:
     )
 
 
+def _kind(rule: v.Rule) -> v.Rule:
+    """The kind rule, taking what Chinese spreadsheets call the kinds as well."""
+
+    def kind(value: Any) -> Any:
+        return rule(KIND_ALIASES.get(value.strip(), value) if isinstance(value, str) else value)
+
+    return kind
+
+
+# Columns whose values repeat from row to row (kinds, dates, prices), whose rule
+# an import remembers per distinct text (``kehu.validation.remembered``).
+_REPEATING = ("kind", "direction", "occurred_at", "amount", "subject", "next_follow_up_at")
+
+
+def _import_rules(zone: Any) -> tuple[dict[str, v.Rule], dict[str, v.Rule]]:
+    """``clean_interaction_fields``'s rules for an import: for typed values (JSON
+    Lines), and for text cells (CSV, XLSX), remembered where values repeat."""
+    rules = dict(interaction_rules(zone))
+    rules["kind"] = _kind(rules["kind"])
+    cells = {name: v.remembered(rule) if name in _REPEATING else rule for name, rule in rules.items()}
+    return rules, cells
+
+
 _COLUMN_OF = {"occurredAt": "occurred_at", "nextFollowUpAt": "next_follow_up_at", "externalId": "external_id"}
 
 
@@ -365,18 +416,28 @@ async def _advance_last_interaction(latest: dict[int, dt.datetime]) -> None:
     if not latest:
         return
     db = Customer._meta.db
-    if bulk.is_postgres(Customer):
+    if bulk.is_postgres(Customer):  # one statement: a row at a time is a round trip each
         sql = (
-            "UPDATE kehu_customer SET last_interaction_at = $1 WHERE id = $2 "
-            "AND (last_interaction_at IS NULL OR last_interaction_at < $1)"
+            "UPDATE kehu_customer c SET last_interaction_at = v.at "
+            "FROM unnest($1::int[], $2::timestamptz[]) AS v(id, at) "
+            "WHERE c.id = v.id AND (c.last_interaction_at IS NULL OR c.last_interaction_at < v.at)"
         )
-        await db.execute_many(sql, [[at, cid] for cid, at in latest.items()])
-    else:
+        await db.execute_query(sql, [list(latest), list(latest.values())])
+        return
+    payload = bulk.json_rows(list(latest.items()))
+    if payload is not None:  # one statement, without the GIL (kehu.bulk.json_rows)
         sql = (
-            "UPDATE kehu_customer SET last_interaction_at = ? WHERE id = ? "
-            "AND (last_interaction_at IS NULL OR last_interaction_at < ?)"
+            "UPDATE kehu_customer SET last_interaction_at = v.at FROM (SELECT json_extract(value, '$[0]') AS id, "
+            "json_extract(value, '$[1]') AS at FROM json_each(?)) AS v WHERE kehu_customer.id = v.id "
+            "AND (kehu_customer.last_interaction_at IS NULL OR kehu_customer.last_interaction_at < v.at)"
         )
-        await db.execute_many(sql, [[at, cid, at] for cid, at in latest.items()])
+        await db.execute_query(sql, [payload])
+        return
+    sql = (
+        "UPDATE kehu_customer SET last_interaction_at = ? WHERE id = ? "
+        "AND (last_interaction_at IS NULL OR last_interaction_at < ?)"
+    )
+    await db.execute_many(sql, [[at, cid, at] for cid, at in latest.items()])
 
 
 async def import_interactions(
@@ -433,16 +494,17 @@ async def import_interactions(
     def prepare(line: int, row: dict[str, Any]) -> _Row:
         return importer.prepare(line, plan.split(row, extras, line)[0])
 
-    await run_batches(source, report, prepare, importer.write, batch_size, progress)
-    if importer.customers and not events:
-        report.plugin_seconds = await bulk_loaded(
-            kehu,
-            viewer,
-            reason="import",
-            customer_ids=importer.customers,
-            interaction_ids=importer.interaction_ids,
-            since=importer.earliest,
-        )
+    async with bulk.bulk_session(Customer):
+        await run_batches(source, report, prepare, importer.write, batch_size, progress)
+        if importer.customers and not events:
+            report.plugin_seconds = await bulk_loaded(
+                kehu,
+                viewer,
+                reason="import",
+                customer_ids=importer.customers,
+                interaction_ids=importer.interaction_ids,
+                since=importer.earliest,
+            )
     report.seconds = time.perf_counter() - started
     report_progress(progress, report, source)
     return report

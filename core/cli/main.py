@@ -456,7 +456,7 @@ def cmd_documents_list(args: argparse.Namespace) -> int:
 def cmd_import(args: argparse.Namespace) -> int:
     from .history import import_interactions
     from .sources import parse_column_map
-    from .transfer import import_customers
+    from .transfer import BATCH_SIZE, import_customers
 
     path = Path(args.file)
     if not path.exists():
@@ -469,7 +469,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         delimiter=args.delimiter,
         columns=parse_column_map(args.column or []),
         events=args.events,
-        batch_size=args.batch_size,
+        batch_size=args.batch_size or BATCH_SIZE,
     )
 
     async def run():
@@ -959,7 +959,7 @@ def build_parser(kehu_for_plugins=None) -> argparse.ArgumentParser:
             action="store_true",
             help="fire the per-record events plugins get from the API (slow; for small files)",
         )
-        q.add_argument("--batch-size", type=int, default=5000, help="rows per transaction (default 5000)")
+        q.add_argument("--batch-size", type=int, help="rows per transaction (default 10,000)")
         q.set_defaults(handler=cmd_import)
 
     p = sub.add_parser("export", help="export records")

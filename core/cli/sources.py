@@ -32,9 +32,10 @@ import codecs
 import csv
 import datetime as dt
 import io
+import itertools
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -148,7 +149,8 @@ def check_encoding(name: str) -> str:
 class Source:
     """An open import file. ``header`` is the normalised column list (CSV, XLSX;
     ``None`` for JSON Lines); ``records()`` yields ``(line, values)`` with a dict
-    per row or a ``RowError``."""
+    per row or a ``RowError``. CSV and XLSX cells are text, or None when blank
+    (spreadsheets' dates: ``datetime``); JSON Lines values are as the JSON has them."""
 
     path: Path
     format: str
@@ -211,58 +213,80 @@ def open_source(
     return source
 
 
-def _numbered_lines(source: Source, bad: dict[int, str]) -> Iterator[tuple[int, str]]:
-    """``(line number, text)`` of the file, decoded line by line where the encoding
-    allows it, so that one bad byte costs one row (its reason goes into ``bad``)."""
+# Bytes read and decoded at a time: lines are split and decoded by the block, in C,
+# rather than one Python step per line.
+BLOCK_BYTES = 1 << 20
+LINES_PER_BLOCK = 20_000  # UTF-16/32, which is decoded as a stream
+
+
+def _line_blocks(source: Source, bad: dict[int, str]) -> Iterator[tuple[int, list[str]]]:
+    """The file's lines, each with its line feed, a block of whole lines at a
+    time: ``(number of the block's first line, lines)``. A block is decoded at
+    once; a block with bytes the encoding cannot decode is decoded line by line
+    instead, so that one bad byte costs one row (its reason goes into ``bad``)."""
     encoding = source.encoding or "utf-8"
     codec = codecs.lookup(encoding).name
     f = source.path.open("rb")
     source._close = f.close
+    number = 1
     if codec.startswith(_WIDE):
-        text = io.TextIOWrapper(f, encoding=encoding, errors="replace", newline="")
-        for number, line in enumerate(text, start=1):
-            source.read_bytes += len(line) * (4 if "32" in codec else 2)
-            if "\ufffd" in line:
-                bad[number] = f"has bytes that are not valid {codec.upper()}"
-            yield number, line
+        wide = io.TextIOWrapper(f, encoding=encoding, errors="replace", newline="")
+        width = 4 if "32" in codec else 2
+        while lines := list(itertools.islice(wide, LINES_PER_BLOCK)):
+            for index, line in enumerate(lines):
+                source.read_bytes += len(line) * width
+                if "\ufffd" in line:
+                    bad[number + index] = f"has bytes that are not valid {codec.upper()}"
+            yield number, lines
+            number += len(lines)
         return
     decode = codecs.getdecoder(codec)
-    for number, raw in enumerate(f, start=1):
-        source.read_bytes += len(raw)
-        if number == 1 and raw.startswith(codecs.BOM_UTF8):
-            raw = raw[len(codecs.BOM_UTF8) :]
+    rest = b""
+    while True:
+        chunk = f.read(BLOCK_BYTES)
+        source.read_bytes += len(chunk)
+        data = rest + chunk if rest else chunk
+        if chunk:  # whole lines only: the rest waits for the next block
+            cut = data.rfind(b"\n") + 1
+            if cut == 0:
+                rest = data
+                continue
+            data, rest = data[:cut], data[cut:]
+        elif not data:
+            return
+        else:
+            rest = b""
+        if number == 1 and data.startswith(codecs.BOM_UTF8):
+            data = data[len(codecs.BOM_UTF8) :]
         try:
-            yield number, decode(raw)[0]
+            text = decode(data)[0]
+        except UnicodeDecodeError:
+            lines = _decode_lines(data, decode, codec, number, bad)
+        else:
+            if codec == "utf-8-sig" and "\n\ufeff" in text:  # as it decodes each line on its own
+                text = text.replace("\n\ufeff", "\n")
+            lines = io.StringIO(text, newline="\n").readlines()  # split at line feeds only
+        yield number, lines
+        number += len(lines)
+
+
+def _decode_lines(data: bytes, decode: Any, codec: str, number: int, bad: dict[int, str]) -> list[str]:
+    raw_lines = data.split(b"\n")
+    if raw_lines[-1] == b"":
+        raw_lines.pop()
+    lines = []
+    for index, raw in enumerate(raw_lines):
+        raw += b"\n" if index < len(raw_lines) - 1 or data.endswith(b"\n") else b""
+        try:
+            lines.append(decode(raw)[0])
         except UnicodeDecodeError as exc:
             name = "UTF-8" if codec in ("utf-8", "utf-8-sig") else codec.upper()
-            bad[number] = (
+            bad[number + index] = (
                 f"is not valid {name} (byte 0x{raw[exc.start]:02x} at position {exc.start + 1}); "
                 "if the file is in another encoding, name it with --encoding"
             )
-            yield number, decode(raw, "replace")[0]
-
-
-class _LineFeed:
-    """The lines a ``csv.reader`` consumes, with a way to give some back: when a
-    record turns out to be broken, every line after its first is read again as the
-    start of new records, so nothing after a stray quote is lost."""
-
-    def __init__(self, lines: Iterator[tuple[int, str]]):
-        self._lines = lines
-        self._back: list[tuple[int, str]] = []
-        self.taken: list[tuple[int, str]] = []
-
-    def __iter__(self) -> _LineFeed:
-        return self
-
-    def __next__(self) -> str:
-        item = self._back.pop() if self._back else next(self._lines)
-        self.taken.append(item)
-        return item[1]
-
-    def give_back_all_but_first(self) -> None:
-        self._back.extend(reversed(self.taken[1:]))
-        del self.taken[1:]
+            lines.append(decode(raw, "replace")[0])
+    return lines
 
 
 def _sniff_delimiter(line: str) -> str:
@@ -279,36 +303,17 @@ def _header(raw: list[Any], columns: dict[str, str]) -> list[str]:
     return names
 
 
-def _csv_records(feed: _LineFeed, delimiter: str) -> Iterator[tuple[int, list[str] | RowError, int]]:
-    """``(first line, values or RowError, lines used)`` for each CSV record."""
-    reader = csv.reader(feed, delimiter=delimiter, strict=True)
-    while True:
-        feed.taken.clear()
-        try:
-            record = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            if not feed.taken:  # pragma: no cover - the reader failed before reading a line
-                return
-            first = feed.taken[0][0]
-            feed.give_back_all_but_first()
-            yield (
-                first,
-                RowError(first, None, f"is not valid CSV ({exc}); the next line is read as a new row", "INVALID_CSV"),
-                1,
-            )
-            continue
-        yield feed.taken[0][0], record, len(feed.taken)
-
-
 def _open_csv(source: Source, delimiter: str | None, columns: dict[str, str]) -> None:
     bad: dict[int, str] = {}
-    lines = _numbered_lines(source, bad)
+    blocks = _line_blocks(source, bad)
     header_line = None
-    for number, line in lines:  # the header: the first line with anything on it
-        if line.strip().strip(",;\t|").strip():
-            header_line = (number, line)
+    for start, lines in blocks:  # the header: the first line with anything on it
+        for index, line in enumerate(lines):
+            if line.strip().strip(",;\t|").strip():
+                header_line = (start + index, line)
+                rest = (start + index + 1, lines[index + 1 :])
+                break
+        if header_line is not None:
             break
     if header_line is None:
         source.close()
@@ -328,7 +333,7 @@ def _open_csv(source: Source, delimiter: str | None, columns: dict[str, str]) ->
         raise file_error(f"the header line is not valid CSV: {exc}", field="header") from None
     source.raw_header = [str(h).replace("\ufeff", "").strip() for h in raw]
     source.header = _header(raw, columns)
-    source._rows = _csv_rows(source, _LineFeed(lines), bad)
+    source._rows = _csv_rows(source, itertools.chain([rest], blocks), bad)
 
 
 def _blank(values: list[Any]) -> bool:
@@ -336,41 +341,99 @@ def _blank(values: list[Any]) -> bool:
     return not any((cell.strip() if isinstance(cell, str) else cell is not None) for cell in values)
 
 
-def _csv_rows(source: Source, feed: _LineFeed, bad: dict[int, str]) -> Iterator[tuple[int, dict | RowError]]:
+def _csv_rows(
+    source: Source, blocks: Iterable[tuple[int, list[str]]], bad: dict[int, str]
+) -> Iterator[tuple[int, dict | RowError]]:
+    """Each CSV record as ``(its first line, {column: text or None when blank})``,
+    or a ``RowError``. A record that is not valid CSV, or has the wrong number of
+    values, is reported at its first line, and reading resumes at the line after
+    it: an unclosed quote costs one row, never the rows after it. A record may
+    run past the end of a block (a quoted line feed): its lines are carried into
+    the next block."""
     header = source.header or []
     width = len(header)
-    for first, record, used in _csv_records(feed, source.delimiter or ","):
-        if isinstance(record, RowError):
+    delimiter = source.delimiter or ","
+    carry: tuple[int, list[str]] | None = None
+    for start, lines in blocks:
+        if carry is not None:
+            start, lines = carry[0], carry[1] + lines
+        carry = yield from _block_rows(header, width, delimiter, start, lines, bad, at_end=False)
+    if carry is not None:
+        yield from _block_rows(header, width, delimiter, carry[0], carry[1], bad, at_end=True)
+
+
+def _block_rows(
+    header: list[str],
+    width: int,
+    delimiter: str,
+    start: int,
+    lines: list[str],
+    bad: dict[int, str],
+    *,
+    at_end: bool,
+) -> Generator[tuple[int, dict | RowError], None, tuple[int, list[str]] | None]:
+    """The records of one block (see ``_csv_rows``); returns the lines of a record
+    that runs past the block, to be read with the next one."""
+    position = 0  # index of the line the reader starts at
+    while position < len(lines):
+        reader = csv.reader(
+            itertools.islice(lines, position, None) if position else lines, delimiter=delimiter, strict=True
+        )
+        consumed = 0  # lines the reader has read
+        try:
+            for record in reader:
+                used = reader.line_num - consumed
+                first = start + position + consumed
+                consumed = reader.line_num
+                if bad:
+                    broken = [n for n in range(first, first + used) if n in bad]
+                    if broken:
+                        reason = bad[broken[0]]
+                        for n in broken:
+                            del bad[n]
+                        yield first, RowError(broken[0], None, reason, "INVALID_ENCODING")
+                        continue
+                # As kehu exported it: a cell quoted against formulas ('=…) back to =….
+                values = [
+                    (csvsafe.restore(cell) if cell[:1] == "'" else cell) if cell.strip() else None for cell in record
+                ]
+                if not any(values):  # an empty line, or bare separators
+                    continue
+                if len(values) != width:
+                    yield (
+                        first,
+                        RowError(
+                            first,
+                            None,
+                            f"has {len(values)} values but the header has {width} columns",
+                            "WRONG_COLUMN_COUNT",
+                        ),
+                    )
+                    if used > 1:  # a quote opened a field that swallowed the lines after it
+                        position += consumed - used + 1
+                        break
+                    continue
+                yield first, dict(zip(header, values))
+            else:
+                return None
+        except csv.Error as exc:
+            index = position + consumed  # the broken record's first line
+            if not at_end and position + reader.line_num >= len(lines):
+                return start + index, lines[index:]  # it may end in the next block
+            first = start + index
             bad.pop(first, None)
-            yield first, record
-            continue
-        if bad:
-            broken = [n for n, _ in feed.taken if n in bad]
-            if broken:
-                reason = bad[broken[0]]
-                for n in broken:
-                    del bad[n]
-                yield first, RowError(broken[0], None, reason, "INVALID_ENCODING")
-                continue
-        if not record or _blank(record):
-            continue
-        if len(record) != width:
-            if used > 1:  # a quote opened a field that swallowed the lines after it
-                feed.give_back_all_but_first()
             yield (
                 first,
-                RowError(
-                    first, None, f"has {len(record)} values but the header has {width} columns", "WRONG_COLUMN_COUNT"
-                ),
+                RowError(first, None, f"is not valid CSV ({exc}); the next line is read as a new row", "INVALID_CSV"),
             )
-            continue
-        # As kehu exported it: a cell quoted against formulas ('=…) back to =….
-        yield first, dict(zip(header, map(csvsafe.restore, record)))
+            position = index + 1
+    return None
 
 
 def _jsonl_rows(source: Source, columns: dict[str, str]) -> Iterator[tuple[int, dict | RowError]]:
     bad: dict[int, str] = {}
-    for number, line in _numbered_lines(source, bad):
+    numbered = ((start + index, line) for start, lines in _line_blocks(source, bad) for index, line in enumerate(lines))
+    for number, line in numbered:
         if number in bad:
             yield number, RowError(number, None, bad.pop(number), "INVALID_ENCODING")
             continue
@@ -400,13 +463,14 @@ def parse_json(text: str) -> Any:
 
 
 def _xlsx_cell(value: Any) -> Any:
-    """Spreadsheet cells as the importers take them: text, or ``datetime``."""
+    """Spreadsheet cells as the importers take them: text, ``datetime``, or None
+    when empty."""
     if value is None:
-        return value
+        return None
     if isinstance(value, str):
         # A CSV export opened in a spreadsheet and saved as a workbook keeps its
         # quote against formulas ('+86 …) as text: taken off like the CSV's.
-        return csvsafe.restore(value)
+        return csvsafe.restore(value) if value.strip() else None  # blank is empty, as in CSV
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):

@@ -12,12 +12,10 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from tortoise import fields as tortoise_fields
-from tortoise import timezone as tortoise_timezone
 from tortoise.context import TortoiseContext
-from tortoise.fields.data import CharEnumFieldInstance, IntEnumFieldInstance
 from tortoise.migrations.executor import MigrationExecutor, MigrationTarget
 
+from ..bulk import field_converter as _converter  # shared with kehu.bulk.select_in
 from ..config import is_sqlite as is_sqlite  # the runtime's modules import it from here
 from ..config import normalise_url
 from ..errors import ConfigError, MigrationsPending
@@ -80,52 +78,6 @@ async def close_context(ctx: TortoiseContext) -> None:
 
 
 # --------------------------------------------------------------------------- rows -> models
-
-
-def _datetime_converter(field: Any) -> Callable[[Any], Any]:
-    """Tortoise's ``DatetimeField.to_python_value`` with its settings read once:
-    it looks ``USE_TZ`` and the time zone up in ``os.environ`` for every value."""
-    from tortoise.fields.data import parse_datetime  # ciso8601 when installed, as Tortoise chose
-
-    use_tz = tortoise_timezone.get_use_tz()
-    zone = tortoise_timezone.get_default_timezone()
-    overrides = field.__dict__
-
-    def convert(value: Any) -> Any:
-        if value is None:
-            return None
-        if value.__class__ is not str or "to_python_value" in overrides:
-            return field.to_python_value(value)
-        value = parse_datetime(value)
-        if use_tz:
-            return value.astimezone(zone) if value.tzinfo is not None else field.to_python_value(value)
-        return value.replace(tzinfo=None) if value.tzinfo is not None else value
-
-    return convert
-
-
-def _enum_converter(field: Any) -> Callable[[Any], Any]:
-    members = {member.value: member for member in field.enum_type}
-    overrides = field.__dict__
-
-    def convert(value: Any) -> Any:
-        member = members.get(value)
-        if member is None or "to_python_value" in overrides:
-            return field.to_python_value(value)
-        return member
-
-    return convert
-
-
-def _converter(field: Any) -> Callable[[Any], Any]:
-    """A faster equivalent of ``field.to_python_value`` where this module has one.
-    Each defers to the field's own method once a plugin has replaced it on the
-    field (the masking plugin decrypts columns that way)."""
-    if type(field) is tortoise_fields.DatetimeField:
-        return _datetime_converter(field)
-    if type(field) in (CharEnumFieldInstance, IntEnumFieldInstance):
-        return _enum_converter(field)
-    return lambda value: field.to_python_value(value)
 
 
 def install_row_builders(models: Any) -> None:

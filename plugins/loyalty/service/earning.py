@@ -72,30 +72,57 @@ async def accrue_purchase(
     now = kehu.clock.now()
     at = min(interaction.occurred_at, now)
     customer_id = interaction.customer_id
-    if not await LoyaltyAccount.exists(customer_id=customer_id) and not await LedgerEntry.exists(
-        customer_id=customer_id
-    ):
-        from .history import catch_up
+    try:
+        return await _credit_purchase(kehu, settings, interaction, actor, event_id, now, at, first_contact=True)
+    except _NewMember:
+        pass
+    from .history import catch_up
 
-        try:
-            await catch_up(kehu, [customer_id])
-        except IntegrityError:
-            # Another delivery (another purchase of this new customer, or this one
-            # again, in another task or worker) replayed the history at the same
-            # time and committed first: its account stands, ours was rolled back
-            # whole. Credit this purchase the ordinary way, idempotent by its key.
-            pass
-        else:
-            entry = await find_entry(customer_id, f"purchase:{interaction.id}")
-            return Posting(entry, created=True) if entry is not None else None
+    try:
+        await catch_up(kehu, [customer_id])
+    except IntegrityError:
+        # Another delivery (another purchase of this new customer, or this one
+        # again, in another task or worker) replayed the history at the same
+        # time and committed first: its account stands, ours was rolled back
+        # whole. Credit this purchase the ordinary way, idempotent by its key.
+        return await _credit_purchase(kehu, settings, interaction, actor, event_id, now, at, first_contact=False)
+    entry = await find_entry(customer_id, f"purchase:{interaction.id}")
+    return Posting(entry, created=True) if entry is not None else None
+
+
+class _NewMember(Exception):
+    """No account and no ledger yet: the customer's history is replayed instead."""
+
+
+async def _credit_purchase(
+    kehu: Kehu,
+    settings: LoyaltySettings,
+    interaction: Interaction,
+    actor: AccountOwner | None,
+    event_id: int | None,
+    now: dt.datetime,
+    at: dt.datetime,
+    *,
+    first_contact: bool,
+) -> Posting | None:
+    customer_id = interaction.customer_id
     viewer = viewer_for(kehu, actor) if actor is not None else None
     async with write_scope(
         kehu, viewer, "loyalty.accruePurchase", actor_label=None if actor else "loyalty", event_id=event_id
     ):
-        await ensure_account(settings, customer_id, at)
-        customer = await Customer.get(id=customer_id)
+        # The account read (and locked) once: absent with no ledger either, this
+        # scope is left unwritten and the caller replays the history.
+        account = await LoyaltyAccount.filter(customer_id=customer_id).select_for_update().first()
+        if account is None and first_contact and not await LedgerEntry.exists(customer_id=customer_id):
+            raise _NewMember
+        account = account or await ensure_account(settings, customer_id, at)
+        # The account row, locked, is ours until commit: it stays current as long as
+        # only post_entry(account=...) moves it (None once anything else may have).
+        current: LoyaltyAccount | None = account
         tier = settings.tier(await tier_held(settings, customer_id, at))
-        birthday = settings.birthday_multiplier > 1 and _birthday_month(customer, settings, at, kehu.calendar.zone)
+        birthday = settings.birthday_multiplier > 1 and _birthday_month(
+            await Customer.get(id=customer_id), settings, at, kehu.calendar.zone
+        )
         points = purchase_points(settings, interaction.amount, tier, birthday)
         reason = f"purchase of {interaction.amount} at {tier.name} ×{tier.multiplier}" + (
             " (birthday month)" if birthday else ""
@@ -112,6 +139,7 @@ async def accrue_purchase(
                 reason=reason,
                 actor_id=actor.id if actor else None,
                 interaction_id=interaction.id,
+                account=account,
             )
             if posting.created:
                 record_change("LoyaltyLedgerEntry", posting.entry.id, {"points": (None, points)})
@@ -120,9 +148,11 @@ async def accrue_purchase(
         )
         if not earlier:
             await _first_purchase_rewards(settings, customer_id, interaction, at)
+            current = None
         if posting is not None and posting.entry.expires_at is not None and posting.entry.expires_at <= now:
             await expire_customer(settings, customer_id, now)
-        await upgrade_if_qualified(settings, customer_id, now)
+            current = None
+        await upgrade_if_qualified(settings, customer_id, now, account=current)
     return posting
 
 

@@ -16,7 +16,8 @@ Two ways, by what the customer already has:
 * **No loyalty history yet** (the usual case of an import): the customer's whole
   purchase history is replayed in Python, in date order, and the entries, the
   tier changes and the account are written in bulk (``kehu.bulk``) — thousands of
-  customers a second, one transaction per chunk of customers.
+  customers a second, one transaction per chunk of customers. While one chunk's
+  rows are written (in the database's thread), the next chunk is replayed.
 * **A ledger already** (a purchase back-dated into an existing account): the
   purchase is credited through ``post_entry`` dated at the purchase, at the tier
   the tier history says the customer held then, and expiry runs for the
@@ -29,6 +30,7 @@ expiry ``expire-at:<time>``; a second run finds nothing pending.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import heapq
 from collections import deque
@@ -43,14 +45,30 @@ from kehu.models import Customer, Interaction, InteractionKind
 from kehu.writes import write_scope
 
 from ..models import EARNING_KINDS, EntryKind, LedgerEntry, LoyaltyAccount, Referral, TierChange, TierChangeReason
-from ..settings import LoyaltySettings
-from .tiers import tier_for
+from ..settings import LoyaltySettings, TierSettings
 
 if TYPE_CHECKING:
     from kehu import Kehu
 
-# Customers replayed per transaction: short enough that other writers get a turn.
-CHUNK = 500
+# Customers replayed per transaction: short enough that other writers get a turn
+# (a few thousand ledger entries), long enough that commits are not what a
+# replay waits on.
+CHUNK = 1000
+# Customers replayed between turns of the event loop, so that the chunk being
+# written meanwhile gets its next statement sent.
+_YIELD_EVERY = 50
+# The ledger entries the replay writes (``_Replay.entries``), in this order.
+LEDGER_COLUMNS = (
+    "customer_id",
+    "kind",
+    "points",
+    "balance_after",
+    "reason",
+    "idempotency_key",
+    "created_at",
+    "expires_at",
+    "interaction_id",
+)
 _EARN, _EXPIRE, _BONUS = EntryKind.EARN.value, EntryKind.EXPIRE.value, EntryKind.BONUS.value
 _EARNING = frozenset(k.value for k in EARNING_KINDS)
 
@@ -69,6 +87,36 @@ class _Purchase:
     amount: Decimal
 
 
+class _Ladder:
+    """The tiers of ``LoyaltySettings`` as the replay looks them up, hundreds of
+    thousands of times in an import: by name and by rank from dictionaries, the
+    thresholds computed once. The same answers as ``settings.tier``,
+    ``settings.rank``, ``settings.threshold`` and ``tiers.tier_for``."""
+
+    def __init__(self, settings: LoyaltySettings):
+        self.base = settings.base_tier
+        self.tiers = [(tier, settings.threshold(tier)) for tier in settings.tiers]
+        self.by_name = {tier.name: tier for tier in reversed(settings.tiers)}  # the first of a name wins
+        self.ranks = {tier.name: i for i, tier in reversed(list(enumerate(settings.tiers)))}
+        self.thresholds = {tier.name: threshold for tier, threshold in reversed(self.tiers)}
+
+    def tier(self, name: str | None) -> TierSettings:
+        return self.by_name.get(name, self.base)  # type: ignore[arg-type]
+
+    def rank(self, name: str | None) -> int:
+        return self.ranks.get(name, 0)  # type: ignore[arg-type]
+
+    def threshold(self, name: str | None) -> Decimal:
+        return self.thresholds.get(name, self.thresholds[self.base.name])  # type: ignore[arg-type]
+
+    def tier_for(self, value: Decimal) -> TierSettings:
+        best = self.base
+        for tier, threshold in self.tiers:
+            if value >= threshold:
+                best = tier
+        return best
+
+
 @dataclass
 class _Replay:
     """One customer's loyalty history, computed in memory."""
@@ -77,6 +125,7 @@ class _Replay:
     settings: LoyaltySettings
     now: dt.datetime
     birthday_month: int | None
+    ladder: _Ladder
     zone: dt.tzinfo = dt.UTC  # the business calendar's, for the birthday month
     balance: int = 0
     lifetime: int = 0
@@ -137,17 +186,18 @@ class _Replay:
     def _advance(self, until: dt.datetime) -> None:
         """Everything that happens by ``until`` on its own: expiries (as the daily
         job would post them) and downgrades once the grace period has run out."""
+        expiries, exits = self.expiries, self.exits
         while True:
-            moments = []
-            if self.expiries and self.expiries[0][0] <= until:
-                moments.append(self.expiries[0][0])
-            if self.exits and self.exits[0] <= until:
-                moments.append(self.exits[0])
-            if self.pending_downgrade is not None and self.pending_downgrade <= until:
-                moments.append(self.pending_downgrade)
-            if not moments:
+            at = None  # the earliest of what is due by then
+            if expiries and expiries[0][0] <= until:
+                at = expiries[0][0]
+            if exits and exits[0] <= until and (at is None or exits[0] < at):
+                at = exits[0]
+            downgrade = self.pending_downgrade
+            if downgrade is not None and downgrade <= until and (at is None or downgrade < at):
+                at = downgrade
+            if at is None:
                 return
-            at = min(moments)
             while self.expiries and self.expiries[0][0] <= at:
                 self.expiring += heapq.heappop(self.expiries)[1]
             due = self.expiring - self.expired
@@ -158,8 +208,8 @@ class _Replay:
                 heapq.heappop(self.exits)
             if self.pending_downgrade is not None and self.pending_downgrade <= at:
                 self.pending_downgrade = None
-                target = tier_for(self.settings, self._value(at))
-                if self.settings.rank(target.name) < self.settings.rank(self.tier):
+                target = self.ladder.tier_for(self._value(at))
+                if self.ladder.rank(target.name) < self.ladder.rank(self.tier):
                     self._tier_change(target.name, TierChangeReason.DOWNGRADE, at)
             self._watch(at)
 
@@ -167,19 +217,21 @@ class _Replay:
         """The review keeps a member who still qualifies in the tier; one who does
         not is downgraded when the grace period runs out (the last review that saw
         them qualify renewed it)."""
-        s = self.settings
-        if s.rank(self.tier) == 0:
+        ladder = self.ladder
+        if ladder.rank(self.tier) == 0:
             return
-        if self._value(at) >= s.threshold(s.tier(self.tier)):
+        if self._value(at) >= ladder.threshold(self.tier):
             self.pending_downgrade = None
         elif self.pending_downgrade is None:
-            renewed = at + dt.timedelta(days=s.tier_grace_days)
+            renewed = at + dt.timedelta(days=self.settings.tier_grace_days)
             self.pending_downgrade = max(renewed, self.protected_until or renewed)
 
     # ------------------------------------------------------------------ the replay
 
     def run(self, purchases: list[_Purchase], first_bonus_key: str | None) -> None:
-        s = self.settings
+        from .earning import purchase_points  # earning imports this module
+
+        s, ladder = self.settings, self.ladder
         first = purchases[0].at
         self.created_at = first
         self._tier_change(s.base_tier.name, TierChangeReason.JOINED, first)
@@ -187,9 +239,9 @@ class _Replay:
         for index, purchase in enumerate(purchases):
             at = purchase.at
             self._advance(at)
-            tier = s.tier(self.tier)
+            tier = ladder.tier(self.tier)
             birthday = s.birthday_multiplier > 1 and self.birthday_month == at.astimezone(self.zone).month
-            points = _purchase_points(s, purchase.amount, tier, birthday)
+            points = purchase_points(s, purchase.amount, tier, birthday)
             if s.tier_basis == "spend":
                 self._count(at, Decimal(purchase.amount))
             if points > 0:
@@ -199,17 +251,11 @@ class _Replay:
                 self._entry(_EARN, points, at, f"purchase:{purchase.id}", reason, purchase.id)
             if index == 0 and first_bonus_key and s.first_purchase_bonus:
                 self._entry(_BONUS, s.first_purchase_bonus, at, first_bonus_key, "first purchase bonus", purchase.id)
-            target = tier_for(s, self._value(at))
-            if s.rank(target.name) > s.rank(self.tier):
+            target = ladder.tier_for(self._value(at))
+            if ladder.rank(target.name) > ladder.rank(self.tier):
                 self._tier_change(target.name, TierChangeReason.UPGRADE, at)
             self._watch(at)
         self._advance(self.now)
-
-
-def _purchase_points(*args: Any) -> int:
-    from .earning import purchase_points  # earning imports this module
-
-    return purchase_points(*args)
 
 
 # --------------------------------------------------------------------------- finding what to do
@@ -273,91 +319,134 @@ async def catch_up(kehu: Kehu, customer_ids: list[int] | None = None) -> History
         r["customer_id"] for r in await bulk.select_in(LedgerEntry, ("customer_id",), "customer_id", pending)
     )
     fresh = [c for c in pending if c not in with_ledger]
-    for start in range(0, len(fresh), CHUNK):
-        await _replay_chunk(kehu, settings, fresh[start : start + CHUNK], report)
+    if fresh:
+        await _replay_fresh(kehu, settings, fresh, report)
     if with_ledger:
         await _credit_into_ledgers(kehu, sorted(with_ledger), report)
     return report
 
 
-async def _replay_chunk(kehu: Kehu, settings: LoyaltySettings, customer_ids: list[int], report: HistoryReport) -> None:
+@dataclass
+class _Chunk:
+    """A chunk of customers without loyalty history: what the replay reads, then
+    the rows it writes."""
+
+    customer_ids: list[int]
+    purchases: dict[int, list[_Purchase]]
+    months: dict[int, int | None]
+    referrals: dict[int, Referral]
+    accounts: list[tuple] = field(default_factory=list)
+    entries: list[tuple] = field(default_factory=list)
+    changes: list[tuple] = field(default_factory=list)
+    paid: list[tuple[Referral, dt.datetime]] = field(default_factory=list)  # referrals the replay pays
+
+
+async def _replay_fresh(kehu: Kehu, settings: LoyaltySettings, fresh: list[int], report: HistoryReport) -> None:
+    """Replay chunk after chunk, each written in one transaction. The next chunk
+    is read before a chunk's write starts and replayed while it runs: the
+    database works in its own thread (aiosqlite; asyncpg's I/O), so Python's
+    replay and the database's inserts overlap instead of taking turns. Chunks
+    hold different customers, so reading one before the previous one is written
+    reads the same."""
+    ladder = _Ladder(settings)
+    chunks = [fresh[start : start + CHUNK] for start in range(0, len(fresh), CHUNK)]
+    writing: asyncio.Future | None = None
+    try:
+        chunk = await _read_chunk(settings, chunks[0])
+        for index in range(len(chunks)):
+            await _replay_chunk(kehu, settings, ladder, chunk, report)
+            if writing is not None:
+                await writing
+                writing = None
+            replayed = chunk
+            if index + 1 < len(chunks):
+                chunk = await _read_chunk(settings, chunks[index + 1])
+            writing = asyncio.ensure_future(_write_chunk(kehu, settings, replayed))
+        if writing is not None:
+            await writing
+            writing = None
+    finally:
+        if writing is not None:  # something else failed first: let the write end, and say that
+            await asyncio.wait([writing])
+            if not writing.cancelled():
+                writing.exception()
+
+
+async def _read_chunk(settings: LoyaltySettings, customer_ids: list[int]) -> _Chunk:
+    rows = await bulk.select_in(
+        Interaction,
+        ("id", "customer_id", "occurred_at", "amount"),
+        "customer_id",
+        customer_ids,
+        where="kind = 'PURCHASE' AND amount IS NOT NULL",
+    )
+    purchases: dict[int, list[_Purchase]] = {}
+    for row in rows:
+        purchases.setdefault(row["customer_id"], []).append(_Purchase(row["id"], row["occurred_at"], row["amount"]))
+    months: dict[int, int | None] = {}
+    if settings.birthday_multiplier > 1:
+        for row in await bulk.select_in(Customer, ("id", "attributes"), "id", customer_ids):
+            months[row["id"]] = _birthday_month(row["attributes"], settings)
+    referrals = {r.referee_id: r for r in await Referral.filter(referee_id__in=customer_ids, rewarded_at__isnull=True)}
+    return _Chunk(customer_ids, purchases, months, referrals)
+
+
+async def _replay_chunk(
+    kehu: Kehu, settings: LoyaltySettings, ladder: _Ladder, chunk: _Chunk, report: HistoryReport
+) -> None:
     now = kehu.clock.now()
-    async with write_scope(kehu, None, "loyalty.replayHistory", actor_label="loyalty history") as scope:
-        rows = await bulk.select_in(
-            Interaction,
-            ("id", "customer_id", "occurred_at", "amount"),
-            "customer_id",
-            customer_ids,
-            where="kind = 'PURCHASE' AND amount IS NOT NULL",
+    for number, customer_id in enumerate(chunk.customer_ids, start=1):
+        if number % _YIELD_EVERY == 0:
+            await asyncio.sleep(0)
+        history = chunk.purchases.get(customer_id)
+        if not history:
+            continue
+        for purchase in history:
+            if purchase.at > now:  # a purchase dated ahead of the clock counts as of now
+                purchase.at = now
+        history.sort(key=lambda p: (p.at, p.id))
+        replay = _Replay(customer_id, settings, now, chunk.months.get(customer_id), ladder, kehu.calendar.zone)
+        replay.run(history, f"first-purchase:{customer_id}")
+        chunk.entries += replay.entries
+        chunk.changes += replay.changes
+        chunk.accounts.append(
+            (
+                customer_id,
+                replay.balance,
+                replay.lifetime,
+                replay.tier,
+                replay.tier_since,
+                replay.protected_until,
+                replay.created_at,
+            )
         )
-        purchases: dict[int, list[_Purchase]] = {}
-        for row in rows:
-            purchases.setdefault(row["customer_id"], []).append(
-                _Purchase(row["id"], min(row["occurred_at"], now), row["amount"])
-            )
-        months: dict[int, int | None] = {}
-        if settings.birthday_multiplier > 1:
-            for row in await bulk.select_in(Customer, ("id", "attributes"), "id", customer_ids):
-                months[row["id"]] = _birthday_month(row["attributes"], settings)
-        referrals = {
-            r.referee_id: r for r in await Referral.filter(referee_id__in=customer_ids, rewarded_at__isnull=True)
-        }
-        entries: list[tuple] = []
-        changes: list[tuple] = []
-        accounts: list[tuple] = []
-        replays: list[_Replay] = []
-        for customer_id in customer_ids:
-            history = sorted(purchases.get(customer_id, []), key=lambda p: (p.at, p.id))
-            if not history:
-                continue
-            replay = _Replay(customer_id, settings, now, months.get(customer_id), kehu.calendar.zone)
-            replay.run(history, f"first-purchase:{customer_id}")
-            replays.append(replay)
-            entries += replay.entries
-            changes += replay.changes
-            accounts.append(
-                (
-                    customer_id,
-                    replay.balance,
-                    replay.lifetime,
-                    replay.tier,
-                    replay.tier_since,
-                    replay.protected_until,
-                    replay.created_at,
-                )
-            )
-            report.customers += 1
-            report.purchases += sum(1 for e in replay.entries if e[1] == _EARN)
-            report.expired += replay.expired
+        referral = chunk.referrals.get(customer_id)
+        if referral is not None and replay.created_at is not None:
+            chunk.paid.append((referral, replay.created_at))
+        report.customers += 1
+        report.purchases += sum(1 for e in replay.entries if e[1] == _EARN)
+        report.expired += replay.expired
+
+
+async def _write_chunk(kehu: Kehu, settings: LoyaltySettings, chunk: _Chunk) -> None:
+    async with write_scope(kehu, None, "loyalty.replayHistory", actor_label="loyalty history") as scope:
+        await bulk.bulk_transaction(LedgerEntry)
         await bulk.insert_rows(
             LoyaltyAccount,
             ("customer_id", "balance", "lifetime_points", "tier", "tier_since", "tier_protected_until", "created_at"),
-            accounts,
+            chunk.accounts,
         )
+        await bulk.insert_rows(LedgerEntry, LEDGER_COLUMNS, chunk.entries)
         await bulk.insert_rows(
-            LedgerEntry,
-            (
-                "customer_id",
-                "kind",
-                "points",
-                "balance_after",
-                "reason",
-                "idempotency_key",
-                "created_at",
-                "expires_at",
-                "interaction_id",
-            ),
-            entries,
+            TierChange, ("customer_id", "from_tier", "to_tier", "reason", "changed_at"), chunk.changes
         )
-        await bulk.insert_rows(TierChange, ("customer_id", "from_tier", "to_tier", "reason", "changed_at"), changes)
-        for replay in replays:  # referrers are paid on the referee's first purchase, as live
-            referral = referrals.get(replay.customer_id)
-            if referral is not None and replay.created_at is not None:
-                from .earning import pay_referral
+        if chunk.paid:
+            from .earning import pay_referral  # earning imports this module
 
-                await pay_referral(settings, referral, replay.created_at)
+            for referral, at in chunk.paid:  # referrers are paid on the referee's first purchase, as live
+                await pay_referral(settings, referral, at)
         scope.entity_type = "LoyaltyAccount"
-        scope.changes.update(customers=len(accounts), entries=len(entries), tier_changes=len(changes))
+        scope.changes.update(customers=len(chunk.accounts), entries=len(chunk.entries), tier_changes=len(chunk.changes))
 
 
 async def _credit_into_ledgers(kehu: Kehu, customer_ids: list[int], report: HistoryReport) -> None:

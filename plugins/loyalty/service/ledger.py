@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from tortoise.exceptions import IntegrityError
-from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
 from kehu import validation as v
@@ -124,27 +123,42 @@ async def post_entry(
     actor_id: int | None = None,
     interaction_id: int | None = None,
     replay_points: int | None = None,
+    account: LoyaltyAccount | None = None,
 ) -> Posting:
     """Append one entry and move the cached balance with it, atomically.
 
     A debit that the balance cannot cover raises ``ValidationError``
     (``INSUFFICIENT_POINTS``) and, like any exception here, undoes the whole write.
-    Must run inside a transaction (a write scope).
+    Must run inside a transaction (a write scope). ``account``: the customer's
+    account as ``ensure_account`` returned it in this transaction (its row lock is
+    held; not read again); its balance and lifetime points are brought up to date.
     """
     existing = await find_entry(customer_id, key)
     if existing is not None:
         return _replay(existing, kind, replay_points)
-    await ensure_account(settings, customer_id, now)
+    if account is None:
+        account = await ensure_account(settings, customer_id, now)
     expires_at = None
     if points > 0 and settings.expiry_days:
         expires_at = now + dt.timedelta(days=settings.expiry_days)
     try:
-        async with in_transaction():  # a savepoint: a duplicate key undoes only this insert
+        # A savepoint: a duplicate key undoes only this balance change and insert.
+        # The account's row first (the lock order ensure_account explains), its new
+        # balance returned by the same statement and written into the entry.
+        async with in_transaction():
+            moved = await _move_balance(customer_id, points, earning=kind in EARNING_KINDS)
+            if moved is None:
+                balance = await LoyaltyAccount.filter(customer_id=customer_id).values_list("balance", flat=True)
+                raise ValidationError(
+                    f"not enough points: {-points} needed, {balance[0] if balance else 0} available",
+                    field="points" if kind is EntryKind.ADJUST else "customerId",
+                    code="INSUFFICIENT_POINTS",
+                )
             entry = await LedgerEntry.create(
                 customer_id=customer_id,
                 kind=kind,
                 points=points,
-                balance_after=0,
+                balance_after=moved[0],
                 reason=reason,
                 idempotency_key=key,
                 created_at=now,
@@ -158,21 +172,21 @@ async def post_entry(
         if existing is None:
             raise
         return _replay(existing, kind, replay_points)
-
-    accounts = LoyaltyAccount.filter(customer_id=customer_id)
-    if points < 0:
-        accounts = accounts.filter(balance__gte=-points)
-    changes: dict[str, Any] = {"balance": F("balance") + points}
-    if kind in EARNING_KINDS:
-        changes["lifetime_points"] = F("lifetime_points") + points
-    if await accounts.update(**changes) != 1:
-        balance = await LoyaltyAccount.filter(customer_id=customer_id).values_list("balance", flat=True)
-        raise ValidationError(
-            f"not enough points: {-points} needed, {balance[0] if balance else 0} available",
-            field="points" if kind is EntryKind.ADJUST else "customerId",
-            code="INSUFFICIENT_POINTS",
-        )
-    # The row is locked by our update until commit, so this is our own result.
-    entry.balance_after = (await LoyaltyAccount.filter(customer_id=customer_id).values_list("balance", flat=True))[0]
-    await LedgerEntry.filter(id=entry.id).update(balance_after=entry.balance_after)
+    account.balance, account.lifetime_points = moved
     return Posting(entry, created=True)
+
+
+async def _move_balance(customer_id: int, points: int, *, earning: bool) -> tuple[int, int] | None:
+    """Move the account's balance (and lifetime points for an earning) by
+    ``points`` in one statement that returns the new ``(balance, lifetime_points)``;
+    None when a debit is larger than the balance (nothing moved). The row stays
+    locked by this update until commit, so what it returns is our own result."""
+    table = LoyaltyAccount._meta.db_table
+    sets = "balance = balance + $1" + (", lifetime_points = lifetime_points + $1" if earning else "")
+    guard, params = "", [points, customer_id]
+    if points < 0:
+        guard, params = " AND balance >= $3", [points, customer_id, -points]
+    rows = await LoyaltyAccount._meta.db.execute_query_dict(
+        f"UPDATE {table} SET {sets} WHERE customer_id = $2{guard} RETURNING balance, lifetime_points", params
+    )
+    return (rows[0]["balance"], rows[0]["lifetime_points"]) if rows else None

@@ -69,12 +69,21 @@ async def _change_tier(
     return bool(changed)
 
 
-async def upgrade_if_qualified(settings: LoyaltySettings, customer_id: int, now: dt.datetime) -> str | None:
-    """Upgrades happen at once; returns the new tier's name if there was one."""
-    account = await LoyaltyAccount.get_or_none(customer_id=customer_id)
-    if account is None:
-        return None
-    target = tier_for(settings, await qualifying_value(settings, customer_id, now))
+async def upgrade_if_qualified(
+    settings: LoyaltySettings, customer_id: int, now: dt.datetime, *, account: LoyaltyAccount | None = None
+) -> str | None:
+    """Upgrades happen at once; returns the new tier's name if there was one.
+    ``account``: the account as it stands in this transaction, if the caller holds
+    it current (its row locked, every change since made through it): not read again,
+    and with lifetime points as the basis its ``lifetime_points`` is the value."""
+    if account is not None and settings.tier_basis == "points" and settings.tier_window_days == 0:
+        value = Decimal(account.lifetime_points)
+    else:
+        account = account or await LoyaltyAccount.get_or_none(customer_id=customer_id)
+        if account is None:
+            return None
+        value = await qualifying_value(settings, customer_id, now)
+    target = tier_for(settings, value)
     if settings.rank(target.name) > settings.rank(account.tier):
         if await _change_tier(settings, customer_id, account.tier, target.name, TierChangeReason.UPGRADE, now):
             return target.name

@@ -75,7 +75,9 @@ async def as_of_for(
         )
     d = Dialect()
     offsets: tuple = ()
-    if not d.postgres:  # SQLite turns times into dates with the zone's offsets over the data's span
+    if not d.postgres and _fixed_offset(calendar.zone):  # one offset at all times: no span to look up
+        offsets = ((now, int(now.astimezone(calendar.zone).utcoffset().total_seconds())),)  # type: ignore[union-attr]
+    elif not d.postgres:  # SQLite turns times into dates with the zone's offsets over the data's span
         from kehu.models import Interaction
 
         qs = Interaction.filter(kind=InteractionKind.PURCHASE)
@@ -86,6 +88,11 @@ async def as_of_for(
         start = min(first or now, now) - dt.timedelta(days=1)
         offsets = tuple(calendar.utc_offsets(start, max(now, calendar.end_of(date))))
     return AsOf(date=date, now=now, calendar=calendar, offsets=offsets)
+
+
+def _fixed_offset(zone: dt.tzinfo) -> bool:
+    """A zone whose UTC offset never changed (UTC itself, ``datetime.timezone``)."""
+    return isinstance(zone, dt.timezone) or getattr(zone, "key", None) in ("UTC", "Etc/UTC", "Etc/UCT", "UCT", "Zulu")
 
 
 async def recompute_all(

@@ -261,15 +261,17 @@ def history_and_swap_sql(
     keep = ""
     if fresher_than is not None:
         keep = f" AND NOT EXISTS (SELECT 1 FROM {CLASSIFICATION} k WHERE k.customer_id = s.customer_id AND k.computed_at > {d.ts(fresher_than)})"
-    statements = []
-    for dimension, column in (("VALUE_TIER", "value_tier"), ("LIFECYCLE_STAGE", "lifecycle_stage")):
-        params = Params(d)
-        sql = f"""
-INSERT INTO {CHANGE} (customer_id, dimension, segment_key, old_value, new_value, cause, changed_at)
+    # Both dimensions in one statement: the value tier's rows, then the stage's.
+    params = Params(d)
+    selects = [
+        f"""
 SELECT s.customer_id, '{dimension}', NULL, c.{column}, s.{column}, {params.add(cause)}, {at}
 FROM {STAGING} s LEFT JOIN {CLASSIFICATION} c ON c.customer_id = s.customer_id
 WHERE {ids.on("s.customer_id", params)} AND (c.{column} IS NULL OR c.{column} <> s.{column}){keep}"""
-        statements.append((sql, params))
+        for dimension, column in (("VALUE_TIER", "value_tier"), ("LIFECYCLE_STAGE", "lifecycle_stage"))
+    ]
+    sql = f"INSERT INTO {CHANGE} (customer_id, dimension, segment_key, old_value, new_value, cause, changed_at)"
+    statements = [(sql + "\nUNION ALL".join(selects), params)]
     delete_keep = ""
     if fresher_than is not None:
         delete_keep = f" AND computed_at <= {d.ts(fresher_than)}"
