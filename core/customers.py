@@ -19,7 +19,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q, Subquery
 from tortoise.transactions import in_transaction
 
-from . import duplicates, matching
+from . import duplicates, matching, search
 from . import validation as v
 from .access import Viewer, visible_customers, visible_owners
 from .errors import NotFound, PermissionDenied, ValidationError
@@ -353,7 +353,11 @@ def filter_customers(viewer: Viewer | None, f: CustomerFilter | None = None, *, 
         term = v.text(f.search, "filter.search", max_length=200)
         if term:
             conditions = search_conditions(viewer, term, kehu=kehu)
-            qs = qs.filter(Q(*conditions, join_type=Q.OR)) if conditions else qs.filter(id__lt=0)
+            if not conditions:
+                qs = qs.filter(id__lt=0)
+            else:  # through the search index where one serves the term; the plain OR otherwise
+                indexed = search.indexed_condition(kehu.search_index if kehu is not None else None, conditions)
+                qs = qs.filter(indexed if indexed is not None else Q(*conditions, join_type=Q.OR))
     if f.created_after:
         qs = qs.filter(created_at__gte=f.created_after)
     if f.created_before:

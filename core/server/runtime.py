@@ -52,6 +52,8 @@ class Kehu:
         self._composed_schema = None
         self._field_guard = None
         self.ctx: TortoiseContext | None = None
+        # Which index serves the customer search (kehu.search), found on connecting.
+        self.search_index: Any = None
         from .ratelimit import RateLimiter
 
         self.rate_limiter = RateLimiter(self)
@@ -130,6 +132,9 @@ class Kehu:
                 await db.migrate(self.ctx, self.apps)
             elif check:
                 await db.require_migrated(self.ctx, self.apps)
+            from .. import search
+
+            self.search_index = await search.index_kind(self.ctx.db())
         except BaseException:
             await self.disconnect()
             raise

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from tortoise.transactions import in_transaction
 
+from kehu import search
 from kehu.duplicates import apply_keys
 from kehu.errors import ConfigError
 from kehu.models import Customer
@@ -79,6 +80,8 @@ async def reseal(kehu: Kehu, *, batch_size: int = 500, progress=None) -> dict[st
     counts["outbox_events"] = await _reseal_rows(
         kehu, "kehu_outbox", "arguments", "name", batch_size, lambda r: _event_stale(sealer, r[1])
     )
+    if counts["customers"]:
+        await search.compact(db)  # the search index forgets the clear values it held
     if kehu.ctx.db().capabilities.dialect == "sqlite":
         # Replaced pages may still hold the clear values: zero them.
         await db.execute_script("PRAGMA wal_checkpoint(TRUNCATE)")

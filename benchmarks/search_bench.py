@@ -1,0 +1,250 @@
+"""The customer search against the size of the base: 10,000 to 1,000,000 customers.
+
+    python -m benchmarks.search_bench [--sizes 10000,100000,1000000] [--postgres URL] [--repeat 30]
+
+For each size and database: a data set built with raw inserts (benchmarks.dataset's
+loader; customers only — the search reads no other table), then the search through
+GraphQL in process (``kehu.schema.execute_as``, as the admin: the resolver, the
+connection and the SQL an HTTP request runs, without the HTTP) for a name, a phone
+fragment and a pinyin fragment, and a two-character name (too short for a trigram
+index: the plain scan by design). Each term is timed on the base without the search
+index (before: as it was, the plain ``LIKE`` conditions) and after building it,
+p50 and p95 over ``--repeat`` runs (``--before-repeat`` for the plain search) after
+one warm-up. Prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+
+from . import dataset
+
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
+GIVEN = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超兰霞平刚桂英华玉萍红娥玲芬燕彬鹏辉建国文斌宇浩凯健俊帆帅旭宁晨晓欣怡佳琪雪梦婷颖"
+LATIN_FIRST = ("Anna", "Ben", "Carla", "David", "Emma", "Felix", "Grace", "Henry", "Iris", "Jonas", "Klara", "Leo")
+LATIN_LAST = ("Schmidt", "Miller", "Rossi", "Dubois", "Novak", "Smith", "Jensen", "Silva", "Kowalski", "Brown")
+TERMS = {  # label: the term (the data set is seeded: each finds customers at every size)
+    "name": "欧阳明轩",
+    "phone fragment": None,  # seven digits from the middle of the number of the customer in the middle
+    "pinyin fragment": "ouyangming",
+    "2-char name (scan)": "张伟",
+    "2-char, no match (scan)": "轩欧",
+}
+DOCUMENT = """query($s: String!) { customers(filter: {search: $s}, first: 20) {
+  edges { node { id name email phone } } pageInfo { hasNextPage } } }"""
+
+COLUMNS = (
+    "id",
+    "name",
+    "kind",
+    "email",
+    "phone",
+    "tags",
+    "attributes",
+    "created_at",
+    "updated_at",
+    "owner_id",
+    "email_key",
+    "phone_key",
+    "name_key",
+    "name_pinyin",
+    "name_initials",
+)
+
+
+def customers(n: int) -> list[tuple]:
+    """``n`` customers: seven in ten with a Chinese name (some 欧阳明轩 and 张伟), the
+    rest Latin; mobile numbers; the normalised keys as kehu stores them."""
+    from kehu.matching import customer_keys
+
+    rng = random.Random(dataset.SEED)
+    keys_of: dict[str, object] = {}
+    rows = []
+    for i in range(1, n + 1):
+        r = rng.random()
+        if r < 0.0005:
+            name = "欧阳明轩"
+        elif r < 0.002:
+            name = "张伟"
+        elif r < 0.7:
+            name = rng.choice(SURNAMES) + "".join(rng.choice(GIVEN) for _ in range(rng.randint(1, 2)))
+        else:
+            name = f"{rng.choice(LATIN_FIRST)} {rng.choice(LATIN_LAST)}"
+        phone = f"1{rng.choice('3456789')}{rng.randint(0, 999_999_999):09d}"
+        email = f"c{i:07d}@example.com"
+        keys = keys_of.get(name)
+        if keys is None:
+            keys = keys_of[name] = customer_keys(name, None, None)
+        created = dataset.NOW - dataset.dt.timedelta(days=760) + dataset.dt.timedelta(seconds=i * 7)
+        rows.append(
+            (
+                i,
+                name,
+                "PERSON",
+                email,
+                phone,
+                [],
+                {},
+                created,
+                created,
+                2 + i % 99,
+                email,
+                f"+86{phone}",
+                keys.name_key,  # type: ignore[attr-defined]
+                keys.name_pinyin,  # type: ignore[attr-defined]
+                keys.name_initials,  # type: ignore[attr-defined]
+            )
+        )
+    return rows
+
+
+def build(url: str, n: int) -> float:
+    """Migrate ``url`` and load ``n`` customers, the search index dropped (the base
+    as it was before the index); returns seconds."""
+    from kehu import search
+
+    start = time.perf_counter()
+    asyncio.run(dataset.migrate(url, ()))
+    sqlite = url.startswith("sqlite://")
+    _script(url, search.KEY_INDEXES_DROP + (search.SQLITE_DROP if sqlite else search.POSTGRES_DROP))
+    base = dataset.generate(dataset.Scale(customers=0, interactions=0))  # the owners and the admin's token
+    dataset.load(url, base, {"kehu_account_owner", "kehu_access_token"})
+    saved = dataset.COLUMNS
+    dataset.COLUMNS = {"kehu_customer": COLUMNS}  # the loader's tables and columns
+    try:
+        dataset.load(url, {"kehu_customer": customers(n)}, {"kehu_customer"})
+    finally:
+        dataset.COLUMNS = saved
+    _script(url, "ANALYZE;")
+    return time.perf_counter() - start
+
+
+def add_index(url: str) -> float:
+    """Build the search index over the loaded customers (what migration 0011 does
+    on an existing base); returns seconds."""
+    from kehu import search
+
+    start = time.perf_counter()
+    if url.startswith("sqlite://"):
+        _script(url, search.KEY_INDEXES + search.SQLITE_SCHEMA + "ANALYZE;")
+    else:
+        indexes = "".join(
+            f"CREATE INDEX {name} ON kehu_customer USING gin (({expression}) gin_trgm_ops);"
+            for name, expression in search.POSTGRES_INDEXES.items()
+        )
+        _script(url, "CREATE EXTENSION IF NOT EXISTS pg_trgm;" + search.KEY_INDEXES + indexes + "ANALYZE;")
+    return time.perf_counter() - start
+
+
+def _script(url: str, sql: str) -> None:
+    if url.startswith("sqlite://"):
+        import sqlite3
+
+        con = sqlite3.connect(url[len("sqlite://") :])
+        try:
+            con.executescript(sql)
+        finally:
+            con.close()
+        return
+
+    async def run():
+        import asyncpg
+
+        conn = await asyncpg.connect(url)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+
+
+async def measure(url: str, runs: int) -> dict[str, tuple[float, float, list]]:
+    """``{term label: (p50 ms, p95 ms, ids of the first page)}`` with whatever
+    search index the database has."""
+    from kehu.access import Viewer
+    from kehu.config import parse_config
+    from kehu.models import AccountOwner, Customer
+    from kehu.schema import execute_as
+    from kehu.server.runtime import Kehu
+
+    kehu = Kehu(parse_config({"kehu": {"database_url": url}, "plugins": {"enabled": []}}))
+    await kehu.connect()
+    try:
+        owner = await AccountOwner.get(id=1)
+        viewer = Viewer(owner=owner, permissions=kehu.permissions_for(owner.role))
+        middle = await Customer.filter(id=await Customer.all().count() // 2 + 1).first()
+        out: dict[str, tuple[float, float, list]] = {}
+        for label, term in TERMS.items():
+            term = term or middle.phone[3:10]
+            times = []
+            found = None
+            for run in range(runs + 1):
+                start = time.perf_counter()
+                result = await execute_as(kehu, viewer, DOCUMENT, {"s": term})
+                elapsed = (time.perf_counter() - start) * 1000
+                assert not result.errors, result.errors
+                ids = [e["node"]["id"] for e in result.data["customers"]["edges"]]
+                assert found is None or ids == found
+                found = ids
+                if run:  # the first run warms the caches
+                    times.append(elapsed)
+            times.sort()
+            p95 = times[min(len(times) - 1, int(round(0.95 * (len(times) - 1))))]
+            out[label] = (statistics.median(times), p95, found or [])
+        return out
+    finally:
+        await kehu.disconnect()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10000,100000,1000000")
+    parser.add_argument("--postgres", default=os.environ.get("KEHU_BENCH_POSTGRES"))
+    parser.add_argument("--sqlite-only", action="store_true")
+    parser.add_argument("--repeat", type=int, default=30)
+    parser.add_argument("--before-repeat", type=int, default=10, help="runs of the plain search (slow at 1M)")
+    args = parser.parse_args(argv)
+    sizes = [int(s) for s in args.sizes.split(",")]
+    targets = ["sqlite"] + ([] if args.sqlite_only or not args.postgres else ["postgres"])
+    print("| database | customers | term | before p50 / p95 ms | after p50 / p95 ms | rows (first page) |")
+    print("|---|---:|---|---:|---:|---:|")
+    for target in targets:
+        for n in sizes:
+            with tempfile.TemporaryDirectory() as tmp:
+                if target == "sqlite":
+                    url = f"sqlite://{tmp}/search.sqlite3"
+                else:
+                    url = dataset.create_pg_database(args.postgres)
+                try:
+                    seconds = build(url, n)
+                    before = asyncio.run(measure(url, args.before_repeat))
+                    indexing = add_index(url)
+                    print(
+                        f"<!-- {target} {n}: loaded in {seconds:.0f} s, indexed in {indexing:.0f} s -->",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                    after = asyncio.run(measure(url, args.repeat))
+                finally:
+                    if target == "postgres":
+                        dataset.drop_pg_database(url)
+            for label in TERMS:
+                b50, b95, rows = before[label]
+                a50, a95, same = after[label]
+                assert rows == same, f"{target} {n} {label}: the index changed the first page"
+                print(
+                    f"| {target} | {n:,} | {label} | {b50:.1f} / {b95:.1f} | {a50:.1f} / {a95:.1f} | {len(rows)} |",
+                    flush=True,
+                )
+
+
+if __name__ == "__main__":
+    main()
