@@ -43,7 +43,7 @@ from tortoise.expressions import Q, Subquery
 
 from .models import Customer
 
-log = logging.getLogger("kehu.search")
+log = logging.getLogger(__name__)
 
 FTS_TABLE = "kehu_customer_search"
 # The columns whose substrings are searched (kehu.customers.search_conditions).

@@ -53,6 +53,7 @@ API_MODULES = (
     "kehu.matching",
     "kehu.duplicates",
     "kehu.merges",
+    "kehu.search",
     "kehu.config",
     "kehu.schema",
     "kehu.testing",
