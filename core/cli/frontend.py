@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +36,6 @@ from graphql.error import GraphQLError, GraphQLSyntaxError
 from graphql.language import Visitor
 
 from ..errors import ValidationError
-
-SUFFIXES = (".graphql", ".gql")
 
 
 def schema_changes(old_sdl: str, new: GraphQLSchema, source: str = "the old schema") -> tuple[list[str], list[str]]:
@@ -63,22 +60,6 @@ def possible_types(schema: GraphQLSchema) -> dict[str, list[str]]:
         if isinstance(gql_type, (GraphQLInterfaceType, GraphQLUnionType)):
             out[name] = sorted(t.name for t in schema.get_possible_types(gql_type))
     return out
-
-
-def document_files(paths: Iterable[str | Path]) -> list[Path]:
-    files: list[Path] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in SUFFIXES and p.is_file())
-            if not found:
-                raise ValidationError(f"{path}: no .graphql or .gql files in this directory", code="NOT_FOUND")
-            files += found
-        elif path.is_file():
-            files.append(path)
-        else:
-            raise ValidationError(f"{path}: no such file or directory", code="NOT_FOUND")
-    return files
 
 
 def _line(error: GraphQLSyntaxError) -> int | str:

@@ -382,6 +382,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
     """Print the SDL; or, for frontend tooling (kehu.cli.frontend): compare with an
     older SDL (exit 1 on breaking changes), print Apollo's possibleTypes, or
     validate a project's GraphQL documents (exit 1 on any problem)."""
+    from ..server.documents import document_files
     from . import frontend
 
     kehu = build_kehu(args)
@@ -401,7 +402,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
         print(json.dumps(frontend.possible_types(schema), indent=2, sort_keys=True))
         return 0
     if args.validate:
-        files = frontend.document_files(args.validate)
+        files = document_files(args.validate)
         problems = frontend.validate_project(schema, files)
         for line in problems:
             print(line)

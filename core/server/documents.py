@@ -219,29 +219,38 @@ def _from_manifest(path: Path) -> list[Candidate]:
     return out
 
 
+def document_files(paths: Iterable[str | Path]) -> list[Path]:
+    """The files named, and the ``.graphql``/``.gql`` files below the directories
+    named (searched recursively, sorted); a path that is neither, or a directory
+    without documents, is a ``NOT_FOUND`` error."""
+    files: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in DOCUMENT_SUFFIXES and p.is_file())
+            if not found:
+                raise ValidationError(f"{path}: no .graphql or .gql files in this directory", code="NOT_FOUND")
+            files += found
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise ValidationError(f"{path}: no such file or directory", code="NOT_FOUND")
+    return files
+
+
 def collect(paths: Iterable[str | Path]) -> list[Candidate]:
     """The documents in files (``.graphql``/``.gql``: one document each; ``.json``:
     a manifest) and directories (searched recursively for ``.graphql``/``.gql``)."""
     out: list[Candidate] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            files = sorted(p for p in path.rglob("*") if p.suffix.lower() in DOCUMENT_SUFFIXES and p.is_file())
-            if not files:
-                raise ValidationError(f"{path}: no .graphql or .gql files in this directory", code="NOT_FOUND")
-        elif path.is_file():
-            files = [path]
-        else:
-            raise ValidationError(f"{path}: no such file or directory", code="NOT_FOUND")
-        for file in files:
-            if file.suffix.lower() == ".json":
-                out.extend(_from_manifest(file))
-                continue
-            try:
-                text = file.read_text(encoding="utf-8")
-            except UnicodeDecodeError:
-                raise ValidationError(f"{file}: not UTF-8 text", code="INVALID_DOCUMENT") from None
-            out.append(Candidate(text, str(file), document_hash(text)))
+    for file in document_files(paths):
+        if file.suffix.lower() == ".json":
+            out.extend(_from_manifest(file))
+            continue
+        try:
+            text = file.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise ValidationError(f"{file}: not UTF-8 text", code="INVALID_DOCUMENT") from None
+        out.append(Candidate(text, str(file), document_hash(text)))
     return out
 
 
