@@ -231,16 +231,26 @@ class LoginThrottleGuard:
                 return None
         return counts[keys[0]]
 
-    async def success(self, key: str) -> bool:
-        """Clear the account's count after a right password; False when the key went
-        over its limit while the password was being checked (the sign-in is refused)."""
+    async def success(self, keys: list[str]) -> bool:
+        """After a right password: clear the account's count (``keys[0]``) and take
+        this attempt back from the other keys (the client address: a right password
+        is not a failure, or an office behind one address would lock itself out by
+        signing in; the address's other failures still count). False when the
+        account's key went over its limit while the password was being checked (the
+        sign-in is refused, and counts)."""
         db = self._db()
+        key = keys[0]
         limit = self.limit_for(key)
         rows = await db.execute_query_dict(self._sql(CLEAR_SQL), [key, limit])
-        if rows:
-            return True
-        left = await db.execute_query_dict(self._sql("SELECT failures FROM kehu_login_throttle WHERE key = $1"), [key])
-        return not left or left[0]["failures"] <= limit
+        if not rows:
+            left = await db.execute_query_dict(
+                self._sql("SELECT failures FROM kehu_login_throttle WHERE key = $1"), [key]
+            )
+            if left and left[0]["failures"] > limit:
+                return False
+        for other in keys[1:]:
+            await db.execute_query_dict(self._sql(RELEASE_SQL), [other, self.limit_for(other)])
+        return True
 
     def delay_for(self, failures: int) -> float:
         """Seconds to hold a failed answer back: nothing for the first few mistakes,
@@ -279,6 +289,12 @@ ON CONFLICT (key) DO UPDATE SET
   updated_at = $2
 RETURNING failures"""
 CLEAR_SQL = "DELETE FROM kehu_login_throttle WHERE key = $1 AND failures <= $2 RETURNING key"
+# One attempt taken back ($1 key, $2 its limit); a lock this attempt set by reaching
+# the limit goes with it. A key already over its limit keeps its count and lock.
+RELEASE_SQL = """UPDATE kehu_login_throttle SET
+  failures = failures - 1,
+  locked_until = CASE WHEN failures - 1 < $2 THEN NULL ELSE locked_until END
+WHERE key = $1 AND failures > 0 AND failures <= $2"""
 
 
 def throttle_keys(email: str, client: str | None) -> list[str]:

@@ -107,7 +107,7 @@ async def authenticate(kehu: Kehu, email: Any, password: Any, client: str | None
         if delay:
             await kehu.clock.sleep(delay)  # slowed, then locked
         raise ValidationError("e-mail or password is wrong", field="password", code="INVALID_CREDENTIALS")
-    if not await guard.success(keys[0]):
+    if not await guard.success(keys):
         raise ValidationError("too many failed sign-ins: try again later", field="email", code="LOCKED_OUT")
     assert owner is not None  # verify_password refuses a missing hash
     return owner

@@ -250,6 +250,16 @@ def test_one_client_address_is_locked_after_many_failures_across_accounts(make_a
     assert codes(login(app, "admin@example.com")) == [("email", "LOCKED_OUT")]
 
 
+def test_right_passwords_do_not_use_up_the_addresss_tries(make_app):
+    # An office behind one address signs in all morning: only failures count.
+    app = make_app(config={"auth": {"max_failed_logins": 2}})
+    for _ in range(12):  # more than the address's 10
+        assert login(app, "admin@example.com")["userErrors"] == []
+    for i in range(10):
+        fail(app, f"guess{i}@example.com", 1)
+    assert codes(login(app, "admin@example.com")) == [("email", "LOCKED_OUT")]
+
+
 def test_deactivated_owner_cannot_sign_in(app):
     app.data(DEACTIVATE, {"id": owner_gid(app, "agent"), "active": False}, as_="admin")
     assert login(app, "agent@example.com") == login(app, "nobody@example.com", WRONG)
