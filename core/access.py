@@ -2,7 +2,7 @@
 
 Every read path — root connections, ``node(id)``, nested fields, filters, counts,
 exports, plugin queries — starts from ``visible_customers`` /
-``visible_interactions`` below, so a rule written here holds everywhere. A record
+``visible_interactions`` / ``of_visible_customers`` below, so a rule written here holds everywhere. A record
 the viewer may not see behaves as if it did not exist. When the role is unknown the
 scope is empty (fail closed).
 """
@@ -10,12 +10,16 @@ scope is empty (fail closed).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from tortoise.expressions import Subquery
+from tortoise.models import Model
 from tortoise.queryset import QuerySet
 
 from .errors import NotAuthenticated, PermissionDenied
 from .models import AccountOwner, Customer, Interaction, Role
+
+M = TypeVar("M", bound=Model)
 
 
 @dataclass(frozen=True)
@@ -154,9 +158,28 @@ def visible_customers(viewer: Viewer | None) -> QuerySet[Customer]:
 
 
 def visible_customer_ids(viewer: Viewer | None) -> Subquery:
-    """The visible customers' ids as a subquery, for plugins' own tables:
-    ``Ticket.filter(customer_id__in=visible_customer_ids(viewer))``."""
+    """The visible customers' ids as a subquery: ``Customer`` ids for a filter of
+    its own. For a table with a ``customer_id`` column, ``of_visible_customers``
+    does the same and costs nothing for viewers who see every customer."""
     return Subquery(visible_customers(viewer).values("id"))
+
+
+def of_visible_customers(
+    rows: QuerySet[M] | type[M], viewer: Viewer | None, *, column: str = "customer_id"
+) -> QuerySet[M]:
+    """The rows of a table with a customer column (``column``, ``customer_id`` by
+    default) whose customer the viewer may see: ``of_visible_customers(Ticket,
+    viewer)`` or ``of_visible_customers(Ticket.filter(open=True), viewer)``.
+
+    For viewers who see every customer (ADMIN, ANALYST) it only drops rows without
+    a customer, instead of ``customer_id IN (SELECT id FROM kehu_customer)``: that
+    subquery reads the whole customer table on every query, a cost that grows with
+    the base while the answer does not. Narrower scopes filter through the
+    visible customers' ids as before."""
+    qs = rows if isinstance(rows, QuerySet) else rows.all()
+    if customer_scope(viewer).everyone:
+        return qs.filter(**{f"{column}__isnull": False})
+    return qs.filter(**{f"{column}__in": visible_customer_ids(viewer)})
 
 
 def visible_interactions(viewer: Viewer | None) -> QuerySet[Interaction]:

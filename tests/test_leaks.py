@@ -437,3 +437,22 @@ def test_enforcement_point_fails_closed(app, world):
     finally:
         app.accounts["manager"].team = "north"
     assert app.run(lambda: Customer.all().count()) == 6
+
+
+def test_rows_of_visible_customers_match_the_subquery_for_every_role(app, world):
+    """``of_visible_customers`` answers as ``customer_id IN visible_customer_ids``
+    for every role (and no viewer); for those who see everyone it leaves the
+    customer table out of the query, so its cost does not grow with the base."""
+    from kehu.access import Viewer, customer_scope, of_visible_customers, visible_customer_ids
+    from kehu.models import Interaction
+
+    viewers = [None] + [Viewer(owner=account) for account in app.accounts.values()]
+    assert any(customer_scope(v).everyone for v in viewers) and not all(customer_scope(v).everyone for v in viewers)
+    for viewer in viewers:
+        scoped = of_visible_customers(Interaction, viewer)
+        expected = Interaction.filter(customer_id__in=visible_customer_ids(viewer))
+        assert sorted(app.run(lambda q=scoped: q.values_list("id", flat=True))) == sorted(
+            app.run(lambda q=expected: q.values_list("id", flat=True))
+        )
+        sql = scoped.sql()
+        assert ("kehu_customer" not in sql) == customer_scope(viewer).everyone, sql

@@ -10,7 +10,6 @@ from typing import Annotated, Optional
 
 import strawberry
 from strawberry.types import Info
-from tortoise.expressions import Subquery
 
 from kehu.access import require_viewer
 from kehu.schema import (
@@ -451,8 +450,13 @@ async def resolve_node(info: Info, pk: int) -> Optional[models.Complaint]:
 
 async def resolve_timeline_entry_node(info: Info, pk: int) -> Optional[models.ComplaintTimelineEntry]:
     """An entry of a complaint the viewer may see."""
-    visible = service.visible_complaints(info.context.viewer).values("id")
-    return await models.ComplaintTimelineEntry.filter(id=pk, complaint_id__in=Subquery(visible)).first()
+    entry = await models.ComplaintTimelineEntry.get_or_none(id=pk)
+    if (
+        entry is None
+        or not await service.visible_complaints(info.context.viewer).filter(id=entry.complaint_id).exists()
+    ):
+        return None
+    return entry
 
 
 def register(graphql) -> None:

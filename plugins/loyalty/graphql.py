@@ -13,7 +13,7 @@ from typing import Annotated, Optional
 import strawberry
 from strawberry.types import Info
 
-from kehu.access import require_viewer, visible_customers
+from kehu.access import of_visible_customers, require_viewer, visible_customers
 from kehu.schema import (
     Connection,
     ModelNode,
@@ -539,19 +539,11 @@ async def _reward_node(info: Info, pk: int):
 
 
 async def _voucher_node(info: Info, pk: int):
-    from tortoise.expressions import Subquery
-
-    return await models.Redemption.filter(
-        id=pk, customer_id__in=Subquery(visible_customers(info.context.viewer).values("id"))
-    ).first()
+    return await of_visible_customers(models.Redemption, info.context.viewer).filter(id=pk).first()
 
 
 async def _entry_node(info: Info, pk: int):
-    from tortoise.expressions import Subquery
-
-    return await models.LedgerEntry.filter(
-        id=pk, customer_id__in=Subquery(visible_customers(info.context.viewer).values("id"))
-    ).first()
+    return await of_visible_customers(models.LedgerEntry, info.context.viewer).filter(id=pk).first()
 
 
 def register(graphql) -> None:

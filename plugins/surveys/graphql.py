@@ -13,9 +13,8 @@ from typing import Annotated, Optional
 
 import strawberry
 from strawberry.types import Info
-from tortoise.expressions import Subquery
 
-from kehu.access import require_viewer, visible_customers
+from kehu.access import of_visible_customers, require_viewer
 from kehu.figures import percent
 from kehu.schema import (
     Connection,
@@ -732,5 +731,4 @@ async def resolve_choice_node(info: Info, pk: int):
 
 
 async def resolve_invitation_node(info: Info, pk: int):
-    visible = visible_customers(info.context.viewer).values("id")
-    return await models.Invitation.filter(id=pk, customer_id__in=Subquery(visible)).first()
+    return await of_visible_customers(models.Invitation, info.context.viewer).filter(id=pk).first()

@@ -3,7 +3,7 @@ from typing import Optional
 import strawberry
 from strawberry.types import Info
 
-from kehu.access import visible_customer_ids, visible_customers
+from kehu.access import of_visible_customers, visible_customers
 from kehu.errors import NotFound, ValidationError
 from kehu.schema import Payload, from_global_id
 from kehu.writes import record_change
@@ -22,8 +22,7 @@ class CustomerStickers:
 class StickerQueries:
     @strawberry.field
     async def sticker_count(self, info: Info) -> int:
-        visible = visible_customer_ids(info.context.viewer)
-        return await Sticker.filter(customer_id__in=visible).count()
+        return await of_visible_customers(Sticker, info.context.viewer).count()
 
 
 @strawberry.input

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from tortoise.expressions import Q
 
-from kehu.access import Viewer, visible_customer_ids, visible_customers
+from kehu.access import Viewer, of_visible_customers, visible_customers
 from kehu.errors import NotFound, ValidationError
 from kehu.models import AccountOwner, Customer, Interaction
 from kehu.writes import record_change, write_scope
@@ -162,11 +162,13 @@ async def due_follow_ups(
     if not 0 <= window <= 365:
         raise ValidationError("must be between 0 and 365 days", field="withinDays", code="OUT_OF_RANGE")
     now = kehu.clock.now()
-    qs = FollowUpPlan.filter(
-        Q(active=True),
-        Q(next_due_at__lte=now + dt.timedelta(days=window)),
-        Q(customer_id__in=visible_customer_ids(viewer)),
-        Q(customer__archived_at__isnull=True),
+    qs = of_visible_customers(
+        FollowUpPlan.filter(
+            Q(active=True),
+            Q(next_due_at__lte=now + dt.timedelta(days=window)),
+            Q(customer__archived_at__isnull=True),
+        ),
+        viewer,
     )
     if owner_id is not None:
         qs = qs.filter(customer__owner_id=owner_id)

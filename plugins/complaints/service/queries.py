@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from tortoise.expressions import Q, Subquery
+from tortoise.expressions import Q
 
-from kehu.access import Viewer, visible_customers
+from kehu.access import Viewer, of_visible_customers
 from kehu.errors import NotFound, ValidationError
 
 from ..models import Complaint, ComplaintPriority, ComplaintStatus, ComplaintTimelineEntry
@@ -15,7 +15,7 @@ from ..models import Complaint, ComplaintPriority, ComplaintStatus, ComplaintTim
 
 def visible_complaints(viewer: Viewer | None):
     """Complaints of the customers the viewer may see (kehu.access decides which)."""
-    return Complaint.filter(customer_id__in=Subquery(visible_customers(viewer).values("id")))
+    return of_visible_customers(Complaint, viewer)
 
 
 async def get_visible_complaint(viewer: Viewer | None, complaint_id: int, *, field: str = "id") -> Complaint:

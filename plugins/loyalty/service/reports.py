@@ -7,10 +7,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from tortoise.expressions import Subquery
 from tortoise.functions import Count, Sum
 
-from kehu.access import Viewer, visible_customers
+from kehu.access import Viewer, of_visible_customers
 from kehu.clock import BusinessCalendar
 from kehu.errors import PermissionDenied, ValidationError
 
@@ -128,11 +127,10 @@ async def loyalty_summary(
     if end <= start:
         raise ValidationError("must be after 'from'", field="to", code="INVALID_RANGE")
     settings = kehu.settings_for("loyalty", LoyaltySettings)
-    visible = Subquery(visible_customers(viewer).values("id"))
-    entries = LedgerEntry.filter(customer_id__in=visible)
+    entries = of_visible_customers(LedgerEntry, viewer)
     counts = {
         r["tier"]: r["n"]
-        for r in await LoyaltyAccount.filter(customer_id__in=visible)
+        for r in await of_visible_customers(LoyaltyAccount, viewer)
         .group_by("tier")
         .annotate(n=Count("id"))
         .values("tier", "n")

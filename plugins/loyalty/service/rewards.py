@@ -7,11 +7,11 @@ import secrets
 from typing import TYPE_CHECKING, Any
 
 from tortoise.exceptions import IntegrityError
-from tortoise.expressions import F, Q, Subquery
+from tortoise.expressions import F, Q
 from tortoise.transactions import in_transaction
 
 from kehu import validation as v
-from kehu.access import Viewer, visible_customers
+from kehu.access import Viewer, of_visible_customers
 from kehu.errors import Conflict, NotFound, ValidationError
 from kehu.writes import record_change
 
@@ -194,9 +194,7 @@ async def cancel_redemption(kehu: Kehu, viewer: Viewer, voucher_id: int) -> Rede
     REVERSAL entry (expiring afresh) and the stock is restored."""
     viewer.require("loyalty.redeem")
     settings = kehu.settings_for("loyalty", LoyaltySettings)
-    voucher = await Redemption.filter(
-        id=voucher_id, customer_id__in=Subquery(visible_customers(viewer).values("id"))
-    ).first()
+    voucher = await of_visible_customers(Redemption, viewer).filter(id=voucher_id).first()
     if voucher is None:
         raise NotFound("no such voucher", field="voucherId")
     now = kehu.clock.now()

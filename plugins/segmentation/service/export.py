@@ -15,7 +15,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from tortoise.expressions import Subquery
 
-from kehu.access import Viewer, visible_customers
+from kehu.access import Viewer, of_visible_customers
 from kehu.errors import NotFound, ValidationError
 from kehu.models import Customer
 
@@ -82,7 +82,7 @@ async def results(viewer: Viewer | None, f: ResultFilter | None = None, *, every
     f = f or ResultFilter()
     qs = Classification.filter(archived=False)
     if not everyone:
-        qs = qs.filter(customer_id__in=Subquery(visible_customers(viewer).values("id")))
+        qs = of_visible_customers(qs, viewer)
     if f.segment is not None:
         segment = await Segment.get_or_none(key=f.segment)
         if segment is None:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from tortoise.expressions import Subquery
 from tortoise.functions import Count
 
-from kehu.access import Viewer, visible_customers
+from kehu.access import Viewer, of_visible_customers
 from kehu.errors import ValidationError
 from kehu.figures import percent, round_half_up
 
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 def visible_responses(viewer: Viewer | None):
     """Responses of customers the viewer may see."""
-    return Response.filter(customer_id__in=Subquery(visible_customers(viewer).values("id")))
+    return of_visible_customers(Response, viewer)
 
 
 def _mean(total: int, count: int) -> float | None:
@@ -134,9 +134,7 @@ class ResultScope:
         return Answer.filter(response_id__in=Subquery(self.responses().values("id")))
 
     def invitations(self):
-        qs = Invitation.filter(
-            survey_id=self.survey.id, customer_id__in=Subquery(visible_customers(self.viewer).values("id"))
-        )
+        qs = of_visible_customers(Invitation, self.viewer).filter(survey_id=self.survey.id)
         if self.start is not None:
             qs = qs.filter(created_at__gte=self.start)
         if self.end is not None:
