@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -31,6 +32,8 @@ class Context:
     plugin_loaders: dict[str, Any] = field(default_factory=dict)
     # Batch fields' prefetched values (kehu.schema.batch), filled by the executor.
     batch_results: dict[Any, Any] = field(default_factory=dict)
+    # Called by ``release``: the executor drops the rows and plans it kept.
+    on_release: list[Callable[[], None]] = field(default_factory=list)
 
     @cached_property
     def loaders(self) -> Loaders:
@@ -65,6 +68,21 @@ class Context:
         await self.live_viewer()
         self.__dict__.pop("loaders", None)
         self.plugin_loaders.clear()
+
+    def release(self) -> None:
+        """Drop what the request's resolvers kept (batch values, loaders and their
+        rows) once its answer is built. Those values, the executor and the context
+        refer to each other, so without this each request leaves a few thousand
+        objects in reference cycles that only the garbage collector frees — the
+        collections that followed cost a tenth of a list page's time."""
+        for release in self.on_release:
+            release()
+        self.on_release.clear()
+        self.batch_results.clear()
+        self.plugin_loaders.clear()
+        loaders = self.__dict__.pop("loaders", None)
+        if loaders is not None:
+            loaders.release()
 
     def loader(self, key: str, factory) -> Any:
         """A plugin's per-request loader: ``info.context.loader("loyalty.balance", make)``."""

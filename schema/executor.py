@@ -170,6 +170,9 @@ class KehuExecutor(compat.ExecutorBase):
         self._walked: set[int] = set()
         self._keep: list[Any] = []  # walked lists and plan keys stay alive: their ids are keys
         self._store: dict = batch_store(self.context_value)
+        on_release = getattr(self.context_value, "on_release", None)
+        if on_release is not None:
+            on_release.append(self.release)
 
     def build_per_event_executor(self, payload: Any) -> Any:
         """A subscription event is executed by a copy of this executor: it shares
@@ -180,6 +183,14 @@ class KehuExecutor(compat.ExecutorBase):
         assert isinstance(executor, KehuExecutor)
         executor.forget_event()
         return executor
+
+    def release(self) -> None:
+        """Once the answer is built (``Context.release``): drop the rows walked and
+        the plans. graphql-core's executor refers to itself through its resolve
+        helpers, so whatever it holds would otherwise wait for the collector."""
+        self._field_plans = {}
+        self._walk_plans = {}
+        self.forget_event()
 
     def forget_event(self) -> None:
         self._walked = set()

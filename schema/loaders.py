@@ -100,6 +100,17 @@ class Loaders:
         self._owners: dict[int, AccountOwner | None] = {}
         self._customers: dict[int, Customer | None] = {}
 
+    def release(self) -> None:
+        """Drop every loaded row (``Context.release``): the loaders refer back to
+        this object through their load functions."""
+        loaders: list[DataLoader] = [self.owner, self.customer, *self._pages.values(), *self._counts.values()]
+        for loader in loaders:
+            loader.clear_all()
+        self._pages.clear()
+        self._counts.clear()
+        self._owners.clear()
+        self._customers.clear()
+
     async def owners_by_id(self, ids: Iterable[int | None]) -> dict[int, AccountOwner | None]:
         """The visible owners among ``ids`` (one query for those not loaded yet in
         this request); an id the viewer may not see maps to None."""

@@ -279,6 +279,7 @@ class KehuGraphQL(GraphQL):
                 allowed_operation_types=allowed,
                 operation_extensions=request_data.extensions,
             )
+            context.release()
         except CannotGetOperationTypeError as exc:
             return PreExecutionError(data=None, errors=[operation_error(exc)])
         except InvalidOperationTypeError as exc:
