@@ -213,11 +213,11 @@ def report(label: str, times: list[float], statements: StatementTimes, top: int)
         f"{statistics.mean(times):.1f} ms mean per call, "
         f"{statements.count / calls:.1f} statements per call"
     )
-    print("| mean ms per call | runs per call | statement |")
-    print("|---:|---:|---|")
+    print("| mean ms per call | runs per call | ms per run | statement |")
+    print("|---:|---:|---:|---|")
     by_time = sorted(statements.times.items(), key=lambda kv: -sum(kv[1]))
     for sql, ms in by_time[:top]:
-        print(f"| {sum(ms) / calls:.2f} | {len(ms) / calls:.1f} | `{sql[:160]}` |")
+        print(f"| {sum(ms) / calls:.2f} | {len(ms) / calls:.2f} | {statistics.mean(ms):.1f} | `{sql[:160]}` |")
 
 
 def main(argv: list[str] | None = None) -> None:
