@@ -342,11 +342,12 @@ def seed(url: str, plugins: tuple[str, ...], scale: Scale = FULL) -> dict[str, i
 # --------------------------------------------------------------------------- PostgreSQL databases
 
 
-def create_pg_database(server: str) -> str:
-    """A fresh database on ``server`` (``postgres://user@host:port``); returns its URL."""
+def create_pg_database(server: str, prefix: str = "kehu_bench") -> str:
+    """A fresh database on ``server`` (``postgres://user@host:port``), its name
+    ``prefix`` and a random suffix; returns its URL."""
     import asyncpg
 
-    name = f"kehu_bench_{uuid.uuid4().hex[:10]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
 
     async def run():
         conn = await asyncpg.connect(server.rstrip("/") + "/postgres")

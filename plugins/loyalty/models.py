@@ -79,7 +79,9 @@ class LedgerEntry(Model):
     class Meta:
         table = "loyalty_ledger_entry"
         unique_together = (("customer_id", "idempotency_key"),)
-        indexes = (("customer_id", "created_at"), ("created_at", "kind"), ("expires_at",))
+        # interaction_id: a purchase's EARN entry, found by index (catching up on one
+        # customer's purchases must not read the whole ledger).
+        indexes = (("customer_id", "created_at"), ("created_at", "kind"), ("expires_at",), ("interaction_id",))
 
 
 class Reward(Model):

@@ -6,6 +6,7 @@ as a mutation runs); the API through HTTP with real GraphQL documents.
 
 import argparse
 import datetime as dt
+import re
 from decimal import Decimal
 
 import pytest
@@ -585,3 +586,42 @@ def test_customer_list_loads_loyalty_without_a_query_per_customer(make_app):
         app.run(award, app, pk, 10 + i, f"k{i}")
     data = app.data("{ customers { edges { node { name loyalty { balance tier { name } } } } } }", as_="agent")
     assert sorted(e["node"]["loyalty"]["balance"] for e in data["customers"]["edges"]) == [10, 11, 12, 13, 14]
+
+
+def test_catching_up_on_one_customer_finds_its_earn_entries_by_index(make_app, monkeypatch):
+    """A new member's first purchase replays their history after asking which of
+    their purchases have no EARN entry yet: each is looked up in the ledger's
+    interaction index, not found by reading every EARN entry of the ledger, a cost
+    that would grow with the base (issue 25)."""
+    from kehu.plugins.loyalty.service import history
+
+    app = loyalty_app(make_app)
+    customer = app.run(make_customer, app)
+    db = Interaction._meta.db
+    postgres = db.capabilities.dialect == "postgres"
+    seen: list[tuple[str, list]] = []
+    query = db.execute_query_dict
+
+    async def remember(sql, values=None):
+        seen.append((sql, values))
+        return await query(sql, values)
+
+    monkeypatch.setattr(db, "execute_query_dict", remember)
+    assert app.run(history._pending_customers, [customer.id]) == []
+    monkeypatch.undo()
+    [(sql, values)] = seen
+
+    async def plan() -> str:
+        if postgres:  # its planner costs a table of this test's size as free: ask for the index itself
+            rows = await db.execute_query_dict(
+                "SELECT indexdef FROM pg_indexes WHERE tablename = 'loyalty_ledger_entry'"
+            )
+            return "\n".join(r["indexdef"] for r in rows)
+        return "\n".join(r["detail"] for r in await db.execute_query_dict("EXPLAIN QUERY PLAN " + sql, values))
+
+    text = app.run(plan)
+    assert "NOT EXISTS" in sql
+    if postgres:
+        assert re.search(r"USING btree \(interaction_id\)", text), text
+    else:
+        assert re.search(r"SEARCH e USING (COVERING )?INDEX \w+ \(interaction_id=\?\)", text), text

@@ -457,3 +457,21 @@ def test_customers_who_recently_moved_into_a_stage(seg):
     assert {e["node"]["name"] for e in seg.data(query, {"f": any_stage}, as_="admin")["customers"]["edges"]} >= names
     # Visibility holds: those are the agent's customers, none of agent_south's.
     assert seg.data(query, {"f": moved}, as_="agent_south")["customers"]["edges"] == []
+
+
+def test_a_full_recompute_leaves_staging_empty_with_no_dead_rows_behind(seg):
+    """Between runs staging holds nothing; on PostgreSQL not even the dead rows of
+    the run (its file is truncated, not left to autovacuum: issue 25)."""
+    from tortoise.connection import connections
+
+    from kehu.plugins.segmentation.service.sql import STAGING, Dialect
+
+    async def staging() -> tuple[int, int]:
+        conn = connections.get("default")
+        rows = (await conn.execute_query_dict(f"SELECT COUNT(*) AS n FROM {STAGING}"))[0]["n"]
+        if not Dialect().postgres:
+            return int(rows), 0
+        size = await conn.execute_query_dict(f"SELECT pg_relation_size('{STAGING}') AS size")
+        return int(rows), int(size[0]["size"])
+
+    assert seg.run(staging) == (0, 0)

@@ -263,30 +263,35 @@ class _Replay:
 _PENDING = """
 SELECT DISTINCT i.customer_id AS customer_id FROM kehu_interaction i
 WHERE i.kind = 'PURCHASE' AND i.amount IS NOT NULL {where} AND {unaccrued}"""
-# Purchases without an EARN entry. The ledger's interaction column has no index,
-# and each database turns a different form into one hashed pass: SQLite builds an
-# index for ``NOT IN (subquery)`` but runs ``NOT EXISTS`` row by row; PostgreSQL
-# plans ``NOT EXISTS`` as a hash anti-join but falls back to a scan per row for
-# ``NOT IN`` once the subquery outgrows work_mem (measured: minutes, not seconds).
+# Purchases without an EARN entry. Over the whole base each database wants a
+# different form for one hashed pass: SQLite builds an index for ``NOT IN
+# (subquery)`` but runs ``NOT EXISTS`` row by row; PostgreSQL plans ``NOT EXISTS``
+# as a hash anti-join but falls back to a scan per row for ``NOT IN`` once the
+# subquery outgrows work_mem (measured: minutes, not seconds). For a few customers
+# (a new member's first purchase) both look each purchase up in the ledger's
+# interaction index with ``NOT EXISTS``: ``NOT IN`` and the hash anti-join read
+# every EARN entry of the ledger, a cost that grows with the base (measured: see
+# benchmarks/README.md, W3 against the size of the base).
+_NOT_EXISTS = "NOT EXISTS (SELECT 1 FROM loyalty_ledger_entry e WHERE e.kind = 'EARN' AND e.interaction_id = i.id)"
 _UNACCRUED = {
     "sqlite": "i.id NOT IN (SELECT e.interaction_id FROM loyalty_ledger_entry e "
     "WHERE e.kind = 'EARN' AND e.interaction_id IS NOT NULL)",
-    "postgres": "NOT EXISTS (SELECT 1 FROM loyalty_ledger_entry e WHERE e.kind = 'EARN' AND e.interaction_id = i.id)",
+    "postgres": _NOT_EXISTS,
 }
 
 
 async def _pending_customers(customer_ids: list[int] | None) -> list[int]:
     """Customers with purchases that have no EARN entry yet."""
     db = Interaction._meta.db
-    unaccrued = _UNACCRUED["postgres" if db.capabilities.dialect == "postgres" else "sqlite"]
     if customer_ids is not None:
         found: list[int] = []
         for start in range(0, len(customer_ids), 900):
             chunk = customer_ids[start : start + 900]
             where = f"AND i.customer_id IN ({bulk.placeholders(Interaction, len(chunk))})"
-            rows = await db.execute_query_dict(_PENDING.format(where=where, unaccrued=unaccrued), chunk)
+            rows = await db.execute_query_dict(_PENDING.format(where=where, unaccrued=_NOT_EXISTS), chunk)
             found += [int(r["customer_id"]) for r in rows]
         return sorted(found)
+    unaccrued = _UNACCRUED["postgres" if db.capabilities.dialect == "postgres" else "sqlite"]
     rows = await db.execute_query_dict(_PENDING.format(where="", unaccrued=unaccrued))
     return sorted(int(r["customer_id"]) for r in rows)
 
