@@ -305,7 +305,8 @@ def search_conditions(viewer: Viewer | None, term: str, *, kehu: Kehu | None = N
         if column == "name" and not matching.has_han(term):
             compact = matching.search_term_pinyin(term)
             if compact:
-                out.append(Q(name_pinyin__contains=compact))
+                # icontains: the form kehu.search's PostgreSQL index serves (pinyin is lower case)
+                out.append(Q(name_pinyin__icontains=compact))
                 if compact.isalpha() and " " not in term.strip() and 2 <= len(compact) <= 6:
                     out.append(Q(name_initials__startswith=compact))
         elif column == "email" and "@" in term and (email := matching.email_key(term)):

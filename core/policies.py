@@ -138,7 +138,9 @@ class FieldGuard:
         from tortoise.expressions import Q
 
         if contains:
-            return Q(**{f"{column}_key__contains": key})
+            # icontains: keys have no letter case to fold, and on PostgreSQL only this
+            # form matches the search's trigram index (kehu.search.POSTGRES_INDEXES).
+            return Q(**{f"{column}_key__icontains": key})
         forms = self.stored_forms(column, key)
         condition: dict[str, Any] = {f"{column}_key": forms[0]} if len(forms) == 1 else {f"{column}_key__in": forms}
         return Q(**condition)

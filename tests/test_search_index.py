@@ -232,3 +232,20 @@ def test_without_pg_trgm_the_migration_warns_and_creates_no_index(available, ref
     assert "customer search reads every row" in caplog.text
     if refuse:  # the refusal is undone inside the migration's transaction, which goes on
         assert server.scripts[-1] == "ROLLBACK TO SAVEPOINT kehu_pg_trgm"
+
+
+def test_no_trigram_index_serves_an_exact_lookup_of_a_key():
+    """PostgreSQL's planner sees through a CAST to the column's own type: a trigram
+    index on ``CAST(key AS VARCHAR)`` also serves ``key IN (…)`` and may be chosen
+    over the key's btree — seconds per lookup where keys share their trigrams
+    (phone numbers, pinyin). A key column with a btree index has its trigram index
+    on another expression (UPPER, which its search compares)."""
+    import re
+
+    keys = set(re.findall(r"ON kehu_customer \((\w+)\)", search.KEY_INDEXES))
+    assert {"phone_key", "name_pinyin"} <= keys
+    for name, expression in search.POSTGRES_INDEXES.items():
+        bare = re.fullmatch(r'CAST\("(\w+)" AS VARCHAR\)', expression)
+        assert not (bare and bare.group(1) in keys), f"{name} would serve exact lookups of {bare.group(1)}"
+    replaced = {new for _, new in search.POSTGRES_REPLACED_INDEXES.values()}
+    assert replaced <= set(search.POSTGRES_INDEXES)
