@@ -35,11 +35,57 @@ TEAMS = ("north", "south", "east", "west", "key-accounts")
 TIERS = (("member", 0), ("silver", 1000), ("gold", 5000), ("platinum", 20000))  # loyalty's default tiers
 
 
+# Names for ``Scale.people``: seven in ten Chinese (some 欧阳明轩 and 张伟, which the
+# search benchmarks look for), the rest Latin.
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
+GIVEN = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超兰霞平刚桂英华玉萍红娥玲芬燕彬鹏辉建国文斌宇浩凯健俊帆帅旭宁晨晓欣怡佳琪雪梦婷颖"
+LATIN_FIRST = ("Anna", "Ben", "Carla", "David", "Emma", "Felix", "Grace", "Henry", "Iris", "Jonas", "Klara", "Leo")
+LATIN_LAST = ("Schmidt", "Miller", "Rossi", "Dubois", "Novak", "Smith", "Jensen", "Silva", "Kowalski", "Brown")
+# The columns ``Scale.people`` adds to a customer: its id in the source system and the
+# normalised keys kehu stores (duplicates, search).
+PEOPLE_COLUMNS = ("external_id", "email_key", "phone_key", "name_key", "name_pinyin", "name_initials")
+
+
 @dataclass(frozen=True)
 class Scale:
     customers: int = 10_000
     owners: int = 100
     interactions: int = 200_000
+    # Customers as a real base has them: personal names (Chinese and Latin), mobile
+    # numbers, an external id and the stored keys filled in (``PEOPLE_COLUMNS``) —
+    # what search, duplicate checks and imports read, and what ANALYZE should see.
+    people: bool = False
+
+
+def person(rng: random.Random, mobile: str = "3456789") -> tuple[str, str]:
+    """A customer's name and mobile number (``1`` and one digit of ``mobile``, nine more)."""
+    r = rng.random()
+    if r < 0.0005:
+        name = "欧阳明轩"
+    elif r < 0.002:
+        name = "张伟"
+    elif r < 0.7:
+        name = rng.choice(SURNAMES) + "".join(rng.choice(GIVEN) for _ in range(rng.randint(1, 2)))
+    else:
+        name = f"{rng.choice(LATIN_FIRST)} {rng.choice(LATIN_LAST)}"
+    return name, f"1{rng.choice(mobile)}{rng.randint(0, 999_999_999):09d}"
+
+
+def name_keys(name: str, cache: dict[str, object]) -> object:
+    """``kehu.matching.customer_keys`` of a name alone (names repeat: cached)."""
+    from kehu.matching import customer_keys
+
+    keys = cache.get(name)
+    if keys is None:
+        keys = cache[name] = customer_keys(name, None, None)
+    return keys
+
+
+def columns_for(scale: Scale) -> dict[str, tuple[str, ...]]:
+    """The loader's columns per table for rows generated at ``scale``."""
+    if not scale.people:
+        return COLUMNS
+    return {**COLUMNS, "kehu_customer": COLUMNS["kehu_customer"] + PEOPLE_COLUMNS}
 
 
 FULL = Scale()
@@ -139,6 +185,8 @@ def generate(scale: Scale) -> dict[str, list[tuple]]:
     rows["kehu_interaction"] = interactions
     for c in customers:
         c[10] = last[c[0]]
+    if scale.people:
+        _as_people(customers)
     rows["kehu_customer"] = [tuple(c) for c in customers]
 
     accounts = []
@@ -164,6 +212,28 @@ def generate(scale: Scale) -> dict[str, list[tuple]]:
     digest = hashlib.sha256(BENCH_TOKEN.encode()).hexdigest()
     rows["kehu_access_token"] = [(1, digest, 1, "API", "benchmark", NOW, None, None, None)]
     return rows
+
+
+def _as_people(customers: list[list]) -> None:
+    """Give the generated customers names, mobile numbers, e-mail addresses, external
+    ids and their stored keys (``Scale.people``), from a random stream of their own:
+    every other column stays as without ``people``. No mobile number starts 138
+    (benchmarks/import_workload.py's files use those: an import must find no duplicate)."""
+    rng = random.Random(SEED + 1)
+    cache: dict[str, object] = {}
+    for c in customers:
+        name, phone = person(rng, mobile="345679")
+        email = f"c{c[0]:07d}@example.com"
+        keys = name_keys(name, cache)
+        c[1], c[3], c[4] = name, email, phone
+        c += [
+            f"CRM{c[0]:07d}",
+            email,
+            f"+86{phone}",
+            keys.name_key,  # type: ignore[attr-defined]
+            keys.name_pinyin,  # type: ignore[attr-defined]
+            keys.name_initials,  # type: ignore[attr-defined]
+        ]
 
 
 COLUMNS = {
@@ -265,8 +335,11 @@ async def migrate(url: str, plugins: tuple[str, ...]) -> None:
     await kehu.disconnect()
 
 
-def load(url: str, rows: dict[str, list[tuple]], tables: set[str]) -> None:
-    """Insert the generated rows (tables missing from ``tables`` are skipped)."""
+def load(
+    url: str, rows: dict[str, list[tuple]], tables: set[str], columns: dict[str, tuple[str, ...]] = COLUMNS
+) -> None:
+    """Insert the generated rows (tables missing from ``tables`` are skipped), ``rows``
+    holding each table's ``columns`` (``columns_for(scale)``)."""
     if url.startswith("sqlite://"):
         con = sqlite3.connect(url[len("sqlite://") :])
         # Seeding only: kehu's own connections keep Tortoise's settings (WAL, synchronous FULL).
@@ -274,11 +347,11 @@ def load(url: str, rows: dict[str, list[tuple]], tables: set[str]) -> None:
         con.execute("PRAGMA cache_size = -262144")
         try:
             with con:
-                for table in COLUMNS:  # parents before children
-                    data = rows[table]
-                    if table not in tables:
+                for table in columns:  # parents before children
+                    if table not in tables or table not in rows:
                         continue
-                    cols = COLUMNS[table]
+                    data = rows[table]
+                    cols = columns[table]
                     con.executemany(
                         f'INSERT INTO "{table}" ({", ".join(cols)}) VALUES ({", ".join("?" * len(cols))})',
                         ([_sqlite_value(c, v) for c, v in zip(cols, row)] for row in data),
@@ -287,21 +360,21 @@ def load(url: str, rows: dict[str, list[tuple]], tables: set[str]) -> None:
         finally:
             con.close()
     else:
-        asyncio.run(_load_pg(url, rows, tables))
+        asyncio.run(_load_pg(url, rows, tables, columns))
 
 
-async def _load_pg(url: str, rows, tables) -> None:
+async def _load_pg(url: str, rows, tables, columns) -> None:
     import asyncpg
 
     conn = await asyncpg.connect(url)
     try:
-        for table in COLUMNS:  # parents before children: PostgreSQL checks foreign keys
-            data = rows[table]
-            if table not in tables:
+        for table in columns:  # parents before children: PostgreSQL checks foreign keys
+            if table not in tables or table not in rows:
                 continue
-            cols = COLUMNS[table]
+            data = rows[table]
+            cols = columns[table]
             await conn.copy_records_to_table(
-                table, records=[tuple(_pg_value(c, v) for c, v in zip(cols, row)) for row in data], columns=list(cols)
+                table, records=(tuple(_pg_value(c, v) for c, v in zip(cols, row)) for row in data), columns=list(cols)
             )
             await conn.execute(
                 f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT COALESCE(MAX(id), 1) FROM {table}))"
@@ -335,7 +408,7 @@ def seed(url: str, plugins: tuple[str, ...], scale: Scale = FULL) -> dict[str, i
     """Migrate an empty database and fill it; returns rows per table."""
     asyncio.run(migrate(url, plugins))
     rows = generate(scale)
-    load(url, rows, tables_of(url))
+    load(url, rows, tables_of(url), columns_for(scale))
     return {t: len(r) for t, r in rows.items()}
 
 

@@ -97,7 +97,8 @@ def free_port() -> int:
 class Server:
     """One implementation in its own uvicorn process on 127.0.0.1."""
 
-    def __init__(self, impl: str, url: str, plugins: tuple[str, ...]):
+    def __init__(self, impl: str, url: str, plugins: tuple[str, ...], settings: dict | None = None):
+        """``settings``: kehu's plugin settings by plugin name (benchmarks/server.py)."""
         self.impl, self.port = impl, free_port()
         env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
         # A file, not a pipe: a pipe nobody reads fills up, and a server that logs
@@ -116,6 +117,8 @@ class Server:
                 str(self.port),
                 "--plugins",
                 ",".join(plugins),
+                "--settings",
+                json.dumps(settings or {}),
             ],
             cwd=ROOT,
             env=env,

@@ -26,10 +26,6 @@ import time
 
 from . import dataset
 
-SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
-GIVEN = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超兰霞平刚桂英华玉萍红娥玲芬燕彬鹏辉建国文斌宇浩凯健俊帆帅旭宁晨晓欣怡佳琪雪梦婷颖"
-LATIN_FIRST = ("Anna", "Ben", "Carla", "David", "Emma", "Felix", "Grace", "Henry", "Iris", "Jonas", "Klara", "Leo")
-LATIN_LAST = ("Schmidt", "Miller", "Rossi", "Dubois", "Novak", "Smith", "Jensen", "Silva", "Kowalski", "Brown")
 TERMS = {  # label: the term (the data set is seeded: each finds customers at every size)
     "name": "欧阳明轩",
     "phone fragment": None,  # seven digits from the middle of the number of the customer in the middle
@@ -60,28 +56,15 @@ COLUMNS = (
 
 
 def customers(n: int) -> list[tuple]:
-    """``n`` customers: seven in ten with a Chinese name (some 欧阳明轩 and 张伟), the
-    rest Latin; mobile numbers; the normalised keys as kehu stores them."""
-    from kehu.matching import customer_keys
-
+    """``n`` customers named as ``dataset.person`` names them (some 欧阳明轩 and
+    张伟); mobile numbers; the normalised keys as kehu stores them."""
     rng = random.Random(dataset.SEED)
-    keys_of: dict[str, object] = {}
+    cache: dict[str, object] = {}
     rows = []
     for i in range(1, n + 1):
-        r = rng.random()
-        if r < 0.0005:
-            name = "欧阳明轩"
-        elif r < 0.002:
-            name = "张伟"
-        elif r < 0.7:
-            name = rng.choice(SURNAMES) + "".join(rng.choice(GIVEN) for _ in range(rng.randint(1, 2)))
-        else:
-            name = f"{rng.choice(LATIN_FIRST)} {rng.choice(LATIN_LAST)}"
-        phone = f"1{rng.choice('3456789')}{rng.randint(0, 999_999_999):09d}"
+        name, phone = dataset.person(rng)
         email = f"c{i:07d}@example.com"
-        keys = keys_of.get(name)
-        if keys is None:
-            keys = keys_of[name] = customer_keys(name, None, None)
+        keys = dataset.name_keys(name, cache)
         created = dataset.NOW - dataset.dt.timedelta(days=760) + dataset.dt.timedelta(seconds=i * 7)
         rows.append(
             (
@@ -113,16 +96,11 @@ def build(url: str, n: int) -> float:
     start = time.perf_counter()
     asyncio.run(dataset.migrate(url, ()))
     sqlite = url.startswith("sqlite://")
-    _script(url, search.KEY_INDEXES_DROP + (search.SQLITE_DROP if sqlite else search.POSTGRES_DROP))
+    run_script(url, search.KEY_INDEXES_DROP + (search.SQLITE_DROP if sqlite else search.POSTGRES_DROP))
     base = dataset.generate(dataset.Scale(customers=0, interactions=0))  # the owners and the admin's token
     dataset.load(url, base, {"kehu_account_owner", "kehu_access_token"})
-    saved = dataset.COLUMNS
-    dataset.COLUMNS = {"kehu_customer": COLUMNS}  # the loader's tables and columns
-    try:
-        dataset.load(url, {"kehu_customer": customers(n)}, {"kehu_customer"})
-    finally:
-        dataset.COLUMNS = saved
-    _script(url, "ANALYZE;")
+    dataset.load(url, {"kehu_customer": customers(n)}, {"kehu_customer"}, {"kehu_customer": COLUMNS})
+    run_script(url, "ANALYZE;")
     return time.perf_counter() - start
 
 
@@ -133,17 +111,18 @@ def add_index(url: str) -> float:
 
     start = time.perf_counter()
     if url.startswith("sqlite://"):
-        _script(url, search.KEY_INDEXES + search.SQLITE_SCHEMA + "ANALYZE;")
+        run_script(url, search.KEY_INDEXES + search.SQLITE_SCHEMA + "ANALYZE;")
     else:
         indexes = "".join(
             f"CREATE INDEX {name} ON kehu_customer USING gin (({expression}) gin_trgm_ops);"
             for name, expression in search.POSTGRES_INDEXES.items()
         )
-        _script(url, "CREATE EXTENSION IF NOT EXISTS pg_trgm;" + search.KEY_INDEXES + indexes + "ANALYZE;")
+        run_script(url, "CREATE EXTENSION IF NOT EXISTS pg_trgm;" + search.KEY_INDEXES + indexes + "ANALYZE;")
     return time.perf_counter() - start
 
 
-def _script(url: str, sql: str) -> None:
+def run_script(url: str, sql: str) -> None:
+    """Run a script of SQL statements on either database."""
     if url.startswith("sqlite://"):
         import sqlite3
 

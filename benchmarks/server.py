@@ -115,7 +115,8 @@ class BenchWrapper:
         await send({"type": "http.response.body", "body": body})
 
 
-def build(impl: str, url: str, plugins: tuple[str, ...]):
+def build(impl: str, url: str, plugins: tuple[str, ...], settings: dict | None = None):
+    """``settings``: kehu's plugin settings by plugin name (kehu only)."""
     if impl == "kehu":
         from kehu.config import parse_config
         from kehu.server.app import create_app
@@ -126,7 +127,7 @@ def build(impl: str, url: str, plugins: tuple[str, ...]):
             {
                 "kehu": {"database_url": url, "graphiql": False},
                 "limits": {"rate_per_minute": 0},
-                "plugins": {"enabled": list(plugins)},
+                "plugins": {"enabled": list(plugins), **(settings or {})},
             }
         )
         return BenchWrapper(create_app(Kehu(config)))
@@ -149,12 +150,13 @@ def main() -> None:
     parser.add_argument("--database", required=True)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--plugins", default="")
+    parser.add_argument("--settings", default="{}", help="kehu's plugin settings as JSON, by plugin name")
     args = parser.parse_args()
     import uvicorn
 
     plugins = tuple(p for p in args.plugins.split(",") if p)
     uvicorn.run(
-        build(args.impl, args.database, plugins),
+        build(args.impl, args.database, plugins, orjson.loads(args.settings)),
         host="127.0.0.1",
         port=args.port,
         log_level="warning",

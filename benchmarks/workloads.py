@@ -26,11 +26,17 @@ SUMMARY_FIELDS = {
 }
 
 
-def page_document(plugins: tuple[str, ...]) -> str:
-    """W1: a page of customers with owner, last 5 interactions and plugin summaries."""
+def page_document(plugins: tuple[str, ...], *, after: bool = False) -> str:
+    """W1: a page of customers with owner, last 5 interactions and plugin summaries;
+    with ``after``, the page after the cursor in the variable ``after``."""
     summary = " ".join(SUMMARY_FIELDS[p] for p in plugins if p in SUMMARY_FIELDS)
+    head = (
+        "query Page($n: Int!, $after: String) { customers(first: $n, after: $after)"
+        if after
+        else ("query Page($n: Int!) { customers(first: $n)")
+    )
     return (
-        "query Page($n: Int!) { customers(first: $n) { pageInfo { hasNextPage endCursor } edges { node { "
+        f"{head} {{ pageInfo {{ hasNextPage endCursor }} edges {{ node {{ "
         "id name email phone region owner { id name } "
         "interactions(first: 5) { edges { node { id kind occurredAt amount subject } } } "
         f"{summary} }} }} }} }}"
