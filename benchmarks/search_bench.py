@@ -91,17 +91,23 @@ def customers(n: int) -> list[tuple]:
 def build(url: str, n: int) -> float:
     """Migrate ``url`` and load ``n`` customers, the search index dropped (the base
     as it was before the index); returns seconds."""
-    from kehu import search
-
     start = time.perf_counter()
-    asyncio.run(dataset.migrate(url, ()))
-    sqlite = url.startswith("sqlite://")
-    run_script(url, search.KEY_INDEXES_DROP + (search.SQLITE_DROP if sqlite else search.POSTGRES_DROP))
+    without_index(url, ())
     base = dataset.generate(dataset.Scale(customers=0, interactions=0))  # the owners and the admin's token
     dataset.load(url, base, {"kehu_account_owner", "kehu_access_token"})
     dataset.load(url, {"kehu_customer": customers(n)}, {"kehu_customer"}, {"kehu_customer": COLUMNS})
     run_script(url, "ANALYZE;")
     return time.perf_counter() - start
+
+
+def without_index(url: str, plugins: tuple[str, ...]) -> None:
+    """Migrate ``url`` (with ``plugins``), then drop the search index and the key
+    indexes: the base as it was before them, or ready for a fast bulk load."""
+    from kehu import search
+
+    asyncio.run(dataset.migrate(url, plugins))
+    sqlite = url.startswith("sqlite://")
+    run_script(url, search.KEY_INDEXES_DROP + (search.SQLITE_DROP if sqlite else search.POSTGRES_DROP))
 
 
 def add_index(url: str) -> float:
