@@ -520,7 +520,8 @@ def write(out: Path, document: dict) -> None:
     text = [
         "# Cost against the size of the base",
         "",
-        f"Written by `{document['command']}`; see benchmarks/README.md for the machine and what each path is.",
+        "Written by " + " and ".join(f"`{c}`" for c in document["commands"]) + "; see benchmarks/README.md "
+        "for the machine and what each path is.",
         "p50 / p95 of the request paths over the runs at concurrency 1; the bulk jobs run once. "
         f"import: a file of {document['import_rows']:,} customers and as many interactions.",
         "Growth per 10×: how much the p50 grows when the base grows tenfold "
@@ -575,7 +576,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.report_only:
         write(out, document)
         return 0
-    document["command"] = "python -m benchmarks.cost_curves " + " ".join(argv if argv is not None else sys.argv[1:])
+    if args.fresh:
+        previous.unlink(missing_ok=True)
+    command = "python -m benchmarks.cost_curves " + " ".join(argv if argv is not None else sys.argv[1:])
+    document["commands"] = [c for c in document.get("commands", []) if c != command] + [command]
     document["facts"] = {**facts(), "plugins": list(plugins)}
     document["per_customer"] = PER_CUSTOMER
     document["import_rows"] = args.import_rows
@@ -588,6 +592,10 @@ def main(argv: list[str] | None = None) -> int:
         for db in dbs:
             for n in sizes:
                 result = measure(bases, db, n, args.runs, Path(tmp), args.import_rows)
+                if previous.exists():  # what another run (the other database) wrote meanwhile
+                    other = json.loads(previous.read_text(encoding="utf-8"))
+                    document["results"] = other["results"]
+                    document["commands"] = [c for c in other["commands"] if c != command] + [command]
                 document["results"].setdefault(db, {})[str(n)] = result
                 write(out, document)
     for db, path, how in faster_than_data(document["results"]):

@@ -11,7 +11,7 @@ SVG = "{http://www.w3.org/2000/svg}"
 
 def _check_outputs(out, sizes):
     document = json.loads((out / "results.json").read_text(encoding="utf-8"))
-    assert document["command"].startswith("python -m benchmarks.cost_curves")
+    assert [c.split(" --")[0] for c in document["commands"]] == ["python -m benchmarks.cost_curves"]
     by_size = document["results"]["sqlite"]
     assert sorted(by_size) == sorted(str(n) for n in sizes)
     for result in by_size.values():
@@ -50,7 +50,7 @@ def test_growth_per_tenfold_and_the_paths_that_grow_faster_than_their_data(tmp_p
         return {"paths": paths}
 
     document = {
-        "command": "python -m benchmarks.cost_curves --sizes 1000,10000 --sqlite-only",
+        "commands": ["python -m benchmarks.cost_curves --sizes 1000,10000 --sqlite-only"],
         "import_rows": 100,
         "results": {"sqlite": {"1000": result(1.0), "10000": result(10.0)}},
     }
