@@ -407,6 +407,26 @@ def _fmt(ms: float, unit: str) -> str:
     return f"{ms / 1000:,.2f} s" if unit == "s" else f"{ms:,.1f} ms"
 
 
+def summary(results: dict) -> str:
+    """One Markdown table of every path: p50 at each size and growth per 10×, per database."""
+    dbs = [db for db in DATABASES if db in results]
+    sizes = sorted({int(n) for db in dbs for n in results[db]})
+    head = ["path"] + [f"{db} {n:,}" for db in dbs for n in sizes] + [f"{db} growth per 10×" for db in dbs]
+    lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
+    for path, (unit, follows) in PATHS.items():
+        cells = [f"{path} ({follows})"]
+        steps = {}
+        for db in dbs:
+            values = {int(n): r["paths"][path]["p50"] for n, r in results[db].items() if path in r["paths"]}
+            steps[db] = growth(values)
+            cells += ["—" if n not in values else _fmt(values[n], unit) for n in sizes]
+        for db in dbs:
+            marks = [f"**×{g:.1f}**" if g > TOLERANCE[follows] else f"×{g:.1f}" for _, _, g in steps[db]]
+            cells.append(", ".join(marks) or "—")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def tables(results: dict) -> str:
     """One Markdown table per path: size, p50 (and p95) on each database, growth per 10×."""
     lines = []
@@ -527,6 +547,9 @@ def write(out: Path, document: dict) -> None:
         "Growth per 10×: how much the p50 grows when the base grows tenfold "
         f"(a flat path stays under ×{TOLERANCE['constant']}, a linear one under ×{TOLERANCE['linear']:.0f}).",
         "",
+        "## All paths (p50; in bold, growth faster than the path's data)",
+        "",
+        summary(results),
         tables(results),
         "## Paths that grow faster than their data",
         "",
