@@ -186,7 +186,7 @@ async def _pg_admin(server: str, sql: str, *args) -> list:
         await conn.close()
 
 
-def fetch_one(url: str, sql: str) -> tuple:
+async def fetch_one(url: str, sql: str) -> tuple:
     """One row of a plain SQL query (no parameters) on either database."""
     if url.startswith("sqlite://"):
         con = sqlite3.connect(url[len("sqlite://") :])
@@ -194,17 +194,13 @@ def fetch_one(url: str, sql: str) -> tuple:
             return con.execute(sql).fetchone()
         finally:
             con.close()
+    import asyncpg
 
-    async def run() -> tuple:
-        import asyncpg
-
-        conn = await asyncpg.connect(url)
-        try:
-            return tuple(await conn.fetchrow(sql))
-        finally:
-            await conn.close()
-
-    return asyncio.run(run())
+    conn = await asyncpg.connect(url)
+    try:
+        return tuple(await conn.fetchrow(sql))
+    finally:
+        await conn.close()
 
 
 # --------------------------------------------------------------------------- the paths
@@ -247,7 +243,7 @@ async def recompute(url: str, plugins: tuple[str, ...]) -> dict[str, dict]:
     return out
 
 
-def deep_cursor(url: str, first_page_cursor: str, position: int) -> str:
+async def deep_cursor(url: str, first_page_cursor: str, position: int) -> str:
     """The keyset cursor of the customer at ``position`` of the list, made the way
     kehu makes its cursors (a base-64 ``k:`` and the ordering's values), checked
     against the first page's end cursor: the same recipe must give that one back."""
@@ -265,16 +261,16 @@ def deep_cursor(url: str, first_page_cursor: str, position: int) -> str:
     if signature != "created_at,id":
         raise RuntimeError(f"the customer list is ordered by {signature!r}; the deep cursor expects created_at,id")
 
-    def values_of(customer_id: int) -> list:
-        (created,) = fetch_one(url, f"SELECT created_at FROM kehu_customer WHERE id = {int(customer_id)}")
+    async def values_of(customer_id: int) -> list:
+        (created,) = await fetch_one(url, f"SELECT created_at FROM kehu_customer WHERE id = {int(customer_id)}")
         if isinstance(created, str):
             created = dt.datetime.fromisoformat(created)
         return [created.astimezone(dt.UTC).isoformat(), customer_id]
 
-    if encode(signature, values_of(values[1])) != first_page_cursor:
+    if encode(signature, await values_of(values[1])) != first_page_cursor:
         raise RuntimeError(f"cannot rebuild the first page's cursor {values!r} from the database")
     # The data set's customers were created in the order of their ids.
-    return encode(signature, values_of(position))
+    return encode(signature, await values_of(position))
 
 
 async def http_paths(url: str, n: int, plugins: tuple[str, ...], runs: int) -> dict[str, dict]:
@@ -302,12 +298,12 @@ async def http_paths(url: str, n: int, plugins: tuple[str, ...], runs: int) -> d
             raise RuntimeError(f"W1: {problem}")
         end = orjson.loads(answer)["data"]["customers"]["pageInfo"]["endCursor"]
         deep = graphql_body(
-            workloads.page_document(plugins, after=True), {"n": 100, "after": deep_cursor(url, end, n // 2)}
+            workloads.page_document(plugins, after=True), {"n": 100, "after": await deep_cursor(url, end, n // 2)}
         )
         await timed("W1 first page", first, runs)
         await timed("W1 deep page", deep, runs)
         await timed("W2 { me }", graphql_body(workloads.ME_DOCUMENT), runs * 5)
-        (phone,) = fetch_one(url, f"SELECT phone FROM kehu_customer WHERE id = {n // 2 + 1}")
+        (phone,) = await fetch_one(url, f"SELECT phone FROM kehu_customer WHERE id = {n // 2 + 1}")
         for path, label in SEARCHES.items():
             term = search_bench.TERMS[label] or phone[3:10]
             await timed(path, graphql_body(search_bench.DOCUMENT, {"s": term}), runs)
