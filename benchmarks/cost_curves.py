@@ -233,10 +233,11 @@ async def recompute(url: str, plugins: tuple[str, ...]) -> dict[str, dict]:
     out = {}
     try:
         for path in ("recompute (first run)", "recompute (next run)"):
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             result = await service.recompute_all(kehu)
-            seconds = time.perf_counter() - started
-            out[path] = {"p50": round(seconds, 3), "runs": 1, "steps": result.steps, "changes": result.changes}
+            seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+            out[path] = {"p50": round(seconds, 3), "cpu": round(cpu, 3), "runs": 1, "steps": result.steps}
+            out[path]["changes"] = result.changes
             log(f"  {path}: {seconds:.2f} s ({result.changes:,} history entries)")
     finally:
         await kehu.disconnect()
@@ -285,11 +286,15 @@ async def http_paths(url: str, n: int, plugins: tuple[str, ...], runs: int) -> d
                 return "POST", "/graphql", body(i) if callable(body) else body, AUTH
 
             await run_batch("127.0.0.1", server.port, 1, 3, request, workloads.check_graphql)  # warm-up
+            cpu = (await server.call("stats"))["cpu_s"]
             sample = await run_batch("127.0.0.1", server.port, 1, count, request, workloads.check_graphql)
+            cpu = (await server.call("stats"))["cpu_s"] - cpu
             if sample.failures:
                 raise RuntimeError(f"{path}: {len(sample.failures)} failed, first: {sample.failures[0][:300]}")
-            out[path] = _ms([s * 1000 for s in sample.latencies])
-            log(f"  {path}: p50 {out[path]['p50']:.1f} ms, p95 {out[path]['p95']:.1f} ms")
+            out[path] = {**_ms([s * 1000 for s in sample.latencies]), "cpu": round(cpu * 1000 / count, 3)}
+            log(
+                f"  {path}: p50 {out[path]['p50']:.1f} ms, p95 {out[path]['p95']:.1f} ms, kehu CPU {out[path]['cpu']:.1f} ms"
+            )
 
         first = graphql_body(workloads.page_document(plugins), {"n": 100})
         status, answer = await server.post("/graphql", first, AUTH)
@@ -332,6 +337,7 @@ async def import_file(url: str, plugins: tuple[str, ...], folder: Path, rows: in
     return {
         "import": {
             "p50": round(total, 3),
+            "cpu": round(c_time.cpu + h_time.cpu, 3),
             "runs": 1,
             "customers_s": round(c_time.seconds, 3),
             "interactions_s": round(h_time.seconds, 3),
@@ -363,7 +369,7 @@ def measure(bases: Bases, db: str, n: int, runs: int, work: Path, import_rows: i
         bases.drop(db, url)
     for path, (unit, _) in PATHS.items():
         if unit == "s":  # every value in milliseconds, as the request paths
-            paths[path] = {k: (round(v * 1000, 1) if k in ("p50", "p95") else v) for k, v in paths[path].items()}
+            paths[path] = {k: (round(v * 1000, 1) if k in ("p50", "p95", "cpu") else v) for k, v in paths[path].items()}
     return {
         "paths": paths,
         "build_s": round(built, 1) or None,
@@ -403,8 +409,9 @@ def _fmt(ms: float, unit: str) -> str:
     return f"{ms / 1000:,.2f} s" if unit == "s" else f"{ms:,.1f} ms"
 
 
-def summary(results: dict) -> str:
-    """One Markdown table of every path: p50 at each size and growth per 10×, per database."""
+def summary(results: dict, key: str = "p50") -> str:
+    """One Markdown table of every path: ``key`` (the p50, or ``cpu``: kehu's CPU per
+    request or job) at each size and its growth per 10×, per database."""
     dbs = [db for db in DATABASES if db in results]
     sizes = sorted({int(n) for db in dbs for n in results[db]})
     head = ["path"] + [f"{db} {n:,}" for db in dbs for n in sizes] + [f"{db} growth per 10×" for db in dbs]
@@ -413,7 +420,7 @@ def summary(results: dict) -> str:
         cells = [f"{path} ({follows})"]
         steps = {}
         for db in dbs:
-            values = {int(n): r["paths"][path]["p50"] for n, r in results[db].items() if path in r["paths"]}
+            values = {int(n): r["paths"][path][key] for n, r in results[db].items() if key in r["paths"].get(path, {})}
             steps[db] = growth(values)
             cells += ["—" if n not in values else _fmt(values[n], unit) for n in sizes]
         for db in dbs:
@@ -430,7 +437,7 @@ def tables(results: dict) -> str:
         lines += [f"### {path}", "", f"Expected: {follows} in the size of the base.", ""]
         dbs = [db for db in DATABASES if db in results]
         head = ["customers"] + [f"{db} p50{' / p95' if unit == 'ms' else ''}" for db in dbs]
-        head += [f"{db} growth per 10×" for db in dbs]
+        head += [f"{db} kehu CPU" for db in dbs] + [f"{db} growth per 10×" for db in dbs]
         lines += ["| " + " | ".join(head) + " |", "|" + "---:|" * len(head)]
         sizes = sorted({int(n) for db in dbs for n in results[db]})
         growths = {}
@@ -447,6 +454,9 @@ def tables(results: dict) -> str:
                     cells.append(f"{r['p50']:,.1f} / {r['p95']:,.1f} ms")
                 else:
                     cells.append(_fmt(r["p50"], unit))
+            for db in dbs:
+                r = results[db].get(str(n), {}).get("paths", {}).get(path, {})
+                cells.append("—" if "cpu" not in r else _fmt(r["cpu"], unit))
             for db in dbs:
                 g = growths[db].get(n)
                 cells.append(
@@ -546,6 +556,13 @@ def write(out: Path, document: dict) -> None:
         "## All paths (p50; in bold, growth faster than the path's data)",
         "",
         summary(results),
+        "## kehu's CPU per request or job",
+        "",
+        "CPU seconds of the kehu process (every thread; SQLite works in aiosqlite's) per request, or per",
+        "bulk job: what the machine's other work does not inflate. PostgreSQL's own work runs in its",
+        "server processes and is not in these figures.",
+        "",
+        summary(results, "cpu"),
         tables(results),
         "## Paths that grow faster than their data",
         "",
