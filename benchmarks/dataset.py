@@ -217,8 +217,9 @@ def generate(scale: Scale) -> dict[str, list[tuple]]:
 def _as_people(customers: list[list]) -> None:
     """Give the generated customers names, mobile numbers, e-mail addresses, external
     ids and their stored keys (``Scale.people``), from a random stream of their own:
-    every other column stays as without ``people``. No mobile number starts 138
-    (benchmarks/import_workload.py's files use those: an import must find no duplicate)."""
+    every other column stays as without ``people``. No mobile number starts 18 (the
+    numbers of benchmarks/import_workload.py's files start 138, so an import into a
+    large base finds a few of its numbers there: 3 of 10,000 at a million customers)."""
     rng = random.Random(SEED + 1)
     cache: dict[str, object] = {}
     for c in customers:
