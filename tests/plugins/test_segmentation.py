@@ -475,3 +475,31 @@ def test_a_full_recompute_leaves_staging_empty_with_no_dead_rows_behind(seg):
         return int(rows), int(size[0]["size"])
 
     assert seg.run(staging) == (0, 0)
+
+
+def test_each_batch_reads_only_its_own_range_of_the_classification_table():
+    """A full run works in id batches; each batch's reads of
+    segmentation_classification name the batch's range themselves (not only
+    through the join to staging), so a planner that misjudges the batch still
+    reads that range through the index instead of the whole table per batch —
+    which made PostgreSQL's full run quadratic in the base."""
+    import datetime as dt
+    import re
+
+    from kehu.plugins.segmentation.service.scoring import history_and_swap_sql
+    from kehu.plugins.segmentation.service.sql import Dialect, IdRange
+
+    for postgres in (False, True):
+        d = Dialect.__new__(Dialect)
+        d.name, d.postgres = ("postgres" if postgres else "sqlite"), postgres
+        now = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+        for fresher_than in (None, now):
+            for sql, params in history_and_swap_sql(d, IdRange(101, 200), now, "SCHEDULE", 1, fresher_than):
+                aliases = re.findall(r"segmentation_classification (\w+) (?:ON|WHERE)", sql)
+                for alias in aliases:
+                    assert f"{alias}.customer_id BETWEEN" in sql, (alias, sql)
+                if sql.startswith("DELETE"):
+                    assert "customer_id BETWEEN" in sql
+                assert params.count(101) == params.count(200) == sql.count("BETWEEN")
+                placeholders = len(re.findall(r"\$\d+", sql)) if postgres else sql.count("?")
+                assert placeholders == len(params)
