@@ -243,10 +243,12 @@ def indexed_condition(kind: IndexKind | None, conditions: list[Any]) -> Any:
             columns.append(condition)
         else:  # a subquery (the masking plugin's blind index)
             parts.append(Customer.filter(condition).values("id"))
-    if kind is IndexKind.TRIGRAM and not parts:
-        # Every condition is on a column with an index: PostgreSQL ORs the index
-        # scans itself (BitmapOr), faster than the UNION below.
-        return Q(*conditions, join_type=Q.OR)
+    # PostgreSQL too gets the candidates as a UNION of index scans, not the plain OR
+    # of the conditions it could BitmapOr itself: given the OR, ``ORDER BY id DESC
+    # LIMIT 20`` tempts the planner into walking the primary key backwards and
+    # testing every row until 20 match, which for a rare term (a person's name)
+    # reads most of the table — measured at 100,000 customers: 93 ms that way,
+    # 4 ms through the candidates.
     parts += [Customer.filter(c).values("id") for c in columns]
     if values:
         parts.append(_fts_query(values))
