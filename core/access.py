@@ -2,9 +2,9 @@
 
 Every read path — root connections, ``node(id)``, nested fields, filters, counts,
 exports, plugin queries — starts from ``visible_customers`` /
-``visible_interactions`` / ``of_visible_customers`` below, so a rule written here holds everywhere. A record
-the viewer may not see behaves as if it did not exist. When the role is unknown the
-scope is empty (fail closed).
+``visible_interactions`` / ``of_visible_customers`` below, so a rule written here
+holds everywhere. A record the viewer may not see behaves as if it did not exist.
+When the role is unknown the scope is empty (fail closed).
 """
 
 from __future__ import annotations

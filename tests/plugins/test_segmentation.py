@@ -483,7 +483,6 @@ def test_each_batch_reads_only_its_own_range_of_the_classification_table():
     through the join to staging), so a planner that misjudges the batch still
     reads that range through the index instead of the whole table per batch —
     which made PostgreSQL's full run quadratic in the base."""
-    import datetime as dt
     import re
 
     from kehu.plugins.segmentation.service.scoring import history_and_swap_sql
