@@ -119,10 +119,7 @@ def add_index(url: str) -> float:
     if url.startswith("sqlite://"):
         run_script(url, search.KEY_INDEXES + search.SQLITE_SCHEMA + "ANALYZE;")
     else:
-        indexes = "".join(
-            f"CREATE INDEX {name} ON kehu_customer USING gin (({expression}) gin_trgm_ops);"
-            for name, expression in search.POSTGRES_INDEXES.items()
-        )
+        indexes = "".join(f"{search.trigram_index_sql(n, e)};" for n, e in search.POSTGRES_INDEXES.items())
         run_script(url, "CREATE EXTENSION IF NOT EXISTS pg_trgm;" + search.KEY_INDEXES + indexes + "ANALYZE;")
     return time.perf_counter() - start
 

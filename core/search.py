@@ -147,10 +147,13 @@ async def create_postgres_indexes(client: Any) -> bool:
             return False
         await client.execute_script("RELEASE SAVEPOINT kehu_pg_trgm")
     for name, expression in POSTGRES_INDEXES.items():
-        await client.execute_script(
-            f"CREATE INDEX IF NOT EXISTS {name} ON kehu_customer USING gin (({expression}) gin_trgm_ops)"
-        )
+        await client.execute_script(trigram_index_sql(name, expression))
     return True
+
+
+def trigram_index_sql(name: str, expression: str) -> str:
+    """``CREATE INDEX IF NOT EXISTS`` of one of the search's GIN indexes (pg_trgm)."""
+    return f"CREATE INDEX IF NOT EXISTS {name} ON kehu_customer USING gin (({expression}) gin_trgm_ops)"
 
 
 async def index_kind(client: Any) -> IndexKind | None:
@@ -227,9 +230,14 @@ def indexed_condition(kind: IndexKind | None, conditions: list[Any]) -> Any:
     plain OR must do (no index; a substring too short for one)."""
     if kind is None or not conditions:
         return None
+    # Each condition an index serves becomes a query of candidate ids — on
+    # PostgreSQL too, not the plain OR of the conditions it could BitmapOr itself:
+    # given the OR, ``ORDER BY id DESC LIMIT 20`` tempts the planner into walking
+    # the primary key backwards and testing every row until 20 match, which for a
+    # rare term (a person's name) reads most of the table — measured at 100,000
+    # customers: 93 ms that way, 4 ms through the candidates.
     parts: list[Any] = []  # queries of ids: the candidates
     values: list[str] = []  # substrings for the FTS5 table
-    columns: list[Any] = []  # conditions on a column a PostgreSQL index serves
     for condition in conditions:
         substring = _substring(condition)
         if substring is not None:
@@ -237,27 +245,10 @@ def indexed_condition(kind: IndexKind | None, conditions: list[Any]) -> Any:
                 return None  # a trigram index cannot find it
             if kind is IndexKind.FTS5:
                 values.append(substring[1])
-            else:
-                columns.append(condition)
-        elif _column_condition(condition):  # an exact lookup of a key: its btree index
-            columns.append(condition)
-        else:  # a subquery (the masking plugin's blind index)
-            parts.append(Customer.filter(condition).values("id"))
-    # PostgreSQL too gets the candidates as a UNION of index scans, not the plain OR
-    # of the conditions it could BitmapOr itself: given the OR, ``ORDER BY id DESC
-    # LIMIT 20`` tempts the planner into walking the primary key backwards and
-    # testing every row until 20 match, which for a rare term (a person's name)
-    # reads most of the table — measured at 100,000 customers: 93 ms that way,
-    # 4 ms through the candidates.
-    parts += [Customer.filter(c).values("id") for c in columns]
+                continue
+        # a substring (PostgreSQL's trigram index), an exact lookup of a key (its
+        # btree index) or a subquery (the masking plugin's blind index)
+        parts.append(Customer.filter(condition).values("id"))
     if values:
         parts.append(_fts_query(values))
     return Q(Q(id__in=_AnyOf(parts)), Q(*conditions, join_type=Q.OR))
-
-
-def _column_condition(condition: Any) -> bool:
-    """Whether ``condition`` compares one searched column (not a subquery)."""
-    if not isinstance(condition, Q) or condition.children or len(condition.filters) != 1:
-        return False
-    (key,) = condition.filters
-    return key.partition("__")[0] in SEARCHED_COLUMNS

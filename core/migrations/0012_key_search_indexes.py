@@ -32,9 +32,7 @@ async def backward(apps, schema_editor) -> None:
     for old, (expression, new) in search.POSTGRES_REPLACED_INDEXES.items():
         if await _exists(client, new):
             await client.execute_script(f"DROP INDEX IF EXISTS {new}")
-            await client.execute_script(
-                f"CREATE INDEX IF NOT EXISTS {old} ON kehu_customer USING gin (({expression}) gin_trgm_ops)"
-            )
+            await client.execute_script(search.trigram_index_sql(old, expression))
 
 
 class Migration(migrations.Migration):
