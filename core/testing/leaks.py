@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -77,7 +78,18 @@ class Canaries:
     name_rank: dict[int, int] = field(default_factory=dict)
 
     def found_in(self, text: str) -> list[str]:
-        return sorted({f"{column} ({marker})" for marker, column in self.columns.items() if marker in text})
+        # One pass of a regular expression finds every marker of ``_marker``'s
+        # forms (overlapping ones too: a lookahead); a marker of another form,
+        # added to ``columns`` by hand, is looked for on its own. Searching for
+        # each of thousands of markers in turn took seconds per large answer.
+        present = {match.group(1) for match in _MARKERS_IN.finditer(text)}
+        return sorted(
+            {
+                f"{column} ({marker})"
+                for marker, column in self.columns.items()
+                if marker in present or (not _MARKER_FORM.fullmatch(marker) and marker in text)
+            }
+        )
 
 
 @dataclass(frozen=True)
@@ -90,6 +102,12 @@ class Leak:
 
     def __str__(self) -> str:
         return f"{self.what}\n    in: {self.query[:300]}"
+
+
+#: every marker ``_marker`` makes; and the same as a zero-width search, so that
+#: overlapping ones are found too.
+_MARKER_FORM = re.compile(r"19\d{9}|zq\d{7}x")
+_MARKERS_IN = re.compile(f"(?=({_MARKER_FORM.pattern}))")
 
 
 def _marker(kind: str, n: int) -> tuple[str, str]:

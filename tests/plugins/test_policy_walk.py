@@ -18,6 +18,7 @@ from kehu.ids import to_global_id
 from kehu.models import Customer
 from kehu.server.plugin_manager import BUILTIN_PLUGINS
 from kehu.testing import WALK_LIMITS, plant_canaries, policy_leaks
+from kehu.testing.leaks import Canaries
 
 PLUGINS = ("segmentation", "loyalty", "complaints", "surveys", "masking")
 SETTINGS = {
@@ -130,3 +131,16 @@ def test_a_list_ordered_by_masked_names_is_found(make_app):
     app = seeded(make_app, plugins=("masking", "oracle"), extra={"oracle": oracle})
     leaks = policy_leaks(app, as_="analyst")
     assert any("ordered by their (masked) names" in leak.what and "customersByName" in leak.query for leak in leaks)
+
+
+def test_canaries_are_found_wherever_they_are_in_an_answer():
+    canaries = Canaries(
+        columns={"19000000005": "core.Customer.phone", "zq0000001x": "core.Customer.name", "by hand": "x.Y.z"}
+    )
+    # inside a longer run of digits, overlapping a false start, next to another marker
+    assert canaries.found_in('{"a": "1919000000005", "b": "zq0000001xzq0000002x", "c": "written by hand"}') == [
+        "core.Customer.name (zq0000001x)",
+        "core.Customer.phone (19000000005)",
+        "x.Y.z (by hand)",
+    ]
+    assert canaries.found_in("19190000000 zq000001x zq00000001x") == []
