@@ -28,8 +28,9 @@ if TYPE_CHECKING:
     from .server.runtime import Kehu
 
 _hasher = PasswordHasher()
-# Verified against when the e-mail is unknown, so timing does not reveal accounts.
-_DUMMY_HASH = _hasher.hash("kehu-dummy-password")
+# Verified against when the e-mail is unknown, so timing does not reveal accounts;
+# made on first use (an argon2 hash costs ~0.15 s: every CLI command paid it at import).
+_DUMMY_HASH: str | None = None
 
 MIN_PASSWORD_LENGTH = 10
 IP_LIMIT_FACTOR = 5
@@ -41,7 +42,7 @@ def use_password_hasher(hasher: PasswordHasher) -> None:
     kehu.testing lowers argon2's cost for test apps this way; the server never calls it."""
     global _hasher, _DUMMY_HASH
     _hasher = hasher
-    _DUMMY_HASH = hasher.hash("kehu-dummy-password")
+    _DUMMY_HASH = None
 
 
 def hash_password(password: str, *, email: str | None = None, name: str | None = None) -> str:
@@ -97,9 +98,19 @@ def _common_passwords() -> frozenset[str]:
     return frozenset(FREQUENCY_LISTS["passwords"])
 
 
+def prepare_login_checks() -> str:
+    """Make the hash that a sign-in with an unknown e-mail is checked against, so
+    that the first such sign-in takes as long as any other. The server calls it at
+    start-up; a command that never checks a password never pays for it."""
+    global _DUMMY_HASH
+    if _DUMMY_HASH is None:
+        _DUMMY_HASH = _hasher.hash("kehu-dummy-password")
+    return _DUMMY_HASH
+
+
 def verify_password(password_hash: str | None, password: str) -> bool:
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        return _hasher.verify(password_hash or prepare_login_checks(), password) and password_hash is not None
     except (VerificationError, InvalidHashError):
         return False
 

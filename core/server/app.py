@@ -31,6 +31,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import ErrorM
 from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 
+from ..credentials import prepare_login_checks
 from ..errors import PluginError
 from . import graphql_http
 from .documents import TrustedDocuments
@@ -654,6 +655,7 @@ def create_app(kehu: Kehu, *, migrate: bool = False) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
         await kehu.start(migrate=migrate)
+        prepare_login_checks()
         if kehu.config.kehu.tune_gc:
             tune_gc()
         try:

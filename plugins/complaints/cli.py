@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .service import check_sla
-
 if TYPE_CHECKING:
     from kehu import Kehu
 
@@ -21,6 +19,8 @@ def add_commands(subparsers) -> None:
 
 async def check_sla_command(kehu: Kehu, args: Any) -> int:
     """``kehu complaints check-sla``: one round of ``check_sla``, summarised."""
+    from .service import check_sla  # here: `kehu --help` need not load the service
+
     result = await check_sla(kehu)
     print(
         f"{len(result.breaches)} deadline(s) newly missed, {len(result.escalated)} case(s) escalated"

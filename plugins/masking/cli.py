@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .service import reseal
-
 if TYPE_CHECKING:
     from kehu import Kehu
 
@@ -23,6 +21,8 @@ def add_commands(subparsers) -> None:
 
 
 async def _reseal_command(kehu: Kehu, args) -> int:
+    from .service import reseal  # here: `kehu --help` need not load the service
+
     counts = await reseal(kehu, batch_size=max(1, args.batch_size))
     print(
         f"{counts['customers']} customers, {counts['audit_entries']} audit entries and"
