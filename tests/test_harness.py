@@ -49,6 +49,30 @@ def test_one_template_per_plugin_set_however_many_databases(tmp_path):
     assert [set(apps) for apps in made].count({"core", "loyalty", "surveys"}) == 1
 
 
+def test_the_processes_of_a_session_migrate_each_plugin_set_once(tmp_path, monkeypatch):
+    """Two Templates stand for two xdist workers sharing the session's directory."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    monkeypatch.setenv(templates.SHARED_TEMPLATES, str(shared))
+    migrated = []
+    migrate = templates._migrate
+
+    async def counted(kehu, template):
+        migrated.append(sorted(kehu.apps))
+        await migrate(kehu, template)
+
+    monkeypatch.setattr(templates, "_migrate", counted)
+    for worker, plugins in (("gw0", ("surveys",)), ("gw1", ("surveys",)), ("gw1", ("loyalty",))):
+        monkeypatch.setattr(templates, "templates", templates.Templates())
+        with database_url(folder(tmp_path, worker + plugins[0])) as url:
+            if not url.startswith("sqlite://"):
+                pytest.skip("PostgreSQL's templates are the process's own")
+            with KehuHarness(url, enabled=plugins) as app:
+                assert customers(app)["totalCount"] == 0
+    assert migrated == [["core", "surveys"], ["core", "loyalty"]]
+    assert len(list(shared.glob("*.db"))) == 2
+
+
 def test_a_database_already_used_is_migrated_and_keeps_its_data(db_url):
     with KehuHarness(db_url) as core_only:
         core_only.data(CREATE, {"n": "Before loyalty"}, as_="admin")

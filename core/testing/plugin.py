@@ -302,11 +302,24 @@ def kehu_client(kehu_app) -> Callable[..., GraphQLClient]:
     return client
 
 
+def pytest_configure(config) -> None:
+    """In the session's main process (not in an xdist worker): a directory in which
+    all its processes share their template databases (kehu.testing.templates)."""
+    if not hasattr(config, "workerinput"):
+        from . import templates
+
+        config._kehu_remove_shared_templates = templates.share_between_processes()
+
+
 def pytest_unconfigure(config) -> None:
     """Remove this process's template databases (kehu.testing.templates) while the
-    interpreter can still reach a database server: at exit, asyncio cannot."""
+    interpreter can still reach a database server: at exit, asyncio cannot; then,
+    in the main process, the session's shared ones."""
     import sys
 
     templates = sys.modules.get("kehu.testing.templates")
     if templates is not None:
         templates.templates.remove_all()
+    remove_shared = getattr(config, "_kehu_remove_shared_templates", None)
+    if remove_shared is not None:
+        remove_shared()

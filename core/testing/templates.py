@@ -26,6 +26,12 @@ only on the plugin set (and, for the schema, the configuration), so:
   shared: an enforcer is plugin code inside the schema and may hold on to the
   first app it served.
 
+The processes of one pytest session (its xdist workers) share their SQLite
+templates: the session's pytest plugin names a directory in
+``KEHU_TEST_TEMPLATES`` before the workers start, and the first process that
+needs a template builds it there under a file lock while the others wait and then
+copy it. Each plugin set is migrated once per session, not once per worker.
+
 ``KEHU_TEST_CACHES=off`` in the environment turns both off (every app migrates
 and builds its schema, as a production start does).
 """
@@ -36,6 +42,7 @@ import asyncio
 import atexit
 import contextlib
 import dataclasses
+import hashlib
 import importlib.util
 import json
 import os
@@ -202,6 +209,7 @@ class Template:
     path: Path | None = None  # SQLite
     server: str | None = None  # PostgreSQL
     name: str | None = None
+    shared: bool = False  # in the session's directory: removed with it, not by this process
 
 
 def _module_file(name: str) -> str:
@@ -260,6 +268,9 @@ class Templates:
 
     def _build(self, kehu: Kehu, fresh: FreshDatabase) -> Template:
         number = len(self._made) + 1
+        shared = shared_directory()
+        if fresh.path is not None and shared is not None:
+            return self._build_shared(kehu, shared, _template_key(kehu, fresh))
         if fresh.path is not None:
             if self._directory is None:
                 self._directory = Path(tempfile.mkdtemp(prefix="kehu-templates-"))
@@ -278,7 +289,29 @@ class Templates:
             raise
         return template
 
+    def _build_shared(self, kehu: Kehu, directory: Path, key: str) -> Template:
+        """The session's template for ``key``: built here under the directory's
+        lock for it unless another process of the session built it already."""
+        import fcntl
+
+        name = f"template-{hashlib.sha256(key.encode()).hexdigest()[:24]}"
+        path = directory / f"{name}.db"
+        with open(directory / f"{name}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+            if not path.exists():
+                scratch = directory / f"{name}.{os.getpid()}.db"
+                building = Template(f"sqlite://{scratch}", path=scratch)
+                try:
+                    run_sync(lambda: _migrate(kehu, building))
+                    _checkpoint(scratch)
+                    os.replace(scratch, path)
+                finally:
+                    self._remove(building)
+        return Template(f"sqlite://{path}", path=path, shared=True)
+
     def _remove(self, template: Template) -> None:
+        if template.shared:
+            return
         if template.path is not None:
             for suffix in ("", "-wal", "-shm"):
                 with contextlib.suppress(OSError):
@@ -295,6 +328,38 @@ class Templates:
             if self._directory is not None:
                 shutil.rmtree(self._directory, ignore_errors=True)
                 self._directory = None
+
+
+#: The environment variable naming the directory of a session's shared templates.
+SHARED_TEMPLATES = "KEHU_TEST_TEMPLATES"
+
+
+def shared_directory() -> Path | None:
+    """The directory this session's processes share their SQLite templates in, if
+    the session made one (and the platform can lock files)."""
+    value = os.environ.get(SHARED_TEMPLATES)
+    if not value or not os.path.isdir(value) or not importlib.util.find_spec("fcntl"):
+        return None
+    return Path(value)
+
+
+def share_between_processes() -> Callable[[], None]:
+    """Make a directory for the templates of this session's processes (the pytest
+    plugin calls it before xdist starts its workers, which inherit the variable);
+    returns what removes it. A session started inside another one's test makes its
+    own: its plugins' files may have changed under the same paths."""
+    directory = tempfile.mkdtemp(prefix="kehu-shared-templates-")
+    previous = os.environ.get(SHARED_TEMPLATES)
+    os.environ[SHARED_TEMPLATES] = directory
+
+    def remove() -> None:
+        if previous is None:
+            os.environ.pop(SHARED_TEMPLATES, None)
+        else:
+            os.environ[SHARED_TEMPLATES] = previous
+        shutil.rmtree(directory, ignore_errors=True)
+
+    return remove
 
 
 async def _migrate(kehu: Kehu, template: Template) -> None:
