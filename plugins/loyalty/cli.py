@@ -1,8 +1,7 @@
-"""``kehu loyalty``: the plugin's commands (expire, check, accrue)."""
+"""``kehu loyalty``: the plugin's commands (expire, check, accrue). Each imports
+the service when it runs: building the parser (``kehu --help``) need not load it."""
 
 import datetime as dt
-
-from . import service
 
 
 def add_commands(subparsers) -> None:
@@ -21,6 +20,8 @@ def add_commands(subparsers) -> None:
 
 
 async def _expire_command(kehu, args):
+    from . import service
+
     now = args.at
     if now is not None and now.tzinfo is None:
         now = now.replace(tzinfo=dt.UTC)
@@ -35,6 +36,8 @@ async def _expire_command(kehu, args):
 
 
 async def _check_command(kehu, args):
+    from . import service
+
     problems = await service.check_ledger()
     for problem in problems:
         print(f"customer {problem.customer_id}: {problem.problem}")
@@ -43,6 +46,8 @@ async def _check_command(kehu, args):
 
 
 async def _accrue_command(kehu, args):
+    from . import service
+
     count = await service.accrue_missing(kehu)
     print(f"accrued {count} purchase(s)")
     return 0
