@@ -154,6 +154,24 @@ def _arguments_key(arguments: dict[str, Any]) -> Any:
     return items
 
 
+class _Same:
+    """A parent as a DataLoader's cache key: the parent itself, compared by
+    identity. A key of ``id(parent)`` alone outlived its parent: a connection
+    completed and freed mid-request left its id to a new one, which was then
+    served the first one's cached ``totalCount``."""
+
+    __slots__ = ("parent",)
+
+    def __init__(self, parent: Any) -> None:
+        self.parent = parent
+
+    def __hash__(self) -> int:
+        return id(self.parent)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Same) and other.parent is self.parent
+
+
 def _per_parent_resolver(spec: BatchSpec, function: Callable[..., Any]) -> Callable[..., Any]:
     """The strawberry resolver of one parent: the prefetched value when the
     executor has one, otherwise a per-request DataLoader over ``spec``."""
@@ -183,7 +201,7 @@ def _per_parent_resolver(spec: BatchSpec, function: Callable[..., Any]) -> Calla
             async def load(parents: list[Any]) -> list[Any]:
                 return await spec.call(parents, info, kwargs)
 
-            loader = loaders[key] = DataLoader(load, cache_key_fn=id)
+            loader = loaders[key] = DataLoader(load, cache_key_fn=_Same)
         return await loader.load(self)
 
     resolve.__name__ = function.__name__

@@ -258,3 +258,35 @@ def test_a_batch_field_behind_another_extension_runs_only_past_it(guarded):
     data = guarded.data("{ customers(first: 10) { edges { node { gated } } } }", as_="admin")
     assert [e["node"]["gated"] for e in data["customers"]["edges"]] == [f"g{i}" for i in guarded.customer_ids]
     assert CALLS == [("gated", tuple(guarded.customer_ids))]  # still one call for the page
+
+
+def test_the_plain_paths_loader_keeps_each_parent_while_it_holds_its_result():
+    """A cache keyed by ``id(parent)`` outlived its parent: a connection completed
+    and freed mid-request left its id to a new one, which was then served the first
+    one's cached count (seen as a flaky totalCount on the plain path, under load)."""
+    import asyncio
+    import gc
+    import weakref
+
+    from strawberry.dataloader import DataLoader
+
+    from kehu.schema.batch import _Same
+
+    class Parent:
+        def __init__(self, n):
+            self.n = n
+
+    async def run():
+        loader = DataLoader(lambda parents: _values(parents), cache_key_fn=_Same)
+        first = Parent(1)
+        gone = weakref.ref(first)
+        assert await loader.load(first) == 1
+        del first
+        gc.collect()
+        assert gone() is not None  # its id cannot be another parent's while it is cached
+        assert await loader.load(Parent(2)) == 2
+
+    async def _values(parents):
+        return [p.n for p in parents]
+
+    asyncio.run(run())

@@ -12,6 +12,7 @@ as a sorted list."""
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 
@@ -67,6 +68,12 @@ def answers(app: KehuHarness, document: str, variables: dict | None = None, *, a
     return normalised(fast.json()), normalised(reference.json())
 
 
+def difference(fast: dict, reference: dict) -> str:
+    """The lines where the two answers differ (pytest's own diff is cut short)."""
+    lines = [json.dumps(answer, indent=1, sort_keys=True).splitlines() for answer in (fast, reference)]
+    return "\n".join(difflib.unified_diff(*lines, "served", "plain path", lineterm="", n=6))
+
+
 DOCUMENTS = {
     "list screen": """query($n: Int!) { customers(first: $n) { totalCount pageInfo { hasNextPage endCursor }
         edges { cursor node { id name email phone region tags kind lastInteractionAt owner { id name }
@@ -110,7 +117,7 @@ FAILING = {"bad cursor under every customer", "page too large under every custom
 @pytest.mark.parametrize("name", sorted(DOCUMENTS))
 def test_short_cuts_answer_as_graphql_core(both, name, role):
     fast, reference = answers(both, DOCUMENTS[name], {"n": 20, "yes": True, "no": False}, as_=role)
-    assert fast == reference
+    assert fast == reference, difference(fast, reference)
     if name in FAILING:  # errors at each customer's path, propagated as the schema's non-null types say
         assert fast["errors"]
     elif role == "admin":
