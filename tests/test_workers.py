@@ -254,7 +254,10 @@ def _live_socket(server: Server, token: str, stack: contextlib.ExitStack):
     return ws
 
 
-def _sockets_on_both_workers(server: Server, client: Client, token: str, stack, most: int = 8) -> list:
+def _sockets_on_both_workers(server: Server, client: Client, token: str, stack, most: int = 40) -> list:
+    """Sockets until both workers hold one. Whichever worker is in ``accept`` takes
+    the next connection: on a busy machine (the suite beside it) one of them took
+    eight in a row, so a pause after each lets the other one come round."""
     sockets, workers = [], set()
     while len(sockets) < most:
         ws = _live_socket(server, token, stack)
@@ -262,6 +265,7 @@ def _sockets_on_both_workers(server: Server, client: Client, token: str, stack, 
         workers.add(_socket_owner(client.processes, server.port, ws.socket.getsockname()[1]))
         if len(workers - {None}) == 2:
             return sockets
+        time.sleep(0.05)
     pytest.fail(f"{most} sockets never reached both workers ({workers})")
 
 
