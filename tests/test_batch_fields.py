@@ -276,8 +276,11 @@ def test_the_plain_paths_loader_keeps_each_parent_while_it_holds_its_result():
         def __init__(self, n):
             self.n = n
 
+    async def values(parents):
+        return [p.n for p in parents]
+
     async def run():
-        loader = DataLoader(lambda parents: _values(parents), cache_key_fn=_Same)
+        loader = DataLoader(values, cache_key_fn=_Same)
         first = Parent(1)
         gone = weakref.ref(first)
         assert await loader.load(first) == 1
@@ -285,8 +288,5 @@ def test_the_plain_paths_loader_keeps_each_parent_while_it_holds_its_result():
         gc.collect()
         assert gone() is not None  # its id cannot be another parent's while it is cached
         assert await loader.load(Parent(2)) == 2
-
-    async def _values(parents):
-        return [p.n for p in parents]
 
     asyncio.run(run())

@@ -256,7 +256,7 @@ class Templates:
         with self._lock:
             template = self._made.get(key)
             if template is None:
-                template = self._made[key] = self._build(kehu, fresh)
+                template = self._made[key] = self._build(kehu, fresh, key)
         if fresh.path is not None:
             assert template.path is not None  # a SQLite database's template is a file
             shutil.copyfile(template.path, fresh.path)
@@ -266,11 +266,11 @@ class Templates:
             postgres_admin(fresh.server or "", *statements)
             fresh.created = True
 
-    def _build(self, kehu: Kehu, fresh: FreshDatabase) -> Template:
+    def _build(self, kehu: Kehu, fresh: FreshDatabase, key: str) -> Template:
         number = len(self._made) + 1
         shared = shared_directory()
         if fresh.path is not None and shared is not None:
-            return self._build_shared(kehu, shared, _template_key(kehu, fresh))
+            return self._build_shared(kehu, shared, key)
         if fresh.path is not None:
             if self._directory is None:
                 self._directory = Path(tempfile.mkdtemp(prefix="kehu-templates-"))
