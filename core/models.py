@@ -59,6 +59,8 @@ class OutboxState(str, Enum):
 class AccountOwner(Model):
     """A staff member who signs in and looks after customers (客户经理)."""
 
+    _no_comments = True
+
     id = fields.IntField(primary_key=True)
     name = fields.CharField(max_length=200)
     # The sign-in name; stored lower-case.
@@ -88,6 +90,8 @@ class AccountOwner(Model):
 
 class Customer(Model):
     """A person or organization the company does business with."""
+
+    _no_comments = True
 
     id = fields.IntField(primary_key=True)
     # The id other systems know the customer by (an old CRM, a shop): the key of
@@ -162,6 +166,8 @@ class DuplicatePair(Model):
     """Two customers that may be one (``customer_a_id < customer_b_id``), with
     the score and reasons that say why, until merged or dismissed."""
 
+    _no_comments = True
+
     id = fields.IntField(primary_key=True)
     customer_a: fields.ForeignKeyRelation[Customer] = fields.ForeignKeyField(
         "core.Customer", related_name=False, on_delete=fields.RESTRICT
@@ -192,6 +198,8 @@ class DuplicatePair(Model):
 class CustomerTag(Model):
     """One row per (customer, tag): lets ``tags`` filters use an index."""
 
+    _no_comments = True
+
     id = fields.IntField(primary_key=True)
     customer: fields.ForeignKeyRelation[Customer] = fields.ForeignKeyField(
         "core.Customer", related_name="tag_rows", on_delete=fields.CASCADE
@@ -207,6 +215,8 @@ class CustomerTag(Model):
 
 class Interaction(Model):
     """One touch point with a customer. PURCHASE interactions carry an amount."""
+
+    _no_comments = True
 
     id = fields.IntField(primary_key=True)
     customer: fields.ForeignKeyRelation[Customer] = fields.ForeignKeyField(
@@ -246,6 +256,8 @@ class Interaction(Model):
 class AccessToken(Model):
     """A bearer token: a sign-in session or a named API token. Only its SHA-256 is stored."""
 
+    _no_comments = True
+
     id = fields.IntField(primary_key=True)
     token_hash = fields.CharField(max_length=64, unique=True)
     owner: fields.ForeignKeyRelation[AccountOwner] = fields.ForeignKeyField(
@@ -269,6 +281,8 @@ class LoginThrottle(Model):
     Kept in the database so that every worker sees the same counts.
     """
 
+    _no_comments = True
+
     key = fields.CharField(max_length=300, primary_key=True)
     failures = fields.IntField(default=0)
     locked_until = fields.DatetimeField(null=True)
@@ -280,6 +294,8 @@ class LoginThrottle(Model):
 
 class AuditEntry(Model):
     """One append-only record per successful write, committed with the write itself."""
+
+    _no_comments = True
 
     id = fields.BigIntField(primary_key=True)
     at = fields.DatetimeField(db_index=True)
@@ -310,6 +326,8 @@ class RateBucket(Model):
     """Cost points spent by one caller in one minute (PostgreSQL deployments, so
     that every worker counts against the same budget)."""
 
+    _no_comments = True
+
     key = fields.CharField(max_length=300, primary_key=True)  # "<caller>@<minute>"
     used = fields.IntField(default=0)
     minute = fields.BigIntField(db_index=True)
@@ -321,6 +339,8 @@ class RateBucket(Model):
 class TrustedDocument(Model):
     """A GraphQL document the server accepts in trusted-documents mode, by the
     SHA-256 of its exact text (``kehu documents add``)."""
+
+    _no_comments = True
 
     id = fields.IntField(primary_key=True)
     sha256 = fields.CharField(max_length=64, unique=True)
@@ -342,6 +362,8 @@ class OutboxEvent(Model):
     the commit, at least once (kehu.server.outbox). ``remaining`` lists the
     plugins whose handlers have not succeeded yet (null: every implementation).
     """
+
+    _no_comments = True
 
     id = fields.BigIntField(primary_key=True)
     kind = fields.CharEnumField(OutboxKind, max_length=8, default=OutboxKind.EVENT)

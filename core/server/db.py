@@ -169,10 +169,10 @@ def install_filter_tables() -> None:
     is a ``TSVectorField``; relations, JSON and array fields still go to
     Tortoise. The model gets its own outer dict; the inner ones are shared, as
     Tortoise never changes them in place (``MetaInfo._generate_filters`` copies
-    one before it swaps an operator). tests/test_db.py checks that the tables are
-    equal to Tortoise's for every column of the core and the built-in plugins.
-    If Tortoise's function is not the one this was written for, nothing is
-    installed: migrations are slower, never different."""
+    one before it swaps an operator). tests/test_model_classes.py checks that
+    the tables are equal to Tortoise's for every column of the core and the
+    built-in plugins. If Tortoise's function is not the one this was written
+    for, nothing is installed: migrations are slower, never different."""
     from tortoise import filters, models
 
     original = filters.get_filters_for_field

@@ -51,6 +51,8 @@ class TimelineKind(str, Enum):
 class Complaint(Model):
     """One complaint case of a customer (客户投诉), with its SLA clock."""
 
+    _no_comments = True
+
     id = fields.IntField(primary_key=True)
     customer = fields.ForeignKeyField("core.Customer", related_name="complaints", on_delete=fields.RESTRICT)
     assignee = fields.ForeignKeyField(
@@ -104,6 +106,8 @@ class Complaint(Model):
 class ComplaintTimelineEntry(Model):
     """One line of a complaint's history: filing, a transition, a note, an
     assignment, an SLA breach or an escalation. Append-only."""
+
+    _no_comments = True
 
     id = fields.IntField(primary_key=True)
     complaint = fields.ForeignKeyField("complaints.Complaint", related_name="timeline", on_delete=fields.RESTRICT)

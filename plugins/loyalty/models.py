@@ -42,6 +42,8 @@ class TierChangeReason(str, Enum):
 class LoyaltyAccount(Model):
     """One per member customer: cached balance and lifetime points, current tier."""
 
+    _no_comments = True
+
     id = fields.IntField(primary_key=True)
     customer = fields.OneToOneField("core.Customer", related_name="loyalty_account", on_delete=fields.RESTRICT)
     balance = fields.BigIntField(default=0)
@@ -59,6 +61,8 @@ class LoyaltyAccount(Model):
 
 class LedgerEntry(Model):
     """One movement of points. Credits carry ``expires_at``, debits are negative."""
+
+    _no_comments = True
 
     id = fields.BigIntField(primary_key=True)
     customer = fields.ForeignKeyField("core.Customer", related_name="loyalty_entries", on_delete=fields.RESTRICT)
@@ -87,6 +91,8 @@ class LedgerEntry(Model):
 class Reward(Model):
     """A catalogue item customers exchange points for."""
 
+    _no_comments = True
+
     id = fields.IntField(primary_key=True)
     name = fields.CharField(max_length=200)
     description = fields.TextField(default="")
@@ -106,6 +112,8 @@ class Reward(Model):
 class Redemption(Model):
     """A redeemed reward: the voucher the customer receives."""
 
+    _no_comments = True
+
     id = fields.IntField(primary_key=True)
     customer = fields.ForeignKeyField("core.Customer", related_name="loyalty_vouchers", on_delete=fields.RESTRICT)
     reward = fields.ForeignKeyField("loyalty.Reward", related_name="redemptions", on_delete=fields.RESTRICT)
@@ -124,6 +132,8 @@ class Redemption(Model):
 class TierChange(Model):
     """Tier history: one row per change of a customer's tier."""
 
+    _no_comments = True
+
     id = fields.IntField(primary_key=True)
     customer = fields.ForeignKeyField("core.Customer", related_name="loyalty_tier_changes", on_delete=fields.RESTRICT)
     from_tier = fields.CharField(max_length=40, null=True)
@@ -138,6 +148,8 @@ class TierChange(Model):
 
 class Referral(Model):
     """Customer ``referrer`` recommended ``referee`` (one referrer per referee)."""
+
+    _no_comments = True
 
     id = fields.IntField(primary_key=True)
     referrer = fields.ForeignKeyField("core.Customer", related_name="loyalty_referrals", on_delete=fields.RESTRICT)

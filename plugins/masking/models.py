@@ -12,6 +12,8 @@ class Disclosure(Model):
     """One reveal of a masked field in clear: append-only, written in the same
     transaction as the reveal."""
 
+    _no_comments = True
+
     id = fields.BigIntField(primary_key=True)
     at = fields.DatetimeField(db_index=True)
     actor = fields.ForeignKeyField("core.AccountOwner", related_name="disclosures", on_delete=fields.RESTRICT)
@@ -29,6 +31,8 @@ class Disclosure(Model):
 class BlindIndex(Model):
     """A keyed digest of an encrypted field's value, for exact-match lookup: one row
     per customer, field and key (during a key rotation both keys' digests exist)."""
+
+    _no_comments = True
 
     id = fields.BigIntField(primary_key=True)
     customer = fields.ForeignKeyField("core.Customer", related_name="blind_indexes", on_delete=fields.CASCADE)

@@ -16,6 +16,8 @@ class MessageStatus(str, Enum):
 class Message(Model):
     """One message to one recipient on one channel."""
 
+    _no_comments = True
+
     id = fields.BigIntField(primary_key=True)
     # What makes it this message: a repeated event or job run finds it and sends nothing.
     key = fields.CharField(max_length=200, unique=True)
@@ -45,6 +47,8 @@ class Message(Model):
 class SendWindow(Model):
     """Messages sent in one minute, across all workers: the rate limit's counter
     (a conditional increment, so two workers never both take the last place)."""
+
+    _no_comments = True
 
     minute = fields.BigIntField(primary_key=True)  # minutes since the Unix epoch
     used = fields.IntField(default=0)

@@ -61,6 +61,8 @@ class RecomputeRun(Model):
     date it describes (``as_of``) in which time zone, and the CLV model it fitted
     (``clv_model``: parameters, fit date, or why it fell back)."""
 
+    _no_comments = True
+
     id = fields.IntField(primary_key=True)
     started_at = fields.DatetimeField()
     as_of = fields.DateField(null=True)
@@ -78,6 +80,8 @@ class RecomputeRun(Model):
 
 class Classification(Model):
     """A customer's current scores and classes, with the inputs that explain them."""
+
+    _no_comments = True
 
     id = fields.IntField(primary_key=True)
     customer = fields.OneToOneField("core.Customer", related_name="segmentation", on_delete=fields.RESTRICT)
@@ -120,6 +124,8 @@ class Staging(Model):
     """Scratch space of a recompute: rows are written, scored and diffed here in SQL,
     then copied over ``Classification``. No foreign keys, for speed."""
 
+    _no_comments = True
+
     customer_id = fields.IntField(primary_key=True, generated=False)
     archived = fields.BooleanField(default=False)
     recency_days = fields.IntField(null=True)
@@ -154,6 +160,8 @@ class ClvCell(Model):
     first — under the latest run's parameters: customers of the same shape share
     them, so each shape is computed once. Rebuilt by every full recompute."""
 
+    _no_comments = True
+
     id = fields.IntField(primary_key=True)
     x = fields.IntField()
     t_x = fields.IntField()
@@ -169,6 +177,8 @@ class ClvCell(Model):
 
 class Segment(Model):
     """A user-defined segment: a rule tree (``RULE``) or a hand-picked list (``STATIC``)."""
+
+    _no_comments = True
 
     id = fields.IntField(primary_key=True)
     key = fields.CharField(max_length=64, unique=True)
@@ -187,6 +197,8 @@ class Segment(Model):
 class SegmentMembership(Model):
     """Current members of a segment (rule segments: as of the last evaluation)."""
 
+    _no_comments = True
+
     id = fields.IntField(primary_key=True)
     segment = fields.ForeignKeyField("segmentation.Segment", related_name="memberships", on_delete=fields.CASCADE)
     customer = fields.ForeignKeyField("core.Customer", related_name=False, on_delete=fields.RESTRICT)
@@ -204,6 +216,8 @@ class SegmentChange(Model):
     For ``SEGMENT`` changes ``segment_key`` names the segment and the values are
     ``IN``/``OUT``. The key is kept as text so history survives a deleted segment.
     """
+
+    _no_comments = True
 
     id = fields.BigIntField(primary_key=True)
     customer = fields.ForeignKeyField("core.Customer", related_name=False, on_delete=fields.RESTRICT)

@@ -38,6 +38,8 @@ class QuestionType(str, Enum):
 class Survey(Model):
     """A questionnaire: draft, then published (answerable), then closed."""
 
+    _no_comments = True
+
     id = fields.IntField(primary_key=True)
     title = fields.CharField(max_length=200)
     description = fields.TextField(default="")
@@ -59,6 +61,8 @@ class Survey(Model):
 class SurveyVersion(Model):
     """One frozen-once-answered set of questions of a survey."""
 
+    _no_comments = True
+
     id = fields.IntField(primary_key=True)
     survey = fields.ForeignKeyField("surveys.Survey", related_name="versions", on_delete=fields.RESTRICT)
     number = fields.IntField()
@@ -71,6 +75,8 @@ class SurveyVersion(Model):
 
 
 class Question(Model):
+    _no_comments = True
+
     id = fields.IntField(primary_key=True)
     version = fields.ForeignKeyField("surveys.SurveyVersion", related_name="questions", on_delete=fields.RESTRICT)
     # The first question of this lineage (itself for a new question).
@@ -88,6 +94,8 @@ class Question(Model):
 
 
 class Choice(Model):
+    _no_comments = True
+
     id = fields.IntField(primary_key=True)
     question = fields.ForeignKeyField("surveys.Question", related_name="choices", on_delete=fields.RESTRICT)
     position = fields.IntField()
@@ -100,6 +108,8 @@ class Choice(Model):
 
 class Invitation(Model):
     """One customer's single-use, expiring link to answer one survey."""
+
+    _no_comments = True
 
     id = fields.IntField(primary_key=True)
     survey = fields.ForeignKeyField("surveys.Survey", related_name="invitations", on_delete=fields.RESTRICT)
@@ -123,6 +133,8 @@ class Invitation(Model):
 class Response(Model):
     """A customer's submitted answers to one version of a survey."""
 
+    _no_comments = True
+
     id = fields.IntField(primary_key=True)
     survey = fields.ForeignKeyField("surveys.Survey", related_name="responses", on_delete=fields.RESTRICT)
     version = fields.ForeignKeyField("surveys.SurveyVersion", related_name="responses", on_delete=fields.RESTRICT)
@@ -144,6 +156,8 @@ class Response(Model):
 class Answer(Model):
     """One answer. A multiple-choice answer is one row per chosen option, so
     distributions are a ``GROUP BY`` on ``choice_id``."""
+
+    _no_comments = True
 
     id = fields.IntField(primary_key=True)
     response = fields.ForeignKeyField("surveys.Response", related_name="answers", on_delete=fields.RESTRICT)

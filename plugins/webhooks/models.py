@@ -16,6 +16,8 @@ class DeliveryStatus(str, Enum):
 class WebhookEndpoint(Model):
     """A receiver registered by an admin: where to send which topics, signed with which secret."""
 
+    _no_comments = True
+
     id = fields.IntField(primary_key=True)
     url = fields.CharField(max_length=2000)
     description = fields.CharField(max_length=300, default="")
@@ -43,6 +45,8 @@ class WebhookEndpoint(Model):
 class WebhookDelivery(Model):
     """One event for one endpoint, sent until it is delivered or its retries are spent."""
 
+    _no_comments = True
+
     id = fields.BigIntField(primary_key=True)
     endpoint = fields.ForeignKeyField("webhooks.WebhookEndpoint", related_name="deliveries", on_delete=fields.CASCADE)
     # The outbox event (kehu_event_published) this delivery forwards.
@@ -66,6 +70,8 @@ class WebhookDelivery(Model):
 
 class WebhookAttempt(Model):
     """One HTTP request of a delivery: what came back and how long it took."""
+
+    _no_comments = True
 
     id = fields.BigIntField(primary_key=True)
     delivery = fields.ForeignKeyField("webhooks.WebhookDelivery", related_name="attempt_log", on_delete=fields.CASCADE)
