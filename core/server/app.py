@@ -606,10 +606,12 @@ def tune_gc() -> None:
 _gc_tuned = False
 
 
-def create_app(kehu: Kehu, *, migrate: bool = False) -> Starlette:
+def create_app(kehu: Kehu, *, migrate: bool = False, check_migrations: bool = True) -> Starlette:
     """Build the ASGI app. The database is connected in the lifespan; with
     ``migrate`` pending migrations are applied first, otherwise start-up refuses
-    an un-migrated database."""
+    an un-migrated database — unless ``check_migrations`` is false, for a caller
+    that knows every migration is applied (kehu.testing, on a copy of a migrated
+    template)."""
     graphql = KehuGraphQL(kehu)
 
     async def healthz(request: Request) -> JSONResponse:
@@ -654,7 +656,7 @@ def create_app(kehu: Kehu, *, migrate: bool = False) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
-        await kehu.start(migrate=migrate)
+        await kehu.start(migrate=migrate, check=check_migrations)
         prepare_login_checks()
         if kehu.config.kehu.tune_gc:
             tune_gc()

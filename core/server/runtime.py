@@ -148,9 +148,10 @@ class Kehu:
         assert self.ctx is not None
         return await db.migrate(self.ctx, self.apps, progress)
 
-    async def start(self, *, migrate: bool = False) -> None:
-        """Connect, check migrations, run plugins' start-up hooks."""
-        await self.connect(migrate=migrate)
+    async def start(self, *, migrate: bool = False, check: bool = True) -> None:
+        """Connect, check migrations (apply them with ``migrate``; ``check=False``
+        trusts that they are), run plugins' start-up hooks."""
+        await self.connect(migrate=migrate, check=check)
         try:
             await self.events.start()
             await self.hooks.lifecycle("kehu_startup", self, strict=True)
