@@ -193,7 +193,6 @@ def install_filter_tables() -> None:
             table = tables[key] = original(field_name, field, source_field)
         return dict(table)
 
-    get_filters_for_field.__wrapped__ = original  # type: ignore[attr-defined]
     models.get_filters_for_field = get_filters_for_field
 
 
