@@ -33,6 +33,7 @@ from . import duplicates as duplicates_schema
 from .descriptions import describe_conventions
 from .executor import KehuExecutor
 from .extensions import (
+    HookRunner,
     IntrospectionGuard,
     KehuErrors,
     LiveAccess,
@@ -41,7 +42,7 @@ from .extensions import (
     WriteOperation,
     _is_expected,
 )
-from .limits import KehuParserCache, LimitedValidationCache, QueryLimits, RateLimit
+from .limits import DocumentMemo, KehuParserCache, LimitedValidationCache, QueryLimits, RateLimit
 from .plain_resolvers import install_plain_resolvers
 from .registry import Contribution, GraphQLRegistry
 from .relay import Node, check_node_types
@@ -68,6 +69,13 @@ class KehuSchema(strawberry.Schema):
     registry: GraphQLRegistry
     #: True when built on the plain path: strawberry's own resolvers and executor.
     plain: bool
+
+    def create_extensions_runner(self, execution_context, extensions):
+        """The schema extensions' hooks, looked up once per process (``HookRunner``);
+        strawberry's own runner on the plain path."""
+        if getattr(self, "plain", False):
+            return super().create_extensions_runner(execution_context, extensions)
+        return HookRunner(execution_context=execution_context, extensions=extensions)
 
     @functools.cached_property
     def graphql_schema(self) -> GraphQLSchema:
@@ -244,6 +252,8 @@ def build_schema(kehu: Kehu, *, plain: bool | None = None) -> KehuSchema:
 
     limits = kehu.config.limits
     page_default = kehu.config.kehu.page_size_default
+    # What the limits and the validation found per document, kept with this schema.
+    checked, estimates = DocumentMemo(512), DocumentMemo(512)
     try:
         schema = KehuSchema(
             query=Query,
@@ -254,10 +264,10 @@ def build_schema(kehu: Kehu, *, plain: bool | None = None) -> KehuSchema:
                 RequestMetrics,
                 KehuErrors,
                 IntrospectionGuard,
-                lambda: QueryLimits(limits=limits, default_page=page_default),
+                lambda: QueryLimits(limits=limits, default_page=page_default, estimates=estimates),
                 RateLimit,
                 lambda: KehuParserCache(maxsize=512),
-                lambda: LimitedValidationCache(limits=limits, maxsize=512),
+                lambda: LimitedValidationCache(limits=limits, maxsize=512, checked=checked),
             ],
             config=StrawberryConfig(relay_max_results=100),
             execution_context_class=None if plain else KehuExecutor,

@@ -16,6 +16,7 @@ rejection carries ``extensions.code`` and says by how much.
 from __future__ import annotations
 
 import weakref
+from collections import OrderedDict
 from typing import Any
 
 import strawberry
@@ -26,6 +27,7 @@ from graphql import (
     GraphQLError,
     InlineFragmentNode,
     OperationDefinitionNode,
+    VariableNode,
     get_named_type,
     value_from_ast,
 )
@@ -124,22 +126,62 @@ class KehuParserCache(ParserCache):
         yield
 
 
+class DocumentMemo:
+    """What was worked out about parsed documents, for the ``maxsize`` most recently
+    used, found by the document's identity. The parser cache hands out the same
+    document object for the same text, while a graphql-core document (a frozen
+    dataclass) hashes its whole tree at every look-up by value — for a cached
+    document, the largest part of the look-up. An entry holds its document, so the
+    id cannot be reused while the entry lives. One per schema (built with it)."""
+
+    def __init__(self, maxsize: int = 512):
+        self.maxsize = maxsize
+        self._entries: OrderedDict[tuple[int, Any], tuple[Any, Any]] = OrderedDict()
+
+    def get(self, document, key: Any = None, default: Any = None) -> Any:
+        entry = self._entries.get((id(document), key))
+        if entry is None or entry[0] is not document:
+            return default
+        self._entries.move_to_end((id(document), key))
+        return entry[1]
+
+    def put(self, document, key: Any, value: Any) -> None:
+        self._entries[(id(document), key)] = (document, value)
+        self._entries.move_to_end((id(document), key))
+        while len(self._entries) > self.maxsize:
+            self._entries.popitem(last=False)
+
+
 class LimitedValidationCache(ValidationCache):
     """strawberry's validation cache, preceded by ``shape_errors``: a document over
-    a limit is refused without running graphql-core's rules at all."""
+    a limit is refused without running graphql-core's rules at all. The outcome of
+    both is kept per document in ``checked`` (``DocumentMemo``), so a cached
+    document costs one look-up by identity."""
 
-    def __init__(self, *, limits: LimitSettings, maxsize: int = 512):
+    def __init__(self, *, limits: LimitSettings, maxsize: int = 512, checked: DocumentMemo | None = None):
         super().__init__(maxsize=maxsize)
         self.limits = limits
+        self.checked = checked if checked is not None else DocumentMemo(maxsize)
 
     def on_validate(self):
         ec = self.execution_context
-        errors = shape_errors(ec.graphql_document, self.limits) if ec.graphql_document is not None else []
-        if errors:
-            ec.pre_execution_errors = errors
-            yield
+        document = ec.graphql_document
+        executed = compat.executed_graphql_schema(ec.schema)
+        if document is None or executed is None:  # strawberry parses again and reports / keeps its schema elsewhere
+            errors = shape_errors(document, self.limits) if document is not None else []
+            if errors:
+                ec.pre_execution_errors = errors
+                yield
+            else:
+                yield from super().on_validate()
             return
-        yield from super().on_validate()
+        rules = ec.validation_rules
+        errors = self.checked.get(document, rules)
+        if errors is None:
+            errors = shape_errors(document, self.limits) or self.cached_validate_document(executed, document, rules)
+            self.checked.put(document, rules, errors)
+        ec.pre_execution_errors = errors
+        yield
 
 
 #: strawberry field ``metadata`` key: the most items a plain list field returns.
@@ -205,6 +247,14 @@ def estimate_nodes(
     """Upper bound of the objects a query can return, multiplying each connection's
     page size, and each plain list's bound, through its children. Fragments are counted once each (memoised),
     so amplification through nested fragments costs linear time here."""
+    return node_estimate(schema, document, operation_name, variables, default_page)[0]
+
+
+def node_estimate(
+    schema: strawberry.Schema, document, operation_name: str | None, variables: dict[str, Any] | None, default_page: int
+) -> tuple[int, bool]:
+    """``estimate_nodes``, and whether it read a variable (a page size given as
+    ``first: $n``): an estimate that did not holds for every request of the document."""
     declared = declared_bounds(schema)
     graphql_schema = compat.graphql_schema(schema)
     fragments = {d.name.value: d for d in document.definitions if getattr(d, "kind", "") == "fragment_definition"}
@@ -212,7 +262,7 @@ def estimate_nodes(
     if operation_name:
         operations = [o for o in operations if o.name and o.name.value == operation_name]
     if not operations:
-        return 0
+        return 0, False
     operation = operations[0]
     root = {
         "query": graphql_schema.query_type,
@@ -221,12 +271,15 @@ def estimate_nodes(
     }[operation.operation.value]
     variables = variables or {}
     memo: dict[tuple[str, str], int] = {}
+    read_variables = False
 
     def page_size(field_def, node: FieldNode) -> int | None:
+        nonlocal read_variables
         if "first" not in field_def.args:
             return None
         for argument in node.arguments or ():
             if argument.name.value in ("first", "last"):
+                read_variables = read_variables or isinstance(argument.value, VariableNode)
                 value = value_from_ast(argument.value, field_def.args[argument.name.value].type, variables)
                 return int(value) if isinstance(value, int) and value >= 0 else default_page
         return default_page
@@ -265,15 +318,18 @@ def estimate_nodes(
                 total += memo[key]
         return total
 
-    return count(operation.selection_set, root, frozenset())
+    nodes = count(operation.selection_set, root, frozenset())
+    return nodes, read_variables
 
 
 class QueryLimits(SchemaExtension):
     """Applies the limits of plugins.toml's ``[limits]`` (see module docstring)."""
 
-    def __init__(self, *, limits: LimitSettings, default_page: int):
+    def __init__(self, *, limits: LimitSettings, default_page: int, estimates: DocumentMemo | None = None):
         self.limits = limits
         self.default_page = default_page
+        #: Estimates that read no variable, per document and operation name.
+        self.estimates = estimates if estimates is not None else DocumentMemo()
 
     def on_operation(self):
         ec = self.execution_context
@@ -286,8 +342,15 @@ class QueryLimits(SchemaExtension):
 
     def on_execute(self):
         ec = self.execution_context
-        if ec.result is None and ec.graphql_document is not None:
-            nodes = estimate_nodes(ec.schema, ec.graphql_document, ec.operation_name, ec.variables, self.default_page)
+        document = ec.graphql_document
+        if ec.result is None and document is not None:
+            nodes = self.estimates.get(document, ec.operation_name)
+            if nodes is None:
+                nodes, read_variables = node_estimate(
+                    ec.schema, document, ec.operation_name, ec.variables, self.default_page
+                )
+                if not read_variables:
+                    self.estimates.put(document, ec.operation_name, nodes)
             limit = self.limits.max_nodes
             if nodes > limit:
                 ec.result = ExecutionResult(

@@ -192,3 +192,33 @@ def test_plain_lists_add_up_under_each_parent(lists_app):
     assert "errors" not in lists_app.gql(query, as_="admin")  # 30 x (1 + 200 + 3) = 6,120
     query = query.replace("first: 30", "first: 99")  # 99 x 204 = 20,196
     assert error_of(lists_app.gql(query, as_="admin"))["extensions"]["code"] == "QUERY_TOO_LARGE"
+
+
+def test_what_is_kept_per_document_holds_for_every_request_of_it(app):
+    """The validation outcome and a node estimate that reads no variable are kept per
+    parsed document (schema/limits.py, ``DocumentMemo``); an estimate that reads a
+    variable is made again for each request, whatever came before."""
+    paged = "query($n: Int) { customers(first: $n) { edges { node { interactions(first: $n) { edges { node { id } } } } } } }"
+    assert app.data(paged, {"n": 50}, as_="admin")["customers"]["edges"] == []
+    assert error_of(app.gql(paged, {"n": 100}, as_="admin"))["extensions"]["code"] == "QUERY_TOO_LARGE"
+    assert app.data(paged, {"n": 50}, as_="admin")["customers"]["edges"] == []
+    two = """
+    query Small { customers(first: 10) { edges { node { id } } } }
+    query Large { customers(first: 100) { edges { node { interactions(first: 100) { edges { node { id } } } } } } }
+    """
+    auth = {"Authorization": f"Bearer {app.tokens['admin']}"}
+
+    def named(name):
+        return app.client.post("/graphql", json={"query": two, "operationName": name}, headers=auth).json()
+
+    for _ in range(2):
+        assert named("Small") == {"data": {"customers": {"edges": []}}}
+        assert error_of(named("Large"))["extensions"]["code"] == "QUERY_TOO_LARGE"
+    invalid = "{ me { id nosuchfield } }"
+    aliased = "{ " + " ".join(f"a{i}: me {{ id }}" for i in range(16)) + " }"
+    for _ in range(2):
+        assert "nosuchfield" in error_of(app.gql(invalid, as_="admin"))["message"]
+        assert error_of(app.gql(aliased, as_="admin"))["extensions"]["code"] in (
+            "TOO_MANY_ALIASES",
+            "TOO_MANY_ROOT_FIELDS",
+        )
