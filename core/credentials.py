@@ -25,6 +25,7 @@ from .ids import digest as token_digest
 from .models import AccessToken, AccountOwner, TokenKind
 
 if TYPE_CHECKING:
+    from .server.db import LoopReads
     from .server.runtime import Kehu
 
 _hasher = PasswordHasher()
@@ -147,7 +148,7 @@ class TokenCheck:
 async def check_token(kehu: Kehu, digest: str, *, touch: bool = True) -> TokenCheck:
     """Read the token with SHA-256 ``digest`` from the database: every HTTP request
     and every operation started on a WebSocket asks this."""
-    row = await _token_with_owner(digest)
+    row = await _token_with_owner(digest, getattr(kehu, "loop_reads", None))
     now = kehu.clock.now()
     if row is None:
         return TokenCheck(None, "unknown")
@@ -181,11 +182,15 @@ def _token_query() -> tuple[str, list[str], list[str]]:
     return sql, token_columns, owner_columns
 
 
-async def _token_with_owner(digest: str) -> AccessToken | None:
+async def _token_with_owner(digest: str, loop_reads: LoopReads | None = None) -> AccessToken | None:
     """``AccessToken.filter(token_hash=digest).select_related("owner").first()``,
-    from SQL written once; the instances are built as Tortoise builds them."""
+    from SQL written once; the instances are built as Tortoise builds them. On a
+    SQLite file the read runs on the loop's thread (``loop_reads``: one row through
+    the token's unique index), through the pool when that cannot answer at once."""
     sql, token_columns, owner_columns = _token_query()
-    rows = await AccessToken._meta.db.execute_query_dict(sql, [digest])
+    rows = loop_reads.rows(sql, [digest]) if loop_reads is not None else None
+    if rows is None:
+        rows = await AccessToken._meta.db.execute_query_dict(sql, [digest])
     if not rows:
         return None
     found = rows[0]

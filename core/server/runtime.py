@@ -52,6 +52,8 @@ class Kehu:
         self._composed_schema = None
         self._field_guard = None
         self.ctx: TortoiseContext | None = None
+        # The token check's reads on the loop's own thread, for a SQLite file (kehu.server.db.LoopReads).
+        self.loop_reads: db.LoopReads | None = None
         # Which index serves the customer search (kehu.search), found on connecting.
         self.search_index: Any = None
         from .ratelimit import RateLimiter
@@ -127,6 +129,7 @@ class Kehu:
 
     async def connect(self, *, migrate: bool = False, check: bool = True) -> None:
         self.ctx = await db.open_context(self.tortoise_config)
+        self.loop_reads = db.LoopReads.for_url(self.config.kehu.database_url)
         try:
             if migrate:
                 await db.migrate(self.ctx, self.apps)
@@ -140,6 +143,9 @@ class Kehu:
             raise
 
     async def disconnect(self) -> None:
+        if self.loop_reads is not None:
+            self.loop_reads.close()
+            self.loop_reads = None
         if self.ctx is not None:
             await db.close_context(self.ctx)
             self.ctx = None
