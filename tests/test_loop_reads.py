@@ -87,3 +87,12 @@ def test_a_database_not_in_wal_mode_is_never_read_on_the_loop(tmp_path):
         connection.execute("CREATE TABLE t (x)")
         connection.execute("INSERT INTO t VALUES (1)")
     assert LoopReads(str(odd)).rows("SELECT x FROM t", []) == [{"x": 1}]
+
+
+def test_its_statements_are_counted_like_the_pools(app, sqlite_only):
+    from kehu.testing import count_queries
+
+    app.data("{ me { id } }", as_="admin")  # the token's first use is noted (a write)
+    with count_queries() as counted:
+        app.data("{ me { id } }", as_="admin")
+    assert counted.count == 1

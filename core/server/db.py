@@ -234,6 +234,11 @@ async def require_migrated(ctx: TortoiseContext, apps: dict[str, dict[str, Any]]
         )
 
 
+#: The logger Tortoise writes each statement to: ``LoopReads`` writes its own there
+#: too, so what counts statements (kehu.testing.QueryCounter, the benchmarks) counts them.
+_statements = logging.getLogger("tortoise.db_client")
+
+
 class LoopReads:
     """Small reads of a SQLite file on the calling thread — the event loop's.
 
@@ -303,6 +308,7 @@ class LoopReads:
         connection = self._connection()
         if connection is None:
             return None
+        _statements.debug("%s: %s", sql, params)
         try:
             cursor = connection.execute(sql, params)
             names = [d[0] for d in cursor.description]
