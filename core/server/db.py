@@ -8,6 +8,7 @@ tasks — which uvicorn starts outside the lifespan's task — find it
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 import sqlite3
@@ -41,6 +42,7 @@ def tortoise_config(
 
         # asyncpg pool: a worker serves many requests concurrently.
         connection: Any = expand_db_url(url + ("&" if "?" in url else "?") + "minsize=1&maxsize=10")
+        connection["credentials"]["connection_class"] = pg_connection_class()
         if statement_timeout is not None:
             # PostgreSQL ends any statement running longer: a runaway query cannot
             # hold a connection after the request that started it has timed out.
@@ -53,6 +55,32 @@ def tortoise_config(
         "use_tz": True,
         "timezone": "UTC",
     }
+
+
+@functools.cache
+def pg_connection_class() -> type:
+    """asyncpg's connection, returned to the pool without its reset statement.
+
+    Tortoise takes a connection from the pool for each statement outside a
+    transaction, and asyncpg's pool, on taking it back, sends ``SELECT
+    pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL;`` — a round trip
+    for every such statement: ~80 us of kehu's CPU and ~120 us of wait each,
+    more than a point read itself (a signed-in trivial request on PostgreSQL
+    made two round trips where it needs one). kehu leaves no session state on a
+    pooled connection: settings are ``SET LOCAL``, advisory locks
+    ``pg_advisory_xact_lock``, no cursor outlives its statement, and LISTEN has
+    a connection of its own (kehu.server.eventbus). What asyncpg still does on
+    every return (documented for a subclass that overrides
+    ``get_reset_query``): an open transaction is rolled back and the
+    connection's listener callbacks are dropped. A plugin's raw SQL must follow
+    the same rule (docs/plugins.md, "What a plugin may and may not touch")."""
+    import asyncpg
+
+    class PooledConnection(asyncpg.Connection):
+        def get_reset_query(self) -> str:
+            return ""
+
+    return PooledConnection
 
 
 async def open_context(config: dict[str, Any], *, global_fallback: bool = True) -> TortoiseContext:
