@@ -321,10 +321,12 @@ class HookRunner(SchemaExtensionsRunner):
     in the extensions' order and back, exceptions passed to each hook on the way
     out as ``contextlib`` passes them (an exception on the way out goes through
     ``AsyncExitStack``, so nesting and chaining are strawberry's; as there, a hook
-    cannot swallow the block's own exception). tests/test_extension_hooks.py holds
-    it to strawberry's runner.
+    cannot swallow the block's own exception). A class's hooks are read once: an
+    extension class is not changed while the server runs.
+
     Only public names of strawberry are used (``SchemaExtensionsRunner``,
-    ``SchemaExtension``'s hook names and ``get_results``)."""
+    ``SchemaExtension``'s hook names and ``get_results``);
+    tests/test_extension_hooks.py holds the runner to strawberry's own."""
 
     def operation(self) -> _Hooks:  # type: ignore[override]  # strawberry names its own class; same protocol
         return _Hooks(self.extensions, "on_operation")
