@@ -200,6 +200,16 @@ def is_sqlite(database_url: str) -> bool:
     return normalise_url(database_url).startswith("sqlite://")
 
 
+def sqlite_file(database_url: str) -> str | None:
+    """The file an SQLite ``database_url`` names, without its options; None for
+    another database or an in-memory one."""
+    url = normalise_url(database_url)
+    if not url.startswith("sqlite://"):
+        return None
+    path = url[len("sqlite://") :].split("?", 1)[0]
+    return None if path in ("", ":memory:") or path.startswith("file::memory:") else path
+
+
 def format_pydantic_error(prefix: str, error: PydanticError) -> str:
     """One line for the first problem: ``plugins.loyalty.points_per_unit: must be > 0``."""
     first = error.errors()[0]

@@ -329,16 +329,22 @@ class HookRunner(SchemaExtensionsRunner):
     tests/test_extension_hooks.py holds the runner to strawberry's own."""
 
     def operation(self) -> _Hooks:  # type: ignore[override]  # strawberry names its own class; same protocol
-        return _Hooks(self.extensions, "on_operation")
+        return self._step("on_operation")
 
     def parsing(self) -> _Hooks:  # type: ignore[override]  # strawberry names its own class; same protocol
-        return _Hooks(self.extensions, "on_parse")
+        return self._step("on_parse")
 
     def validation(self) -> _Hooks:  # type: ignore[override]  # strawberry names its own class; same protocol
-        return _Hooks(self.extensions, "on_validate")
+        return self._step("on_validate")
 
     def executing(self) -> _Hooks:  # type: ignore[override]  # strawberry names its own class; same protocol
-        return _Hooks(self.extensions, "on_execute")
+        return self._step("on_execute")
+
+    def _step(self, name: str) -> _Hooks:
+        classes = getattr(self, "_classes", None)
+        if classes is None:  # once per request, not once per step
+            classes = self._classes = tuple(type(e) for e in self.extensions)
+        return _Hooks(self.extensions, _plan(classes, name), name)
 
     async def get_extensions_results(self, ctx) -> dict[str, Any]:
         """strawberry's, asking only the extensions whose class has ``get_results``."""
@@ -388,26 +394,28 @@ def _hook(cls: type[SchemaExtension], name: str) -> tuple[_HookFactory, bool] | 
     raise ValueError(f"Hook {name} on {cls.__name__} must be callable, received {fn!r}")
 
 
-def _plan(extensions: list[SchemaExtension], name: str) -> list[tuple[int, _HookFactory, bool]]:
-    key = (tuple(type(e) for e in extensions), name)
-    plan = _PLANS.get(key)
+def _plan(classes: tuple[type, ...], name: str) -> list[tuple[int, _HookFactory, bool]]:
+    plan = _PLANS.get((classes, name))
     if plan is None:
-        plan = _PLANS[key] = [(i, *hook) for i, cls in enumerate(key[0]) if (hook := _hook(cls, name)) is not None]
+        plan = _PLANS[(classes, name)] = [
+            (i, *hook) for i, cls in enumerate(classes) if (hook := _hook(cls, name)) is not None
+        ]
     return plan
 
 
 class _Hooks:
     """One lifecycle step's hooks of one request, as a context manager (sync or async)."""
 
-    __slots__ = ("extensions", "name", "entered")
+    __slots__ = ("extensions", "plan", "name", "entered")
 
-    def __init__(self, extensions: list[SchemaExtension], name: str):
+    def __init__(self, extensions: list[SchemaExtension], plan: list[tuple[int, _HookFactory, bool]], name: str):
         self.extensions = extensions
+        self.plan = plan
         self.name = name
         self.entered: list[tuple[Any, bool]] = []
 
     def __enter__(self) -> None:
-        for i, factory, is_async in _plan(self.extensions, self.name):
+        for i, factory, is_async in self.plan:
             if is_async:
                 raise RuntimeError(f"SchemaExtension hook {self.name} failed to complete synchronously.")
             manager = factory(self.extensions[i])
@@ -429,7 +437,7 @@ class _Hooks:
                 return
 
     async def __aenter__(self) -> None:
-        for i, factory, is_async in _plan(self.extensions, self.name):
+        for i, factory, is_async in self.plan:
             manager = factory(self.extensions[i])
             if is_async:
                 await manager.__aenter__()

@@ -12,21 +12,20 @@ import os
 import sqlite3
 from pathlib import Path
 
+from ..config import is_sqlite, sqlite_file
 from ..errors import ConfigError
-from ..server.db import is_sqlite, normalise_url
 
 REQUIRED_TABLES = {"kehu_customer", "kehu_interaction", "kehu_account_owner"}
 
 
 def sqlite_path(database_url: str) -> Path:
-    url = normalise_url(database_url)
-    if not is_sqlite(url):
+    if not is_sqlite(database_url):
         raise ConfigError(
             "kehu.database_url: backup and restore work on SQLite; for PostgreSQL use "
             "pg_dump/pg_restore (see docs/deployment.md)"
         )
-    path = url[len("sqlite://") :].split("?", 1)[0]
-    if path in ("", ":memory:"):
+    path = sqlite_file(database_url)
+    if path is None:
         raise ConfigError("kehu.database_url: an in-memory database cannot be backed up")
     return Path(path)
 

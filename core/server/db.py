@@ -22,7 +22,7 @@ from tortoise.migrations.executor import MigrationExecutor, MigrationTarget
 
 from ..bulk import field_converter as _converter  # shared with kehu.bulk.select_in
 from ..config import is_sqlite as is_sqlite  # the runtime's modules import it from here
-from ..config import normalise_url
+from ..config import normalise_url, sqlite_file
 from ..errors import ConfigError, MigrationsPending
 
 log = logging.getLogger(__name__)
@@ -297,18 +297,16 @@ class LoopReads:
     @classmethod
     def for_url(cls, database_url: str) -> LoopReads | None:
         """A reader for a SQLite file, or None (PostgreSQL, an in-memory database)."""
-        if not is_sqlite(database_url):
-            return None
-        from tortoise.backends.base.config_generator import expand_db_url
-
-        path = expand_db_url(normalise_url(database_url))["credentials"]["file_path"]
-        return None if path in ("", ":memory:") or path.startswith("file::memory:") else cls(path)
+        path = sqlite_file(database_url)
+        return None if path is None else cls(path)
 
     def _connection(self) -> sqlite3.Connection | None:
         """This thread's connection: opened on first use, or False for good when it
         cannot be (the file is gone, or not in WAL mode, where a reader can wait)."""
-        connection = getattr(self._local, "connection", None)
-        if connection is None and not self.closed:
+        if self.closed:
+            return None
+        connection: Any = getattr(self._local, "connection", None)
+        if connection is None:
             connection = self._local.connection = self._open() or False
         return connection or None
 
@@ -336,13 +334,14 @@ class LoopReads:
         connection = self._connection()
         if connection is None:
             return None
-        _statements.debug("%s: %s", sql, params)
         try:
             cursor = connection.execute(sql, params)
             names = [d[0] for d in cursor.description]
-            return [dict(zip(names, row)) for row in cursor.fetchall()]
+            rows = [dict(zip(names, row)) for row in cursor.fetchall()]
         except sqlite3.Error:
-            return None
+            return None  # the pool runs it, and logs it, instead
+        _statements.debug("%s: %s", sql, params)
+        return rows
 
     def close(self) -> None:
         self.closed = True
