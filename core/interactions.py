@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 from collections.abc import Mapping
@@ -117,8 +118,14 @@ async def log_interaction(
     if data.get("owner_id") is not None:
         owner = await resolve_owner_for(viewer, data["owner_id"], field="ownerId")
     values.update(customer=customer, owner=owner, idempotency_key=key)
+    # A savepoint where a unique key can collide: a concurrent duplicate undoes only
+    # this insert. Without a key or an external id nothing can (NULLs never collide),
+    # and the two statements of a savepoint are saved.
+    guard: contextlib.AbstractAsyncContextManager[Any] = (
+        in_transaction() if key is not None or external_id is not None else contextlib.nullcontext()
+    )
     try:
-        async with in_transaction():  # a savepoint: a concurrent duplicate key undoes only this
+        async with guard:
             interaction = await Interaction.create(**values)
     except IntegrityError:
         existing = None
