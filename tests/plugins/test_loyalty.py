@@ -272,6 +272,19 @@ def test_negative_adjustment_never_drives_the_balance_below_zero(make_app):
     assert loyalty["balance"] == 0 and loyalty["lifetimePoints"] == 0  # a correction corrects lifetime too
 
 
+def test_a_repeated_debit_answers_with_its_first_result_once_the_balance_is_spent(make_app):
+    # A credit's key is checked by the ledger's unique key on insert; a debit's is
+    # looked up first, or the retry would meet the balance it spent itself.
+    app = loyalty_app(make_app)
+    customer = app.run(make_customer, app)
+    app.run(award, app, customer.id, 30, "a")
+    adjust = {"customerId": gid("Customer", customer.id), "reason": "refund", "points": -30, "idempotencyKey": "r1"}
+    first = app.data(ADJUST, {"input": adjust}, as_="manager")["adjustPoints"]
+    again = app.data(ADJUST, {"input": adjust}, as_="manager")["adjustPoints"]
+    assert first == again == {"entry": {"points": -30, "balanceAfter": 0}, "userErrors": []}
+    assert loyalty_of(app, customer.id)["balance"] == 0
+
+
 # --------------------------------------------------------------------------- tiers
 
 
@@ -289,6 +302,25 @@ def test_upgrade_is_immediate_and_recorded_in_tier_history(make_app):
         {"fromTier": None, "toTier": "member", "reason": "JOINED"},
         {"fromTier": "member", "toTier": "silver", "reason": "UPGRADE"},
     ]
+
+
+def test_a_purchase_earns_at_the_tier_held_on_its_date(make_app):
+    # Silver (×1.25) from day 10: a purchase dated day 5 earns at member (×1), one
+    # dated now at silver. The first reads the tier history, the second the account.
+    app = loyalty_app(make_app)
+    customer = app.run(make_customer, app)
+    app.run(award, app, customer.id, 1, "joined")
+    app.clock.advance(days=10)
+    app.run(award, app, customer.id, 999, "upgrade")
+    assert loyalty_of(app, customer.id)["tier"]["name"] == "silver"
+    log = "mutation($i: LogInteractionInput!) { logInteraction(input: $i) { userErrors { code } } }"
+    back_dated = (app.clock.now() - dt.timedelta(days=5)).isoformat()
+    for occurred_at in (back_dated, None):
+        purchase = {"customerId": gid("Customer", customer.id), "kind": "PURCHASE", "amount": "100"}
+        if occurred_at:
+            purchase["occurredAt"] = occurred_at
+        assert app.data(log, {"i": purchase}, as_="agent")["logInteraction"]["userErrors"] == []
+    assert loyalty_of(app, customer.id)["balance"] == 1000 + 100 + 125
 
 
 def test_downgrade_waits_for_the_grace_period_of_the_scheduled_review(make_app):

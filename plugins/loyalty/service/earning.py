@@ -119,7 +119,10 @@ async def _credit_purchase(
         # The account row, locked, is ours until commit: it stays current as long as
         # only post_entry(account=...) moves it (None once anything else may have).
         current: LoyaltyAccount | None = account
-        tier = settings.tier(await tier_held(settings, customer_id, at))
+        # The account's tier is the one held since ``tier_since``: only a purchase
+        # dated before the last change needs the history.
+        held = account.tier if account.tier_since <= at else await tier_held(settings, customer_id, at)
+        tier = settings.tier(held)
         birthday = settings.birthday_multiplier > 1 and _birthday_month(
             await Customer.get(id=customer_id), settings, at, kehu.calendar.zone
         )

@@ -133,9 +133,13 @@ async def post_entry(
     account as ``ensure_account`` returned it in this transaction (its row lock is
     held; not read again); its balance and lifetime points are brought up to date.
     """
-    existing = await find_entry(customer_id, key)
-    if existing is not None:
-        return _replay(existing, kind, replay_points)
+    if points < 0:
+        # A repeated debit is its first result, not INSUFFICIENT_POINTS: its key is
+        # looked up before the balance is. A credit cannot fail before its key is
+        # checked, so the insert's unique key checks it (repeats are rare).
+        existing = await find_entry(customer_id, key)
+        if existing is not None:
+            return _replay(existing, kind, replay_points)
     if account is None:
         account = await ensure_account(settings, customer_id, now)
     expires_at = None
