@@ -264,6 +264,64 @@ def test_purchase_across_a_threshold_changes_tier_at_once_with_one_history_entry
     assert hidden["segmentHistory"]["totalCount"] == 0
 
 
+def test_re_scores_asked_for_at_once_run_as_one_pass_with_the_same_results(seg):
+    import asyncio
+
+    from kehu.testing import count_queries
+
+    names = ["c1", "c3", "c5", "c6", "prospect"]
+    customers = [seg.ids[n] for n in names]
+    before = {n: (r.r, r.f, r.m, r.value_tier, r.lifecycle_stage) for n, r in rows(seg).items()}
+
+    async def buy_and_rescore_together():
+        for customer_id in customers:
+            await Interaction.create(
+                customer_id=customer_id, kind=InteractionKind.PURCHASE, occurred_at=days_ago(2), amount=Decimal("5000")
+            )
+        with count_queries() as together:
+            await asyncio.gather(*(service.recompute_customer(seg.kehu, c, "INTERACTION") for c in customers))
+        with count_queries() as alone:
+            await service.recompute_customer(seg.kehu, customers[0], "INTERACTION")
+        return together.count, alone.count
+
+    together, alone = seg.run(buy_and_rescore_together)
+    assert together == alone  # one pass for the five
+    after = {n: (r.r, r.f, r.m, r.value_tier, r.lifecycle_stage) for n, r in rows(seg).items()}
+    assert [n for n in before if after[n] != before[n]] == names  # each re-scored, nobody else
+    changes = seg.run(SegmentChange.all().count)
+
+    async def rescore_one_by_one():
+        for customer_id in customers:
+            await service.recompute_customer(seg.kehu, customer_id, "INTERACTION")
+
+    seg.run(rescore_one_by_one)  # what each would have been alone: the same, so no change is recorded
+    assert {n: (r.r, r.f, r.m, r.value_tier, r.lifecycle_stage) for n, r in rows(seg).items()} == after
+    assert seg.run(SegmentChange.all().count) == changes
+
+
+def test_a_failed_pass_fails_each_of_its_callers_and_the_next_pass_runs(seg, monkeypatch):
+    import asyncio
+
+    from kehu.plugins.segmentation.service import recompute
+
+    customers = [seg.ids["c1"], seg.ids["c3"], seg.ids["c4"]]
+    real = recompute.inputs_sql
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(recompute, "inputs_sql", broken)
+
+    async def together():
+        calls = (service.recompute_customer(seg.kehu, c, "INTERACTION") for c in customers)
+        return await asyncio.gather(*calls, return_exceptions=True)
+
+    outcomes = seg.run(together)
+    assert [str(o) for o in outcomes] == ["disk full"] * 3
+    monkeypatch.setattr(recompute, "inputs_sql", real)
+    assert seg.run(together) == [None] * 3
+
+
 def test_full_recompute_without_changes_adds_no_history(seg):
     before = seg.run(SegmentChange.all().count)
     result = seg.run(service.recompute_all, seg.kehu)

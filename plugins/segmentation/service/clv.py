@@ -34,7 +34,7 @@ from typing import Any
 from ..settings import SegmentationSettings
 from . import btyd
 from .scoring import AsOf
-from .sql import CLV_CELL, STAGING, Dialect, IdRange, Params
+from .sql import CLV_CELL, STAGING, Customers, Dialect, Params
 
 log = logging.getLogger(__name__)
 
@@ -186,7 +186,7 @@ def uses_cells(state: dict[str, Any] | None) -> bool:
     return bool(state) and state.get("model") in FITTED and not btyd.numerics_missing()
 
 
-async def write_cells(conn, d: Dialect, state: dict[str, Any], ids: IdRange | None = None) -> None:
+async def write_cells(conn, d: Dialect, state: dict[str, Any], ids: Customers | None = None) -> None:
     """Predict the shapes of the staged customers (``ids``; all when None) that
     have no cell yet. A full run clears the cells first (new parameters)."""
     params = Params(d)
@@ -224,7 +224,7 @@ def _number(value: Any) -> str:
     return repr(float(value))
 
 
-def clv_sql(d: Dialect, s: SegmentationSettings, state: dict[str, Any] | None, ids: IdRange) -> tuple[str, Params]:
+def clv_sql(d: Dialect, s: SegmentationSettings, state: dict[str, Any] | None, ids: Customers) -> tuple[str, Params]:
     """The UPDATE that sets the staged customers' CLV figures from the model
     ``state`` (a run's ``clv_model``)."""
     params = Params(d)

@@ -8,7 +8,7 @@ import asyncio
 import datetime as dt
 import logging
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +24,7 @@ from ..settings import SegmentationSettings
 from . import clv
 from .scoring import AsOf, classify_sql, history_and_swap_sql, inputs_sql, score_borders
 from .segments import _refresh_one_membership, refresh_rule_segment
-from .sql import STAGING, Dialect, IdRange, Params, _exec
+from .sql import STAGING, Customers, Dialect, IdRange, IdSet, Params, _exec
 
 if TYPE_CHECKING:
     from kehu import Kehu
@@ -60,11 +60,11 @@ class RecomputeResult:
 
 
 async def as_of_for(
-    kehu: Kehu, s: SegmentationSettings, date: dt.date | None = None, customer_id: int | None = None
+    kehu: Kehu, s: SegmentationSettings, date: dt.date | None = None, customer_ids: Collection[int] | None = None
 ) -> AsOf:
     """The as-of of a computation: ``date``, else the ``as_of`` setting, else today
     on the business calendar. A date after today is refused (there is nothing to
-    know about it yet)."""
+    know about it yet). ``customer_ids``: the computation covers only these."""
     now = kehu.clock.now()
     calendar = kehu.calendar
     today = calendar.date_of(now)
@@ -81,8 +81,8 @@ async def as_of_for(
         from kehu.models import Interaction
 
         qs = Interaction.filter(kind=InteractionKind.PURCHASE)
-        if customer_id is not None:
-            qs = qs.filter(customer_id=customer_id)
+        if customer_ids is not None:
+            qs = qs.filter(customer_id__in=list(customer_ids))
         found = await qs.order_by("occurred_at").limit(1).values_list("occurred_at", flat=True)
         first = found[0] if found else None
         start = min(first or now, now) - dt.timedelta(days=1)
@@ -210,23 +210,69 @@ async def latest_run() -> RecomputeRun | None:
     return await RecomputeRun.filter(finished_at__isnull=False).order_by("-id").first()
 
 
+#: The most customers re-scored together; more that ask at once wait for the next.
+RESCORE_BATCH = 200
+
+
+@dataclass
+class _Rescores:
+    """Customers waiting to be re-scored together, with the cause each was asked
+    for, and the outcome every one of their callers waits on."""
+
+    causes: dict[int, str]
+    done: asyncio.Future[None]
+
+
+_waiting: "weakref.WeakKeyDictionary[Any, _Rescores]" = weakref.WeakKeyDictionary()
+
+
 async def recompute_customer(kehu: Kehu, customer_id: int, cause: str) -> None:
     """Re-score one customer against the last full run's borders (its own inputs are
     fresh; the rest of the base moves at the next full run), record the changes,
     and re-evaluate its rule-segment memberships. Without a usable run yet, the
-    whole base is recomputed once."""
-    run = await latest_run()
-    if run is None or (run.population == 0 and await _has_purchases(customer_id)):
-        await recompute_all(kehu)
-        return
+    whole base is recomputed once.
+
+    Re-scores run one at a time (they share the staging table). Those asked for
+    while one runs are done together by the next, in one pass of the pipeline and
+    one transaction: sixteen purchases logged at once cost two passes, not sixteen.
+    Each caller returns once its own customer is re-scored, or raises what made
+    its pass fail (the event is then retried like any failed handler)."""
+    batch = _waiting.get(kehu)
+    if batch is None or len(batch.causes) >= RESCORE_BATCH:
+        batch = _waiting[kehu] = _Rescores({}, asyncio.get_running_loop().create_future())
+    batch.causes.setdefault(customer_id, cause)
     async with _lock(kehu):
-        s = kehu.settings_for("segmentation", SegmentationSettings)
-        at = await as_of_for(kehu, s, customer_id=customer_id)
-        now = at.now
-        d = Dialect()
-        ids = IdRange(customer_id, customer_id)
-        model = run.clv_model or None
-        async with in_transaction() as tx:
+        if not batch.done.done():  # the first of its callers to get here runs it
+            await asyncio.sleep(0)  # callers already started (a gather, a delivery batch) join first
+            if _waiting.get(kehu) is batch:
+                del _waiting[kehu]  # who asks from now on waits for the next pass
+            try:
+                await _rescore(kehu, batch.causes)
+            except Exception as exc:
+                batch.done.set_exception(exc)
+            else:
+                batch.done.set_result(None)
+            # Cancelled while running: not done, so the next of its callers runs it.
+    await batch.done
+
+
+async def _rescore(kehu: Kehu, causes: dict[int, str]) -> None:
+    """One pass of the pipeline for ``causes``' customers (``_lock`` held)."""
+    run = await latest_run()
+    if run is None or (run.population == 0 and await _has_purchases(causes)):
+        await _recompute_all(kehu, None)
+        return
+    s = kehu.settings_for("segmentation", SegmentationSettings)
+    at = await as_of_for(kehu, s, customer_ids=causes)
+    now = at.now
+    d = Dialect()
+    model = run.clv_model or None
+    by_cause: dict[str, list[int]] = {}
+    for customer_id, cause in sorted(causes.items()):
+        by_cause.setdefault(cause, []).append(customer_id)
+    async with in_transaction() as tx:
+        for cause, members in by_cause.items():
+            ids: Customers = IdRange(members[0], members[0]) if len(members) == 1 else IdSet(tuple(members))
             await _clear_staging(tx, d, ids)
             await _exec(tx, *inputs_sql(d, s, at, ids))
             for sql, params in classify_sql(d, s, run.thresholds, ids):
@@ -237,14 +283,15 @@ async def recompute_customer(kehu: Kehu, customer_id: int, cause: str) -> None:
             for sql, params in history_and_swap_sql(d, ids, now, cause, run.id):
                 await _exec(tx, sql, params)
             await _clear_staging(tx, d, ids)
-            for segment in await Segment.filter(kind=SegmentKind.RULE).order_by("id").using_db(tx):
+        for segment in await Segment.filter(kind=SegmentKind.RULE).order_by("id").using_db(tx):
+            for customer_id, cause in sorted(causes.items()):
                 await _refresh_one_membership(tx, kehu, segment, customer_id, now, cause)
 
 
-async def _has_purchases(customer_id: int) -> bool:
+async def _has_purchases(customer_ids: Collection[int]) -> bool:
     from kehu.models import Interaction
 
-    return await Interaction.filter(customer_id=customer_id, kind=InteractionKind.PURCHASE).exists()
+    return await Interaction.filter(customer_id__in=list(customer_ids), kind=InteractionKind.PURCHASE).exists()
 
 
 async def _empty_staging(conn, d: Dialect) -> None:
@@ -263,6 +310,6 @@ async def _empty_staging(conn, d: Dialect) -> None:
     await conn.execute_query(f"TRUNCATE {STAGING}" if d.postgres else f"DELETE FROM {STAGING}")
 
 
-async def _clear_staging(conn, d: Dialect, ids: IdRange) -> None:
+async def _clear_staging(conn, d: Dialect, ids: Customers) -> None:
     params = Params(d)
     await _exec(conn, f"DELETE FROM {STAGING} WHERE {ids.on('customer_id', params)}", params)

@@ -11,7 +11,7 @@ from typing import Any
 from kehu.clock import BusinessCalendar
 
 from ..settings import SegmentationSettings, TierCondition
-from .sql import CHANGE, CLASSIFICATION, EPOCH, STAGING, Dialect, IdRange, Params, _in_list, text_literal
+from .sql import CHANGE, CLASSIFICATION, EPOCH, STAGING, Customers, Dialect, Params, _in_list, text_literal
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ class AsOf:
         return d.local_day(column, self.calendar, list(self.offsets))
 
 
-def inputs_sql(d: Dialect, s: SegmentationSettings, at: AsOf, ids: IdRange) -> tuple[str, Params]:
+def inputs_sql(d: Dialect, s: SegmentationSettings, at: AsOf, ids: Customers) -> tuple[str, Params]:
     """INSERT the inputs of the customers ``ids`` into staging. Customers merged
     into another are left out: their purchases are the survivor's now, and the
     swap deletes what they were classified as."""
@@ -193,7 +193,7 @@ def condition_sql(c: TierCondition) -> str:
 
 
 def classify_sql(
-    d: Dialect, s: SegmentationSettings, borders: dict[str, Any], ids: IdRange
+    d: Dialect, s: SegmentationSettings, borders: dict[str, Any], ids: Customers
 ) -> list[tuple[str, Params]]:
     """UPDATEs that turn the staged inputs of the customers ``ids`` into classes.
     SET expressions see the row's old values, hence two steps."""
@@ -252,7 +252,12 @@ COLUMNS = (
 
 
 def history_and_swap_sql(
-    d: Dialect, ids: IdRange, now: dt.datetime, cause: str, run_id: int | None, fresher_than: dt.datetime | None = None
+    d: Dialect,
+    ids: Customers,
+    now: dt.datetime,
+    cause: str,
+    run_id: int | None,
+    fresher_than: dt.datetime | None = None,
 ) -> list[tuple[str, Params]]:
     """Record tier and stage changes of the staged rows, then replace their
     classification rows. ``fresher_than``: leave alone customers re-scored

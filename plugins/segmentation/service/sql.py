@@ -103,5 +103,21 @@ class IdRange:
         return f"{column} BETWEEN {params.add(int(self.first))} AND {params.add(int(self.last))}"
 
 
+@dataclass(frozen=True)
+class IdSet:
+    """The customers one step of the pipeline works on, not a range: the re-scores
+    asked for at once (``recompute_customer``)."""
+
+    ids: tuple[int, ...]
+
+    def on(self, column: str, params: Params) -> str:
+        """The condition on ``column`` (a customer id), each id a parameter."""
+        return f"{column} IN ({', '.join(params.add(int(i)) for i in self.ids)})"
+
+
+#: What a pipeline step is given: a range of ids (a full run's batch) or a set.
+Customers = IdRange | IdSet
+
+
 async def _exec(conn, sql: str, params: list | None = None) -> None:
     await conn.execute_query(sql, params or None)
