@@ -242,8 +242,10 @@ def kehu_bulk_loaded(
     date*, not one event per record and not as if everything happened now — e.g.
     loyalty credits each purchase dated at the purchase, at the tier the customer
     held then, and expires in the same run what has expired since; segmentation
-    recomputes once and records the state before and after the load as one change
-    (cause ``IMPORT``) instead of a history row per record. Bulk loads skip
+    re-scores the loaded customers together (everyone, when the load is a large
+    part of the base) and records each one's state before and after the load as
+    one change (cause ``IMPORT``) instead of a history row per record. Let the cost
+    follow the load, not the base: use ``customer_ids`` where you can. Bulk loads skip
     ``kehu_customer_created``/``kehu_interaction_logged`` because a handler per
     row turns a five-second import into minutes. Handlers should be idempotent:
     a load may be repeated, and an import that stopped half-way is run again.

@@ -99,13 +99,14 @@ async def kehu_customers_merged(survivor, merged):
 
 
 @hookimpl
-async def kehu_bulk_loaded(reason, kehu):
+async def kehu_bulk_loaded(reason, customer_ids, kehu):
     """An import or the demo wrote many records at once, without an event each:
-    one full recompute, whose history rows (cause ``IMPORT``, ``DEMO``) show each
-    customer's state before the load and after it."""
-    from .service import recompute_all
+    the customers it wrote are re-scored together (a load that is a large part of
+    the base, or names no customers, recomputes everything), and the history rows
+    (cause ``IMPORT``, ``DEMO``) show each one's state before the load and after it."""
+    from .service import recompute_loaded
 
-    await recompute_all(kehu, cause=reason.upper()[:40])
+    await recompute_loaded(kehu, customer_ids, reason.upper()[:40])
 
 
 @hookimpl

@@ -276,3 +276,63 @@ async def _scores():
         "customer__external_id", "r", "f", "m", "rfm_segment", "value_tier", "lifecycle_stage", "abc_class"
     )
     return sorted(tuple(row.values()) for row in rows)
+
+
+def test_a_small_load_into_a_scored_base_re_scores_only_the_customers_it_wrote(make_app, clock, tmp_path):
+    # 40 scored customers; a load touching 2 of them (5 % of the base) re-scores those
+    # two against the last run's borders and leaves the rest of the base as it was.
+    from decimal import Decimal
+
+    from kehu.models import Interaction, InteractionKind
+    from kehu.plugins.segmentation.models import RecomputeRun
+    from kehu.plugins.segmentation.service import recompute_customer
+
+    app = app_with(make_app, clock, "segmentation")
+
+    async def base():
+        for c in range(1, 41):
+            customer = await Customer.create(name=f"Customer {c}", external_id=f"C-{c}")
+            for i in range(c % 4 + 1):
+                await Interaction.create(
+                    customer=customer,
+                    kind=InteractionKind.PURCHASE,
+                    occurred_at=NOW - dt.timedelta(days=20 * i + c),
+                    amount=Decimal(10 * c),
+                )
+        await recompute_all(app.kehu)
+
+    app.run(base)
+    clock.advance(hours=1)
+    before = app.run(lambda: Classification.all().values_list("customer_id", "computed_at"))
+    history = "external_id,customer_external_id,kind,occurred_at,amount\n" + "".join(
+        f"O-{c},C-{c},PURCHASE,{(NOW - dt.timedelta(days=1)).isoformat()},5000\n" for c in (3, 7)
+    )
+    load(app, tmp_path, "external_id,name\nC-3,Customer 3\nC-7,Customer 7\n", history)
+
+    loaded = {app.run(lambda: customer_id("C-3")), app.run(lambda: customer_id("C-7"))}
+    after = dict(app.run(lambda: Classification.all().values_list("customer_id", "computed_at")))
+    assert {c for c, at in before if after[c] != at} == loaded  # only they were scored again
+    assert app.run(lambda: RecomputeRun.all().count()) == 1  # no second full run
+    causes = app.run(lambda: SegmentChange.filter(customer_id__in=loaded, cause="IMPORT").count())
+    assert causes > 0  # a 5,000 purchase moved them, recorded as the load's
+    changes = app.run(lambda: SegmentChange.all().count())
+
+    async def rescore_each():
+        for c in loaded:
+            await recompute_customer(app.kehu, c, "INTERACTION")
+
+    app.run(rescore_each)  # what a purchase's re-score gives them: the same, so nothing new is recorded
+    assert app.run(lambda: SegmentChange.all().count()) == changes
+
+
+def test_a_load_of_a_large_part_of_the_base_recomputes_all_of_it(make_app, clock, tmp_path):
+    from kehu.plugins.segmentation.models import RecomputeRun
+
+    app = app_with(make_app, clock, "segmentation")
+    load(
+        app, tmp_path, "external_id,name\nC-1,A\nC-2,B\n", "external_id,customer_external_id,kind,occurred_at,amount\n"
+    )
+    runs = app.run(lambda: RecomputeRun.all().count())
+    history = f"external_id,customer_external_id,kind,occurred_at,amount\nO-1,C-1,PURCHASE,{NOW.isoformat()},100\n"
+    load(app, tmp_path, "external_id,name\nC-1,A\n", history)  # one customer of two: half the base
+    assert app.run(lambda: RecomputeRun.all().count()) > runs

@@ -23,7 +23,7 @@ from ..models import RecomputeRun, Segment, SegmentChange, SegmentKind
 from ..settings import SegmentationSettings
 from . import clv
 from .scoring import AsOf, classify_sql, history_and_swap_sql, inputs_sql, score_borders
-from .segments import _refresh_one_membership, refresh_rule_segment
+from .segments import refresh_memberships, refresh_rule_segment
 from .sql import STAGING, Customers, Dialect, IdRange, IdSet, Params, _exec
 
 if TYPE_CHECKING:
@@ -284,8 +284,36 @@ async def _rescore(kehu: Kehu, causes: dict[int, str]) -> None:
                 await _exec(tx, sql, params)
             await _clear_staging(tx, d, ids)
         for segment in await Segment.filter(kind=SegmentKind.RULE).order_by("id").using_db(tx):
-            for customer_id, cause in sorted(causes.items()):
-                await _refresh_one_membership(tx, kehu, segment, customer_id, now, cause)
+            await refresh_memberships(tx, kehu, segment, causes, now)
+
+
+#: A bulk load re-scores the customers it wrote while they are at most this share
+#: of the customers the last full run scored; a larger load moves the borders
+#: themselves, and the whole base is recomputed.
+LOADED_SHARE = 0.1
+
+
+async def recompute_loaded(kehu: Kehu, customer_ids: Collection[int] | None, cause: str) -> None:
+    """After a bulk load (``kehu_bulk_loaded``): re-score the customers it wrote, as
+    a purchase re-scores its customer, in passes of ``RESCORE_BATCH``, each
+    recording the customers' changes with ``cause``. Its cost follows the load, not
+    the base: ten thousand rows into a base of a million re-score ten thousand
+    customers. A full recompute instead when the load named no customers (it
+    wrote more than ``kehu_bulk_loaded`` lists), when there is no usable run yet,
+    or when the load is more than ``LOADED_SHARE`` of the base."""
+    run = await latest_run()
+    if (
+        customer_ids is None
+        or run is None
+        or run.population == 0
+        or len(customer_ids) > LOADED_SHARE * (run.customers or 0)
+    ):
+        await recompute_all(kehu, cause=cause)
+        return
+    ids = sorted(set(customer_ids))
+    for start in range(0, len(ids), RESCORE_BATCH):
+        async with _lock(kehu):  # released between passes: purchases' re-scores go in between
+            await _rescore(kehu, dict.fromkeys(ids[start : start + RESCORE_BATCH], cause))
 
 
 async def _has_purchases(customer_ids: Collection[int]) -> bool:

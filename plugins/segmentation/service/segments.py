@@ -64,30 +64,48 @@ SELECT {sid}, m.id, {at} FROM ({members}) m WHERE m.id NOT IN ({current})""",
     )
 
 
-async def _refresh_one_membership(
-    conn, kehu: Kehu, segment: Segment, customer_id: int, now: dt.datetime, cause: str
-) -> None:
-    matches = await rule_members(kehu, segment.rule).filter(id=customer_id).using_db(conn).exists()
-    member = await SegmentMembership.filter(segment_id=segment.id, customer_id=customer_id).using_db(conn).exists()
-    if matches and not member:
-        await SegmentMembership.create(segment_id=segment.id, customer_id=customer_id, since=now, using_db=conn)
-        await _change(conn, customer_id, segment.key, "OUT", "IN", cause, now)
-    elif member and not matches:
-        await SegmentMembership.filter(segment_id=segment.id, customer_id=customer_id).using_db(conn).delete()
-        await _change(conn, customer_id, segment.key, "IN", "OUT", cause, now)
-
-
-async def _change(conn, customer_id: int, key: str, old: str, new: str, cause: str, now: dt.datetime) -> None:
-    await SegmentChange.create(
-        customer_id=customer_id,
-        dimension=ChangeDimension.SEGMENT,
-        segment_key=key,
-        old_value=old,
-        new_value=new,
-        cause=cause,
-        changed_at=now,
-        using_db=conn,
+async def refresh_memberships(conn, kehu: Kehu, segment: Segment, causes: dict[int, str], now: dt.datetime) -> None:
+    """Bring rule segment ``segment``'s stored members in line with its rule for
+    the customers of ``causes`` only (a re-score's), recording each join and leave
+    with that customer's cause: two reads and at most four writes, however many."""
+    ids = list(causes)
+    matches = set(await rule_members(kehu, segment.rule).filter(id__in=ids).using_db(conn).values_list("id", flat=True))
+    members = set(
+        await SegmentMembership.filter(segment_id=segment.id, customer_id__in=ids)
+        .using_db(conn)
+        .values_list("customer_id", flat=True)
     )
+    joining, leaving = sorted(matches - members), sorted(members - matches)
+    if joining:
+        await SegmentMembership.bulk_create(
+            [SegmentMembership(segment_id=segment.id, customer_id=i, since=now) for i in joining], using_db=conn
+        )
+    if leaving:
+        await SegmentMembership.filter(segment_id=segment.id, customer_id__in=leaving).using_db(conn).delete()
+    changes = _changes(segment.key, joining, "OUT", "IN", causes, now) + _changes(
+        segment.key, leaving, "IN", "OUT", causes, now
+    )
+    if changes:
+        await SegmentChange.bulk_create(changes, using_db=conn)
+
+
+def _changes(
+    key: str, ids: list[int], old: str, new: str, cause: str | dict[int, str], now: dt.datetime
+) -> list[SegmentChange]:
+    """History rows of ``ids`` joining (``OUT`` → ``IN``) or leaving segment
+    ``key``; ``cause``: one for all, or each customer's."""
+    return [
+        SegmentChange(
+            customer_id=i,
+            dimension=ChangeDimension.SEGMENT,
+            segment_key=key,
+            old_value=old,
+            new_value=new,
+            cause=cause if isinstance(cause, str) else cause[i],
+            changed_at=now,
+        )
+        for i in ids
+    ]
 
 
 async def _visible_ids(viewer: Viewer, ids: list[int], field: str) -> list[int]:
@@ -148,20 +166,7 @@ async def add_static_members(kehu: Kehu, viewer: Viewer, segment: Segment, ids: 
     await SegmentMembership.bulk_create(
         [SegmentMembership(segment_id=segment.id, customer_id=i, since=now) for i in new]
     )
-    await SegmentChange.bulk_create(
-        [
-            SegmentChange(
-                customer_id=i,
-                dimension=ChangeDimension.SEGMENT,
-                segment_key=segment.key,
-                old_value="OUT",
-                new_value="IN",
-                cause="MANUAL",
-                changed_at=now,
-            )
-            for i in new
-        ]
-    )
+    await SegmentChange.bulk_create(_changes(segment.key, new, "OUT", "IN", "MANUAL", now))
 
 
 async def remove_static_members(kehu: Kehu, viewer: Viewer, segment: Segment, ids: list[int], now: dt.datetime) -> None:
@@ -170,20 +175,7 @@ async def remove_static_members(kehu: Kehu, viewer: Viewer, segment: Segment, id
         await SegmentMembership.filter(segment_id=segment.id, customer_id__in=ids).values_list("customer_id", flat=True)
     )
     await SegmentMembership.filter(segment_id=segment.id, customer_id__in=present).delete()
-    await SegmentChange.bulk_create(
-        [
-            SegmentChange(
-                customer_id=i,
-                dimension=ChangeDimension.SEGMENT,
-                segment_key=segment.key,
-                old_value="IN",
-                new_value="OUT",
-                cause="MANUAL",
-                changed_at=now,
-            )
-            for i in present
-        ]
-    )
+    await SegmentChange.bulk_create(_changes(segment.key, present, "IN", "OUT", "MANUAL", now))
 
 
 async def get_segment(key: str) -> Segment:
