@@ -14,7 +14,7 @@ into the table (``kehu.cli.bulk``), without an event per row. When the whole fil
 is in, plugins hear once, through ``kehu_bulk_loaded``, which customers and which
 interactions arrived and the earliest date among them, and bring their own data
 up to date as of each record's date (loyalty accrues each purchase at its date
-and tier; segmentation recomputes once).
+and tier; segmentation re-scores the loaded customers once).
 """
 
 from __future__ import annotations

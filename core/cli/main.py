@@ -575,7 +575,7 @@ columns (kind and occurred_at required, and one customer column):
   owner_email       who handled it (any account owner, active or not)
 
 Plugins then bring their data up to date once, as of each record's date
-(loyalty points dated at each purchase, one segmentation recompute).
+(loyalty points dated at each purchase, the loaded customers re-scored once).
 """
 
 
