@@ -227,8 +227,60 @@ def install_filter_tables() -> None:
     models.get_filters_for_field = get_filters_for_field
 
 
+def install_sqlite_remake_keeps_indexes() -> None:
+    """Make Tortoise's SQLite table rebuild keep the table's indexes.
+
+    SQLite cannot change a column in place, so Tortoise's ``AlterField`` (and
+    ``RemoveField``, a check constraint) rebuilds the table:
+    ``SqliteSchemaEditor._remake_table`` creates ``new__<table>``, copies the rows,
+    drops the old table — and with it every index on it — and renames the new
+    one. Tortoise 1.1 creates no index again (SQLite's own recipe for the rebuild,
+    "Making Other Kinds Of Table Schema Changes", step 8, says to). Core migration
+    0008 lost ``kehu_interaction``'s four indexes that way on every SQLite
+    database (0013 puts them back); a plugin's ``AlterField`` would lose its
+    table's.
+
+    This reads the table's ``CREATE INDEX`` statements before the rebuild and runs
+    them after it, with a renamed column renamed in them; an index on a column the
+    rebuild removes goes with the column. The indexes SQLite makes itself (a
+    ``UNIQUE`` column's) come back with the new table's definition.
+    tests/test_migration_indexes.py holds every model's declared indexes to the
+    migrated database on both engines. Not installed if the method is missing."""
+    from tortoise.migrations.schema_editor.sqlite import SqliteSchemaEditor
+
+    original = getattr(SqliteSchemaEditor, "_remake_table", None)
+    if original is None or getattr(original, "_kehu_keeps_indexes", False):
+        return
+
+    async def _remake_table(self, model, create_field=None, delete_field=None, alter_fields=None) -> None:
+        table = model._meta.db_table
+        _, rows = await self.client.execute_query(
+            "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL", [table]
+        )
+        await original(self, model, create_field=create_field, delete_field=delete_field, alter_fields=alter_fields)
+        renamed = {}
+        for old, new in alter_fields or ():
+            old_column, new_column = old.source_field or old.model_field_name, new.source_field or new.model_field_name
+            if old_column != new_column:
+                renamed[f'"{old_column}"'] = f'"{new_column}"'
+        removed = f'"{delete_field.source_field or delete_field.model_field_name}"' if delete_field else None
+        for row in rows:
+            sql = row["sql"]
+            columns = sql[sql.index("(", sql.upper().index(" ON ")) :]
+            if removed and removed in columns:
+                continue
+            for old_column, new_column in renamed.items():
+                columns = columns.replace(old_column, new_column)
+            await self._run_sql(sql[: sql.index("(", sql.upper().index(" ON "))] + columns)
+
+    _remake_table._kehu_keeps_indexes = True  # type: ignore[attr-defined]
+    _remake_table.__wrapped__ = original  # type: ignore[attr-defined]
+    SqliteSchemaEditor._remake_table = _remake_table  # type: ignore[method-assign]
+
+
 def _executor(ctx: TortoiseContext, apps: dict[str, dict[str, Any]]) -> MigrationExecutor:
     install_filter_tables()
+    install_sqlite_remake_keeps_indexes()
     return MigrationExecutor(ctx.db(), apps)
 
 
