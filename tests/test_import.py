@@ -515,3 +515,42 @@ def test_progress_bar_on_a_terminal_and_silence_elsewhere():
     quiet(5000, 0.25)
     quiet.close(5000)
     assert pipe.getvalue() == ""
+
+
+def test_a_bulk_lookup_by_a_mostly_empty_unique_column_reads_its_index_after_analyze(app, db_url):
+    """SQLite's statistics count the NULLs of ``external_id`` as one key for every row
+    once ``ANALYZE`` has run, and would plan an ``IN`` list on it as a scan of the
+    table; ``kehu.bulk.select_in`` names the index instead."""
+    from kehu import bulk
+
+    if db_url.startswith("postgres"):
+        pytest.skip("PostgreSQL's statistics keep the share of NULLs apart")
+    customer = app.run(lambda: Customer.create(name="Wang"))
+    at = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+    columns = ("customer_id", "kind", "direction", "occurred_at", "created_at", "subject", "notes", "external_id")
+    rows = [(customer.id, "NOTE", "OUTBOUND", at, at, "", "", key) for key in [None] * 300 + ["order-7"]]
+    statements = []
+
+    async def lookup():
+        from tortoise import connections
+
+        connection = connections.get("default")
+        await bulk.insert_rows(Interaction, columns, rows)
+        await connection.execute_script("ANALYZE")
+        real = connection.execute_query_dict
+
+        async def recording(sql, values=None):
+            statements.append((sql, values))
+            return await real(sql, values)
+
+        connection.execute_query_dict = recording
+        try:
+            found = await bulk.select_in(Interaction, ("external_id", "customer_id"), "external_id", ["order-7", "x"])
+        finally:
+            del connection.execute_query_dict
+        sql, values = statements[-1]
+        return found, await real(f"EXPLAIN QUERY PLAN {sql}", values)
+
+    found, plan = app.run(lookup)
+    assert found == [{"external_id": "order-7", "customer_id": customer.id}]
+    assert "SEARCH kehu_interaction USING" in plan[0]["detail"], plan
