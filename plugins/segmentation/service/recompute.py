@@ -141,9 +141,18 @@ async def _recompute_all(
         step = s.batch_size
         batches = [(b, min(b + step - 1, int(hi))) for b in range(int(lo), int(hi) + 1, step)]
     await _empty_staging(conn, d)
-    for b_lo, b_hi in batches:  # step 1: inputs, one short transaction per batch
+    # Step 1: inputs. SQLite: one short transaction per batch, as its one writer
+    # lets nothing else write meanwhile. PostgreSQL: one statement for the whole
+    # base. A batch there reads its customers' interactions through the index, and
+    # they lie all over the table (interactions arrive in time order, not by
+    # customer): at 1,000,000 customers each batch of 20,000 read 104,000 of the
+    # table's pages, every batch most of the table again (63 s for the step,
+    # against 1.5 s at 100,000). One statement reads the table once (6.8 s), and
+    # writes only to staging, so no writer waits on it.
+    inputs = [(lo, hi)] if d.postgres and batches else batches
+    for b_lo, b_hi in inputs:
         async with in_transaction() as tx:
-            await _exec(tx, *inputs_sql(d, s, at, IdRange(b_lo, b_hi)))
+            await _exec(tx, *inputs_sql(d, s, at, IdRange(int(b_lo), int(b_hi))))
     lap("inputs")
     async with in_transaction() as tx:  # step 2
         borders = await score_borders(tx, s)
