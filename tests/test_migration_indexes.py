@@ -103,7 +103,16 @@ def migrate_core_to(path, name: str) -> set[tuple[str, ...]]:
 
 def test_a_migration_that_rebuilds_a_sqlite_table_keeps_its_indexes(tmp_path):
     """Core migration 0008 alters a column of ``kehu_interaction``: SQLite rebuilds the table."""
-    assert INTERACTION_INDEXES <= migrate_core_to(tmp_path / "kept.db", "0008_interaction_key_per_customer")
+    path = tmp_path / "kept.db"
+    indexes = migrate_core_to(path, "0008_interaction_key_per_customer")
+    assert INTERACTION_INDEXES <= indexes
+    assert ("customer_id", "idempotency_key") in indexes
+    with sqlite3.connect(path) as connection:  # what 0008 dropped stays dropped: a key is unique per customer only
+        unique = [row[1] for row in connection.execute("PRAGMA index_list(kehu_interaction)") if row[2]]
+        alone = [
+            n for n in unique if [r[2] for r in connection.execute(f'PRAGMA index_info("{n}")')] == ["idempotency_key"]
+        ]
+    assert alone == []
 
 
 def test_tortoise_alone_drops_them_so_the_fix_is_still_needed(tmp_path, monkeypatch):

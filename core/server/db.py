@@ -242,8 +242,12 @@ def install_sqlite_remake_keeps_indexes() -> None:
 
     This reads the table's ``CREATE INDEX`` statements before the rebuild and runs
     them after it, with a renamed column renamed in them; an index on a column the
-    rebuild removes goes with the column. The indexes SQLite makes itself (a
-    ``UNIQUE`` column's) come back with the new table's definition.
+    rebuild removes goes with the column. A column's own index is the field's to
+    decide: a unique field's comes back with the new table's definition (and an
+    altered field that is no longer unique must lose it: 0008 made
+    ``idempotency_key`` unique per customer only), and a plain one comes back
+    only while the altered field still has ``db_index``. Indexes declared in
+    ``Meta.indexes`` or ``unique_together`` always come back.
     tests/test_migration_indexes.py holds every model's declared indexes to the
     migrated database on both engines. Not installed if the method is missing."""
     from tortoise.migrations.schema_editor.sqlite import SqliteSchemaEditor
@@ -258,20 +262,35 @@ def install_sqlite_remake_keeps_indexes() -> None:
             "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL", [table]
         )
         await original(self, model, create_field=create_field, delete_field=delete_field, alter_fields=alter_fields)
-        renamed = {}
+        renamed, altered = {}, {}
         for old, new in alter_fields or ():
             old_column, new_column = old.source_field or old.model_field_name, new.source_field or new.model_field_name
+            altered[new_column] = new
             if old_column != new_column:
                 renamed[f'"{old_column}"'] = f'"{new_column}"'
         removed = f'"{delete_field.source_field or delete_field.model_field_name}"' if delete_field else None
+        declared = {
+            tuple(getattr(e, "fields", None) or e) for e in (*model._meta.indexes, *model._meta.unique_together)
+        }
         for row in rows:
             sql = row["sql"]
-            columns = sql[sql.index("(", sql.upper().index(" ON ")) :]
+            head, columns = (
+                sql[: sql.index("(", sql.upper().index(" ON "))],
+                sql[sql.index("(", sql.upper().index(" ON ")) :],
+            )
             if removed and removed in columns:
                 continue
             for old_column, new_column in renamed.items():
                 columns = columns.replace(old_column, new_column)
-            await self._run_sql(sql[: sql.index("(", sql.upper().index(" ON "))] + columns)
+            names = [c.strip().strip('"') for c in columns.strip("() ").split(",")]
+            if len(names) == 1 and (names[0],) not in declared:
+                # A column's own index, which its field decides: the new table's
+                # definition already made a unique field's, and an altered field
+                # keeps a plain index only while it still asks for one (0008 made
+                # idempotency_key no longer unique: its index must not return).
+                if head.upper().startswith("CREATE UNIQUE") or not getattr(altered.get(names[0]), "index", True):
+                    continue
+            await self._run_sql(head + columns)
 
     _remake_table._kehu_keeps_indexes = True  # type: ignore[attr-defined]
     _remake_table.__wrapped__ = original  # type: ignore[attr-defined]
