@@ -274,10 +274,8 @@ def install_sqlite_remake_keeps_indexes() -> None:
         }
         for row in rows:
             sql = row["sql"]
-            head, columns = (
-                sql[: sql.index("(", sql.upper().index(" ON "))],
-                sql[sql.index("(", sql.upper().index(" ON ")) :],
-            )
+            cut = sql.index("(", sql.upper().index(" ON "))  # CREATE [UNIQUE] INDEX "name" ON "table" | (columns)
+            head, columns = sql[:cut], sql[cut:]
             if removed and removed in columns:
                 continue
             for old_column, new_column in renamed.items():
