@@ -26,6 +26,7 @@ from tortoise.functions import Count
 from kehu.access import Viewer, visible_customers, visible_owners
 from kehu.customers import resolve_customer_ids
 from kehu.models import AccountOwner, Customer
+from kehu.server.db import row_reader
 
 from . import relay
 
@@ -75,14 +76,13 @@ async def ranked_pages(
     )
     _, rows = await connections.get(model._meta.default_connection or "default").execute_query(sql, params)
     ranked: dict[Any, list[tuple[int, Any]]] = defaultdict(list)
-    build = model._init_from_db  # as Tortoise's own executor builds models (it ignores _rank)
-    # Rows as dicts made from their values and the column names once: ``**row`` on an
-    # sqlite3.Row looks each of its names up by a scan of the columns.
-    names = list(rows[0].keys()) if rows else []
-    for values in rows:
-        row = dict(zip(names, values))
-        position = row["_rank"]
-        ranked[row[parent_column]].append((position, LOOKAHEAD if position > last else build(**row)))
+    if rows:
+        names = list(rows[0].keys())
+        build = row_reader(model, names)  # as Tortoise's own executor builds models (without _rank)
+        at_rank, at_parent = names.index("_rank"), names.index(parent_column)
+        for values in rows:
+            position = values[at_rank]
+            ranked[values[at_parent]].append((position, LOOKAHEAD if position > last else build(values)))
     pages: dict[Any, list[Any]] = {}
     for parent, items in ranked.items():
         items.sort(key=itemgetter(0))
