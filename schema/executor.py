@@ -66,6 +66,10 @@ from .batch import BATCH_EXTENSION, MISSING, BatchSpec, batch_store, permitted_p
 # Field plan kinds (see _field_plan).
 SLOW, FAST_LEAF, FAST_OBJECT, FAST_LIST = 0, 1, 2, 3
 
+# ``Path(prev, key, typename)`` without the named tuple's ``__new__``, a Python
+# function: the same tuple, made for each object of a page.
+_path = tuple.__new__
+
 # Leaf types whose coerce_output_value returns a value of this exact class unchanged.
 _PASSTHROUGH: dict[Any, type] = {GraphQLString: str, GraphQLID: str, GraphQLBoolean: bool}
 
@@ -353,7 +357,7 @@ class KehuExecutor(compat.ExecutorBase):
         grouped, rows = self._child(plan)
         if grouped is None:
             return MISSING
-        field_path = Path(path, plan.response_name, parent_type.name)
+        field_path = _path(Path, (path, plan.response_name, parent_type.name))
         try:
             completed = self._execute_rows(plan.object_type, value, field_path, rows, position_context)
         except Exception as raw_error:
@@ -393,7 +397,7 @@ class KehuExecutor(compat.ExecutorBase):
         grouped, rows = self._child(plan)
         if grouped is None:
             return MISSING
-        field_path = Path(path, plan.response_name, parent_type.name)
+        field_path = _path(Path, (path, plan.response_name, parent_type.name))
         item_type = plan.item_type
         completed: list[Any] = []
         awaitable_indices: list[int] = []
@@ -401,7 +405,7 @@ class KehuExecutor(compat.ExecutorBase):
         execute_rows = self._execute_rows
         try:
             for index, item in enumerate(items):
-                item_path = Path(field_path, index, None)
+                item_path = _path(Path, (field_path, index, None))
                 try:
                     result = execute_rows(object_type, item, item_path, rows, position_context)
                 except Exception as raw_error:
