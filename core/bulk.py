@@ -355,19 +355,32 @@ def _converters(model: type[Model], columns: tuple[str, ...]) -> list[tuple[str,
 
 def _datetime_converter(field: Any) -> Callable[[Any], Any]:
     """Tortoise's ``DatetimeField.to_python_value`` with its settings read once:
-    it looks ``USE_TZ`` and the time zone up in ``os.environ`` for every value."""
+    it looks ``USE_TZ`` and the time zone up in ``os.environ`` for every value.
+
+    One difference: a value read in UTC keeps ``datetime.UTC`` as its time zone
+    (as kehu's clock and validation make them) where Tortoise converts it to
+    ``ZoneInfo("UTC")`` — the same instant, offset and ISO text, without a
+    conversion per value (~0.4 us, and a page of 100 customers reads ~1,700
+    timestamps). kehu always configures Tortoise for UTC
+    (``kehu.server.db.tortoise_config``)."""
     from tortoise.fields.data import parse_datetime  # ciso8601 when installed, as Tortoise chose
 
     use_tz = tortoise_timezone.get_use_tz()
     zone = tortoise_timezone.get_default_timezone()
+    utc = use_tz and str(zone) in ("UTC", "Etc/UTC")
     overrides = field.__dict__
 
     def convert(value: Any) -> Any:
         if value is None:
             return None
-        if value.__class__ is not str or "to_python_value" in overrides:
+        if "to_python_value" in overrides:
             return field.to_python_value(value)
-        value = parse_datetime(value)
+        if value.__class__ is str:
+            value = parse_datetime(value)
+        elif value.__class__ is not dt.datetime:  # PostgreSQL's values are datetimes already
+            return field.to_python_value(value)
+        if value.tzinfo is dt.UTC and utc:
+            return value
         if use_tz:
             return value.astimezone(zone) if value.tzinfo is not None else field.to_python_value(value)
         return value.replace(tzinfo=None) if value.tzinfo is not None else value

@@ -3,6 +3,8 @@ instance from a row as Tortoise's own ``_init_from_db`` does — values, their t
 Tortoise's bookkeeping attributes — on the demo data of every built-in plugin,
 with and without the masking plugin's encryption at rest."""
 
+import datetime
+
 import pytest
 from tortoise.models import Model
 
@@ -26,9 +28,18 @@ def key(monkeypatch):
 
 
 def described(instance) -> dict:
-    """Each attribute with its type and repr: a datetime in another time zone, or a
-    str where an enum member belongs, differs here even where == would not tell."""
-    return {name: (type(value), repr(value)) for name, value in vars(instance).items()}
+    """Each attribute with its type and repr: a str where an enum member belongs
+    differs here even where == would not tell. A datetime is its ISO text and its
+    offset, so one in another time zone differs too; UTC is UTC whether the
+    tzinfo is ``datetime.UTC`` or ``ZoneInfo("UTC")`` (kehu.bulk's converter
+    keeps the first, Tortoise makes the second)."""
+    return {name: _described(value) for name, value in vars(instance).items()}
+
+
+def _described(value):
+    if isinstance(value, datetime.datetime):
+        return (datetime.datetime, value.isoformat(), value.utcoffset(), value.tzname())
+    return (type(value), repr(value))
 
 
 async def compare_every_model(kehu) -> dict[str, int]:
@@ -80,3 +91,17 @@ def test_partial_rows_fall_back_to_tortoise(make_app):
 
     customer = app.run(partial)
     assert customer.name == "Only a name" and customer._partial is True
+
+
+def test_timestamps_read_in_utc_stay_utc_and_others_come_to_utc(app):
+    from kehu.bulk import field_converter
+    from kehu.models import Interaction
+
+    convert = field_converter(Interaction._meta.fields_map["occurred_at"])
+    text = convert("2024-10-31 21:03:45.608398+00:00")  # as SQLite keeps it
+    assert text.tzinfo is datetime.UTC and text.isoformat() == "2024-10-31T21:03:45.608398+00:00"
+    read = datetime.datetime(2024, 10, 31, 21, 3, 45, tzinfo=datetime.UTC)  # as asyncpg reads it
+    assert convert(read) is read
+    elsewhere = convert("2024-11-01 05:03:45+08:00")
+    assert elsewhere == read and elsewhere.utcoffset() == datetime.timedelta(0)
+    assert convert(None) is None
