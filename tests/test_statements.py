@@ -13,7 +13,6 @@ on both engines:
 """
 
 import datetime
-import logging
 
 import pytest
 from test_rows import described
@@ -23,28 +22,9 @@ from tortoise.functions import Count
 
 from kehu.models import AccountOwner, Customer, Interaction, InteractionKind
 from kehu.server import db
+from kehu.testing import count_queries
 
 pytestmark = pytest.mark.usefixtures("app")
-
-
-def statements(app, fn):
-    """The statements ``await fn()`` sends, and its result."""
-    seen: list[str] = []
-
-    class Handler(logging.Handler):
-        def emit(self, record):
-            seen.append(record.getMessage())
-
-    logger = logging.getLogger("tortoise.db_client")
-    handler, level = Handler(), logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-    try:
-        result = app.run(fn)
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
-    return seen, result
 
 
 async def seed(n: int) -> list[Customer]:
@@ -70,7 +50,9 @@ def test_a_long_list_is_one_parameter_and_selects_what_in_selects(app, db_url):
     async def query():
         return [c.id for c in await Customer.filter(id__in=wanted).order_by("id")]
 
-    seen, got = statements(app, query)
+    with count_queries() as counted:
+        got = app.run(query)
+    seen = counted.statements
     assert got == ids[3:20]
     assert len(seen) == 1
     assert ("json_each(?)" if db_url.startswith("sqlite") else "= ANY($1)") in seen[0]

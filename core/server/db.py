@@ -268,22 +268,24 @@ def row_reader(model: Any, columns: Sequence[str]) -> Callable[[Sequence[Any]], 
     rows into models. Columns the model does not have (annotations, a rank) are
     left out, as Tortoise leaves them; a row without every column of the model,
     or a model without kehu's row builder, goes through ``_init_from_db``."""
-    meta = model._meta
     columns = tuple(columns)
+    key = (model, columns, _field_shape(model))
+    build = _READERS.get(key)
+    if build is None:
+        if len(_READERS) >= 512:  # statements' column lists are few; bound it anyway
+            _READERS.clear()
+        build = _READERS[key] = _new_reader(model, columns)
+    return build
+
+
+def _new_reader(model: Any, columns: tuple[str, ...]) -> Callable[[Sequence[Any]], Any]:
+    meta = model._meta
     if model.__dict__.get("_kehu_row_builder") and all(
         key in columns for key, _, _ in (*meta.db_native_fields, *meta.db_default_fields, *meta.db_complex_fields)
     ):
-        key = (model, columns, _field_shape(model))
-        build = _READERS.get(key)
-        if build is None:
-            if len(_READERS) >= 512:  # statements' column lists are few; bound it anyway
-                _READERS.clear()
-            positions = {column: index for index, column in reversed(list(enumerate(columns)))}
-            compiled = _compile_row_builder(model, positions)
-            build = _READERS[key] = functools.partial(compiled, model)
-        return build
-    init = model._init_from_db
-    return lambda values: init(**dict(zip(columns, values)))
+        positions = {column: index for index, column in reversed(list(enumerate(columns)))}
+        return functools.partial(_compile_row_builder(model, positions), model)
+    return lambda values: model._init_from_db(**dict(zip(columns, values)))
 
 
 _READERS: dict[tuple, Callable[[Sequence[Any]], Any]] = {}
