@@ -591,18 +591,34 @@ def tune_gc() -> None:
     full collection walks it again: many of W1's slowest requests (p95 ~120 ms
     against a ~32 ms median) were such collections. ``gc.freeze()`` moves them
     out of the collector's sight, as CPython recommends for long-lived servers.
-    The collection thresholds stay CPython's: raising them let garbage cycles pile
-    up (peak memory at 16 concurrent W1 requests ~100 → ~290 MB). Measured on W1:
-    p95 122–133 ms before, 55–110 ms after, depending on the run
-    (benchmarks/README.md). Off with ``[kehu] tune_gc = false``, e.g. when kehu is
-    mounted inside another application. Once per process: later apps (tests start
-    many) leave it as it is."""
+    Measured on W1: p95 122–133 ms before, 55–110 ms after, depending on the run
+    (benchmarks/README.md).
+
+    With the start-up heap frozen, the old generation CPython counts is tiny, so
+    a full collection followed every 10th middle-generation one, and each walked
+    every request in flight: at 16 concurrent W1 requests ~6 ms of collection per
+    request, against ~2 ms at 1. A full collection now waits for 100 of them
+    (``FULL_COLLECTION_EVERY``): ~3 ms at 16, and the same peak memory (156 MB
+    over 3,200 requests), as a request's objects are freed by reference counting
+    (``Context.release`` breaks their cycles), not by the collector. The young
+    thresholds stay CPython's: raising the first let garbage pile up (peak
+    memory at c=16 ~100 → ~290 MB, measured before ``Context.release``).
+
+    Off with ``[kehu] tune_gc = false``, e.g. when kehu is mounted inside another
+    application. Once per process: later apps (tests start many) leave it as it
+    is."""
     global _gc_tuned
     if _gc_tuned:
         return
     _gc_tuned = True
     gc.collect()
     gc.freeze()
+    young, middle, _ = gc.get_threshold()
+    gc.set_threshold(young, middle, FULL_COLLECTION_EVERY)
+
+
+# Middle-generation collections between two full ones (CPython's default: 10).
+FULL_COLLECTION_EVERY = 100
 
 
 _gc_tuned = False
