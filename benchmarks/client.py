@@ -162,3 +162,68 @@ async def run_batch(
         for c in conns:
             await c.close()
     return sample
+
+
+class InProcess:
+    """Requests to an ASGI app in this process, without sockets: what a benchmark
+    of the app's own CPU (the collector, the event handlers) sends. ``async with``
+    runs the app's lifespan."""
+
+    def __init__(self, app, headers: dict[str, str]):
+        self.app = app
+        self.headers = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+        self._inbox: asyncio.Queue = asyncio.Queue()
+        self._outbox: asyncio.Queue = asyncio.Queue()
+        self._lifespan: asyncio.Task | None = None
+
+    async def __aenter__(self) -> "InProcess":
+        await self._inbox.put({"type": "lifespan.startup"})
+        self._lifespan = asyncio.create_task(
+            self.app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, self._inbox.get, self._outbox.put)
+        )
+        started = await self._outbox.get()
+        if started["type"] != "lifespan.startup.complete":
+            raise RuntimeError(f"the app did not start: {started}")
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self._inbox.put({"type": "lifespan.shutdown"})
+        assert self._lifespan is not None
+        await self._lifespan
+
+    async def post(self, path: str, body: bytes) -> tuple[int, bytes]:
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "POST",
+            "scheme": "http",
+            "path": path,
+            "raw_path": path.encode(),
+            "query_string": b"",
+            "root_path": "",
+            "headers": self.headers + [(b"content-length", str(len(body)).encode())],
+            "client": ("127.0.0.1", 1),
+            "server": ("127.0.0.1", 80),
+        }
+        received = False
+
+        async def receive() -> dict:
+            nonlocal received
+            if not received:
+                received = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            await asyncio.Event().wait()  # the client never disconnects
+            raise AssertionError("unreachable")
+
+        status, chunks = 0, []
+
+        async def send(message: dict) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            else:
+                chunks.append(message.get("body", b""))
+
+        await self.app(scope, receive, send)
+        return status, b"".join(chunks)
