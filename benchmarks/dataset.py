@@ -416,17 +416,19 @@ def seed(url: str, plugins: tuple[str, ...], scale: Scale = FULL) -> dict[str, i
 # --------------------------------------------------------------------------- PostgreSQL databases
 
 
-def create_pg_database(server: str, prefix: str = "kehu_bench") -> str:
+def create_pg_database(server: str, prefix: str = "kehu_bench", template: str | None = None) -> str:
     """A fresh database on ``server`` (``postgres://user@host:port``), its name
-    ``prefix`` and a random suffix; returns its URL."""
+    ``prefix`` and a random suffix; returns its URL. With ``template`` (a
+    database's name), a copy of that database."""
     import asyncpg
 
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    copy = f' TEMPLATE "{template}"' if template else ""
 
     async def run():
         conn = await asyncpg.connect(server.rstrip("/") + "/postgres")
         try:
-            await conn.execute(f'CREATE DATABASE "{name}"')
+            await conn.execute(f'CREATE DATABASE "{name}"{copy}')
         finally:
             await conn.close()
 
