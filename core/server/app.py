@@ -596,13 +596,14 @@ def tune_gc() -> None:
 
     With the start-up heap frozen, the old generation CPython counts is tiny, so
     a full collection followed every 10th middle-generation one, and each walked
-    every request in flight: at 16 concurrent W1 requests ~6 ms of collection per
-    request, against ~2 ms at 1. A full collection now waits for 100 of them
-    (``FULL_COLLECTION_EVERY``): ~3 ms at 16, and the same peak memory (156 MB
-    over 3,200 requests), as a request's objects are freed by reference counting
-    (``Context.release`` breaks their cycles), not by the collector. The young
-    thresholds stay CPython's: raising the first let garbage pile up (peak
-    memory at c=16 ~100 → ~290 MB, measured before ``Context.release``).
+    every request in flight: 7.3–7.7 ms of collection per request at 16
+    concurrent W1 pages. A full collection now waits for 100 of them
+    (``FULL_COLLECTION_EVERY``): 3.7–4.7 ms, with the same resident memory, as a
+    request's objects are freed by reference counting (``Context.release``
+    breaks their cycles), not by the collector (``python -m benchmarks.gc_w1
+    --rows 100 --concurrency 16 --requests 1600 --full-every 10``, then 100).
+    The young thresholds stay CPython's: raising the first let garbage pile up
+    (peak memory at c=16 ~100 → ~290 MB, measured before ``Context.release``).
 
     Off with ``[kehu] tune_gc = false``, e.g. when kehu is mounted inside another
     application. Once per process: later apps (tests start many) leave it as it
