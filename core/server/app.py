@@ -583,6 +583,11 @@ class RedactedPaths(logging.Filter):
 _redacted_paths: RedactedPaths | None = None
 
 
+# Middle-generation collections between two full ones, once tune_gc ran
+# (CPython's default: 10).
+FULL_COLLECTION_EVERY = 100
+
+
 def tune_gc() -> None:
     """Garbage collection for a server process, once start-up is done.
 
@@ -616,10 +621,6 @@ def tune_gc() -> None:
     gc.freeze()
     young, middle, _ = gc.get_threshold()
     gc.set_threshold(young, middle, FULL_COLLECTION_EVERY)
-
-
-# Middle-generation collections between two full ones (CPython's default: 10).
-FULL_COLLECTION_EVERY = 100
 
 
 _gc_tuned = False
