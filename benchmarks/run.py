@@ -17,6 +17,7 @@ import importlib.metadata
 import json
 import os
 import platform
+import signal
 import socket
 import subprocess
 import sys
@@ -610,6 +611,11 @@ async def amain(args) -> int:
     def log(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
+    # A SIGTERM (`kill`, a job's timeout) ends the run as Ctrl-C does: the finally
+    # blocks stop the servers and drop the PostgreSQL database.
+    main_task = asyncio.current_task()
+    assert main_task is not None
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main_task.cancel)
     info = facts()
     info["plugins"] = list(plugins)
     info["mode"] = "quick" if args.quick else "full"
@@ -691,7 +697,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--import-rows", type=int, metavar="N", help="W5 file size (default 100,000; 10,000 quick)")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     parser.add_argument("--profile", action="store_true", help="print a pyinstrument profile of kehu during W1")
-    return asyncio.run(amain(parser.parse_args(argv)))
+    try:
+        return asyncio.run(amain(parser.parse_args(argv)))
+    except asyncio.CancelledError:
+        print("stopped by SIGTERM; servers stopped, databases dropped", file=sys.stderr)
+        return 128 + signal.SIGTERM
 
 
 if __name__ == "__main__":
