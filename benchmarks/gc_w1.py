@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import resource
 import statistics
 import tempfile
 import time
@@ -27,7 +26,7 @@ from pathlib import Path
 
 from .client import InProcess
 from .dataset import seed
-from .server import build
+from .server import build, memory
 from .workloads import AUTH, BUILTINS, graphql_body, page_document
 
 
@@ -65,19 +64,13 @@ async def serve(url: str, args: argparse.Namespace) -> dict:
         gc.set_debug(0)
         gc.garbage.clear()
         gc.callbacks.append(watch)
-        warm = _resident_mb()
+        warm = memory()["rss_mb"]
         times: list[float] = []
         for _ in range(max(args.requests // args.concurrency, 1)):
             times += await asyncio.gather(*(page() for _ in range(args.concurrency)))
         gc.callbacks.remove(watch)
-        memory = (warm, _resident_mb())
-    return {"times": times, "cyclic": cyclic, "spent": spent, "runs": runs, "memory": memory}
-
-
-def _resident_mb() -> float:
-    """This process's resident memory now (Linux)."""
-    pages = int(Path("/proc/self/statm").read_text().split()[1])
-    return pages * resource.getpagesize() / 2**20
+        resident = (warm, memory()["rss_mb"])
+    return {"times": times, "cyclic": cyclic, "spent": spent, "runs": runs, "memory": resident}
 
 
 def main(argv: list[str] | None = None) -> None:

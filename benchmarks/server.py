@@ -117,8 +117,9 @@ class BenchWrapper:
         await send({"type": "http.response.body", "body": body})
 
 
-def build(impl: str, url: str, plugins: tuple[str, ...], settings: dict | None = None):
-    """``settings``: kehu's plugin settings by plugin name (kehu only)."""
+def build(impl: str, url: str, plugins: tuple[str, ...], settings: dict | None = None, sections: dict | None = None):
+    """``settings``: kehu's plugin settings by plugin name; ``sections``: more
+    sections of kehu's configuration, e.g. ``{"events": {...}}`` (kehu only)."""
     if impl == "kehu":
         from kehu.config import parse_config
         from kehu.server.app import create_app
@@ -130,6 +131,7 @@ def build(impl: str, url: str, plugins: tuple[str, ...], settings: dict | None =
                 "kehu": {"database_url": url, "graphiql": False},
                 "limits": {"rate_per_minute": 0},
                 "plugins": {"enabled": list(plugins), **(settings or {})},
+                **(sections or {}),
             }
         )
         return BenchWrapper(create_app(Kehu(config)))

@@ -32,6 +32,7 @@ from pathlib import Path
 
 from . import dataset
 from .client import InProcess
+from .server import build
 from .workloads import AUTH, BUILTINS, LOG_DOCUMENT, check_graphql, graphql_body, log_variables
 
 WARMUP = 20
@@ -39,20 +40,10 @@ WARMUP = 20
 
 async def one_run(url: str, inline: bool, concurrency: int, calls: int, first: int) -> dict:
     """Run in a process of its own (``--run``): one setting, one concurrency."""
-    from kehu.config import parse_config
     from kehu.models import OutboxEvent, OutboxState
-    from kehu.server.app import create_app
-    from kehu.server.runtime import Kehu
 
-    config = parse_config(
-        {
-            "kehu": {"database_url": url, "graphiql": False},
-            "limits": {"rate_per_minute": 0},
-            "plugins": {"enabled": list(BUILTINS)},
-            "events": {"deliver_inline": inline},
-        }
-    )
-    client = InProcess(create_app(Kehu(config)), {**AUTH, "content-type": "application/json"})
+    app = build("kehu", url, BUILTINS, sections={"events": {"deliver_inline": inline}})
+    client = InProcess(app, {**AUTH, "content-type": "application/json"})
 
     async def post(i: int) -> None:
         status, answer = await client.post(
