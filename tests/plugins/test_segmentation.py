@@ -287,7 +287,9 @@ def test_re_scores_asked_for_at_once_run_as_one_pass_with_the_same_results(seg):
         return together.count, alone.count
 
     together, alone = seg.run(buy_and_rescore_together)
-    assert together <= alone + 2  # one pass for the five (+ the segment joins' two inserts)
+    # One pass for the five, + the segment joins' two inserts, + the run's row (the
+    # first pass after a full run reads it; later ones only its id).
+    assert together <= alone + 3
     after = {n: (r.r, r.f, r.m, r.value_tier, r.lifecycle_stage) for n, r in rows(seg).items()}
     assert [n for n in before if after[n] != before[n]] == names  # each re-scored, nobody else
     joined = {seg.ids[n] for n in names if after[n][0] == 5}
@@ -304,18 +306,43 @@ def test_re_scores_asked_for_at_once_run_as_one_pass_with_the_same_results(seg):
     assert seg.run(SegmentChange.all().count) == changes
 
 
+def test_a_re_score_computes_what_the_full_run_computed(seg):
+    # Nothing bought since the full run, so its borders still hold: re-scoring
+    # every customer (its inputs and classes in one statement, its row upserted)
+    # must land on the full run's rows (inputs, staged then classified by UPDATEs)
+    # column for column, and record no change.
+    from kehu.plugins.segmentation.service.scoring import COLUMNS
+
+    columns = [c.strip() for c in COLUMNS.split(",")]
+
+    def snapshot():
+        return {n: [getattr(r, c) for c in columns] for n, r in rows(seg).items()}
+
+    full, changes = snapshot(), seg.run(SegmentChange.all().count)
+    assert {full[n][columns.index("value_tier")] for n in full} == {"CORE", "POTENTIAL", "GENERAL"}
+
+    async def rescore_everyone():
+        import asyncio
+
+        await asyncio.gather(*(service.recompute_customer(seg.kehu, i, "INTERACTION") for i in seg.ids.values()))
+
+    seg.run(rescore_everyone)
+    assert snapshot() == full
+    assert seg.run(SegmentChange.all().count) == changes
+
+
 def test_a_failed_pass_fails_each_of_its_callers_and_the_next_pass_runs(seg, monkeypatch):
     import asyncio
 
     from kehu.plugins.segmentation.service import recompute
 
     customers = [seg.ids["c1"], seg.ids["c3"], seg.ids["c4"]]
-    real = recompute.inputs_sql
+    real = recompute.scored_inputs_sql
 
     def broken(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(recompute, "inputs_sql", broken)
+    monkeypatch.setattr(recompute, "scored_inputs_sql", broken)
 
     async def together():
         calls = (service.recompute_customer(seg.kehu, c, "INTERACTION") for c in customers)
@@ -323,7 +350,7 @@ def test_a_failed_pass_fails_each_of_its_callers_and_the_next_pass_runs(seg, mon
 
     outcomes = seg.run(together)
     assert [str(o) for o in outcomes] == ["disk full"] * 3
-    monkeypatch.setattr(recompute, "inputs_sql", real)
+    monkeypatch.setattr(recompute, "scored_inputs_sql", real)
     assert seg.run(together) == [None] * 3
 
 

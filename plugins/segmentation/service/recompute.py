@@ -22,7 +22,7 @@ from kehu.models import InteractionKind
 from ..models import RecomputeRun, Segment, SegmentChange, SegmentKind
 from ..settings import SegmentationSettings
 from . import clv
-from .scoring import AsOf, classify_sql, history_and_swap_sql, inputs_sql, score_borders
+from .scoring import AsOf, classify_sql, history_and_swap_sql, inputs_sql, score_borders, scored_inputs_sql
 from .segments import refresh_memberships, refresh_rule_segment
 from .sql import STAGING, Customers, Dialect, IdRange, IdSet, Params, _exec
 
@@ -219,6 +219,26 @@ async def latest_run() -> RecomputeRun | None:
     return await RecomputeRun.filter(finished_at__isnull=False).order_by("-id").first()
 
 
+# The last finished run each app re-scored against. A run's row does not change
+# once finished, so a re-score reads only the newest one's id, and the row (its
+# borders and CLV model, parsed from JSON) only when a newer run finished, in this
+# worker or another.
+_runs: "weakref.WeakKeyDictionary[Any, RecomputeRun]" = weakref.WeakKeyDictionary()
+
+
+async def _latest_run_for(kehu: Kehu) -> RecomputeRun | None:
+    found = await connections.get("default").execute_query_dict(
+        f"SELECT MAX(id) AS id FROM {RecomputeRun._meta.db_table} WHERE finished_at IS NOT NULL"
+    )
+    newest = found[0]["id"]
+    if newest is None:
+        return None
+    run = _runs.get(kehu)
+    if run is None or run.id != newest:
+        run = _runs[kehu] = await RecomputeRun.get(id=newest)
+    return run
+
+
 #: The most customers re-scored together; more that ask at once wait for the next.
 RESCORE_BATCH = 200
 
@@ -267,7 +287,7 @@ async def recompute_customer(kehu: Kehu, customer_id: int, cause: str) -> None:
 
 async def _rescore(kehu: Kehu, causes: dict[int, str]) -> None:
     """One pass of the pipeline for ``causes``' customers (``_lock`` held)."""
-    run = await latest_run()
+    run = await _latest_run_for(kehu)
     if run is None or (run.population == 0 and await _has_purchases(causes)):
         await _recompute_all(kehu, None)
         return
@@ -283,9 +303,7 @@ async def _rescore(kehu: Kehu, causes: dict[int, str]) -> None:
         for cause, members in by_cause.items():
             ids: Customers = IdRange(members[0], members[0]) if len(members) == 1 else IdSet(tuple(members))
             await _clear_staging(tx, d, ids)
-            await _exec(tx, *inputs_sql(d, s, at, ids))
-            for sql, params in classify_sql(d, s, run.thresholds, ids):
-                await _exec(tx, sql, params)
+            await _exec(tx, *scored_inputs_sql(d, s, at, run.thresholds, ids))
             if clv.uses_cells(model):
                 await clv.write_cells(tx, d, model, ids)
             await _exec(tx, *clv.clv_sql(d, s, model, ids))

@@ -39,21 +39,46 @@ class AsOf:
     def window_start(self, window_days: int) -> dt.datetime:
         return self.calendar.start_of(self.date - dt.timedelta(days=window_days - 1))
 
-    def counted(self, d: Dialect, column: str) -> str:
+    def counted(self, d: Dialect, column: str, params: Params) -> str:
         """The condition on a time ``column`` that it lies before the cut-off."""
         if self.now < self.end:
-            return f"{column} <= {d.ts(self.now)}"
+            return f"{column} <= {d.ts_param(self.now, params)}"
         return f"{column} < {d.ts(self.end)}"
 
     def local_day(self, d: Dialect, column: str) -> str:
         return d.local_day(column, self.calendar, list(self.offsets))
 
 
+#: The staging columns the inputs step writes, in the order its SELECT names them.
+INPUT_COLUMNS = (
+    "customer_id",
+    "archived",
+    "recency_days",
+    "tenure_days",
+    "frequency",
+    "monetary_cents",
+    "lifetime_purchases",
+    "lifetime_revenue_cents",
+    "purchase_days",
+    "clv_predicted_cents",
+    "expected_revenue_cents",
+    "as_of",
+)
+
+
 def inputs_sql(d: Dialect, s: SegmentationSettings, at: AsOf, ids: Customers) -> tuple[str, Params]:
     """INSERT the inputs of the customers ``ids`` into staging. Customers merged
-    into another are left out: their purchases are the survivor's now, and the
-    swap deletes what they were classified as."""
+    into another are left out: their purchases are the survivor's now, the merge
+    deleted what they were classified as, and a full run's swap deletes any row
+    left."""
     params = Params(d)
+    select = _inputs_select(d, s, at, ids, params)
+    return f"INSERT INTO {STAGING} ({', '.join(INPUT_COLUMNS)})\n{select}", params
+
+
+def _inputs_select(d: Dialect, s: SegmentationSettings, at: AsOf, ids: Customers, params: Params) -> str:
+    """The SELECT of ``inputs_sql``: one row per customer, its columns named as
+    ``INPUT_COLUMNS``."""
     ws = d.ts(at.window_start(s.window_days))
     cents = d.cents("amount")
     # Compared in cents: SQLite keeps decimals as text, and '0.00' > 0 as text.
@@ -65,18 +90,14 @@ def inputs_sql(d: Dialect, s: SegmentationSettings, at: AsOf, ids: Customers) ->
         frequency = f"SUM(CASE WHEN {bought} AND occurred_at >= {ws} THEN 1 ELSE 0 END)"
     first_day = at.local_day(d, f"MIN(CASE WHEN {bought} THEN occurred_at END)")
     last_day = at.local_day(d, f"MAX(CASE WHEN {bought} THEN occurred_at END)")
-    sql = f"""
-INSERT INTO {STAGING} (customer_id, archived, recency_days, tenure_days, frequency, monetary_cents,
-                       lifetime_purchases, lifetime_revenue_cents, purchase_days, clv_predicted_cents,
-                       expected_revenue_cents, as_of)
-SELECT c.id, c.archived_at IS NOT NULL,
-       {at.day} - p.last_day, {at.day} - p.first_day,
-       COALESCE(p.freq, 0),
-       CASE WHEN COALESCE(p.mon, 0) > 0 THEN p.mon ELSE 0 END,
-       COALESCE(p.n, 0),
-       CASE WHEN COALESCE(p.rev, 0) > 0 THEN p.rev ELSE 0 END,
-       COALESCE(p.days, 0),
-       0, 0, {d.date(at.date)}
+    return f"""SELECT c.id AS customer_id, c.archived_at IS NOT NULL AS archived,
+       {at.day} - p.last_day AS recency_days, {at.day} - p.first_day AS tenure_days,
+       COALESCE(p.freq, 0) AS frequency,
+       CASE WHEN COALESCE(p.mon, 0) > 0 THEN p.mon ELSE 0 END AS monetary_cents,
+       COALESCE(p.n, 0) AS lifetime_purchases,
+       CASE WHEN COALESCE(p.rev, 0) > 0 THEN p.rev ELSE 0 END AS lifetime_revenue_cents,
+       COALESCE(p.days, 0) AS purchase_days,
+       0 AS clv_predicted_cents, 0 AS expected_revenue_cents, {d.date(at.date)} AS as_of
 FROM kehu_customer c
 LEFT JOIN (
     SELECT customer_id,
@@ -88,12 +109,11 @@ LEFT JOIN (
            {frequency} AS freq,
            SUM(CASE WHEN occurred_at >= {ws} THEN {cents} ELSE 0 END) AS mon
     FROM kehu_interaction
-    WHERE kind = 'PURCHASE' AND amount IS NOT NULL AND {at.counted(d, "occurred_at")}
+    WHERE kind = 'PURCHASE' AND amount IS NOT NULL AND {at.counted(d, "occurred_at", params)}
       AND {ids.on("customer_id", params)}
     GROUP BY customer_id
 ) p ON p.customer_id = c.id
 WHERE {ids.on("c.id", params)} AND c.merged_into_id IS NULL"""
-    return sql, params
 
 
 POPULATION = f"FROM {STAGING} WHERE archived = FALSE AND frequency > 0"
@@ -192,12 +212,16 @@ def condition_sql(c: TierCondition) -> str:
     return "(" + " AND ".join(parts) + ")"
 
 
-def classify_sql(
-    d: Dialect, s: SegmentationSettings, borders: dict[str, Any], ids: Customers
-) -> list[tuple[str, Params]]:
-    """UPDATEs that turn the staged inputs of the customers ``ids`` into classes.
-    SET expressions see the row's old values, hence two steps."""
-    first_params, second_params = Params(d), Params(d)
+#: One classify step: (staging column, the expression it is set to). Every
+#: expression of a step reads the row's values as they stood before the step.
+Step = list[tuple[str, str]]
+
+
+def classify_steps(s: SegmentationSettings, borders: dict[str, Any]) -> tuple[Step, Step]:
+    """The expressions that turn staged inputs into classes, from the score
+    ``borders``, in two steps: the second reads the scores and classes the first
+    sets. ``classify_sql`` runs them as UPDATEs of staging; a re-score computes
+    them in the statement that stages its inputs (``scored_inputs_sql``)."""
     lc = s.lifecycle
     a_min, b_min = borders.get("a_min"), borders.get("b_min")
     abc = ["WHEN archived = TRUE OR monetary_cents <= 0 THEN NULL"]
@@ -205,22 +229,27 @@ def classify_sql(
         abc.append(f"WHEN monetary_cents >= {int(a_min)} THEN 'A'")
     if b_min is not None:
         abc.append(f"WHEN monetary_cents >= {int(b_min)} THEN 'B'")
-    first = f"""
-UPDATE {STAGING} SET
-    r = {_score_case("r", "recency_days", borders.get("r", {}), False)},
-    f = {_score_case("f", "frequency", borders.get("f", {}), True)},
-    m = {_score_case("m", "monetary_cents", borders.get("m", {}), True)},
-    abc_class = CASE {" ".join(abc)} ELSE 'C' END,
-    frequency_class = CASE WHEN frequency >= {int(s.frequency.high_min)} THEN 'HIGH'
-                           WHEN frequency >= 1 THEN 'LOW' ELSE 'ZERO' END,
-    lifecycle_stage = CASE WHEN archived = TRUE THEN 'CHURNED'
+    first = [
+        ("r", _score_case("r", "recency_days", borders.get("r", {}), False)),
+        ("f", _score_case("f", "frequency", borders.get("f", {}), True)),
+        ("m", _score_case("m", "monetary_cents", borders.get("m", {}), True)),
+        ("abc_class", f"CASE {' '.join(abc)} ELSE 'C' END"),
+        (
+            "frequency_class",
+            f"""CASE WHEN frequency >= {int(s.frequency.high_min)} THEN 'HIGH'
+                           WHEN frequency >= 1 THEN 'LOW' ELSE 'ZERO' END""",
+        ),
+        (
+            "lifecycle_stage",
+            f"""CASE WHEN archived = TRUE THEN 'CHURNED'
                            WHEN lifetime_purchases = 0 THEN 'PROSPECT'
                            WHEN recency_days >= {int(lc.churned_days)} THEN 'CHURNED'
                            WHEN recency_days >= {int(lc.at_risk_days)} THEN 'AT_RISK'
                            WHEN tenure_days < {int(lc.new_days)} THEN 'NEW'
                            WHEN frequency >= {int(lc.loyal_min_purchases)} THEN 'LOYAL'
-                           ELSE 'ACTIVE' END
-WHERE {ids.on("customer_id", first_params)}"""
+                           ELSE 'ACTIVE' END""",
+        ),
+    ]
     named = " ".join(
         f"WHEN r BETWEEN {rule.r[0]} AND {rule.r[1]} AND f BETWEEN {rule.f[0]} AND {rule.f[1]} "
         f"AND m BETWEEN {rule.m[0]} AND {rule.m[1]} THEN {text_literal(rule.name)}"
@@ -234,14 +263,55 @@ WHERE {ids.on("customer_id", first_params)}"""
         for conditions in (s.value_tiers.core, s.value_tiers.potential)
         for i, c in enumerate(conditions)
     )
-    second = f"""
-UPDATE {STAGING} SET
-    rfm_segment = CASE WHEN r IS NULL THEN NULL {named} ELSE {text_literal(s.rfm_default_segment)} END,
-    value_tier = CASE WHEN archived = TRUE THEN 'GENERAL' WHEN {core} THEN 'CORE'
-                      WHEN {potential} THEN 'POTENTIAL' ELSE 'GENERAL' END,
-    tier_rule = CASE WHEN archived = TRUE THEN NULL {rule} ELSE NULL END
-WHERE {ids.on("customer_id", second_params)}"""
-    return [(first, first_params), (second, second_params)]
+    second = [
+        ("rfm_segment", f"CASE WHEN r IS NULL THEN NULL {named} ELSE {text_literal(s.rfm_default_segment)} END"),
+        (
+            "value_tier",
+            f"""CASE WHEN archived = TRUE THEN 'GENERAL' WHEN {core} THEN 'CORE'
+                      WHEN {potential} THEN 'POTENTIAL' ELSE 'GENERAL' END""",
+        ),
+        ("tier_rule", f"CASE WHEN archived = TRUE THEN NULL {rule} ELSE NULL END"),
+    ]
+    return first, second
+
+
+def classify_sql(
+    d: Dialect, s: SegmentationSettings, borders: dict[str, Any], ids: Customers
+) -> list[tuple[str, Params]]:
+    """UPDATEs that turn the staged inputs of the customers ``ids`` into classes.
+    SET expressions see the row's old values, hence two steps."""
+    statements = []
+    for step in classify_steps(s, borders):
+        params = Params(d)
+        sets = ",\n    ".join(f"{column} = {expression}" for column, expression in step)
+        statements.append((f"UPDATE {STAGING} SET\n    {sets}\nWHERE {ids.on('customer_id', params)}", params))
+    return statements
+
+
+def scored_inputs_sql(
+    d: Dialect, s: SegmentationSettings, at: AsOf, borders: dict[str, Any], ids: Customers
+) -> tuple[str, Params]:
+    """``inputs_sql`` and then ``classify_sql`` as one INSERT, for a re-score,
+    whose borders are known before its inputs. Each classify step is a SELECT over
+    the one before, so its expressions read what the UPDATE's would; the scores
+    start NULL, as in a row the inputs step staged. ``MATERIALIZED`` (SQLite 3.35,
+    PostgreSQL 12) keeps each step computed once: a subquery flattened into the
+    next repeats its CASE expressions wherever the next names its columns."""
+    params = Params(d)
+    first, second = classify_steps(s, borders)
+    inputs = ", ".join(INPUT_COLUMNS)
+    scores = ", ".join(f"CAST(NULL AS {d.integer()}) AS {column}" for column in ("r", "f", "m"))
+    firsts = ", ".join(f"{expression} AS {column}" for column, expression in first)
+    seconds = ", ".join(f"{expression} AS {column}" for column, expression in second)
+    first_columns = ", ".join(column for column, _ in first)
+    second_columns = ", ".join(column for column, _ in second)
+    return (
+        f"WITH staged AS MATERIALIZED (\nSELECT {inputs}, {scores} FROM (\n{_inputs_select(d, s, at, ids, params)}\n) i\n),\n"
+        f"scored AS MATERIALIZED (SELECT {inputs}, {firsts} FROM staged)\n"
+        f"INSERT INTO {STAGING} ({inputs}, {first_columns}, {second_columns})\n"
+        f"SELECT {inputs}, {first_columns}, {seconds} FROM scored",
+        params,
+    )
 
 
 COLUMNS = (
@@ -261,7 +331,8 @@ def history_and_swap_sql(
 ) -> list[tuple[str, Params]]:
     """Record tier and stage changes of the staged rows, then replace their
     classification rows. ``fresher_than``: leave alone customers re-scored
-    incrementally after that moment (a full run must not overwrite newer data).
+    incrementally after that moment (a full run must not overwrite newer data);
+    without it (a re-score) the rows are replaced by one upsert.
 
     Every read of ``segmentation_classification`` names the batch's id range
     itself, though the join to staging implies it: PostgreSQL otherwise plans
@@ -271,7 +342,6 @@ def history_and_swap_sql(
     (benchmarks/README.md, "Cost against the size of the base": a second full run
     took 1.8 s, 25 s and 427 s at 10,000, 100,000 and 1,000,000 customers). With
     the range, each batch's plan reads its range through the unique index."""
-    at = d.ts(now)
     # Both dimensions in one statement: the value tier's rows, then the stage's.
     # The f-strings add their parameters in the order they appear in the text.
     params = Params(d)
@@ -281,27 +351,44 @@ def history_and_swap_sql(
             return ""
         return (
             f" AND NOT EXISTS (SELECT 1 FROM {CLASSIFICATION} k WHERE k.customer_id = s.customer_id"
-            f" AND {ids.on('k.customer_id', params)} AND k.computed_at > {d.ts(fresher_than)})"
+            f" AND {ids.on('k.customer_id', params)} AND k.computed_at > {d.ts_param(fresher_than, params)})"
         )
 
     selects = [
         f"""
-SELECT s.customer_id, '{dimension}', NULL, c.{column}, s.{column}, {params.add(cause)}, {at}
+SELECT s.customer_id, '{dimension}', NULL, c.{column}, s.{column}, {params.add(cause)}, {d.ts_param(now, params)}
 FROM {STAGING} s LEFT JOIN {CLASSIFICATION} c ON c.customer_id = s.customer_id AND {ids.on("c.customer_id", params)}
 WHERE {ids.on("s.customer_id", params)} AND (c.{column} IS NULL OR c.{column} <> s.{column}){keep()}"""
         for dimension, column in (("VALUE_TIER", "value_tier"), ("LIFECYCLE_STAGE", "lifecycle_stage"))
     ]
     sql = f"INSERT INTO {CHANGE} (customer_id, dimension, segment_key, old_value, new_value, cause, changed_at)"
     statements = [(sql + "\nUNION ALL".join(selects), params)]
-    delete_keep = ""
-    if fresher_than is not None:
-        delete_keep = f" AND computed_at <= {d.ts(fresher_than)}"
+    names = [c.strip() for c in COLUMNS.split(",")]
+    columns = ", ".join(f"s.{c}" for c in names)
+    run = "NULL" if run_id is None else int(run_id)
     params = Params(d)
-    statements.append((f"DELETE FROM {CLASSIFICATION} WHERE {ids.on('customer_id', params)}{delete_keep}", params))
+    if fresher_than is None:
+        # A re-score: its rows replaced in place, one statement.
+        updates = ", ".join(f"{c} = excluded.{c}" for c in (*names[1:], "computed_at", "run_id"))
+        sql = f"""
+INSERT INTO {CLASSIFICATION} ({COLUMNS}, computed_at, run_id)
+SELECT {columns}, {d.ts_param(now, params)}, {run}
+FROM {STAGING} s
+WHERE {ids.on("s.customer_id", params)}
+ON CONFLICT (customer_id) DO UPDATE SET {updates}"""
+        statements.append((sql, params))
+        return statements
+    statements.append(
+        (
+            f"DELETE FROM {CLASSIFICATION} WHERE {ids.on('customer_id', params)}"
+            f" AND computed_at <= {d.ts_param(fresher_than, params)}",
+            params,
+        )
+    )
     params = Params(d)
     sql = f"""
 INSERT INTO {CLASSIFICATION} ({COLUMNS}, computed_at, run_id)
-SELECT {", ".join("s." + c.strip() for c in COLUMNS.split(","))}, {at}, {"NULL" if run_id is None else int(run_id)}
+SELECT {columns}, {d.ts_param(now, params)}, {run}
 FROM {STAGING} s
 WHERE {ids.on("s.customer_id", params)}
   AND NOT EXISTS (SELECT 1 FROM {CLASSIFICATION} k WHERE k.customer_id = s.customer_id AND {ids.on("k.customer_id", params)})"""

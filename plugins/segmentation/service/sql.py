@@ -36,6 +36,15 @@ class Dialect:
         text = moment.astimezone(dt.UTC).isoformat(" ")
         return f"TIMESTAMPTZ '{text}'" if self.postgres else f"'{text}'"
 
+    def ts_param(self, moment: dt.datetime, params: Params) -> str:
+        """``moment`` as a query parameter of ``params``. For times that change with
+        every statement (now): a literal would make each statement's text new, and
+        both drivers parse and plan new text again, where they reuse the prepared
+        statement of text they saw before."""
+        if self.postgres:
+            return f"CAST({params.add(moment)} AS TIMESTAMPTZ)"
+        return params.add(moment.astimezone(dt.UTC).isoformat(" "))
+
     def date(self, day: dt.date) -> str:
         return f"DATE '{day.isoformat()}'" if self.postgres else f"'{day.isoformat()}'"
 
