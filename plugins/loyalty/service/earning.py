@@ -10,6 +10,7 @@ from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING
 
 from tortoise.exceptions import IntegrityError
+from tortoise.expressions import Subquery
 
 from kehu import validation as v
 from kehu.access import Viewer
@@ -112,10 +113,27 @@ async def _credit_purchase(
     ):
         # The account read (and locked) once: absent with no ledger either, this
         # scope is left unwritten and the caller replays the history.
-        account = await LoyaltyAccount.filter(customer_id=customer_id).select_for_update().first()
-        if account is None and first_contact and not await LedgerEntry.exists(customer_id=customer_id):
+        # With it, whether the customer bought before this purchase: the same statement.
+        bought_before = Subquery(
+            Interaction.filter(customer_id=customer_id, kind=InteractionKind.PURCHASE, id__lt=interaction.id)
+            .limit(1)
+            .values("id")
+        )
+        found = (
+            await LoyaltyAccount.filter(customer_id=customer_id)
+            .select_for_update()
+            .annotate(earlier_purchase=bought_before)
+            .first()
+        )
+        if found is None and first_contact and not await LedgerEntry.exists(customer_id=customer_id):
             raise _NewMember
-        account = account or await ensure_account(settings, customer_id, at)
+        if found is not None:
+            earlier = found.earlier_purchase is not None  # type: ignore[attr-defined]
+        else:
+            earlier = await Interaction.exists(
+                customer_id=customer_id, kind=InteractionKind.PURCHASE, id__lt=interaction.id
+            )
+        account = found or await ensure_account(settings, customer_id, at)
         # The account row, locked, is ours until commit: it stays current as long as
         # only post_entry(account=...) moves it (None once anything else may have).
         current: LoyaltyAccount | None = account
@@ -146,9 +164,6 @@ async def _credit_purchase(
             )
             if posting.created:
                 record_change("LoyaltyLedgerEntry", posting.entry.id, {"points": (None, points)})
-        earlier = await Interaction.exists(
-            customer_id=customer_id, kind=InteractionKind.PURCHASE, id__lt=interaction.id
-        )
         if not earlier:
             await _first_purchase_rewards(settings, customer_id, interaction, at)
             current = None
