@@ -229,6 +229,7 @@ def build_schema(kehu: Kehu, *, plain: bool | None = None) -> KehuSchema:
         to_rebind += [c.cls for c in contributions]
     seen: set[int] = set()
     reachable: dict[str, type] = {}  # GraphQL name -> class, for field policies
+    ours = ("kehu.", *_plugin_modules(kehu, registry))
     queue = list(to_rebind)
     while queue:
         cls = queue.pop()
@@ -238,7 +239,7 @@ def build_schema(kehu: Kehu, *, plain: bool | None = None) -> KehuSchema:
         reachable.setdefault(get_object_definition(cls, strict=True).name, cls)
         _rebind(cls, composed)
         for ref in _referenced_types(cls):
-            if id(ref) not in seen and ref.__module__.startswith(("kehu.", *_plugin_modules(kehu))):
+            if id(ref) not in seen and ref.__module__.startswith(ours):
                 queue.append(ref)
 
     # A policy may name any type the schema reaches (not only registered ones).
@@ -288,8 +289,17 @@ def build_schema(kehu: Kehu, *, plain: bool | None = None) -> KehuSchema:
     return schema
 
 
-def _plugin_modules(kehu: Kehu) -> tuple[str, ...]:
-    return tuple(getattr(r.module, "__name__", "").rsplit(".", 1)[0] + "." for r in kehu.plugins.records.values())
+def _plugin_modules(kehu: Kehu, registry: GraphQLRegistry) -> tuple[str, ...]:
+    """The packages whose types may name core types by string, as ``"package."``:
+    each plugin module's, and each registered class's. A plugin given as an object
+    rather than a module (pluggy takes either) has no package of its own, but the
+    classes its ``kehu_graphql`` registers have one."""
+    names = [getattr(r.module, "__name__", "") for r in kehu.plugins.records.values()]
+    contributions = [*registry.queries, *registry.mutations, *registry.subscriptions, *registry.extra_types]
+    for extensions in registry.extensions.values():
+        contributions += extensions
+    names += [c.cls.__module__ for c in contributions]
+    return tuple(sorted({name.rsplit(".", 1)[0] + "." for name in names if name}))
 
 
 def _install_policy_enforcers(kehu: Kehu, registry: GraphQLRegistry, types: dict[str, type]) -> None:

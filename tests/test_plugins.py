@@ -285,3 +285,26 @@ def test_read_permission_can_be_held_by_read_only_roles():
     report = plugin(kehu_permissions=lambda: [Permission("report.read", "Read the report", ("ANALYST",), read=True)])
     kehu = kehu_with(["report"], {"report": report})
     assert "report.read" in kehu.permissions_for("ANALYST")
+
+
+def test_a_plugin_given_as_an_object_may_name_core_types_below_its_roots(tmp_path):
+    # The sample plugin's hooks in a plain object, not a module: its mutation's
+    # payload names "Customer" by string, one level below the registered root.
+    # A fresh interpreter, because the first build rebinds the plugin's classes in
+    # place, so in this process an earlier test may have done it already.
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = f"""
+import types, sample_plugin
+from kehu.testing import KehuHarness
+hooks = {{n: getattr(sample_plugin, n) for n in dir(sample_plugin) if n.startswith("kehu_")}}
+plugin = types.SimpleNamespace(**hooks)
+with KehuHarness("sqlite://{tmp_path / "kehu.db"}", enabled=("stickers",), extra_plugins={{"stickers": plugin}}) as app:
+    print(app.kehu.schema.as_str())
+"""
+    tests = Path(__file__).parent
+    done = subprocess.run([sys.executable, "-c", code], cwd=tests, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "customer: Customer" in done.stdout.split("type AddStickerPayload")[1].split("}")[0]
