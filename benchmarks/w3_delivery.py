@@ -2,6 +2,7 @@
 the request path would buy.
 
     python -m benchmarks.w3_delivery [--calls 320] [--pairs 3] [--postgres URL]
+    python -m benchmarks.w3_delivery --leave-out segmentation --leave-out loyalty ...
 
 ``logInteraction`` purchases (every built-in plugin) are sent through the ASGI
 app in process, at concurrency 1 and 16, with ``[events] deliver_inline`` true
@@ -14,6 +15,10 @@ count until the outbox is drained, so work moved after the response is still
 paid for: requests/s of the responses alone, requests/s until every event is
 delivered, p50 of the responses, and the process's CPU per purchase. The two
 settings alternate, one process per run.
+
+With ``--leave-out PLUGIN`` (repeatable; ``a+b`` leaves out both) the runs
+alternate between every plugin and every plugin but those instead, handlers
+in the request: what each plugin's reactions add to a purchase.
 """
 
 from __future__ import annotations
@@ -38,11 +43,13 @@ from .workloads import AUTH, BUILTINS, LOG_DOCUMENT, check_graphql, graphql_body
 WARMUP = 20
 
 
-async def one_run(url: str, inline: bool, concurrency: int, calls: int, first: int) -> dict:
-    """Run in a process of its own (``--run``): one setting, one concurrency."""
+async def one_run(url: str, inline: bool, concurrency: int, calls: int, first: int, left_out: str = "") -> dict:
+    """Run in a process of its own (``--run``): one setting, one concurrency;
+    ``left_out``: plugins not enabled, joined by ``+``."""
     from kehu.models import OutboxEvent, OutboxState
 
-    app = build("kehu", url, BUILTINS, sections={"events": {"deliver_inline": inline}})
+    plugins = tuple(p for p in BUILTINS if p not in left_out.split("+"))
+    app = build("kehu", url, plugins, sections={"events": {"deliver_inline": inline}})
     client = InProcess(app, {**AUTH, "content-type": "application/json"})
 
     async def post(i: int) -> None:
@@ -102,25 +109,34 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--calls", type=int, default=320, help="purchases per run")
     parser.add_argument("--pairs", type=int, default=3, help="runs of each setting, alternating")
     parser.add_argument("--postgres", help="a PostgreSQL server (postgres://user@host:port) instead of SQLite")
-    parser.add_argument("--run", help=argparse.SUPPRESS)  # url,inline,concurrency,calls,first: one run
+    parser.add_argument(
+        "--leave-out",
+        action="append",
+        default=[],
+        metavar="PLUGIN",
+        help="alternate every plugin with every plugin but this one (a+b: both), handlers in the request",
+    )
+    parser.add_argument("--run", help=argparse.SUPPRESS)  # url,inline,concurrency,calls,first,left_out: one run
     args = parser.parse_args(argv)
     if args.run:
-        url, inline, concurrency, calls, first = args.run.rsplit(",", 4)
-        result = asyncio.run(one_run(url, inline == "1", int(concurrency), int(calls), int(first)))
+        url, inline, concurrency, calls, first, left_out = args.run.rsplit(",", 5)
+        result = asyncio.run(one_run(url, inline == "1", int(concurrency), int(calls), int(first), left_out))
         print(json.dumps(result))
         return
     with tempfile.TemporaryDirectory() as tmp:
         template = Path(tmp) / "base.db"
         url = dataset.create_pg_database(args.postgres) if args.postgres else f"sqlite://{template}"
         dataset.seed(url, BUILTINS)
-        results: dict[tuple[bool, int], list[dict]] = {}
+        # (handlers in the request, plugins left out): the settings that alternate
+        variants = [(True, ""), *((True, p) for p in args.leave_out)] if args.leave_out else [(True, ""), (False, "")]
+        results: dict[tuple[bool, str, int], list[dict]] = {}
         first = 100_000
         try:
             for concurrency in (1, 16):
                 for _ in range(args.pairs):
-                    for inline in (True, False):
+                    for inline, left_out in variants:
                         run_url = _copy(url, Path(tmp) / "run.db")
-                        spec = f"{run_url},{int(inline)},{concurrency},{args.calls},{first}"
+                        spec = f"{run_url},{int(inline)},{concurrency},{args.calls},{first},{left_out}"
                         first += args.calls + WARMUP
                         try:
                             done = subprocess.run(
@@ -135,7 +151,8 @@ def main(argv: list[str] | None = None) -> None:
                         finally:
                             if args.postgres:
                                 dataset.drop_pg_database(run_url)
-                        results.setdefault((inline, concurrency), []).append(json.loads(out.splitlines()[-1]))
+                        runs = results.setdefault((inline, left_out, concurrency), [])
+                        runs.append(json.loads(out.splitlines()[-1]))
         finally:
             if args.postgres:
                 dataset.drop_pg_database(url)
@@ -143,10 +160,13 @@ def main(argv: list[str] | None = None) -> None:
     print(f"W3 delivery, {engine}, {args.calls} purchases per run, medians of {args.pairs} runs each")
     print("| handlers | concurrency | answered req/s | req/s until delivered | p50 ms | CPU ms per purchase |")
     print("|---|---:|---:|---:|---:|---:|")
-    for (inline, concurrency), runs in results.items():
+    for (inline, left_out, concurrency), runs in results.items():
         med = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
+        handlers = "in the request" if inline else "after the response"
+        if left_out:
+            handlers += ", without " + " and ".join(left_out.split("+"))
         print(
-            f"| {'in the request' if inline else 'after the response'} | {concurrency} "
+            f"| {handlers} | {concurrency} "
             f"| {med['answered_per_s']:.0f} | {med['delivered_per_s']:.0f} | {med['p50_ms']:.1f} | {med['cpu_ms']:.2f} |"
         )
 
