@@ -114,15 +114,13 @@ async def _credit_purchase(
         # The account read (and locked) once: absent with no ledger either, this
         # scope is left unwritten and the caller replays the history.
         # With it, whether the customer bought before this purchase: the same statement.
-        bought_before = Subquery(
-            Interaction.filter(customer_id=customer_id, kind=InteractionKind.PURCHASE, id__lt=interaction.id)
-            .limit(1)
-            .values("id")
+        earlier_purchases = Interaction.filter(
+            customer_id=customer_id, kind=InteractionKind.PURCHASE, id__lt=interaction.id
         )
         found = (
             await LoyaltyAccount.filter(customer_id=customer_id)
             .select_for_update()
-            .annotate(earlier_purchase=bought_before)
+            .annotate(earlier_purchase=Subquery(earlier_purchases.limit(1).values("id")))
             .first()
         )
         if found is None and first_contact and not await LedgerEntry.exists(customer_id=customer_id):
@@ -130,9 +128,7 @@ async def _credit_purchase(
         if found is not None:
             earlier = found.earlier_purchase is not None  # type: ignore[attr-defined]
         else:
-            earlier = await Interaction.exists(
-                customer_id=customer_id, kind=InteractionKind.PURCHASE, id__lt=interaction.id
-            )
+            earlier = await earlier_purchases.exists()
         account = found or await ensure_account(settings, customer_id, at)
         # The account row, locked, is ours until commit: it stays current as long as
         # only post_entry(account=...) moves it (None once anything else may have).

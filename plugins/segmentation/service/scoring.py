@@ -364,33 +364,28 @@ WHERE {ids.on("s.customer_id", params)} AND (c.{column} IS NULL OR c.{column} <>
     sql = f"INSERT INTO {CHANGE} (customer_id, dimension, segment_key, old_value, new_value, cause, changed_at)"
     statements = [(sql + "\nUNION ALL".join(selects), params)]
     names = [c.strip() for c in COLUMNS.split(",")]
-    columns = ", ".join(f"s.{c}" for c in names)
-    run = "NULL" if run_id is None else int(run_id)
-    params = Params(d)
-    if fresher_than is None:
-        # A re-score: its rows replaced in place, one statement.
-        updates = ", ".join(f"{c} = excluded.{c}" for c in (*names[1:], "computed_at", "run_id"))
-        sql = f"""
-INSERT INTO {CLASSIFICATION} ({COLUMNS}, computed_at, run_id)
-SELECT {columns}, {d.ts_param(now, params)}, {run}
-FROM {STAGING} s
-WHERE {ids.on("s.customer_id", params)}
-ON CONFLICT (customer_id) DO UPDATE SET {updates}"""
-        statements.append((sql, params))
-        return statements
-    statements.append(
-        (
-            f"DELETE FROM {CLASSIFICATION} WHERE {ids.on('customer_id', params)}"
-            f" AND computed_at <= {d.ts_param(fresher_than, params)}",
-            params,
+    if fresher_than is not None:
+        params = Params(d)
+        statements.append(
+            (
+                f"DELETE FROM {CLASSIFICATION} WHERE {ids.on('customer_id', params)}"
+                f" AND computed_at <= {d.ts_param(fresher_than, params)}",
+                params,
+            )
         )
-    )
     params = Params(d)
     sql = f"""
 INSERT INTO {CLASSIFICATION} ({COLUMNS}, computed_at, run_id)
-SELECT {columns}, {d.ts_param(now, params)}, {run}
+SELECT {", ".join(f"s.{c}" for c in names)}, {d.ts_param(now, params)}, {"NULL" if run_id is None else int(run_id)}
 FROM {STAGING} s
-WHERE {ids.on("s.customer_id", params)}
-  AND NOT EXISTS (SELECT 1 FROM {CLASSIFICATION} k WHERE k.customer_id = s.customer_id AND {ids.on("k.customer_id", params)})"""
+WHERE {ids.on("s.customer_id", params)}"""
+    if fresher_than is None:  # a re-score: its rows replaced in place
+        updates = ", ".join(f"{c} = excluded.{c}" for c in (*names[1:], "computed_at", "run_id"))
+        sql += f"\nON CONFLICT (customer_id) DO UPDATE SET {updates}"
+    else:  # what the DELETE left (re-scored since the run began) stays
+        sql += (
+            f"\n  AND NOT EXISTS (SELECT 1 FROM {CLASSIFICATION} k WHERE k.customer_id = s.customer_id"
+            f" AND {ids.on('k.customer_id', params)})"
+        )
     statements.append((sql, params))
     return statements
