@@ -43,6 +43,8 @@ schema is built without this executor.
 from __future__ import annotations
 
 import asyncio
+import functools
+import keyword
 import weakref
 from dataclasses import dataclass, field
 from enum import Enum
@@ -89,7 +91,7 @@ class _FieldPlan:
     object_type: Any = None  # FAST_OBJECT: the field's type; FAST_LIST: the items'
     is_type_of: Any = None
     item_type: Any = None  # FAST_LIST: the list's item type (maybe non-null)
-    child: Any = None  # FAST_OBJECT/FAST_LIST: (sub-selection, its plan rows), once known
+    child: Any = None  # FAST_OBJECT/FAST_LIST: (sub-selection, its runner), once known
 
 
 @dataclass(slots=True)
@@ -158,6 +160,138 @@ def _stored_or_none(store: dict, node: Any, parent: Any) -> Any:
 def fast_getter(field_def: Any) -> Any:
     """``fast(source, context)`` of a plain field (schema/plain_resolvers.py), or None."""
     return getattr(field_def.resolve, "_kehu_fast", None)
+
+
+def _selection_code(plans: list[_FieldPlan]) -> Any:
+    """``make(executor, parent_type, plans)``, which returns ``run(source, path,
+    position_context)``: the selection's fields executed on one object, each
+    field's short cut written out in order (see ``_selection_source``)."""
+    return _compiled_selection(tuple(_field_shape(p) for p in plans))
+
+
+def _field_shape(plan: _FieldPlan) -> tuple:
+    # What the code of a field depends on. Response names (aliases), getters,
+    # nodes and coercions are the closure's values, so every document selecting
+    # the same fields of a type shares one compiled function.
+    if plan.kind == SLOW:
+        return (SLOW,)
+    if plan.attr is not None:
+        read = "attr"
+    elif plan.getter is not None:
+        read = "getter"
+    else:
+        read = "stored"
+    attr = plan.attr if read == "attr" else None
+    return (plan.kind, read, attr, plan.non_null, plan.passthrough is not None)
+
+
+@functools.lru_cache(maxsize=1024)
+def _compiled_selection(shapes: tuple[tuple, ...]) -> Any:
+    namespace = {"MISSING": MISSING, "Undefined": Undefined, "stored_value": stored_value}
+    exec(compile(_selection_source(shapes), "<kehu selection>", "exec"), namespace)  # noqa: S102 - no text of a request is in the source
+    return namespace["make"]
+
+
+def _selection_source(shapes: tuple[tuple, ...]) -> str:
+    """The source of ``make`` for fields of these shapes. Each field block makes
+    the decisions the executor's short cuts make (module docstring) in the same
+    order; whatever a block does not finish goes to ``_slow``, graphql-core's
+    ``execute_field``. Written out rather than looped, one selection of a page
+    runs once per object: a loop over field plans paid for unpacking and
+    branching on every field of every row (a quarter of W1's time)."""
+    head = [
+        "def make(ex, parent_type, plans):",
+        "    context = ex.context_value",
+        "    store = ex._store",
+        "    is_awaitable = ex.is_awaitable",
+        "    slow = ex._slow",
+        "    finish = ex._finish",
+        "    abandon = ex._abandon",
+        "    complete_object = ex._complete_plain_object",
+        "    complete_list = ex._complete_plain_list",
+    ]
+    body = []
+    for i, shape in enumerate(shapes):
+        head.append(f"    p{i} = plans[{i}]")
+        slow = f"slow(p{i}, parent_type, source, path, position_context, results, awaiting)"
+        if shape[0] == SLOW:
+            body.append(f"            {slow}")
+            continue
+        kind, read, attr, non_null, passthrough = shape
+        head.append(f"    n{i} = p{i}.response_name")
+        if read == "attr":
+            if attr.isidentifier() and not keyword.iskeyword(attr) and not attr.startswith("__"):
+                expression = f"source.{attr}"
+            else:
+                head.append(f"    a{i} = p{i}.attr")
+                expression = f"getattr(source, a{i})"
+        elif read == "getter":
+            head.append(f"    g{i} = p{i}.getter")
+            expression = f"g{i}(source, context)"
+        else:
+            head.append(f"    d{i} = p{i}.node")
+            expression = f"stored_value(store, d{i}, source)"
+        on_none = f"results[n{i}] = None" if not non_null else slow
+        block = [
+            "try:",
+            f"    value = {expression}",
+            "except Exception:",
+            "    value = MISSING",
+        ]
+        if kind == FAST_LEAF:
+            head.append(f"    c{i} = p{i}.coerce")
+            if passthrough:
+                head.append(f"    t{i} = p{i}.passthrough")
+                block += [f"if value.__class__ is t{i}:", f"    results[n{i}] = value", "elif value is None:"]
+            else:
+                block.append("if value is None:")
+            block += [
+                f"    {on_none}",
+                "elif value is MISSING:",
+                f"    {slow}",
+                "else:",
+                "    try:",
+                f"        completed = c{i}(value)",
+                "    except Exception:",
+                "        completed = None",
+                "    if completed is None or completed is Undefined:",
+                f"        {slow}",
+                "    else:",
+                f"        results[n{i}] = completed",
+            ]
+        else:
+            complete = "complete_object" if kind == FAST_OBJECT else "complete_list"
+            block += [
+                "if value is None:",
+                f"    {on_none}",
+                "elif value is MISSING:",
+                f"    {slow}",
+                "else:",
+                f"    completed = {complete}(p{i}, parent_type, path, value, position_context)",
+                "    if completed is MISSING:",
+                f"        {slow}",
+                "    else:",
+                f"        results[n{i}] = completed",
+                "        if completed.__class__ is not dict and completed.__class__ is not list and is_awaitable(completed):",
+                f"            awaiting.append(n{i})",
+            ]
+        body += [f"            {line}" for line in block]
+    return "\n".join(
+        [
+            *head,
+            "    def run(source, path, position_context):",
+            "        results = {}",
+            "        awaiting = []",
+            "        try:",
+            *(body or ["            pass"]),
+            "        except Exception:",
+            "            abandon(results, awaiting)",
+            "            raise",
+            "        return finish(results, awaiting) if awaiting else results",
+            "    return run",
+            "",
+        ]
+    )
 
 
 class KehuExecutor(compat.ExecutorBase):
@@ -234,109 +368,62 @@ class KehuExecutor(compat.ExecutorBase):
             plan.node = node if getter is None else None
         return plans
 
-    def _plan_rows(self, parent_type: GraphQLObjectType, grouped_field_set: Any) -> list[tuple]:
-        """The plans as tuples, unpacked in one step by ``execute_fields``' loop."""
-        return [
-            (p.response_name, p.kind, p.attr, p.getter, p.node, p.non_null, p.passthrough, p.coerce, p)
-            for p in self._field_plan(parent_type, grouped_field_set)
-        ]
-
     def execute_fields(self, parent_type, source_value, path, grouped_field_set, position_context):
         if not self._shortcuts:
             return super().execute_fields(parent_type, source_value, path, grouped_field_set, position_context)
-        return self._execute_rows(
-            parent_type, source_value, path, self._rows_for(parent_type, grouped_field_set), position_context
-        )
+        return self._runner_for(parent_type, grouped_field_set)(source_value, path, position_context)
 
-    def _rows_for(self, parent_type: GraphQLObjectType, grouped_field_set: Any) -> list[tuple]:
+    def _runner_for(self, parent_type: GraphQLObjectType, grouped_field_set: Any) -> Any:
+        """``run(source, path, position_context)``: the selection executed on one
+        object (see ``_selection_code``), made once per request and selection."""
         key = (parent_type, id(grouped_field_set))
-        plans = self._field_plans.get(key)
-        if plans is None:
-            plans = self._field_plans[key] = self._plan_rows(parent_type, grouped_field_set)
+        runner = self._field_plans.get(key)
+        if runner is None:
+            plans = self._field_plan(parent_type, grouped_field_set)
+            runner = self._field_plans[key] = _selection_code(plans)(self, parent_type, plans)
             self._keep.append(grouped_field_set)
-        return plans
+        return runner
 
     def _child(self, plan: _FieldPlan) -> tuple[Any, Any]:
-        """The sub-selection on a plain object field's values and its plan rows."""
+        """The sub-selection on a plain object field's values and its runner."""
         child = plan.child
         if child is None:
             grouped = self._grouped_subfields(plan.object_type, plan.details)
-            rows = self._rows_for(plan.object_type, grouped) if grouped is not None else None
-            child = plan.child = (grouped, rows)
+            runner = self._runner_for(plan.object_type, grouped) if grouped is not None else None
+            child = plan.child = (grouped, runner)
         return child
 
-    def _execute_rows(self, parent_type, source_value, path, plans, position_context):
-        """``execute_fields`` with the plan rows of the selection in hand."""
-        results: dict[str, Any] = {}
-        is_awaitable = self.is_awaitable
-        awaitable_fields: list[str] = []
-        context = self.context_value
-        store = self._store
-        try:
-            for name, kind, attr, getter, node, non_null, passthrough, coerce, plan in plans:
-                if kind:
-                    # The field's raw value; MISSING where the short cut does not apply.
-                    try:
-                        if attr is not None:
-                            value = getattr(source_value, attr)
-                        elif getter is not None:
-                            value = getter(source_value, context)
-                        else:
-                            value = stored_value(store, node, source_value)
-                    except Exception:
-                        value = MISSING
-                    if value is None:
-                        if not non_null:
-                            results[name] = None
-                            continue
-                    elif value is not MISSING:
-                        if kind == FAST_LEAF:
-                            if value.__class__ is passthrough:
-                                results[name] = value
-                                continue
-                            try:
-                                completed = coerce(value)
-                            except Exception:
-                                completed = None
-                            if completed is not None and completed is not Undefined:
-                                results[name] = completed
-                                continue
-                        else:
-                            if kind == FAST_OBJECT:
-                                completed = self._complete_plain_object(
-                                    plan, parent_type, path, value, position_context
-                                )
-                            else:
-                                completed = self._complete_plain_list(plan, parent_type, path, value, position_context)
-                            if completed is not MISSING:
-                                results[name] = completed
-                                if is_awaitable(completed):
-                                    awaitable_fields.append(name)
-                                continue
-                result = self.execute_field(
-                    parent_type, source_value, plan.details, Path(path, name, parent_type.name), position_context
-                )
-                if result is not Undefined:
-                    results[name] = result
-                    if is_awaitable(result):
-                        awaitable_fields.append(name)
-        except Exception:
-            if awaitable_fields:
-                self.settle_in_background([results[f] for f in awaitable_fields])
-            raise
-        if not awaitable_fields:
+    def _slow(self, plan: _FieldPlan, parent_type, source_value, path, position_context, results, awaiting) -> None:
+        """A field the short cuts do not take, through graphql-core's ``execute_field``."""
+        name = plan.response_name
+        result = self.execute_field(
+            parent_type, source_value, plan.details, Path(path, name, parent_type.name), position_context
+        )
+        if result is not Undefined:
+            results[name] = result
+            if self.is_awaitable(result):
+                awaiting.append(name)
+
+    def _finish(self, results: dict[str, Any], awaiting: list[str]) -> Any:
+        """A selection's results, awaited together when some are awaitable."""
+        if not awaiting:
             return results
 
         async def get_results() -> dict[str, Any]:
-            if len(awaitable_fields) == 1:
-                f = awaitable_fields[0]
+            if len(awaiting) == 1:
+                f = awaiting[0]
                 results[f] = await results[f]
             else:
-                awaited = await gather_with_cancel(*(results[f] for f in awaitable_fields))
-                results.update(zip(awaitable_fields, awaited, strict=True))
+                awaited = await gather_with_cancel(*(results[f] for f in awaiting))
+                results.update(zip(awaiting, awaited, strict=True))
             return results
 
         return get_results()
+
+    def _abandon(self, results: dict[str, Any], awaiting: list[str]) -> None:
+        """A selection failed: what it already started settles in the background."""
+        if awaiting:
+            self.settle_in_background([results[f] for f in awaiting])
 
     def _grouped_subfields(self, object_type: GraphQLObjectType, details: Any) -> Any:
         """The sub-selection to execute on ``object_type`` values (graphql-core
@@ -354,12 +441,12 @@ class KehuExecutor(compat.ExecutorBase):
                 return MISSING
             if ok is not True:
                 return MISSING
-        grouped, rows = self._child(plan)
+        grouped, run = self._child(plan)
         if grouped is None:
             return MISSING
         field_path = _path(Path, (path, plan.response_name, parent_type.name))
         try:
-            completed = self._execute_rows(plan.object_type, value, field_path, rows, position_context)
+            completed = run(value, field_path, position_context)
         except Exception as raw_error:
             self.handle_field_error(raw_error, plan.return_type, plan.details, field_path)
             return None
@@ -394,7 +481,7 @@ class KehuExecutor(compat.ExecutorBase):
                         return MISSING
                 except Exception:
                     return MISSING
-        grouped, rows = self._child(plan)
+        grouped, run = self._child(plan)
         if grouped is None:
             return MISSING
         field_path = _path(Path, (path, plan.response_name, parent_type.name))
@@ -402,12 +489,11 @@ class KehuExecutor(compat.ExecutorBase):
         completed: list[Any] = []
         awaitable_indices: list[int] = []
         is_awaitable = self.is_awaitable
-        execute_rows = self._execute_rows
         try:
             for index, item in enumerate(items):
                 item_path = _path(Path, (field_path, index, None))
                 try:
-                    result = execute_rows(object_type, item, item_path, rows, position_context)
+                    result = run(item, item_path, position_context)
                 except Exception as raw_error:
                     self.handle_field_error(raw_error, item_type, details, item_path)
                     result = None

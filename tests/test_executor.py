@@ -237,3 +237,42 @@ def test_a_page_leaves_no_rows_behind_for_the_garbage_collector(both):
     finally:
         if was_enabled:
             gc.enable()
+
+
+def test_documents_selecting_the_same_fields_share_one_compiled_selection(both):
+    """Each selection runs as code written out for its fields (``_selection_code``);
+    aliases and variables are the closure's values, not the code's, so a client
+    that renames its fields does not make kehu compile anything new."""
+    from kehu.schema.executor import _compiled_selection
+
+    template = "{ customers(first: 3) { edges { node { %s: id %s: name owner { %s: name } } } } }"
+    first = both.post(template % ("id", "name", "name"), as_="admin")
+    assert first.status_code == 200 and not first.json().get("errors"), first.text
+    compiled = _compiled_selection.cache_info().currsize
+    renamed = both.post(template % ("a", "b", "c"), as_="admin")
+    assert renamed.status_code == 200 and not renamed.json().get("errors"), renamed.text
+    assert _compiled_selection.cache_info().currsize == compiled
+    edges = renamed.json()["data"]["customers"]["edges"]
+    assert [sorted(e["node"]) for e in edges] == [["a", "b", "owner"]] * len(edges)
+    assert all(set(e["node"]["owner"]) == {"c"} for e in edges)
+
+
+def test_a_field_whose_python_name_is_not_an_identifier_is_read_with_getattr():
+    from kehu.schema.executor import FAST_LEAF, _compiled_selection, _field_shape, _FieldPlan, _selection_source
+
+    class Source:
+        pass
+
+    source = Source()
+    setattr(source, "class", "kept")
+    plan = _FieldPlan("kind", (), FAST_LEAF, attr="class", passthrough=str, coerce=str)
+    shapes = (_field_shape(plan),)
+    assert "getattr(source, a0)" in _selection_source(shapes)
+
+    class Executor:
+        context_value = _store = None
+        is_awaitable = staticmethod(lambda value: False)
+        _slow = _finish = _abandon = _complete_plain_object = _complete_plain_list = None
+
+    run = _compiled_selection(shapes)(Executor(), None, [plan])
+    assert run(source, None, None) == {"kind": "kept"}
