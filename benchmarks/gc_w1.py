@@ -1,6 +1,6 @@
 """W1's garbage: what one list page leaves for Python's cycle collector, in process.
 
-    python -m benchmarks.gc_w1 [--requests 200] [--rows 50] [--concurrency 16] [--full-every 10]
+    python -m benchmarks.gc_w1 [--requests 200] [--rows 50] [--concurrency 16] [--full-every 10] [--young 700]
 
 Serves W1 (every built-in plugin, ``--rows`` customers, the benchmark's
 10,000-customer data set in a temporary SQLite file) through the ASGI app,
@@ -11,7 +11,8 @@ and at the end. Objects freed by reference counting never reach the collector;
 those in cycles wait for a collection, whose cost grows with everything else
 alive (benchmarks/README.md, "W1: what a page leaves for the collector").
 ``--full-every`` sets the collector's third threshold after start-up, in place
-of kehu's (``kehu.server.app.FULL_COLLECTION_EVERY``; 10 is CPython's).
+of kehu's (``kehu.server.app.FULL_COLLECTION_EVERY``; 10 is CPython's), and
+``--young`` its first (CPython's: 700 allocations).
 """
 
 from __future__ import annotations
@@ -52,9 +53,8 @@ async def serve(url: str, args: argparse.Namespace) -> dict:
     async with InProcess(build("kehu", url, BUILTINS), {**AUTH, "content-type": "application/json"}) as client:
         for _ in range(30):  # warm: caches, the token's last use
             await page()
-        if args.full_every:
-            young, middle, _ = gc.get_threshold()
-            gc.set_threshold(young, middle, args.full_every)
+        young, middle, full = gc.get_threshold()
+        gc.set_threshold(args.young or young, middle, args.full_every or full)
         gc.collect()
         gc.set_debug(gc.DEBUG_SAVEALL)
         for _ in range(5):
@@ -79,6 +79,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rows", type=int, default=50, help="customers per page (W1 proper: 100)")
     parser.add_argument("--concurrency", type=int, default=1, help="requests in flight at once")
     parser.add_argument("--full-every", type=int, help="the collector's third threshold after start-up")
+    parser.add_argument("--young", type=int, help="the collector's first threshold after start-up")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite://{Path(tmp) / 'w1.db'}"

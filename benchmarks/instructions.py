@@ -2,14 +2,15 @@
 with the machine's minute-to-minute speed.
 
     python -m benchmarks.instructions W3 [--requests 30] [--warmup 20]
-    python -m benchmarks.instructions W1 [--rows 100]
+    python -m benchmarks.instructions W1 [--rows 100] [--concurrency 16]
 
 Seeds the benchmark's 10,000-customer data set (every built-in plugin) in a
 temporary SQLite file, serves it in process through the ASGI app under
 ``valgrind --tool=callgrind`` (Debian's ``valgrind`` package), sends ``--warmup``
-requests uncounted, then counts the instructions of ``--requests`` more, one at
-a time, in every thread (the event loop's and aiosqlite's). W1 is the customer
-page of ``--rows``; W3 a purchase logged with every plugin's reaction.
+requests uncounted, then counts the instructions of ``--requests`` more,
+``--concurrency`` at a time (default one), in every thread (the event loop's
+and aiosqlite's). W1 is the customer page of ``--rows``; W3 a purchase logged
+with every plugin's reaction.
 
 Timings of two commits on this 2-core VM moved by ±20 % between minutes;
 instruction counts of the same code repeat within about 1.5 %, so a change of a
@@ -34,7 +35,7 @@ from .server import build
 from .workloads import AUTH, BUILTINS, LOG_DOCUMENT, check_graphql, graphql_body, log_variables, page_document
 
 
-async def serve(workload: str, url: str, rows: int) -> None:
+async def serve(workload: str, url: str, rows: int, concurrency: int) -> None:
     """The served side (``--serve``): answer "ready", then for each line with a
     number on stdin send that many requests and answer "done"."""
     app = build("kehu", url, BUILTINS)
@@ -43,24 +44,29 @@ async def serve(workload: str, url: str, rows: int) -> None:
     sent = 0
 
     def body() -> bytes:
+        nonlocal sent
+        sent += 1
         if workload == "W1":
             return page
         return graphql_body(LOG_DOCUMENT, log_variables(100_000 + sent, dataset.FULL.customers))
+
+    async def send(n: int) -> None:
+        for _ in range(n):
+            status, answer = await client.post("/graphql", body())
+            problem = check_graphql(status, answer)
+            if problem:
+                raise SystemExit(f"{workload} failed: {problem}")
 
     async with client:
         print("ready", flush=True)
         loop = asyncio.get_running_loop()
         while line := await loop.run_in_executor(None, sys.stdin.readline):
-            for _ in range(int(line)):
-                status, answer = await client.post("/graphql", body())
-                problem = check_graphql(status, answer)
-                if problem:
-                    raise SystemExit(f"{workload} failed: {problem}")
-                sent += 1
+            n = int(line)
+            await asyncio.gather(*(send(n // concurrency + (i < n % concurrency)) for i in range(concurrency)))
             print("done", flush=True)
 
 
-def count(workload: str, url: str, rows: int, warmup: int, requests: int, out: Path) -> float:
+def count(workload: str, url: str, rows: int, concurrency: int, warmup: int, requests: int, out: Path) -> float:
     """Millions of instructions per request, the served side run under callgrind."""
     command = [
         "valgrind",
@@ -71,7 +77,7 @@ def count(workload: str, url: str, rows: int, warmup: int, requests: int, out: P
         "-m",
         "benchmarks.instructions",
         "--serve",
-        f"{workload},{url},{rows}",
+        f"{workload},{url},{rows},{concurrency}",
     ]
     env = {**os.environ, "PYTHONHASHSEED": "0"}
     with subprocess.Popen(
@@ -107,19 +113,25 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--requests", type=int, default=30, help="requests counted")
     parser.add_argument("--warmup", type=int, default=20, help="requests sent first, uncounted")
     parser.add_argument("--rows", type=int, default=100, help="W1's page size")
-    parser.add_argument("--serve", help=argparse.SUPPRESS)  # workload,url,rows: the served side
+    parser.add_argument("--concurrency", type=int, default=1, help="requests in flight at once")
+    parser.add_argument("--serve", help=argparse.SUPPRESS)  # workload,url,rows,concurrency: the served side
     args = parser.parse_args(argv)
     if args.serve:
-        workload, url, rows = args.serve.rsplit(",", 2)
-        asyncio.run(serve(workload, url, int(rows)))
+        workload, url, rows, concurrency = args.serve.rsplit(",", 3)
+        asyncio.run(serve(workload, url, int(rows), int(concurrency)))
         return
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
         raise SystemExit("needs valgrind (Debian: apt install valgrind)")
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite://{Path(tmp) / 'bench.db'}"
         dataset.seed(url, BUILTINS)
-        per_request = count(args.workload, url, args.rows, args.warmup, args.requests, Path(tmp) / "callgrind.out")
-    print(f"{args.workload}: {per_request:.2f} M instructions per request ({args.requests} after {args.warmup})")
+        per_request = count(
+            args.workload, url, args.rows, args.concurrency, args.warmup, args.requests, Path(tmp) / "callgrind.out"
+        )
+    print(
+        f"{args.workload}: {per_request:.2f} M instructions per request"
+        f" ({args.requests} after {args.warmup}, {args.concurrency} at a time)"
+    )
 
 
 if __name__ == "__main__":
