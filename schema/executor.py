@@ -21,7 +21,9 @@ SQL in one loop — is ten times faster.
    or a batch field whose value is prefetched, is read and completed in place
    when its value is a leaf (the type's own ``coerce_output_value``; a dict for
    enums, whose strawberry coercion scans every value), an object of a concrete
-   type, or a list of those — sub-selections through the same plans.
+   type, or a list of those — sub-selections through the same plans. Each
+   selection's plans run as a function written out for its fields
+   (``_selection_source``), compiled once per shape of selection.
 
 Both are speculative in the same way: whenever the short cut meets anything it
 does not handle — a ``None`` for a non-null field or list item, a value the
