@@ -276,3 +276,35 @@ def test_a_field_whose_python_name_is_not_an_identifier_is_read_with_getattr():
 
     run = _compiled_selection(shapes)(Executor(), None, [plan])
     assert run(source, None, None) == {"kind": "kept"}
+
+
+def test_each_subscription_event_runs_on_its_own_executor(both):
+    """A selection's runner is bound to the executor that made it: an event's
+    executor (graphql-core's shallow copy) makes its own, so each event's errors
+    are in that event's result, and nothing is kept from one event to the next."""
+    import asyncio
+    import datetime as dt
+
+    from kehu.schema.subscriptions import LiveEvent
+
+    executor = KehuExecutor.build(
+        compat.graphql_schema(both.kehu.schema),
+        graphql.parse("subscription { events { topic nodeId } }"),
+        context_value=type("Context", (), {})(),
+    )
+    now = dt.datetime.now(dt.UTC)
+    events = [LiveEvent(topic=t, node_id=n, customer_id=None, data={}, at=now) for t, n in (("a", None), ("b", [1]))]
+    per_event = [executor.build_per_event_executor(event) for event in events]
+
+    async def deliver() -> list:
+        results = []
+        for event_executor in per_event:
+            result = event_executor.execute_operation()
+            results.append(await result if hasattr(result, "__await__") else result)
+        return results
+
+    first, second = asyncio.run(deliver())
+    assert first.data == {"events": {"topic": "a", "nodeId": None}} and not first.errors
+    assert second.data == {"events": {"topic": "b", "nodeId": None}}
+    assert [e.path for e in second.errors] == [["events", "nodeId"]]
+    assert per_event[0]._field_plans is not per_event[1]._field_plans is not executor._field_plans
